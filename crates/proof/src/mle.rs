@@ -1,0 +1,124 @@
+//! Multilinear extensions stored as evaluation tables (MSB-first, see the crate docs) and
+//! eq tables.
+
+use p3_field::{ExtensionField, Field, PrimeCharacteristicRing};
+
+use crate::field::{EF, F};
+
+/// `eq(a, b) = prod_k (a_k b_k + (1 - a_k)(1 - b_k))`.
+pub fn eq_eval(a: &[EF], b: &[EF]) -> EF {
+    debug_assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| x * y + (EF::ONE - x) * (EF::ONE - y))
+        .product()
+}
+
+/// The table `eq(r, i)` for every `i` in `{0,1}^n`, MSB-first, scaled by `scale`.
+pub fn eq_table_scaled(r: &[EF], scale: EF) -> Vec<EF> {
+    let mut t = Vec::with_capacity(1 << r.len());
+    t.push(scale);
+    for &ri in r {
+        // each existing entry v splits into (v (1 - ri), v ri), the new bit least significant
+        let mut next = Vec::with_capacity(t.len() * 2);
+        for &v in &t {
+            let hi = v * ri;
+            next.push(v - hi);
+            next.push(hi);
+        }
+        t = next;
+    }
+    t
+}
+
+/// The table `eq(r, i)` for every `i` in `{0,1}^n`, MSB-first.
+pub fn eq_table(r: &[EF]) -> Vec<EF> {
+    eq_table_scaled(r, EF::ONE)
+}
+
+/// Evaluates the MLE of `table` (length `2^point.len()`) at `point`.
+/// Values may be in the base field or the extension.
+pub fn evaluate<T: Field>(table: &[T], point: &[EF]) -> EF
+where
+    EF: ExtensionField<T>,
+{
+    assert_eq!(table.len(), 1 << point.len(), "table length must be 2^num_vars");
+    if point.is_empty() {
+        return EF::from(table[0]);
+    }
+    // first fold by the first (most significant) variable in the small field
+    let half = table.len() / 2;
+    let r0 = point[0];
+    let mut cur: Vec<EF> = (0..half)
+        .map(|i| r0 * (table[i + half] - table[i]) + table[i])
+        .collect();
+    for &r in &point[1..] {
+        let h = cur.len() / 2;
+        for i in 0..h {
+            cur[i] = cur[i] + r * (cur[i + h] - cur[i]);
+        }
+        cur.truncate(h);
+    }
+    cur[0]
+}
+
+/// Evaluates the MLE of a vector of length `n <= 2^point.len()`, zero-padded to `2^point.len()`.
+pub fn evaluate_padded(values: &[F], point: &[EF]) -> EF {
+    assert!(values.len() <= 1 << point.len());
+    // sum_i v_i eq(point, i), computed by a walk that skips the zero padding
+    let eq = eq_table(point);
+    values.iter().zip(&eq).map(|(&v, &e)| e * v).sum()
+}
+
+/// Folds the first (most significant) variable of `table` at `r`, halving its length.
+pub fn fold_first(table: &mut Vec<EF>, r: EF) {
+    let h = table.len() / 2;
+    for i in 0..h {
+        table[i] = table[i] + r * (table[i + h] - table[i]);
+    }
+    table.truncate(h);
+}
+
+/// Number of variables of a power-of-two length (panics otherwise: callers pad first).
+pub fn num_vars(len: usize) -> usize {
+    assert!(len.is_power_of_two(), "length {len} is not a power of two");
+    len.trailing_zeros() as usize
+}
+
+/// Pads `v` with `fill` to the next power of two (at least 1).
+pub fn pad_pow2<T: Copy>(mut v: Vec<T>, fill: T) -> Vec<T> {
+    let n = v.len().max(1).next_power_of_two();
+    v.resize(n, fill);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pt(v: &[u64]) -> Vec<EF> {
+        v.iter().map(|&x| EF::from_u64(x)).collect()
+    }
+
+    #[test]
+    fn evaluate_on_hypercube_is_lookup_and_msb_first() {
+        let t: Vec<F> = (0..8u64).map(|i| F::from_u64(i * i + 3)).collect();
+        for i in 0..8u64 {
+            let p = pt(&[(i >> 2) & 1, (i >> 1) & 1, i & 1]);
+            assert_eq!(evaluate(&t, &p), EF::from(t[i as usize]));
+        }
+    }
+
+    #[test]
+    fn eq_table_matches_eq_eval_and_sums_to_one() {
+        let r = pt(&[3, 5, 7]);
+        let t = eq_table(&r);
+        assert_eq!(t.iter().copied().sum::<EF>(), EF::ONE);
+        for (i, &v) in t.iter().enumerate() {
+            let b = pt(&[(i as u64 >> 2) & 1, (i as u64 >> 1) & 1, i as u64 & 1]);
+            assert_eq!(v, eq_eval(&r, &b));
+        }
+        let vals: Vec<F> = (0..8u64).map(F::from_u64).collect();
+        assert_eq!(evaluate(&vals, &r), evaluate_padded(&vals, &r));
+    }
+}

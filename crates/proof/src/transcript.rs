@@ -1,0 +1,101 @@
+//! The Fiat-Shamir transcript: one Poseidon2 duplex sponge over Goldilocks that runs through
+//! the whole proof, PCS openings included.
+
+use p3_challenger::{CanObserve, CanSample, DuplexChallenger, FieldChallenger};
+use p3_field::PrimeCharacteristicRing;
+use p3_goldilocks::{Poseidon2Goldilocks, default_goldilocks_poseidon2_8};
+
+use crate::field::{EF, F};
+
+/// The permutation behind the transcript and the Merkle hashes.
+pub type Perm = Poseidon2Goldilocks<8>;
+/// The underlying Plonky3 challenger (what the PCS consumes).
+pub type Challenger = DuplexChallenger<F, Perm, 8, 4>;
+
+/// A Fiat-Shamir transcript. Prover and verifier must make the same calls in the same order.
+#[derive(Clone)]
+pub struct Transcript {
+    inner: Challenger,
+}
+
+impl Default for Transcript {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Transcript {
+    /// A fresh transcript.
+    pub fn new() -> Self {
+        Self { inner: Challenger::new(default_goldilocks_poseidon2_8()) }
+    }
+
+    /// Absorbs a byte string with its length (labels, digests, serialized metadata).
+    /// Bytes are packed 7 to a field element, so the packing is injective.
+    pub fn absorb_bytes(&mut self, bytes: &[u8]) {
+        self.inner.observe(F::from_u64(bytes.len() as u64));
+        for chunk in bytes.chunks(7) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.inner.observe(F::from_u64(u64::from_le_bytes(w)));
+        }
+    }
+
+    /// Absorbs a u64 (below p it is exact; larger values are split in two 32-bit halves).
+    pub fn absorb_u64(&mut self, v: u64) {
+        self.inner.observe(F::from_u64(v & 0xFFFF_FFFF));
+        self.inner.observe(F::from_u64(v >> 32));
+    }
+
+    /// Absorbs base-field elements with their count.
+    pub fn absorb_base(&mut self, v: &[F]) {
+        self.inner.observe(F::from_u64(v.len() as u64));
+        for &x in v {
+            self.inner.observe(x);
+        }
+    }
+
+    /// Absorbs extension-field elements (no length prefix: callers absorb fixed-size data).
+    pub fn absorb_ext(&mut self, v: &[EF]) {
+        for &x in v {
+            self.inner.observe_algebra_element(x);
+        }
+    }
+
+    /// Samples one challenge in the extension field.
+    pub fn sample(&mut self) -> EF {
+        self.inner.sample_algebra_element()
+    }
+
+    /// Samples `n` challenges.
+    pub fn sample_vec(&mut self, n: usize) -> Vec<EF> {
+        (0..n).map(|_| self.sample()).collect()
+    }
+
+    /// Samples one base-field element.
+    pub fn sample_base(&mut self) -> F {
+        self.inner.sample()
+    }
+
+    /// The underlying challenger, for the PCS which drives it directly.
+    pub fn challenger(&mut self) -> &mut Challenger {
+        &mut self.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_calls_same_challenges_and_different_data_differs() {
+        let mut a = Transcript::new();
+        let mut b = Transcript::new();
+        a.absorb_bytes(b"zkml");
+        b.absorb_bytes(b"zkml");
+        assert_eq!(a.sample(), b.sample());
+        a.absorb_bytes(b"x");
+        b.absorb_bytes(b"y");
+        assert_ne!(a.sample(), b.sample());
+    }
+}
