@@ -1,1 +1,118 @@
-fn main() {}
+//! The `zkml` command line: inspect, setup, run, prove, verify, bench, and a demo with no
+//! arguments. Exit codes: 0 success, 1 proof refused, 2 bad usage or bad files.
+
+mod commands;
+mod demo;
+mod io;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "zkml", version, about = "Prove and verify quantized neural-network inference")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Scales {
+    PerRow,
+    PerLayer,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List a model's ops, shapes and parameters, and every unsupported op.
+    Inspect { model: PathBuf },
+    /// Quantize a model and commit to its weights: writes DIR/model.pk and DIR/model.vk.
+    Setup {
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Calibration inputs (same format as inputs, many rows).
+        #[arg(long)]
+        calibration: Option<PathBuf>,
+        /// Activation and weight bit width.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=16))]
+        bits: u32,
+        #[arg(long, value_enum, default_value = "per-row")]
+        scales: Scales,
+    },
+    /// Quantized inference only.
+    Run {
+        #[arg(long)]
+        pk: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove the inference of every input row (all rows in one proof).
+    Prove {
+        #[arg(long)]
+        pk: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        proof: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a proof; prints the outputs it proves.
+    Verify {
+        #[arg(long)]
+        vk: PathBuf,
+        #[arg(long)]
+        proof: PathBuf,
+        /// Also check that the proof's input is the quantization of this file's input.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure with its exit code.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad usage or a bad file: exit 2.
+    pub fn usage(message: impl std::fmt::Display) -> Self {
+        Self { code: 2, message: message.to_string() }
+    }
+    /// A refused proof: exit 1.
+    pub fn refused(message: impl std::fmt::Display) -> Self {
+        Self { code: 1, message: message.to_string() }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => demo::run(),
+        Some(Command::Inspect { model }) => commands::inspect(&model),
+        Some(Command::Setup { model, out, calibration, bits, scales }) => {
+            let scales = match scales {
+                Scales::PerRow => zkml::zkml_model::ScaleMode::PerRow,
+                Scales::PerLayer => zkml::zkml_model::ScaleMode::PerLayer,
+            };
+            commands::setup(&model, &out, calibration.as_deref(), bits, scales).map(|_| ())
+        }
+        Some(Command::Run { pk, input, json }) => commands::run(&pk, &input, json),
+        Some(Command::Prove { pk, input, proof, json }) => commands::prove(&pk, &input, &proof, json).map(|_| ()),
+        Some(Command::Verify { vk, proof, input, json }) => commands::verify(&vk, &proof, input.as_deref(), json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

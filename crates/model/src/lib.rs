@@ -1,1 +1,35 @@
-//! placeholder
+//! Model front end of ZKML: ONNX import into a small graph, quantization, exact integer inference.
+//!
+//! Sits below `zkml` (which proves what this crate computes) and knows nothing of proofs.
+//! Data flow: [`import_onnx`] -> [`Graph`] (float, per-sample shapes, placeholders for gaps)
+//! -> [`quantize`] with calibration samples -> [`QuantizedModel`] -> [`QuantizedModel::forward`].
+//!
+//! - [`error`]: [`ModelError`] and [`UnsupportedOp`] (one gap of a model).
+//! - [`graph`]: the internal graph: a chain of [`Node`]s with an exhaustive [`Op`] enum.
+//! - [`onnx`]: ONNX protobuf -> [`Graph`]; one builder per supported ONNX op.
+//! - [`summary`]: [`Summary`] of a graph for `zkml inspect`.
+//! - [`quantize`](mod@quantize): calibration, scales, [`quantize()`], [`random_calibration`].
+//! - [`requant`]: [`requantize`], the exact fixed-point requantization the prover relies on.
+//! - [`quantized`]: [`QuantizedModel`], its layers, integer inference, validation.
+//! - [`inputs`]: EZKL/DeepProve style input JSON, calibration files.
+//! - [`reference`]: float inference with tract, the reference for accuracy.
+
+pub mod error;
+pub mod graph;
+pub mod inputs;
+pub mod onnx;
+pub mod quantize;
+pub mod quantized;
+pub mod reference;
+pub mod requant;
+pub mod summary;
+
+pub use error::{ModelError, UnsupportedOp};
+pub use graph::{BatchDim, Dense, Graph, Node, Op};
+pub use inputs::{InputSpec, Inputs, load_calibration, load_inputs, parse_calibration, parse_inputs};
+pub use onnx::{import_onnx, import_onnx_bytes};
+pub use quantize::{QuantConfig, ScaleMode, quantize, random_calibration};
+pub use quantized::{DenseLayer, QuantLayer, QuantizedModel};
+pub use reference::FloatReference;
+pub use requant::{REQUANT_SHIFT, requantize};
+pub use summary::{OpSummary, Summary};

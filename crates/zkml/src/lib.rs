@@ -1,1 +1,24 @@
-//! placeholder
+//! ZKML: proofs that a quantized neural network maps a public input to a public output.
+//!
+//! Joins the model front end (`zkml-model`) and the proof toolkit (`zkml-proof`).
+//! Protocol notes: `docs/PROTOCOL.md`.
+
+pub mod error; // typed errors of setup, proving, verifying, file formats
+pub mod keys; // setup, proving and verifying keys, key files
+pub mod layout; // the committed columns of a proof, shared by prover and verifier
+pub mod ops; // one prover/verifier per op: dense, requantization
+pub mod proof; // the proof object and its file format
+pub mod prove; // the whole-model prover
+pub mod security; // the security level of a key's proofs and its assumption
+pub mod statement; // Fiat-Shamir binding of the statement, routing of claims
+pub mod tables; // structured lookup tables and their MLEs
+pub mod verify; // the whole-model verifier
+pub mod witness; // exact integer inference producing the committed columns
+
+pub use error::{FormatError, ProveError, SetupError, VerifyError};
+pub use keys::{ProvingKey, VerifyingKey, setup};
+pub use proof::Proof;
+pub use prove::{ProveTimings, prove, prove_tampered, prove_with_progress};
+pub use security::{Security, security};
+pub use verify::{check_input, verify};
+pub use zkml_model;

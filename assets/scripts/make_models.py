@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Generate the small bundled ONNX models and input JSON files in assets/models/.
+
+Everything is deterministic (fixed seeds). ONNX graphs are written by hand with
+onnx.helper (no skl2onnx), reference outputs come from onnxruntime.
+
+Models:
+  digits_mlp_5x100.onnx   sklearn MLPClassifier on the bundled digits data, 5 Gemm layers
+                          64->100->100->100->100->10 (transB=1, PyTorch style), ReLU between
+  digits_mlp_7x50.onnx    same data, 7 Gemm layers 64->50x6->10
+  mlp_matmul_add.onnx     Keras style MatMul+Add, odd widths 13->7->5, dynamic batch 'N'
+  mlp_flatten.onnx        [1,1,8,8] -> Flatten -> Gemm(transB=0) -> Relu -> Gemm (no bias)
+  mlp_batch4.onnx         fixed batch 4: [4,10] -> Gemm -> Relu -> Gemm -> [4,3]
+  mlp_dropout_identity.onnx  Identity, Reshape (initializer and Constant shapes), Dropout,
+                          MatMul with Constant-node weights followed by Add
+  unsupported.onnx        Gemm -> Sigmoid -> Gemm(alpha=0.5) -> Softmax (three gaps)
+
+Inputs of the digits models are pixel values scaled to [0, 1] (x / 16).
+
+Usage: python3 assets/scripts/make_models.py [--out assets/models]
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+
+OPSET = 13
+IR_VERSION = 8
+N_TEST_SAMPLES = 100
+
+
+def make_model(nodes, inputs, outputs, initializers, name):
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=initializers)
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="zkml-make_models",
+    )
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    return model
+
+
+def init(name, array):
+    return numpy_helper.from_array(np.asarray(array, dtype=np.float32), name)
+
+
+def init_i64(name, values):
+    return numpy_helper.from_array(np.asarray(values, dtype=np.int64), name)
+
+
+def f32_input(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def gemm_chain(weights, biases, input_shape, name):
+    """Gemm layers (transB=1, W as [out, in]) with Relu between; returns a ModelProto."""
+    nodes, inits = [], []
+    cur = "input"
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        inits += [init(f"fc{i}.weight", w), init(f"fc{i}.bias", b)]
+        out = f"fc{i}_out"
+        nodes.append(
+            helper.make_node(
+                "Gemm", [cur, f"fc{i}.weight", f"fc{i}.bias"], [out], name=f"fc{i}", transB=1
+            )
+        )
+        cur = out
+        if i + 1 < len(weights):
+            nodes.append(helper.make_node("Relu", [cur], [f"relu{i}_out"], name=f"relu{i}"))
+            cur = f"relu{i}_out"
+    nodes.append(helper.make_node("Identity", [cur], ["output"], name="output_identity"))
+    n_out = weights[-1].shape[0]
+    return make_model(
+        nodes,
+        [f32_input("input", input_shape)],
+        [f32_input("output", [input_shape[0], n_out])],
+        inits,
+        name,
+    )
+
+
+def run_ort(model, x):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return sess.run(None, {name: np.asarray(x, dtype=np.float32)})[0]
+
+
+def rows(a, decimals=None):
+    """Flattened rows; float32 values are written in their shortest round-trip form."""
+    a = np.asarray(a, dtype=np.float32)
+    flat = a.reshape(a.shape[0], -1)
+    if decimals is not None:
+        return [[round(float(v), decimals) for v in row] for row in flat]
+    return [[float(str(v)) for v in row] for row in flat]
+
+
+def save(out_dir, stem, model, data):
+    onnx.save(model, os.path.join(out_dir, f"{stem}.onnx"))
+    path = os.path.join(out_dir, f"{stem}_input.json" if "labels" not in data else f"{stem}_test.json")
+    with open(path, "w") as f:
+        json.dump(data, f, separators=(",", ":"))
+        f.write("\n")
+
+
+def digits_models(out_dir):
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    y = digits.target
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
+    report = {}
+    for stem, hidden in [("digits_mlp_5x100", (100,) * 4), ("digits_mlp_7x50", (50,) * 6)]:
+        clf = MLPClassifier(
+            hidden_layer_sizes=hidden, activation="relu", max_iter=600, random_state=0, tol=1e-5
+        )
+        clf.fit(x_tr, y_tr)
+        weights = [np.ascontiguousarray(w.T) for w in clf.coefs_]  # [out, in] for transB=1
+        model = gemm_chain(weights, clf.intercepts_, [1, 64], stem)
+        logits = np.concatenate([run_ort(model, x_te[i : i + 1]) for i in range(len(x_te))])
+        acc_all = float((logits.argmax(1) == y_te).mean())
+        sk_acc = float(clf.score(x_te, y_te))
+        xs, ls, ys = x_te[:N_TEST_SAMPLES], logits[:N_TEST_SAMPLES], y_te[:N_TEST_SAMPLES]
+        acc_100 = float((ls.argmax(1) == ys).mean())
+        data = {
+            "input_data": rows(xs),
+            "output_data": rows(ls, 6),
+            "labels": [int(v) for v in ys],
+        }
+        save(out_dir, stem, model, data)
+        report[stem] = (acc_all, len(y_te), acc_100, sk_acc)
+        print(
+            f"{stem}: float test accuracy {acc_all:.4f} on {len(y_te)} held-out samples "
+            f"(sklearn {sk_acc:.4f}); {acc_100:.2f} on the {N_TEST_SAMPLES} in {stem}_test.json"
+        )
+    return report
+
+
+def rand_w(rng, n_out, n_in):
+    return rng.uniform(-1.0, 1.0, size=(n_out, n_in)) / np.sqrt(n_in)
+
+
+def random_inputs(rng, n, shape):
+    return np.round(rng.uniform(-1.0, 1.0, size=(n, *shape)), 4).astype(np.float32)
+
+
+def with_outputs(model, x_rows, batched):
+    """input_data/output_data; batched=True runs all rows as one batch (dynamic batch)."""
+    if batched:
+        out = run_ort(model, x_rows)
+    else:
+        out = np.concatenate([run_ort(model, x_rows[i : i + 1]) for i in range(len(x_rows))])
+    return {"input_data": rows(x_rows), "output_data": rows(out, 6)}
+
+
+def matmul_add_model(rng):
+    w1, b1 = rand_w(rng, 7, 13).T, rng.uniform(-0.5, 0.5, 7)
+    w2, b2 = rand_w(rng, 5, 7).T, rng.uniform(-0.5, 0.5, 5)
+    inits = [init("W1", w1), init("b1", b1), init("W2", w2), init("b2", b2)]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["h1"], name="dense_1/MatMul"),
+        helper.make_node("Add", ["h1", "b1"], ["h1b"], name="dense_1/BiasAdd"),
+        helper.make_node("Relu", ["h1b"], ["a1"], name="dense_1/Relu"),
+        helper.make_node("MatMul", ["a1", "W2"], ["h2"], name="dense_2/MatMul"),
+        helper.make_node("Add", ["h2", "b2"], ["y"], name="dense_2/BiasAdd"),
+    ]
+    model = make_model(
+        nodes, [f32_input("x", ["N", 13])], [f32_input("y", ["N", 5])], inits, "mlp_matmul_add"
+    )
+    return model, with_outputs(model, random_inputs(rng, 4, (13,)), batched=True)
+
+
+def flatten_model(rng):
+    w1, b1 = rand_w(rng, 16, 64).T, rng.uniform(-0.5, 0.5, 16)  # transB=0: B is [in, out]
+    w2 = rand_w(rng, 10, 16)  # transB=1, no bias
+    inits = [init("fc1.B", w1), init("fc1.C", b1), init("fc2.B", w2)]
+    nodes = [
+        helper.make_node("Flatten", ["image"], ["flat"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["flat", "fc1.B", "fc1.C"], ["h"], name="fc1"),
+        helper.make_node("Relu", ["h"], ["a"], name="relu1"),
+        helper.make_node("Gemm", ["a", "fc2.B"], ["logits"], name="fc2", transB=1),
+    ]
+    model = make_model(
+        nodes,
+        [f32_input("image", [1, 1, 8, 8])],
+        [f32_input("logits", [1, 10])],
+        inits,
+        "mlp_flatten",
+    )
+    x = np.round(rng.uniform(0.0, 1.0, size=(3, 1, 8, 8)), 3).astype(np.float32)
+    return model, with_outputs(model, x, batched=False)
+
+
+def batch4_model(rng):
+    w1, b1 = rand_w(rng, 6, 10), rng.uniform(-0.5, 0.5, 6)
+    w2, b2 = rand_w(rng, 3, 6), rng.uniform(-0.5, 0.5, 3)
+    inits = [init("w1", w1), init("b1", b1), init("w2", w2), init("b2", b2)]
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="gemm1", transB=1),
+        helper.make_node("Relu", ["h"], ["a"], name="relu"),
+        helper.make_node("Gemm", ["a", "w2", "b2"], ["y"], name="gemm2", transB=1),
+    ]
+    model = make_model(
+        nodes, [f32_input("x", [4, 10])], [f32_input("y", [4, 3])], inits, "mlp_batch4"
+    )
+    x = random_inputs(rng, 4, (10,))
+    out = run_ort(model, x)
+    # One row holds the whole 4-sample tensor (EZKL/DeepProve style).
+    data = {"input_data": [rows(x[None])[0]], "output_data": [rows(out[None], 6)[0]]}
+    return model, data
+
+
+def dropout_identity_model(rng):
+    w1, b1 = rand_w(rng, 8, 12), rng.uniform(-0.5, 0.5, 8)
+    w2, b2 = rand_w(rng, 4, 8).T, rng.uniform(-0.5, 0.5, 4)  # MatMul: [in, out]
+    inits = [init("w1", w1), init("b1", b1), init("b2", b2), init_i64("shape_3x4", [1, 3, 4])]
+    w2_const = helper.make_tensor("w2_value", TensorProto.FLOAT, w2.shape, w2.flatten())
+    flat_shape = helper.make_tensor("flat_value", TensorProto.INT64, [2], [1, -1])
+    nodes = [
+        helper.make_node("Identity", ["x"], ["x_id"], name="identity_in"),
+        helper.make_node("Reshape", ["x_id", "shape_3x4"], ["x_3x4"], name="reshape_3x4"),
+        helper.make_node("Constant", [], ["flat_shape"], name="flat_shape", value=flat_shape),
+        helper.make_node("Reshape", ["x_3x4", "flat_shape"], ["x_flat"], name="reshape_flat"),
+        helper.make_node("Gemm", ["x_flat", "w1", "b1"], ["h"], name="fc1", transB=1),
+        helper.make_node("Dropout", ["h"], ["h_drop"], name="dropout"),
+        helper.make_node("Relu", ["h_drop"], ["a"], name="relu"),
+        helper.make_node("Identity", ["a"], ["a_id"], name="identity_mid"),
+        helper.make_node("Constant", [], ["w2"], name="w2_const", value=w2_const),
+        helper.make_node("MatMul", ["a_id", "w2"], ["m"], name="fc2_matmul"),
+        helper.make_node("Add", ["m", "b2"], ["y"], name="fc2_bias"),
+    ]
+    model = make_model(
+        nodes, [f32_input("x", [1, 12])], [f32_input("y", [1, 4])], inits, "mlp_dropout_identity"
+    )
+    return model, with_outputs(model, random_inputs(rng, 3, (12,)), batched=False)
+
+
+def unsupported_model(rng):
+    w1, b1 = rand_w(rng, 5, 6), rng.uniform(-0.5, 0.5, 5)
+    w2, b2 = rand_w(rng, 3, 5), rng.uniform(-0.5, 0.5, 3)
+    inits = [init("w1", w1), init("b1", b1), init("w2", w2), init("b2", b2)]
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
+        helper.make_node("Sigmoid", ["h"], ["s"], name="sigmoid"),
+        helper.make_node("Gemm", ["s", "w2", "b2"], ["z"], name="fc2_scaled", transB=1, alpha=0.5),
+        helper.make_node("Softmax", ["z"], ["p"], name="softmax", axis=1),
+    ]
+    model = make_model(
+        nodes, [f32_input("x", [1, 6])], [f32_input("p", [1, 3])], inits, "unsupported"
+    )
+    return model, with_outputs(model, random_inputs(rng, 2, (6,)), batched=False)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser.add_argument("--out", default=os.path.join(here, "..", "models"))
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    digits_models(args.out)
+    rng = np.random.default_rng(20240601)
+    for stem, build in [
+        ("mlp_matmul_add", matmul_add_model),
+        ("mlp_flatten", flatten_model),
+        ("mlp_batch4", batch4_model),
+        ("mlp_dropout_identity", dropout_identity_model),
+        ("unsupported", unsupported_model),
+    ]:
+        model, data = build(rng)
+        save(args.out, stem, model, data)
+        print(f"{stem}: {len(data['input_data'])} input row(s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+//! The subcommands.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::json;
+use zkml::zkml_model::{self as model, QuantConfig, QuantizedModel, ScaleMode};
+use zkml::{Proof, ProvingKey, VerifyingKey};
+
+use crate::Failure;
+use crate::io::{ms, read, read_text, size, write};
+
+/// Calibration samples drawn when no `--calibration` file is given.
+const RANDOM_CALIBRATION: usize = 64;
+
+pub fn inspect(path: &Path) -> Result<(), Failure> {
+    let graph = model::import_onnx(path).map_err(Failure::usage)?;
+    println!("{}", graph.summary());
+    Ok(())
+}
+
+/// Quantizes and commits; writes `out/model.pk` and `out/model.vk`. Returns the proving key.
+pub fn setup(path: &Path, out: &Path, calibration: Option<&Path>, bits: u32, scales: ScaleMode) -> Result<ProvingKey, Failure> {
+    let start = Instant::now();
+    let graph = model::import_onnx(path).map_err(Failure::usage)?;
+    let calib = match calibration {
+        Some(f) => model::load_calibration(f).map_err(Failure::usage)?,
+        None => {
+            eprintln!(
+                "note: no --calibration file: activation scales come from {RANDOM_CALIBRATION} random inputs in [-1, 1]; \
+                 pass real inputs for better accuracy"
+            );
+            model::random_calibration(&graph, RANDOM_CALIBRATION, 0)
+        }
+    };
+    let quantized = model::quantize(&graph, &calib, &QuantConfig { bits, scales }).map_err(Failure::usage)?;
+    let pk = zkml::setup(quantized).map_err(Failure::usage)?;
+    write(&out.join("model.pk"), &pk.to_bytes())?;
+    write(&out.join("model.vk"), &pk.vk.to_bytes())?;
+    let security = zkml::security(&pk.vk, 1);
+    println!("model:     {} ({} layers, {} parameters)", path.display(), pk.vk.layers.len(), graph.param_count());
+    println!("keys:      {} and {}", out.join("model.pk").display(), out.join("model.vk").display());
+    println!("vk digest: {}", pk.vk.digest());
+    println!("security:  {security}");
+    println!("setup:     {}", ms(start.elapsed()));
+    Ok(pk)
+}
+
+fn load_pk(path: &Path) -> Result<ProvingKey, Failure> {
+    ProvingKey::from_bytes(&read(path)?).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+fn load_vk(path: &Path) -> Result<VerifyingKey, Failure> {
+    VerifyingKey::from_bytes(&read(path)?).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+fn load_inputs(path: &Path, m: &QuantizedModel) -> Result<model::Inputs, Failure> {
+    model::parse_inputs(&read_text(path)?, &m.input_spec()).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
+}
+
+pub fn run(pk: &Path, input: &Path, as_json: bool) -> Result<(), Failure> {
+    let pk = load_pk(pk)?;
+    let inputs = load_inputs(input, &pk.model)?;
+    let outputs: Vec<Vec<f32>> = inputs
+        .samples
+        .iter()
+        .map(|x| {
+            let y = pk.model.forward(&pk.model.quantize_input(x));
+            pk.model.dequantize_output(y.last().expect("layers"))
+        })
+        .collect();
+    let comparison = inputs.reference_outputs.as_ref().map(|refs| compare(&outputs, refs));
+    if as_json {
+        let mut doc = json!({ "outputs": outputs });
+        if let Some((err, agree)) = comparison {
+            doc["max_abs_error"] = json!(err);
+            doc["argmax_agreement"] = json!(agree);
+        }
+        println!("{doc}");
+    } else {
+        for (i, y) in outputs.iter().enumerate() {
+            println!("sample {i}: argmax {} outputs {y:?}", argmax(y));
+        }
+        if let Some((err, agree)) = comparison {
+            println!("vs output_data: max abs error {err:.4}, argmax agrees on {agree}/{}", outputs.len());
+        }
+    }
+    Ok(())
+}
+
+/// Max absolute error and argmax agreement against reference outputs.
+fn compare(outputs: &[Vec<f32>], refs: &[Vec<f32>]) -> (f32, usize) {
+    let err = outputs
+        .iter()
+        .zip(refs)
+        .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+        .fold(0.0, f32::max);
+    let agree = outputs.iter().zip(refs).filter(|(a, b)| argmax(a) == argmax(b)).count();
+    (err, agree)
+}
+
+/// Proves every row of `input` in one proof; returns the proof.
+pub fn prove(pk: &Path, input: &Path, proof_path: &Path, as_json: bool) -> Result<Proof, Failure> {
+    let pk = load_pk(pk)?;
+    let inputs = load_inputs(input, &pk.model)?;
+    let xq: Vec<Vec<i64>> = inputs.samples.iter().map(|x| pk.model.quantize_input(x)).collect();
+    let bar = (!as_json && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(5);
+        b.set_style(indicatif::ProgressStyle::with_template("{bar:30} {msg}").expect("template"));
+        b
+    });
+    let start = Instant::now();
+    let (proof, timings) = zkml::prove_with_progress(&pk, &xq, &mut |phase| {
+        if let Some(b) = &bar {
+            b.set_message(phase);
+            b.inc(1);
+        }
+    })
+    .map_err(Failure::usage)?;
+    let total = start.elapsed();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let bytes = proof.to_bytes();
+    write(proof_path, &bytes)?;
+    if as_json {
+        let phases: serde_json::Map<String, serde_json::Value> =
+            timings.phases.iter().map(|(n, d)| ((*n).to_string(), json!(d.as_secs_f64() * 1e3))).collect();
+        println!(
+            "{}",
+            json!({ "proof": proof_path, "samples": xq.len(), "prove_ms": total.as_secs_f64() * 1e3,
+                    "phases_ms": phases, "proof_bytes": bytes.len() })
+        );
+    } else {
+        println!("proved {} sample(s) in {}", xq.len(), ms(total));
+        for (name, d) in &timings.phases {
+            println!("  {name:<10} {}", ms(*d));
+        }
+        println!("proof: {} ({})", proof_path.display(), size(bytes.len()));
+    }
+    Ok(proof)
+}
+
+pub fn verify(vk: &Path, proof_path: &Path, input: Option<&Path>, as_json: bool) -> Result<(), Failure> {
+    let vk = load_vk(vk)?;
+    let bytes = read(proof_path)?;
+    let start = Instant::now();
+    let result = Proof::from_bytes(&bytes).map_err(zkml::VerifyError::from).and_then(|proof| {
+        let outputs = zkml::verify(&vk, &proof)?;
+        if let Some(path) = input {
+            let text = read_text(path).map_err(|f| zkml::VerifyError::InputFile { why: f.message })?;
+            zkml::check_input(&vk, &proof, &text)?;
+        }
+        Ok(outputs)
+    });
+    let elapsed = start.elapsed();
+    match result {
+        Ok(outputs) => {
+            let deq: Vec<Vec<f32>> = outputs.iter().map(|y| vk.dequantize_output(y)).collect();
+            if as_json {
+                println!("{}", json!({ "valid": true, "verify_ms": elapsed.as_secs_f64() * 1e3, "outputs": deq }));
+            } else {
+                println!("proof is valid ({})", ms(elapsed));
+                for (i, y) in deq.iter().enumerate() {
+                    println!("sample {i}: argmax {} outputs {y:?}", argmax(y));
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if as_json {
+                println!("{}", json!({ "valid": false, "error": e.to_string() }));
+            }
+            Err(Failure::refused(format!("proof refused: {e}")))
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The small internal graph: a chain of ops on one flat per-sample tensor.
+//!
+//! Shapes are per sample: the batch dimension is removed and recorded once in [`Graph::batch`].
+//! Data is flattened in C order, so for MLPs `Reshape`/`Flatten` are re-indexing only and act as
+//! no-ops on the flat per-sample vector.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, UnsupportedOp};
+use crate::inputs::InputSpec;
+
+/// The batch (first) dimension of the model's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchDim {
+    /// A fixed batch size N >= 1 written in the ONNX file.
+    Fixed(usize),
+    /// A symbolic (e.g. `N`) or unspecified batch size.
+    Dynamic,
+}
+
+/// A fully connected layer `y = W x + b` in floating point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dense {
+    pub n_in: usize,
+    pub n_out: usize,
+    /// Row-major `[n_out][n_in]` (PyTorch layout, whatever the ONNX layout was).
+    pub weight: Vec<f32>,
+    /// `n_out` values, or `None` when the ONNX op had no bias.
+    pub bias: Option<Vec<f32>>,
+}
+
+impl Dense {
+    /// Row `i` of the weight matrix.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.weight[i * self.n_in..(i + 1) * self.n_in]
+    }
+
+    /// Bias of row `i` (0 when there is no bias).
+    pub fn bias_at(&self, i: usize) -> f32 {
+        self.bias.as_ref().map_or(0.0, |b| b[i])
+    }
+
+    fn forward(&self, x: &[f64]) -> Vec<f64> {
+        (0..self.n_out)
+            .map(|i| {
+                let dot: f64 = self.row(i).iter().zip(x).map(|(&w, &v)| w as f64 * v).sum();
+                dot + self.bias_at(i) as f64
+            })
+            .collect()
+    }
+}
+
+/// The kind of an op. Matched exhaustively everywhere: adding an op kind (Conv, MaxPool...)
+/// makes the compiler point at every place that must learn about it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// Gemm, MatMul or MatMul followed by a constant Add.
+    Dense(Dense),
+    /// `max(x, 0)`.
+    Relu,
+    /// Flatten or static Reshape: re-indexing only (the new shape is the node's output shape).
+    Reshape,
+    /// Identity, or Dropout at inference.
+    Identity,
+    /// An op the front end cannot take; kept so that every gap is listed at once.
+    Unsupported(UnsupportedOp),
+}
+
+impl Op {
+    /// Short name of the kind, for summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Dense(_) => "Dense",
+            Op::Relu => "Relu",
+            Op::Reshape => "Reshape",
+            Op::Identity => "Identity",
+            Op::Unsupported(_) => "Unsupported",
+        }
+    }
+
+    /// Number of float parameters (weights and biases).
+    pub fn param_count(&self) -> usize {
+        match self {
+            Op::Dense(d) => d.weight.len() + d.bias.as_ref().map_or(0, Vec::len),
+            Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => 0,
+        }
+    }
+}
+
+/// One node of the chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// ONNX node name (or `#index` when the node has none).
+    pub name: String,
+    /// The ONNX op type(s) it came from, e.g. `Gemm` or `MatMul+Add`.
+    pub onnx_op: String,
+    pub op: Op,
+    /// Per-sample input shape (`None` when unknown, after an unsupported op).
+    pub in_shape: Option<Vec<usize>>,
+    /// Per-sample output shape (`None` when unknown).
+    pub out_shape: Option<Vec<usize>>,
+}
+
+/// An imported model: one input, one output, a chain of nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Graph {
+    pub input_name: String,
+    pub output_name: String,
+    pub batch: BatchDim,
+    /// Per-sample input shape (batch dimension removed).
+    pub input_shape: Vec<usize>,
+    pub nodes: Vec<Node>,
+}
+
+impl Graph {
+    /// Number of values in one input sample.
+    pub fn input_len(&self) -> usize {
+        self.input_shape.iter().product()
+    }
+
+    /// Number of values in one output sample, when known.
+    pub fn output_len(&self) -> Option<usize> {
+        match self.nodes.last() {
+            None => Some(self.input_len()),
+            Some(n) => n.out_shape.as_ref().map(|s| s.iter().product()),
+        }
+    }
+
+    /// Every unsupported op, in graph order.
+    pub fn unsupported(&self) -> Vec<UnsupportedOp> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                Op::Unsupported(u) => Some(u.clone()),
+                Op::Dense(_) | Op::Relu | Op::Reshape | Op::Identity => None,
+            })
+            .collect()
+    }
+
+    /// Total number of float parameters.
+    pub fn param_count(&self) -> usize {
+        self.nodes.iter().map(|n| n.op.param_count()).sum()
+    }
+
+    /// What an input JSON document must hold for this graph.
+    pub fn input_spec(&self) -> InputSpec {
+        InputSpec { batch: self.batch, sample_len: self.input_len(), output_len: self.output_len() }
+    }
+
+    /// Float inference of one sample (flat, C order) in f64; returns every node's output.
+    ///
+    /// # Errors
+    /// [`ModelError::Unsupported`] when the graph has placeholders, [`ModelError::Shape`] when
+    /// the sample has the wrong length.
+    pub fn float_forward(&self, x: &[f32]) -> Result<Vec<Vec<f64>>, ModelError> {
+        let gaps = self.unsupported();
+        if !gaps.is_empty() {
+            return Err(ModelError::Unsupported { gaps: crate::error::GapList(gaps) });
+        }
+        if x.len() != self.input_len() {
+            return Err(ModelError::Shape {
+                node: self.input_name.clone(),
+                detail: format!("expected {} input values, got {}", self.input_len(), x.len()),
+            });
+        }
+        let mut cur: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let mut outs = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            cur = match &node.op {
+                Op::Dense(d) => d.forward(&cur),
+                Op::Relu => cur.iter().map(|&v| v.max(0.0)).collect(),
+                Op::Reshape | Op::Identity | Op::Unsupported(_) => cur,
+            };
+            outs.push(cur.clone());
+        }
+        Ok(outs)
+    }
+}

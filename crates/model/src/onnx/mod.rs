@@ -1,0 +1,200 @@
+//! ONNX at the edge: the raw protobuf is turned into the small [`Graph`] here and nowhere else.
+//!
+//! The walk keeps one "current" tensor (the chain). Each ONNX node goes through the builder that
+//! [`ops::builder`] finds for its op type; a node without a builder, with attributes we do not
+//! take, or off the chain becomes an [`Op::Unsupported`] placeholder, so that every gap of a
+//! model is listed at once (`Graph::unsupported`). Structural problems that make the rest
+//! meaningless (no input, two inputs, the output not at the end of the chain) are errors.
+
+mod ops;
+mod proto;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tract_onnx::pb::{GraphProto, ModelProto, NodeProto};
+use tract_onnx::prelude::Framework;
+
+use crate::error::{ModelError, UnsupportedOp};
+use crate::graph::{BatchDim, Graph, Node, Op};
+use proto::Const;
+
+/// Import an ONNX file into a [`Graph`].
+///
+/// # Errors
+/// [`ModelError::Io`]/[`ModelError::Onnx`] for unreadable files, [`ModelError::Structure`] or
+/// [`ModelError::Shape`] for graphs that are not one chain with consistent shapes. Unsupported
+/// ops are NOT errors here: they are placeholders listed by [`Graph::unsupported`].
+pub fn import_onnx(path: &Path) -> Result<Graph, ModelError> {
+    let bytes =
+        std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    let proto = decode(&bytes)?;
+    let dir = path.parent().and_then(Path::to_str).map(|d| if d.is_empty() { "." } else { d });
+    import_proto(&proto, dir)
+}
+
+/// Import an ONNX model from its bytes (external tensor data is not available this way).
+///
+/// # Errors
+/// As [`import_onnx`].
+pub fn import_onnx_bytes(bytes: &[u8]) -> Result<Graph, ModelError> {
+    import_proto(&decode(bytes)?, None)
+}
+
+fn decode(bytes: &[u8]) -> Result<ModelProto, ModelError> {
+    tract_onnx::onnx()
+        .proto_model_for_read(&mut &bytes[..])
+        .map_err(|e| ModelError::Onnx { detail: format!("{e:#}") })
+}
+
+/// State of the walk along the chain.
+pub(crate) struct Ctx {
+    pub consts: HashMap<String, Const>,
+    pub batch: BatchDim,
+    /// Name of the tensor at the end of the chain so far.
+    pub current: String,
+    /// Its per-sample shape, when known.
+    pub shape: Option<Vec<usize>>,
+    pub nodes: Vec<Node>,
+}
+
+/// Import from a decoded protobuf; `dir` is where external tensor data lives.
+pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Graph, ModelError> {
+    let g = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| ModelError::Onnx { detail: "model has no graph".into() })?;
+    let mut consts = HashMap::new();
+    for t in &g.initializer {
+        consts.insert(t.name.clone(), proto::load_const(t, dir)?);
+    }
+    let (input_name, batch, input_shape) = graph_input(g, &consts)?;
+    let output_name = graph_output(g)?;
+    let mut ctx = Ctx {
+        consts,
+        batch,
+        current: input_name.clone(),
+        shape: Some(input_shape.clone()),
+        nodes: Vec::new(),
+    };
+    for (index, node) in g.node.iter().enumerate() {
+        visit(&mut ctx, node, index, dir)?;
+    }
+    if ctx.current != output_name {
+        return Err(ModelError::Structure {
+            detail: format!(
+                "graph output {output_name:?} is not the end of the chain (which is {:?})",
+                ctx.current
+            ),
+        });
+    }
+    Ok(Graph { input_name, output_name, batch, input_shape, nodes: ctx.nodes })
+}
+
+fn graph_input(
+    g: &GraphProto,
+    consts: &HashMap<String, Const>,
+) -> Result<(String, BatchDim, Vec<usize>), ModelError> {
+    let inputs: Vec<_> = g.input.iter().filter(|i| !consts.contains_key(&i.name)).collect();
+    let [input] = inputs.as_slice() else {
+        let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        return Err(ModelError::Structure {
+            detail: format!("expected exactly one graph input, found {names:?}"),
+        });
+    };
+    let (batch, shape) = proto::input_shape(input)?;
+    Ok((input.name.clone(), batch, shape))
+}
+
+fn graph_output(g: &GraphProto) -> Result<String, ModelError> {
+    match g.output.as_slice() {
+        [o] => Ok(o.name.clone()),
+        outs => Err(ModelError::Structure {
+            detail: format!(
+                "expected exactly one graph output, found {:?}",
+                outs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>()
+            ),
+        }),
+    }
+}
+
+fn node_name(node: &NodeProto, index: usize) -> String {
+    if node.name.is_empty() { format!("#{index}") } else { node.name.clone() }
+}
+
+/// Process one ONNX node: a constant, a chain op, or a placeholder.
+fn visit(ctx: &mut Ctx, node: &NodeProto, index: usize, dir: Option<&str>) -> Result<(), ModelError> {
+    let name = node_name(node, index);
+    if node.op_type == "Constant" && node.domain.is_empty() {
+        match proto::constant_node_value(node, dir) {
+            Ok(c) => {
+                if let Some(out) = node.output.first() {
+                    ctx.consts.insert(out.clone(), c);
+                }
+            }
+            Err(reason) => push_gap(ctx, node, name, reason, false),
+        }
+        return Ok(());
+    }
+    let data: Vec<&String> =
+        node.input.iter().filter(|i| !i.is_empty() && !ctx.consts.contains_key(*i)).collect();
+    let on_chain = data.contains(&&ctx.current);
+    if data.len() != 1 || !on_chain {
+        let reason = format!(
+            "not a single chain: data inputs {data:?}, the chain is at {:?}",
+            ctx.current
+        );
+        push_gap(ctx, node, name, reason, on_chain);
+        return Ok(());
+    }
+    let built = match ops::builder(&node.domain, &node.op_type) {
+        None => Err(ops::Refusal::Unsupported("no support for this op".into())),
+        Some(build) => build(node, ctx),
+    };
+    match built {
+        Ok(ops::Built::Fused) => {}
+        Ok(ops::Built::Op { op, out_shape }) => {
+            let in_shape = ctx.shape.take();
+            ctx.nodes.push(Node {
+                name,
+                onnx_op: node.op_type.clone(),
+                op,
+                in_shape,
+                out_shape: out_shape.clone(),
+            });
+            ctx.shape = out_shape;
+        }
+        Err(ops::Refusal::Unsupported(reason)) => push_gap(ctx, node, name, reason, true),
+        Err(ops::Refusal::Error(e)) => return Err(e),
+    }
+    if let Some(out) = node.output.first() {
+        if on_chain {
+            ctx.current = out.clone();
+        }
+    }
+    Ok(())
+}
+
+/// Record a placeholder. When it is on the chain, its output shape is kept for ops known to be
+/// elementwise (for a readable summary), else it becomes unknown.
+fn push_gap(ctx: &mut Ctx, node: &NodeProto, name: String, reason: String, on_chain: bool) {
+    let gap = UnsupportedOp { node: name.clone(), op_type: node.op_type.clone(), reason };
+    let in_shape = if on_chain { ctx.shape.clone() } else { None };
+    let out_shape = if on_chain && ops::is_elementwise(&node.op_type) { in_shape.clone() } else { None };
+    if on_chain {
+        ctx.shape = out_shape.clone();
+        if let Some(out) = node.output.first() {
+            ctx.current = out.clone();
+        }
+    }
+    ctx.nodes.push(Node {
+        name,
+        onnx_op: node.op_type.clone(),
+        op: Op::Unsupported(gap),
+        in_shape,
+        out_shape,
+    });
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,253 @@
+//! One short builder per supported ONNX op (the registry), plus the shared checks.
+
+use tract_onnx::pb::NodeProto;
+
+use super::Ctx;
+use super::proto::{Const, attr_float, attr_int};
+use crate::error::ModelError;
+use crate::graph::{BatchDim, Dense, Op};
+
+/// What a builder made of a node.
+pub(crate) enum Built {
+    /// A new node at the end of the chain.
+    Op { op: Op, out_shape: Option<Vec<usize>> },
+    /// The node was folded into the previous one (a bias Add).
+    Fused,
+}
+
+/// Why a builder did not build.
+pub(crate) enum Refusal {
+    /// Becomes a placeholder with this reason.
+    Unsupported(String),
+    /// The model is inconsistent (e.g. shapes disagree): import fails.
+    Error(ModelError),
+}
+
+fn unsupported<T>(reason: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal::Unsupported(reason.into()))
+}
+
+fn shape_error<T>(node: &NodeProto, detail: String) -> Result<T, Refusal> {
+    Err(Refusal::Error(ModelError::Shape { node: node.name.clone(), detail }))
+}
+
+type Builder = fn(&NodeProto, &mut Ctx) -> Result<Built, Refusal>;
+
+/// The supported ONNX ops (default domain), one builder each.
+const REGISTRY: &[(&str, Builder)] = &[
+    ("Gemm", gemm),
+    ("MatMul", matmul),
+    ("Add", add_bias),
+    ("Relu", relu),
+    ("Flatten", flatten),
+    ("Reshape", reshape),
+    ("Identity", identity),
+    ("Dropout", identity),
+];
+
+/// The builder for an op type, if it is supported.
+pub(crate) fn builder(domain: &str, op_type: &str) -> Option<Builder> {
+    if !(domain.is_empty() || domain == "ai.onnx") {
+        return None;
+    }
+    REGISTRY.iter().find(|(name, _)| *name == op_type).map(|(_, b)| *b)
+}
+
+/// Ops known to keep their input's shape (only used to keep shapes in summaries past a gap).
+pub(crate) fn is_elementwise(op_type: &str) -> bool {
+    const ELEMENTWISE: &[&str] = &[
+        "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Clip", "LeakyRelu", "Elu", "Selu", "Gelu",
+        "HardSigmoid", "HardSwish", "Exp", "Log", "Abs", "Neg", "Sqrt", "Erf", "Softplus",
+        "Relu", "Identity", "Dropout", "Cast", "BatchNormalization", "Add", "Mul", "Sub", "Div",
+    ];
+    ELEMENTWISE.contains(&op_type)
+}
+
+/// Input `idx` of the node, which must be a constant.
+fn const_input<'a>(node: &NodeProto, ctx: &'a Ctx, idx: usize) -> Result<&'a Const, Refusal> {
+    match node.input.get(idx).filter(|n| !n.is_empty()) {
+        None => unsupported(format!("input {idx} is missing")),
+        Some(name) => match ctx.consts.get(name) {
+            Some(c) => Ok(c),
+            None => unsupported(format!(
+                "input {idx} ({name}) must be a constant (initializer or Constant node)"
+            )),
+        },
+    }
+}
+
+/// Checks that the chain's per-sample shape is a flat vector of `n_in` values.
+fn check_flat_input(node: &NodeProto, ctx: &Ctx, n_in: usize) -> Result<(), Refusal> {
+    match ctx.shape.as_deref() {
+        None => Ok(()),
+        Some([n]) if *n == n_in => Ok(()),
+        Some([n]) => shape_error(node, format!("weights expect {n_in} inputs, the input has {n}")),
+        Some(s) => shape_error(node, format!("input per-sample shape {s:?} is not flat")),
+    }
+}
+
+/// A bias of `n_out` values given as `[n_out]` or `[1, n_out]`.
+fn bias_values(c: &Const, n_out: usize) -> Result<Vec<f32>, Refusal> {
+    if c.dims != [n_out] && c.dims != [1, n_out] {
+        return unsupported(format!("bias shape {:?} (expected [{n_out}] or [1, {n_out}])", c.dims));
+    }
+    c.floats().map_err(Refusal::Unsupported)
+}
+
+/// `[rows][cols]` row-major into `[cols][rows]` row-major.
+fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..cols).flat_map(|c| (0..rows).map(move |r| w[r * cols + c])).collect()
+}
+
+/// A 2-D float constant: (dims, values).
+fn matrix(node: &NodeProto, c: &Const) -> Result<(usize, usize, Vec<f32>), Refusal> {
+    let [d0, d1] = c.dims[..] else {
+        return shape_error(node, format!("weight has shape {:?}, expected 2-D", c.dims));
+    };
+    Ok((d0, d1, c.floats().map_err(Refusal::Unsupported)?))
+}
+
+fn gemm(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    let (alpha, beta) = (attr_float(node, "alpha", 1.0), attr_float(node, "beta", 1.0));
+    let (trans_a, trans_b) = (attr_int(node, "transA", 0), attr_int(node, "transB", 0));
+    if trans_a != 0 {
+        return unsupported(format!("transA = {trans_a} (only 0 is supported)"));
+    }
+    if alpha != 1.0 {
+        return unsupported(format!("alpha = {alpha} (only 1 is supported)"));
+    }
+    let (d0, d1, w) = matrix(node, const_input(node, ctx, 1)?)?;
+    let (n_out, n_in, weight) =
+        if trans_b != 0 { (d0, d1, w) } else { (d1, d0, transpose(&w, d0, d1)) };
+    let has_c = node.input.get(2).is_some_and(|n| !n.is_empty());
+    let bias = if has_c {
+        if beta != 1.0 {
+            return unsupported(format!("beta = {beta} (only 1 is supported)"));
+        }
+        Some(bias_values(const_input(node, ctx, 2)?, n_out)?)
+    } else {
+        None
+    };
+    check_flat_input(node, ctx, n_in)?;
+    let op = Op::Dense(Dense { n_in, n_out, weight, bias });
+    Ok(Built::Op { op, out_shape: Some(vec![n_out]) })
+}
+
+fn matmul(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    if node.input.first() != Some(&ctx.current) {
+        return unsupported("the data must be the first input (x @ W)");
+    }
+    let (n_in, n_out, w) = matrix(node, const_input(node, ctx, 1)?)?;
+    if let Some(s) = ctx.shape.as_deref().filter(|s| s.len() != 1) {
+        return unsupported(format!("batched MatMul on per-sample shape {s:?}"));
+    }
+    check_flat_input(node, ctx, n_in)?;
+    let op = Op::Dense(Dense { n_in, n_out, weight: transpose(&w, n_in, n_out), bias: None });
+    Ok(Built::Op { op, out_shape: Some(vec![n_out]) })
+}
+
+/// `Add(dense_output, constant)`: folded into the bias of the dense layer just before.
+fn add_bias(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    let idx = node.input.iter().position(|n| *n != ctx.current).unwrap_or(1);
+    let b = const_input(node, ctx, idx)?.clone();
+    let Some(last) = ctx.nodes.last_mut() else {
+        return unsupported("Add is only supported as the bias of a preceding Gemm/MatMul");
+    };
+    let Op::Dense(dense) = &mut last.op else {
+        return unsupported("Add is only supported as the bias of a preceding Gemm/MatMul");
+    };
+    let values = bias_values(&b, dense.n_out)?;
+    let bias = dense.bias.get_or_insert_with(|| vec![0.0; values.len()]);
+    bias.iter_mut().zip(&values).for_each(|(b, v)| *b += v);
+    last.onnx_op.push_str("+Add");
+    Ok(Built::Fused)
+}
+
+fn relu(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    Ok(Built::Op { op: Op::Relu, out_shape: ctx.shape.clone() })
+}
+
+fn identity(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    Ok(Built::Op { op: Op::Identity, out_shape: ctx.shape.clone() })
+}
+
+fn flatten(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    let mut axis = attr_int(_node, "axis", 1);
+    if axis < 0 {
+        let Some(s) = ctx.shape.as_ref() else {
+            return unsupported(format!("axis = {axis} on an input of unknown rank"));
+        };
+        axis += s.len() as i64 + 1;
+    }
+    if axis != 1 {
+        return unsupported(format!("axis = {axis}: only axis 1 keeps the batch dimension"));
+    }
+    let out_shape = ctx.shape.as_ref().map(|s| vec![s.iter().product()]);
+    Ok(Built::Op { op: Op::Reshape, out_shape })
+}
+
+fn reshape(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    let target = const_input(node, ctx, 1)?.ints().map_err(Refusal::Unsupported)?;
+    let allow_zero = attr_int(node, "allowzero", 0) != 0;
+    if allow_zero && target.contains(&0) {
+        return unsupported("allowzero = 1 with a zero dimension");
+    }
+    let Some(in_shape) = ctx.shape.clone() else {
+        let explicit = target.iter().skip(1).all(|&d| d > 0);
+        let out_shape = explicit.then(|| target[1..].iter().map(|&d| d as usize).collect());
+        return Ok(Built::Op { op: Op::Reshape, out_shape });
+    };
+    let out_shape = reshape_target(node, ctx.batch, &in_shape, &target)?;
+    Ok(Built::Op { op: Op::Reshape, out_shape: Some(out_shape) })
+}
+
+/// Per-sample output shape of `Reshape(x, target)` for a per-sample input shape `in_shape`.
+fn reshape_target(
+    node: &NodeProto,
+    batch: BatchDim,
+    in_shape: &[usize],
+    target: &[i64],
+) -> Result<Vec<usize>, Refusal> {
+    let Some((&first, rest)) = target.split_first() else {
+        return unsupported("reshape to a scalar");
+    };
+    let keeps_batch = match (first, batch) {
+        (0 | -1, _) => true,
+        (n, BatchDim::Fixed(b)) => n == b as i64,
+        (_, BatchDim::Dynamic) => false,
+    };
+    if !keeps_batch {
+        return unsupported(format!("target {target:?} changes the batch dimension {batch:?}"));
+    }
+    let total: usize = in_shape.iter().product();
+    let mut out = Vec::with_capacity(rest.len());
+    let mut infer = None;
+    for (j, &d) in rest.iter().enumerate() {
+        out.push(match d {
+            0 => match in_shape.get(j) {
+                Some(&v) => v,
+                None => return shape_error(node, format!("target {target:?} copies a missing dim")),
+            },
+            -1 if first != -1 && infer.is_none() => {
+                infer = Some(j);
+                1
+            }
+            d if d > 0 => d as usize,
+            _ => return shape_error(node, format!("invalid reshape target {target:?}")),
+        });
+    }
+    let known: usize = out.iter().product();
+    if let Some(j) = infer {
+        if known == 0 || total % known != 0 {
+            return shape_error(node, format!("cannot reshape {in_shape:?} to {target:?}"));
+        }
+        out[j] = total / known;
+    }
+    if out.iter().product::<usize>() != total {
+        if first == -1 {
+            return unsupported(format!("target {target:?} changes the batch dimension"));
+        }
+        return shape_error(node, format!("cannot reshape {in_shape:?} to {target:?}"));
+    }
+    Ok(out)
+}

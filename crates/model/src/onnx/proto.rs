@@ -1,0 +1,118 @@
+//! Reading the raw ONNX protobuf: attributes, constant tensors, the input's shape.
+
+use tract_onnx::data_resolver::FopenDataResolver;
+use tract_onnx::pb::tensor_proto::DataType;
+use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
+use tract_onnx::pb::type_proto::Value as TypeValue;
+use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto, ValueInfoProto};
+use tract_onnx::prelude::{DatumType, Tensor};
+
+use crate::error::ModelError;
+use crate::graph::BatchDim;
+
+/// A constant tensor (initializer or Constant node), values in C order.
+#[derive(Clone, Debug)]
+pub(crate) struct Const {
+    pub dims: Vec<usize>,
+    pub tensor: Tensor,
+}
+
+impl Const {
+    fn new(tensor: Tensor) -> Self {
+        Const { dims: tensor.shape().to_vec(), tensor }
+    }
+
+    /// Float values; refuses non-float tensors.
+    pub fn floats(&self) -> Result<Vec<f32>, String> {
+        let dt = self.tensor.datum_type();
+        if !matches!(dt, DatumType::F16 | DatumType::F32 | DatumType::F64) {
+            return Err(format!("constant of type {dt:?} where floats are expected"));
+        }
+        let t = self.tensor.cast_to::<f32>().map_err(|e| e.to_string())?;
+        let view = t.to_plain_array_view::<f32>().map_err(|e| e.to_string())?;
+        Ok(view.iter().copied().collect())
+    }
+
+    /// Integer values; refuses non-integer tensors.
+    pub fn ints(&self) -> Result<Vec<i64>, String> {
+        let dt = self.tensor.datum_type();
+        if !dt.is_integer() {
+            return Err(format!("constant of type {dt:?} where integers are expected"));
+        }
+        let t = self.tensor.cast_to::<i64>().map_err(|e| e.to_string())?;
+        let view = t.to_plain_array_view::<i64>().map_err(|e| e.to_string())?;
+        Ok(view.iter().copied().collect())
+    }
+}
+
+/// Decode an initializer or a Constant's `value` (external data is looked up in `model_dir`).
+pub(crate) fn load_const(t: &TensorProto, model_dir: Option<&str>) -> Result<Const, ModelError> {
+    tract_onnx::tensor::load_tensor(&FopenDataResolver, t, model_dir)
+        .map(Const::new)
+        .map_err(|e| ModelError::Onnx { detail: format!("tensor {:?}: {e:#}", t.name) })
+}
+
+/// The value of a Constant node, or why it cannot be read.
+pub(crate) fn constant_node_value(node: &NodeProto, dir: Option<&str>) -> Result<Const, String> {
+    let attr = node.attribute.first().ok_or("Constant without a value")?;
+    let tensor = match attr.name.as_str() {
+        "value" => {
+            let t = attr.t.as_ref().ok_or("Constant value without a tensor")?;
+            return load_const(t, dir).map_err(|e| e.to_string());
+        }
+        "value_float" => Tensor::from(attr.f),
+        "value_floats" => Tensor::from(tract_onnx::prelude::tract_ndarray::arr1(&attr.floats)),
+        "value_int" => Tensor::from(attr.i),
+        "value_ints" => Tensor::from(tract_onnx::prelude::tract_ndarray::arr1(&attr.ints)),
+        other => return Err(format!("Constant attribute {other} is not supported")),
+    };
+    Ok(Const::new(tensor))
+}
+
+fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+/// Integer attribute with a default.
+pub(crate) fn attr_int(node: &NodeProto, name: &str, default: i64) -> i64 {
+    attr(node, name).map_or(default, |a| a.i)
+}
+
+/// Float attribute with a default.
+pub(crate) fn attr_float(node: &NodeProto, name: &str, default: f32) -> f32 {
+    attr(node, name).map_or(default, |a| a.f)
+}
+
+/// Batch dimension and per-sample shape of the graph input.
+pub(crate) fn input_shape(vi: &ValueInfoProto) -> Result<(BatchDim, Vec<usize>), ModelError> {
+    let err = |detail: String| ModelError::Structure { detail: format!("input {:?}: {detail}", vi.name) };
+    let Some(TypeValue::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Err(err("not a tensor".into()));
+    };
+    if tt.elem_type != DataType::Float as i32 {
+        let name = DataType::try_from(tt.elem_type).map_or("unknown", |d| d.as_str_name());
+        return Err(err(format!("element type {name}, only FLOAT is supported")));
+    }
+    let dims = tt.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or_default();
+    if dims.len() < 2 {
+        return Err(err(format!(
+            "rank {} (expected [batch, features...] with at least 2 dims)",
+            dims.len()
+        )));
+    }
+    let batch = match dims[0].value {
+        Some(Dim::DimValue(n)) if n >= 1 => BatchDim::Fixed(n as usize),
+        Some(Dim::DimValue(n)) if n != 0 => return Err(err(format!("batch dimension {n}"))),
+        _ => BatchDim::Dynamic,
+    };
+    let mut shape = Vec::with_capacity(dims.len() - 1);
+    for (i, d) in dims.iter().enumerate().skip(1) {
+        match d.value {
+            Some(Dim::DimValue(n)) if n >= 1 => shape.push(n as usize),
+            ref other => {
+                return Err(err(format!("dimension {i} is {other:?}; only the batch may be symbolic")));
+            }
+        }
+    }
+    Ok((batch, shape))
+}

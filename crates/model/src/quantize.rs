@@ -1,0 +1,210 @@
+//! Calibration and quantization of a float [`Graph`] into a [`QuantizedModel`].
+//!
+//! Symmetric, zero point 0. Activations in `[-2^(bits-1), 2^(bits-1)-1]` with scale
+//! `max|a| / (2^(bits-1)-1)` over the calibration samples (a zero maximum gives scale 1);
+//! weights in `[-(2^(bits-1)-1), 2^(bits-1)-1]` with scale `max|w| / (2^(bits-1)-1)` per output
+//! row ([`ScaleMode::PerRow`]) or per layer (an all-zero row or layer gets scale 1); biases
+//! `round(b / (s_in * s_w))`; multipliers `round(s_in * s_w / s_out * 2^32)`. A ReLU after a
+//! dense layer (possibly with Reshape/Identity between) is fused into it; its output scale is
+//! calibrated after the ReLU.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{GapList, ModelError};
+use crate::graph::{Dense, Graph, Op};
+use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
+use crate::requant::{multiplier_from_real, weight_max};
+
+/// Granularity of weight scales.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScaleMode {
+    /// One scale per output row (output channel).
+    #[default]
+    PerRow,
+    /// One scale per layer.
+    PerLayer,
+}
+
+/// Quantization settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuantConfig {
+    /// Bit width of activations and weights, 2..=16.
+    pub bits: u32,
+    pub scales: ScaleMode,
+}
+
+impl Default for QuantConfig {
+    fn default() -> Self {
+        QuantConfig { bits: 8, scales: ScaleMode::PerRow }
+    }
+}
+
+/// A dense node of the graph and what is fused after it.
+struct Planned<'a> {
+    name: &'a str,
+    dense: &'a Dense,
+    relu: bool,
+    /// Index of the last graph node whose output is this layer's output.
+    out_node: usize,
+}
+
+/// Group the chain into dense layers with fused ReLUs.
+fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
+    let gaps = graph.unsupported();
+    if !gaps.is_empty() {
+        return Err(ModelError::Unsupported { gaps: GapList(gaps) });
+    }
+    let mut layers: Vec<Planned<'_>> = Vec::new();
+    for (idx, node) in graph.nodes.iter().enumerate() {
+        match &node.op {
+            Op::Dense(dense) => {
+                layers.push(Planned { name: &node.name, dense, relu: false, out_node: idx });
+            }
+            Op::Relu => {
+                let last = layers
+                    .last_mut()
+                    .ok_or_else(|| ModelError::ReluWithoutDense { node: node.name.clone() })?;
+                last.relu = true;
+                last.out_node = idx;
+            }
+            Op::Reshape | Op::Identity | Op::Unsupported(_) => {}
+        }
+    }
+    if layers.is_empty() {
+        return Err(ModelError::Structure { detail: "the model has no Gemm/MatMul layer".into() });
+    }
+    Ok(layers)
+}
+
+/// Max |value| of the input and of each planned layer's output over the calibration samples.
+fn calibrate(
+    graph: &Graph,
+    layers: &[Planned<'_>],
+    calibration: &[Vec<f32>],
+) -> Result<(f64, Vec<f64>), ModelError> {
+    if calibration.is_empty() {
+        return Err(ModelError::Calibration { detail: "no calibration samples".into() });
+    }
+    let mut max_in = 0f64;
+    let mut max_out = vec![0f64; layers.len()];
+    for (k, x) in calibration.iter().enumerate() {
+        if x.len() != graph.input_len() {
+            let detail =
+                format!("sample {k} has {} values, expected {}", x.len(), graph.input_len());
+            return Err(ModelError::Calibration { detail });
+        }
+        if x.iter().any(|v| !v.is_finite()) {
+            let detail = format!("sample {k} has a NaN or infinite value");
+            return Err(ModelError::Calibration { detail });
+        }
+        max_in = x.iter().fold(max_in, |m, &v| m.max((v as f64).abs()));
+        let outs = graph.float_forward(x)?;
+        for (l, layer) in layers.iter().enumerate() {
+            max_out[l] = outs[layer.out_node].iter().fold(max_out[l], |m, v| m.max(v.abs()));
+        }
+    }
+    if let Some(l) = max_out.iter().position(|m| !m.is_finite()) {
+        let detail = format!("float activations of layer {} are not finite", layers[l].name);
+        return Err(ModelError::Calibration { detail });
+    }
+    Ok((max_in, max_out))
+}
+
+/// `max / (2^(bits-1) - 1)`, or 1 when the maximum is 0.
+fn activation_scale(max_abs: f64, bits: u32) -> f64 {
+    if max_abs > 0.0 { max_abs / weight_max(bits) as f64 } else { 1.0 }
+}
+
+fn abs_max(values: &[f32]) -> f64 {
+    values.iter().fold(0f64, |m, &v| m.max((v as f64).abs()))
+}
+
+fn quantize_dense(
+    p: &Planned<'_>,
+    s_in: f64,
+    s_out: f64,
+    config: &QuantConfig,
+) -> Result<DenseLayer, ModelError> {
+    let err = |detail: String| ModelError::Quantization { layer: p.name.to_string(), detail };
+    let d = p.dense;
+    if d.weight.iter().chain(d.bias.iter().flatten()).any(|v| !v.is_finite()) {
+        return Err(err("a weight or bias is NaN or infinite".into()));
+    }
+    let wmax = weight_max(config.bits) as f64;
+    let layer_max = abs_max(&d.weight);
+    let (mut weight, mut bias, mut multiplier) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..d.n_out {
+        let row = d.row(i);
+        let max = match config.scales {
+            ScaleMode::PerRow => abs_max(row),
+            ScaleMode::PerLayer => layer_max,
+        };
+        let s_w = if max > 0.0 { max / wmax } else { 1.0 };
+        weight.extend(row.iter().map(|&w| (w as f64 / s_w).round().clamp(-wmax, wmax) as i64));
+        let b = (d.bias_at(i) as f64 / (s_in * s_w)).round();
+        if b.abs() >= (1u64 << 62) as f64 {
+            return Err(err(format!("row {i}: quantized bias {b} does not fit (|b| >= 2^62)")));
+        }
+        bias.push(b as i64);
+        let real = s_in * s_w / s_out;
+        let m = multiplier_from_real(real)
+            .ok_or_else(|| err(format!("row {i}: multiplier {real} * 2^32 is not below 2^62")))?;
+        multiplier.push(m);
+    }
+    let (n_in, n_out, relu) = (d.n_in, d.n_out, p.relu);
+    let name = p.name.to_string();
+    Ok(DenseLayer { name, n_in, n_out, weight, bias, multiplier, relu, out_scale: s_out })
+}
+
+/// Quantize a graph with scales from float inference on `calibration` (per-sample flat inputs).
+///
+/// # Errors
+/// [`ModelError::Config`] for bits outside 2..=16; [`ModelError::Unsupported`] listing every
+/// unsupported op; [`ModelError::ReluWithoutDense`]; [`ModelError::Calibration`];
+/// [`ModelError::Quantization`] naming the layer when a bound the prover needs does not hold.
+pub fn quantize(
+    graph: &Graph,
+    calibration: &[Vec<f32>],
+    config: &QuantConfig,
+) -> Result<QuantizedModel, ModelError> {
+    if !(2..=16).contains(&config.bits) {
+        return Err(ModelError::Config { detail: format!("bits = {} not in 2..=16", config.bits) });
+    }
+    let planned = plan(graph)?;
+    let (max_in, max_out) = calibrate(graph, &planned, calibration)?;
+    let input_scale = activation_scale(max_in, config.bits);
+    let mut s_in = input_scale;
+    let mut layers = Vec::with_capacity(planned.len());
+    for (p, &max) in planned.iter().zip(&max_out) {
+        let s_out = activation_scale(max, config.bits);
+        layers.push(QuantLayer::Dense(quantize_dense(p, s_in, s_out, config)?));
+        s_in = s_out;
+    }
+    let model = QuantizedModel {
+        bits: config.bits,
+        scales: config.scales,
+        batch: graph.batch,
+        input_shape: graph.input_shape.clone(),
+        input_scale,
+        layers,
+    };
+    model.validate()?;
+    Ok(model)
+}
+
+/// `n` deterministic pseudo-random samples, uniform in `[-1, 1)`, for calibration without data.
+pub fn random_calibration(graph: &Graph, n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut state = seed;
+    let mut next = move || {
+        // SplitMix64: small, fast, and fixed forever (calibration must be reproducible).
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let len = graph.input_len();
+    (0..n)
+        .map(|_| (0..len).map(|_| ((next() >> 40) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0).collect())
+        .collect()
+}

@@ -1,0 +1,225 @@
+//! The quantized model and its exact integer inference.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::graph::BatchDim;
+use crate::inputs::InputSpec;
+use crate::quantize::ScaleMode;
+use crate::requant::{activation_range, check_row_bounds, max_abs_acc, requantize, weight_max};
+
+/// A dense layer with integer weights, fused requantization and optional fused ReLU.
+///
+/// `out_i = requantize(sum_j weight[i][j] * x_j + bias_i, multiplier_i, relu, bits)`; the real
+/// value of `out_i` is `out_i * out_scale`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DenseLayer {
+    pub name: String,
+    pub n_in: usize,
+    pub n_out: usize,
+    /// Row-major `[n_out][n_in]`, each in `[-(2^(bits-1)-1), 2^(bits-1)-1]`.
+    pub weight: Vec<i64>,
+    /// `round(b / (s_in * s_w_row))`.
+    pub bias: Vec<i64>,
+    /// Per row `round(s_in * s_w_row / s_out * 2^REQUANT_SHIFT)`.
+    pub multiplier: Vec<i64>,
+    pub relu: bool,
+    /// Scale of this layer's output activations.
+    pub out_scale: f64,
+}
+
+/// One layer of a [`QuantizedModel`]; CNN ops will join as variants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum QuantLayer {
+    Dense(DenseLayer),
+}
+
+/// A quantized chain of layers: symmetric quantization, zero point 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuantizedModel {
+    /// Activation and weight bit width (2..=16).
+    pub bits: u32,
+    pub scales: ScaleMode,
+    pub batch: BatchDim,
+    /// Per-sample input shape (batch dimension removed).
+    pub input_shape: Vec<usize>,
+    /// Scale of the input: `x ~ x_q * input_scale`.
+    pub input_scale: f64,
+    pub layers: Vec<QuantLayer>,
+}
+
+impl DenseLayer {
+    /// Row `i` of the weights.
+    pub fn row(&self, i: usize) -> &[i64] {
+        &self.weight[i * self.n_in..(i + 1) * self.n_in]
+    }
+
+    /// The accumulators `acc_i = sum_j W_ij x_j + b_i` (no overflow for in-range inputs of a
+    /// validated layer: `|acc_i| <= A_i < 2^62`).
+    pub fn accumulate(&self, x: &[i64]) -> Vec<i64> {
+        assert_eq!(x.len(), self.n_in, "layer {}: input length", self.name);
+        (0..self.n_out)
+            .map(|i| self.row(i).iter().zip(x).map(|(&w, &v)| w * v).sum::<i64>() + self.bias[i])
+            .collect()
+    }
+
+    /// Accumulate and requantize.
+    pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
+        let acc = self.accumulate(x);
+        acc.iter().zip(&self.multiplier).map(|(&a, &m)| requantize(a, m, self.relu, bits)).collect()
+    }
+
+    /// Check sizes, weight range and the requantization bounds of every row.
+    ///
+    /// # Errors
+    /// [`ModelError::Quantization`] naming the layer, the row and the numbers.
+    pub fn validate(&self, bits: u32) -> Result<(), ModelError> {
+        let err = |detail: String| ModelError::Quantization { layer: self.name.clone(), detail };
+        if self.n_in.checked_mul(self.n_out) != Some(self.weight.len())
+            || self.bias.len() != self.n_out
+            || self.multiplier.len() != self.n_out
+        {
+            return Err(err(format!(
+                "sizes: n_in {} n_out {} weights {} biases {} multipliers {}",
+                self.n_in,
+                self.n_out,
+                self.weight.len(),
+                self.bias.len(),
+                self.multiplier.len()
+            )));
+        }
+        let wmax = weight_max(bits);
+        if let Some(w) = self.weight.iter().find(|w| w.abs() > wmax) {
+            return Err(err(format!("weight {w} outside [-{wmax}, {wmax}]")));
+        }
+        for i in 0..self.n_out {
+            let a = max_abs_acc(self.row(i), self.bias[i], bits);
+            check_row_bounds(a, self.multiplier[i], bits).map_err(|d| err(format!("row {i}: {d}")))?;
+        }
+        Ok(())
+    }
+}
+
+impl QuantLayer {
+    /// Number of inputs (per sample).
+    pub fn input_len(&self) -> usize {
+        match self {
+            QuantLayer::Dense(d) => d.n_in,
+        }
+    }
+
+    /// Number of outputs (per sample).
+    pub fn output_len(&self) -> usize {
+        match self {
+            QuantLayer::Dense(d) => d.n_out,
+        }
+    }
+
+    /// Scale of the layer's output.
+    pub fn out_scale(&self) -> f64 {
+        match self {
+            QuantLayer::Dense(d) => d.out_scale,
+        }
+    }
+
+    /// Name (from the ONNX node).
+    pub fn name(&self) -> &str {
+        match self {
+            QuantLayer::Dense(d) => &d.name,
+        }
+    }
+
+    /// Exact integer forward of one sample.
+    pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
+        match self {
+            QuantLayer::Dense(d) => d.forward(x, bits),
+        }
+    }
+}
+
+impl QuantizedModel {
+    /// Values in one input sample.
+    pub fn input_len(&self) -> usize {
+        self.input_shape.iter().product()
+    }
+
+    /// Values in one output sample.
+    pub fn output_len(&self) -> usize {
+        self.layers.last().map_or(self.input_len(), QuantLayer::output_len)
+    }
+
+    /// What an input JSON document must hold for this model.
+    pub fn input_spec(&self) -> InputSpec {
+        InputSpec { batch: self.batch, sample_len: self.input_len(), output_len: Some(self.output_len()) }
+    }
+
+    /// Quantize one float sample: `round(x / input_scale)` rounding half away from zero, then
+    /// CLAMPED to the activation range (out-of-range inputs saturate; NaN becomes 0).
+    ///
+    /// # Panics
+    /// If `x.len() != self.input_len()`.
+    pub fn quantize_input(&self, x: &[f32]) -> Vec<i64> {
+        assert_eq!(x.len(), self.input_len(), "input length");
+        let (lo, hi) = activation_range(self.bits);
+        x.iter()
+            .map(|&v| {
+                let q = (v as f64 / self.input_scale).round();
+                if q.is_nan() { 0 } else { q.clamp(lo as f64, hi as f64) as i64 }
+            })
+            .collect()
+    }
+
+    /// Exact integer inference of one sample; returns every layer's output (the last one is the
+    /// model output).
+    ///
+    /// # Panics
+    /// If `xq` has the wrong length or a value outside the activation range.
+    pub fn forward(&self, xq: &[i64]) -> Vec<Vec<i64>> {
+        let (lo, hi) = activation_range(self.bits);
+        assert!(xq.iter().all(|v| (lo..=hi).contains(v)), "input outside the activation range");
+        let mut outs: Vec<Vec<i64>> = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let x = outs.last().map_or(xq, Vec::as_slice);
+            outs.push(layer.forward(x, self.bits));
+        }
+        outs
+    }
+
+    /// Real values of a quantized output: `yq * out_scale` of the last layer.
+    pub fn dequantize_output(&self, yq: &[i64]) -> Vec<f32> {
+        let scale = self.layers.last().map_or(self.input_scale, QuantLayer::out_scale);
+        yq.iter().map(|&v| (v as f64 * scale) as f32).collect()
+    }
+
+    /// Check everything the prover relies on: bit width, layer widths chaining from the input,
+    /// weight ranges, requantization bounds. Run this on a model read from untrusted bytes.
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] or [`ModelError::Quantization`] naming what failed.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if !(2..=16).contains(&self.bits) {
+            return Err(ModelError::Config { detail: format!("bits = {} not in 2..=16", self.bits) });
+        }
+        if self.layers.is_empty() {
+            return Err(ModelError::Config { detail: "model has no layer".into() });
+        }
+        if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
+            let detail = format!("input scale {} is not positive", self.input_scale);
+            return Err(ModelError::Config { detail });
+        }
+        let mut width = self.input_len();
+        for layer in &self.layers {
+            if layer.input_len() != width {
+                return Err(ModelError::Quantization {
+                    layer: layer.name().to_string(),
+                    detail: format!("takes {} inputs, the previous layer gives {width}", layer.input_len()),
+                });
+            }
+            match layer {
+                QuantLayer::Dense(d) => d.validate(self.bits)?,
+            }
+            width = layer.output_len();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! A printable description of a [`Graph`] for `zkml inspect`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::UnsupportedOp;
+use crate::graph::{BatchDim, Graph, Op};
+
+/// One op in a [`Summary`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpSummary {
+    pub name: String,
+    /// Kind in the internal graph (`Dense`, `Relu`, ...).
+    pub kind: String,
+    /// ONNX op type(s) it came from.
+    pub onnx_op: String,
+    /// Per-sample shapes; `None` when unknown.
+    pub in_shape: Option<Vec<usize>>,
+    pub out_shape: Option<Vec<usize>>,
+    pub params: usize,
+}
+
+/// Summary of a graph: ops, shapes, parameter counts, gaps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub input_name: String,
+    pub batch: BatchDim,
+    pub input_shape: Vec<usize>,
+    pub output_shape: Option<Vec<usize>>,
+    pub ops: Vec<OpSummary>,
+    pub total_params: usize,
+    pub unsupported: Vec<UnsupportedOp>,
+}
+
+impl Graph {
+    /// Describe the graph (see [`Summary`]'s `Display` for the text form).
+    pub fn summary(&self) -> Summary {
+        let ops = self
+            .nodes
+            .iter()
+            .map(|n| OpSummary {
+                name: n.name.clone(),
+                kind: match &n.op {
+                    Op::Dense(d) => format!("Dense {}->{}", d.n_in, d.n_out),
+                    Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => {
+                        n.op.kind().to_string()
+                    }
+                },
+                onnx_op: n.onnx_op.clone(),
+                in_shape: n.in_shape.clone(),
+                out_shape: n.out_shape.clone(),
+                params: n.op.param_count(),
+            })
+            .collect();
+        let output_shape = match self.nodes.last() {
+            None => Some(self.input_shape.clone()),
+            Some(n) => n.out_shape.clone(),
+        };
+        Summary {
+            input_name: self.input_name.clone(),
+            batch: self.batch,
+            input_shape: self.input_shape.clone(),
+            output_shape,
+            ops,
+            total_params: self.param_count(),
+            unsupported: self.unsupported(),
+        }
+    }
+}
+
+fn shape_text(batch: BatchDim, shape: &Option<Vec<usize>>) -> String {
+    let b = match batch {
+        BatchDim::Fixed(n) => n.to_string(),
+        BatchDim::Dynamic => "N".to_string(),
+    };
+    match shape {
+        None => format!("[{b}, ?]"),
+        Some(s) => {
+            let dims: Vec<String> = std::iter::once(b).chain(s.iter().map(usize::to_string)).collect();
+            format!("[{}]", dims.join(", "))
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let input = shape_text(self.batch, &Some(self.input_shape.clone()));
+        let output = shape_text(self.batch, &self.output_shape);
+        writeln!(f, "input {}: {input} -> output {output}", self.input_name)?;
+        let w = self.ops.iter().map(|o| o.name.len()).max().unwrap_or(4).max(4);
+        writeln!(
+            f,
+            "{:>3}  {:<w$}  {:<16} {:<12} {:<16} {:<16} {:>9}",
+            "#", "name", "kind", "onnx", "in", "out", "params"
+        )?;
+        for (i, op) in self.ops.iter().enumerate() {
+            writeln!(
+                f,
+                "{:>3}  {:<w$}  {:<16} {:<12} {:<16} {:<16} {:>9}",
+                i,
+                op.name,
+                op.kind,
+                op.onnx_op,
+                shape_text(self.batch, &op.in_shape),
+                shape_text(self.batch, &op.out_shape),
+                op.params
+            )?;
+        }
+        writeln!(f, "total parameters: {}", self.total_params)?;
+        if self.unsupported.is_empty() {
+            write!(f, "unsupported ops: none")
+        } else {
+            write!(f, "unsupported ops: {}", self.unsupported.len())?;
+            for gap in &self.unsupported {
+                write!(f, "\n  - {gap}")?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The logup-GKR prover: builds every segment's tree bottom-up once, then runs one batched
+//! sumcheck per depth, top-down.
+
+use p3_field::{ExtensionField, Field, PrimeCharacteristicRing};
+use rayon::prelude::*;
+
+use super::{
+    GkrProof, LayerProof, LeafClaim, RoundPoly, Segment, absorb_shape, interpolate, powers, reduce,
+};
+use crate::field::{EF, F};
+use crate::mle::eq_table;
+use crate::transcript::Transcript;
+
+/// Below this many elements a parallel loop runs as one task.
+const MIN_LEN: usize = 1 << 11;
+
+/// Proves `sum_k sum_i num_k[i] / den_k[i] = 0` (see the module docs for the protocol) and
+/// returns the proof with, in segment order, each segment's leaf claim. The verifier is
+/// called with `segment_vars[k] = log2(segments[k].num.len())`.
+///
+/// The prover does not check that the sum is zero or that denominators are nonzero: a false
+/// statement yields a proof that [`super::verify`] rejects.
+///
+/// # Panics
+///
+/// If a segment's `num` and `den` differ in length or the length is not a power of two.
+pub fn prove(segments: Vec<Segment>, t: &mut Transcript) -> (GkrProof, Vec<LeafClaim>) {
+    let trees: Vec<Tree> = segments.into_par_iter().map(Tree::build).collect();
+    let vars: Vec<usize> = trees.iter().map(|tr| tr.vars).collect();
+    absorb_shape(t, &vars);
+    let roots: Vec<(EF, EF)> = trees.iter().map(Tree::root).collect();
+    for &(p, q) in &roots {
+        t.absorb_ext(&[p, q]);
+    }
+
+    let depth = vars.iter().copied().max().unwrap_or(0);
+    let mut claims = roots.clone();
+    let mut points: Vec<Vec<EF>> = vec![Vec::new()];
+    let mut layers = Vec::with_capacity(depth);
+    for d in 0..depth {
+        let active: Vec<usize> = (0..trees.len()).filter(|&k| vars[k] > d).collect();
+        let (layer, next) = prove_layer(d, &trees, &active, &mut claims, &points[d], t);
+        layers.push(layer);
+        points.push(next);
+    }
+    let leaves = vars
+        .iter()
+        .zip(claims)
+        .map(|(&n, (num, den))| LeafClaim {
+            point: points[n].clone(),
+            num,
+            den,
+        })
+        .collect();
+    (GkrProof { roots, layers }, leaves)
+}
+
+/// Runs the batched sumcheck of depth `d` at point `r` (length `d`) for the `active` trees,
+/// updates their claims to the next depth and returns the layer's messages and the next point.
+fn prove_layer(
+    d: usize,
+    trees: &[Tree],
+    active: &[usize],
+    claims: &mut [(EF, EF)],
+    r: &[EF],
+    t: &mut Transcript,
+) -> (LayerProof, Vec<EF>) {
+    let lambda = t.sample();
+    let coeffs = powers(t.sample(), active.len());
+    let mut claim: EF = active
+        .iter()
+        .zip(&coeffs)
+        .map(|(&k, &b)| b * (claims[k].0 + lambda * claims[k].1))
+        .sum();
+    let mut tables: Vec<Tables<'_>> = active.iter().map(|&k| trees[k].children(d)).collect();
+    let mut rounds = Vec::with_capacity(d);
+    let mut s = Vec::with_capacity(d + 1);
+    // eq(r[j+1..], .) for the current round j; the next one sums out its first variable
+    let mut e = if d > 0 { eq_table(&r[1..]) } else { Vec::new() };
+    for (j, &rj) in r.iter().enumerate() {
+        if j > 0 {
+            sum_out_first(&mut e);
+        }
+        let g = round_poly(&tables, &coeffs, &e, lambda, rj, claim);
+        t.absorb_ext(&g);
+        let x = t.sample();
+        claim = interpolate(&g, x);
+        for tb in &mut tables {
+            tb.fold(x);
+        }
+        rounds.push(g);
+        s.push(x);
+    }
+    let children: Vec<[EF; 4]> = tables.iter().map(Tables::values).collect();
+    for c in &children {
+        t.absorb_ext(c);
+    }
+    let c = t.sample();
+    for (&k, ch) in active.iter().zip(&children) {
+        claims[k] = reduce(ch, c);
+    }
+    let mut next = Vec::with_capacity(d + 1);
+    next.push(c);
+    next.extend_from_slice(&s);
+    (LayerProof { rounds, children }, next)
+}
+
+/// The round polynomial `[g(0), g(1), g(2)]` of the batched sumcheck, where `g(1)` comes from
+/// `(1 - rj) g(0) + rj g(1) = claim` (computed directly in the negligible case `rj = 0`).
+fn round_poly(
+    tables: &[Tables<'_>],
+    coeffs: &[EF],
+    e: &[EF],
+    lambda: EF,
+    rj: EF,
+    claim: EF,
+) -> RoundPoly {
+    let (mut g0, mut gq) = (EF::ZERO, EF::ZERO);
+    for (tb, &b) in tables.iter().zip(coeffs) {
+        let (a0, aq) = tb.sums(e, lambda);
+        g0 += b * a0;
+        gq += b * aq;
+    }
+    let g1 = match rj.try_inverse() {
+        Some(inv) => (claim - (EF::ONE - rj) * g0) * inv,
+        None => tables
+            .iter()
+            .zip(coeffs)
+            .map(|(tb, &b)| b * tb.sum_at_one(e, lambda))
+            .sum(),
+    };
+    // g(X) = g0 + (g1 - g0 - gq) X + gq X^2
+    [g0, g1, g1.double() - g0 + gq.double()]
+}
+
+/// The first round polynomial of depth `d` at point `r` for a single segment (tests only).
+#[cfg(test)]
+pub(super) fn first_round_poly(
+    seg: Segment,
+    d: usize,
+    r: &[EF],
+    lambda: EF,
+    claim: EF,
+) -> RoundPoly {
+    let tree = Tree::build(seg);
+    round_poly(
+        &[tree.children(d)],
+        &[EF::ONE],
+        &eq_table(&r[1..]),
+        lambda,
+        r[0],
+        claim,
+    )
+}
+
+/// `e[i] += e[i + half]` then halve: sums out the first variable of an eq table.
+fn sum_out_first(e: &mut Vec<EF>) {
+    let h = e.len() / 2;
+    let (lo, hi) = e.split_at_mut(h);
+    lo.par_iter_mut()
+        .with_min_len(MIN_LEN)
+        .zip(hi.par_iter())
+        .for_each(|(a, &b)| *a += b);
+    e.truncate(h);
+}
+
+/// One segment's fraction tree.
+struct Tree {
+    vars: usize,
+    num: Vec<F>,
+    den: Vec<EF>,
+    /// `layers[d] = (p_d, q_d)` for `d < vars` (the leaves are `num`, `den`).
+    layers: Vec<(Vec<EF>, Vec<EF>)>,
+}
+
+impl Tree {
+    fn build(seg: Segment) -> Self {
+        let Segment { num, den } = seg;
+        assert_eq!(num.len(), den.len(), "segment num/den lengths differ");
+        assert!(
+            num.len().is_power_of_two(),
+            "segment length {} is not a power of two",
+            num.len()
+        );
+        let vars = num.len().trailing_zeros() as usize;
+        let mut layers = Vec::with_capacity(vars);
+        if vars > 0 {
+            layers.push(parent_layer(&num, &den));
+            for _ in 1..vars {
+                let (p, q) = &layers[layers.len() - 1];
+                let next = parent_layer(p, q);
+                layers.push(next);
+            }
+            layers.reverse();
+        }
+        Self {
+            vars,
+            num,
+            den,
+            layers,
+        }
+    }
+
+    fn root(&self) -> (EF, EF) {
+        match self.layers.first() {
+            Some((p, q)) => (p[0], q[0]),
+            None => (EF::from(self.num[0]), self.den[0]),
+        }
+    }
+
+    /// The layer below depth `d < vars`, split into its two children halves.
+    fn children(&self, d: usize) -> Tables<'_> {
+        if d + 1 == self.vars {
+            Tables::Leaves(Halves::split(&self.num, &self.den))
+        } else {
+            let (p, q) = &self.layers[d + 1];
+            Tables::Inner(Halves::split(p, q))
+        }
+    }
+}
+
+/// The parent layer: `p[j] = pL qR + pR qL`, `q[j] = qL qR` with `L = j`, `R = j + len/2`.
+fn parent_layer<T: Field>(p: &[T], q: &[EF]) -> (Vec<EF>, Vec<EF>)
+where
+    EF: ExtensionField<T>,
+{
+    let h = p.len() / 2;
+    let (pl, pr) = p.split_at(h);
+    let (ql, qr) = q.split_at(h);
+    (pl, pr, ql, qr)
+        .into_par_iter()
+        .with_min_len(MIN_LEN)
+        .map(|(&pl, &pr, &ql, &qr)| (qr * pl + ql * pr, ql * qr))
+        .unzip()
+}
+
+/// The children of a layer as four MLEs over the parent index: `pL = p[..half]`,
+/// `pR = p[half..]` (same for `q`).
+#[derive(Clone, Copy)]
+struct Halves<'a, T> {
+    pl: &'a [T],
+    pr: &'a [T],
+    ql: &'a [EF],
+    qr: &'a [EF],
+}
+
+impl<'a, T> Halves<'a, T> {
+    fn split(p: &'a [T], q: &'a [EF]) -> Self {
+        let (pl, pr) = p.split_at(p.len() / 2);
+        let (ql, qr) = q.split_at(q.len() / 2);
+        Self { pl, pr, ql, qr }
+    }
+}
+
+/// One active segment's sumcheck tables: borrowed from its tree until the first fold.
+enum Tables<'a> {
+    Leaves(Halves<'a, F>),
+    Inner(Halves<'a, EF>),
+    Folded([Vec<EF>; 4]),
+}
+
+impl Tables<'_> {
+    fn sums(&self, e: &[EF], lambda: EF) -> (EF, EF) {
+        match self {
+            Self::Leaves(h) => round_sums(h, e, lambda),
+            Self::Inner(h) => round_sums(h, e, lambda),
+            Self::Folded([pl, pr, ql, qr]) => round_sums(&Halves { pl, pr, ql, qr }, e, lambda),
+        }
+    }
+
+    fn sum_at_one(&self, e: &[EF], lambda: EF) -> EF {
+        match self {
+            Self::Leaves(h) => sum_at_one(h, e, lambda),
+            Self::Inner(h) => sum_at_one(h, e, lambda),
+            Self::Folded([pl, pr, ql, qr]) => sum_at_one(&Halves { pl, pr, ql, qr }, e, lambda),
+        }
+    }
+
+    fn fold(&mut self, r: EF) {
+        let folded = match self {
+            Self::Leaves(h) => fold_halves(h, r),
+            Self::Inner(h) => fold_halves(h, r),
+            Self::Folded(v) => return v.iter_mut().for_each(|t| fold_in_place(t, r)),
+        };
+        *self = Self::Folded(folded);
+    }
+
+    /// `[pL, pR, qL, qR]` once every variable is bound (each table has one entry).
+    fn values(&self) -> [EF; 4] {
+        match self {
+            Self::Leaves(h) => [h.pl[0].into(), h.pr[0].into(), h.ql[0], h.qr[0]],
+            Self::Inner(h) => [h.pl[0], h.pr[0], h.ql[0], h.qr[0]],
+            Self::Folded(v) => [v[0][0], v[1][0], v[2][0], v[3][0]],
+        }
+    }
+}
+
+/// `(sum_i e[i] F_i(0), sum_i e[i] F_i'')` where, with `a(X) = a[i] + X (a[i+m] - a[i])`
+/// for each table, `F_i(X) = pL qR + pR qL + lambda qL qR` and `F_i''` is its `X^2`
+/// coefficient (`m = e.len()`, tables of length `2m`).
+fn round_sums<T: Field>(h: &Halves<'_, T>, e: &[EF], lambda: EF) -> (EF, EF)
+where
+    EF: ExtensionField<T>,
+{
+    let m = e.len();
+    let (pl0, pl1) = h.pl.split_at(m);
+    let (pr0, pr1) = h.pr.split_at(m);
+    let (ql0, ql1) = h.ql.split_at(m);
+    let (qr0, qr1) = h.qr.split_at(m);
+    (e, pl0, pr0, ql0, qr0, pl1, pr1, ql1, qr1)
+        .into_par_iter()
+        .with_min_len(MIN_LEN)
+        .fold(
+            || (EF::ZERO, EF::ZERO),
+            |(a0, aq), (&e, &pl0, &pr0, &ql0, &qr0, &pl1, &pr1, &ql1, &qr1)| {
+                let f0 = qr0 * pl0 + ql0 * (lambda * qr0 + pr0);
+                let (dpl, dpr, dql, dqr) = (pl1 - pl0, pr1 - pr0, ql1 - ql0, qr1 - qr0);
+                let fq = dqr * dpl + dql * (lambda * dqr + dpr);
+                (a0 + e * f0, aq + e * fq)
+            },
+        )
+        .reduce(|| (EF::ZERO, EF::ZERO), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// `sum_i e[i] F_i(1)` (see [`round_sums`]).
+fn sum_at_one<T: Field>(h: &Halves<'_, T>, e: &[EF], lambda: EF) -> EF
+where
+    EF: ExtensionField<T>,
+{
+    let m = e.len();
+    let (pl, pr, ql, qr) = (&h.pl[m..], &h.pr[m..], &h.ql[m..], &h.qr[m..]);
+    (e, pl, pr, ql, qr)
+        .into_par_iter()
+        .with_min_len(MIN_LEN)
+        .map(|(&e, &pl, &pr, &ql, &qr)| e * (qr * pl + ql * (lambda * qr + pr)))
+        .sum()
+}
+
+/// Binds the first variable of each of the four tables at `r` into new tables.
+fn fold_halves<T: Field>(h: &Halves<'_, T>, r: EF) -> [Vec<EF>; 4]
+where
+    EF: ExtensionField<T>,
+{
+    fn fold<T: Field>(t: &[T], r: EF) -> Vec<EF>
+    where
+        EF: ExtensionField<T>,
+    {
+        let (lo, hi) = t.split_at(t.len() / 2);
+        (lo, hi)
+            .into_par_iter()
+            .with_min_len(MIN_LEN)
+            .map(|(&a, &b)| r * (b - a) + a)
+            .collect()
+    }
+    [
+        fold(h.pl, r),
+        fold(h.pr, r),
+        fold::<EF>(h.ql, r),
+        fold::<EF>(h.qr, r),
+    ]
+}
+
+/// Binds the first variable of `t` at `r` in place.
+fn fold_in_place(t: &mut Vec<EF>, r: EF) {
+    let h = t.len() / 2;
+    let (lo, hi) = t.split_at_mut(h);
+    lo.par_iter_mut()
+        .with_min_len(MIN_LEN)
+        .zip(hi.par_iter())
+        .for_each(|(a, &b)| *a += r * (b - *a));
+    t.truncate(h);
+}

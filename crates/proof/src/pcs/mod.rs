@@ -1,0 +1,418 @@
+//! Multilinear polynomial commitment: a thin wrapper over WHIR (`p3-whir` 0.8.0) so that the
+//! rest of the system never touches Plonky3 types.
+//!
+//! # What it does
+//!
+//! [`commit`] takes any number of base-field columns, each of `2^n` evaluations (`n >= 0`,
+//! different `n` allowed), and commits to all of them under one Merkle root. [`open`] proves
+//! any number of evaluation claims `column(point) = value` (several per column, at different
+//! points, in any order) in ONE WHIR opening; [`verify`] checks it. Points follow the crate's
+//! MSB-first variable order ([`crate::mle::evaluate`]).
+//!
+//! Internally, columns with the same number of variables form one `p3-sumcheck` `Table` (one
+//! polynomial per row); the tables are stacked into one polynomial that WHIR commits to.
+//! Tables with fewer variables than the first folding factor are zero-padded at the end, so
+//! a column of `n` variables padded to `k` holds its data at indices `< 2^n`: a claim at
+//! `point` becomes a claim at `(0, .., 0, point)`. Claims at the same point on the same table
+//! share one opening batch; a claim repeated exactly is opened once.
+//!
+//! # Transcript
+//!
+//! [`commit`] (prover) and [`observe`] (verifier) absorb a label, the shape and the Merkle root.
+//! The opening then continues on the same transcript; the points must be fixed by the
+//! transcript (drawn after the commitment) before [`open`]/[`verify`] is called.
+//!
+//! # Parameters and security
+//!
+//! Folding factor 4, starting rate 1/2 (log inverse rate 1, growing by 3 each round), WHIR
+//! per-term target 106 bits with at most 18 bits of grinding per phase, cubic extension
+//! challenges (~191 bits), Poseidon2 Merkle trees with 4-element (256-bit) digests.
+//! Soundness assumption: `CapacityBound`, i.e. the conjecture that Reed-Solomon codes are
+//! list-decodable up to (almost) capacity with the proximity-gaps error of WHIR's paper
+//! (ePrint 2024/1586, conjecture 4.12 style). [`security`] reports the composed
+//! (union-bounded) algebraic error of one opening (>= 100 bits for every shape up to 2^30
+//! cells and a few hundred claims), capped by the 128-bit hash/sponge security.
+//! The proven regimes cost more (measured below): `JohnsonBound` needs ~2x the queries and
+//! ~1.8x the proof bytes, `UniqueDecoding` ~2.4x, both above the 1.5x budget we allowed.
+//!
+//! Under a list-decoding assumption the commitment binds the prover to one of up to
+//! `2^log2_list_size` polynomials, not to a unique one: a protocol that draws challenges
+//! after the commitment and before the opening (the sumcheck/GKR reductions that produce the
+//! claims) must subtract [`SecurityReport::log2_list_size`] bits from its own soundness.
+//! With the cubic extension that leaves those reductions far above 100 bits.
+//!
+//! # Measurements
+//!
+//! TODO: filled in by the benchmark test.
+
+mod error;
+mod prove;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use p3_challenger::DuplexChallenger;
+use p3_dft::Radix2DFTSmallBatch;
+use p3_field::{Field, PrimeCharacteristicRing};
+use p3_goldilocks::default_goldilocks_poseidon2_8;
+use p3_merkle_tree::MerkleTreeMmcs;
+use p3_multilinear_util::point::Point;
+use p3_sumcheck::layout::{SuffixProver, TableShape, plan_stacked_layout};
+use p3_sumcheck::{OpeningBatch, OpeningProtocol, PrescribedPointPcs, TableSpec};
+use p3_symmetric::{PaddingFreeSponge, TruncatedPermutation};
+use p3_whir::parameters::{FoldingFactor, ProtocolParameters, SecurityAssumption, WhirConfig};
+use p3_whir::pcs::proof::PcsProof;
+use p3_whir::pcs::prover::WhirProver;
+use serde::{Deserialize, Serialize};
+
+pub use error::PcsError;
+pub use prove::{commit, open};
+pub use verify::{observe, verify};
+
+use crate::field::{EF, F};
+use crate::transcript::Perm;
+
+type Challenger = DuplexChallenger<F, Perm, 8, 4>;
+type MerkleHash = PaddingFreeSponge<Perm, 8, 4, 4>;
+type MerkleCompress = TruncatedPermutation<Perm, 2, 4, 8>;
+type PackedF = <F as Field>::Packing;
+type Mmcs = MerkleTreeMmcs<PackedF, PackedF, MerkleHash, MerkleCompress, 2, 4>;
+type Dft = Radix2DFTSmallBatch<F>;
+type Lay = p3_sumcheck::layout::PrefixProver<F, EF>;
+type Pcs = WhirProver<EF, F, Dft, Mmcs, Challenger, Lay>;
+type Root = <Mmcs as p3_commit::Mmcs<F>>::Commitment;
+type InnerData = p3_whir::WhirProverData<F, EF, Mmcs, Lay>;
+
+/// Largest number of variables of one column (and of the stacked polynomial): Goldilocks has
+/// two-adicity 32 and the rate-1/2 codeword of the stacked polynomial must fit.
+pub const MAX_NUM_VARS: usize = 30;
+
+/// Security of the hash (Poseidon2 over Goldilocks, 4-element digests and sponge capacity).
+const HASH_BITS: f64 = 128.0;
+
+/// Domain-separation label absorbed before the shape.
+const LABEL: &[u8] = b"zkml-pcs-whir-v1";
+
+/// The WHIR parameters (see the module docs for the choice).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Params {
+    /// Variables folded per WHIR round; also the minimum table arity.
+    pub(crate) folding: usize,
+    /// Log2 of the inverse starting rate.
+    pub(crate) log_inv_rate: usize,
+    /// Per-error-term target of WHIR's parameter derivation.
+    pub(crate) security_level: usize,
+    /// Grinding budget per phase.
+    pub(crate) pow_bits: usize,
+    /// Reed-Solomon proximity regime.
+    pub(crate) assumption: SecurityAssumption,
+}
+
+/// The parameters every commitment uses.
+pub(crate) const PARAMS: Params = Params {
+    folding: 4,
+    log_inv_rate: 1,
+    security_level: 106,
+    pow_bits: 18,
+    assumption: SecurityAssumption::CapacityBound,
+};
+
+/// Which columns a commitment holds: the number of variables of each column, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitShape {
+    /// `column_vars[i]` is the number of variables of column `i` (it has `2^n` cells).
+    pub column_vars: Vec<usize>,
+}
+
+/// The Merkle root of a commitment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment(Root);
+
+/// Prover-side data kept between [`commit`] and [`open`]: the columns, the codeword and its
+/// Merkle tree. Opening consumes it; clone it to open the same commitment again.
+#[derive(Clone)]
+pub struct ProverData {
+    shape: CommitShape,
+    root: Commitment,
+    inner: InnerData,
+    params: Params,
+}
+
+impl ProverData {
+    /// The shape of the committed columns.
+    pub fn shape(&self) -> &CommitShape {
+        &self.shape
+    }
+
+    /// The commitment this data opens.
+    pub fn commitment(&self) -> &Commitment {
+        &self.root
+    }
+}
+
+/// A claim: the MLE of column `column` evaluated at `point` (`point.len()` equals the column's
+/// number of variables).
+#[derive(Clone, Debug)]
+pub struct Claim {
+    /// Index of the column in the commitment.
+    pub column: usize,
+    /// The evaluation point, MSB-first.
+    pub point: Vec<EF>,
+}
+
+/// One WHIR opening proof of a list of claims.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct OpeningProof(PcsProof<F, EF, Mmcs>);
+
+impl std::fmt::Debug for OpeningProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpeningProof")
+            .field("batches", &self.0.evals.len())
+            .field("rounds", &self.0.whir.rounds.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The security of one opening.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecurityReport {
+    /// Bits of security: the smaller of the algebraic and hash bits.
+    pub bits: f64,
+    /// The composed (union-bounded) algebraic soundness error of the opening, in bits.
+    pub algebraic_bits: f64,
+    /// Collision resistance of the Merkle hash and sponge capacity, in bits.
+    pub hash_bits: f64,
+    /// Log2 of the number of polynomials a commitment may still be opened to under the
+    /// assumption; a protocol drawing challenges between commit and open loses these bits.
+    pub log2_list_size: f64,
+    /// The named soundness assumption.
+    pub assumption: &'static str,
+}
+
+/// Bits of security of one opening of `num_claims` claims on a commitment of this shape.
+///
+/// Returns zero bits when the shape is invalid or WHIR has no bound for it.
+pub fn security(shape: &CommitShape, num_claims: usize) -> SecurityReport {
+    security_with(&PARAMS, shape, num_claims)
+}
+
+/// [`security`] for explicit parameters.
+pub(crate) fn security_with(p: &Params, shape: &CommitShape, num_claims: usize) -> SecurityReport {
+    let assumption = match p.assumption {
+        SecurityAssumption::UniqueDecoding => "UniqueDecoding (proven)",
+        SecurityAssumption::JohnsonBound => "JohnsonBound (proven, list decoding to Johnson)",
+        SecurityAssumption::CapacityBound => "CapacityBound (conjectured RS list decoding)",
+    };
+    let evidence = Layout::new(shape, p.folding).ok().and_then(|layout| {
+        let pcs = make_pcs(p, layout.num_variables, false).ok()?;
+        // the error depends only on the claim count: put every claim on column 0
+        let mut specs = layout.specs(|_| Vec::new());
+        let schedule = (0..num_claims).map(|_| OpeningBatch::new(vec![0], vec![])).collect();
+        specs[0] = TableSpec::new(*specs[0].shape(), schedule);
+        pcs.prescribed_security(&OpeningProtocol::new(specs))
+    });
+    let (algebraic_bits, log2_list_size) =
+        evidence.map_or((0.0, f64::INFINITY), |e| (e.error().bits(), e.log2_max_candidates));
+    SecurityReport {
+        bits: algebraic_bits.min(HASH_BITS),
+        algebraic_bits,
+        hash_bits: HASH_BITS,
+        log2_list_size,
+        assumption,
+    }
+}
+
+/// One p3 table: the columns with the same number of variables.
+#[derive(Clone, Debug)]
+struct TablePlan {
+    /// Variables of each column.
+    num_vars: usize,
+    /// Variables after zero-padding to the folding factor.
+    padded_vars: usize,
+    /// The commitment's column indices, in row order.
+    columns: Vec<usize>,
+}
+
+/// How a shape maps onto p3 tables and the stacked polynomial. Prover and verifier derive it
+/// from the shape alone.
+#[derive(Clone, Debug)]
+struct Layout {
+    /// Tables in increasing number of variables.
+    tables: Vec<TablePlan>,
+    /// `position[column] = (table, row)`.
+    position: Vec<(usize, usize)>,
+    /// Variables of the stacked polynomial.
+    num_variables: usize,
+}
+
+impl Layout {
+    /// Groups the columns of `shape` by number of variables.
+    ///
+    /// # Errors
+    ///
+    /// [`PcsError::NoColumns`] or [`PcsError::ColumnTooLarge`] for shapes we do not support.
+    fn new(shape: &CommitShape, folding: usize) -> Result<Self, PcsError> {
+        if shape.column_vars.is_empty() {
+            return Err(PcsError::NoColumns);
+        }
+        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (column, &num_vars) in shape.column_vars.iter().enumerate() {
+            if num_vars > MAX_NUM_VARS {
+                return Err(PcsError::ColumnTooLarge { column, num_vars, max: MAX_NUM_VARS });
+            }
+            groups.entry(num_vars).or_default().push(column);
+        }
+        let mut position = vec![(0, 0); shape.column_vars.len()];
+        let tables: Vec<TablePlan> = groups
+            .into_iter()
+            .enumerate()
+            .map(|(t, (num_vars, columns))| {
+                for (row, &c) in columns.iter().enumerate() {
+                    position[c] = (t, row);
+                }
+                TablePlan { num_vars, padded_vars: num_vars.max(folding), columns }
+            })
+            .collect();
+        // cells fit easily: each table has < 2^31 cells per column and a usize count of columns
+        let cells = tables.iter().try_fold(0usize, |acc, t| {
+            acc.checked_add(t.columns.len().checked_mul(1usize << t.padded_vars)?)
+        });
+        if cells.is_none_or(|c| c > 1 << MAX_NUM_VARS) {
+            let column = shape.column_vars.len() - 1;
+            let num_vars = MAX_NUM_VARS + 1;
+            return Err(PcsError::ColumnTooLarge { column, num_vars, max: MAX_NUM_VARS });
+        }
+        let shapes: Vec<TableShape> =
+            tables.iter().map(|t| TableShape::new(t.padded_vars, t.columns.len())).collect();
+        let (num_variables, _) = plan_stacked_layout(&shapes);
+        Ok(Self { tables, position, num_variables })
+    }
+
+    /// One table spec per table, with the schedule `schedule(table)`.
+    fn specs(&self, mut schedule: impl FnMut(usize) -> Vec<OpeningBatch<usize>>) -> Vec<TableSpec> {
+        self.tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TableSpec::new(TableShape::new(t.padded_vars, t.columns.len()), schedule(i)))
+            .collect()
+    }
+}
+
+/// The claims of one opening, arranged as p3 opening batches.
+struct Openings {
+    /// Tables and their batches.
+    protocol: OpeningProtocol,
+    /// One (padded) point per batch, in transcript order.
+    points: Vec<Point<EF>>,
+    /// `slots[claim] = (batch, position in its batch)`.
+    slots: Vec<(usize, usize)>,
+    /// Number of columns of each batch.
+    batch_sizes: Vec<usize>,
+}
+
+impl Openings {
+    /// Validates the claims against the shape and arranges them into batches.
+    ///
+    /// # Errors
+    ///
+    /// [`PcsError::BadColumn`] or [`PcsError::BadPointLength`] for a claim that does not fit.
+    fn new(shape: &CommitShape, layout: &Layout, claims: &[Claim]) -> Result<Self, PcsError> {
+        // per table: its batches as (point, rows); per claim: (table, batch in table, pos)
+        let mut batches: Vec<Vec<(&[EF], Vec<usize>)>> = vec![Vec::new(); layout.tables.len()];
+        let mut index: BTreeMap<(usize, Vec<u64>), usize> = BTreeMap::new();
+        let mut local = Vec::with_capacity(claims.len());
+        for (i, claim) in claims.iter().enumerate() {
+            let num_columns = shape.column_vars.len();
+            let &expected = shape.column_vars.get(claim.column).ok_or(PcsError::BadColumn {
+                claim: i,
+                column: claim.column,
+                num_columns,
+            })?;
+            if claim.point.len() != expected {
+                let actual = claim.point.len();
+                return Err(PcsError::BadPointLength { claim: i, expected, actual });
+            }
+            let (table, row) = layout.position[claim.column];
+            let key = (table, point_key(&claim.point));
+            let b = *index.entry(key).or_insert_with(|| {
+                batches[table].push((&claim.point, Vec::new()));
+                batches[table].len() - 1
+            });
+            let rows = &mut batches[table][b].1;
+            let pos = rows.iter().position(|&r| r == row).unwrap_or_else(|| {
+                rows.push(row);
+                rows.len() - 1
+            });
+            local.push((table, b, pos));
+        }
+        let mut offsets = Vec::with_capacity(batches.len());
+        let mut points = Vec::new();
+        let mut batch_sizes = Vec::new();
+        for (t, table_batches) in batches.iter().enumerate() {
+            offsets.push(points.len());
+            let pad = layout.tables[t].padded_vars - layout.tables[t].num_vars;
+            for (point, rows) in table_batches {
+                let mut padded = vec![EF::ZERO; pad];
+                padded.extend_from_slice(point);
+                points.push(Point::new(padded));
+                batch_sizes.push(rows.len());
+            }
+        }
+        let specs = layout.specs(|t| {
+            let table_batches = std::mem::take(&mut batches[t]);
+            table_batches.into_iter().map(|(_, rows)| OpeningBatch::new(rows, vec![])).collect()
+        });
+        let slots = local.into_iter().map(|(t, b, pos)| (offsets[t] + b, pos)).collect();
+        Ok(Self { protocol: OpeningProtocol::new(specs), points, slots, batch_sizes })
+    }
+}
+
+/// A hashable key of a point (canonical coordinates of every extension element).
+fn point_key(point: &[EF]) -> Vec<u64> {
+    use p3_field::{BasedVectorSpace, PrimeField64};
+    point
+        .iter()
+        .flat_map(|x| {
+            let coefficients: &[F] = x.as_basis_coefficients_slice();
+            coefficients.iter().map(PrimeField64::as_canonical_u64)
+        })
+        .collect()
+}
+
+/// The Merkle tree scheme (Poseidon2, binary, full root).
+fn mmcs() -> Mmcs {
+    let perm = default_goldilocks_poseidon2_8();
+    Mmcs::new(MerkleHash::new(perm.clone()), MerkleCompress::new(perm), 0)
+}
+
+/// A WHIR instance for a stacked polynomial of `num_variables` variables.
+///
+/// # Errors
+///
+/// [`PcsError::Whir`] when WHIR cannot derive a configuration.
+fn make_pcs(p: &Params, num_variables: usize, prover: bool) -> Result<Pcs, PcsError> {
+    let params = ProtocolParameters {
+        starting_log_inv_rate: p.log_inv_rate,
+        round_log_inv_rates: Vec::new(),
+        folding_factor: FoldingFactor::Constant(p.folding),
+        soundness_type: p.assumption,
+        security_level: p.security_level,
+        pow_bits: p.pow_bits,
+    };
+    let config = WhirConfig::<EF, F, Challenger>::new(num_variables, params)
+        .map_err(|e| PcsError::Whir(e.to_string()))?;
+    let dft = if prover { Dft::new(1 << config.max_fft_size()) } else { Dft::default() };
+    Ok(Pcs::new(config, dft, mmcs()))
+}
+
+/// Absorbs the label and the shape (both sides, before the root).
+fn absorb_shape(shape: &CommitShape, t: &mut crate::transcript::Transcript) {
+    t.absorb_bytes(LABEL);
+    t.absorb_u64(shape.column_vars.len() as u64);
+    for &n in &shape.column_vars {
+        t.absorb_u64(n as u64);
+    }
+}

@@ -1,0 +1,352 @@
+//! Round trips, soundness (tampering) and robustness tests of the commitment wrapper.
+
+use std::time::Instant;
+
+use p3_field::PrimeCharacteristicRing;
+use p3_whir::parameters::SecurityAssumption;
+use p3_whir::pcs::proof::QueryOpenings;
+
+use super::prove::commit_with;
+use super::verify::verify_with;
+use super::*;
+use crate::mle::evaluate;
+use crate::transcript::Transcript;
+
+/// Deterministic pseudo-random base-field values (splitmix64).
+fn column(num_vars: usize, seed: u64) -> Vec<F> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    (0..1usize << num_vars)
+        .map(|_| {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            F::from_u64((z ^ (z >> 31)) >> 1)
+        })
+        .collect()
+}
+
+fn columns(vars: &[usize]) -> Vec<Vec<F>> {
+    vars.iter().enumerate().map(|(i, &n)| column(n, i as u64 + 1)).collect()
+}
+
+/// Claims on `(column, point id)` pairs: equal ids give equal points (when lengths agree).
+fn claims_from(t: &mut Transcript, vars: &[usize], spec: &[(usize, usize)]) -> Vec<Claim> {
+    let draws = spec.iter().map(|&(_, id)| id + 1).max().unwrap_or(0);
+    let base: Vec<Vec<EF>> = (0..draws).map(|_| t.sample_vec(32)).collect();
+    spec.iter()
+        .map(|&(column, id)| Claim { column, point: base[id][..vars[column]].to_vec() })
+        .collect()
+}
+
+/// A committed and opened instance, with everything the verifier needs.
+struct Instance {
+    shape: CommitShape,
+    commitment: Commitment,
+    claims: Vec<Claim>,
+    values: Vec<EF>,
+    proof: OpeningProof,
+    /// Number of point draws (`sample_vec(32)`) the prover made after committing.
+    draws: usize,
+}
+
+fn prove_instance(vars: &[usize], spec: &[(usize, usize)]) -> Instance {
+    let cols = columns(vars);
+    let mut t = Transcript::new();
+    t.absorb_bytes(b"before");
+    let (commitment, data) = commit(cols.clone(), &mut t).unwrap();
+    let claims = claims_from(&mut t, vars, spec);
+    let (values, proof) = open(data.clone(), &claims, &mut t).unwrap();
+    for (claim, value) in claims.iter().zip(&values) {
+        assert_eq!(*value, evaluate(&cols[claim.column], &claim.point), "claim {claim:?}");
+    }
+    let draws = spec.iter().map(|&(_, id)| id + 1).max().unwrap_or(0);
+    Instance { shape: data.shape().clone(), commitment, claims, values, proof, draws }
+}
+
+/// The verifier's transcript replay up to the opening.
+fn verifier_transcript(inst: &Instance, history: &[u8]) -> Transcript {
+    replay(&inst.shape, inst, history)
+}
+
+/// The verifier's transcript replay, for a verifier that believes in `shape`.
+fn replay(shape: &CommitShape, inst: &Instance, history: &[u8]) -> Transcript {
+    let mut t = Transcript::new();
+    t.absorb_bytes(history);
+    observe(shape, &inst.commitment, &mut t);
+    for _ in 0..inst.draws {
+        t.sample_vec(32);
+    }
+    t
+}
+
+fn check(inst: &Instance) -> Result<(), PcsError> {
+    let mut t = verifier_transcript(inst, b"before");
+    verify(&inst.shape, &inst.commitment, &inst.claims, &inst.values, &inst.proof, &mut t)
+}
+
+fn run(vars: &[usize], spec: &[(usize, usize)]) -> Instance {
+    let inst = prove_instance(vars, spec);
+    check(&inst).unwrap();
+    inst
+}
+
+const MIXED: [usize; 9] = [0, 3, 5, 5, 2, 8, 0, 1, 10];
+
+/// ~20 claims: repeated columns at different points, several columns at one point, an exact
+/// duplicate, 0-variable columns, padded small tables.
+fn mixed_spec() -> Vec<(usize, usize)> {
+    vec![
+        (0, 0),
+        (1, 0),
+        (2, 0),
+        (3, 0),
+        (2, 1),
+        (3, 2),
+        (5, 3),
+        (5, 4),
+        (5, 3),
+        (8, 5),
+        (8, 6),
+        (4, 7),
+        (6, 7),
+        (7, 8),
+        (7, 9),
+        (1, 10),
+        (8, 0),
+        (0, 11),
+        (6, 12),
+        (4, 13),
+    ]
+}
+
+#[test]
+fn round_trip_mixed_shapes() {
+    run(&MIXED, &mixed_spec());
+    run(&[0], &[(0, 0)]);
+    run(&[0, 0, 0], &[(2, 0), (0, 1)]);
+    run(&[12], &[(0, 0)]);
+    run(&[6, 6, 6, 6], &[(3, 0), (0, 0), (1, 1), (3, 2)]);
+    run(&[1, 7], &[(1, 0), (0, 0), (0, 1)]);
+}
+
+#[test]
+fn round_trip_without_claims() {
+    run(&[5, 3], &[]);
+}
+
+#[test]
+fn proof_survives_postcard() {
+    let mut inst = run(&MIXED, &mixed_spec());
+    let bytes = postcard::to_allocvec(&inst.proof).unwrap();
+    inst.proof = postcard::from_bytes(&bytes).unwrap();
+    check(&inst).unwrap();
+}
+
+#[test]
+fn wrong_value_is_rejected() {
+    let mut inst = run(&MIXED, &mixed_spec());
+    inst.values[7] += EF::ONE;
+    assert!(matches!(check(&inst), Err(PcsError::WrongValue { claim: 7 })));
+    // an exact duplicate claim must carry the same value
+    let mut inst = run(&MIXED, &mixed_spec());
+    inst.values[8] += EF::ONE;
+    assert!(matches!(check(&inst), Err(PcsError::WrongValue { claim: 8 })));
+}
+
+#[test]
+fn tampered_eval_in_proof_and_values_is_rejected() {
+    let mut inst = run(&MIXED, &mixed_spec());
+    let (b, pos) = (0, 0);
+    let mut current = inst.proof.0.evals[b].current().to_vec();
+    current[pos] += EF::ONE;
+    inst.proof.0.evals[b] = p3_sumcheck::OpeningBatch::new(current, vec![]);
+    // the claim(s) in that slot now carry the tampered value too
+    let layout = Layout::new(&inst.shape, PARAMS.folding).unwrap();
+    let openings = Openings::new(&inst.shape, &layout, &inst.claims).unwrap();
+    for (i, &slot) in openings.slots.iter().enumerate() {
+        if slot == (b, pos) {
+            inst.values[i] += EF::ONE;
+        }
+    }
+    assert!(matches!(check(&inst), Err(PcsError::Whir(_))));
+}
+
+/// Applies `tamper` to a fresh proof and expects a WHIR rejection.
+fn rejects(name: &str, tamper: impl Fn(&mut PcsProof<F, EF, Mmcs>)) {
+    let mut inst = run(&MIXED, &mixed_spec());
+    tamper(&mut inst.proof.0);
+    let r = check(&inst);
+    assert!(matches!(r, Err(PcsError::Whir(_))), "{name}: {r:?}");
+}
+
+#[test]
+fn tampered_proof_parts_are_rejected() {
+    rejects("merkle sibling", |p| match &mut p.whir.rounds[0].openings {
+        QueryOpenings::Base(o) => o.proof.sibling_hashes[3][1] += F::ONE,
+        QueryOpenings::Extension(o) => o.proof.sibling_hashes[3][1] += F::ONE,
+    });
+    rejects("opened base row", |p| match &mut p.whir.rounds[0].openings {
+        QueryOpenings::Base(o) => o.rows[2][1] += F::ONE,
+        QueryOpenings::Extension(o) => o.rows[2][1] += EF::ONE,
+    });
+    rejects("opened final row", |p| match &mut p.whir.final_openings {
+        QueryOpenings::Base(o) => o.rows[0][0] += F::ONE,
+        QueryOpenings::Extension(o) => o.rows[0][0] += EF::ONE,
+    });
+    rejects("initial sumcheck", |p| {
+        p.whir.initial_sumcheck.polynomial_evaluations[1][0] += EF::ONE;
+    });
+    rejects("round sumcheck", |p| p.whir.rounds[0].sumcheck.polynomial_evaluations[0][1] += EF::ONE);
+    rejects("ood answer", |p| p.whir.initial_ood_answers[0] += EF::ONE);
+    rejects("round ood answer", |p| p.whir.rounds[0].ood_answers[0] += EF::ONE);
+    rejects("final poly", |p| {
+        if let Some(f) = p.whir.final_poly.as_mut() {
+            f.as_mut_slice()[0] += EF::ONE;
+        }
+    });
+    rejects("pow witness", |p| p.whir.rounds[0].pow_witness += F::ONE);
+}
+
+#[test]
+fn bad_claims_are_errors_not_panics() {
+    let inst = run(&MIXED, &mixed_spec());
+    let mut bad = inst.claims.clone();
+    bad[3].column = MIXED.len();
+    let mut t = verifier_transcript(&inst, b"before");
+    let r = verify(&inst.shape, &inst.commitment, &bad, &inst.values, &inst.proof, &mut t);
+    assert!(matches!(r, Err(PcsError::BadColumn { claim: 3, .. })));
+    let mut bad = inst.claims.clone();
+    bad[4].point.push(EF::ONE);
+    let mut t = verifier_transcript(&inst, b"before");
+    let r = verify(&inst.shape, &inst.commitment, &bad, &inst.values, &inst.proof, &mut t);
+    assert!(matches!(r, Err(PcsError::BadPointLength { claim: 4, .. })));
+    // fewer claims than the proof opens
+    let mut t = verifier_transcript(&inst, b"before");
+    let (c, v) = (&inst.claims[..5], &inst.values[..5]);
+    let r = verify(&inst.shape, &inst.commitment, c, v, &inst.proof, &mut t);
+    assert!(matches!(r, Err(PcsError::MalformedProof { .. })), "{r:?}");
+    let mut t = verifier_transcript(&inst, b"before");
+    let r = verify(&inst.shape, &inst.commitment, &inst.claims, &inst.values[1..], &inst.proof, &mut t);
+    assert!(matches!(r, Err(PcsError::ValueCountMismatch { .. })));
+    // the prover side too
+    let (_, data) = commit(columns(&[3]), &mut Transcript::new()).unwrap();
+    let r = open(data, &[Claim { column: 0, point: vec![EF::ONE; 2] }], &mut Transcript::new());
+    assert!(matches!(r, Err(PcsError::BadPointLength { claim: 0, .. })));
+    assert!(matches!(commit(vec![vec![F::ONE; 3]], &mut Transcript::new()), Err(PcsError::BadColumnLength { .. })));
+    assert!(matches!(commit(vec![], &mut Transcript::new()), Err(PcsError::NoColumns)));
+}
+
+#[test]
+fn wrong_shape_or_transcript_history_fails() {
+    let inst = run(&MIXED, &mixed_spec());
+    let mut t = verifier_transcript(&inst, b"other");
+    let r = verify(&inst.shape, &inst.commitment, &inst.claims, &inst.values, &inst.proof, &mut t);
+    assert!(matches!(r, Err(PcsError::Whir(_))), "{r:?}");
+    // same claims, but the verifier believes in a different shape (one more column)
+    let mut shape = inst.shape.clone();
+    shape.column_vars.push(11);
+    let mut t = replay(&shape, &inst, b"before");
+    let r = verify(&shape, &inst.commitment, &inst.claims, &inst.values, &inst.proof, &mut t);
+    assert!(r.is_err());
+}
+
+/// Commit + open + verify with explicit parameters; returns (commit s, open s, verify s, bytes).
+fn measure(p: &Params, vars: &[usize], num_claims: usize) -> (f64, f64, f64, usize) {
+    let cols = columns(vars);
+    let spec: Vec<(usize, usize)> = (0..num_claims).map(|i| (i % vars.len(), i)).collect();
+    let mut t = Transcript::new();
+    let start = Instant::now();
+    let (commitment, data) = commit_with(p, cols, &mut t).unwrap();
+    let t_commit = start.elapsed().as_secs_f64();
+    let shape = data.shape().clone();
+    let claims = claims_from(&mut t, vars, &spec);
+    let start = Instant::now();
+    let (values, proof) = open(data, &claims, &mut t).unwrap();
+    let t_open = start.elapsed().as_secs_f64();
+    let bytes = postcard::to_allocvec(&proof).unwrap().len();
+    let mut t = Transcript::new();
+    observe(&shape, &commitment, &mut t);
+    claims_from(&mut t, vars, &spec);
+    let start = Instant::now();
+    verify_with(p, &shape, &commitment, &claims, &values, &proof, &mut t).unwrap();
+    (t_commit, t_open, start.elapsed().as_secs_f64(), bytes)
+}
+
+/// Explores parameter choices: composed security, proof size and times.
+/// `cargo test --release -p zkml-proof pcs::tests::explore_parameters -- --ignored --nocapture`
+#[test]
+#[ignore = "exploration; slow"]
+fn explore_parameters() {
+    let log_cells: usize = std::env::var("PCS_LOG").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+    let vars = vec![log_cells - 2, log_cells - 2, log_cells - 3, log_cells - 3, log_cells - 4, 3, 0];
+    let shape = CommitShape { column_vars: vars.clone() };
+    let grid: Vec<(usize, usize, usize)> = std::env::var("PCS_GRID")
+        .ok()
+        .map(|g| {
+            g.split(';')
+                .map(|t| {
+                    let v: Vec<usize> = t.split(',').map(|x| x.parse().unwrap()).collect();
+                    (v[0], v[1], v[2])
+                })
+                .collect()
+        })
+        .unwrap_or_else(|| vec![(4, 1, 16), (4, 2, 16)]);
+    for assumption in [
+        SecurityAssumption::CapacityBound,
+        SecurityAssumption::JohnsonBound,
+        SecurityAssumption::UniqueDecoding,
+    ] {
+        if std::env::var("PCS_CB_ONLY").is_ok() && assumption != SecurityAssumption::CapacityBound {
+            continue;
+        }
+        for &(folding, log_inv_rate, pow_bits) in &grid {
+            // smallest per-term level whose composed security reaches 100 bits
+            let found = (100..130).find_map(|security_level| {
+                let p = Params { folding, log_inv_rate, security_level, pow_bits, assumption };
+                let report = security_with(&p, &shape, 20);
+                (report.algebraic_bits >= 100.0).then_some((p, report))
+            });
+            let Some((p, report)) = found else {
+                println!("{assumption:?} k={folding} rate={log_inv_rate} pow={pow_bits}: none");
+                continue;
+            };
+            let pcs = make_pcs(&p, report_vars(&shape, &p), false).unwrap();
+            let cfg = &pcs_config(&pcs);
+            println!("  {cfg}");
+            let nc = std::env::var("PCS_CLAIMS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+            let (c, o, v, bytes) = measure(&p, &vars, nc);
+            println!(
+                "{assumption:?} k={folding} rate={log_inv_rate} pow={pow_bits} level={} bits={:.1} \
+                 list={:.1}: commit {c:.3}s open {o:.3}s verify {:.1}ms proof {} KiB",
+                p.security_level,
+                report.algebraic_bits,
+                report.log2_list_size,
+                v * 1e3,
+                bytes / 1024
+            );
+        }
+    }
+}
+
+fn report_vars(shape: &CommitShape, p: &Params) -> usize {
+    Layout::new(shape, p.folding).unwrap().num_variables
+}
+
+fn pcs_config(pcs: &Pcs) -> String {
+    let c: &WhirConfig<EF, F, Challenger> = pcs;
+    let rounds: Vec<_> = c
+        .round_parameters()
+        .iter()
+        .map(|r| (r.num_queries, r.pow_bits, r.folding_pow_bits, r.ood_samples))
+        .collect();
+    format!(
+        "ood {} fold_pow {} rounds (queries, pow, fold_pow, ood) {:?} terminal {:?} final_rounds {} final_pow {}",
+        c.commitment_ood_samples(),
+        c.starting_folding_pow_bits(),
+        rounds,
+        c.terminal(),
+        c.final_sumcheck_rounds(),
+        c.final_folding_pow_bits()
+    )
+}

@@ -1,0 +1,89 @@
+//! Typed errors of setup, proving, verifying and the file formats.
+
+use thiserror::Error;
+use zkml_proof::gkr::GkrError;
+use zkml_proof::pcs::PcsError;
+use zkml_proof::sumcheck::SumcheckError;
+
+/// A key or proof file that cannot be read.
+#[derive(Debug, Error)]
+pub enum FormatError {
+    #[error("not a {what} file (wrong magic bytes)")]
+    BadMagic { what: &'static str },
+    #[error("{what} format version {found} is not supported (this build reads version {supported})")]
+    Version { what: &'static str, found: u8, supported: u8 },
+    #[error("malformed {what}: {why}")]
+    Malformed { what: &'static str, why: String },
+    #[error("{what} has {count} unexpected trailing bytes")]
+    TrailingBytes { what: &'static str, count: usize },
+}
+
+/// Why setup refused a model.
+#[derive(Debug, Error)]
+pub enum SetupError {
+    #[error("the model has no layers")]
+    EmptyModel,
+    #[error("bit width {bits} is not supported (2..=16)")]
+    Bits { bits: u32 },
+    #[error("layer {layer} takes {got} inputs but the previous layer gives {expected}")]
+    Chain { layer: String, expected: usize, got: usize },
+    #[error(
+        "layer {layer}, row {row}: accumulators up to {acc_max} with multiplier {multiplier} exceed \
+         the range the requantization proof supports (|acc * m| < 2^62, clamp excess < 2^24)"
+    )]
+    AccumulatorRange { layer: String, row: usize, acc_max: i128, multiplier: i64 },
+    #[error("the proving key's weights do not match its verifying key")]
+    KeyMismatch,
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error("weight commitment: {0}")]
+    Pcs(#[from] PcsError),
+}
+
+/// Why the prover refused its inputs.
+#[derive(Debug, Error)]
+pub enum ProveError {
+    #[error("no input samples")]
+    NoSamples,
+    #[error("sample {sample} has {got} values, the model takes {expected}")]
+    InputLength { sample: usize, expected: usize, got: usize },
+    #[error("sample {sample}, value {index} = {value} is outside the {bits}-bit range")]
+    InputRange { sample: usize, index: usize, value: i64, bits: u32 },
+    #[error("this model has a fixed batch of {expected} samples, got {got}")]
+    BatchSize { expected: usize, got: usize },
+    #[error("witness commitment: {0}")]
+    Pcs(#[from] PcsError),
+}
+
+/// Why a proof was refused.
+#[derive(Debug, Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error("proof shape: {what} is {got}, expected {expected}")]
+    Shape { what: &'static str, expected: usize, got: usize },
+    #[error("public {which} value {index} = {value} is outside the {bits}-bit range")]
+    PublicRange { which: &'static str, index: usize, value: i64, bits: u32 },
+    #[error("lookup argument: {0}")]
+    Gkr(#[from] GkrError),
+    #[error("lookup argument: leaf of segment {segment} does not match its columns or table")]
+    LookupLeaf { segment: usize },
+    #[error("{stage}: {source}")]
+    Sumcheck { stage: String, source: SumcheckError },
+    #[error("requantization check of layer {layer} failed")]
+    Requant { layer: usize },
+    #[error("dense layer {layer}: the sumcheck's final product does not match")]
+    Dense { layer: usize },
+    #[error("the claimed output does not match the proven computation")]
+    PublicOutput,
+    #[error("the claimed input does not match the proven computation")]
+    PublicInput,
+    #[error("opening of the per-proof witness failed: {0}")]
+    WitnessOpening(PcsError),
+    #[error("opening of the committed weights failed: {0}")]
+    WeightOpening(PcsError),
+    #[error("cannot check the input file: {why}")]
+    InputFile { why: String },
+    #[error("the proof's input is not the quantization of the given input (sample {sample}, value {index})")]
+    InputMismatch { sample: usize, index: usize },
+}

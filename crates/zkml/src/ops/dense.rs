@@ -1,0 +1,109 @@
+//! Dense layer: `acc(s, o) = sum_j W(o, j) x(s, j) + b(o)`, reduced by one sumcheck over `j`.
+//!
+//! Claim in: `acc(rho_s, rho_o)`. Claims out: `W(rho_o, rho_j)` and `b(rho_o)` on the weight
+//! commitment, `x(rho_s, rho_j)` on the previous layer's output (or the public input).
+//! Prover cost: one pass over `W` folding rows with `eq(rho_o)` (extension times base field),
+//! one over `x`, then a degree-2 sumcheck over the inner dimension.
+
+use p3_field::PrimeCharacteristicRing;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use zkml_proof::field::{EF, F};
+use zkml_proof::mle::eq_table;
+use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::transcript::Transcript;
+
+use crate::error::VerifyError;
+
+/// A dense layer's proof: the bias value, the sumcheck and the two factors at its end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenseProof {
+    pub bias: EF,
+    pub sumcheck: SumcheckProof,
+    pub weight: EF,
+    pub input: EF,
+}
+
+/// The claims a verified dense proof leaves to the caller.
+pub struct DenseClaims {
+    /// Point of `W`: `(rho_o, rho_j)`; `b` is claimed at `rho_o`.
+    pub weight_point: Vec<EF>,
+    /// Point of `x`: `(rho_s, rho_j)`.
+    pub input_point: Vec<EF>,
+}
+
+/// `sum_r eq[r] * rows[r][..]` for a row-major `[R][C]` matrix: the MLE with its row variables
+/// fixed. Work stays in base-field times extension-field products.
+pub fn fold_rows(matrix: &[F], cols: usize, eq: &[EF]) -> Vec<EF> {
+    const CHUNK: usize = 256;
+    let fold_range = |c0: usize, c1: usize| {
+        let mut acc = vec![EF::ZERO; c1 - c0];
+        for (r, &e) in eq.iter().enumerate() {
+            let row = &matrix[r * cols + c0..r * cols + c1];
+            for (a, &w) in acc.iter_mut().zip(row) {
+                *a += e * w;
+            }
+        }
+        acc
+    };
+    if cols <= CHUNK {
+        return fold_range(0, cols);
+    }
+    (0..cols.div_ceil(CHUNK))
+        .into_par_iter()
+        .flat_map_iter(|c| fold_range(c * CHUNK, ((c + 1) * CHUNK).min(cols)))
+        .collect()
+}
+
+/// Proves `acc(point)` for `point = (rho_s, rho_o)`; `w` is `[O][I]`, `b` is `[O]`, `x` is
+/// `[S][I]`, all padded. Returns the proof and `rho_j`.
+pub fn prove(
+    w: &[F],
+    b: &[F],
+    x: &[F],
+    sample_vars: usize,
+    point: &[EF],
+    t: &mut Transcript,
+) -> (DenseProof, Vec<EF>) {
+    let (rho_s, rho_o) = point.split_at(sample_vars);
+    let eq_o = eq_table(rho_o);
+    let cols = w.len() / eq_o.len();
+    let bias: EF = eq_o.iter().zip(b).map(|(&e, &v)| e * v).sum();
+    t.absorb_ext(&[bias]);
+    let a = fold_rows(w, cols, &eq_o);
+    let xs = fold_rows(x, cols, &eq_table(rho_s));
+    let mut kernel = ProductSum { tables: vec![a, xs], terms: vec![(EF::ONE, vec![0, 1])] };
+    let num_vars = cols.trailing_zeros() as usize;
+    let (sumcheck, rho_j) = sumcheck::prove(&mut kernel, num_vars, t);
+    let (weight, input) = (kernel.tables[0][0], kernel.tables[1][0]);
+    t.absorb_ext(&[weight, input]);
+    (DenseProof { bias, sumcheck, weight, input }, rho_j)
+}
+
+/// Verifies layer `layer`'s dense proof against the claim `acc(point) = acc`.
+///
+/// # Errors
+/// [`VerifyError::Sumcheck`] on a malformed sumcheck, [`VerifyError::Dense`] when the final
+/// product does not match.
+pub fn verify(
+    layer: usize,
+    acc: EF,
+    point: &[EF],
+    sample_vars: usize,
+    in_vars: usize,
+    proof: &DenseProof,
+    t: &mut Transcript,
+) -> Result<DenseClaims, VerifyError> {
+    let (rho_s, rho_o) = point.split_at(sample_vars);
+    t.absorb_ext(&[proof.bias]);
+    let (rho_j, fin) = sumcheck::verify(acc - proof.bias, in_vars, 2, &proof.sumcheck, t)
+        .map_err(|source| VerifyError::Sumcheck { stage: format!("dense sumcheck of layer {layer}"), source })?;
+    t.absorb_ext(&[proof.weight, proof.input]);
+    if fin != proof.weight * proof.input {
+        return Err(VerifyError::Dense { layer });
+    }
+    Ok(DenseClaims {
+        weight_point: [rho_o, &rho_j].concat(),
+        input_point: [rho_s, &rho_j].concat(),
+    })
+}

@@ -1,0 +1,218 @@
+//! Requantization: `out = clamp(floor((acc * m + 2^31) / 2^32), lo, hi)` (round half up), with
+//! ReLU fused as `lo = 0`.
+//!
+//! Witness per element: `out`, `sigma = [out = hi] - [out = lo]`, the clamp excess
+//! `e = |q - out|` in `E_LIMBS` bytes and the remainder `r` in `R_LIMBS` bytes. Lookups prove
+//! `(out, sigma)` is a row of the clamp table and every limb is a byte. A zero-check proves
+//!
+//! `acc * m + 2^31 - 2^32 (out + sigma e) - r = 0` on every element.
+//!
+//! # Soundness
+//! Setup bounds `|acc * m + 2^31| < 2^62` for every input in range; the right-hand side is
+//! below `(2^15 + 2^24) 2^32 + 2^32 < 2^57`, so the field identity is an integer identity, and
+//! with `0 <= r < 2^32` it pins `q = out + sigma e` to the floor quotient; `sigma` then forces
+//! `q >= hi` when `out = hi`, `q <= lo` when `out = lo`, and `q = out` otherwise.
+
+use p3_field::PrimeCharacteristicRing;
+use serde::{Deserialize, Serialize};
+use zkml_model::{DenseLayer, REQUANT_SHIFT};
+use zkml_proof::field::{EF, F, from_i64};
+use zkml_proof::mle::{eq_eval, eq_table, evaluate_padded};
+use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::transcript::Transcript;
+
+use crate::error::{SetupError, VerifyError};
+
+/// Byte limbs of the clamp excess (`e < 2^24`).
+pub const E_LIMBS: usize = 3;
+/// Byte limbs of the rounding remainder (`r < 2^32`).
+pub const R_LIMBS: usize = 4;
+
+/// The witness of one requantized element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decomposed {
+    pub out: i64,
+    pub sigma: i64,
+    pub excess: [u8; E_LIMBS],
+    pub rem: [u8; R_LIMBS],
+}
+
+/// Activation range of `bits`-bit values with or without ReLU.
+pub fn range(relu: bool, bits: u32) -> (i64, i64) {
+    let hi = (1i64 << (bits - 1)) - 1;
+    (if relu { 0 } else { -(1i64 << (bits - 1)) }, hi)
+}
+
+/// Splits a requantization into its witness. Agrees with [`zkml_model::requantize`].
+pub fn decompose(acc: i64, m: i64, relu: bool, bits: u32) -> Decomposed {
+    let v = i128::from(acc) * i128::from(m) + (1i128 << (REQUANT_SHIFT - 1));
+    let q = v >> REQUANT_SHIFT;
+    let r = (v - (q << REQUANT_SHIFT)) as u64;
+    let (lo, hi) = range(relu, bits);
+    let out = q.clamp(i128::from(lo), i128::from(hi)) as i64;
+    let sigma = i64::from(out == hi) - i64::from(out == lo);
+    let e = (q - i128::from(out)).unsigned_abs() as u64;
+    debug_assert!(e < 1 << (8 * E_LIMBS), "setup bounds the excess");
+    Decomposed {
+        out,
+        sigma,
+        excess: std::array::from_fn(|k| (e >> (8 * k)) as u8),
+        rem: std::array::from_fn(|k| (r >> (8 * k)) as u8),
+    }
+}
+
+/// Checks at setup that every accumulator of `layer` fits the argument (see the module docs).
+///
+/// # Errors
+/// [`SetupError::AccumulatorRange`] naming the layer, row and bound.
+pub fn check_layer_bounds(layer: &DenseLayer, bits: u32) -> Result<(), SetupError> {
+    let x_max = 1i128 << (bits - 1);
+    for row in 0..layer.n_out {
+        let w = &layer.weight[row * layer.n_in..(row + 1) * layer.n_in];
+        let acc_max: i128 = w.iter().map(|&v| i128::from(v).abs()).sum::<i128>() * x_max
+            + i128::from(layer.bias[row]).abs();
+        let m = i128::from(layer.multiplier[row]);
+        let v_max = acc_max * m + (1 << (REQUANT_SHIFT - 1));
+        let q_max = (v_max >> REQUANT_SHIFT) + 1;
+        if m < 0 || v_max >= 1 << 62 || q_max + x_max >= 1 << (8 * E_LIMBS) {
+            return Err(SetupError::AccumulatorRange {
+                layer: layer.name.clone(),
+                row,
+                acc_max,
+                multiplier: layer.multiplier[row],
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Columns of one layer's requantization, each `[samples][rows]` padded, in the base field.
+pub struct RequantColumns {
+    pub out: Vec<F>,
+    pub sigma: Vec<F>,
+    pub excess: [Vec<F>; E_LIMBS],
+    pub rem: [Vec<F>; R_LIMBS],
+}
+
+/// The evaluations the prover sends at the end of the zero-check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequantEvals {
+    pub acc: EF,
+    pub out: EF,
+    pub sigma: EF,
+    pub excess: [EF; E_LIMBS],
+    pub rem: [EF; R_LIMBS],
+}
+
+impl RequantEvals {
+    fn flat(&self) -> Vec<EF> {
+        let mut v = vec![self.acc, self.out, self.sigma];
+        v.extend(self.excess);
+        v.extend(self.rem);
+        v
+    }
+}
+
+fn limb_sum(limbs: &[EF]) -> EF {
+    limbs.iter().rev().fold(EF::ZERO, |acc, &l| acc * F::from_u64(256) + l)
+}
+
+fn limb_sum_table(limbs: &[Vec<F>]) -> Vec<EF> {
+    (0..limbs[0].len())
+        .map(|i| EF::from(limbs.iter().rev().fold(F::ZERO, |acc, l| acc * F::from_u64(256) + l[i])))
+        .collect()
+}
+
+/// Proves the zero-check of one layer. `acc` is `[samples][rows]`, `multiplier` is per row
+/// (padded length `2^out_vars`). Returns the proof, the point and the evaluations there.
+pub fn prove(
+    acc: &[F],
+    multiplier: &[F],
+    cols: &RequantColumns,
+    num_vars: usize,
+    t: &mut Transcript,
+) -> (SumcheckProof, Vec<EF>, RequantEvals) {
+    let tau = t.sample_vec(num_vars);
+    let lift = |v: &[F]| v.iter().map(|&x| EF::from(x)).collect::<Vec<EF>>();
+    let m_full: Vec<EF> = (0..acc.len()).map(|i| EF::from(multiplier[i % multiplier.len()])).collect();
+    let two32 = EF::from(F::from_u64(1 << 32));
+    let mut kernel = ProductSum {
+        tables: vec![
+            eq_table(&tau),
+            lift(acc),
+            m_full,
+            lift(&cols.out),
+            lift(&cols.sigma),
+            limb_sum_table(&cols.excess),
+            limb_sum_table(&cols.rem),
+        ],
+        terms: vec![
+            (EF::ONE, vec![0, 1, 2]),
+            (EF::from(F::from_u64(1 << 31)), vec![0]),
+            (-two32, vec![0, 3]),
+            (-two32, vec![0, 4, 5]),
+            (-EF::ONE, vec![0, 6]),
+        ],
+    };
+    let (proof, point) = sumcheck::prove(&mut kernel, num_vars, t);
+    let ev = |v: &[F]| zkml_proof::mle::evaluate(v, &point);
+    let evals = RequantEvals {
+        acc: ev(acc),
+        out: ev(&cols.out),
+        sigma: ev(&cols.sigma),
+        excess: std::array::from_fn(|k| ev(&cols.excess[k])),
+        rem: std::array::from_fn(|k| ev(&cols.rem[k])),
+    };
+    t.absorb_ext(&evals.flat());
+    (proof, point, evals)
+}
+
+/// Verifies the zero-check of layer `layer` and returns its point. The caller must check every
+/// evaluation in `evals` (the accumulator by the dense sumcheck, the rest by openings).
+///
+/// # Errors
+/// [`VerifyError::Sumcheck`] on a malformed sumcheck, [`VerifyError::Requant`] when the final
+/// identity fails.
+pub fn verify(
+    layer: usize,
+    multiplier: &[i64],
+    sample_vars: usize,
+    num_vars: usize,
+    proof: &SumcheckProof,
+    evals: &RequantEvals,
+    t: &mut Transcript,
+) -> Result<Vec<EF>, VerifyError> {
+    let tau = t.sample_vec(num_vars);
+    let (point, fin) = sumcheck::verify(EF::ZERO, num_vars, 3, proof, t)
+        .map_err(|source| VerifyError::Sumcheck { stage: format!("requant zero-check of layer {layer}"), source })?;
+    t.absorb_ext(&evals.flat());
+    let m: Vec<F> = multiplier.iter().map(|&v| from_i64(v)).collect();
+    let m_eval = evaluate_padded(&m, &point[sample_vars..]);
+    let two32 = EF::from(F::from_u64(1 << 32));
+    let body = evals.acc * m_eval + F::from_u64(1 << 31)
+        - two32 * (evals.out + evals.sigma * limb_sum(&evals.excess))
+        - limb_sum(&evals.rem);
+    if fin != eq_eval(&tau, &point) * body {
+        return Err(VerifyError::Requant { layer });
+    }
+    Ok(point)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decomposition_agrees_with_the_model_and_recomposes() {
+        for &(acc, m) in &[(0i64, 0i64), (1000, 1 << 20), (-1000, 1 << 20), (123_456, 77_777), (-99_999, 3 << 28)] {
+            for relu in [false, true] {
+                let d = decompose(acc, m, relu, 8);
+                assert_eq!(d.out, zkml_model::requantize(acc, m, relu, 8));
+                let e = d.excess.iter().rev().fold(0i128, |a, &l| a * 256 + i128::from(l));
+                let r = d.rem.iter().rev().fold(0i128, |a, &l| a * 256 + i128::from(l));
+                let lhs = i128::from(acc) * i128::from(m) + (1 << 31);
+                assert_eq!(lhs, (i128::from(d.out) + i128::from(d.sigma) * e) * (1 << 32) + r);
+            }
+        }
+    }
+}

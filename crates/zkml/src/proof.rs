@@ -1,0 +1,97 @@
+//! The proof object and its file format: magic, format version, postcard body, nothing after.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use zkml_proof::field::EF;
+use zkml_proof::gkr::GkrProof;
+use zkml_proof::pcs::{Commitment, OpeningProof};
+use zkml_proof::sumcheck::SumcheckProof;
+
+use crate::error::FormatError;
+use crate::ops::dense::DenseProof;
+use crate::ops::requant::RequantEvals;
+
+const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
+/// Version of the key and proof formats this build reads and writes.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// One layer's part of the proof.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LayerProof {
+    pub requant: SumcheckProof,
+    pub requant_evals: RequantEvals,
+    pub dense: DenseProof,
+}
+
+/// A proof that the model behind a verifying key maps `input` to `output`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Proof {
+    /// Number of samples proven together.
+    pub num_samples: usize,
+    /// Quantized inputs, `[num_samples][input_len]`.
+    pub input: Vec<i64>,
+    /// Quantized outputs, `[num_samples rounded up to a power of two][output_len]`; rows past
+    /// `num_samples` are the outputs of the all-zero padding samples.
+    pub output: Vec<i64>,
+    pub witness_commitment: Commitment,
+    pub lookup: GkrProof,
+    /// Column evaluations at the lookup leaves, in lookup order (`a`, then `b` if any).
+    pub lookup_evals: Vec<EF>,
+    /// Multiplicity evaluations at the table leaves.
+    pub table_evals: Vec<EF>,
+    pub layers: Vec<LayerProof>,
+    pub witness_opening: OpeningProof,
+    pub weight_opening: OpeningProof,
+}
+
+impl Proof {
+    /// The outputs of the real samples, one row each.
+    pub fn outputs(&self) -> Vec<Vec<i64>> {
+        let n = self.num_samples.max(1);
+        let width = self.output.len() / n.next_power_of_two();
+        self.output.chunks(width.max(1)).take(self.num_samples).map(<[i64]>::to_vec).collect()
+    }
+
+    /// The proof file bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = PROOF_MAGIC.to_vec();
+        out.push(FORMAT_VERSION);
+        out.extend(postcard::to_allocvec(self).expect("proof serializes"));
+        out
+    }
+
+    /// Parses proof bytes (shape checks against a key happen in `verify`).
+    ///
+    /// # Errors
+    /// [`FormatError`] on a wrong magic or version, a malformed body, or trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
+        let what = "proof";
+        let body = bytes.strip_prefix(PROOF_MAGIC.as_slice()).ok_or(FormatError::BadMagic { what })?;
+        let (&version, body) = body.split_first().ok_or(FormatError::Malformed { what, why: "empty".into() })?;
+        if version != FORMAT_VERSION {
+            return Err(FormatError::Version { what, found: version, supported: FORMAT_VERSION });
+        }
+        decode_all(body, what)
+    }
+}
+
+/// Strips an 8-byte key magic whose last byte is the format version.
+pub(crate) fn strip_magic<'a>(bytes: &'a [u8], magic: &[u8; 8], what: &'static str) -> Result<&'a [u8], FormatError> {
+    if bytes.len() < 8 || bytes[..7] != magic[..7] {
+        return Err(FormatError::BadMagic { what });
+    }
+    if bytes[7] != magic[7] {
+        return Err(FormatError::Version { what, found: bytes[7], supported: magic[7] });
+    }
+    Ok(&bytes[8..])
+}
+
+/// Decodes a postcard body that must be consumed exactly.
+pub(crate) fn decode_all<T: DeserializeOwned>(body: &[u8], what: &'static str) -> Result<T, FormatError> {
+    let (value, rest) =
+        postcard::take_from_bytes(body).map_err(|e| FormatError::Malformed { what, why: e.to_string() })?;
+    if !rest.is_empty() {
+        return Err(FormatError::TrailingBytes { what, count: rest.len() });
+    }
+    Ok(value)
+}

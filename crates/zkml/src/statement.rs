@@ -1,0 +1,95 @@
+//! What both sides absorb before the first challenge, and how claims on columns are routed.
+
+use zkml_proof::field::{EF, F, from_i64};
+use zkml_proof::mle::evaluate;
+use zkml_proof::pcs::{self, Claim};
+use zkml_proof::transcript::Transcript;
+
+use crate::error::VerifyError;
+use crate::keys::VerifyingKey;
+use crate::layout::{Col, Layout, Source};
+use crate::ops::requant::{E_LIMBS, R_LIMBS};
+use crate::proof::FORMAT_VERSION;
+use crate::tables::LIMB_BITS;
+
+/// Binds the protocol, the key, the input and the output, then the weight commitment.
+pub fn bind(t: &mut Transcript, vk: &VerifyingKey, num_samples: usize, input: &[i64], output: &[i64]) {
+    t.absorb_bytes(b"zkml proof");
+    t.absorb_u64(u64::from(FORMAT_VERSION));
+    t.absorb_u64(u64::from(LIMB_BITS));
+    t.absorb_u64(E_LIMBS as u64);
+    t.absorb_u64(R_LIMBS as u64);
+    t.absorb_bytes(vk.digest().as_bytes());
+    t.absorb_u64(num_samples as u64);
+    t.absorb_base(&input.iter().map(|&v| from_i64(v)).collect::<Vec<F>>());
+    t.absorb_base(&output.iter().map(|&v| from_i64(v)).collect::<Vec<F>>());
+    pcs::observe(&vk.weight_shape(), &vk.weight_commitment, t);
+}
+
+/// The public tensors of a proof, padded as the columns they stand for.
+pub struct Public {
+    /// `[samples][I0]`.
+    pub input: Vec<F>,
+    /// `[samples][O_last]`.
+    pub output: Vec<F>,
+}
+
+impl Public {
+    /// Pads `[n][len]` row-major data to `[samples][width]`.
+    pub fn pad(data: &[i64], len: usize, samples: usize, width: usize) -> Vec<F> {
+        let mut v = vec![F::default(); samples * width];
+        for (s, row) in data.chunks(len.max(1)).enumerate().take(samples) {
+            for (j, &x) in row.iter().enumerate() {
+                v[s * width + j] = from_i64(x);
+            }
+        }
+        v
+    }
+}
+
+/// Evaluation claims collected along the proof, in the order both sides produce them.
+#[derive(Default)]
+pub struct Claims {
+    pub witness: Vec<Claim>,
+    pub witness_values: Vec<EF>,
+    pub weights: Vec<Claim>,
+    pub weight_values: Vec<EF>,
+}
+
+impl Claims {
+    /// A claim `col(point) = value`: public columns are checked at once, committed ones queued.
+    ///
+    /// # Errors
+    /// [`VerifyError::PublicOutput`] when a public column disagrees.
+    pub fn column(&mut self, layout: &Layout, public: &Public, col: Col, point: Vec<EF>, value: EF) -> Result<(), VerifyError> {
+        match layout.source(col) {
+            Source::Witness(column) => {
+                self.witness.push(Claim { column, point });
+                self.witness_values.push(value);
+                Ok(())
+            }
+            Source::PublicOutput if evaluate(&public.output, &point) == value => Ok(()),
+            Source::PublicOutput => Err(VerifyError::PublicOutput),
+        }
+    }
+
+    /// A claim on the input of layer `l`: the public input for the first layer.
+    ///
+    /// # Errors
+    /// [`VerifyError::PublicInput`] when the public input disagrees.
+    pub fn layer_input(&mut self, layout: &Layout, public: &Public, l: usize, point: Vec<EF>, value: EF) -> Result<(), VerifyError> {
+        if l == 0 {
+            return if evaluate(&public.input, &point) == value { Ok(()) } else { Err(VerifyError::PublicInput) };
+        }
+        self.column(layout, public, Col::Out(l - 1), point, value)
+    }
+
+    /// Claims on layer `l`'s weights and bias.
+    pub fn weights(&mut self, l: usize, weight_point: Vec<EF>, weight: EF, bias_vars: usize, bias: EF) {
+        let bias_point = weight_point[..bias_vars].to_vec();
+        self.weights.push(Claim { column: 2 * l, point: weight_point });
+        self.weight_values.push(weight);
+        self.weights.push(Claim { column: 2 * l + 1, point: bias_point });
+        self.weight_values.push(bias);
+    }
+}

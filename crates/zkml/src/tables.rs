@@ -1,0 +1,138 @@
+//! The lookup tables of the requantization argument and their MLEs.
+//!
+//! Every table is structured: the verifier evaluates its MLE in O(log |T|) and never
+//! materializes it. A lookup of the pair `(a, b)` into table `id` is the single value
+//! `a + beta * b + gamma * id` (random `beta`, `gamma` drawn after the witness commitment).
+
+use p3_field::PrimeCharacteristicRing;
+use serde::{Deserialize, Serialize};
+use zkml_proof::field::{EF, F, from_i64};
+
+/// Bits of one range-check limb.
+pub const LIMB_BITS: u32 = 8;
+
+/// The tables of one model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Table {
+    /// `x` in `[0, 2^LIMB_BITS)`, second column 0: range checks of limbs.
+    Limb,
+    /// `x` in `[0, 2^(bits-1) - 1]` with `sigma(x) = [x = hi] - [x = lo]`: clamp fused with ReLU.
+    ClampRelu,
+    /// `x` in `[-2^(bits-1), 2^(bits-1) - 1]` with `sigma(x) = [x = hi] - [x = lo]`: plain clamp.
+    Clamp,
+}
+
+impl Table {
+    /// All tables, in the order their multiplicity columns are committed.
+    pub const ALL: [Table; 3] = [Table::Limb, Table::ClampRelu, Table::Clamp];
+
+    /// The tag that separates tables inside one lookup argument.
+    pub fn id(self) -> u64 {
+        match self {
+            Table::Limb => 0,
+            Table::ClampRelu => 1,
+            Table::Clamp => 2,
+        }
+    }
+
+    /// The clamp table for a layer.
+    pub fn clamp(relu: bool) -> Table {
+        if relu { Table::ClampRelu } else { Table::Clamp }
+    }
+
+    /// `log2 |T|` for activations of `bits` bits.
+    pub fn num_vars(self, bits: u32) -> usize {
+        match self {
+            Table::Limb => LIMB_BITS as usize,
+            Table::ClampRelu => bits as usize - 1,
+            Table::Clamp => bits as usize,
+        }
+    }
+
+    /// The smallest first-column value.
+    pub fn lo(self, bits: u32) -> i64 {
+        match self {
+            Table::Limb | Table::ClampRelu => 0,
+            Table::Clamp => -(1i64 << (bits - 1)),
+        }
+    }
+
+    /// Row index of the value `x` (the caller guarantees it is in range).
+    pub fn index_of(self, bits: u32, x: i64) -> usize {
+        (x - self.lo(bits)) as usize
+    }
+
+    /// The rows `(x, sigma)` of the table.
+    pub fn rows(self, bits: u32) -> Vec<(F, F)> {
+        let n = 1usize << self.num_vars(bits);
+        let lo = self.lo(bits);
+        (0..n)
+            .map(|i| {
+                let sigma = match self {
+                    Table::Limb => 0,
+                    _ => i64::from(i == n - 1) - i64::from(i == 0),
+                };
+                (from_i64(lo + i as i64), from_i64(sigma))
+            })
+            .collect()
+    }
+
+    /// The MLEs of both columns at `z` (length `num_vars(bits)`), in O(|z|).
+    pub fn eval(self, bits: u32, z: &[EF]) -> (EF, EF) {
+        let n = z.len();
+        let x = z.iter().enumerate().fold(EF::from(from_i64(self.lo(bits))), |acc, (k, &zk)| {
+            acc + zk * F::from_u64(1u64 << (n - 1 - k))
+        });
+        let sigma = match self {
+            Table::Limb => EF::ZERO,
+            _ => {
+                let all_one: EF = z.iter().copied().product();
+                let all_zero: EF = z.iter().map(|&zk| EF::ONE - zk).product();
+                all_one - all_zero
+            }
+        };
+        (x, sigma)
+    }
+}
+
+/// The value a lookup of `(a, b)` into `table` contributes: `a + beta b + gamma id`.
+pub fn combine(table: Table, a: EF, b: EF, beta: EF, gamma: EF) -> EF {
+    a + beta * b + gamma * F::from_u64(table.id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkml_proof::mle::evaluate;
+
+    #[test]
+    fn table_mles_equal_the_tables_on_the_hypercube() {
+        for bits in [2u32, 4, 8] {
+            for table in Table::ALL {
+                let rows = table.rows(bits);
+                let n = table.num_vars(bits);
+                let xs: Vec<F> = rows.iter().map(|r| r.0).collect();
+                let ss: Vec<F> = rows.iter().map(|r| r.1).collect();
+                for i in 0..rows.len() {
+                    let z: Vec<EF> =
+                        (0..n).map(|k| EF::from_u64(((i >> (n - 1 - k)) & 1) as u64)).collect();
+                    assert_eq!(table.eval(bits, &z), (EF::from(xs[i]), EF::from(ss[i])));
+                }
+                // and off the hypercube the closed form agrees with the MLE of the rows
+                let z: Vec<EF> = (0..n).map(|k| EF::from_u64(k as u64 * 31 + 7)).collect();
+                assert_eq!(table.eval(bits, &z), (evaluate(&xs, &z), evaluate(&ss, &z)));
+            }
+        }
+    }
+
+    #[test]
+    fn clamp_table_sigma_marks_the_ends() {
+        let rows = Table::ClampRelu.rows(8);
+        assert_eq!(rows.len(), 128);
+        assert_eq!(rows[0], (F::ZERO, -F::ONE));
+        assert_eq!(rows[127], (F::from_u64(127), F::ONE));
+        let rows = Table::Clamp.rows(8);
+        assert_eq!(rows[0].0, from_i64(-128));
+        assert_eq!(Table::Clamp.index_of(8, -128), 0);
+    }
+}

@@ -1,0 +1,148 @@
+//! The whole-model verifier. Reads untrusted proofs: checks every length against the key
+//! before use, never panics, and names what failed.
+
+use p3_field::PrimeCharacteristicRing;
+use zkml_model::BatchDim;
+use zkml_proof::field::EF;
+use zkml_proof::gkr;
+use zkml_proof::pcs;
+use zkml_proof::transcript::Transcript;
+
+use crate::error::VerifyError;
+use crate::keys::VerifyingKey;
+use crate::layout::{Col, Layout};
+use crate::ops::{dense, requant};
+use crate::proof::Proof;
+use crate::prove::requant_claims;
+use crate::statement::{Claims, Public, bind};
+use crate::tables::combine;
+
+/// The most samples one proof may carry.
+pub const MAX_SAMPLES: usize = 1 << 20;
+
+/// Verifies `proof` against `vk`. On success returns the quantized outputs, one row per sample.
+///
+/// # Errors
+/// [`VerifyError`] naming the first check that failed.
+pub fn verify(vk: &VerifyingKey, proof: &Proof) -> Result<Vec<Vec<i64>>, VerifyError> {
+    let layout = check_shape(vk, proof)?;
+    let samples = 1usize << layout.sample_vars;
+    let mut t = Transcript::new();
+    bind(&mut t, vk, proof.num_samples, &proof.input, &proof.output);
+    pcs::observe(&layout.commit_shape(), &proof.witness_commitment, &mut t);
+    let public = Public {
+        input: Public::pad(&proof.input, vk.input_len(), samples, 1 << layout.layers[0].in_vars),
+        output: Public::pad(&proof.output, vk.output_len(), samples, 1 << layout.layers.last().map_or(0, |l| l.out_vars)),
+    };
+    let mut claims = Claims::default();
+    verify_lookups(&layout, proof, &public, &mut claims, &mut t)?;
+    for (l, (shape, lp)) in layout.layers.iter().zip(&proof.layers).enumerate() {
+        let nv = layout.sample_vars + shape.out_vars;
+        let point = requant::verify(l, &vk.layers[l].multiplier, layout.sample_vars, nv, &lp.requant, &lp.requant_evals, &mut t)?;
+        requant_claims(&layout, &public, &mut claims, l, &point, &lp.requant_evals)?;
+        let dc = dense::verify(l, lp.requant_evals.acc, &point, layout.sample_vars, shape.in_vars, &lp.dense, &mut t)?;
+        claims.weights(l, dc.weight_point, lp.dense.weight, shape.out_vars, lp.dense.bias);
+        claims.layer_input(&layout, &public, l, dc.input_point, lp.dense.input)?;
+    }
+    pcs::verify(&layout.commit_shape(), &proof.witness_commitment, &claims.witness, &claims.witness_values, &proof.witness_opening, &mut t)
+        .map_err(VerifyError::WitnessOpening)?;
+    pcs::verify(&vk.weight_shape(), &vk.weight_commitment, &claims.weights, &claims.weight_values, &proof.weight_opening, &mut t)
+        .map_err(VerifyError::WeightOpening)?;
+    Ok(proof.outputs())
+}
+
+/// Checks that the proof's public input is the quantization of the float input in `json`
+/// (the input file format of `prove`). Call after [`verify`] succeeded.
+///
+/// # Errors
+/// [`VerifyError::InputFile`] when the file does not parse, [`VerifyError::InputMismatch`]
+/// naming the first value that differs.
+pub fn check_input(vk: &VerifyingKey, proof: &Proof, json: &str) -> Result<(), VerifyError> {
+    let inputs = zkml_model::parse_inputs(json, &vk.input_spec()).map_err(|e| VerifyError::InputFile { why: e.to_string() })?;
+    if inputs.samples.len() != proof.num_samples {
+        return Err(VerifyError::InputFile {
+            why: format!("{} samples in the file, {} in the proof", inputs.samples.len(), proof.num_samples),
+        });
+    }
+    for (sample, (x, proven)) in inputs.samples.iter().zip(proof.input.chunks(vk.input_len().max(1))).enumerate() {
+        let q = quantize_values(x, vk.input_scale, vk.bits);
+        if let Some(index) = q.iter().zip(proven).position(|(a, b)| a != b) {
+            return Err(VerifyError::InputMismatch { sample, index });
+        }
+    }
+    Ok(())
+}
+
+/// Checks every length in the proof against the key and the public values' ranges.
+fn check_shape(vk: &VerifyingKey, proof: &Proof) -> Result<Layout, VerifyError> {
+    let shape = |what, expected: usize, got: usize| {
+        if expected == got { Ok(()) } else { Err(VerifyError::Shape { what, expected, got }) }
+    };
+    let n = proof.num_samples;
+    if n == 0 || n > MAX_SAMPLES {
+        return Err(VerifyError::Shape { what: "number of samples", expected: MAX_SAMPLES.min(n.max(1)), got: n });
+    }
+    if let BatchDim::Fixed(b) = vk.batch
+        && b > 1
+    {
+        shape("number of samples", b, n)?;
+    }
+    shape("input length", n * vk.input_len(), proof.input.len())?;
+    shape("output length", n.next_power_of_two() * vk.output_len(), proof.output.len())?;
+    let (lo, hi) = requant::range(false, vk.bits);
+    for (which, data) in [("input", &proof.input), ("output", &proof.output)] {
+        if let Some((index, &value)) = data.iter().enumerate().find(|(_, v)| !(lo..=hi).contains(*v)) {
+            return Err(VerifyError::PublicRange { which, index, value, bits: vk.bits });
+        }
+    }
+    let layout = Layout::new(vk, n);
+    shape("number of layers", layout.layers.len(), proof.layers.len())?;
+    let lookups = layout.lookups();
+    let expected_evals = lookups.iter().map(|lk| 1 + usize::from(lk.b.is_some())).sum();
+    shape("lookup evaluations", expected_evals, proof.lookup_evals.len())?;
+    shape("table evaluations", layout.tables().len(), proof.table_evals.len())?;
+    Ok(layout)
+}
+
+fn verify_lookups(layout: &Layout, proof: &Proof, public: &Public, claims: &mut Claims, t: &mut Transcript) -> Result<(), VerifyError> {
+    let (beta, gamma, alpha) = (t.sample(), t.sample(), t.sample());
+    let leaves = gkr::verify(&layout.segment_vars(), &proof.lookup, t)?;
+    let lookups = layout.lookups();
+    let mut evals = proof.lookup_evals.iter().copied();
+    for (segment, (lk, leaf)) in lookups.iter().zip(&leaves).enumerate() {
+        let a = evals.next().ok_or(VerifyError::LookupLeaf { segment })?;
+        let b = match lk.b {
+            Some(_) => evals.next().ok_or(VerifyError::LookupLeaf { segment })?,
+            None => EF::ZERO,
+        };
+        if leaf.num != -EF::ONE || leaf.den != alpha - combine(lk.table, a, b, beta, gamma) {
+            return Err(VerifyError::LookupLeaf { segment });
+        }
+        claims.column(layout, public, lk.a, leaf.point.clone(), a)?;
+        if let Some(col) = lk.b {
+            claims.column(layout, public, col, leaf.point.clone(), b)?;
+        }
+    }
+    for (k, (table, leaf)) in layout.tables().into_iter().zip(&leaves[lookups.len()..]).enumerate() {
+        let segment = lookups.len() + k;
+        let (x, s) = table.eval(layout.bits, &leaf.point);
+        if leaf.num != proof.table_evals[k] || leaf.den != alpha - combine(table, x, s, beta, gamma) {
+            return Err(VerifyError::LookupLeaf { segment });
+        }
+        claims.column(layout, public, Col::Mult(table), leaf.point.clone(), leaf.num)?;
+    }
+    t.absorb_ext(&proof.lookup_evals);
+    t.absorb_ext(&proof.table_evals);
+    Ok(())
+}
+
+// TEMP until the model crate exports it
+fn quantize_values(x: &[f32], scale: f64, bits: u32) -> Vec<i64> {
+    let (lo, hi) = requant::range(false, bits);
+    x.iter()
+        .map(|&v| {
+            let q = (f64::from(v) / scale).round();
+            if q.is_nan() { 0 } else { q.clamp(lo as f64, hi as f64) as i64 }
+        })
+        .collect()
+}

@@ -1,0 +1,57 @@
+//! Small quantized models built directly (no ONNX), for end-to-end tests.
+#![allow(dead_code)]
+
+use zkml::zkml_model::{BatchDim, DenseLayer, QuantLayer, QuantizedModel, ScaleMode};
+
+/// A deterministic pseudo-random generator (xorshift), so tests need no extra crates.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in `[lo, hi]`.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+}
+
+/// A dense chain `widths[0] -> widths[1] -> ...`, ReLU on every layer but the last.
+pub fn model(widths: &[usize], batch: BatchDim, seed: u64) -> QuantizedModel {
+    let mut rng = Rng(seed | 1);
+    let layers = widths
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let (n_in, n_out) = (w[0], w[1]);
+            QuantLayer::Dense(DenseLayer {
+                name: format!("dense{i}"),
+                n_in,
+                n_out,
+                weight: (0..n_in * n_out).map(|_| rng.range(-127, 127)).collect(),
+                bias: (0..n_out).map(|_| rng.range(-5000, 5000)).collect(),
+                // M ~ 1 / (8 sqrt(n_in) 127): keeps outputs mostly inside the range, some clamp
+                multiplier: (0..n_out).map(|_| rng.range(1 << 20, 1 << 22)).collect(),
+                relu: i + 2 < widths.len(),
+                out_scale: 0.05,
+            })
+        })
+        .collect();
+    QuantizedModel {
+        bits: 8,
+        scales: ScaleMode::PerRow,
+        batch,
+        input_shape: vec![widths[0]],
+        input_scale: 1.0 / 127.0,
+        layers,
+    }
+}
+
+/// `n` random int8 samples of length `len`.
+pub fn inputs(n: usize, len: usize, seed: u64) -> Vec<Vec<i64>> {
+    let mut rng = Rng(seed | 1);
+    (0..n).map(|_| (0..len).map(|_| rng.range(-128, 127)).collect()).collect()
+}

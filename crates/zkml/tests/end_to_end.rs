@@ -1,0 +1,45 @@
+//! Honest proofs of every supported layer shape verify and prove the model's exact outputs.
+
+mod common;
+
+use common::{inputs, model};
+use zkml::zkml_model::BatchDim;
+use zkml::{Proof, ProvingKey, VerifyingKey, prove, setup, verify};
+
+fn round_trip(widths: &[usize], batch: BatchDim, samples: usize, seed: u64) {
+    let m = model(widths, batch, seed);
+    let xs = inputs(samples, widths[0], seed + 1);
+    let expected: Vec<Vec<i64>> = xs.iter().map(|x| m.forward(x).last().unwrap().clone()).collect();
+    let pk = setup(m).expect("setup");
+    let proof = prove(&pk, &xs).expect("prove");
+    let bytes = proof.to_bytes();
+    let proof = Proof::from_bytes(&bytes).expect("decode");
+    let out = verify(&pk.vk, &proof).unwrap_or_else(|e| panic!("{widths:?} x{samples}: {e}"));
+    assert_eq!(out, expected, "{widths:?} x{samples}");
+}
+
+#[test]
+fn odd_widths_and_depths_verify() {
+    round_trip(&[13, 7, 5], BatchDim::Fixed(1), 1, 1);
+    round_trip(&[64, 100, 100, 10], BatchDim::Fixed(1), 1, 2);
+    round_trip(&[1, 1], BatchDim::Fixed(1), 1, 3);
+    round_trip(&[3, 17, 2, 9, 33, 4], BatchDim::Fixed(1), 1, 4);
+}
+
+#[test]
+fn batches_verify_in_one_proof() {
+    round_trip(&[10, 6, 4], BatchDim::Dynamic, 3, 5);
+    round_trip(&[10, 6, 4], BatchDim::Dynamic, 8, 6);
+    round_trip(&[8, 5], BatchDim::Fixed(4), 4, 7);
+}
+
+#[test]
+fn keys_round_trip_through_bytes() {
+    let pk = setup(model(&[6, 5, 3], BatchDim::Fixed(1), 9)).unwrap();
+    let vk = VerifyingKey::from_bytes(&pk.vk.to_bytes()).unwrap();
+    assert_eq!(vk, pk.vk);
+    let pk2 = ProvingKey::from_bytes(&pk.to_bytes()).unwrap();
+    let xs = inputs(2, 6, 10);
+    let proof = prove(&pk2, &xs).unwrap();
+    assert!(verify(&vk, &proof).is_ok());
+}

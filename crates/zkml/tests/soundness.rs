@@ -1,0 +1,161 @@
+//! A verifier that refuses: tampered public data, tampered proof bytes, other keys, and cheating
+//! provers that commit a wrong witness. Each case asserts the error that names the failed check.
+
+mod common;
+
+use common::{inputs, model};
+use p3_field::PrimeCharacteristicRing;
+use zkml::witness::Witness;
+use zkml::zkml_model::BatchDim;
+use zkml::{Proof, ProvingKey, VerifyError, prove, prove_tampered, setup, verify};
+use zkml_proof::field::F;
+
+const WIDTHS: [usize; 4] = [12, 9, 6, 4];
+
+fn fixture() -> (ProvingKey, Vec<Vec<i64>>, Proof) {
+    let pk = setup(model(&WIDTHS, BatchDim::Dynamic, 42)).unwrap();
+    let xs = inputs(2, WIDTHS[0], 43);
+    let proof = prove(&pk, &xs).unwrap();
+    assert!(verify(&pk.vk, &proof).is_ok());
+    (pk, xs, proof)
+}
+
+fn relu(pk: &ProvingKey) -> Vec<bool> {
+    pk.vk.layers.iter().map(|l| l.relu).collect()
+}
+
+/// Index of an element of layer `l`'s output strictly inside the clamp range.
+fn interior(w: &Witness, l: usize) -> usize {
+    let out = &w.layers[l].out;
+    out.iter().position(|&v| v > 0 && v < 100).expect("an unclamped element")
+}
+
+#[test]
+fn changed_output_element_is_refused() {
+    let (pk, _, proof) = fixture();
+    for i in [0, 3, proof.output.len() - 1] {
+        let mut bad = proof.clone();
+        bad.output[i] = if bad.output[i] == 5 { 6 } else { 5 };
+        let err = verify(&pk.vk, &bad).unwrap_err();
+        assert!(matches!(err, VerifyError::Gkr(_)), "output {i}: {err}");
+    }
+}
+
+#[test]
+fn changed_input_element_is_refused() {
+    let (pk, _, proof) = fixture();
+    let mut bad = proof.clone();
+    bad.input[5] = if bad.input[5] == 1 { 2 } else { 1 };
+    assert!(matches!(verify(&pk.vk, &bad).unwrap_err(), VerifyError::Gkr(_)));
+}
+
+#[test]
+fn out_of_range_public_values_are_refused() {
+    let (pk, _, proof) = fixture();
+    let mut bad = proof.clone();
+    bad.input[0] = 128;
+    assert!(matches!(verify(&pk.vk, &bad).unwrap_err(), VerifyError::PublicRange { which: "input", .. }));
+    let mut bad = proof;
+    bad.output.push(0);
+    assert!(matches!(verify(&pk.vk, &bad).unwrap_err(), VerifyError::Shape { .. }));
+}
+
+#[test]
+fn every_byte_of_the_proof_is_bound() {
+    let (pk, _, proof) = fixture();
+    let bytes = proof.to_bytes();
+    let step = (bytes.len() / 400).max(1);
+    for i in (0..bytes.len()).step_by(step) {
+        for flip in [1u8, 0x80] {
+            let mut b = bytes.clone();
+            b[i] ^= flip;
+            let ok = Proof::from_bytes(&b).is_ok_and(|p| verify(&pk.vk, &p).is_ok());
+            assert!(!ok, "flipping byte {i} by {flip:#x} was accepted");
+        }
+    }
+    assert!(Proof::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(Proof::from_bytes(&longer).is_err());
+}
+
+#[test]
+fn another_models_key_is_refused() {
+    let (_, _, proof) = fixture();
+    let other = setup(model(&WIDTHS, BatchDim::Dynamic, 7)).unwrap();
+    assert!(verify(&other.vk, &proof).is_err());
+    let mut vk = other.vk.clone();
+    vk.layers[1].multiplier[0] += 1;
+    assert!(verify(&vk, &proof).is_err());
+}
+
+#[test]
+fn tampered_vk_is_refused() {
+    let (pk, _, proof) = fixture();
+    let mut vk = pk.vk.clone();
+    vk.layers[0].multiplier[2] += 1;
+    assert!(verify(&vk, &proof).is_err());
+    let mut vk = pk.vk.clone();
+    vk.layers[2].relu = !vk.layers[2].relu;
+    assert!(verify(&vk, &proof).is_err());
+    let mut vk = pk.vk.clone();
+    vk.input_scale *= 2.0;
+    assert!(verify(&vk, &proof).is_err(), "the digest binds the scales");
+}
+
+#[test]
+fn wrong_requantized_value_is_refused_by_the_zero_check() {
+    let (pk, xs, _) = fixture();
+    let r = relu(&pk);
+    let proof = prove_tampered(&pk, &xs, &|w| {
+        let i = interior(w, 0);
+        w.layers[0].cols.out[i] += F::ONE;
+        w.recount(8, &r);
+    })
+    .unwrap();
+    assert!(matches!(verify(&pk.vk, &proof).unwrap_err(), VerifyError::Requant { layer: 0 }));
+}
+
+#[test]
+fn remainder_outside_its_limbs_is_refused_by_the_lookup() {
+    let (pk, xs, _) = fixture();
+    let r = relu(&pk);
+    // out + 1 balanced by remainder - 2^32: the identity holds but a limb leaves the byte range
+    let proof = prove_tampered(&pk, &xs, &|w| {
+        let i = interior(w, 1);
+        let c = &mut w.layers[1].cols;
+        c.out[i] += F::ONE;
+        c.rem[3][i] -= F::from_u64(256);
+        w.recount(8, &r);
+    })
+    .unwrap();
+    assert!(matches!(verify(&pk.vk, &proof).unwrap_err(), VerifyError::Gkr(_)));
+}
+
+#[test]
+fn wrong_clamp_indicator_is_refused_by_the_lookup() {
+    let (pk, xs, _) = fixture();
+    let r = relu(&pk);
+    let proof = prove_tampered(&pk, &xs, &|w| {
+        let i = interior(w, 0);
+        w.layers[0].cols.sigma[i] = F::ONE;
+        w.recount(8, &r);
+    })
+    .unwrap();
+    assert!(verify(&pk.vk, &proof).is_err());
+}
+
+#[test]
+fn wrong_accumulator_is_refused_by_the_dense_sumcheck() {
+    let (pk, xs, _) = fixture();
+    let proof = prove_tampered(&pk, &xs, &|w| w.layers[1].acc[2] += F::ONE).unwrap();
+    let err = verify(&pk.vk, &proof).unwrap_err();
+    assert!(matches!(err, VerifyError::Requant { layer: 1 } | VerifyError::Dense { layer: 1 }), "{err}");
+}
+
+#[test]
+fn claimed_output_different_from_the_computation_is_refused() {
+    let (pk, xs, _) = fixture();
+    let proof = prove_tampered(&pk, &xs, &|w| w.output[1] = if w.output[1] == 3 { 4 } else { 3 }).unwrap();
+    assert!(matches!(verify(&pk.vk, &proof).unwrap_err(), VerifyError::PublicOutput));
+}
