@@ -35,6 +35,7 @@ from sklearn.neural_network import MLPClassifier
 OPSET = 13
 IR_VERSION = 8
 N_TEST_SAMPLES = 100
+N_CALIBRATION = 200  # training samples in the calibration files
 
 
 def make_model(nodes, inputs, outputs, initializers, name):
@@ -105,8 +106,11 @@ def rows(a, decimals=None):
 
 def save(out_dir, stem, model, data):
     onnx.save(model, os.path.join(out_dir, f"{stem}.onnx"))
-    path = os.path.join(out_dir, f"{stem}_input.json" if "labels" not in data else f"{stem}_test.json")
-    with open(path, "w") as f:
+    write_json(out_dir, f"{stem}_input.json" if "labels" not in data else f"{stem}_test.json", data)
+
+
+def write_json(out_dir, name, data):
+    with open(os.path.join(out_dir, name), "w") as f:
         json.dump(data, f, separators=(",", ":"))
         f.write("\n")
 
@@ -135,6 +139,9 @@ def digits_models(out_dir):
             "labels": [int(v) for v in ys],
         }
         save(out_dir, stem, model, data)
+        # one sample for the demo (`zkml` with no arguments), and calibration from training data
+        write_json(out_dir, f"{stem}_input.json", {"input_data": rows(xs[:1]), "output_data": rows(ls[:1], 6)})
+        write_json(out_dir, f"{stem}_calibration.json", {"input_data": rows(x_tr[:N_CALIBRATION])})
         report[stem] = (acc_all, len(y_te), acc_100, sk_acc)
         print(
             f"{stem}: float test accuracy {acc_all:.4f} on {len(y_te)} held-out samples "

@@ -25,7 +25,7 @@ pub fn setup(path: &Path, out: &Path, calibration: Option<&Path>, bits: u32, sca
     let start = Instant::now();
     let graph = model::import_onnx(path).map_err(Failure::usage)?;
     let calib = match calibration {
-        Some(f) => model::load_calibration(f).map_err(Failure::usage)?,
+        Some(f) => model::load_calibration(f, &graph.input_spec()).map_err(Failure::usage)?,
         None => {
             eprintln!(
                 "note: no --calibration file: activation scales come from {RANDOM_CALIBRATION} random inputs in [-1, 1]; \

@@ -1,6 +1,7 @@
 //! The `zkml` command line: inspect, setup, run, prove, verify, bench, and a demo with no
 //! arguments. Exit codes: 0 success, 1 proof refused, 2 bad usage or bad files.
 
+mod bench;
 mod commands;
 mod demo;
 mod io;
@@ -61,6 +62,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark: setup once, then prove and verify REPEATS times (medians).
+    Bench {
+        model: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        /// Calibration inputs (default: the benchmark inputs themselves).
+        #[arg(long)]
+        calibration: Option<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify a proof; prints the outputs it proves.
     Verify {
         #[arg(long)]
@@ -106,6 +120,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Run { pk, input, json }) => commands::run(&pk, &input, json),
         Some(Command::Prove { pk, input, proof, json }) => commands::prove(&pk, &input, &proof, json).map(|_| ()),
+        Some(Command::Bench { model, input, calibration, repeats, json }) => {
+            bench::run(&model, &input, calibration.as_deref(), repeats, json)
+        }
         Some(Command::Verify { vk, proof, input, json }) => commands::verify(&vk, &proof, input.as_deref(), json),
     };
     match result {

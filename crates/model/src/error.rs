@@ -56,7 +56,9 @@ pub enum ModelError {
     #[error("{} unsupported op(s):{}", gaps.0.len(), gaps)]
     Unsupported { gaps: GapList },
     /// A ReLU that does not follow a dense layer (it cannot be fused).
-    #[error("ReLU node {node} does not follow a dense layer (only ReLU fused into Gemm/MatMul is supported)")]
+    #[error(
+        "ReLU node {node} does not follow a dense layer (only ReLU fused into Gemm/MatMul is supported)"
+    )]
     ReluWithoutDense { node: String },
     /// A quantization parameter is invalid or a bound the prover needs does not hold.
     #[error("quantization of layer {layer}: {detail}")]
@@ -77,6 +79,8 @@ pub enum ModelError {
 
 impl ModelError {
     pub(crate) fn input(detail: impl Into<String>) -> Self {
-        ModelError::Input { detail: detail.into() }
+        ModelError::Input {
+            detail: detail.into(),
+        }
     }
 }

@@ -144,7 +144,11 @@ impl Graph {
 
     /// What an input JSON document must hold for this graph.
     pub fn input_spec(&self) -> InputSpec {
-        InputSpec { batch: self.batch, sample_len: self.input_len(), output_len: self.output_len() }
+        InputSpec {
+            batch: self.batch,
+            sample_len: self.input_len(),
+            output_len: self.output_len(),
+        }
     }
 
     /// Float inference of one sample (flat, C order) in f64; returns every node's output.
@@ -155,12 +159,18 @@ impl Graph {
     pub fn float_forward(&self, x: &[f32]) -> Result<Vec<Vec<f64>>, ModelError> {
         let gaps = self.unsupported();
         if !gaps.is_empty() {
-            return Err(ModelError::Unsupported { gaps: crate::error::GapList(gaps) });
+            return Err(ModelError::Unsupported {
+                gaps: crate::error::GapList(gaps),
+            });
         }
         if x.len() != self.input_len() {
             return Err(ModelError::Shape {
                 node: self.input_name.clone(),
-                detail: format!("expected {} input values, got {}", self.input_len(), x.len()),
+                detail: format!(
+                    "expected {} input values, got {}",
+                    self.input_len(),
+                    x.len()
+                ),
             });
         }
         let mut cur: Vec<f64> = x.iter().map(|&v| v as f64).collect();

@@ -31,7 +31,9 @@ pub struct Inputs {
 }
 
 fn rows_of(doc: &Value, key: &str) -> Result<Option<Vec<Vec<f32>>>, ModelError> {
-    let Some(v) = doc.get(key) else { return Ok(None) };
+    let Some(v) = doc.get(key) else {
+        return Ok(None);
+    };
     let rows = v
         .as_array()
         .ok_or_else(|| ModelError::input(format!("{key} must be a list of rows")))?;
@@ -41,7 +43,9 @@ fn rows_of(doc: &Value, key: &str) -> Result<Option<Vec<Vec<f32>>>, ModelError> 
     let mut out = Vec::with_capacity(rows.len());
     for (r, row) in rows.iter().enumerate() {
         let vals = row.as_array().ok_or_else(|| {
-            ModelError::input(format!("{key} row {r} is not a list of numbers (got {row})"))
+            ModelError::input(format!(
+                "{key} row {r} is not a list of numbers (got {row})"
+            ))
         })?;
         let mut parsed = Vec::with_capacity(vals.len());
         for (c, v) in vals.iter().enumerate() {
@@ -73,8 +77,11 @@ fn split_row(
         } else {
             format!("the whole batch of {per_row} samples of {len}")
         };
-        let msg =
-            format!("{key} row {r}: expected {} values ({what}), got {}", len * per_row, row.len());
+        let msg = format!(
+            "{key} row {r}: expected {} values ({what}), got {}",
+            len * per_row,
+            row.len()
+        );
         return Err(ModelError::input(msg));
     }
     out.extend(row.chunks(len.max(1)).map(<[f32]>::to_vec));
@@ -96,8 +103,8 @@ fn split(
 }
 
 fn parse_doc(json: &str) -> Result<Value, ModelError> {
-    let doc: Value =
-        serde_json::from_str(json).map_err(|e| ModelError::input(format!("not valid JSON: {e}")))?;
+    let doc: Value = serde_json::from_str(json)
+        .map_err(|e| ModelError::input(format!("not valid JSON: {e}")))?;
     if !doc.is_object() {
         return Err(ModelError::input("expected an object with input_data"));
     }
@@ -112,7 +119,8 @@ fn parse_doc(json: &str) -> Result<Value, ModelError> {
 /// got), several rows for a fixed batch N > 1, `output_data` with another number of samples.
 pub fn parse_inputs(json: &str, spec: &InputSpec) -> Result<Inputs, ModelError> {
     let doc = parse_doc(json)?;
-    let rows = rows_of(&doc, "input_data")?.ok_or_else(|| ModelError::input("missing input_data"))?;
+    let rows =
+        rows_of(&doc, "input_data")?.ok_or_else(|| ModelError::input("missing input_data"))?;
     let per_row = match spec.batch {
         BatchDim::Fixed(n) if n > 1 => {
             if rows.len() != 1 {
@@ -131,7 +139,10 @@ pub fn parse_inputs(json: &str, spec: &InputSpec) -> Result<Inputs, ModelError> 
         None => None,
         Some(out_rows) => Some(split_outputs(out_rows, spec, per_row, samples.len())?),
     };
-    Ok(Inputs { samples, reference_outputs })
+    Ok(Inputs {
+        samples,
+        reference_outputs,
+    })
 }
 
 fn split_outputs(
@@ -141,13 +152,21 @@ fn split_outputs(
     n_samples: usize,
 ) -> Result<Vec<Vec<f32>>, ModelError> {
     if rows.len() * per_row != n_samples {
-        let msg = format!("output_data has {} rows, input_data has {}", rows.len(), n_samples / per_row);
+        let msg = format!(
+            "output_data has {} rows, input_data has {}",
+            rows.len(),
+            n_samples / per_row
+        );
         return Err(ModelError::input(msg));
     }
     let len = match spec.output_len {
         Some(len) => len,
-        None if rows[0].len() % per_row == 0 => rows[0].len() / per_row,
-        None => return Err(ModelError::input("output_data row 0 does not split into the batch")),
+        None if rows[0].len().is_multiple_of(per_row) => rows[0].len() / per_row,
+        None => {
+            return Err(ModelError::input(
+                "output_data row 0 does not split into the batch",
+            ));
+        }
     };
     split("output_data", &rows, len, per_row)
 }
@@ -157,8 +176,10 @@ fn split_outputs(
 /// # Errors
 /// [`ModelError::Io`] or as [`parse_inputs`].
 pub fn load_inputs(path: &Path, spec: &InputSpec) -> Result<Inputs, ModelError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_inputs(&text, spec).map_err(|e| match e {
         ModelError::Input { detail } => ModelError::input(format!("{}: {detail}", path.display())),
         other => other,
@@ -172,14 +193,21 @@ pub fn load_inputs(path: &Path, spec: &InputSpec) -> Result<Inputs, ModelError> 
 /// As [`parse_inputs`].
 pub fn parse_calibration(json: &str, spec: &InputSpec) -> Result<Vec<Vec<f32>>, ModelError> {
     let doc = parse_doc(json)?;
-    let rows = rows_of(&doc, "input_data")?.ok_or_else(|| ModelError::input("missing input_data"))?;
+    let rows =
+        rows_of(&doc, "input_data")?.ok_or_else(|| ModelError::input("missing input_data"))?;
     let mut samples = Vec::new();
     for (r, row) in rows.into_iter().enumerate() {
         let per_row = match spec.batch {
             BatchDim::Fixed(n) if n > 1 && row.len() == n * spec.sample_len => n,
             BatchDim::Fixed(_) | BatchDim::Dynamic => 1,
         };
-        split_row("input_data", r, &row, (spec.sample_len, per_row), &mut samples)?;
+        split_row(
+            "input_data",
+            r,
+            &row,
+            (spec.sample_len, per_row),
+            &mut samples,
+        )?;
     }
     Ok(samples)
 }
@@ -189,7 +217,9 @@ pub fn parse_calibration(json: &str, spec: &InputSpec) -> Result<Vec<Vec<f32>>, 
 /// # Errors
 /// [`ModelError::Io`] or as [`parse_calibration`].
 pub fn load_calibration(path: &Path, spec: &InputSpec) -> Result<Vec<Vec<f32>>, ModelError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_calibration(&text, spec)
 }

@@ -26,10 +26,12 @@ pub mod summary;
 
 pub use error::{ModelError, UnsupportedOp};
 pub use graph::{BatchDim, Dense, Graph, Node, Op};
-pub use inputs::{InputSpec, Inputs, load_calibration, load_inputs, parse_calibration, parse_inputs};
+pub use inputs::{
+    InputSpec, Inputs, load_calibration, load_inputs, parse_calibration, parse_inputs,
+};
 pub use onnx::{import_onnx, import_onnx_bytes};
 pub use quantize::{QuantConfig, ScaleMode, quantize, random_calibration};
-pub use quantized::{DenseLayer, QuantLayer, QuantizedModel};
+pub use quantized::{DenseLayer, QuantLayer, QuantizedModel, quantize_values};
 pub use reference::FloatReference;
 pub use requant::{REQUANT_SHIFT, requantize};
 pub use summary::{OpSummary, Summary};

@@ -35,7 +35,10 @@ pub struct QuantConfig {
 
 impl Default for QuantConfig {
     fn default() -> Self {
-        QuantConfig { bits: 8, scales: ScaleMode::PerRow }
+        QuantConfig {
+            bits: 8,
+            scales: ScaleMode::PerRow,
+        }
     }
 }
 
@@ -52,18 +55,27 @@ struct Planned<'a> {
 fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
     let gaps = graph.unsupported();
     if !gaps.is_empty() {
-        return Err(ModelError::Unsupported { gaps: GapList(gaps) });
+        return Err(ModelError::Unsupported {
+            gaps: GapList(gaps),
+        });
     }
     let mut layers: Vec<Planned<'_>> = Vec::new();
     for (idx, node) in graph.nodes.iter().enumerate() {
         match &node.op {
             Op::Dense(dense) => {
-                layers.push(Planned { name: &node.name, dense, relu: false, out_node: idx });
+                layers.push(Planned {
+                    name: &node.name,
+                    dense,
+                    relu: false,
+                    out_node: idx,
+                });
             }
             Op::Relu => {
                 let last = layers
                     .last_mut()
-                    .ok_or_else(|| ModelError::ReluWithoutDense { node: node.name.clone() })?;
+                    .ok_or_else(|| ModelError::ReluWithoutDense {
+                        node: node.name.clone(),
+                    })?;
                 last.relu = true;
                 last.out_node = idx;
             }
@@ -71,7 +83,9 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
         }
     }
     if layers.is_empty() {
-        return Err(ModelError::Structure { detail: "the model has no Gemm/MatMul layer".into() });
+        return Err(ModelError::Structure {
+            detail: "the model has no Gemm/MatMul layer".into(),
+        });
     }
     Ok(layers)
 }
@@ -83,14 +97,19 @@ fn calibrate(
     calibration: &[Vec<f32>],
 ) -> Result<(f64, Vec<f64>), ModelError> {
     if calibration.is_empty() {
-        return Err(ModelError::Calibration { detail: "no calibration samples".into() });
+        return Err(ModelError::Calibration {
+            detail: "no calibration samples".into(),
+        });
     }
     let mut max_in = 0f64;
     let mut max_out = vec![0f64; layers.len()];
     for (k, x) in calibration.iter().enumerate() {
         if x.len() != graph.input_len() {
-            let detail =
-                format!("sample {k} has {} values, expected {}", x.len(), graph.input_len());
+            let detail = format!(
+                "sample {k} has {} values, expected {}",
+                x.len(),
+                graph.input_len()
+            );
             return Err(ModelError::Calibration { detail });
         }
         if x.iter().any(|v| !v.is_finite()) {
@@ -100,11 +119,16 @@ fn calibrate(
         max_in = x.iter().fold(max_in, |m, &v| m.max((v as f64).abs()));
         let outs = graph.float_forward(x)?;
         for (l, layer) in layers.iter().enumerate() {
-            max_out[l] = outs[layer.out_node].iter().fold(max_out[l], |m, v| m.max(v.abs()));
+            max_out[l] = outs[layer.out_node]
+                .iter()
+                .fold(max_out[l], |m, v| m.max(v.abs()));
         }
     }
     if let Some(l) = max_out.iter().position(|m| !m.is_finite()) {
-        let detail = format!("float activations of layer {} are not finite", layers[l].name);
+        let detail = format!(
+            "float activations of layer {} are not finite",
+            layers[l].name
+        );
         return Err(ModelError::Calibration { detail });
     }
     Ok((max_in, max_out))
@@ -112,7 +136,11 @@ fn calibrate(
 
 /// `max / (2^(bits-1) - 1)`, or 1 when the maximum is 0.
 fn activation_scale(max_abs: f64, bits: u32) -> f64 {
-    if max_abs > 0.0 { max_abs / weight_max(bits) as f64 } else { 1.0 }
+    if max_abs > 0.0 {
+        max_abs / weight_max(bits) as f64
+    } else {
+        1.0
+    }
 }
 
 fn abs_max(values: &[f32]) -> f64 {
@@ -125,9 +153,16 @@ fn quantize_dense(
     s_out: f64,
     config: &QuantConfig,
 ) -> Result<DenseLayer, ModelError> {
-    let err = |detail: String| ModelError::Quantization { layer: p.name.to_string(), detail };
+    let err = |detail: String| ModelError::Quantization {
+        layer: p.name.to_string(),
+        detail,
+    };
     let d = p.dense;
-    if d.weight.iter().chain(d.bias.iter().flatten()).any(|v| !v.is_finite()) {
+    if d.weight
+        .iter()
+        .chain(d.bias.iter().flatten())
+        .any(|v| !v.is_finite())
+    {
         return Err(err("a weight or bias is NaN or infinite".into()));
     }
     let wmax = weight_max(config.bits) as f64;
@@ -140,20 +175,37 @@ fn quantize_dense(
             ScaleMode::PerLayer => layer_max,
         };
         let s_w = if max > 0.0 { max / wmax } else { 1.0 };
-        weight.extend(row.iter().map(|&w| (w as f64 / s_w).round().clamp(-wmax, wmax) as i64));
+        weight.extend(
+            row.iter()
+                .map(|&w| (w as f64 / s_w).round().clamp(-wmax, wmax) as i64),
+        );
         let b = (d.bias_at(i) as f64 / (s_in * s_w)).round();
         if b.abs() >= (1u64 << 62) as f64 {
-            return Err(err(format!("row {i}: quantized bias {b} does not fit (|b| >= 2^62)")));
+            return Err(err(format!(
+                "row {i}: quantized bias {b} does not fit (|b| >= 2^62)"
+            )));
         }
         bias.push(b as i64);
         let real = s_in * s_w / s_out;
-        let m = multiplier_from_real(real)
-            .ok_or_else(|| err(format!("row {i}: multiplier {real} * 2^32 is not below 2^62")))?;
+        let m = multiplier_from_real(real).ok_or_else(|| {
+            err(format!(
+                "row {i}: multiplier {real} * 2^32 is not below 2^62"
+            ))
+        })?;
         multiplier.push(m);
     }
     let (n_in, n_out, relu) = (d.n_in, d.n_out, p.relu);
     let name = p.name.to_string();
-    Ok(DenseLayer { name, n_in, n_out, weight, bias, multiplier, relu, out_scale: s_out })
+    Ok(DenseLayer {
+        name,
+        n_in,
+        n_out,
+        weight,
+        bias,
+        multiplier,
+        relu,
+        out_scale: s_out,
+    })
 }
 
 /// Quantize a graph with scales from float inference on `calibration` (per-sample flat inputs).
@@ -168,7 +220,9 @@ pub fn quantize(
     config: &QuantConfig,
 ) -> Result<QuantizedModel, ModelError> {
     if !(2..=16).contains(&config.bits) {
-        return Err(ModelError::Config { detail: format!("bits = {} not in 2..=16", config.bits) });
+        return Err(ModelError::Config {
+            detail: format!("bits = {} not in 2..=16", config.bits),
+        });
     }
     let planned = plan(graph)?;
     let (max_in, max_out) = calibrate(graph, &planned, calibration)?;
@@ -205,6 +259,10 @@ pub fn random_calibration(graph: &Graph, n: usize, seed: u64) -> Vec<Vec<f32>> {
     };
     let len = graph.input_len();
     (0..n)
-        .map(|_| (0..len).map(|_| ((next() >> 40) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0).collect())
+        .map(|_| {
+            (0..len)
+                .map(|_| ((next() >> 40) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0)
+                .collect()
+        })
         .collect()
 }

@@ -66,7 +66,10 @@ impl DenseLayer {
     /// Accumulate and requantize.
     pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
         let acc = self.accumulate(x);
-        acc.iter().zip(&self.multiplier).map(|(&a, &m)| requantize(a, m, self.relu, bits)).collect()
+        acc.iter()
+            .zip(&self.multiplier)
+            .map(|(&a, &m)| requantize(a, m, self.relu, bits))
+            .collect()
     }
 
     /// Check sizes, weight range and the requantization bounds of every row.
@@ -74,7 +77,10 @@ impl DenseLayer {
     /// # Errors
     /// [`ModelError::Quantization`] naming the layer, the row and the numbers.
     pub fn validate(&self, bits: u32) -> Result<(), ModelError> {
-        let err = |detail: String| ModelError::Quantization { layer: self.name.clone(), detail };
+        let err = |detail: String| ModelError::Quantization {
+            layer: self.name.clone(),
+            detail,
+        };
         if self.n_in.checked_mul(self.n_out) != Some(self.weight.len())
             || self.bias.len() != self.n_out
             || self.multiplier.len() != self.n_out
@@ -94,7 +100,8 @@ impl DenseLayer {
         }
         for i in 0..self.n_out {
             let a = max_abs_acc(self.row(i), self.bias[i], bits);
-            check_row_bounds(a, self.multiplier[i], bits).map_err(|d| err(format!("row {i}: {d}")))?;
+            check_row_bounds(a, self.multiplier[i], bits)
+                .map_err(|d| err(format!("row {i}: {d}")))?;
         }
         Ok(())
     }
@@ -145,12 +152,18 @@ impl QuantizedModel {
 
     /// Values in one output sample.
     pub fn output_len(&self) -> usize {
-        self.layers.last().map_or(self.input_len(), QuantLayer::output_len)
+        self.layers
+            .last()
+            .map_or(self.input_len(), QuantLayer::output_len)
     }
 
     /// What an input JSON document must hold for this model.
     pub fn input_spec(&self) -> InputSpec {
-        InputSpec { batch: self.batch, sample_len: self.input_len(), output_len: Some(self.output_len()) }
+        InputSpec {
+            batch: self.batch,
+            sample_len: self.input_len(),
+            output_len: Some(self.output_len()),
+        }
     }
 
     /// Quantize one float sample: `round(x / input_scale)` rounding half away from zero, then
@@ -160,13 +173,7 @@ impl QuantizedModel {
     /// If `x.len() != self.input_len()`.
     pub fn quantize_input(&self, x: &[f32]) -> Vec<i64> {
         assert_eq!(x.len(), self.input_len(), "input length");
-        let (lo, hi) = activation_range(self.bits);
-        x.iter()
-            .map(|&v| {
-                let q = (v as f64 / self.input_scale).round();
-                if q.is_nan() { 0 } else { q.clamp(lo as f64, hi as f64) as i64 }
-            })
-            .collect()
+        quantize_values(x, self.input_scale, self.bits)
     }
 
     /// Exact integer inference of one sample; returns every layer's output (the last one is the
@@ -176,7 +183,10 @@ impl QuantizedModel {
     /// If `xq` has the wrong length or a value outside the activation range.
     pub fn forward(&self, xq: &[i64]) -> Vec<Vec<i64>> {
         let (lo, hi) = activation_range(self.bits);
-        assert!(xq.iter().all(|v| (lo..=hi).contains(v)), "input outside the activation range");
+        assert!(
+            xq.iter().all(|v| (lo..=hi).contains(v)),
+            "input outside the activation range"
+        );
         let mut outs: Vec<Vec<i64>> = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             let x = outs.last().map_or(xq, Vec::as_slice);
@@ -187,7 +197,10 @@ impl QuantizedModel {
 
     /// Real values of a quantized output: `yq * out_scale` of the last layer.
     pub fn dequantize_output(&self, yq: &[i64]) -> Vec<f32> {
-        let scale = self.layers.last().map_or(self.input_scale, QuantLayer::out_scale);
+        let scale = self
+            .layers
+            .last()
+            .map_or(self.input_scale, QuantLayer::out_scale);
         yq.iter().map(|&v| (v as f64 * scale) as f32).collect()
     }
 
@@ -198,10 +211,14 @@ impl QuantizedModel {
     /// [`ModelError::Config`] or [`ModelError::Quantization`] naming what failed.
     pub fn validate(&self) -> Result<(), ModelError> {
         if !(2..=16).contains(&self.bits) {
-            return Err(ModelError::Config { detail: format!("bits = {} not in 2..=16", self.bits) });
+            return Err(ModelError::Config {
+                detail: format!("bits = {} not in 2..=16", self.bits),
+            });
         }
         if self.layers.is_empty() {
-            return Err(ModelError::Config { detail: "model has no layer".into() });
+            return Err(ModelError::Config {
+                detail: "model has no layer".into(),
+            });
         }
         if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
             let detail = format!("input scale {} is not positive", self.input_scale);
@@ -212,7 +229,10 @@ impl QuantizedModel {
             if layer.input_len() != width {
                 return Err(ModelError::Quantization {
                     layer: layer.name().to_string(),
-                    detail: format!("takes {} inputs, the previous layer gives {width}", layer.input_len()),
+                    detail: format!(
+                        "takes {} inputs, the previous layer gives {width}",
+                        layer.input_len()
+                    ),
                 });
             }
             match layer {
@@ -222,4 +242,17 @@ impl QuantizedModel {
         }
         Ok(())
     }
+}
+
+/// Quantize values at `scale`: `round(x / scale)` rounding half away from zero, clamped to the
+/// `bits`-bit activation range; NaN becomes 0. The one definition the prover and `verify
+/// --input` share.
+pub fn quantize_values(x: &[f32], scale: f64, bits: u32) -> Vec<i64> {
+    let (lo, hi) = activation_range(bits);
+    x.iter()
+        .map(|&v| {
+            let q = (f64::from(v) / scale).round();
+            if q.is_nan() { 0 } else { q.clamp(lo as f64, hi as f64) as i64 }
+        })
+        .collect()
 }

@@ -66,7 +66,10 @@ pub fn check_row_bounds(a: i128, m: i64, bits: u32) -> Result<(), String> {
     let prod = a * m;
     let half = 1i128 << (REQUANT_SHIFT - 1);
     if prod + half >= REQUANT_BOUND {
-        return Err(format!("A * m + 2^31 = {a} * {m} + 2^31 = {} is not below 2^62", prod + half));
+        return Err(format!(
+            "A * m + 2^31 = {a} * {m} + 2^31 = {} is not below 2^62",
+            prod + half
+        ));
     }
     let shifted = (prod >> REQUANT_SHIFT) + (1i128 << (bits - 1));
     if shifted >= 1i128 << 32 {

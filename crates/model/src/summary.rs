@@ -77,7 +77,9 @@ fn shape_text(batch: BatchDim, shape: &Option<Vec<usize>>) -> String {
     match shape {
         None => format!("[{b}, ?]"),
         Some(s) => {
-            let dims: Vec<String> = std::iter::once(b).chain(s.iter().map(usize::to_string)).collect();
+            let dims: Vec<String> = std::iter::once(b)
+                .chain(s.iter().map(usize::to_string))
+                .collect();
             format!("[{}]", dims.join(", "))
         }
     }
@@ -88,7 +90,13 @@ impl fmt::Display for Summary {
         let input = shape_text(self.batch, &Some(self.input_shape.clone()));
         let output = shape_text(self.batch, &self.output_shape);
         writeln!(f, "input {}: {input} -> output {output}", self.input_name)?;
-        let w = self.ops.iter().map(|o| o.name.len()).max().unwrap_or(4).max(4);
+        let w = self
+            .ops
+            .iter()
+            .map(|o| o.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         writeln!(
             f,
             "{:>3}  {:<w$}  {:<16} {:<12} {:<16} {:<16} {:>9}",

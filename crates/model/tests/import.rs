@@ -16,8 +16,15 @@ fn kinds(graph: &zkml_model::Graph) -> Vec<&'static str> {
 fn every_bundled_model_imports_without_gaps() {
     for (model, inputs) in MODELS {
         let (graph, inputs) = load(model, inputs);
-        assert!(graph.unsupported().is_empty(), "{model}: {:?}", graph.unsupported());
-        assert_eq!(graph.output_len(), Some(inputs.reference_outputs.unwrap()[0].len()));
+        assert!(
+            graph.unsupported().is_empty(),
+            "{model}: {:?}",
+            graph.unsupported()
+        );
+        assert_eq!(
+            graph.output_len(),
+            Some(inputs.reference_outputs.unwrap()[0].len())
+        );
         let summary = graph.summary();
         assert_eq!(summary.total_params, graph.param_count());
         println!("{model}\n{summary}\n");
@@ -37,10 +44,19 @@ fn digits_5x100_structure() {
             _ => None,
         })
         .collect();
-    assert_eq!(dense, vec![(64, 100), (100, 100), (100, 100), (100, 100), (100, 10)]);
-    assert_eq!(graph.param_count(), 64 * 100 + 3 * 100 * 100 + 100 * 10 + 4 * 100 + 10);
+    assert_eq!(
+        dense,
+        vec![(64, 100), (100, 100), (100, 100), (100, 100), (100, 10)]
+    );
+    assert_eq!(
+        graph.param_count(),
+        64 * 100 + 3 * 100 * 100 + 100 * 10 + 4 * 100 + 10
+    );
     let text = graph.summary().to_string();
-    assert!(text.contains("Dense 64->100") && text.contains("unsupported ops: none"), "{text}");
+    assert!(
+        text.contains("Dense 64->100") && text.contains("unsupported ops: none"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -51,7 +67,10 @@ fn matmul_add_is_fused_and_batch_is_dynamic() {
     assert_eq!(graph.nodes[0].onnx_op, "MatMul+Add");
     assert_eq!(graph.nodes[2].out_shape, Some(vec![5]));
     let text = graph.summary().to_string();
-    assert!(text.contains("[N, 13]") && text.contains("[N, 5]"), "{text}");
+    assert!(
+        text.contains("[N, 13]") && text.contains("[N, 5]"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -60,12 +79,23 @@ fn flatten_and_reshape_shapes() {
     assert_eq!(graph.input_shape, vec![1, 8, 8]);
     assert_eq!(kinds(&graph), ["Reshape", "Dense", "Relu", "Dense"]);
     assert_eq!(graph.nodes[0].out_shape, Some(vec![64]));
-    let Op::Dense(d) = &graph.nodes[3].op else { panic!() };
+    let Op::Dense(d) = &graph.nodes[3].op else {
+        panic!()
+    };
     assert!(d.bias.is_none());
 
     let graph = import_onnx(&asset("mlp_dropout_identity.onnx")).unwrap();
-    let shapes: Vec<_> = graph.nodes.iter().map(|n| n.out_shape.clone().unwrap()).collect();
-    assert_eq!(kinds(&graph), ["Identity", "Reshape", "Reshape", "Dense", "Identity", "Relu", "Identity", "Dense"]);
+    let shapes: Vec<_> = graph
+        .nodes
+        .iter()
+        .map(|n| n.out_shape.clone().unwrap())
+        .collect();
+    assert_eq!(
+        kinds(&graph),
+        [
+            "Identity", "Reshape", "Reshape", "Dense", "Identity", "Relu", "Identity", "Dense"
+        ]
+    );
     assert_eq!(shapes[1], vec![3, 4]);
     assert_eq!(shapes[2], vec![12]);
     assert_eq!(graph.nodes[7].onnx_op, "MatMul+Add");
@@ -83,16 +113,27 @@ fn batch4_is_fixed() {
 fn unsupported_lists_every_gap_at_once() {
     let graph = import_onnx(&asset("unsupported.onnx")).unwrap();
     let gaps = graph.unsupported();
-    let names: Vec<(&str, &str)> =
-        gaps.iter().map(|g| (g.node.as_str(), g.op_type.as_str())).collect();
-    assert_eq!(names, [("sigmoid", "Sigmoid"), ("fc2_scaled", "Gemm"), ("softmax", "Softmax")]);
+    let names: Vec<(&str, &str)> = gaps
+        .iter()
+        .map(|g| (g.node.as_str(), g.op_type.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("sigmoid", "Sigmoid"),
+            ("fc2_scaled", "Gemm"),
+            ("softmax", "Softmax")
+        ]
+    );
     assert!(gaps[1].reason.contains("alpha = 0.5"), "{}", gaps[1].reason);
     let summary = graph.summary();
     assert_eq!(summary.unsupported.len(), 3);
     assert!(summary.to_string().contains("unsupported ops: 3"));
     let calib = random_calibration(&graph, 4, 1);
     let err = quantize(&graph, &calib, &QuantConfig::default()).unwrap_err();
-    let ModelError::Unsupported { gaps: list } = &err else { panic!("{err}") };
+    let ModelError::Unsupported { gaps: list } = &err else {
+        panic!("{err}")
+    };
     assert_eq!(list.0.len(), 3);
     let text = err.to_string();
     for name in ["sigmoid", "fc2_scaled", "softmax"] {
@@ -109,6 +150,12 @@ fn import_from_bytes_matches_path() {
 
 #[test]
 fn bad_files_are_errors() {
-    assert!(matches!(import_onnx(&asset("missing.onnx")), Err(ModelError::Io { .. })));
-    assert!(matches!(import_onnx_bytes(b"not a protobuf at all"), Err(ModelError::Onnx { .. })));
+    assert!(matches!(
+        import_onnx(&asset("missing.onnx")),
+        Err(ModelError::Io { .. })
+    ));
+    assert!(matches!(
+        import_onnx_bytes(b"not a protobuf at all"),
+        Err(ModelError::Onnx { .. })
+    ));
 }

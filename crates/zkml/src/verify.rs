@@ -65,7 +65,7 @@ pub fn check_input(vk: &VerifyingKey, proof: &Proof, json: &str) -> Result<(), V
         });
     }
     for (sample, (x, proven)) in inputs.samples.iter().zip(proof.input.chunks(vk.input_len().max(1))).enumerate() {
-        let q = quantize_values(x, vk.input_scale, vk.bits);
+        let q = zkml_model::quantize_values(x, vk.input_scale, vk.bits);
         if let Some(index) = q.iter().zip(proven).position(|(a, b)| a != b) {
             return Err(VerifyError::InputMismatch { sample, index });
         }
@@ -136,13 +136,3 @@ fn verify_lookups(layout: &Layout, proof: &Proof, public: &Public, claims: &mut 
     Ok(())
 }
 
-// TEMP until the model crate exports it
-fn quantize_values(x: &[f32], scale: f64, bits: u32) -> Vec<i64> {
-    let (lo, hi) = requant::range(false, bits);
-    x.iter()
-        .map(|&v| {
-            let q = (f64::from(v) / scale).round();
-            if q.is_nan() { 0 } else { q.clamp(lo as f64, hi as f64) as i64 }
-        })
-        .collect()
-}

@@ -1,15 +1,17 @@
 //! ONNX at the edge: the raw protobuf is turned into the small [`Graph`] here and nowhere else.
 //!
-//! The walk keeps one "current" tensor (the chain). Each ONNX node goes through the builder that
-//! [`ops::builder`] finds for its op type; a node without a builder, with attributes we do not
-//! take, or off the chain becomes an [`Op::Unsupported`] placeholder, so that every gap of a
-//! model is listed at once (`Graph::unsupported`). Structural problems that make the rest
+//! The chain is the path from the graph output back to its input through each node's first
+//! non-constant input. The walk follows it with one "current" tensor; each chain node goes
+//! through the builder that `ops::builder` finds for its op type. A node without a builder,
+//! with attributes we do not take, with a second data input, or off the chain becomes an
+//! [`Op::Unsupported`] placeholder, so that every gap of a model is listed at once
+//! (`Graph::unsupported`). Structural problems that make the rest
 //! meaningless (no input, two inputs, the output not at the end of the chain) are errors.
 
 mod ops;
 mod proto;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use tract_onnx::pb::{GraphProto, ModelProto, NodeProto};
@@ -26,10 +28,15 @@ use proto::Const;
 /// [`ModelError::Shape`] for graphs that are not one chain with consistent shapes. Unsupported
 /// ops are NOT errors here: they are placeholders listed by [`Graph::unsupported`].
 pub fn import_onnx(path: &Path) -> Result<Graph, ModelError> {
-    let bytes =
-        std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let proto = decode(&bytes)?;
-    let dir = path.parent().and_then(Path::to_str).map(|d| if d.is_empty() { "." } else { d });
+    let dir = path
+        .parent()
+        .and_then(Path::to_str)
+        .map(|d| if d.is_empty() { "." } else { d });
     import_proto(&proto, dir)
 }
 
@@ -44,7 +51,9 @@ pub fn import_onnx_bytes(bytes: &[u8]) -> Result<Graph, ModelError> {
 fn decode(bytes: &[u8]) -> Result<ModelProto, ModelError> {
     tract_onnx::onnx()
         .proto_model_for_read(&mut &bytes[..])
-        .map_err(|e| ModelError::Onnx { detail: format!("{e:#}") })
+        .map_err(|e| ModelError::Onnx {
+            detail: format!("{e:#}"),
+        })
 }
 
 /// State of the walk along the chain.
@@ -60,10 +69,9 @@ pub(crate) struct Ctx {
 
 /// Import from a decoded protobuf; `dir` is where external tensor data lives.
 pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Graph, ModelError> {
-    let g = proto
-        .graph
-        .as_ref()
-        .ok_or_else(|| ModelError::Onnx { detail: "model has no graph".into() })?;
+    let g = proto.graph.as_ref().ok_or_else(|| ModelError::Onnx {
+        detail: "model has no graph".into(),
+    })?;
     let mut consts = HashMap::new();
     for t in &g.initializer {
         consts.insert(t.name.clone(), proto::load_const(t, dir)?);
@@ -77,8 +85,9 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         shape: Some(input_shape.clone()),
         nodes: Vec::new(),
     };
+    let chain = chain_nodes(g, &ctx.consts, &input_name, &output_name)?;
     for (index, node) in g.node.iter().enumerate() {
-        visit(&mut ctx, node, index, dir)?;
+        visit(&mut ctx, node, index, dir, chain.contains(&index))?;
     }
     if ctx.current != output_name {
         return Err(ModelError::Structure {
@@ -88,14 +97,24 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
             ),
         });
     }
-    Ok(Graph { input_name, output_name, batch, input_shape, nodes: ctx.nodes })
+    Ok(Graph {
+        input_name,
+        output_name,
+        batch,
+        input_shape,
+        nodes: ctx.nodes,
+    })
 }
 
 fn graph_input(
     g: &GraphProto,
     consts: &HashMap<String, Const>,
 ) -> Result<(String, BatchDim, Vec<usize>), ModelError> {
-    let inputs: Vec<_> = g.input.iter().filter(|i| !consts.contains_key(&i.name)).collect();
+    let inputs: Vec<_> = g
+        .input
+        .iter()
+        .filter(|i| !consts.contains_key(&i.name))
+        .collect();
     let [input] = inputs.as_slice() else {
         let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
         return Err(ModelError::Structure {
@@ -118,12 +137,59 @@ fn graph_output(g: &GraphProto) -> Result<String, ModelError> {
     }
 }
 
+/// Indices of the nodes on the path from the graph output back to the input, following each
+/// node's first non-constant input.
+fn chain_nodes(
+    g: &GraphProto,
+    consts: &HashMap<String, Const>,
+    input: &str,
+    output: &str,
+) -> Result<HashSet<usize>, ModelError> {
+    let is_const = |name: &str| {
+        consts.contains_key(name)
+            || g.node
+                .iter()
+                .any(|n| n.op_type == "Constant" && n.output.iter().any(|o| o == name))
+    };
+    let mut producer = HashMap::new();
+    for (i, n) in g.node.iter().enumerate() {
+        for o in n.output.iter().filter(|o| !o.is_empty()) {
+            producer.insert(o.as_str(), i);
+        }
+    }
+    let mut chain = HashSet::new();
+    let mut tensor = output;
+    while tensor != input {
+        let next = producer.get(tensor).and_then(|&i| {
+            let first = g.node[i]
+                .input
+                .iter()
+                .find(|t| !t.is_empty() && !is_const(t))?;
+            chain.insert(i).then_some(first.as_str())
+        });
+        tensor = next.ok_or_else(|| ModelError::Structure {
+            detail: format!("no chain of ops leads from input {input:?} to output {output:?}"),
+        })?;
+    }
+    Ok(chain)
+}
+
 fn node_name(node: &NodeProto, index: usize) -> String {
-    if node.name.is_empty() { format!("#{index}") } else { node.name.clone() }
+    if node.name.is_empty() {
+        format!("#{index}")
+    } else {
+        node.name.clone()
+    }
 }
 
 /// Process one ONNX node: a constant, a chain op, or a placeholder.
-fn visit(ctx: &mut Ctx, node: &NodeProto, index: usize, dir: Option<&str>) -> Result<(), ModelError> {
+fn visit(
+    ctx: &mut Ctx,
+    node: &NodeProto,
+    index: usize,
+    dir: Option<&str>,
+    on_chain: bool,
+) -> Result<(), ModelError> {
     let name = node_name(node, index);
     if node.op_type == "Constant" && node.domain.is_empty() {
         match proto::constant_node_value(node, dir) {
@@ -136,15 +202,22 @@ fn visit(ctx: &mut Ctx, node: &NodeProto, index: usize, dir: Option<&str>) -> Re
         }
         return Ok(());
     }
-    let data: Vec<&String> =
-        node.input.iter().filter(|i| !i.is_empty() && !ctx.consts.contains_key(*i)).collect();
-    let on_chain = data.contains(&&ctx.current);
-    if data.len() != 1 || !on_chain {
+    let data: Vec<&String> = node
+        .input
+        .iter()
+        .filter(|i| !i.is_empty() && !ctx.consts.contains_key(*i))
+        .collect();
+    if !on_chain {
+        let reason = "not on the chain from the graph input to its output".to_string();
+        push_gap(ctx, node, name, reason, false);
+        return Ok(());
+    }
+    if data.len() != 1 || data[0] != &ctx.current {
         let reason = format!(
             "not a single chain: data inputs {data:?}, the chain is at {:?}",
             ctx.current
         );
-        push_gap(ctx, node, name, reason, on_chain);
+        push_gap(ctx, node, name, reason, true);
         return Ok(());
     }
     let built = match ops::builder(&node.domain, &node.op_type) {
@@ -168,9 +241,7 @@ fn visit(ctx: &mut Ctx, node: &NodeProto, index: usize, dir: Option<&str>) -> Re
         Err(ops::Refusal::Error(e)) => return Err(e),
     }
     if let Some(out) = node.output.first() {
-        if on_chain {
-            ctx.current = out.clone();
-        }
+        ctx.current = out.clone();
     }
     Ok(())
 }
@@ -178,9 +249,17 @@ fn visit(ctx: &mut Ctx, node: &NodeProto, index: usize, dir: Option<&str>) -> Re
 /// Record a placeholder. When it is on the chain, its output shape is kept for ops known to be
 /// elementwise (for a readable summary), else it becomes unknown.
 fn push_gap(ctx: &mut Ctx, node: &NodeProto, name: String, reason: String, on_chain: bool) {
-    let gap = UnsupportedOp { node: name.clone(), op_type: node.op_type.clone(), reason };
+    let gap = UnsupportedOp {
+        node: name.clone(),
+        op_type: node.op_type.clone(),
+        reason,
+    };
     let in_shape = if on_chain { ctx.shape.clone() } else { None };
-    let out_shape = if on_chain && ops::is_elementwise(&node.op_type) { in_shape.clone() } else { None };
+    let out_shape = if on_chain && ops::is_elementwise(&node.op_type) {
+        in_shape.clone()
+    } else {
+        None
+    };
     if on_chain {
         ctx.shape = out_shape.clone();
         if let Some(out) = node.output.first() {

@@ -10,7 +10,10 @@ use crate::graph::{BatchDim, Dense, Op};
 /// What a builder made of a node.
 pub(crate) enum Built {
     /// A new node at the end of the chain.
-    Op { op: Op, out_shape: Option<Vec<usize>> },
+    Op {
+        op: Op,
+        out_shape: Option<Vec<usize>>,
+    },
     /// The node was folded into the previous one (a bias Add).
     Fused,
 }
@@ -28,7 +31,10 @@ fn unsupported<T>(reason: impl Into<String>) -> Result<T, Refusal> {
 }
 
 fn shape_error<T>(node: &NodeProto, detail: String) -> Result<T, Refusal> {
-    Err(Refusal::Error(ModelError::Shape { node: node.name.clone(), detail }))
+    Err(Refusal::Error(ModelError::Shape {
+        node: node.name.clone(),
+        detail,
+    }))
 }
 
 type Builder = fn(&NodeProto, &mut Ctx) -> Result<Built, Refusal>;
@@ -50,15 +56,42 @@ pub(crate) fn builder(domain: &str, op_type: &str) -> Option<Builder> {
     if !(domain.is_empty() || domain == "ai.onnx") {
         return None;
     }
-    REGISTRY.iter().find(|(name, _)| *name == op_type).map(|(_, b)| *b)
+    REGISTRY
+        .iter()
+        .find(|(name, _)| *name == op_type)
+        .map(|(_, b)| *b)
 }
 
 /// Ops known to keep their input's shape (only used to keep shapes in summaries past a gap).
 pub(crate) fn is_elementwise(op_type: &str) -> bool {
     const ELEMENTWISE: &[&str] = &[
-        "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Clip", "LeakyRelu", "Elu", "Selu", "Gelu",
-        "HardSigmoid", "HardSwish", "Exp", "Log", "Abs", "Neg", "Sqrt", "Erf", "Softplus",
-        "Relu", "Identity", "Dropout", "Cast", "BatchNormalization", "Add", "Mul", "Sub", "Div",
+        "Sigmoid",
+        "Tanh",
+        "Softmax",
+        "LogSoftmax",
+        "Clip",
+        "LeakyRelu",
+        "Elu",
+        "Selu",
+        "Gelu",
+        "HardSigmoid",
+        "HardSwish",
+        "Exp",
+        "Log",
+        "Abs",
+        "Neg",
+        "Sqrt",
+        "Erf",
+        "Softplus",
+        "Relu",
+        "Identity",
+        "Dropout",
+        "Cast",
+        "BatchNormalization",
+        "Add",
+        "Mul",
+        "Sub",
+        "Div",
     ];
     ELEMENTWISE.contains(&op_type)
 }
@@ -81,7 +114,10 @@ fn check_flat_input(node: &NodeProto, ctx: &Ctx, n_in: usize) -> Result<(), Refu
     match ctx.shape.as_deref() {
         None => Ok(()),
         Some([n]) if *n == n_in => Ok(()),
-        Some([n]) => shape_error(node, format!("weights expect {n_in} inputs, the input has {n}")),
+        Some([n]) => shape_error(
+            node,
+            format!("weights expect {n_in} inputs, the input has {n}"),
+        ),
         Some(s) => shape_error(node, format!("input per-sample shape {s:?} is not flat")),
     }
 }
@@ -89,14 +125,19 @@ fn check_flat_input(node: &NodeProto, ctx: &Ctx, n_in: usize) -> Result<(), Refu
 /// A bias of `n_out` values given as `[n_out]` or `[1, n_out]`.
 fn bias_values(c: &Const, n_out: usize) -> Result<Vec<f32>, Refusal> {
     if c.dims != [n_out] && c.dims != [1, n_out] {
-        return unsupported(format!("bias shape {:?} (expected [{n_out}] or [1, {n_out}])", c.dims));
+        return unsupported(format!(
+            "bias shape {:?} (expected [{n_out}] or [1, {n_out}])",
+            c.dims
+        ));
     }
     c.floats().map_err(Refusal::Unsupported)
 }
 
 /// `[rows][cols]` row-major into `[cols][rows]` row-major.
 fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    (0..cols).flat_map(|c| (0..rows).map(move |r| w[r * cols + c])).collect()
+    (0..cols)
+        .flat_map(|c| (0..rows).map(move |r| w[r * cols + c]))
+        .collect()
 }
 
 /// A 2-D float constant: (dims, values).
@@ -108,7 +149,10 @@ fn matrix(node: &NodeProto, c: &Const) -> Result<(usize, usize, Vec<f32>), Refus
 }
 
 fn gemm(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
-    let (alpha, beta) = (attr_float(node, "alpha", 1.0), attr_float(node, "beta", 1.0));
+    let (alpha, beta) = (
+        attr_float(node, "alpha", 1.0),
+        attr_float(node, "beta", 1.0),
+    );
     let (trans_a, trans_b) = (attr_int(node, "transA", 0), attr_int(node, "transB", 0));
     if trans_a != 0 {
         return unsupported(format!("transA = {trans_a} (only 0 is supported)"));
@@ -117,8 +161,11 @@ fn gemm(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
         return unsupported(format!("alpha = {alpha} (only 1 is supported)"));
     }
     let (d0, d1, w) = matrix(node, const_input(node, ctx, 1)?)?;
-    let (n_out, n_in, weight) =
-        if trans_b != 0 { (d0, d1, w) } else { (d1, d0, transpose(&w, d0, d1)) };
+    let (n_out, n_in, weight) = if trans_b != 0 {
+        (d0, d1, w)
+    } else {
+        (d1, d0, transpose(&w, d0, d1))
+    };
     let has_c = node.input.get(2).is_some_and(|n| !n.is_empty());
     let bias = if has_c {
         if beta != 1.0 {
@@ -129,8 +176,16 @@ fn gemm(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
         None
     };
     check_flat_input(node, ctx, n_in)?;
-    let op = Op::Dense(Dense { n_in, n_out, weight, bias });
-    Ok(Built::Op { op, out_shape: Some(vec![n_out]) })
+    let op = Op::Dense(Dense {
+        n_in,
+        n_out,
+        weight,
+        bias,
+    });
+    Ok(Built::Op {
+        op,
+        out_shape: Some(vec![n_out]),
+    })
 }
 
 fn matmul(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
@@ -142,13 +197,25 @@ fn matmul(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
         return unsupported(format!("batched MatMul on per-sample shape {s:?}"));
     }
     check_flat_input(node, ctx, n_in)?;
-    let op = Op::Dense(Dense { n_in, n_out, weight: transpose(&w, n_in, n_out), bias: None });
-    Ok(Built::Op { op, out_shape: Some(vec![n_out]) })
+    let op = Op::Dense(Dense {
+        n_in,
+        n_out,
+        weight: transpose(&w, n_in, n_out),
+        bias: None,
+    });
+    Ok(Built::Op {
+        op,
+        out_shape: Some(vec![n_out]),
+    })
 }
 
 /// `Add(dense_output, constant)`: folded into the bias of the dense layer just before.
 fn add_bias(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
-    let idx = node.input.iter().position(|n| *n != ctx.current).unwrap_or(1);
+    let idx = node
+        .input
+        .iter()
+        .position(|n| *n != ctx.current)
+        .unwrap_or(1);
     let b = const_input(node, ctx, idx)?.clone();
     let Some(last) = ctx.nodes.last_mut() else {
         return unsupported("Add is only supported as the bias of a preceding Gemm/MatMul");
@@ -164,11 +231,17 @@ fn add_bias(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
 }
 
 fn relu(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
-    Ok(Built::Op { op: Op::Relu, out_shape: ctx.shape.clone() })
+    Ok(Built::Op {
+        op: Op::Relu,
+        out_shape: ctx.shape.clone(),
+    })
 }
 
 fn identity(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
-    Ok(Built::Op { op: Op::Identity, out_shape: ctx.shape.clone() })
+    Ok(Built::Op {
+        op: Op::Identity,
+        out_shape: ctx.shape.clone(),
+    })
 }
 
 fn flatten(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
@@ -180,14 +253,21 @@ fn flatten(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
         axis += s.len() as i64 + 1;
     }
     if axis != 1 {
-        return unsupported(format!("axis = {axis}: only axis 1 keeps the batch dimension"));
+        return unsupported(format!(
+            "axis = {axis}: only axis 1 keeps the batch dimension"
+        ));
     }
     let out_shape = ctx.shape.as_ref().map(|s| vec![s.iter().product()]);
-    Ok(Built::Op { op: Op::Reshape, out_shape })
+    Ok(Built::Op {
+        op: Op::Reshape,
+        out_shape,
+    })
 }
 
 fn reshape(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
-    let target = const_input(node, ctx, 1)?.ints().map_err(Refusal::Unsupported)?;
+    let target = const_input(node, ctx, 1)?
+        .ints()
+        .map_err(Refusal::Unsupported)?;
     let allow_zero = attr_int(node, "allowzero", 0) != 0;
     if allow_zero && target.contains(&0) {
         return unsupported("allowzero = 1 with a zero dimension");
@@ -195,10 +275,16 @@ fn reshape(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     let Some(in_shape) = ctx.shape.clone() else {
         let explicit = target.iter().skip(1).all(|&d| d > 0);
         let out_shape = explicit.then(|| target[1..].iter().map(|&d| d as usize).collect());
-        return Ok(Built::Op { op: Op::Reshape, out_shape });
+        return Ok(Built::Op {
+            op: Op::Reshape,
+            out_shape,
+        });
     };
     let out_shape = reshape_target(node, ctx.batch, &in_shape, &target)?;
-    Ok(Built::Op { op: Op::Reshape, out_shape: Some(out_shape) })
+    Ok(Built::Op {
+        op: Op::Reshape,
+        out_shape: Some(out_shape),
+    })
 }
 
 /// Per-sample output shape of `Reshape(x, target)` for a per-sample input shape `in_shape`.
@@ -217,7 +303,9 @@ fn reshape_target(
         (_, BatchDim::Dynamic) => false,
     };
     if !keeps_batch {
-        return unsupported(format!("target {target:?} changes the batch dimension {batch:?}"));
+        return unsupported(format!(
+            "target {target:?} changes the batch dimension {batch:?}"
+        ));
     }
     let total: usize = in_shape.iter().product();
     let mut out = Vec::with_capacity(rest.len());
@@ -226,7 +314,9 @@ fn reshape_target(
         out.push(match d {
             0 => match in_shape.get(j) {
                 Some(&v) => v,
-                None => return shape_error(node, format!("target {target:?} copies a missing dim")),
+                None => {
+                    return shape_error(node, format!("target {target:?} copies a missing dim"));
+                }
             },
             -1 if first != -1 && infer.is_none() => {
                 infer = Some(j);
@@ -238,7 +328,7 @@ fn reshape_target(
     }
     let known: usize = out.iter().product();
     if let Some(j) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return shape_error(node, format!("cannot reshape {in_shape:?} to {target:?}"));
         }
         out[j] = total / known;

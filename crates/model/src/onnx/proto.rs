@@ -19,7 +19,10 @@ pub(crate) struct Const {
 
 impl Const {
     fn new(tensor: Tensor) -> Self {
-        Const { dims: tensor.shape().to_vec(), tensor }
+        Const {
+            dims: tensor.shape().to_vec(),
+            tensor,
+        }
     }
 
     /// Float values; refuses non-float tensors.
@@ -37,7 +40,9 @@ impl Const {
     pub fn ints(&self) -> Result<Vec<i64>, String> {
         let dt = self.tensor.datum_type();
         if !dt.is_integer() {
-            return Err(format!("constant of type {dt:?} where integers are expected"));
+            return Err(format!(
+                "constant of type {dt:?} where integers are expected"
+            ));
         }
         let t = self.tensor.cast_to::<i64>().map_err(|e| e.to_string())?;
         let view = t.to_plain_array_view::<i64>().map_err(|e| e.to_string())?;
@@ -49,7 +54,9 @@ impl Const {
 pub(crate) fn load_const(t: &TensorProto, model_dir: Option<&str>) -> Result<Const, ModelError> {
     tract_onnx::tensor::load_tensor(&FopenDataResolver, t, model_dir)
         .map(Const::new)
-        .map_err(|e| ModelError::Onnx { detail: format!("tensor {:?}: {e:#}", t.name) })
+        .map_err(|e| ModelError::Onnx {
+            detail: format!("tensor {:?}: {e:#}", t.name),
+        })
 }
 
 /// The value of a Constant node, or why it cannot be read.
@@ -85,7 +92,9 @@ pub(crate) fn attr_float(node: &NodeProto, name: &str, default: f32) -> f32 {
 
 /// Batch dimension and per-sample shape of the graph input.
 pub(crate) fn input_shape(vi: &ValueInfoProto) -> Result<(BatchDim, Vec<usize>), ModelError> {
-    let err = |detail: String| ModelError::Structure { detail: format!("input {:?}: {detail}", vi.name) };
+    let err = |detail: String| ModelError::Structure {
+        detail: format!("input {:?}: {detail}", vi.name),
+    };
     let Some(TypeValue::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return Err(err("not a tensor".into()));
     };
@@ -93,7 +102,11 @@ pub(crate) fn input_shape(vi: &ValueInfoProto) -> Result<(BatchDim, Vec<usize>),
         let name = DataType::try_from(tt.elem_type).map_or("unknown", |d| d.as_str_name());
         return Err(err(format!("element type {name}, only FLOAT is supported")));
     }
-    let dims = tt.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or_default();
+    let dims = tt
+        .shape
+        .as_ref()
+        .map(|s| s.dim.as_slice())
+        .unwrap_or_default();
     if dims.len() < 2 {
         return Err(err(format!(
             "rank {} (expected [batch, features...] with at least 2 dims)",
@@ -110,7 +123,9 @@ pub(crate) fn input_shape(vi: &ValueInfoProto) -> Result<(BatchDim, Vec<usize>),
         match d.value {
             Some(Dim::DimValue(n)) if n >= 1 => shape.push(n as usize),
             ref other => {
-                return Err(err(format!("dimension {i} is {other:?}; only the batch may be symbolic")));
+                return Err(err(format!(
+                    "dimension {i} is {other:?}; only the batch may be symbolic"
+                )));
             }
         }
     }

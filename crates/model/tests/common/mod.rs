@@ -12,11 +12,16 @@ pub const MODELS: &[(&str, &str)] = &[
     ("mlp_matmul_add.onnx", "mlp_matmul_add_input.json"),
     ("mlp_flatten.onnx", "mlp_flatten_input.json"),
     ("mlp_batch4.onnx", "mlp_batch4_input.json"),
-    ("mlp_dropout_identity.onnx", "mlp_dropout_identity_input.json"),
+    (
+        "mlp_dropout_identity.onnx",
+        "mlp_dropout_identity_input.json",
+    ),
 ];
 
 pub fn asset(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/models").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets/models")
+        .join(name)
 }
 
 pub fn load(model: &str, inputs: &str) -> (Graph, Inputs) {

@@ -24,26 +24,57 @@
 //!
 //! # Parameters and security
 //!
-//! Folding factor 4, starting rate 1/2 (log inverse rate 1, growing by 3 each round), WHIR
-//! per-term target 106 bits with at most 18 bits of grinding per phase, cubic extension
+//! Folding factor 4, starting rate 1/2 (log inverse rate 1, growing by 3 per round), WHIR
+//! per-term target 105 bits with at most 12 bits of grinding per phase, cubic-extension
 //! challenges (~191 bits), Poseidon2 Merkle trees with 4-element (256-bit) digests.
-//! Soundness assumption: `CapacityBound`, i.e. the conjecture that Reed-Solomon codes are
-//! list-decodable up to (almost) capacity with the proximity-gaps error of WHIR's paper
-//! (ePrint 2024/1586, conjecture 4.12 style). [`security`] reports the composed
-//! (union-bounded) algebraic error of one opening (>= 100 bits for every shape up to 2^30
-//! cells and a few hundred claims), capped by the 128-bit hash/sponge security.
-//! The proven regimes cost more (measured below): `JohnsonBound` needs ~2x the queries and
-//! ~1.8x the proof bytes, `UniqueDecoding` ~2.4x, both above the 1.5x budget we allowed.
+//!
+//! Assumption: `CapacityBound` (p3-security's name), proximity radius `1 - rho - eta` with
+//! `eta = rho / 20`: the conjecture that Reed-Solomon codes are list-decodable and have
+//! (mutual) correlated agreement up to capacity (WHIR, ePrint 2024/1586; the regime most
+//! deployed FRI/WHIR parameter sets rely on). Nothing beyond it is conjectured.
+//! [`security`] reports the union-bounded algebraic error of one opening as p3-whir composes
+//! it: >= 102 bits for
+//! every shape up to 2^30 cells and any claim count up to 1000 (tested), so a proof with up to
+//! four openings plus its sumcheck/GKR terms stays >= 100 bits; hash and sponge security is
+//! 128 bits.
+//!
+//! Why not a proven regime: at 2^20 cells and the same >= 102 composed bits (measured below),
+//! `JohnsonBound` costs 1.9x the proof bytes at rate 1/2 (147 vs 78 KiB) or 2x the prover time
+//! at rate 1/4 (1.7 vs 0.83 s, 102 KiB); `UniqueDecoding` 3.4x the bytes (264 KiB). Both exceed
+//! the 1.5x we accept for a proven bound. Switching is one line (`PARAMS.assumption`).
+//! Grinding: 12 bits keep the opening's grinding under a few ms; 16-20 bits save only 2-5% of
+//! the bytes but add 0.05-1 s.
 //!
 //! Under a list-decoding assumption the commitment binds the prover to one of up to
-//! `2^log2_list_size` polynomials, not to a unique one: a protocol that draws challenges
-//! after the commitment and before the opening (the sumcheck/GKR reductions that produce the
-//! claims) must subtract [`SecurityReport::log2_list_size`] bits from its own soundness.
-//! With the cubic extension that leaves those reductions far above 100 bits.
+//! `2^log2_list_size` polynomials (about `num_vars + 6` bits here), not to a unique one: a
+//! protocol that draws challenges after the commitment and before the opening (the sumcheck
+//! and GKR reductions that produce the claims) must subtract
+//! [`SecurityReport::log2_list_size`] bits from its own soundness. With ~191-bit challenges
+//! those reductions stay far above 100 bits.
 //!
 //! # Measurements
 //!
-//! TODO: filled in by the benchmark test.
+//! This machine (2 cores, `target-cpu=native`, p3 without its `parallel` feature), five
+//! columns (three of `2^(n-2)`, two of `2^(n-3)` cells), 20 claims at 10 points, proof
+//! size as postcard bytes; "prover data" is [`ProverData::to_bytes`]:
+//!
+//! | cells | commit  | open    | verify | proof    | prover data | to_bytes | from_bytes |
+//! |-------|---------|---------|--------|----------|-------------|----------|------------|
+//! | 2^12  | 1.0 ms  | 3.8 ms  | 1.3 ms | 30.9 KiB | 0.13 MiB    | 0.3 ms   | 0.14 ms    |
+//! | 2^16  | 15 ms   | 35 ms   | 2.1 ms | 53.8 KiB | 2.0 MiB     | 3.6 ms   | 2.2 ms     |
+//! | 2^20  | 243 ms  | 578 ms  | 2.7 ms | 78.8 KiB | 32 MiB      | 54 ms    | 36 ms      |
+//!
+//! The opening time hardly depends on the claim count (1 to 60 claims at 2^20: 0.58-0.67 s).
+//! Reproduce with `cargo test --release -p zkml-proof pcs::tests::bench -- --ignored
+//! --nocapture`; the parameter comparison with `pcs::tests::explore_parameters`.
+//!
+//! # Stored prover data
+//!
+//! [`ProverData::to_bytes`] stores the padded columns, the codeword and its Merkle tree (about
+//! 32 bytes per committed cell with postcard) so that a proving key can skip the commitment:
+//! [`ProverData::from_bytes`] is ~7x faster than [`commit`]. p3-whir has no constructor for
+//! its prover data from parts; its fields are public, so we fill those of a tiny placeholder
+//! commitment.
 
 mod error;
 mod prove;
@@ -81,7 +112,7 @@ type MerkleCompress = TruncatedPermutation<Perm, 2, 4, 8>;
 type PackedF = <F as Field>::Packing;
 type Mmcs = MerkleTreeMmcs<PackedF, PackedF, MerkleHash, MerkleCompress, 2, 4>;
 type Dft = Radix2DFTSmallBatch<F>;
-type Lay = p3_sumcheck::layout::PrefixProver<F, EF>;
+type Lay = SuffixProver<F, EF>;
 type Pcs = WhirProver<EF, F, Dft, Mmcs, Challenger, Lay>;
 type Root = <Mmcs as p3_commit::Mmcs<F>>::Commitment;
 type InnerData = p3_whir::WhirProverData<F, EF, Mmcs, Lay>;
@@ -115,8 +146,8 @@ pub(crate) struct Params {
 pub(crate) const PARAMS: Params = Params {
     folding: 4,
     log_inv_rate: 1,
-    security_level: 106,
-    pow_bits: 18,
+    security_level: 105,
+    pow_bits: 12,
     assumption: SecurityAssumption::CapacityBound,
 };
 
@@ -210,12 +241,15 @@ pub(crate) fn security_with(p: &Params, shape: &CommitShape, num_claims: usize) 
         let pcs = make_pcs(p, layout.num_variables, false).ok()?;
         // the error depends only on the claim count: put every claim on column 0
         let mut specs = layout.specs(|_| Vec::new());
-        let schedule = (0..num_claims).map(|_| OpeningBatch::new(vec![0], vec![])).collect();
+        let schedule = (0..num_claims)
+            .map(|_| OpeningBatch::new(vec![0], vec![]))
+            .collect();
         specs[0] = TableSpec::new(*specs[0].shape(), schedule);
         pcs.prescribed_security(&OpeningProtocol::new(specs))
     });
-    let (algebraic_bits, log2_list_size) =
-        evidence.map_or((0.0, f64::INFINITY), |e| (e.error().bits(), e.log2_max_candidates));
+    let (algebraic_bits, log2_list_size) = evidence.map_or((0.0, f64::INFINITY), |e| {
+        (e.error().bits(), e.log2_max_candidates)
+    });
     SecurityReport {
         bits: algebraic_bits.min(HASH_BITS),
         algebraic_bits,
@@ -261,7 +295,11 @@ impl Layout {
         let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (column, &num_vars) in shape.column_vars.iter().enumerate() {
             if num_vars > MAX_NUM_VARS {
-                return Err(PcsError::ColumnTooLarge { column, num_vars, max: MAX_NUM_VARS });
+                return Err(PcsError::ColumnTooLarge {
+                    column,
+                    num_vars,
+                    max: MAX_NUM_VARS,
+                });
             }
             groups.entry(num_vars).or_default().push(column);
         }
@@ -273,7 +311,11 @@ impl Layout {
                 for (row, &c) in columns.iter().enumerate() {
                     position[c] = (t, row);
                 }
-                TablePlan { num_vars, padded_vars: num_vars.max(folding), columns }
+                TablePlan {
+                    num_vars,
+                    padded_vars: num_vars.max(folding),
+                    columns,
+                }
             })
             .collect();
         // cells fit easily: each table has < 2^31 cells per column and a usize count of columns
@@ -283,12 +325,22 @@ impl Layout {
         if cells.is_none_or(|c| c > 1 << MAX_NUM_VARS) {
             let column = shape.column_vars.len() - 1;
             let num_vars = MAX_NUM_VARS + 1;
-            return Err(PcsError::ColumnTooLarge { column, num_vars, max: MAX_NUM_VARS });
+            return Err(PcsError::ColumnTooLarge {
+                column,
+                num_vars,
+                max: MAX_NUM_VARS,
+            });
         }
-        let shapes: Vec<TableShape> =
-            tables.iter().map(|t| TableShape::new(t.padded_vars, t.columns.len())).collect();
+        let shapes: Vec<TableShape> = tables
+            .iter()
+            .map(|t| TableShape::new(t.padded_vars, t.columns.len()))
+            .collect();
         let (num_variables, _) = plan_stacked_layout(&shapes);
-        Ok(Self { tables, position, num_variables })
+        Ok(Self {
+            tables,
+            position,
+            num_variables,
+        })
     }
 
     /// One table spec per table, with the schedule `schedule(table)`.
@@ -296,7 +348,9 @@ impl Layout {
         self.tables
             .iter()
             .enumerate()
-            .map(|(i, t)| TableSpec::new(TableShape::new(t.padded_vars, t.columns.len()), schedule(i)))
+            .map(|(i, t)| {
+                TableSpec::new(TableShape::new(t.padded_vars, t.columns.len()), schedule(i))
+            })
             .collect()
     }
 }
@@ -326,14 +380,21 @@ impl Openings {
         let mut local = Vec::with_capacity(claims.len());
         for (i, claim) in claims.iter().enumerate() {
             let num_columns = shape.column_vars.len();
-            let &expected = shape.column_vars.get(claim.column).ok_or(PcsError::BadColumn {
-                claim: i,
-                column: claim.column,
-                num_columns,
-            })?;
+            let &expected = shape
+                .column_vars
+                .get(claim.column)
+                .ok_or(PcsError::BadColumn {
+                    claim: i,
+                    column: claim.column,
+                    num_columns,
+                })?;
             if claim.point.len() != expected {
                 let actual = claim.point.len();
-                return Err(PcsError::BadPointLength { claim: i, expected, actual });
+                return Err(PcsError::BadPointLength {
+                    claim: i,
+                    expected,
+                    actual,
+                });
             }
             let (table, row) = layout.position[claim.column];
             let key = (table, point_key(&claim.point));
@@ -363,10 +424,21 @@ impl Openings {
         }
         let specs = layout.specs(|t| {
             let table_batches = std::mem::take(&mut batches[t]);
-            table_batches.into_iter().map(|(_, rows)| OpeningBatch::new(rows, vec![])).collect()
+            table_batches
+                .into_iter()
+                .map(|(_, rows)| OpeningBatch::new(rows, vec![]))
+                .collect()
         });
-        let slots = local.into_iter().map(|(t, b, pos)| (offsets[t] + b, pos)).collect();
-        Ok(Self { protocol: OpeningProtocol::new(specs), points, slots, batch_sizes })
+        let slots = local
+            .into_iter()
+            .map(|(t, b, pos)| (offsets[t] + b, pos))
+            .collect();
+        Ok(Self {
+            protocol: OpeningProtocol::new(specs),
+            points,
+            slots,
+            batch_sizes,
+        })
     }
 }
 
@@ -404,7 +476,11 @@ fn make_pcs(p: &Params, num_variables: usize, prover: bool) -> Result<Pcs, PcsEr
     };
     let config = WhirConfig::<EF, F, Challenger>::new(num_variables, params)
         .map_err(|e| PcsError::Whir(e.to_string()))?;
-    let dft = if prover { Dft::new(1 << config.max_fft_size()) } else { Dft::default() };
+    let dft = if prover {
+        Dft::new(1 << config.max_fft_size())
+    } else {
+        Dft::default()
+    };
     Ok(Pcs::new(config, dft, mmcs()))
 }
 

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use p3_field::PrimeCharacteristicRing;
+use p3_multilinear_util::poly::Poly;
 use p3_whir::parameters::SecurityAssumption;
 use p3_whir::pcs::proof::QueryOpenings;
 
@@ -27,7 +28,10 @@ fn column(num_vars: usize, seed: u64) -> Vec<F> {
 }
 
 fn columns(vars: &[usize]) -> Vec<Vec<F>> {
-    vars.iter().enumerate().map(|(i, &n)| column(n, i as u64 + 1)).collect()
+    vars.iter()
+        .enumerate()
+        .map(|(i, &n)| column(n, i as u64 + 1))
+        .collect()
 }
 
 /// Claims on `(column, point id)` pairs: equal ids give equal points (when lengths agree).
@@ -35,7 +39,10 @@ fn claims_from(t: &mut Transcript, vars: &[usize], spec: &[(usize, usize)]) -> V
     let draws = spec.iter().map(|&(_, id)| id + 1).max().unwrap_or(0);
     let base: Vec<Vec<EF>> = (0..draws).map(|_| t.sample_vec(32)).collect();
     spec.iter()
-        .map(|&(column, id)| Claim { column, point: base[id][..vars[column]].to_vec() })
+        .map(|&(column, id)| Claim {
+            column,
+            point: base[id][..vars[column]].to_vec(),
+        })
         .collect()
 }
 
@@ -58,10 +65,21 @@ fn prove_instance(vars: &[usize], spec: &[(usize, usize)]) -> Instance {
     let claims = claims_from(&mut t, vars, spec);
     let (values, proof) = open(data.clone(), &claims, &mut t).unwrap();
     for (claim, value) in claims.iter().zip(&values) {
-        assert_eq!(*value, evaluate(&cols[claim.column], &claim.point), "claim {claim:?}");
+        assert_eq!(
+            *value,
+            evaluate(&cols[claim.column], &claim.point),
+            "claim {claim:?}"
+        );
     }
     let draws = spec.iter().map(|&(_, id)| id + 1).max().unwrap_or(0);
-    Instance { shape: data.shape().clone(), commitment, claims, values, proof, draws }
+    Instance {
+        shape: data.shape().clone(),
+        commitment,
+        claims,
+        values,
+        proof,
+        draws,
+    }
 }
 
 /// The verifier's transcript replay up to the opening.
@@ -82,7 +100,14 @@ fn replay(shape: &CommitShape, inst: &Instance, history: &[u8]) -> Transcript {
 
 fn check(inst: &Instance) -> Result<(), PcsError> {
     let mut t = verifier_transcript(inst, b"before");
-    verify(&inst.shape, &inst.commitment, &inst.claims, &inst.values, &inst.proof, &mut t)
+    verify(
+        &inst.shape,
+        &inst.commitment,
+        &inst.claims,
+        &inst.values,
+        &inst.proof,
+        &mut t,
+    )
 }
 
 fn run(vars: &[usize], spec: &[(usize, usize)]) -> Instance {
@@ -147,11 +172,17 @@ fn proof_survives_postcard() {
 fn wrong_value_is_rejected() {
     let mut inst = run(&MIXED, &mixed_spec());
     inst.values[7] += EF::ONE;
-    assert!(matches!(check(&inst), Err(PcsError::WrongValue { claim: 7 })));
+    assert!(matches!(
+        check(&inst),
+        Err(PcsError::WrongValue { claim: 7 })
+    ));
     // an exact duplicate claim must carry the same value
     let mut inst = run(&MIXED, &mixed_spec());
     inst.values[8] += EF::ONE;
-    assert!(matches!(check(&inst), Err(PcsError::WrongValue { claim: 8 })));
+    assert!(matches!(
+        check(&inst),
+        Err(PcsError::WrongValue { claim: 8 })
+    ));
 }
 
 #[test]
@@ -186,9 +217,11 @@ fn tampered_proof_parts_are_rejected() {
         QueryOpenings::Base(o) => o.proof.sibling_hashes[3][1] += F::ONE,
         QueryOpenings::Extension(o) => o.proof.sibling_hashes[3][1] += F::ONE,
     });
-    rejects("opened base row", |p| match &mut p.whir.rounds[0].openings {
-        QueryOpenings::Base(o) => o.rows[2][1] += F::ONE,
-        QueryOpenings::Extension(o) => o.rows[2][1] += EF::ONE,
+    rejects("opened base row", |p| {
+        match &mut p.whir.rounds[0].openings {
+            QueryOpenings::Base(o) => o.rows[2][1] += F::ONE,
+            QueryOpenings::Extension(o) => o.rows[2][1] += EF::ONE,
+        }
     });
     rejects("opened final row", |p| match &mut p.whir.final_openings {
         QueryOpenings::Base(o) => o.rows[0][0] += F::ONE,
@@ -197,9 +230,13 @@ fn tampered_proof_parts_are_rejected() {
     rejects("initial sumcheck", |p| {
         p.whir.initial_sumcheck.polynomial_evaluations[1][0] += EF::ONE;
     });
-    rejects("round sumcheck", |p| p.whir.rounds[0].sumcheck.polynomial_evaluations[0][1] += EF::ONE);
+    rejects("round sumcheck", |p| {
+        p.whir.rounds[0].sumcheck.polynomial_evaluations[0][1] += EF::ONE
+    });
     rejects("ood answer", |p| p.whir.initial_ood_answers[0] += EF::ONE);
-    rejects("round ood answer", |p| p.whir.rounds[0].ood_answers[0] += EF::ONE);
+    rejects("round ood answer", |p| {
+        p.whir.rounds[0].ood_answers[0] += EF::ONE
+    });
     rejects("final poly", |p| {
         if let Some(f) = p.whir.final_poly.as_mut() {
             f.as_mut_slice()[0] += EF::ONE;
@@ -214,12 +251,26 @@ fn bad_claims_are_errors_not_panics() {
     let mut bad = inst.claims.clone();
     bad[3].column = MIXED.len();
     let mut t = verifier_transcript(&inst, b"before");
-    let r = verify(&inst.shape, &inst.commitment, &bad, &inst.values, &inst.proof, &mut t);
+    let r = verify(
+        &inst.shape,
+        &inst.commitment,
+        &bad,
+        &inst.values,
+        &inst.proof,
+        &mut t,
+    );
     assert!(matches!(r, Err(PcsError::BadColumn { claim: 3, .. })));
     let mut bad = inst.claims.clone();
     bad[4].point.push(EF::ONE);
     let mut t = verifier_transcript(&inst, b"before");
-    let r = verify(&inst.shape, &inst.commitment, &bad, &inst.values, &inst.proof, &mut t);
+    let r = verify(
+        &inst.shape,
+        &inst.commitment,
+        &bad,
+        &inst.values,
+        &inst.proof,
+        &mut t,
+    );
     assert!(matches!(r, Err(PcsError::BadPointLength { claim: 4, .. })));
     // fewer claims than the proof opens
     let mut t = verifier_transcript(&inst, b"before");
@@ -227,27 +278,61 @@ fn bad_claims_are_errors_not_panics() {
     let r = verify(&inst.shape, &inst.commitment, c, v, &inst.proof, &mut t);
     assert!(matches!(r, Err(PcsError::MalformedProof { .. })), "{r:?}");
     let mut t = verifier_transcript(&inst, b"before");
-    let r = verify(&inst.shape, &inst.commitment, &inst.claims, &inst.values[1..], &inst.proof, &mut t);
+    let r = verify(
+        &inst.shape,
+        &inst.commitment,
+        &inst.claims,
+        &inst.values[1..],
+        &inst.proof,
+        &mut t,
+    );
     assert!(matches!(r, Err(PcsError::ValueCountMismatch { .. })));
     // the prover side too
     let (_, data) = commit(columns(&[3]), &mut Transcript::new()).unwrap();
-    let r = open(data, &[Claim { column: 0, point: vec![EF::ONE; 2] }], &mut Transcript::new());
+    let r = open(
+        data,
+        &[Claim {
+            column: 0,
+            point: vec![EF::ONE; 2],
+        }],
+        &mut Transcript::new(),
+    );
     assert!(matches!(r, Err(PcsError::BadPointLength { claim: 0, .. })));
-    assert!(matches!(commit(vec![vec![F::ONE; 3]], &mut Transcript::new()), Err(PcsError::BadColumnLength { .. })));
-    assert!(matches!(commit(vec![], &mut Transcript::new()), Err(PcsError::NoColumns)));
+    assert!(matches!(
+        commit(vec![vec![F::ONE; 3]], &mut Transcript::new()),
+        Err(PcsError::BadColumnLength { .. })
+    ));
+    assert!(matches!(
+        commit(vec![], &mut Transcript::new()),
+        Err(PcsError::NoColumns)
+    ));
 }
 
 #[test]
 fn wrong_shape_or_transcript_history_fails() {
     let inst = run(&MIXED, &mixed_spec());
     let mut t = verifier_transcript(&inst, b"other");
-    let r = verify(&inst.shape, &inst.commitment, &inst.claims, &inst.values, &inst.proof, &mut t);
+    let r = verify(
+        &inst.shape,
+        &inst.commitment,
+        &inst.claims,
+        &inst.values,
+        &inst.proof,
+        &mut t,
+    );
     assert!(matches!(r, Err(PcsError::Whir(_))), "{r:?}");
     // same claims, but the verifier believes in a different shape (one more column)
     let mut shape = inst.shape.clone();
     shape.column_vars.push(11);
     let mut t = replay(&shape, &inst, b"before");
-    let r = verify(&shape, &inst.commitment, &inst.claims, &inst.values, &inst.proof, &mut t);
+    let r = verify(
+        &shape,
+        &inst.commitment,
+        &inst.claims,
+        &inst.values,
+        &inst.proof,
+        &mut t,
+    );
     assert!(r.is_err());
 }
 
@@ -278,9 +363,22 @@ fn measure(p: &Params, vars: &[usize], num_claims: usize) -> (f64, f64, f64, usi
 #[test]
 #[ignore = "exploration; slow"]
 fn explore_parameters() {
-    let log_cells: usize = std::env::var("PCS_LOG").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
-    let vars = vec![log_cells - 2, log_cells - 2, log_cells - 3, log_cells - 3, log_cells - 4, 3, 0];
-    let shape = CommitShape { column_vars: vars.clone() };
+    let log_cells: usize = std::env::var("PCS_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    let vars = vec![
+        log_cells - 2,
+        log_cells - 2,
+        log_cells - 3,
+        log_cells - 3,
+        log_cells - 4,
+        3,
+        0,
+    ];
+    let shape = CommitShape {
+        column_vars: vars.clone(),
+    };
     let grid: Vec<(usize, usize, usize)> = std::env::var("PCS_GRID")
         .ok()
         .map(|g| {
@@ -303,9 +401,15 @@ fn explore_parameters() {
         for &(folding, log_inv_rate, pow_bits) in &grid {
             // smallest per-term level whose composed security reaches 100 bits
             let found = (100..130).find_map(|security_level| {
-                let p = Params { folding, log_inv_rate, security_level, pow_bits, assumption };
+                let p = Params {
+                    folding,
+                    log_inv_rate,
+                    security_level,
+                    pow_bits,
+                    assumption,
+                };
                 let report = security_with(&p, &shape, 20);
-                (report.algebraic_bits >= 100.0).then_some((p, report))
+                (report.algebraic_bits >= 102.0).then_some((p, report))
             });
             let Some((p, report)) = found else {
                 println!("{assumption:?} k={folding} rate={log_inv_rate} pow={pow_bits}: none");
@@ -314,7 +418,10 @@ fn explore_parameters() {
             let pcs = make_pcs(&p, report_vars(&shape, &p), false).unwrap();
             let cfg = &pcs_config(&pcs);
             println!("  {cfg}");
-            let nc = std::env::var("PCS_CLAIMS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+            let nc = std::env::var("PCS_CLAIMS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(20);
             let (c, o, v, bytes) = measure(&p, &vars, nc);
             println!(
                 "{assumption:?} k={folding} rate={log_inv_rate} pow={pow_bits} level={} bits={:.1} \
@@ -349,4 +456,251 @@ fn pcs_config(pcs: &Pcs) -> String {
         c.final_sumcheck_rounds(),
         c.final_folding_pow_bits()
     )
+}
+
+#[test]
+fn prover_data_survives_bytes() {
+    let cols = columns(&MIXED);
+    let (commitment, data) = commit(cols, &mut Transcript::new()).unwrap();
+    let bytes = data.to_bytes();
+    let restored = ProverData::from_bytes(&bytes).unwrap();
+    assert_eq!(restored.commitment(), &commitment);
+    let spec = mixed_spec();
+    let mut t = Transcript::new();
+    let claims = claims_from(&mut t, &MIXED, &spec);
+    let (values, proof) = open(restored, &claims, &mut t.clone()).unwrap();
+    let (values2, _) = open(data, &claims, &mut t.clone()).unwrap();
+    assert_eq!(values, values2);
+    let mut t = Transcript::new();
+    claims_from(&mut t, &MIXED, &spec);
+    verify(
+        &CommitShape {
+            column_vars: MIXED.to_vec(),
+        },
+        &commitment,
+        &claims,
+        &values,
+        &proof,
+        &mut t,
+    )
+    .unwrap();
+    assert!(ProverData::from_bytes(&bytes[..bytes.len() / 2]).is_err());
+    assert!(ProverData::from_bytes(&[]).is_err());
+    for pos in [0, 9, bytes.len() / 2, bytes.len() - 20, bytes.len() - 1] {
+        let mut other = bytes.clone();
+        other[pos] ^= 1;
+        assert!(ProverData::from_bytes(&other).is_err(), "flip at {pos}");
+    }
+}
+
+/// The structural mutations [`mutate`] applies, by case number.
+const MUTATIONS: [&str; 20] = [
+    "drop round",
+    "duplicate round",
+    "no final poly",
+    "short final poly",
+    "drop query row",
+    "short query rows",
+    "long final rows",
+    "extra final row",
+    "drop sibling",
+    "extra sibling",
+    "base-field final openings",
+    "short sumcheck",
+    "long sumcheck",
+    "pow witnesses",
+    "no final sumcheck",
+    "no round commitment",
+    "extra ood answer",
+    "no round ood answers",
+    "drop eval batch",
+    "successor evals",
+];
+
+/// Applies structural mutation `case` (see [`MUTATIONS`]) to a proof.
+fn mutate(case: usize, p: &mut PcsProof<F, EF, Mmcs>) {
+    let w = &mut p.whir;
+    let QueryOpenings::Base(base) = &mut w.rounds[0].openings else {
+        unreachable!("the first round opens the base-field commitment")
+    };
+    let QueryOpenings::Extension(last) = &mut w.final_openings else {
+        unreachable!("the final round opens an extension-field codeword")
+    };
+    match case {
+        0 => _ = w.rounds.pop(),
+        1 => w.rounds.push(w.rounds[0].clone()),
+        2 => w.final_poly = None,
+        3 => w.final_poly = Some(Poly::new(vec![EF::ONE; 2])),
+        4 => _ = base.rows.pop(),
+        5 => base.rows.iter_mut().for_each(|r| _ = r.pop()),
+        6 => last.rows.iter_mut().for_each(|r| r.push(EF::ONE)),
+        7 => last.rows.push(last.rows[0].clone()),
+        8 => _ = base.proof.sibling_hashes.pop(),
+        9 => last.proof.sibling_hashes.push([F::ONE; 4]),
+        10 => w.final_openings = w.rounds[0].openings.clone(),
+        11 => _ = w.initial_sumcheck.polynomial_evaluations.pop(),
+        12 => w.rounds[0]
+            .sumcheck
+            .polynomial_evaluations
+            .push([EF::ONE; 2]),
+        13 => w.initial_sumcheck.pow_witnesses.push(F::ZERO),
+        14 => w.final_sumcheck = None,
+        15 => w.rounds[0].commitment = None,
+        16 => w.initial_ood_answers.push(EF::ONE),
+        17 => w.rounds[0].ood_answers.clear(),
+        18 => _ = p.evals.pop(),
+        _ => {
+            let current = p.evals[0].current().to_vec();
+            p.evals[0] = p3_sumcheck::OpeningBatch::new(current, vec![EF::ONE]);
+        }
+    }
+}
+
+/// Structural mutations of the proof: every one must be an error, none a panic.
+#[test]
+fn malformed_proofs_are_errors_not_panics() {
+    let inst = run(&MIXED, &mixed_spec());
+    for (case, name) in MUTATIONS.iter().enumerate() {
+        let mut proof = inst.proof.clone();
+        mutate(case, &mut proof.0);
+        let mut t = verifier_transcript(&inst, b"before");
+        let r = verify(
+            &inst.shape,
+            &inst.commitment,
+            &inst.claims,
+            &inst.values,
+            &proof,
+            &mut t,
+        );
+        assert!(r.is_err(), "{name} accepted");
+    }
+}
+
+/// Random byte corruption of the serialized proof: decoding or verification fails, never a
+/// panic (a corruption that decodes to the same proof is skipped).
+#[test]
+fn corrupted_proof_bytes_never_panic() {
+    let inst = run(&MIXED, &mixed_spec());
+    let bytes = postcard::to_allocvec(&inst.proof).unwrap();
+    let noise = column(11, 99);
+    let mut accepted_or_decoded = (0, 0);
+    for (i, r) in noise.iter().enumerate().take(1500) {
+        let r = p3_field::PrimeField64::as_canonical_u64(r);
+        let mut bad = bytes.clone();
+        let pos = (r as usize) % bad.len();
+        match i % 3 {
+            0 => bad[pos] ^= 1 << ((r >> 40) % 8),
+            1 => bad[pos] = (r >> 48) as u8,
+            _ => bad.truncate(pos),
+        }
+        let Ok(proof) = postcard::from_bytes::<OpeningProof>(&bad) else {
+            continue;
+        };
+        accepted_or_decoded.1 += 1;
+        if postcard::to_allocvec(&proof).unwrap() == bytes {
+            continue;
+        }
+        let mut t = verifier_transcript(&inst, b"before");
+        if verify(
+            &inst.shape,
+            &inst.commitment,
+            &inst.claims,
+            &inst.values,
+            &proof,
+            &mut t,
+        )
+        .is_ok()
+        {
+            accepted_or_decoded.0 += 1;
+        }
+    }
+    println!(
+        "{} of 1500 corruptions decoded, all rejected",
+        accepted_or_decoded.1
+    );
+    assert_eq!(
+        accepted_or_decoded.0, 0,
+        "decoded {}",
+        accepted_or_decoded.1
+    );
+}
+
+#[test]
+fn security_is_at_least_100_bits() {
+    for log in [0, 4, 8, 12, 16, 20, 24, 28, 30] {
+        for claims in [0, 1, 20, 1000] {
+            let shape = CommitShape {
+                column_vars: vec![log],
+            };
+            let report = security(&shape, claims);
+            assert!(
+                report.bits >= 102.0,
+                "2^{log} cells, {claims} claims: {report:?}"
+            );
+        }
+    }
+    let report = security(
+        &CommitShape {
+            column_vars: MIXED.to_vec(),
+        },
+        20,
+    );
+    assert!(report.assumption.starts_with("CapacityBound"));
+    assert_eq!(
+        security(
+            &CommitShape {
+                column_vars: vec![]
+            },
+            1
+        )
+        .bits,
+        0.0
+    );
+}
+
+/// The numbers in the module docs: `cargo test --release -p zkml-proof pcs::tests::bench --
+/// --ignored --nocapture` (a few columns, 20 claims, 2^12, 2^16, 2^20 cells).
+#[test]
+#[ignore = "benchmark"]
+fn bench() {
+    println!("| cells | commit | open | verify | proof | prover data | to_bytes | from_bytes |");
+    for log in [12, 16, 20] {
+        let vars = [log - 2, log - 2, log - 2, log - 3, log - 3];
+        let spec: Vec<(usize, usize)> = (0..20).map(|i| (i % vars.len(), i / 2)).collect();
+        let mut t = Transcript::new();
+        let start = Instant::now();
+        let (commitment, data) = commit(columns(&vars), &mut t).unwrap();
+        let t_commit = start.elapsed();
+        let start = Instant::now();
+        let bytes = data.to_bytes();
+        let t_to = start.elapsed();
+        let start = Instant::now();
+        let data = ProverData::from_bytes(&bytes).unwrap();
+        let t_from = start.elapsed();
+        let claims = claims_from(&mut t, &vars, &spec);
+        let start = Instant::now();
+        let (values, proof) = open(data, &claims, &mut t).unwrap();
+        let t_open = start.elapsed();
+        let size = postcard::to_allocvec(&proof).unwrap().len();
+        let mut t = Transcript::new();
+        observe(
+            &CommitShape {
+                column_vars: vars.to_vec(),
+            },
+            &commitment,
+            &mut t,
+        );
+        claims_from(&mut t, &vars, &spec);
+        let shape = CommitShape {
+            column_vars: vars.to_vec(),
+        };
+        let start = Instant::now();
+        verify(&shape, &commitment, &claims, &values, &proof, &mut t).unwrap();
+        let t_verify = start.elapsed();
+        println!(
+            "| 2^{log} | {t_commit:.2?} | {t_open:.2?} | {t_verify:.2?} | {:.1} KiB | {:.2} MiB | {t_to:.2?} | {t_from:.2?} |",
+            size as f64 / 1024.0,
+            bytes.len() as f64 / (1 << 20) as f64
+        );
+    }
 }

@@ -5,8 +5,8 @@ use p3_sumcheck::layout::observe_commitment;
 use p3_whir::pcs::proof::PcsProof;
 
 use super::{
-    Claim, CommitShape, Commitment, Layout, Mmcs, OpeningProof, Openings, PARAMS, Params,
-    PcsError, absorb_shape, make_pcs,
+    Claim, CommitShape, Commitment, Layout, Mmcs, OpeningProof, Openings, PARAMS, Params, PcsError,
+    absorb_shape, make_pcs,
 };
 use crate::field::{EF, F};
 use crate::transcript::Transcript;
@@ -55,7 +55,10 @@ pub(crate) fn verify_with(
     let layout = Layout::new(shape, p.folding)?;
     let openings = Openings::new(shape, &layout, claims)?;
     if values.len() != claims.len() {
-        return Err(PcsError::ValueCountMismatch { claims: claims.len(), values: values.len() });
+        return Err(PcsError::ValueCountMismatch {
+            claims: claims.len(),
+            values: values.len(),
+        });
     }
     check_evals(&openings, &proof.0)?;
     for (claim, (&(b, pos), &value)) in openings.slots.iter().zip(values).enumerate() {
@@ -64,8 +67,14 @@ pub(crate) fn verify_with(
         }
     }
     let pcs = make_pcs(p, layout.num_variables, false)?;
-    pcs.verify_at(&c.0, &proof.0, &openings.protocol, &openings.points, t.challenger())
-        .map_err(|e| PcsError::Whir(e.to_string()))?;
+    pcs.verify_at(
+        &c.0,
+        &proof.0,
+        &openings.protocol,
+        &openings.points,
+        t.challenger(),
+    )
+    .map_err(|e| PcsError::Whir(e.to_string()))?;
     Ok(())
 }
 

@@ -1,0 +1,85 @@
+//! `zkml bench`: setup once, then prove and verify several times; medians, proof size, peak
+//! memory, and the ratio of proving to plain quantized inference.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use zkml::zkml_model::{self as model, QuantConfig, ScaleMode};
+
+use crate::Failure;
+use crate::io::{ms, read_text, size};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in bytes.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+pub fn run(path: &Path, input: &Path, calibration: Option<&Path>, repeats: usize, as_json: bool) -> Result<(), Failure> {
+    let repeats = repeats.max(1);
+    let graph = model::import_onnx(path).map_err(Failure::usage)?;
+    let spec = graph.input_spec();
+    let inputs = model::parse_inputs(&read_text(input)?, &spec).map_err(Failure::usage)?;
+    let calib = match calibration {
+        Some(f) => model::load_calibration(f, &spec).map_err(Failure::usage)?,
+        None => inputs.samples.clone(),
+    };
+    let start = Instant::now();
+    let quantized = model::quantize(&graph, &calib, &QuantConfig { bits: 8, scales: ScaleMode::PerRow }).map_err(Failure::usage)?;
+    let pk = zkml::setup(quantized).map_err(Failure::usage)?;
+    let setup = start.elapsed();
+    let xq: Vec<Vec<i64>> = inputs.samples.iter().map(|x| pk.model.quantize_input(x)).collect();
+
+    // plain inference: enough iterations for a stable median
+    let infer_once = || {
+        let t = Instant::now();
+        for x in &xq {
+            std::hint::black_box(pk.model.forward(x));
+        }
+        t.elapsed()
+    };
+    let inference = median((0..(repeats * 20).max(50)).map(|_| infer_once()).collect());
+
+    let (mut prove_t, mut verify_t, mut proof_bytes) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..repeats {
+        let t = Instant::now();
+        let proof = zkml::prove(&pk, &xq).map_err(Failure::usage)?;
+        prove_t.push(t.elapsed());
+        proof_bytes = proof.to_bytes().len();
+        let t = Instant::now();
+        zkml::verify(&pk.vk, &proof).map_err(|e| Failure::refused(format!("own proof refused: {e}")))?;
+        verify_t.push(t.elapsed());
+    }
+    let (prove, verify) = (median(prove_t), median(verify_t));
+    let ratio = prove.as_secs_f64() / inference.as_secs_f64().max(1e-9);
+    let peak = peak_rss();
+    if as_json {
+        println!(
+            "{}",
+            json!({
+                "model": path, "samples": xq.len(), "repeats": repeats, "params": graph.param_count(),
+                "setup_ms": setup.as_secs_f64() * 1e3, "prove_ms": prove.as_secs_f64() * 1e3,
+                "verify_ms": verify.as_secs_f64() * 1e3, "inference_ms": inference.as_secs_f64() * 1e3,
+                "prove_over_inference": ratio, "proof_bytes": proof_bytes, "peak_rss_bytes": peak,
+                "security_bits": zkml::security(&pk.vk, xq.len()).bits,
+            })
+        );
+    } else {
+        println!("model {} ({} samples, {} parameters), medians of {repeats}", path.display(), xq.len(), graph.param_count());
+        println!("  setup      {}", ms(setup));
+        println!("  prove      {}  ({ratio:.0}x plain quantized inference, {})", ms(prove), ms(inference));
+        println!("  verify     {}", ms(verify));
+        println!("  proof      {}", size(proof_bytes));
+        if let Some(p) = peak {
+            println!("  peak RSS   {}", size(p as usize));
+        }
+    }
+    Ok(())
+}
