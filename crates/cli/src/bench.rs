@@ -19,10 +19,20 @@ fn median(mut v: Vec<Duration>) -> Duration {
 pub fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kb| kb * 1024)
 }
 
-pub fn run(path: &Path, input: &Path, calibration: Option<&Path>, repeats: usize, as_json: bool) -> Result<(), Failure> {
+pub fn run(
+    path: &Path,
+    input: &Path,
+    calibration: Option<&Path>,
+    repeats: usize,
+    as_json: bool,
+) -> Result<(), Failure> {
     let repeats = repeats.max(1);
     let graph = model::import_onnx(path).map_err(Failure::usage)?;
     let spec = graph.input_spec();
@@ -32,10 +42,22 @@ pub fn run(path: &Path, input: &Path, calibration: Option<&Path>, repeats: usize
         None => inputs.samples.clone(),
     };
     let start = Instant::now();
-    let quantized = model::quantize(&graph, &calib, &QuantConfig { bits: 8, scales: ScaleMode::PerRow }).map_err(Failure::usage)?;
+    let quantized = model::quantize(
+        &graph,
+        &calib,
+        &QuantConfig {
+            bits: 8,
+            scales: ScaleMode::PerRow,
+        },
+    )
+    .map_err(Failure::usage)?;
     let pk = zkml::setup(quantized).map_err(Failure::usage)?;
     let setup = start.elapsed();
-    let xq: Vec<Vec<i64>> = inputs.samples.iter().map(|x| pk.model.quantize_input(x)).collect();
+    let xq: Vec<Vec<i64>> = inputs
+        .samples
+        .iter()
+        .map(|x| pk.model.quantize_input(x))
+        .collect();
 
     // plain inference: enough iterations for a stable median
     let infer_once = || {
@@ -54,7 +76,8 @@ pub fn run(path: &Path, input: &Path, calibration: Option<&Path>, repeats: usize
         prove_t.push(t.elapsed());
         proof_bytes = proof.to_bytes().len();
         let t = Instant::now();
-        zkml::verify(&pk.vk, &proof).map_err(|e| Failure::refused(format!("own proof refused: {e}")))?;
+        zkml::verify(&pk.vk, &proof)
+            .map_err(|e| Failure::refused(format!("own proof refused: {e}")))?;
         verify_t.push(t.elapsed());
     }
     let (prove, verify) = (median(prove_t), median(verify_t));
@@ -72,9 +95,18 @@ pub fn run(path: &Path, input: &Path, calibration: Option<&Path>, repeats: usize
             })
         );
     } else {
-        println!("model {} ({} samples, {} parameters), medians of {repeats}", path.display(), xq.len(), graph.param_count());
+        println!(
+            "model {} ({} samples, {} parameters), medians of {repeats}",
+            path.display(),
+            xq.len(),
+            graph.param_count()
+        );
         println!("  setup      {}", ms(setup));
-        println!("  prove      {}  ({ratio:.0}x plain quantized inference, {})", ms(prove), ms(inference));
+        println!(
+            "  prove      {}  ({ratio:.0}x plain quantized inference, {})",
+            ms(prove),
+            ms(inference)
+        );
         println!("  verify     {}", ms(verify));
         println!("  proof      {}", size(proof_bytes));
         if let Some(p) = peak {

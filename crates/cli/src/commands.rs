@@ -21,7 +21,13 @@ pub fn inspect(path: &Path) -> Result<(), Failure> {
 }
 
 /// Quantizes and commits; writes `out/model.pk` and `out/model.vk`. Returns the proving key.
-pub fn setup(path: &Path, out: &Path, calibration: Option<&Path>, bits: u32, scales: ScaleMode) -> Result<ProvingKey, Failure> {
+pub fn setup(
+    path: &Path,
+    out: &Path,
+    calibration: Option<&Path>,
+    bits: u32,
+    scales: ScaleMode,
+) -> Result<ProvingKey, Failure> {
     let start = Instant::now();
     let graph = model::import_onnx(path).map_err(Failure::usage)?;
     let calib = match calibration {
@@ -34,13 +40,23 @@ pub fn setup(path: &Path, out: &Path, calibration: Option<&Path>, bits: u32, sca
             model::random_calibration(&graph, RANDOM_CALIBRATION, 0)
         }
     };
-    let quantized = model::quantize(&graph, &calib, &QuantConfig { bits, scales }).map_err(Failure::usage)?;
+    let quantized =
+        model::quantize(&graph, &calib, &QuantConfig { bits, scales }).map_err(Failure::usage)?;
     let pk = zkml::setup(quantized).map_err(Failure::usage)?;
     write(&out.join("model.pk"), &pk.to_bytes())?;
     write(&out.join("model.vk"), &pk.vk.to_bytes())?;
     let security = zkml::security(&pk.vk, 1);
-    println!("model:     {} ({} layers, {} parameters)", path.display(), pk.vk.layers.len(), graph.param_count());
-    println!("keys:      {} and {}", out.join("model.pk").display(), out.join("model.vk").display());
+    println!(
+        "model:     {} ({} layers, {} parameters)",
+        path.display(),
+        pk.vk.layers.len(),
+        graph.param_count()
+    );
+    println!(
+        "keys:      {} and {}",
+        out.join("model.pk").display(),
+        out.join("model.vk").display()
+    );
     println!("vk digest: {}", pk.vk.digest());
     println!("security:  {security}");
     println!("setup:     {}", ms(start.elapsed()));
@@ -48,19 +64,24 @@ pub fn setup(path: &Path, out: &Path, calibration: Option<&Path>, bits: u32, sca
 }
 
 fn load_pk(path: &Path) -> Result<ProvingKey, Failure> {
-    ProvingKey::from_bytes(&read(path)?).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+    ProvingKey::from_bytes(&read(path)?)
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
 fn load_vk(path: &Path) -> Result<VerifyingKey, Failure> {
-    VerifyingKey::from_bytes(&read(path)?).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+    VerifyingKey::from_bytes(&read(path)?)
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
 fn load_inputs(path: &Path, m: &QuantizedModel) -> Result<model::Inputs, Failure> {
-    model::parse_inputs(&read_text(path)?, &m.input_spec()).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+    model::parse_inputs(&read_text(path)?, &m.input_spec())
+        .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
+    v.iter()
+        .enumerate()
+        .fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
 }
 
 pub fn run(pk: &Path, input: &Path, as_json: bool) -> Result<(), Failure> {
@@ -74,7 +95,10 @@ pub fn run(pk: &Path, input: &Path, as_json: bool) -> Result<(), Failure> {
             pk.model.dequantize_output(y.last().expect("layers"))
         })
         .collect();
-    let comparison = inputs.reference_outputs.as_ref().map(|refs| compare(&outputs, refs));
+    let comparison = inputs
+        .reference_outputs
+        .as_ref()
+        .map(|refs| compare(&outputs, refs));
     if as_json {
         let mut doc = json!({ "outputs": outputs });
         if let Some((err, agree)) = comparison {
@@ -87,7 +111,10 @@ pub fn run(pk: &Path, input: &Path, as_json: bool) -> Result<(), Failure> {
             println!("sample {i}: argmax {} outputs {y:?}", argmax(y));
         }
         if let Some((err, agree)) = comparison {
-            println!("vs output_data: max abs error {err:.4}, argmax agrees on {agree}/{}", outputs.len());
+            println!(
+                "vs output_data: max abs error {err:.4}, argmax agrees on {agree}/{}",
+                outputs.len()
+            );
         }
     }
     Ok(())
@@ -100,7 +127,11 @@ fn compare(outputs: &[Vec<f32>], refs: &[Vec<f32>]) -> (f32, usize) {
         .zip(refs)
         .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
         .fold(0.0, f32::max);
-    let agree = outputs.iter().zip(refs).filter(|(a, b)| argmax(a) == argmax(b)).count();
+    let agree = outputs
+        .iter()
+        .zip(refs)
+        .filter(|(a, b)| argmax(a) == argmax(b))
+        .count();
     (err, agree)
 }
 
@@ -108,7 +139,11 @@ fn compare(outputs: &[Vec<f32>], refs: &[Vec<f32>]) -> (f32, usize) {
 pub fn prove(pk: &Path, input: &Path, proof_path: &Path, as_json: bool) -> Result<Proof, Failure> {
     let pk = load_pk(pk)?;
     let inputs = load_inputs(input, &pk.model)?;
-    let xq: Vec<Vec<i64>> = inputs.samples.iter().map(|x| pk.model.quantize_input(x)).collect();
+    let xq: Vec<Vec<i64>> = inputs
+        .samples
+        .iter()
+        .map(|x| pk.model.quantize_input(x))
+        .collect();
     let bar = (!as_json && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(5);
         b.set_style(indicatif::ProgressStyle::with_template("{bar:30} {msg}").expect("template"));
@@ -129,8 +164,11 @@ pub fn prove(pk: &Path, input: &Path, proof_path: &Path, as_json: bool) -> Resul
     let bytes = proof.to_bytes();
     write(proof_path, &bytes)?;
     if as_json {
-        let phases: serde_json::Map<String, serde_json::Value> =
-            timings.phases.iter().map(|(n, d)| ((*n).to_string(), json!(d.as_secs_f64() * 1e3))).collect();
+        let phases: serde_json::Map<String, serde_json::Value> = timings
+            .phases
+            .iter()
+            .map(|(n, d)| ((*n).to_string(), json!(d.as_secs_f64() * 1e3)))
+            .collect();
         println!(
             "{}",
             json!({ "proof": proof_path, "samples": xq.len(), "prove_ms": total.as_secs_f64() * 1e3,
@@ -146,24 +184,35 @@ pub fn prove(pk: &Path, input: &Path, proof_path: &Path, as_json: bool) -> Resul
     Ok(proof)
 }
 
-pub fn verify(vk: &Path, proof_path: &Path, input: Option<&Path>, as_json: bool) -> Result<(), Failure> {
+pub fn verify(
+    vk: &Path,
+    proof_path: &Path,
+    input: Option<&Path>,
+    as_json: bool,
+) -> Result<(), Failure> {
     let vk = load_vk(vk)?;
     let bytes = read(proof_path)?;
     let start = Instant::now();
-    let result = Proof::from_bytes(&bytes).map_err(zkml::VerifyError::from).and_then(|proof| {
-        let outputs = zkml::verify(&vk, &proof)?;
-        if let Some(path) = input {
-            let text = read_text(path).map_err(|f| zkml::VerifyError::InputFile { why: f.message })?;
-            zkml::check_input(&vk, &proof, &text)?;
-        }
-        Ok(outputs)
-    });
+    let result = Proof::from_bytes(&bytes)
+        .map_err(zkml::VerifyError::from)
+        .and_then(|proof| {
+            let outputs = zkml::verify(&vk, &proof)?;
+            if let Some(path) = input {
+                let text =
+                    read_text(path).map_err(|f| zkml::VerifyError::InputFile { why: f.message })?;
+                zkml::check_input(&vk, &proof, &text)?;
+            }
+            Ok(outputs)
+        });
     let elapsed = start.elapsed();
     match result {
         Ok(outputs) => {
             let deq: Vec<Vec<f32>> = outputs.iter().map(|y| vk.dequantize_output(y)).collect();
             if as_json {
-                println!("{}", json!({ "valid": true, "verify_ms": elapsed.as_secs_f64() * 1e3, "outputs": deq }));
+                println!(
+                    "{}",
+                    json!({ "valid": true, "verify_ms": elapsed.as_secs_f64() * 1e3, "outputs": deq })
+                );
             } else {
                 println!("proof is valid ({})", ms(elapsed));
                 for (i, y) in deq.iter().enumerate() {

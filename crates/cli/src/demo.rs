@@ -35,7 +35,13 @@ pub fn run() -> Result<(), Failure> {
     println!("\n== verify");
     let start = Instant::now();
     commands::verify(&out.join("model.vk"), &proof_path, Some(&input), false)?;
-    println!("\nverified in {} (including reading the key and the proof)", ms(start.elapsed()));
-    println!("files are in {}; see README.md for the commands", out.display());
+    println!(
+        "\nverified in {} (including reading the key and the proof)",
+        ms(start.elapsed())
+    );
+    println!(
+        "files are in {}; see README.md for the commands",
+        out.display()
+    );
     Ok(())
 }

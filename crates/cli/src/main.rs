@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "zkml", version, about = "Prove and verify quantized neural-network inference")]
+#[command(
+    name = "zkml",
+    version,
+    about = "Prove and verify quantized neural-network inference"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -98,11 +102,17 @@ pub struct Failure {
 impl Failure {
     /// Bad usage or a bad file: exit 2.
     pub fn usage(message: impl std::fmt::Display) -> Self {
-        Self { code: 2, message: message.to_string() }
+        Self {
+            code: 2,
+            message: message.to_string(),
+        }
     }
     /// A refused proof: exit 1.
     pub fn refused(message: impl std::fmt::Display) -> Self {
-        Self { code: 1, message: message.to_string() }
+        Self {
+            code: 1,
+            message: message.to_string(),
+        }
     }
 }
 
@@ -111,7 +121,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => demo::run(),
         Some(Command::Inspect { model }) => commands::inspect(&model),
-        Some(Command::Setup { model, out, calibration, bits, scales }) => {
+        Some(Command::Setup {
+            model,
+            out,
+            calibration,
+            bits,
+            scales,
+        }) => {
             let scales = match scales {
                 Scales::PerRow => zkml::zkml_model::ScaleMode::PerRow,
                 Scales::PerLayer => zkml::zkml_model::ScaleMode::PerLayer,
@@ -119,11 +135,25 @@ fn main() -> ExitCode {
             commands::setup(&model, &out, calibration.as_deref(), bits, scales).map(|_| ())
         }
         Some(Command::Run { pk, input, json }) => commands::run(&pk, &input, json),
-        Some(Command::Prove { pk, input, proof, json }) => commands::prove(&pk, &input, &proof, json).map(|_| ()),
-        Some(Command::Bench { model, input, calibration, repeats, json }) => {
-            bench::run(&model, &input, calibration.as_deref(), repeats, json)
-        }
-        Some(Command::Verify { vk, proof, input, json }) => commands::verify(&vk, &proof, input.as_deref(), json),
+        Some(Command::Prove {
+            pk,
+            input,
+            proof,
+            json,
+        }) => commands::prove(&pk, &input, &proof, json).map(|_| ()),
+        Some(Command::Bench {
+            model,
+            input,
+            calibration,
+            repeats,
+            json,
+        }) => bench::run(&model, &input, calibration.as_deref(), repeats, json),
+        Some(Command::Verify {
+            vk,
+            proof,
+            input,
+            json,
+        }) => commands::verify(&vk, &proof, input.as_deref(), json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -252,7 +252,11 @@ pub fn quantize_values(x: &[f32], scale: f64, bits: u32) -> Vec<i64> {
     x.iter()
         .map(|&v| {
             let q = (f64::from(v) / scale).round();
-            if q.is_nan() { 0 } else { q.clamp(lo as f64, hi as f64) as i64 }
+            if q.is_nan() {
+                0
+            } else {
+                q.clamp(lo as f64, hi as f64) as i64
+            }
         })
         .collect()
 }

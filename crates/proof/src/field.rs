@@ -27,7 +27,11 @@ pub fn from_i64(v: i64) -> F {
 #[inline]
 pub fn to_i64(f: F) -> i64 {
     let u = f.as_canonical_u64();
-    if u <= P / 2 { u as i64 } else { -((P - u) as i64) }
+    if u <= P / 2 {
+        u as i64
+    } else {
+        -((P - u) as i64)
+    }
 }
 
 /// Embeds a slice of signed integers.

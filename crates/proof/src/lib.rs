@@ -7,8 +7,8 @@
 //! variables first.
 
 pub mod field; // Goldilocks F, cubic extension EF, signed-integer embedding
-pub mod transcript; // Fiat-Shamir transcript over Plonky3's duplex challenger
-pub mod mle; // MLE evaluation tables, eq tables, padding
-pub mod sumcheck; // sumcheck prover/verifier for products of MLEs
 pub mod gkr; // batched fractional-sum GKR (logup-GKR) over trees of different depths
-pub mod pcs; // multilinear commitment (p3-whir) for many columns, opened at prescribed points
+pub mod mle; // MLE evaluation tables, eq tables, padding
+pub mod pcs;
+pub mod sumcheck; // sumcheck prover/verifier for products of MLEs
+pub mod transcript; // Fiat-Shamir transcript over Plonky3's duplex challenger // multilinear commitment (p3-whir) for many columns, opened at prescribed points

@@ -42,7 +42,11 @@ pub fn evaluate<T: Field>(table: &[T], point: &[EF]) -> EF
 where
     EF: ExtensionField<T>,
 {
-    assert_eq!(table.len(), 1 << point.len(), "table length must be 2^num_vars");
+    assert_eq!(
+        table.len(),
+        1 << point.len(),
+        "table length must be 2^num_vars"
+    );
     if point.is_empty() {
         return EF::from(table[0]);
     }

@@ -27,7 +27,9 @@ impl Default for Transcript {
 impl Transcript {
     /// A fresh transcript.
     pub fn new() -> Self {
-        Self { inner: Challenger::new(default_goldilocks_poseidon2_8()) }
+        Self {
+            inner: Challenger::new(default_goldilocks_poseidon2_8()),
+        }
     }
 
     /// Absorbs a byte string with its length (labels, digests, serialized metadata).

@@ -10,8 +10,14 @@ use zkml_proof::sumcheck::SumcheckError;
 pub enum FormatError {
     #[error("not a {what} file (wrong magic bytes)")]
     BadMagic { what: &'static str },
-    #[error("{what} format version {found} is not supported (this build reads version {supported})")]
-    Version { what: &'static str, found: u8, supported: u8 },
+    #[error(
+        "{what} format version {found} is not supported (this build reads version {supported})"
+    )]
+    Version {
+        what: &'static str,
+        found: u8,
+        supported: u8,
+    },
     #[error("malformed {what}: {why}")]
     Malformed { what: &'static str, why: String },
     #[error("{what} has {count} unexpected trailing bytes")]
@@ -26,12 +32,21 @@ pub enum SetupError {
     #[error("bit width {bits} is not supported (2..=16)")]
     Bits { bits: u32 },
     #[error("layer {layer} takes {got} inputs but the previous layer gives {expected}")]
-    Chain { layer: String, expected: usize, got: usize },
+    Chain {
+        layer: String,
+        expected: usize,
+        got: usize,
+    },
     #[error(
         "layer {layer}, row {row}: accumulators up to {acc_max} with multiplier {multiplier} exceed \
          the range the requantization proof supports (|acc * m| < 2^62, clamp excess < 2^24)"
     )]
-    AccumulatorRange { layer: String, row: usize, acc_max: i128, multiplier: i64 },
+    AccumulatorRange {
+        layer: String,
+        row: usize,
+        acc_max: i128,
+        multiplier: i64,
+    },
     #[error("the proving key's weights do not match its verifying key")]
     KeyMismatch,
     #[error(transparent)]
@@ -46,9 +61,18 @@ pub enum ProveError {
     #[error("no input samples")]
     NoSamples,
     #[error("sample {sample} has {got} values, the model takes {expected}")]
-    InputLength { sample: usize, expected: usize, got: usize },
+    InputLength {
+        sample: usize,
+        expected: usize,
+        got: usize,
+    },
     #[error("sample {sample}, value {index} = {value} is outside the {bits}-bit range")]
-    InputRange { sample: usize, index: usize, value: i64, bits: u32 },
+    InputRange {
+        sample: usize,
+        index: usize,
+        value: i64,
+        bits: u32,
+    },
     #[error("this model has a fixed batch of {expected} samples, got {got}")]
     BatchSize { expected: usize, got: usize },
     #[error("witness commitment: {0}")]
@@ -61,15 +85,27 @@ pub enum VerifyError {
     #[error(transparent)]
     Format(#[from] FormatError),
     #[error("proof shape: {what} is {got}, expected {expected}")]
-    Shape { what: &'static str, expected: usize, got: usize },
+    Shape {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
     #[error("public {which} value {index} = {value} is outside the {bits}-bit range")]
-    PublicRange { which: &'static str, index: usize, value: i64, bits: u32 },
+    PublicRange {
+        which: &'static str,
+        index: usize,
+        value: i64,
+        bits: u32,
+    },
     #[error("lookup argument: {0}")]
     Gkr(#[from] GkrError),
     #[error("lookup argument: leaf of segment {segment} does not match its columns or table")]
     LookupLeaf { segment: usize },
     #[error("{stage}: {source}")]
-    Sumcheck { stage: String, source: SumcheckError },
+    Sumcheck {
+        stage: String,
+        source: SumcheckError,
+    },
     #[error("requantization check of layer {layer} failed")]
     Requant { layer: usize },
     #[error("dense layer {layer}: the sumcheck's final product does not match")]
@@ -84,6 +120,8 @@ pub enum VerifyError {
     WeightOpening(PcsError),
     #[error("cannot check the input file: {why}")]
     InputFile { why: String },
-    #[error("the proof's input is not the quantization of the given input (sample {sample}, value {index})")]
+    #[error(
+        "the proof's input is not the quantization of the given input (sample {sample}, value {index})"
+    )]
     InputMismatch { sample: usize, index: usize },
 }

@@ -64,13 +64,20 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
     let mut expected_in = model.input_len();
     for QuantLayer::Dense(d) in &model.layers {
         if d.n_in != expected_in {
-            return Err(SetupError::Chain { layer: d.name.clone(), expected: expected_in, got: d.n_in });
+            return Err(SetupError::Chain {
+                layer: d.name.clone(),
+                expected: expected_in,
+                got: d.n_in,
+            });
         }
         check_layer_bounds(d, model.bits)?;
         expected_in = d.n_out;
     }
     let weights = padded_weights(&model);
-    let columns: Vec<Vec<F>> = weights.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect();
+    let columns: Vec<Vec<F>> = weights
+        .iter()
+        .flat_map(|(w, b)| [w.clone(), b.clone()])
+        .collect();
     let (weight_commitment, weight_data) = pcs::commit(columns, &mut Transcript::new())?;
     let vk = VerifyingKey {
         bits: model.bits,
@@ -92,7 +99,12 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
             .collect(),
         weight_commitment,
     };
-    Ok(ProvingKey { model, vk, weights, weight_data })
+    Ok(ProvingKey {
+        model,
+        vk,
+        weights,
+        weight_data,
+    })
 }
 
 fn padded_weights(model: &QuantizedModel) -> Vec<(Vec<F>, Vec<F>)> {
@@ -143,7 +155,11 @@ impl VerifyingKey {
 
     /// What an input file must hold for this model.
     pub fn input_spec(&self) -> zkml_model::InputSpec {
-        zkml_model::InputSpec { batch: self.batch, sample_len: self.input_len(), output_len: Some(self.output_len()) }
+        zkml_model::InputSpec {
+            batch: self.batch,
+            sample_len: self.input_len(),
+            output_len: Some(self.output_len()),
+        }
     }
 
     /// Real values of a quantized output row.
@@ -172,16 +188,28 @@ impl VerifyingKey {
 
     /// Rejects keys whose numbers no setup produces (so later code may trust them).
     fn check_sane(&self) -> Result<(), FormatError> {
-        let bad = |why: String| Err(FormatError::Malformed { what: "verifying key", why });
+        let bad = |why: String| {
+            Err(FormatError::Malformed {
+                what: "verifying key",
+                why,
+            })
+        };
         if !(2..=16).contains(&self.bits) || self.layers.is_empty() {
             return bad("bits outside 2..=16 or no layers".into());
         }
         let mut n_in = self.input_len();
         for l in &self.layers {
-            if l.n_in != n_in || l.n_out == 0 || l.n_in == 0 || l.n_in > 1 << 26 || l.n_out > 1 << 26 {
+            if l.n_in != n_in
+                || l.n_out == 0
+                || l.n_in == 0
+                || l.n_in > 1 << 26
+                || l.n_out > 1 << 26
+            {
                 return bad(format!("layer {} has an impossible shape", l.name));
             }
-            if l.multiplier.len() != l.n_out || l.multiplier.iter().any(|&m| !(0..1 << 62).contains(&m)) {
+            if l.multiplier.len() != l.n_out
+                || l.multiplier.iter().any(|&m| !(0..1 << 62).contains(&m))
+            {
                 return bad(format!("layer {} multipliers", l.name));
             }
             n_in = l.n_out;
@@ -194,7 +222,14 @@ impl VerifyingKey {
         let mut t = Transcript::new();
         t.absorb_bytes(b"zkml vk digest");
         t.absorb_bytes(&self.to_bytes());
-        (0..4).map(|_| format!("{:016x}", p3_field::PrimeField64::as_canonical_u64(&t.sample_base()))).collect()
+        (0..4)
+            .map(|_| {
+                format!(
+                    "{:016x}",
+                    p3_field::PrimeField64::as_canonical_u64(&t.sample_base())
+                )
+            })
+            .collect()
     }
 }
 
@@ -212,7 +247,8 @@ impl ProvingKey {
     /// [`SetupError`] when the file is malformed or its weights do not match its commitment.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SetupError> {
         let body = crate::proof::strip_magic(bytes, PK_MAGIC, "proving key")?;
-        let (model, vk): (QuantizedModel, VerifyingKey) = crate::proof::decode_all(body, "proving key")?;
+        let (model, vk): (QuantizedModel, VerifyingKey) =
+            crate::proof::decode_all(body, "proving key")?;
         let pk = setup(model)?;
         if pk.vk != vk {
             return Err(SetupError::KeyMismatch);

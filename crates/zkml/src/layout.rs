@@ -84,11 +84,21 @@ impl Layout {
             columns.extend((0..E_LIMBS).map(|k| Col::Excess(l, k)));
             columns.extend((0..R_LIMBS).map(|k| Col::Rem(l, k)));
         }
-        let mut layout =
-            Self { bits: vk.bits, sample_vars, layers, columns, index: HashMap::new() };
+        let mut layout = Self {
+            bits: vk.bits,
+            sample_vars,
+            layers,
+            columns,
+            index: HashMap::new(),
+        };
         let tables = layout.tables();
         layout.columns.extend(tables.into_iter().map(Col::Mult));
-        layout.index = layout.columns.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+        layout.index = layout
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, i))
+            .collect();
         layout
     }
 
@@ -126,12 +136,24 @@ impl Layout {
     pub fn lookups(&self) -> Vec<Lookup> {
         let mut v = Vec::new();
         for (l, shape) in self.layers.iter().enumerate() {
-            v.push(Lookup { table: Table::clamp(shape.relu), a: Col::Out(l), b: Some(Col::Sigma(l)) });
+            v.push(Lookup {
+                table: Table::clamp(shape.relu),
+                a: Col::Out(l),
+                b: Some(Col::Sigma(l)),
+            });
             for k in 0..E_LIMBS {
-                v.push(Lookup { table: Table::Limb, a: Col::Excess(l, k), b: None });
+                v.push(Lookup {
+                    table: Table::Limb,
+                    a: Col::Excess(l, k),
+                    b: None,
+                });
             }
             for k in 0..R_LIMBS {
-                v.push(Lookup { table: Table::Limb, a: Col::Rem(l, k), b: None });
+                v.push(Lookup {
+                    table: Table::Limb,
+                    a: Col::Rem(l, k),
+                    b: None,
+                });
             }
         }
         v
@@ -139,14 +161,20 @@ impl Layout {
 
     /// Variables of every GKR segment: lookups, then tables.
     pub fn segment_vars(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = self.lookups().iter().map(|lk| self.col_vars(lk.a)).collect();
+        let mut v: Vec<usize> = self
+            .lookups()
+            .iter()
+            .map(|lk| self.col_vars(lk.a))
+            .collect();
         v.extend(self.tables().iter().map(|t| t.num_vars(self.bits)));
         v
     }
 
     /// The shape of the witness commitment.
     pub fn commit_shape(&self) -> CommitShape {
-        CommitShape { column_vars: self.columns.iter().map(|&c| self.col_vars(c)).collect() }
+        CommitShape {
+            column_vars: self.columns.iter().map(|&c| self.col_vars(c)).collect(),
+        }
     }
 }
 

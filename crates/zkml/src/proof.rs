@@ -49,7 +49,11 @@ impl Proof {
     pub fn outputs(&self) -> Vec<Vec<i64>> {
         let n = self.num_samples.max(1);
         let width = self.output.len() / n.next_power_of_two();
-        self.output.chunks(width.max(1)).take(self.num_samples).map(<[i64]>::to_vec).collect()
+        self.output
+            .chunks(width.max(1))
+            .take(self.num_samples)
+            .map(<[i64]>::to_vec)
+            .collect()
     }
 
     /// The proof file bytes.
@@ -66,32 +70,57 @@ impl Proof {
     /// [`FormatError`] on a wrong magic or version, a malformed body, or trailing bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
         let what = "proof";
-        let body = bytes.strip_prefix(PROOF_MAGIC.as_slice()).ok_or(FormatError::BadMagic { what })?;
-        let (&version, body) = body.split_first().ok_or(FormatError::Malformed { what, why: "empty".into() })?;
+        let body = bytes
+            .strip_prefix(PROOF_MAGIC.as_slice())
+            .ok_or(FormatError::BadMagic { what })?;
+        let (&version, body) = body.split_first().ok_or(FormatError::Malformed {
+            what,
+            why: "empty".into(),
+        })?;
         if version != FORMAT_VERSION {
-            return Err(FormatError::Version { what, found: version, supported: FORMAT_VERSION });
+            return Err(FormatError::Version {
+                what,
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         decode_all(body, what)
     }
 }
 
 /// Strips an 8-byte key magic whose last byte is the format version.
-pub(crate) fn strip_magic<'a>(bytes: &'a [u8], magic: &[u8; 8], what: &'static str) -> Result<&'a [u8], FormatError> {
+pub(crate) fn strip_magic<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+    what: &'static str,
+) -> Result<&'a [u8], FormatError> {
     if bytes.len() < 8 || bytes[..7] != magic[..7] {
         return Err(FormatError::BadMagic { what });
     }
     if bytes[7] != magic[7] {
-        return Err(FormatError::Version { what, found: bytes[7], supported: magic[7] });
+        return Err(FormatError::Version {
+            what,
+            found: bytes[7],
+            supported: magic[7],
+        });
     }
     Ok(&bytes[8..])
 }
 
 /// Decodes a postcard body that must be consumed exactly.
-pub(crate) fn decode_all<T: DeserializeOwned>(body: &[u8], what: &'static str) -> Result<T, FormatError> {
-    let (value, rest) =
-        postcard::take_from_bytes(body).map_err(|e| FormatError::Malformed { what, why: e.to_string() })?;
+pub(crate) fn decode_all<T: DeserializeOwned>(
+    body: &[u8],
+    what: &'static str,
+) -> Result<T, FormatError> {
+    let (value, rest) = postcard::take_from_bytes(body).map_err(|e| FormatError::Malformed {
+        what,
+        why: e.to_string(),
+    })?;
     if !rest.is_empty() {
-        return Err(FormatError::TrailingBytes { what, count: rest.len() });
+        return Err(FormatError::TrailingBytes {
+            what,
+            count: rest.len(),
+        });
     }
     Ok(value)
 }

@@ -48,7 +48,11 @@ pub fn prove_with_progress(
 /// A prover that lets a test rewrite the witness before anything is committed: the way to
 /// show that the verifier refuses a cheating prover.
 #[doc(hidden)]
-pub fn prove_tampered(pk: &ProvingKey, inputs: &[Vec<i64>], tamper: &dyn Fn(&mut Witness)) -> Result<Proof, ProveError> {
+pub fn prove_tampered(
+    pk: &ProvingKey,
+    inputs: &[Vec<i64>],
+    tamper: &dyn Fn(&mut Witness),
+) -> Result<Proof, ProveError> {
     prove_inner(pk, inputs, &mut |_| {}, tamper).map(|(p, _)| p)
 }
 
@@ -79,16 +83,26 @@ fn prove_inner(
     bind(&mut t, vk, inputs.len(), &input, &w.output);
 
     phase("commit", &mut timings);
-    let columns: Vec<Vec<F>> = layout.columns.iter().map(|&c| column(&w, c).to_vec()).collect();
+    let columns: Vec<Vec<F>> = layout
+        .columns
+        .iter()
+        .map(|&c| column(&w, c).to_vec())
+        .collect();
     let (witness_commitment, witness_data) = pcs::commit(columns, &mut t)?;
 
     phase("lookups", &mut timings);
     let public = Public {
         input: w.input.clone(),
-        output: Public::pad(&w.output, vk.output_len(), 1 << layout.sample_vars, 1 << layout.layers.last().map_or(0, |l| l.out_vars)),
+        output: Public::pad(
+            &w.output,
+            vk.output_len(),
+            1 << layout.sample_vars,
+            1 << layout.layers.last().map_or(0, |l| l.out_vars),
+        ),
     };
     let mut claims = Claims::default();
-    let (lookup, lookup_evals, table_evals) = prove_lookups(&layout, &w, &public, &mut claims, &mut t);
+    let (lookup, lookup_evals, table_evals) =
+        prove_lookups(&layout, &w, &public, &mut claims, &mut t);
 
     phase("layers", &mut timings);
     let mut layers = Vec::with_capacity(layout.layers.len());
@@ -98,13 +112,29 @@ fn prove_inner(
         let nv = layout.sample_vars + shape.out_vars;
         let (rq, point, ev) = requant::prove(&lw.acc, &mult, &lw.cols, nv, &mut t);
         requant_claims(&layout, &public, &mut claims, l, &point, &ev).ok();
-        let x: &[F] = if l == 0 { &w.input } else { &w.layers[l - 1].cols.out };
+        let x: &[F] = if l == 0 {
+            &w.input
+        } else {
+            &w.layers[l - 1].cols.out
+        };
         let (wts, bias) = &pk.weights[l];
         let (dp, rho_j) = dense::prove(wts, bias, x, layout.sample_vars, &point, &mut t);
         let (rho_s, rho_o) = point.split_at(layout.sample_vars);
-        claims.weights(l, [rho_o, &rho_j].concat(), dp.weight, shape.out_vars, dp.bias);
-        claims.layer_input(&layout, &public, l, [rho_s, &rho_j].concat(), dp.input).expect("public input is the witness's");
-        layers.push(LayerProof { requant: rq, requant_evals: ev, dense: dp });
+        claims.weights(
+            l,
+            [rho_o, &rho_j].concat(),
+            dp.weight,
+            shape.out_vars,
+            dp.bias,
+        );
+        claims
+            .layer_input(&layout, &public, l, [rho_s, &rho_j].concat(), dp.input)
+            .expect("public input is the witness's");
+        layers.push(LayerProof {
+            requant: rq,
+            requant_evals: ev,
+            dense: dp,
+        });
     }
 
     phase("open", &mut timings);
@@ -135,16 +165,32 @@ fn check_inputs(pk: &ProvingKey, inputs: &[Vec<i64>]) -> Result<(), ProveError> 
         && n > 1
         && inputs.len() != n
     {
-        return Err(ProveError::BatchSize { expected: n, got: inputs.len() });
+        return Err(ProveError::BatchSize {
+            expected: n,
+            got: inputs.len(),
+        });
     }
     let (lo, hi) = requant::range(false, pk.vk.bits);
     let expected = pk.vk.input_len();
     for (sample, row) in inputs.iter().enumerate() {
         if row.len() != expected {
-            return Err(ProveError::InputLength { sample, expected, got: row.len() });
+            return Err(ProveError::InputLength {
+                sample,
+                expected,
+                got: row.len(),
+            });
         }
-        if let Some((index, &value)) = row.iter().enumerate().find(|(_, v)| !(lo..=hi).contains(*v)) {
-            return Err(ProveError::InputRange { sample, index, value, bits: pk.vk.bits });
+        if let Some((index, &value)) = row
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(lo..=hi).contains(*v))
+        {
+            return Err(ProveError::InputRange {
+                sample,
+                index,
+                value,
+                bits: pk.vk.bits,
+            });
         }
     }
     Ok(())
@@ -157,13 +203,25 @@ fn column(w: &Witness, col: Col) -> &[F] {
         Col::Sigma(l) => &w.layers[l].cols.sigma,
         Col::Excess(l, k) => &w.layers[l].cols.excess[k],
         Col::Rem(l, k) => &w.layers[l].cols.rem[k],
-        Col::Mult(t) => &w.mults.iter().find(|(tt, _)| *tt == t).expect("table counted").1,
+        Col::Mult(t) => {
+            &w.mults
+                .iter()
+                .find(|(tt, _)| *tt == t)
+                .expect("table counted")
+                .1
+        }
     }
 }
 
 type LookupParts = (gkr::GkrProof, Vec<EF>, Vec<EF>);
 
-fn prove_lookups(layout: &Layout, w: &Witness, public: &Public, claims: &mut Claims, t: &mut Transcript) -> LookupParts {
+fn prove_lookups(
+    layout: &Layout,
+    w: &Witness,
+    public: &Public,
+    claims: &mut Claims,
+    t: &mut Transcript,
+) -> LookupParts {
     let (beta, gamma, alpha) = (t.sample(), t.sample(), t.sample());
     let lookups = layout.lookups();
     let mut segments: Vec<Segment> = lookups
@@ -171,15 +229,32 @@ fn prove_lookups(layout: &Layout, w: &Witness, public: &Public, claims: &mut Cla
         .map(|lk| {
             let a = column(w, lk.a);
             let den = match lk.b {
-                Some(b) => a.iter().zip(column(w, b)).map(|(&x, &y)| alpha - combine(lk.table, x.into(), y.into(), beta, gamma)).collect(),
-                None => a.iter().map(|&x| alpha - combine(lk.table, x.into(), EF::ZERO, beta, gamma)).collect(),
+                Some(b) => a
+                    .iter()
+                    .zip(column(w, b))
+                    .map(|(&x, &y)| alpha - combine(lk.table, x.into(), y.into(), beta, gamma))
+                    .collect(),
+                None => a
+                    .iter()
+                    .map(|&x| alpha - combine(lk.table, x.into(), EF::ZERO, beta, gamma))
+                    .collect(),
             };
-            Segment { num: vec![-F::ONE; a.len()], den }
+            Segment {
+                num: vec![-F::ONE; a.len()],
+                den,
+            }
         })
         .collect();
     for table in layout.tables() {
-        let den = table.rows(layout.bits).iter().map(|&(x, s)| alpha - combine(table, x.into(), s.into(), beta, gamma)).collect();
-        segments.push(Segment { num: column(w, Col::Mult(table)).to_vec(), den });
+        let den = table
+            .rows(layout.bits)
+            .iter()
+            .map(|&(x, s)| alpha - combine(table, x.into(), s.into(), beta, gamma))
+            .collect();
+        segments.push(Segment {
+            num: column(w, Col::Mult(table)).to_vec(),
+            den,
+        });
     }
     let (proof, leaves) = gkr::prove(segments, t);
     let mut lookup_evals = Vec::new();
@@ -187,13 +262,23 @@ fn prove_lookups(layout: &Layout, w: &Witness, public: &Public, claims: &mut Cla
         for col in std::iter::once(lk.a).chain(lk.b) {
             let v = evaluate(column(w, col), &leaf.point);
             lookup_evals.push(v);
-            claims.column(layout, public, col, leaf.point.clone(), v).ok();
+            claims
+                .column(layout, public, col, leaf.point.clone(), v)
+                .ok();
         }
     }
     let mut table_evals = Vec::new();
     for (table, leaf) in layout.tables().into_iter().zip(&leaves[lookups.len()..]) {
         table_evals.push(leaf.num);
-        claims.column(layout, public, Col::Mult(table), leaf.point.clone(), leaf.num).ok();
+        claims
+            .column(
+                layout,
+                public,
+                Col::Mult(table),
+                leaf.point.clone(),
+                leaf.num,
+            )
+            .ok();
     }
     t.absorb_ext(&lookup_evals);
     t.absorb_ext(&table_evals);
@@ -201,7 +286,14 @@ fn prove_lookups(layout: &Layout, w: &Witness, public: &Public, claims: &mut Cla
 }
 
 /// Queues the claims of a layer's zero-check on its committed (or public) columns.
-pub(crate) fn requant_claims(layout: &Layout, public: &Public, claims: &mut Claims, l: usize, point: &[EF], ev: &requant::RequantEvals) -> Result<(), crate::error::VerifyError> {
+pub(crate) fn requant_claims(
+    layout: &Layout,
+    public: &Public,
+    claims: &mut Claims,
+    l: usize,
+    point: &[EF],
+    ev: &requant::RequantEvals,
+) -> Result<(), crate::error::VerifyError> {
     claims.column(layout, public, Col::Out(l), point.to_vec(), ev.out)?;
     claims.column(layout, public, Col::Sigma(l), point.to_vec(), ev.sigma)?;
     for (k, &v) in ev.excess.iter().enumerate() {

@@ -29,7 +29,11 @@ impl fmt::Display for Security {
         write!(
             f,
             "{:.0} bits (openings {:.0}/{:.0}, sumcheck+lookups {:.0}) under {} with Poseidon2 as a random oracle",
-            self.bits, self.witness_opening_bits, self.weight_opening_bits, self.interactive_bits, self.assumption
+            self.bits,
+            self.witness_opening_bits,
+            self.weight_opening_bits,
+            self.interactive_bits,
+            self.assumption
         )
     }
 }
@@ -39,13 +43,18 @@ pub fn security(vk: &VerifyingKey, samples: usize) -> Security {
     let layout = Layout::new(vk, samples);
     let layers = layout.layers.len();
     // an upper bound on the claims each opening receives (fewer claims only help)
-    let witness_claims = 2 * layout.lookups().len() + layout.tables().len() + layers * (3 + E_LIMBS + R_LIMBS);
+    let witness_claims =
+        2 * layout.lookups().len() + layout.tables().len() + layers * (3 + E_LIMBS + R_LIMBS);
     let witness = pcs::security(&layout.commit_shape(), witness_claims);
     let weights = pcs::security(&vk.weight_shape(), 2 * layers);
     // Schwartz-Zippel terms: every sumcheck round (degree <= 3), the GKR layers, and the
     // logup fingerprint (degree up to the number of lookups plus table rows).
     let vars: usize = layout.segment_vars().iter().copied().max().unwrap_or(0);
-    let rounds: usize = layout.layers.iter().map(|l| 2 * (layout.sample_vars + l.out_vars) + l.in_vars).sum::<usize>()
+    let rounds: usize = layout
+        .layers
+        .iter()
+        .map(|l| 2 * (layout.sample_vars + l.out_vars) + l.in_vars)
+        .sum::<usize>()
         + vars * vars;
     let lookups: usize = layout.segment_vars().iter().map(|&v| 1usize << v).sum();
     let terms = (3 * rounds + 2 * lookups) as f64;

@@ -13,7 +13,13 @@ use crate::proof::FORMAT_VERSION;
 use crate::tables::LIMB_BITS;
 
 /// Binds the protocol, the key, the input and the output, then the weight commitment.
-pub fn bind(t: &mut Transcript, vk: &VerifyingKey, num_samples: usize, input: &[i64], output: &[i64]) {
+pub fn bind(
+    t: &mut Transcript,
+    vk: &VerifyingKey,
+    num_samples: usize,
+    input: &[i64],
+    output: &[i64],
+) {
     t.absorb_bytes(b"zkml proof");
     t.absorb_u64(u64::from(FORMAT_VERSION));
     t.absorb_u64(u64::from(LIMB_BITS));
@@ -61,7 +67,14 @@ impl Claims {
     ///
     /// # Errors
     /// [`VerifyError::PublicOutput`] when a public column disagrees.
-    pub fn column(&mut self, layout: &Layout, public: &Public, col: Col, point: Vec<EF>, value: EF) -> Result<(), VerifyError> {
+    pub fn column(
+        &mut self,
+        layout: &Layout,
+        public: &Public,
+        col: Col,
+        point: Vec<EF>,
+        value: EF,
+    ) -> Result<(), VerifyError> {
         match layout.source(col) {
             Source::Witness(column) => {
                 self.witness.push(Claim { column, point });
@@ -77,19 +90,43 @@ impl Claims {
     ///
     /// # Errors
     /// [`VerifyError::PublicInput`] when the public input disagrees.
-    pub fn layer_input(&mut self, layout: &Layout, public: &Public, l: usize, point: Vec<EF>, value: EF) -> Result<(), VerifyError> {
+    pub fn layer_input(
+        &mut self,
+        layout: &Layout,
+        public: &Public,
+        l: usize,
+        point: Vec<EF>,
+        value: EF,
+    ) -> Result<(), VerifyError> {
         if l == 0 {
-            return if evaluate(&public.input, &point) == value { Ok(()) } else { Err(VerifyError::PublicInput) };
+            return if evaluate(&public.input, &point) == value {
+                Ok(())
+            } else {
+                Err(VerifyError::PublicInput)
+            };
         }
         self.column(layout, public, Col::Out(l - 1), point, value)
     }
 
     /// Claims on layer `l`'s weights and bias.
-    pub fn weights(&mut self, l: usize, weight_point: Vec<EF>, weight: EF, bias_vars: usize, bias: EF) {
+    pub fn weights(
+        &mut self,
+        l: usize,
+        weight_point: Vec<EF>,
+        weight: EF,
+        bias_vars: usize,
+        bias: EF,
+    ) {
         let bias_point = weight_point[..bias_vars].to_vec();
-        self.weights.push(Claim { column: 2 * l, point: weight_point });
+        self.weights.push(Claim {
+            column: 2 * l,
+            point: weight_point,
+        });
         self.weight_values.push(weight);
-        self.weights.push(Claim { column: 2 * l + 1, point: bias_point });
+        self.weights.push(Claim {
+            column: 2 * l + 1,
+            point: bias_point,
+        });
         self.weight_values.push(bias);
     }
 }

@@ -80,9 +80,12 @@ impl Table {
     /// The MLEs of both columns at `z` (length `num_vars(bits)`), in O(|z|).
     pub fn eval(self, bits: u32, z: &[EF]) -> (EF, EF) {
         let n = z.len();
-        let x = z.iter().enumerate().fold(EF::from(from_i64(self.lo(bits))), |acc, (k, &zk)| {
-            acc + zk * F::from_u64(1u64 << (n - 1 - k))
-        });
+        let x = z
+            .iter()
+            .enumerate()
+            .fold(EF::from(from_i64(self.lo(bits))), |acc, (k, &zk)| {
+                acc + zk * F::from_u64(1u64 << (n - 1 - k))
+            });
         let sigma = match self {
             Table::Limb => EF::ZERO,
             _ => {
@@ -114,8 +117,9 @@ mod tests {
                 let xs: Vec<F> = rows.iter().map(|r| r.0).collect();
                 let ss: Vec<F> = rows.iter().map(|r| r.1).collect();
                 for i in 0..rows.len() {
-                    let z: Vec<EF> =
-                        (0..n).map(|k| EF::from_u64(((i >> (n - 1 - k)) & 1) as u64)).collect();
+                    let z: Vec<EF> = (0..n)
+                        .map(|k| EF::from_u64(((i >> (n - 1 - k)) & 1) as u64))
+                        .collect();
                     assert_eq!(table.eval(bits, &z), (EF::from(xs[i]), EF::from(ss[i])));
                 }
                 // and off the hypercube the closed form agrees with the MLE of the rows

@@ -31,23 +31,69 @@ pub fn verify(vk: &VerifyingKey, proof: &Proof) -> Result<Vec<Vec<i64>>, VerifyE
     bind(&mut t, vk, proof.num_samples, &proof.input, &proof.output);
     pcs::observe(&layout.commit_shape(), &proof.witness_commitment, &mut t);
     let public = Public {
-        input: Public::pad(&proof.input, vk.input_len(), samples, 1 << layout.layers[0].in_vars),
-        output: Public::pad(&proof.output, vk.output_len(), samples, 1 << layout.layers.last().map_or(0, |l| l.out_vars)),
+        input: Public::pad(
+            &proof.input,
+            vk.input_len(),
+            samples,
+            1 << layout.layers[0].in_vars,
+        ),
+        output: Public::pad(
+            &proof.output,
+            vk.output_len(),
+            samples,
+            1 << layout.layers.last().map_or(0, |l| l.out_vars),
+        ),
     };
     let mut claims = Claims::default();
     verify_lookups(&layout, proof, &public, &mut claims, &mut t)?;
     for (l, (shape, lp)) in layout.layers.iter().zip(&proof.layers).enumerate() {
         let nv = layout.sample_vars + shape.out_vars;
-        let point = requant::verify(l, &vk.layers[l].multiplier, layout.sample_vars, nv, &lp.requant, &lp.requant_evals, &mut t)?;
+        let point = requant::verify(
+            l,
+            &vk.layers[l].multiplier,
+            layout.sample_vars,
+            nv,
+            &lp.requant,
+            &lp.requant_evals,
+            &mut t,
+        )?;
         requant_claims(&layout, &public, &mut claims, l, &point, &lp.requant_evals)?;
-        let dc = dense::verify(l, lp.requant_evals.acc, &point, layout.sample_vars, shape.in_vars, &lp.dense, &mut t)?;
-        claims.weights(l, dc.weight_point, lp.dense.weight, shape.out_vars, lp.dense.bias);
+        let dc = dense::verify(
+            l,
+            lp.requant_evals.acc,
+            &point,
+            layout.sample_vars,
+            shape.in_vars,
+            &lp.dense,
+            &mut t,
+        )?;
+        claims.weights(
+            l,
+            dc.weight_point,
+            lp.dense.weight,
+            shape.out_vars,
+            lp.dense.bias,
+        );
         claims.layer_input(&layout, &public, l, dc.input_point, lp.dense.input)?;
     }
-    pcs::verify(&layout.commit_shape(), &proof.witness_commitment, &claims.witness, &claims.witness_values, &proof.witness_opening, &mut t)
-        .map_err(VerifyError::WitnessOpening)?;
-    pcs::verify(&vk.weight_shape(), &vk.weight_commitment, &claims.weights, &claims.weight_values, &proof.weight_opening, &mut t)
-        .map_err(VerifyError::WeightOpening)?;
+    pcs::verify(
+        &layout.commit_shape(),
+        &proof.witness_commitment,
+        &claims.witness,
+        &claims.witness_values,
+        &proof.witness_opening,
+        &mut t,
+    )
+    .map_err(VerifyError::WitnessOpening)?;
+    pcs::verify(
+        &vk.weight_shape(),
+        &vk.weight_commitment,
+        &claims.weights,
+        &claims.weight_values,
+        &proof.weight_opening,
+        &mut t,
+    )
+    .map_err(VerifyError::WeightOpening)?;
     Ok(proof.outputs())
 }
 
@@ -58,13 +104,23 @@ pub fn verify(vk: &VerifyingKey, proof: &Proof) -> Result<Vec<Vec<i64>>, VerifyE
 /// [`VerifyError::InputFile`] when the file does not parse, [`VerifyError::InputMismatch`]
 /// naming the first value that differs.
 pub fn check_input(vk: &VerifyingKey, proof: &Proof, json: &str) -> Result<(), VerifyError> {
-    let inputs = zkml_model::parse_inputs(json, &vk.input_spec()).map_err(|e| VerifyError::InputFile { why: e.to_string() })?;
+    let inputs = zkml_model::parse_inputs(json, &vk.input_spec())
+        .map_err(|e| VerifyError::InputFile { why: e.to_string() })?;
     if inputs.samples.len() != proof.num_samples {
         return Err(VerifyError::InputFile {
-            why: format!("{} samples in the file, {} in the proof", inputs.samples.len(), proof.num_samples),
+            why: format!(
+                "{} samples in the file, {} in the proof",
+                inputs.samples.len(),
+                proof.num_samples
+            ),
         });
     }
-    for (sample, (x, proven)) in inputs.samples.iter().zip(proof.input.chunks(vk.input_len().max(1))).enumerate() {
+    for (sample, (x, proven)) in inputs
+        .samples
+        .iter()
+        .zip(proof.input.chunks(vk.input_len().max(1)))
+        .enumerate()
+    {
         let q = zkml_model::quantize_values(x, vk.input_scale, vk.bits);
         if let Some(index) = q.iter().zip(proven).position(|(a, b)| a != b) {
             return Err(VerifyError::InputMismatch { sample, index });
@@ -76,11 +132,23 @@ pub fn check_input(vk: &VerifyingKey, proof: &Proof, json: &str) -> Result<(), V
 /// Checks every length in the proof against the key and the public values' ranges.
 fn check_shape(vk: &VerifyingKey, proof: &Proof) -> Result<Layout, VerifyError> {
     let shape = |what, expected: usize, got: usize| {
-        if expected == got { Ok(()) } else { Err(VerifyError::Shape { what, expected, got }) }
+        if expected == got {
+            Ok(())
+        } else {
+            Err(VerifyError::Shape {
+                what,
+                expected,
+                got,
+            })
+        }
     };
     let n = proof.num_samples;
     if n == 0 || n > MAX_SAMPLES {
-        return Err(VerifyError::Shape { what: "number of samples", expected: MAX_SAMPLES.min(n.max(1)), got: n });
+        return Err(VerifyError::Shape {
+            what: "number of samples",
+            expected: MAX_SAMPLES.min(n.max(1)),
+            got: n,
+        });
     }
     if let BatchDim::Fixed(b) = vk.batch
         && b > 1
@@ -88,23 +156,53 @@ fn check_shape(vk: &VerifyingKey, proof: &Proof) -> Result<Layout, VerifyError> 
         shape("number of samples", b, n)?;
     }
     shape("input length", n * vk.input_len(), proof.input.len())?;
-    shape("output length", n.next_power_of_two() * vk.output_len(), proof.output.len())?;
+    shape(
+        "output length",
+        n.next_power_of_two() * vk.output_len(),
+        proof.output.len(),
+    )?;
     let (lo, hi) = requant::range(false, vk.bits);
     for (which, data) in [("input", &proof.input), ("output", &proof.output)] {
-        if let Some((index, &value)) = data.iter().enumerate().find(|(_, v)| !(lo..=hi).contains(*v)) {
-            return Err(VerifyError::PublicRange { which, index, value, bits: vk.bits });
+        if let Some((index, &value)) = data
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(lo..=hi).contains(*v))
+        {
+            return Err(VerifyError::PublicRange {
+                which,
+                index,
+                value,
+                bits: vk.bits,
+            });
         }
     }
     let layout = Layout::new(vk, n);
     shape("number of layers", layout.layers.len(), proof.layers.len())?;
     let lookups = layout.lookups();
-    let expected_evals = lookups.iter().map(|lk| 1 + usize::from(lk.b.is_some())).sum();
-    shape("lookup evaluations", expected_evals, proof.lookup_evals.len())?;
-    shape("table evaluations", layout.tables().len(), proof.table_evals.len())?;
+    let expected_evals = lookups
+        .iter()
+        .map(|lk| 1 + usize::from(lk.b.is_some()))
+        .sum();
+    shape(
+        "lookup evaluations",
+        expected_evals,
+        proof.lookup_evals.len(),
+    )?;
+    shape(
+        "table evaluations",
+        layout.tables().len(),
+        proof.table_evals.len(),
+    )?;
     Ok(layout)
 }
 
-fn verify_lookups(layout: &Layout, proof: &Proof, public: &Public, claims: &mut Claims, t: &mut Transcript) -> Result<(), VerifyError> {
+fn verify_lookups(
+    layout: &Layout,
+    proof: &Proof,
+    public: &Public,
+    claims: &mut Claims,
+    t: &mut Transcript,
+) -> Result<(), VerifyError> {
     let (beta, gamma, alpha) = (t.sample(), t.sample(), t.sample());
     let leaves = gkr::verify(&layout.segment_vars(), &proof.lookup, t)?;
     let lookups = layout.lookups();
@@ -123,16 +221,27 @@ fn verify_lookups(layout: &Layout, proof: &Proof, public: &Public, claims: &mut 
             claims.column(layout, public, col, leaf.point.clone(), b)?;
         }
     }
-    for (k, (table, leaf)) in layout.tables().into_iter().zip(&leaves[lookups.len()..]).enumerate() {
+    for (k, (table, leaf)) in layout
+        .tables()
+        .into_iter()
+        .zip(&leaves[lookups.len()..])
+        .enumerate()
+    {
         let segment = lookups.len() + k;
         let (x, s) = table.eval(layout.bits, &leaf.point);
-        if leaf.num != proof.table_evals[k] || leaf.den != alpha - combine(table, x, s, beta, gamma) {
+        if leaf.num != proof.table_evals[k] || leaf.den != alpha - combine(table, x, s, beta, gamma)
+        {
             return Err(VerifyError::LookupLeaf { segment });
         }
-        claims.column(layout, public, Col::Mult(table), leaf.point.clone(), leaf.num)?;
+        claims.column(
+            layout,
+            public,
+            Col::Mult(table),
+            leaf.point.clone(),
+            leaf.num,
+        )?;
     }
     t.absorb_ext(&proof.lookup_evals);
     t.absorb_ext(&proof.table_evals);
     Ok(())
 }
-

@@ -38,8 +38,10 @@ pub fn generate(model: &QuantizedModel, inputs: &[Vec<i64>]) -> Witness {
         x[s * i0..s * i0 + row.len()].copy_from_slice(row);
     }
     let input: Vec<F> = x.iter().map(|&v| from_i64(v)).collect();
-    let mut counts: Vec<(Table, Vec<u64>)> =
-        Table::ALL.iter().map(|&t| (t, vec![0u64; 1 << t.num_vars(model.bits)])).collect();
+    let mut counts: Vec<(Table, Vec<u64>)> = Table::ALL
+        .iter()
+        .map(|&t| (t, vec![0u64; 1 << t.num_vars(model.bits)]))
+        .collect();
     let mut layers = Vec::with_capacity(model.layers.len());
     let mut width = i0;
     for QuantLayer::Dense(d) in &model.layers {
@@ -70,40 +72,67 @@ pub fn generate(model: &QuantizedModel, inputs: &[Vec<i64>]) -> Witness {
         let cols = RequantColumns {
             out: out.iter().map(|&v| from_i64(v)).collect(),
             sigma: decs.iter().map(|dc| from_i64(dc.sigma)).collect(),
-            excess: std::array::from_fn(|k| decs.iter().map(|dc| F::from_u8(dc.excess[k])).collect()),
+            excess: std::array::from_fn(|k| {
+                decs.iter().map(|dc| F::from_u8(dc.excess[k])).collect()
+            }),
             rem: std::array::from_fn(|k| decs.iter().map(|dc| F::from_u8(dc.rem[k])).collect()),
         };
-        layers.push(LayerWitness { acc, cols, out: out.clone() });
+        layers.push(LayerWitness {
+            acc,
+            cols,
+            out: out.clone(),
+        });
         x = out;
         width = o;
     }
     let n_out = model.output_len();
-    let output = (0..samples).flat_map(|s| x[s * width..s * width + n_out].to_vec()).collect();
+    let output = (0..samples)
+        .flat_map(|s| x[s * width..s * width + n_out].to_vec())
+        .collect();
     let mults = counts
         .into_iter()
         .map(|(t, c)| (t, c.into_iter().map(F::from_u64).collect()))
         .collect();
-    Witness { input, layers, mults, output }
+    Witness {
+        input,
+        layers,
+        mults,
+        output,
+    }
 }
 
 impl Witness {
     /// Recomputes the multiplicities from the committed columns (values outside every table
     /// are not counted). Used by tests that forge a witness.
     pub fn recount(&mut self, bits: u32, relu: &[bool]) {
-        let mut counts: Vec<(Table, Vec<u64>)> =
-            Table::ALL.iter().map(|&t| (t, vec![0u64; 1 << t.num_vars(bits)])).collect();
+        let mut counts: Vec<(Table, Vec<u64>)> = Table::ALL
+            .iter()
+            .map(|&t| (t, vec![0u64; 1 << t.num_vars(bits)]))
+            .collect();
         let mut bump = |table: Table, v: F| {
             let x = zkml_proof::field::to_i64(v) - table.lo(bits);
-            let c = &mut counts.iter_mut().find(|(t, _)| *t == table).expect("every table").1;
+            let c = &mut counts
+                .iter_mut()
+                .find(|(t, _)| *t == table)
+                .expect("every table")
+                .1;
             if let Some(slot) = usize::try_from(x).ok().and_then(|i| c.get_mut(i)) {
                 *slot += 1;
             }
         };
         for (lw, &r) in self.layers.iter().zip(relu) {
             lw.cols.out.iter().for_each(|&v| bump(Table::clamp(r), v));
-            lw.cols.excess.iter().chain(&lw.cols.rem).flatten().for_each(|&v| bump(Table::Limb, v));
+            lw.cols
+                .excess
+                .iter()
+                .chain(&lw.cols.rem)
+                .flatten()
+                .for_each(|&v| bump(Table::Limb, v));
         }
-        self.mults = counts.into_iter().map(|(t, c)| (t, c.into_iter().map(F::from_u64).collect())).collect();
+        self.mults = counts
+            .into_iter()
+            .map(|(t, c)| (t, c.into_iter().map(F::from_u64).collect()))
+            .collect();
     }
 }
 

@@ -9,7 +9,10 @@ use zkml::{Proof, ProvingKey, VerifyingKey, prove, setup, verify};
 fn round_trip(widths: &[usize], batch: BatchDim, samples: usize, seed: u64) {
     let m = model(widths, batch, seed);
     let xs = inputs(samples, widths[0], seed + 1);
-    let expected: Vec<Vec<i64>> = xs.iter().map(|x| m.forward(x).last().unwrap().clone()).collect();
+    let expected: Vec<Vec<i64>> = xs
+        .iter()
+        .map(|x| m.forward(x).last().unwrap().clone())
+        .collect();
     let pk = setup(m).expect("setup");
     let proof = prove(&pk, &xs).expect("prove");
     let bytes = proof.to_bytes();

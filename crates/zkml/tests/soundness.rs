@@ -27,7 +27,9 @@ fn relu(pk: &ProvingKey) -> Vec<bool> {
 /// Index of an element of layer `l`'s output strictly inside the clamp range.
 fn interior(w: &Witness, l: usize) -> usize {
     let out = &w.layers[l].out;
-    out.iter().position(|&v| v > 0 && v < 100).expect("an unclamped element")
+    out.iter()
+        .position(|&v| v > 0 && v < 100)
+        .expect("an unclamped element")
 }
 
 #[test]
@@ -46,7 +48,10 @@ fn changed_input_element_is_refused() {
     let (pk, _, proof) = fixture();
     let mut bad = proof.clone();
     bad.input[5] = if bad.input[5] == 1 { 2 } else { 1 };
-    assert!(matches!(verify(&pk.vk, &bad).unwrap_err(), VerifyError::Gkr(_)));
+    assert!(matches!(
+        verify(&pk.vk, &bad).unwrap_err(),
+        VerifyError::Gkr(_)
+    ));
 }
 
 #[test]
@@ -54,10 +59,16 @@ fn out_of_range_public_values_are_refused() {
     let (pk, _, proof) = fixture();
     let mut bad = proof.clone();
     bad.input[0] = 128;
-    assert!(matches!(verify(&pk.vk, &bad).unwrap_err(), VerifyError::PublicRange { which: "input", .. }));
+    assert!(matches!(
+        verify(&pk.vk, &bad).unwrap_err(),
+        VerifyError::PublicRange { which: "input", .. }
+    ));
     let mut bad = proof;
     bad.output.push(0);
-    assert!(matches!(verify(&pk.vk, &bad).unwrap_err(), VerifyError::Shape { .. }));
+    assert!(matches!(
+        verify(&pk.vk, &bad).unwrap_err(),
+        VerifyError::Shape { .. }
+    ));
 }
 
 #[test]
@@ -113,7 +124,10 @@ fn wrong_requantized_value_is_refused_by_the_zero_check() {
         w.recount(8, &r);
     })
     .unwrap();
-    assert!(matches!(verify(&pk.vk, &proof).unwrap_err(), VerifyError::Requant { layer: 0 }));
+    assert!(matches!(
+        verify(&pk.vk, &proof).unwrap_err(),
+        VerifyError::Requant { layer: 0 }
+    ));
 }
 
 #[test]
@@ -129,7 +143,10 @@ fn remainder_outside_its_limbs_is_refused_by_the_lookup() {
         w.recount(8, &r);
     })
     .unwrap();
-    assert!(matches!(verify(&pk.vk, &proof).unwrap_err(), VerifyError::Gkr(_)));
+    assert!(matches!(
+        verify(&pk.vk, &proof).unwrap_err(),
+        VerifyError::Gkr(_)
+    ));
 }
 
 #[test]
@@ -150,12 +167,24 @@ fn wrong_accumulator_is_refused_by_the_dense_sumcheck() {
     let (pk, xs, _) = fixture();
     let proof = prove_tampered(&pk, &xs, &|w| w.layers[1].acc[2] += F::ONE).unwrap();
     let err = verify(&pk.vk, &proof).unwrap_err();
-    assert!(matches!(err, VerifyError::Requant { layer: 1 } | VerifyError::Dense { layer: 1 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            VerifyError::Requant { layer: 1 } | VerifyError::Dense { layer: 1 }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn claimed_output_different_from_the_computation_is_refused() {
     let (pk, xs, _) = fixture();
-    let proof = prove_tampered(&pk, &xs, &|w| w.output[1] = if w.output[1] == 3 { 4 } else { 3 }).unwrap();
-    assert!(matches!(verify(&pk.vk, &proof).unwrap_err(), VerifyError::PublicOutput));
+    let proof = prove_tampered(&pk, &xs, &|w| {
+        w.output[1] = if w.output[1] == 3 { 4 } else { 3 }
+    })
+    .unwrap();
+    assert!(matches!(
+        verify(&pk.vk, &proof).unwrap_err(),
+        VerifyError::PublicOutput
+    ));
 }

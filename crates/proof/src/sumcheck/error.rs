@@ -8,5 +8,9 @@ pub enum SumcheckError {
     WrongRoundCount { expected: usize, got: usize },
     /// A round message has the wrong number of evaluations for the statement's degree.
     #[error("sumcheck round {round} has {got} evaluations, expected {expected}")]
-    WrongDegree { round: usize, expected: usize, got: usize },
+    WrongDegree {
+        round: usize,
+        expected: usize,
+        got: usize,
+    },
 }

@@ -118,6 +118,8 @@ impl RoundKernel for ProductSum {
     }
 
     fn fold(&mut self, r: EF) {
-        self.tables.par_iter_mut().for_each(|t| crate::mle::fold_first(t, r));
+        self.tables
+            .par_iter_mut()
+            .for_each(|t| crate::mle::fold_first(t, r));
     }
 }

@@ -6,7 +6,9 @@ use crate::mle::{eq_eval, eq_table, evaluate};
 use crate::transcript::Transcript;
 
 fn table(n: usize, seed: u64) -> Vec<F> {
-    (0..1u64 << n).map(|i| F::from_u64((i * 7 + seed) * (i ^ seed) % 1000)).collect()
+    (0..1u64 << n)
+        .map(|i| F::from_u64((i * 7 + seed) * (i ^ seed) % 1000))
+        .collect()
 }
 
 fn lift(v: &[F]) -> Vec<EF> {
@@ -58,7 +60,10 @@ fn wrong_sum_or_corrupted_round_fails_the_final_check() {
             let mut bad = proof.clone();
             bad.rounds[round][k] += EF::ONE;
             let (pt, fin) = verify(sum, n, 3, &bad, &mut Transcript::new()).unwrap();
-            assert!(!final_check(&r, &a, &b, &c, &pt, fin), "round {round} slot {k}");
+            assert!(
+                !final_check(&r, &a, &b, &c, &pt, fin),
+                "round {round} slot {k}"
+            );
         }
     }
     let mut swapped = proof.clone();
@@ -75,13 +80,20 @@ fn wrong_shape_is_a_typed_error() {
     short.rounds.pop();
     assert_eq!(
         verify(sum, n, 3, &short, &mut Transcript::new()),
-        Err(SumcheckError::WrongRoundCount { expected: 4, got: 3 })
+        Err(SumcheckError::WrongRoundCount {
+            expected: 4,
+            got: 3
+        })
     );
     let mut deg = proof.clone();
     deg.rounds[2].push(EF::ZERO);
     assert_eq!(
         verify(sum, n, 3, &deg, &mut Transcript::new()),
-        Err(SumcheckError::WrongDegree { round: 2, expected: 3, got: 4 })
+        Err(SumcheckError::WrongDegree {
+            round: 2,
+            expected: 3,
+            got: 4
+        })
     );
 }
 

@@ -16,13 +16,20 @@ pub fn verify(
     t: &mut Transcript,
 ) -> Result<(Vec<EF>, EF), SumcheckError> {
     if proof.rounds.len() != num_vars {
-        return Err(SumcheckError::WrongRoundCount { expected: num_vars, got: proof.rounds.len() });
+        return Err(SumcheckError::WrongRoundCount {
+            expected: num_vars,
+            got: proof.rounds.len(),
+        });
     }
     let mut claim = claimed_sum;
     let mut point = Vec::with_capacity(num_vars);
     for (round, msg) in proof.rounds.iter().enumerate() {
         if msg.len() != degree {
-            return Err(SumcheckError::WrongDegree { round, expected: degree, got: msg.len() });
+            return Err(SumcheckError::WrongDegree {
+                round,
+                expected: degree,
+                got: msg.len(),
+            });
         }
         t.absorb_ext(msg);
         let r = t.sample();

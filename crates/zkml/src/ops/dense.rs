@@ -72,12 +72,23 @@ pub fn prove(
     t.absorb_ext(&[bias]);
     let a = fold_rows(w, cols, &eq_o);
     let xs = fold_rows(x, cols, &eq_table(rho_s));
-    let mut kernel = ProductSum { tables: vec![a, xs], terms: vec![(EF::ONE, vec![0, 1])] };
+    let mut kernel = ProductSum {
+        tables: vec![a, xs],
+        terms: vec![(EF::ONE, vec![0, 1])],
+    };
     let num_vars = cols.trailing_zeros() as usize;
     let (sumcheck, rho_j) = sumcheck::prove(&mut kernel, num_vars, t);
     let (weight, input) = (kernel.tables[0][0], kernel.tables[1][0]);
     t.absorb_ext(&[weight, input]);
-    (DenseProof { bias, sumcheck, weight, input }, rho_j)
+    (
+        DenseProof {
+            bias,
+            sumcheck,
+            weight,
+            input,
+        },
+        rho_j,
+    )
 }
 
 /// Verifies layer `layer`'s dense proof against the claim `acc(point) = acc`.
@@ -96,8 +107,13 @@ pub fn verify(
 ) -> Result<DenseClaims, VerifyError> {
     let (rho_s, rho_o) = point.split_at(sample_vars);
     t.absorb_ext(&[proof.bias]);
-    let (rho_j, fin) = sumcheck::verify(acc - proof.bias, in_vars, 2, &proof.sumcheck, t)
-        .map_err(|source| VerifyError::Sumcheck { stage: format!("dense sumcheck of layer {layer}"), source })?;
+    let (rho_j, fin) =
+        sumcheck::verify(acc - proof.bias, in_vars, 2, &proof.sumcheck, t).map_err(|source| {
+            VerifyError::Sumcheck {
+                stage: format!("dense sumcheck of layer {layer}"),
+                source,
+            }
+        })?;
     t.absorb_ext(&[proof.weight, proof.input]);
     if fin != proof.weight * proof.input {
         return Err(VerifyError::Dense { layer });

@@ -114,12 +114,22 @@ impl RequantEvals {
 }
 
 fn limb_sum(limbs: &[EF]) -> EF {
-    limbs.iter().rev().fold(EF::ZERO, |acc, &l| acc * F::from_u64(256) + l)
+    limbs
+        .iter()
+        .rev()
+        .fold(EF::ZERO, |acc, &l| acc * F::from_u64(256) + l)
 }
 
 fn limb_sum_table(limbs: &[Vec<F>]) -> Vec<EF> {
     (0..limbs[0].len())
-        .map(|i| EF::from(limbs.iter().rev().fold(F::ZERO, |acc, l| acc * F::from_u64(256) + l[i])))
+        .map(|i| {
+            EF::from(
+                limbs
+                    .iter()
+                    .rev()
+                    .fold(F::ZERO, |acc, l| acc * F::from_u64(256) + l[i]),
+            )
+        })
         .collect()
 }
 
@@ -134,7 +144,9 @@ pub fn prove(
 ) -> (SumcheckProof, Vec<EF>, RequantEvals) {
     let tau = t.sample_vec(num_vars);
     let lift = |v: &[F]| v.iter().map(|&x| EF::from(x)).collect::<Vec<EF>>();
-    let m_full: Vec<EF> = (0..acc.len()).map(|i| EF::from(multiplier[i % multiplier.len()])).collect();
+    let m_full: Vec<EF> = (0..acc.len())
+        .map(|i| EF::from(multiplier[i % multiplier.len()]))
+        .collect();
     let two32 = EF::from(F::from_u64(1 << 32));
     let mut kernel = ProductSum {
         tables: vec![
@@ -183,8 +195,12 @@ pub fn verify(
     t: &mut Transcript,
 ) -> Result<Vec<EF>, VerifyError> {
     let tau = t.sample_vec(num_vars);
-    let (point, fin) = sumcheck::verify(EF::ZERO, num_vars, 3, proof, t)
-        .map_err(|source| VerifyError::Sumcheck { stage: format!("requant zero-check of layer {layer}"), source })?;
+    let (point, fin) = sumcheck::verify(EF::ZERO, num_vars, 3, proof, t).map_err(|source| {
+        VerifyError::Sumcheck {
+            stage: format!("requant zero-check of layer {layer}"),
+            source,
+        }
+    })?;
     t.absorb_ext(&evals.flat());
     let m: Vec<F> = multiplier.iter().map(|&v| from_i64(v)).collect();
     let m_eval = evaluate_padded(&m, &point[sample_vars..]);
@@ -204,14 +220,31 @@ mod tests {
 
     #[test]
     fn decomposition_agrees_with_the_model_and_recomposes() {
-        for &(acc, m) in &[(0i64, 0i64), (1000, 1 << 20), (-1000, 1 << 20), (123_456, 77_777), (-99_999, 3 << 28)] {
+        for &(acc, m) in &[
+            (0i64, 0i64),
+            (1000, 1 << 20),
+            (-1000, 1 << 20),
+            (123_456, 77_777),
+            (-99_999, 3 << 28),
+        ] {
             for relu in [false, true] {
                 let d = decompose(acc, m, relu, 8);
                 assert_eq!(d.out, zkml_model::requantize(acc, m, relu, 8));
-                let e = d.excess.iter().rev().fold(0i128, |a, &l| a * 256 + i128::from(l));
-                let r = d.rem.iter().rev().fold(0i128, |a, &l| a * 256 + i128::from(l));
+                let e = d
+                    .excess
+                    .iter()
+                    .rev()
+                    .fold(0i128, |a, &l| a * 256 + i128::from(l));
+                let r = d
+                    .rem
+                    .iter()
+                    .rev()
+                    .fold(0i128, |a, &l| a * 256 + i128::from(l));
                 let lhs = i128::from(acc) * i128::from(m) + (1 << 31);
-                assert_eq!(lhs, (i128::from(d.out) + i128::from(d.sigma) * e) * (1 << 32) + r);
+                assert_eq!(
+                    lhs,
+                    (i128::from(d.out) + i128::from(d.sigma) * e) * (1 << 32) + r
+                );
             }
         }
     }

@@ -53,5 +53,7 @@ pub fn model(widths: &[usize], batch: BatchDim, seed: u64) -> QuantizedModel {
 /// `n` random int8 samples of length `len`.
 pub fn inputs(n: usize, len: usize, seed: u64) -> Vec<Vec<i64>> {
     let mut rng = Rng(seed | 1);
-    (0..n).map(|_| (0..len).map(|_| rng.range(-128, 127)).collect()).collect()
+    (0..n)
+        .map(|_| (0..len).map(|_| rng.range(-128, 127)).collect())
+        .collect()
 }

@@ -1,0 +1,119 @@
+//! Every bundled model goes through `setup`, `prove` and `verify --input` with the binary, and
+//! the verified outputs equal those of plain quantized inference (`run`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn zkml(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_zkml"))
+        .args(args)
+        .output()
+        .expect("run zkml");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "zkml {args:?} panicked: {stderr}"
+    );
+    (out.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+fn assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/models")
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+fn round_trip(stem: &str, input: &str) {
+    let dir = std::env::temp_dir().join(format!("zkml-test-{stem}-{}", std::process::id()));
+    let (model, input) = (assets().join(format!("{stem}.onnx")), assets().join(input));
+    let (pk, vk, proof) = (
+        dir.join("model.pk"),
+        dir.join("model.vk"),
+        dir.join("proof.bin"),
+    );
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    let (code, _, err) = zkml(&[
+        "setup",
+        &s(&model),
+        "--out",
+        &s(&dir),
+        "--calibration",
+        &s(&input),
+    ]);
+    assert_eq!(code, 0, "{stem} setup: {err}");
+    let (code, run_out, err) = zkml(&["run", "--pk", &s(&pk), "--input", &s(&input), "--json"]);
+    assert_eq!(code, 0, "{stem} run: {err}");
+    let (code, prove_out, err) = zkml(&[
+        "prove",
+        "--pk",
+        &s(&pk),
+        "--input",
+        &s(&input),
+        "--proof",
+        &s(&proof),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stem} prove: {err}");
+    assert!(json(&prove_out)["proof_bytes"].as_u64().unwrap() > 0);
+    let (code, verify_out, err) = zkml(&[
+        "verify",
+        "--vk",
+        &s(&vk),
+        "--proof",
+        &s(&proof),
+        "--input",
+        &s(&input),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stem} verify: {err}");
+    let verified = json(&verify_out);
+    assert_eq!(verified["valid"], true);
+    assert_eq!(
+        verified["outputs"],
+        json(&run_out)["outputs"],
+        "{stem}: proven outputs differ from inference"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn gemm_pytorch_style_digits_mlp() {
+    round_trip("digits_mlp_7x50", "digits_mlp_7x50_input.json");
+}
+
+#[test]
+fn matmul_add_keras_style_with_dynamic_batch() {
+    round_trip("mlp_matmul_add", "mlp_matmul_add_input.json");
+}
+
+#[test]
+fn flatten_of_a_1x1x8x8_input() {
+    round_trip("mlp_flatten", "mlp_flatten_input.json");
+}
+
+#[test]
+fn fixed_batch_of_four() {
+    round_trip("mlp_batch4", "mlp_batch4_input.json");
+}
+
+#[test]
+fn dropout_identity_reshape() {
+    round_trip("mlp_dropout_identity", "mlp_dropout_identity_input.json");
+}
+
+#[test]
+fn batch_of_many_digits_in_one_proof() {
+    round_trip("digits_mlp_5x100", "digits_mlp_5x100_test.json");
+}
+
+#[test]
+fn demo_runs() {
+    let (code, out, err) = zkml(&[]);
+    assert_eq!(code, 0, "demo: {err}");
+    assert!(out.contains("proof is valid"), "{out}");
+}
