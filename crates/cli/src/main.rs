@@ -117,6 +117,19 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
+    // A closed stdout (e.g. `zkml ... | head`) ends the program quietly instead of panicking.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or_default();
+        if msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         None => demo::run(),

@@ -47,6 +47,8 @@ pub enum SetupError {
         acc_max: i128,
         multiplier: i64,
     },
+    #[error(transparent)]
+    Model(#[from] zkml_model::ModelError),
     #[error("the proving key's weights do not match its verifying key")]
     KeyMismatch,
     #[error(transparent)]

@@ -61,6 +61,7 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
     if !(2..=16).contains(&model.bits) {
         return Err(SetupError::Bits { bits: model.bits });
     }
+    model.validate()?;
     let mut expected_in = model.input_len();
     for QuantLayer::Dense(d) in &model.layers {
         if d.n_in != expected_in {
