@@ -32,8 +32,8 @@ pub struct VerifyingKey {
     pub input_shape: Vec<usize>,
     pub input_scale: f64,
     pub layers: Vec<VkLayer>,
-    /// Root of the commitment to every weight and bias.
-    pub weight_commitment: Commitment,
+    /// Roots of the commitments to every weight and bias (see [`weight_groups`]).
+    pub weight_commitments: Vec<Commitment>,
 }
 
 /// What the prover needs: the model, its padded weights and the commitment's prover data.
@@ -43,11 +43,37 @@ pub struct ProvingKey {
     pub vk: VerifyingKey,
     /// Per layer: weights `[O][I]` and bias `[O]`, zero-padded to powers of two.
     pub(crate) weights: Vec<(Vec<F>, Vec<F>)>,
-    pub(crate) weight_data: ProverData,
+    pub(crate) weight_data: Vec<ProverData>,
 }
 
 const PK_MAGIC: &[u8; 8] = b"ZKMLPK\0\x01";
 const VK_MAGIC: &[u8; 8] = b"ZKMLVK\0\x01";
+
+/// Splits the weight columns (layer `l`: weights `2l`, bias `2l + 1`) between commitments.
+///
+/// One commitment holds everything unless the columns add up to just past a power of two (a
+/// 2048x2048 layer plus its bias would double the committed size): then the largest column gets
+/// a commitment of its own when that shrinks the committed cells by a third or more (a second
+/// opening costs ~5 ms and ~50 KiB, which a smaller saving would not repay).
+/// Depends on the column sizes alone, so prover and verifier derive the same split.
+pub fn weight_groups(vars: &[usize]) -> Vec<Vec<usize>> {
+    // the commitment pads tiny columns to 2^4 cells (its folding factor)
+    let cells = |v: usize| 1u128 << v.max(4);
+    let padded = |total: u128| total.next_power_of_two();
+    let all: Vec<usize> = (0..vars.len()).collect();
+    let largest = (0..vars.len()).max_by_key(|&i| (vars[i], std::cmp::Reverse(i)));
+    let Some(largest) = largest.filter(|_| vars.len() > 1) else {
+        return vec![all];
+    };
+    let whole = padded(vars.iter().map(|&v| cells(v)).sum());
+    let rest: Vec<usize> = all.iter().copied().filter(|&i| i != largest).collect();
+    let split = cells(vars[largest]) + padded(rest.iter().map(|&i| cells(vars[i])).sum());
+    if 3 * split <= 2 * whole {
+        vec![vec![largest], rest]
+    } else {
+        vec![all]
+    }
+}
 
 /// Quantized model -> keys. Commits to the weights once.
 ///
@@ -75,11 +101,19 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         expected_in = d.n_out;
     }
     let weights = padded_weights(&model);
-    let columns: Vec<Vec<F>> = weights
+    let columns: Vec<&Vec<F>> = weights.iter().flat_map(|(w, b)| [w, b]).collect();
+    let vars: Vec<usize> = columns
         .iter()
-        .flat_map(|(w, b)| [w.clone(), b.clone()])
+        .map(|c| c.len().trailing_zeros() as usize)
         .collect();
-    let (weight_commitment, weight_data) = pcs::commit(columns, &mut Transcript::new())?;
+    let mut weight_commitments = Vec::new();
+    let mut weight_data = Vec::new();
+    for group in weight_groups(&vars) {
+        let cols = group.iter().map(|&i| columns[i].clone()).collect();
+        let (c, d) = pcs::commit(cols, &mut Transcript::new())?;
+        weight_commitments.push(c);
+        weight_data.push(d);
+    }
     let vk = VerifyingKey {
         bits: model.bits,
         scales: model.scales,
@@ -98,7 +132,7 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
                 out_scale: d.out_scale,
             })
             .collect(),
-        weight_commitment,
+        weight_commitments,
     };
     Ok(ProvingKey {
         model,
@@ -131,17 +165,37 @@ fn padded_weights(model: &QuantizedModel) -> Vec<(Vec<F>, Vec<F>)> {
 
 impl VerifyingKey {
     /// Shape of the weight commitment: per layer, weights then bias.
-    pub fn weight_shape(&self) -> CommitShape {
-        CommitShape {
-            column_vars: self
-                .layers
-                .iter()
-                .flat_map(|l| {
-                    let (o, i) = (pow2_vars(l.n_out), pow2_vars(l.n_in));
-                    [o + i, o]
-                })
-                .collect(),
+    pub fn weight_vars(&self) -> Vec<usize> {
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                let (o, i) = (pow2_vars(l.n_out), pow2_vars(l.n_in));
+                [o + i, o]
+            })
+            .collect()
+    }
+
+    /// Shapes of the weight commitments, one per group of [`weight_groups`].
+    pub fn weight_shapes(&self) -> Vec<CommitShape> {
+        let vars = self.weight_vars();
+        weight_groups(&vars)
+            .iter()
+            .map(|g| CommitShape {
+                column_vars: g.iter().map(|&i| vars[i]).collect(),
+            })
+            .collect()
+    }
+
+    /// `(group, column within the group)` of every weight column.
+    pub fn weight_locations(&self) -> Vec<(usize, usize)> {
+        let vars = self.weight_vars();
+        let mut loc = vec![(0, 0); vars.len()];
+        for (g, group) in weight_groups(&vars).iter().enumerate() {
+            for (k, &i) in group.iter().enumerate() {
+                loc[i] = (g, k);
+            }
         }
+        loc
     }
 
     /// Number of input values of one sample.
@@ -255,5 +309,25 @@ impl ProvingKey {
             return Err(SetupError::KeyMismatch);
         }
         Ok(pk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weight_groups;
+
+    #[test]
+    fn weights_just_past_a_power_of_two_get_split() {
+        // 2048x2048 + bias + a small head: 2^22 + 2^11 + 2^15 + 2^4 cells would pad to 2^23
+        assert_eq!(
+            weight_groups(&[22, 11, 15, 4]),
+            vec![vec![0], vec![1, 2, 3]]
+        );
+        // a model whose columns fill their power of two stays in one commitment
+        assert_eq!(
+            weight_groups(&[14, 7, 14, 7, 13, 7, 11, 4]),
+            vec![(0..8).collect::<Vec<_>>()]
+        );
+        assert_eq!(weight_groups(&[3]), vec![vec![0]]);
     }
 }

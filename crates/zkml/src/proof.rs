@@ -41,7 +41,8 @@ pub struct Proof {
     pub table_evals: Vec<EF>,
     pub layers: Vec<LayerProof>,
     pub witness_opening: OpeningProof,
-    pub weight_opening: OpeningProof,
+    /// One opening per weight commitment.
+    pub weight_openings: Vec<OpeningProof>,
 }
 
 impl Proof {

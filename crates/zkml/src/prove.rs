@@ -100,7 +100,7 @@ fn prove_inner(
             1 << layout.layers.last().map_or(0, |l| l.out_vars),
         ),
     };
-    let mut claims = Claims::default();
+    let mut claims = Claims::new(vk);
     let (lookup, lookup_evals, table_evals) =
         prove_lookups(&layout, &w, &public, &mut claims, &mut t);
 
@@ -139,7 +139,10 @@ fn prove_inner(
 
     phase("open", &mut timings);
     let (_, witness_opening) = pcs::open(witness_data, &claims.witness, &mut t)?;
-    let (_, weight_opening) = pcs::open(pk.weight_data.clone(), &claims.weights, &mut t)?;
+    let mut weight_openings = Vec::with_capacity(pk.weight_data.len());
+    for (data, group) in pk.weight_data.iter().zip(&claims.weights) {
+        weight_openings.push(pcs::open(data.clone(), group, &mut t)?.1);
+    }
     phase("done", &mut timings);
     timings.phases.pop();
     let proof = Proof {
@@ -152,7 +155,7 @@ fn prove_inner(
         table_evals,
         layers,
         witness_opening,
-        weight_opening,
+        weight_openings,
     };
     Ok((proof, timings))
 }

@@ -46,7 +46,19 @@ pub fn security(vk: &VerifyingKey, samples: usize) -> Security {
     let witness_claims =
         2 * layout.lookups().len() + layout.tables().len() + layers * (3 + E_LIMBS + R_LIMBS);
     let witness = pcs::security(&layout.commit_shape(), witness_claims);
-    let weights = pcs::security(&vk.weight_shape(), 2 * layers);
+    let weight_reports: Vec<pcs::SecurityReport> = vk
+        .weight_shapes()
+        .iter()
+        .map(|shape| pcs::security(shape, 2 * layers))
+        .collect();
+    let weight_bits = weight_reports
+        .iter()
+        .map(|r| r.bits)
+        .fold(f64::INFINITY, f64::min);
+    let weight_list: f64 = weight_reports
+        .iter()
+        .map(|r| r.log2_list_size.max(0.0))
+        .sum();
     // Schwartz-Zippel terms: every sumcheck round (degree <= 3), the GKR layers, and the
     // logup fingerprint (degree up to the number of lookups plus table rows).
     let vars: usize = layout.segment_vars().iter().copied().max().unwrap_or(0);
@@ -58,12 +70,12 @@ pub fn security(vk: &VerifyingKey, samples: usize) -> Security {
         + vars * vars;
     let lookups: usize = layout.segment_vars().iter().map(|&v| 1usize << v).sum();
     let terms = (3 * rounds + 2 * lookups) as f64;
-    let list = witness.log2_list_size.max(0.0) + weights.log2_list_size.max(0.0);
+    let list = witness.log2_list_size.max(0.0) + weight_list;
     let interactive_bits = CHALLENGE_BITS - terms.log2() - list;
     Security {
-        bits: witness.bits.min(weights.bits).min(interactive_bits),
+        bits: witness.bits.min(weight_bits).min(interactive_bits),
         witness_opening_bits: witness.bits,
-        weight_opening_bits: weights.bits,
+        weight_opening_bits: weight_bits,
         interactive_bits,
         assumption: witness.assumption,
     }

@@ -29,7 +29,9 @@ pub fn bind(
     t.absorb_u64(num_samples as u64);
     t.absorb_base(&input.iter().map(|&v| from_i64(v)).collect::<Vec<F>>());
     t.absorb_base(&output.iter().map(|&v| from_i64(v)).collect::<Vec<F>>());
-    pcs::observe(&vk.weight_shape(), &vk.weight_commitment, t);
+    for (shape, c) in vk.weight_shapes().iter().zip(&vk.weight_commitments) {
+        pcs::observe(shape, c, t);
+    }
 }
 
 /// The public tensors of a proof, padded as the columns they stand for.
@@ -54,15 +56,28 @@ impl Public {
 }
 
 /// Evaluation claims collected along the proof, in the order both sides produce them.
-#[derive(Default)]
 pub struct Claims {
     pub witness: Vec<Claim>,
     pub witness_values: Vec<EF>,
-    pub weights: Vec<Claim>,
-    pub weight_values: Vec<EF>,
+    /// Per weight commitment: claims and their values.
+    pub weights: Vec<Vec<Claim>>,
+    pub weight_values: Vec<Vec<EF>>,
+    weight_locations: Vec<(usize, usize)>,
 }
 
 impl Claims {
+    /// No claims yet, for a proof against `vk`.
+    pub fn new(vk: &VerifyingKey) -> Self {
+        let groups = vk.weight_commitments.len();
+        Self {
+            witness: Vec::new(),
+            witness_values: Vec::new(),
+            weights: vec![Vec::new(); groups],
+            weight_values: vec![Vec::new(); groups],
+            weight_locations: vk.weight_locations(),
+        }
+    }
+
     /// A claim `col(point) = value`: public columns are checked at once, committed ones queued.
     ///
     /// # Errors
@@ -118,15 +133,11 @@ impl Claims {
         bias: EF,
     ) {
         let bias_point = weight_point[..bias_vars].to_vec();
-        self.weights.push(Claim {
-            column: 2 * l,
-            point: weight_point,
-        });
-        self.weight_values.push(weight);
-        self.weights.push(Claim {
-            column: 2 * l + 1,
-            point: bias_point,
-        });
-        self.weight_values.push(bias);
+        for (column, point, value) in [(2 * l, weight_point, weight), (2 * l + 1, bias_point, bias)]
+        {
+            let (group, column) = self.weight_locations[column];
+            self.weights[group].push(Claim { column, point });
+            self.weight_values[group].push(value);
+        }
     }
 }

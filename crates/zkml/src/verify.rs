@@ -44,7 +44,7 @@ pub fn verify(vk: &VerifyingKey, proof: &Proof) -> Result<Vec<Vec<i64>>, VerifyE
             1 << layout.layers.last().map_or(0, |l| l.out_vars),
         ),
     };
-    let mut claims = Claims::default();
+    let mut claims = Claims::new(vk);
     verify_lookups(&layout, proof, &public, &mut claims, &mut t)?;
     for (l, (shape, lp)) in layout.layers.iter().zip(&proof.layers).enumerate() {
         let nv = layout.sample_vars + shape.out_vars;
@@ -85,15 +85,16 @@ pub fn verify(vk: &VerifyingKey, proof: &Proof) -> Result<Vec<Vec<i64>>, VerifyE
         &mut t,
     )
     .map_err(VerifyError::WitnessOpening)?;
-    pcs::verify(
-        &vk.weight_shape(),
-        &vk.weight_commitment,
-        &claims.weights,
-        &claims.weight_values,
-        &proof.weight_opening,
-        &mut t,
-    )
-    .map_err(VerifyError::WeightOpening)?;
+    let shapes = vk.weight_shapes();
+    let groups = shapes
+        .iter()
+        .zip(&vk.weight_commitments)
+        .zip(&proof.weight_openings);
+    for (g, ((shape, commitment), opening)) in groups.enumerate() {
+        let (claims, values) = (&claims.weights[g], &claims.weight_values[g]);
+        pcs::verify(shape, commitment, claims, values, opening, &mut t)
+            .map_err(VerifyError::WeightOpening)?;
+    }
     Ok(proof.outputs())
 }
 
@@ -178,6 +179,17 @@ fn check_shape(vk: &VerifyingKey, proof: &Proof) -> Result<Layout, VerifyError> 
     }
     let layout = Layout::new(vk, n);
     shape("number of layers", layout.layers.len(), proof.layers.len())?;
+    let groups = vk.weight_shapes().len();
+    shape(
+        "number of weight commitments",
+        groups,
+        vk.weight_commitments.len(),
+    )?;
+    shape(
+        "number of weight openings",
+        groups,
+        proof.weight_openings.len(),
+    )?;
     let lookups = layout.lookups();
     let expected_evals = lookups
         .iter()

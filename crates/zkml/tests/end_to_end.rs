@@ -30,6 +30,14 @@ fn odd_widths_and_depths_verify() {
 }
 
 #[test]
+fn weights_split_over_two_commitments_verify() {
+    // 64x64 weights fill 2^12 cells and the rest would double the commitment: two commitments
+    let pk = setup(model(&[64, 64, 2], BatchDim::Fixed(1), 11)).unwrap();
+    assert_eq!(pk.vk.weight_commitments.len(), 2);
+    round_trip(&[64, 64, 2], BatchDim::Dynamic, 3, 11);
+}
+
+#[test]
 fn batches_verify_in_one_proof() {
     round_trip(&[10, 6, 4], BatchDim::Dynamic, 3, 5);
     round_trip(&[10, 6, 4], BatchDim::Dynamic, 8, 6);

@@ -6,7 +6,7 @@ mod common;
 use common::{inputs, model};
 use p3_field::PrimeCharacteristicRing;
 use zkml::witness::Witness;
-use zkml::zkml_model::BatchDim;
+use zkml::zkml_model::{BatchDim, QuantLayer};
 use zkml::{Proof, ProvingKey, VerifyError, prove, prove_tampered, setup, verify};
 use zkml_proof::field::F;
 
@@ -187,4 +187,23 @@ fn claimed_output_different_from_the_computation_is_refused() {
         verify(&pk.vk, &proof).unwrap_err(),
         VerifyError::PublicOutput
     ));
+}
+
+#[test]
+fn weights_other_than_the_committed_ones_are_refused_by_the_opening() {
+    for widths in [&WIDTHS[..], &[64, 64, 2]] {
+        let honest = setup(model(widths, BatchDim::Dynamic, 1)).unwrap();
+        // a prover holding other weights (same shapes, biases, multipliers), claiming the honest key
+        let mut other = model(widths, BatchDim::Dynamic, 1);
+        let QuantLayer::Dense(d) = &mut other.layers[0];
+        d.weight.iter_mut().step_by(3).for_each(|w| *w = -*w);
+        let mut cheat = setup(other).unwrap();
+        cheat.vk = honest.vk.clone();
+        let proof = prove(&cheat, &inputs(1, widths[0], 3)).unwrap();
+        let err = verify(&honest.vk, &proof).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::WeightOpening(_)),
+            "{widths:?}: {err}"
+        );
+    }
 }
