@@ -4,6 +4,7 @@
 //! Data flow: [`import_onnx`] -> [`Graph`] (float, per-sample shapes, placeholders for gaps)
 //! -> [`quantize`] with calibration samples -> [`QuantizedModel`] -> [`QuantizedModel::forward`].
 //!
+//! - [`cnn`]: quantized convolution and max-pool layers, their integer inference.
 //! - [`error`]: [`ModelError`] and [`UnsupportedOp`] (one gap of a model).
 //! - [`graph`]: the internal graph: a chain of [`Node`]s with an exhaustive [`Op`] enum.
 //! - [`onnx`]: ONNX protobuf -> [`Graph`]; one builder per supported ONNX op.
@@ -14,6 +15,7 @@
 //! - [`inputs`]: EZKL/DeepProve style input JSON, calibration files.
 //! - [`reference`]: float inference with tract, the reference for accuracy.
 
+pub mod cnn;
 pub mod error;
 pub mod graph;
 pub mod inputs;
@@ -24,8 +26,9 @@ pub mod reference;
 pub mod requant;
 pub mod summary;
 
+pub use cnn::{ConvLayer, MaxPoolLayer, Window};
 pub use error::{ModelError, UnsupportedOp};
-pub use graph::{BatchDim, Dense, Graph, Node, Op};
+pub use graph::{BatchDim, Conv, Dense, Graph, MaxPool, Node, Op};
 pub use inputs::{
     InputSpec, Inputs, load_calibration, load_inputs, parse_calibration, parse_inputs,
 };

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cnn::{ConvLayer, MaxPoolLayer};
 use crate::error::ModelError;
 use crate::graph::BatchDim;
 use crate::inputs::InputSpec;
@@ -28,10 +29,12 @@ pub struct DenseLayer {
     pub out_scale: f64,
 }
 
-/// One layer of a [`QuantizedModel`]; CNN ops will join as variants.
+/// One layer of a [`QuantizedModel`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum QuantLayer {
     Dense(DenseLayer),
+    Conv(ConvLayer),
+    MaxPool(MaxPoolLayer),
 }
 
 /// A quantized chain of layers: symmetric quantization, zero point 0.
@@ -112,6 +115,8 @@ impl QuantLayer {
     pub fn input_len(&self) -> usize {
         match self {
             QuantLayer::Dense(d) => d.n_in,
+            QuantLayer::Conv(c) => c.in_shape.iter().product(),
+            QuantLayer::MaxPool(p) => p.in_shape.iter().product(),
         }
     }
 
@@ -119,6 +124,8 @@ impl QuantLayer {
     pub fn output_len(&self) -> usize {
         match self {
             QuantLayer::Dense(d) => d.n_out,
+            QuantLayer::Conv(c) => c.out_shape.iter().product(),
+            QuantLayer::MaxPool(p) => p.out_shape.iter().product(),
         }
     }
 
@@ -126,6 +133,8 @@ impl QuantLayer {
     pub fn out_scale(&self) -> f64 {
         match self {
             QuantLayer::Dense(d) => d.out_scale,
+            QuantLayer::Conv(c) => c.out_scale,
+            QuantLayer::MaxPool(p) => p.out_scale,
         }
     }
 
@@ -133,6 +142,8 @@ impl QuantLayer {
     pub fn name(&self) -> &str {
         match self {
             QuantLayer::Dense(d) => &d.name,
+            QuantLayer::Conv(c) => &c.name,
+            QuantLayer::MaxPool(p) => &p.name,
         }
     }
 
@@ -140,6 +151,8 @@ impl QuantLayer {
     pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
         match self {
             QuantLayer::Dense(d) => d.forward(x, bits),
+            QuantLayer::Conv(c) => c.forward(x, bits),
+            QuantLayer::MaxPool(p) => p.forward(x),
         }
     }
 }
@@ -237,6 +250,8 @@ impl QuantizedModel {
             }
             match layer {
                 QuantLayer::Dense(d) => d.validate(self.bits)?,
+                QuantLayer::Conv(c) => c.validate(self.bits)?,
+                QuantLayer::MaxPool(p) => p.validate()?,
             }
             width = layer.output_len();
         }

@@ -49,6 +49,8 @@ pub enum SetupError {
     },
     #[error(transparent)]
     Model(#[from] zkml_model::ModelError),
+    #[error("layer {layer}: {why} is not supported")]
+    Unsupported { layer: String, why: String },
     #[error("the proving key's weights do not match its verifying key")]
     KeyMismatch,
     #[error(transparent)]
@@ -108,10 +110,16 @@ pub enum VerifyError {
         stage: String,
         source: SumcheckError,
     },
+    #[error("layer {layer}: the proof is for another kind of layer")]
+    LayerKind { layer: usize },
     #[error("requantization check of layer {layer} failed")]
     Requant { layer: usize },
     #[error("dense layer {layer}: the sumcheck's final product does not match")]
     Dense { layer: usize },
+    #[error("conv layer {layer}: a sumcheck's final product does not match")]
+    Conv { layer: usize },
+    #[error("max-pool layer {layer}: the maximum check failed")]
+    MaxPool { layer: usize },
     #[error("the claimed output does not match the proven computation")]
     PublicOutput,
     #[error("the claimed input does not match the proven computation")]

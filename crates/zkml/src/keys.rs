@@ -2,22 +2,40 @@
 //! (architecture, scales, multipliers, weight commitment root), and their files.
 
 use serde::{Deserialize, Serialize};
-use zkml_model::{BatchDim, QuantLayer, QuantizedModel, ScaleMode};
+use zkml_model::{BatchDim, QuantLayer, QuantizedModel, ScaleMode, Window};
 use zkml_proof::field::{F, from_i64};
 use zkml_proof::pcs::{self, CommitShape, Commitment, ProverData};
 use zkml_proof::transcript::Transcript;
 
 use crate::error::{FormatError, SetupError};
-use crate::layout::pow2_vars;
+use crate::layout::{dims_vars, layer_dims, padded_index, pow2_vars};
 use crate::ops::requant::check_layer_bounds;
 
-/// One dense layer as the verifier knows it (no weights).
+/// The op of a layer and its geometry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LayerOp {
+    Dense,
+    Conv {
+        in_shape: [usize; 3],
+        out_shape: [usize; 3],
+        window: Window,
+    },
+    MaxPool {
+        in_shape: [usize; 3],
+        out_shape: [usize; 3],
+        window: Window,
+    },
+}
+
+/// One layer as the verifier knows it (no weights).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VkLayer {
     pub name: String,
+    pub op: LayerOp,
     pub n_in: usize,
     pub n_out: usize,
-    /// Per-row fixed-point multipliers `m_i`, `M_i = m_i / 2^32`.
+    /// Per-row (dense) or per-output-channel (conv) fixed-point multipliers `m_i`,
+    /// `M_i = m_i / 2^32`; empty for max-pool.
     pub multiplier: Vec<i64>,
     pub relu: bool,
     pub out_scale: f64,
@@ -88,19 +106,34 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         return Err(SetupError::Bits { bits: model.bits });
     }
     model.validate()?;
-    let mut expected_in = model.input_len();
-    for QuantLayer::Dense(d) in &model.layers {
-        if d.n_in != expected_in {
-            return Err(SetupError::Chain {
-                layer: d.name.clone(),
-                expected: expected_in,
-                got: d.n_in,
+    for layer in &model.layers {
+        match layer {
+            QuantLayer::Dense(d) => check_layer_bounds(
+                &d.name,
+                &d.weight,
+                d.n_in,
+                &d.bias,
+                &d.multiplier,
+                model.bits,
+            )?,
+            QuantLayer::Conv(c) => {
+                let per = c.weight.len() / c.out_shape[0].max(1);
+                check_layer_bounds(&c.name, &c.weight, per, &c.bias, &c.multiplier, model.bits)?;
+            }
+            QuantLayer::MaxPool(_) => {}
+        }
+    }
+    for pair in model.layers.windows(2) {
+        if matches!(pair[0], QuantLayer::Dense(_)) && !matches!(pair[1], QuantLayer::Dense(_)) {
+            return Err(SetupError::Unsupported {
+                layer: pair[1].name().to_string(),
+                why: "a convolution or pooling after a dense layer".into(),
             });
         }
-        check_layer_bounds(d, model.bits)?;
-        expected_in = d.n_out;
     }
-    let weights = padded_weights(&model);
+    let vk_layers: Vec<VkLayer> = model.layers.iter().map(vk_layer).collect();
+    let dims = layer_dims(model.input_len(), &vk_layers);
+    let weights = padded_weights(&model, &dims);
     let columns: Vec<&Vec<F>> = weights.iter().flat_map(|(w, b)| [w, b]).collect();
     let vars: Vec<usize> = columns
         .iter()
@@ -120,18 +153,7 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         batch: model.batch,
         input_shape: model.input_shape.clone(),
         input_scale: model.input_scale,
-        layers: model
-            .layers
-            .iter()
-            .map(|QuantLayer::Dense(d)| VkLayer {
-                name: d.name.clone(),
-                n_in: d.n_in,
-                n_out: d.n_out,
-                multiplier: d.multiplier.clone(),
-                relu: d.relu,
-                out_scale: d.out_scale,
-            })
-            .collect(),
+        layers: vk_layers,
         weight_commitments,
     };
     Ok(ProvingKey {
@@ -142,23 +164,75 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
     })
 }
 
-fn padded_weights(model: &QuantizedModel) -> Vec<(Vec<F>, Vec<F>)> {
+fn vk_layer(layer: &QuantLayer) -> VkLayer {
+    let (op, multiplier, relu, out_scale) = match layer {
+        QuantLayer::Dense(d) => (LayerOp::Dense, d.multiplier.clone(), d.relu, d.out_scale),
+        QuantLayer::Conv(c) => (
+            LayerOp::Conv {
+                in_shape: c.in_shape,
+                out_shape: c.out_shape,
+                window: c.window,
+            },
+            c.multiplier.clone(),
+            c.relu,
+            c.out_scale,
+        ),
+        QuantLayer::MaxPool(p) => (
+            LayerOp::MaxPool {
+                in_shape: p.in_shape,
+                out_shape: p.out_shape,
+                window: p.window,
+            },
+            Vec::new(),
+            false,
+            p.out_scale,
+        ),
+    };
+    VkLayer {
+        name: layer.name().to_string(),
+        op,
+        n_in: layer.input_len(),
+        n_out: layer.output_len(),
+        multiplier,
+        relu,
+        out_scale,
+    }
+}
+
+/// Per layer with weights: weights and bias, zero-padded per dimension. A dense layer after a
+/// conv or pool takes its input in the padded `[C][H][W]` layout, so its columns are permuted.
+fn padded_weights(
+    model: &QuantizedModel,
+    dims: &[(Vec<usize>, Vec<usize>)],
+) -> Vec<(Vec<F>, Vec<F>)> {
+    let bias = |b: &[i64], n: usize| crate::layout::padded(b, pow2_vars(n));
     model
         .layers
         .iter()
-        .map(|QuantLayer::Dense(d)| {
-            let (o, i) = (1 << pow2_vars(d.n_out), 1 << pow2_vars(d.n_in));
-            let mut w = vec![F::default(); o * i];
-            for r in 0..d.n_out {
-                for c in 0..d.n_in {
-                    w[r * i + c] = from_i64(d.weight[r * d.n_in + c]);
+        .zip(dims)
+        .filter_map(|(layer, (in_dims, _))| match layer {
+            QuantLayer::Dense(d) => {
+                let i_pad = 1usize << dims_vars(in_dims).iter().sum::<usize>();
+                let mut w = vec![F::default(); (1 << pow2_vars(d.n_out)) * i_pad];
+                for r in 0..d.n_out {
+                    for c in 0..d.n_in {
+                        w[r * i_pad + padded_index(in_dims, c)] =
+                            from_i64(d.weight[r * d.n_in + c]);
+                    }
                 }
+                Some((w, bias(&d.bias, d.n_out)))
             }
-            let mut b = vec![F::default(); o];
-            for (r, &v) in d.bias.iter().enumerate() {
-                b[r] = from_i64(v);
+            QuantLayer::Conv(c) => {
+                let kdims = [
+                    c.out_shape[0],
+                    c.in_shape[0],
+                    c.window.kernel[0],
+                    c.window.kernel[1],
+                ];
+                let w = crate::layout::embed(&c.weight, &kdims, 1);
+                Some((w, bias(&c.bias, c.out_shape[0])))
             }
-            (w, b)
+            QuantLayer::MaxPool(_) => None,
         })
         .collect()
 }
@@ -166,11 +240,41 @@ fn padded_weights(model: &QuantizedModel) -> Vec<(Vec<F>, Vec<F>)> {
 impl VerifyingKey {
     /// Shape of the weight commitment: per layer, weights then bias.
     pub fn weight_vars(&self) -> Vec<usize> {
+        layer_dims(self.input_len(), &self.layers)
+            .iter()
+            .zip(&self.layers)
+            .filter_map(|((in_dims, _), l)| match l.op {
+                LayerOp::Dense => {
+                    let o = pow2_vars(l.n_out);
+                    Some([o + dims_vars(in_dims).iter().sum::<usize>(), o])
+                }
+                LayerOp::Conv {
+                    in_shape,
+                    out_shape,
+                    window,
+                } => {
+                    let o = pow2_vars(out_shape[0]);
+                    let k = pow2_vars(in_shape[0])
+                        + pow2_vars(window.kernel[0])
+                        + pow2_vars(window.kernel[1]);
+                    Some([o + k, o])
+                }
+                LayerOp::MaxPool { .. } => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// Index of the weight column of each layer (its bias is the next), `None` for max-pool.
+    pub fn weight_columns(&self) -> Vec<Option<usize>> {
+        let mut next = 0;
         self.layers
             .iter()
-            .flat_map(|l| {
-                let (o, i) = (pow2_vars(l.n_out), pow2_vars(l.n_in));
-                [o + i, o]
+            .map(|l| {
+                (!matches!(l.op, LayerOp::MaxPool { .. })).then(|| {
+                    next += 2;
+                    next - 2
+                })
             })
             .collect()
     }
@@ -254,15 +358,39 @@ impl VerifyingKey {
         }
         let mut n_in = self.input_len();
         for l in &self.layers {
-            if l.n_in != n_in
-                || l.n_out == 0
-                || l.n_in == 0
-                || l.n_in > 1 << 26
-                || l.n_out > 1 << 26
-            {
+            let shape_ok = l.n_in == n_in
+                && (1..=1 << 26).contains(&l.n_in)
+                && (1..=1 << 26).contains(&l.n_out);
+            let (op_ok, channels) = match &l.op {
+                LayerOp::Dense => (true, Some(l.n_out)),
+                LayerOp::Conv {
+                    in_shape,
+                    out_shape,
+                    window,
+                }
+                | LayerOp::MaxPool {
+                    in_shape,
+                    out_shape,
+                    window,
+                } => {
+                    let geometry = in_shape.iter().product::<usize>() == l.n_in
+                        && out_shape.iter().product::<usize>() == l.n_out
+                        && window.kernel.iter().all(|&k| (1..=64).contains(&k))
+                        && window.stride.iter().all(|&k| (1..=64).contains(&k))
+                        && window.pads.iter().all(|&p| p < 64)
+                        && window.output_hw(in_shape[1], in_shape[2])
+                            == Some([out_shape[1], out_shape[2]]);
+                    let pool = matches!(l.op, LayerOp::MaxPool { .. });
+                    (
+                        geometry && (!pool || in_shape[0] == out_shape[0]),
+                        (!pool).then_some(out_shape[0]),
+                    )
+                }
+            };
+            if !shape_ok || !op_ok {
                 return bad(format!("layer {} has an impossible shape", l.name));
             }
-            if l.multiplier.len() != l.n_out
+            if l.multiplier.len() != channels.unwrap_or(0)
                 || l.multiplier.iter().any(|&m| !(0..1 << 62).contains(&m))
             {
                 return bad(format!("layer {} multipliers", l.name));

@@ -1,13 +1,17 @@
 //! Which columns a proof commits to, shared by prover and verifier.
 //!
-//! Every per-layer column is a tensor `[samples][rows]` padded to powers of two, so its MLE has
-//! `sample_vars + out_vars` variables (sample variables first).
+//! Every per-layer column is a tensor `[samples][dims...]` with each dimension padded to a power
+//! of two (a dense layer's output has one dimension, a conv/pool output `[C][H][W]`), so its MLE
+//! has `sample_vars + out_vars` variables (sample variables first, then each dimension in
+//! order). Positions in the padding of a dimension are zero.
 
 use std::collections::HashMap;
 
 use zkml_proof::pcs::CommitShape;
 
-use crate::keys::VerifyingKey;
+use zkml_model::Window;
+
+use crate::keys::{LayerOp, VerifyingKey, VkLayer};
 use crate::ops::requant::{E_LIMBS, R_LIMBS};
 use crate::tables::Table;
 
@@ -22,6 +26,8 @@ pub enum Col {
     Excess(usize, usize),
     /// Limb `k` of the rounding remainder of layer `l`.
     Rem(usize, usize),
+    /// Max-pool layer `l`: limb `t` of `out - input` at window offset `k`.
+    Diff(usize, usize, usize),
     /// Lookup multiplicities of a table.
     Mult(Table),
 }
@@ -43,12 +49,88 @@ pub struct Lookup {
     pub b: Option<Col>,
 }
 
-/// Shape of one dense layer after padding.
-#[derive(Clone, Copy, Debug)]
+/// What a layer computes, as the proof sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dense,
+    Conv(Window),
+    MaxPool(Window),
+}
+
+/// Shape of one layer: real dimensions of its input and output, and padded variable counts.
+#[derive(Clone, Debug)]
 pub struct LayerShape {
+    pub kind: Kind,
+    pub in_dims: Vec<usize>,
+    pub out_dims: Vec<usize>,
     pub in_vars: usize,
     pub out_vars: usize,
+    /// Variables of the per-row multiplier (the output channel, or the dense row).
+    pub mult_vars: usize,
     pub relu: bool,
+}
+
+impl LayerShape {
+    /// Whether the layer ends in a requantization (dense, conv) or not (max-pool).
+    pub fn requantizes(&self) -> bool {
+        !matches!(self.kind, Kind::MaxPool(_))
+    }
+}
+
+/// Per-dimension padded variable counts.
+pub fn dims_vars(dims: &[usize]) -> Vec<usize> {
+    dims.iter().map(|&d| pow2_vars(d)).collect()
+}
+
+/// Index in the padded layout of the real C-order index `i` of a tensor of `dims`.
+pub fn padded_index(dims: &[usize], mut i: usize) -> usize {
+    let vars = dims_vars(dims);
+    let (mut out, mut stride) = (0, 1);
+    for (&d, &v) in dims.iter().zip(&vars).rev() {
+        out += (i % d) * stride;
+        i /= d;
+        stride <<= v;
+    }
+    out
+}
+
+/// Real `[n][prod dims]` rows embedded in `[samples][padded dims]` (zeros elsewhere).
+pub fn embed(data: &[i64], dims: &[usize], samples: usize) -> Vec<zkml_proof::field::F> {
+    let len: usize = dims.iter().product();
+    let width = 1usize << dims_vars(dims).iter().sum::<usize>();
+    let mut v = vec![zkml_proof::field::F::default(); samples * width];
+    for (s, row) in data.chunks(len.max(1)).enumerate().take(samples) {
+        for (j, &x) in row.iter().enumerate() {
+            v[s * width + padded_index(dims, j)] = zkml_proof::field::from_i64(x);
+        }
+    }
+    v
+}
+
+/// Real input and output dimensions of every layer: a conv/pool works on `[C][H][W]`; a dense
+/// layer takes whatever its predecessor produced (flattened in C order) and gives `[n_out]`.
+pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let mut prev = vec![input_len];
+    layers
+        .iter()
+        .map(|l| {
+            let (inp, out) = match &l.op {
+                LayerOp::Dense => (prev.clone(), vec![l.n_out]),
+                LayerOp::Conv {
+                    in_shape,
+                    out_shape,
+                    ..
+                }
+                | LayerOp::MaxPool {
+                    in_shape,
+                    out_shape,
+                    ..
+                } => (in_shape.to_vec(), out_shape.to_vec()),
+            };
+            prev = out.clone();
+            (inp, out)
+        })
+        .collect()
 }
 
 /// The column layout of one proof.
@@ -65,24 +147,44 @@ impl Layout {
     /// The layout for `num_samples` samples of the model behind `vk`.
     pub fn new(vk: &VerifyingKey, num_samples: usize) -> Self {
         let sample_vars = num_samples.next_power_of_two().trailing_zeros() as usize;
-        let layers: Vec<LayerShape> = vk
-            .layers
-            .iter()
-            .map(|l| LayerShape {
-                in_vars: pow2_vars(l.n_in),
-                out_vars: pow2_vars(l.n_out),
-                relu: l.relu,
+        let layers: Vec<LayerShape> = layer_dims(vk.input_len(), &vk.layers)
+            .into_iter()
+            .zip(&vk.layers)
+            .map(|((in_dims, out_dims), l)| {
+                let kind = match l.op {
+                    LayerOp::Dense => Kind::Dense,
+                    LayerOp::Conv { window, .. } => Kind::Conv(window),
+                    LayerOp::MaxPool { window, .. } => Kind::MaxPool(window),
+                };
+                LayerShape {
+                    kind,
+                    in_vars: dims_vars(&in_dims).iter().sum(),
+                    out_vars: dims_vars(&out_dims).iter().sum(),
+                    mult_vars: pow2_vars(out_dims[0]),
+                    in_dims,
+                    out_dims,
+                    relu: l.relu,
+                }
             })
             .collect();
         let last = layers.len() - 1;
         let mut columns = Vec::new();
-        for l in 0..layers.len() {
+        for (l, shape) in layers.iter().enumerate() {
             if l != last {
                 columns.push(Col::Out(l));
             }
-            columns.push(Col::Sigma(l));
-            columns.extend((0..E_LIMBS).map(|k| Col::Excess(l, k)));
-            columns.extend((0..R_LIMBS).map(|k| Col::Rem(l, k)));
+            match shape.kind {
+                Kind::Dense | Kind::Conv(_) => {
+                    columns.push(Col::Sigma(l));
+                    columns.extend((0..E_LIMBS).map(|k| Col::Excess(l, k)));
+                    columns.extend((0..R_LIMBS).map(|k| Col::Rem(l, k)));
+                }
+                Kind::MaxPool(w) => {
+                    for k in 0..w.kernel[0] * w.kernel[1] {
+                        columns.extend((0..diff_limbs(vk.bits)).map(|t| Col::Diff(l, k, t)));
+                    }
+                }
+            }
         }
         let mut layout = Self {
             bits: vk.bits,
@@ -105,9 +207,11 @@ impl Layout {
     /// Number of variables of a column.
     pub fn col_vars(&self, col: Col) -> usize {
         match col {
-            Col::Out(l) | Col::Sigma(l) | Col::Excess(l, _) | Col::Rem(l, _) => {
-                self.sample_vars + self.layers[l].out_vars
-            }
+            Col::Out(l)
+            | Col::Sigma(l)
+            | Col::Excess(l, _)
+            | Col::Rem(l, _)
+            | Col::Diff(l, _, _) => self.sample_vars + self.layers[l].out_vars,
             Col::Mult(t) => t.num_vars(self.bits),
         }
     }
@@ -126,8 +230,8 @@ impl Layout {
             .into_iter()
             .filter(|&t| match t {
                 Table::Limb => true,
-                Table::ClampRelu => self.layers.iter().any(|l| l.relu),
-                Table::Clamp => self.layers.iter().any(|l| !l.relu),
+                Table::ClampRelu => self.layers.iter().any(|l| l.requantizes() && l.relu),
+                Table::Clamp => self.layers.iter().any(|l| l.requantizes() && !l.relu),
             })
             .collect()
     }
@@ -136,24 +240,26 @@ impl Layout {
     pub fn lookups(&self) -> Vec<Lookup> {
         let mut v = Vec::new();
         for (l, shape) in self.layers.iter().enumerate() {
-            v.push(Lookup {
-                table: Table::clamp(shape.relu),
-                a: Col::Out(l),
-                b: Some(Col::Sigma(l)),
-            });
-            for k in 0..E_LIMBS {
-                v.push(Lookup {
-                    table: Table::Limb,
-                    a: Col::Excess(l, k),
-                    b: None,
-                });
-            }
-            for k in 0..R_LIMBS {
-                v.push(Lookup {
-                    table: Table::Limb,
-                    a: Col::Rem(l, k),
-                    b: None,
-                });
+            let limb = |a| Lookup {
+                table: Table::Limb,
+                a,
+                b: None,
+            };
+            match shape.kind {
+                Kind::Dense | Kind::Conv(_) => {
+                    v.push(Lookup {
+                        table: Table::clamp(shape.relu),
+                        a: Col::Out(l),
+                        b: Some(Col::Sigma(l)),
+                    });
+                    v.extend((0..E_LIMBS).map(|k| limb(Col::Excess(l, k))));
+                    v.extend((0..R_LIMBS).map(|k| limb(Col::Rem(l, k))));
+                }
+                Kind::MaxPool(w) => {
+                    for k in 0..w.kernel[0] * w.kernel[1] {
+                        v.extend((0..diff_limbs(self.bits)).map(|t| limb(Col::Diff(l, k, t))));
+                    }
+                }
             }
         }
         v
@@ -190,4 +296,9 @@ pub fn padded(values: &[i64], vars: usize) -> Vec<zkml_proof::field::F> {
         *slot = zkml_proof::field::from_i64(x);
     }
     v
+}
+
+/// Byte limbs of a max-pool difference (`0 <= out - input < 2^bits`).
+pub fn diff_limbs(bits: u32) -> usize {
+    bits.div_ceil(crate::tables::LIMB_BITS) as usize
 }

@@ -13,6 +13,7 @@ pub mod security; // the security level of a key's proofs and its assumption
 pub mod statement; // Fiat-Shamir binding of the statement, routing of claims
 pub mod tables; // structured lookup tables and their MLEs
 pub mod verify; // the whole-model verifier
+pub mod wiring; // gathers of window ops (conv, pool) as multilinear wiring
 pub mod witness; // exact integer inference producing the committed columns
 
 pub use error::{FormatError, ProveError, SetupError, VerifyError};

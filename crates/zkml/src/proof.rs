@@ -8,7 +8,9 @@ use zkml_proof::pcs::{Commitment, OpeningProof};
 use zkml_proof::sumcheck::SumcheckProof;
 
 use crate::error::FormatError;
+use crate::ops::conv::ConvProof;
 use crate::ops::dense::DenseProof;
+use crate::ops::maxpool::PoolProof;
 use crate::ops::requant::RequantEvals;
 
 const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
@@ -17,10 +19,18 @@ pub const FORMAT_VERSION: u8 = 1;
 
 /// One layer's part of the proof.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct LayerProof {
-    pub requant: SumcheckProof,
-    pub requant_evals: RequantEvals,
-    pub dense: DenseProof,
+pub enum LayerProof {
+    Dense {
+        requant: SumcheckProof,
+        requant_evals: RequantEvals,
+        dense: DenseProof,
+    },
+    Conv {
+        requant: SumcheckProof,
+        requant_evals: RequantEvals,
+        conv: ConvProof,
+    },
+    MaxPool(PoolProof),
 }
 
 /// A proof that the model behind a verifying key maps `input` to `output`.

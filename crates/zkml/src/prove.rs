@@ -12,8 +12,8 @@ use zkml_proof::transcript::Transcript;
 
 use crate::error::ProveError;
 use crate::keys::ProvingKey;
-use crate::layout::{Col, Layout};
-use crate::ops::{dense, requant};
+use crate::layout::{Col, Kind, LayerShape, Layout};
+use crate::ops::{conv, dense, maxpool, requant};
 use crate::proof::{LayerProof, Proof};
 use crate::statement::{Claims, Public, bind};
 use crate::tables::combine;
@@ -75,9 +75,9 @@ fn prove_inner(
     };
     let vk = &pk.vk;
     phase("inference", &mut timings);
-    let mut w = generate(&pk.model, inputs);
-    tamper(&mut w);
     let layout = Layout::new(vk, inputs.len());
+    let mut w = generate(&pk.model, &layout, inputs);
+    tamper(&mut w);
     let input: Vec<i64> = inputs.concat();
     let mut t = Transcript::new();
     bind(&mut t, vk, inputs.len(), &input, &w.output);
@@ -91,50 +91,76 @@ fn prove_inner(
     let (witness_commitment, witness_data) = pcs::commit(columns, &mut t)?;
 
     phase("lookups", &mut timings);
-    let public = Public {
-        input: w.input.clone(),
-        output: Public::pad(
-            &w.output,
-            vk.output_len(),
-            1 << layout.sample_vars,
-            1 << layout.layers.last().map_or(0, |l| l.out_vars),
-        ),
-    };
+    let public = Public::new(&layout, &input, &w.output);
     let mut claims = Claims::new(vk);
     let (lookup, lookup_evals, table_evals) =
         prove_lookups(&layout, &w, &public, &mut claims, &mut t);
 
     phase("layers", &mut timings);
+    let weight_index = vk.weight_columns();
     let mut layers = Vec::with_capacity(layout.layers.len());
     for (l, shape) in layout.layers.iter().enumerate() {
         let lw = &w.layers[l];
-        let mult: Vec<F> = crate::layout::padded(&vk.layers[l].multiplier, shape.out_vars);
-        let nv = layout.sample_vars + shape.out_vars;
-        let (rq, point, ev) = requant::prove(&lw.acc, &mult, &lw.cols, nv, &mut t);
-        requant_claims(&layout, &public, &mut claims, l, &point, &ev).ok();
         let x: &[F] = if l == 0 {
             &w.input
         } else {
             &w.layers[l - 1].cols.out
         };
-        let (wts, bias) = &pk.weights[l];
-        let (dp, rho_j) = dense::prove(wts, bias, x, layout.sample_vars, &point, &mut t);
-        let (rho_s, rho_o) = point.split_at(layout.sample_vars);
-        claims.weights(
-            l,
-            [rho_o, &rho_j].concat(),
-            dp.weight,
-            shape.out_vars,
-            dp.bias,
-        );
+        let sv = layout.sample_vars;
+        let Some(wi) = weight_index[l] else {
+            let (pp, pc) = maxpool::prove(shape, &lw.cols.out, &lw.diffs, x, sv, &mut t);
+            // the checks against public data only fail for a forged witness (tests); the verifier refuses it
+            pool_claims(&layout, &public, &mut claims, l, &pc, &pp).ok();
+            layers.push(LayerProof::MaxPool(pp));
+            continue;
+        };
+        let mult = multiplier_rows(&vk.layers[l].multiplier, shape);
+        let (requant, point, requant_evals) =
+            requant::prove(&lw.acc, &mult, &lw.cols, sv + shape.out_vars, &mut t);
+        requant_claims(&layout, &public, &mut claims, l, &point, &requant_evals).ok();
+        let (wts, bias) = &pk.weights[wi / 2];
+        let (weight, bias_eval, weight_point, input, input_point, proof) = match shape.kind {
+            Kind::Dense => {
+                let (dp, rho_j) = dense::prove(wts, bias, x, sv, &point, &mut t);
+                let (rho_s, rho_o) = point.split_at(sv);
+                let (wp, ip) = ([rho_o, &rho_j].concat(), [rho_s, &rho_j].concat());
+                let (we, be, ie) = (dp.weight, dp.bias, dp.input);
+                (
+                    we,
+                    be,
+                    wp,
+                    ie,
+                    ip,
+                    LayerProof::Dense {
+                        requant,
+                        requant_evals,
+                        dense: dp,
+                    },
+                )
+            }
+            Kind::Conv(_) => {
+                let (cp, dc) = conv::prove(shape, wts, bias, x, sv, &point, &mut t);
+                let (we, be, ie) = (cp.weight, cp.bias, cp.input);
+                (
+                    we,
+                    be,
+                    dc.weight_point,
+                    ie,
+                    dc.input_point,
+                    LayerProof::Conv {
+                        requant,
+                        requant_evals,
+                        conv: cp,
+                    },
+                )
+            }
+            Kind::MaxPool(_) => unreachable!("max-pool has no weights"),
+        };
+        claims.weights(l, weight_point, weight, shape.mult_vars, bias_eval);
         claims
-            .layer_input(&layout, &public, l, [rho_s, &rho_j].concat(), dp.input)
-            .expect("public input is the witness's");
-        layers.push(LayerProof {
-            requant: rq,
-            requant_evals: ev,
-            dense: dp,
-        });
+            .layer_input(&layout, &public, l, input_point, input)
+            .ok();
+        layers.push(proof);
     }
 
     phase("open", &mut timings);
@@ -206,6 +232,7 @@ fn column(w: &Witness, col: Col) -> &[F] {
         Col::Sigma(l) => &w.layers[l].cols.sigma,
         Col::Excess(l, k) => &w.layers[l].cols.excess[k],
         Col::Rem(l, k) => &w.layers[l].cols.rem[k],
+        Col::Diff(l, k, t) => &w.layers[l].diffs[k][t],
         Col::Mult(t) => {
             &w.mults
                 .iter()
@@ -306,4 +333,31 @@ pub(crate) fn requant_claims(
         claims.column(layout, public, Col::Rem(l, k), point.to_vec(), v)?;
     }
     Ok(())
+}
+
+/// The multiplier of every output row (`[padded dims]`): per dense row, or per conv channel.
+fn multiplier_rows(multiplier: &[i64], shape: &LayerShape) -> Vec<F> {
+    let rows = 1usize << shape.out_vars;
+    let per = rows >> shape.mult_vars;
+    (0..rows)
+        .map(|r| zkml_proof::field::from_i64(multiplier.get(r / per).copied().unwrap_or(0)))
+        .collect()
+}
+
+/// Queues the claims a max-pool proof leaves on its columns and its input.
+pub(crate) fn pool_claims(
+    layout: &Layout,
+    public: &Public,
+    claims: &mut Claims,
+    l: usize,
+    pc: &maxpool::PoolClaims,
+    pp: &maxpool::PoolProof,
+) -> Result<(), crate::error::VerifyError> {
+    claims.column(layout, public, Col::Out(l), pc.point.clone(), pp.out)?;
+    for (k, limbs) in pp.diffs.iter().enumerate() {
+        for (t, &v) in limbs.iter().enumerate() {
+            claims.column(layout, public, Col::Diff(l, k, t), pc.point.clone(), v)?;
+        }
+    }
+    claims.layer_input(layout, public, l, pc.input_point.clone(), pp.input)
 }

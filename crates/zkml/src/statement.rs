@@ -7,7 +7,7 @@ use zkml_proof::transcript::Transcript;
 
 use crate::error::VerifyError;
 use crate::keys::VerifyingKey;
-use crate::layout::{Col, Layout, Source};
+use crate::layout::{Col, Layout, Source, embed};
 use crate::ops::requant::{E_LIMBS, R_LIMBS};
 use crate::proof::FORMAT_VERSION;
 use crate::tables::LIMB_BITS;
@@ -43,15 +43,14 @@ pub struct Public {
 }
 
 impl Public {
-    /// Pads `[n][len]` row-major data to `[samples][width]`.
-    pub fn pad(data: &[i64], len: usize, samples: usize, width: usize) -> Vec<F> {
-        let mut v = vec![F::default(); samples * width];
-        for (s, row) in data.chunks(len.max(1)).enumerate().take(samples) {
-            for (j, &x) in row.iter().enumerate() {
-                v[s * width + j] = from_i64(x);
-            }
+    /// The public input and output of a proof, embedded in the layout's padded tensors.
+    pub fn new(layout: &Layout, input: &[i64], output: &[i64]) -> Self {
+        let samples = 1 << layout.sample_vars;
+        let last = layout.layers.last().expect("layers");
+        Self {
+            input: embed(input, &layout.layers[0].in_dims, samples),
+            output: embed(output, &last.out_dims, samples),
         }
-        v
     }
 }
 
@@ -63,6 +62,7 @@ pub struct Claims {
     pub weights: Vec<Vec<Claim>>,
     pub weight_values: Vec<Vec<EF>>,
     weight_locations: Vec<(usize, usize)>,
+    weight_columns: Vec<Option<usize>>,
 }
 
 impl Claims {
@@ -75,6 +75,7 @@ impl Claims {
             weights: vec![Vec::new(); groups],
             weight_values: vec![Vec::new(); groups],
             weight_locations: vk.weight_locations(),
+            weight_columns: vk.weight_columns(),
         }
     }
 
@@ -133,7 +134,8 @@ impl Claims {
         bias: EF,
     ) {
         let bias_point = weight_point[..bias_vars].to_vec();
-        for (column, point, value) in [(2 * l, weight_point, weight), (2 * l + 1, bias_point, bias)]
+        let first = self.weight_columns[l].expect("a layer with weights");
+        for (column, point, value) in [(first, weight_point, weight), (first + 1, bias_point, bias)]
         {
             let (group, column) = self.weight_locations[column];
             self.weights[group].push(Claim { column, point });

@@ -10,10 +10,10 @@ use zkml_proof::transcript::Transcript;
 
 use crate::error::VerifyError;
 use crate::keys::VerifyingKey;
-use crate::layout::{Col, Layout};
-use crate::ops::{dense, requant};
-use crate::proof::Proof;
-use crate::prove::requant_claims;
+use crate::layout::{Col, Kind, LayerShape, Layout};
+use crate::ops::{conv, dense, maxpool, requant};
+use crate::proof::{LayerProof, Proof};
+use crate::prove::{pool_claims, requant_claims};
 use crate::statement::{Claims, Public, bind};
 use crate::tables::combine;
 
@@ -26,55 +26,14 @@ pub const MAX_SAMPLES: usize = 1 << 20;
 /// [`VerifyError`] naming the first check that failed.
 pub fn verify(vk: &VerifyingKey, proof: &Proof) -> Result<Vec<Vec<i64>>, VerifyError> {
     let layout = check_shape(vk, proof)?;
-    let samples = 1usize << layout.sample_vars;
     let mut t = Transcript::new();
     bind(&mut t, vk, proof.num_samples, &proof.input, &proof.output);
     pcs::observe(&layout.commit_shape(), &proof.witness_commitment, &mut t);
-    let public = Public {
-        input: Public::pad(
-            &proof.input,
-            vk.input_len(),
-            samples,
-            1 << layout.layers[0].in_vars,
-        ),
-        output: Public::pad(
-            &proof.output,
-            vk.output_len(),
-            samples,
-            1 << layout.layers.last().map_or(0, |l| l.out_vars),
-        ),
-    };
+    let public = Public::new(&layout, &proof.input, &proof.output);
     let mut claims = Claims::new(vk);
     verify_lookups(&layout, proof, &public, &mut claims, &mut t)?;
     for (l, (shape, lp)) in layout.layers.iter().zip(&proof.layers).enumerate() {
-        let nv = layout.sample_vars + shape.out_vars;
-        let point = requant::verify(
-            l,
-            &vk.layers[l].multiplier,
-            layout.sample_vars,
-            nv,
-            &lp.requant,
-            &lp.requant_evals,
-            &mut t,
-        )?;
-        requant_claims(&layout, &public, &mut claims, l, &point, &lp.requant_evals)?;
-        let dc = dense::verify(
-            l,
-            lp.requant_evals.acc,
-            &point,
-            layout.sample_vars,
-            shape.in_vars,
-            &lp.dense,
-            &mut t,
-        )?;
-        claims.weights(
-            l,
-            dc.weight_point,
-            lp.dense.weight,
-            shape.out_vars,
-            lp.dense.bias,
-        );
-        claims.layer_input(&layout, &public, l, dc.input_point, lp.dense.input)?;
+        verify_layer(vk, &layout, &public, &mut claims, l, shape, lp, &mut t)?;
     }
     pcs::verify(
         &layout.commit_shape(),
@@ -128,6 +87,59 @@ pub fn check_input(vk: &VerifyingKey, proof: &Proof, json: &str) -> Result<(), V
         }
     }
     Ok(())
+}
+
+/// Verifies one layer's proof and queues the claims it leaves.
+#[allow(clippy::too_many_arguments)]
+fn verify_layer(
+    vk: &VerifyingKey,
+    layout: &Layout,
+    public: &Public,
+    claims: &mut Claims,
+    l: usize,
+    shape: &LayerShape,
+    lp: &LayerProof,
+    t: &mut Transcript,
+) -> Result<(), VerifyError> {
+    let sv = layout.sample_vars;
+    let (requant, evals) = match (lp, shape.kind) {
+        (LayerProof::MaxPool(pp), Kind::MaxPool(_)) => {
+            let pc = maxpool::verify(l, shape, layout.bits, sv, pp, t)?;
+            return pool_claims(layout, public, claims, l, &pc, pp);
+        }
+        (
+            LayerProof::Dense {
+                requant,
+                requant_evals,
+                ..
+            },
+            Kind::Dense,
+        )
+        | (
+            LayerProof::Conv {
+                requant,
+                requant_evals,
+                ..
+            },
+            Kind::Conv(_),
+        ) => (requant, requant_evals),
+        _ => return Err(VerifyError::LayerKind { layer: l }),
+    };
+    let point = requant::verify(l, &vk.layers[l].multiplier, shape, sv, requant, evals, t)?;
+    requant_claims(layout, public, claims, l, &point, evals)?;
+    let (dc, weight, bias, input) = match lp {
+        LayerProof::Dense { dense: dp, .. } => {
+            let dc = dense::verify(l, evals.acc, &point, sv, shape.in_vars, dp, t)?;
+            (dc, dp.weight, dp.bias, dp.input)
+        }
+        LayerProof::Conv { conv: cp, .. } => {
+            let dc = conv::verify(l, shape, evals.acc, &point, sv, cp, t)?;
+            (dc, cp.weight, cp.bias, cp.input)
+        }
+        LayerProof::MaxPool(_) => return Err(VerifyError::LayerKind { layer: l }),
+    };
+    claims.weights(l, dc.weight_point, weight, shape.mult_vars, bias);
+    claims.layer_input(layout, public, l, dc.input_point, input)
 }
 
 /// Checks every length in the proof against the key and the public values' ranges.

@@ -195,7 +195,9 @@ fn weights_other_than_the_committed_ones_are_refused_by_the_opening() {
         let honest = setup(model(widths, BatchDim::Dynamic, 1)).unwrap();
         // a prover holding other weights (same shapes, biases, multipliers), claiming the honest key
         let mut other = model(widths, BatchDim::Dynamic, 1);
-        let QuantLayer::Dense(d) = &mut other.layers[0];
+        let QuantLayer::Dense(d) = &mut other.layers[0] else {
+            unreachable!()
+        };
         d.weight.iter_mut().step_by(3).for_each(|w| *w = -*w);
         let mut cheat = setup(other).unwrap();
         cheat.vk = honest.vk.clone();

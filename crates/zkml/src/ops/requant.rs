@@ -15,13 +15,14 @@
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
-use zkml_model::{DenseLayer, REQUANT_SHIFT};
+use zkml_model::REQUANT_SHIFT;
 use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::mle::{eq_eval, eq_table, evaluate_padded};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::error::{SetupError, VerifyError};
+use crate::layout::LayerShape;
 
 /// Byte limbs of the clamp excess (`e < 2^24`).
 pub const E_LIMBS: usize = 3;
@@ -61,25 +62,32 @@ pub fn decompose(acc: i64, m: i64, relu: bool, bits: u32) -> Decomposed {
     }
 }
 
-/// Checks at setup that every accumulator of `layer` fits the argument (see the module docs).
+/// Checks at setup that every accumulator of a layer fits the argument (see the module docs).
+/// `weight` holds one row of `row_len` weights per bias (a dense row, or a conv filter).
 ///
 /// # Errors
 /// [`SetupError::AccumulatorRange`] naming the layer, row and bound.
-pub fn check_layer_bounds(layer: &DenseLayer, bits: u32) -> Result<(), SetupError> {
+pub fn check_layer_bounds(
+    name: &str,
+    weight: &[i64],
+    row_len: usize,
+    bias: &[i64],
+    multiplier: &[i64],
+    bits: u32,
+) -> Result<(), SetupError> {
     let x_max = 1i128 << (bits - 1);
-    for row in 0..layer.n_out {
-        let w = &layer.weight[row * layer.n_in..(row + 1) * layer.n_in];
+    for (row, w) in weight.chunks(row_len.max(1)).enumerate() {
         let acc_max: i128 = w.iter().map(|&v| i128::from(v).abs()).sum::<i128>() * x_max
-            + i128::from(layer.bias[row]).abs();
-        let m = i128::from(layer.multiplier[row]);
+            + i128::from(bias[row]).abs();
+        let m = i128::from(multiplier[row]);
         let v_max = acc_max * m + (1 << (REQUANT_SHIFT - 1));
         let q_max = (v_max >> REQUANT_SHIFT) + 1;
         if m < 0 || v_max >= 1 << 62 || q_max + x_max >= 1 << (8 * E_LIMBS) {
             return Err(SetupError::AccumulatorRange {
-                layer: layer.name.clone(),
+                layer: name.to_string(),
                 row,
                 acc_max,
-                multiplier: layer.multiplier[row],
+                multiplier: multiplier[row],
             });
         }
     }
@@ -134,7 +142,7 @@ fn limb_sum_table(limbs: &[Vec<F>]) -> Vec<EF> {
 }
 
 /// Proves the zero-check of one layer. `acc` is `[samples][rows]`, `multiplier` is per row
-/// (padded length `2^out_vars`). Returns the proof, the point and the evaluations there.
+/// (padded length `2^out_vars`; a conv repeats its channel's multiplier over the positions). Returns the proof, the point and the evaluations there.
 pub fn prove(
     acc: &[F],
     multiplier: &[F],
@@ -188,12 +196,13 @@ pub fn prove(
 pub fn verify(
     layer: usize,
     multiplier: &[i64],
+    shape: &LayerShape,
     sample_vars: usize,
-    num_vars: usize,
     proof: &SumcheckProof,
     evals: &RequantEvals,
     t: &mut Transcript,
 ) -> Result<Vec<EF>, VerifyError> {
+    let (num_vars, mult_vars) = (sample_vars + shape.out_vars, shape.mult_vars);
     let tau = t.sample_vec(num_vars);
     let (point, fin) = sumcheck::verify(EF::ZERO, num_vars, 3, proof, t).map_err(|source| {
         VerifyError::Sumcheck {
@@ -203,7 +212,7 @@ pub fn verify(
     })?;
     t.absorb_ext(&evals.flat());
     let m: Vec<F> = multiplier.iter().map(|&v| from_i64(v)).collect();
-    let m_eval = evaluate_padded(&m, &point[sample_vars..]);
+    let m_eval = evaluate_padded(&m, &point[sample_vars..sample_vars + mult_vars]);
     let two32 = EF::from(F::from_u64(1 << 32));
     let body = evals.acc * m_eval + F::from_u64(1 << 31)
         - two32 * (evals.out + evals.sigma * limb_sum(&evals.excess))

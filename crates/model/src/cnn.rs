@@ -1,0 +1,226 @@
+//! Quantized CNN layers: 2-D convolution (fused requantization and ReLU) and max-pooling, on
+//! per-sample NCHW tensors `[C][H][W]` flattened in C order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::requant::{check_row_bounds, max_abs_acc, requantize, weight_max};
+
+/// The geometry of a 2-D window op: kernel, strides and pads (auto_pad already resolved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[sh, sw]`.
+    pub stride: [usize; 2],
+    /// `[top, left, bottom, right]`.
+    pub pads: [usize; 4],
+}
+
+impl Window {
+    /// Output `[OH, OW]` for an input `[H, W]` (`None` when the window does not fit).
+    pub fn output_hw(&self, h: usize, w: usize) -> Option<[usize; 2]> {
+        let dim = |n: usize, k: usize, s: usize, a: usize, b: usize| {
+            let padded = n + a + b;
+            (s > 0 && k > 0 && padded >= k).then(|| (padded - k) / s + 1)
+        };
+        Some([
+            dim(
+                h,
+                self.kernel[0],
+                self.stride[0],
+                self.pads[0],
+                self.pads[2],
+            )?,
+            dim(
+                w,
+                self.kernel[1],
+                self.stride[1],
+                self.pads[1],
+                self.pads[3],
+            )?,
+        ])
+    }
+
+    /// Input row (axis 0) or column (axis 1) read by output position `o` at kernel offset `k`,
+    /// or `None` when it falls in the padding (`n` = input extent on that axis).
+    pub fn source(&self, axis: usize, o: usize, k: usize, n: usize) -> Option<usize> {
+        (o * self.stride[axis] + k)
+            .checked_sub(self.pads[axis])
+            .filter(|&i| i < n)
+    }
+}
+
+/// A 2-D convolution (dilation 1, group 1) with integer weights and fused requantization:
+/// `out[o][y][x] = requantize(b[o] + sum_{c,i,j} W[o][c][i][j] X[c][y sh + i - pt][x sw + j - pl])`
+/// (padding reads 0), multiplier per output channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvLayer {
+    pub name: String,
+    /// `[C_in, H, W]`.
+    pub in_shape: [usize; 3],
+    /// `[C_out, OH, OW]`.
+    pub out_shape: [usize; 3],
+    pub window: Window,
+    /// `[C_out][C_in][kh][kw]`.
+    pub weight: Vec<i64>,
+    /// Per output channel.
+    pub bias: Vec<i64>,
+    /// Per output channel, `M = m / 2^REQUANT_SHIFT`.
+    pub multiplier: Vec<i64>,
+    pub relu: bool,
+    pub out_scale: f64,
+}
+
+/// 2-D max-pooling (dilation 1); padding never wins. No requantization: the scale is kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaxPoolLayer {
+    pub name: String,
+    /// `[C, H, W]`.
+    pub in_shape: [usize; 3],
+    /// `[C, OH, OW]`.
+    pub out_shape: [usize; 3],
+    pub window: Window,
+    pub out_scale: f64,
+}
+
+impl ConvLayer {
+    /// Weights of output channel `o`, `[C_in][kh][kw]`.
+    pub fn filter(&self, o: usize) -> &[i64] {
+        let n = self.in_shape[0] * self.window.kernel[0] * self.window.kernel[1];
+        &self.weight[o * n..(o + 1) * n]
+    }
+
+    /// The accumulators `[C_out][OH][OW]` of one sample.
+    pub fn accumulate(&self, x: &[i64]) -> Vec<i64> {
+        let [c_in, h, w] = self.in_shape;
+        let [c_out, oh, ow] = self.out_shape;
+        let [kh, kw] = self.window.kernel;
+        let mut acc = Vec::with_capacity(c_out * oh * ow);
+        for o in 0..c_out {
+            let f = self.filter(o);
+            for y in 0..oh {
+                for xx in 0..ow {
+                    let mut a = self.bias[o];
+                    for i in 0..kh {
+                        let Some(sy) = self.window.source(0, y, i, h) else {
+                            continue;
+                        };
+                        for j in 0..kw {
+                            let Some(sx) = self.window.source(1, xx, j, w) else {
+                                continue;
+                            };
+                            for c in 0..c_in {
+                                a += f[(c * kh + i) * kw + j] * x[(c * h + sy) * w + sx];
+                            }
+                        }
+                    }
+                    acc.push(a);
+                }
+            }
+        }
+        acc
+    }
+
+    /// Accumulate and requantize one sample.
+    pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
+        let per = self.out_shape[1] * self.out_shape[2];
+        let acc = self.accumulate(x);
+        acc.iter()
+            .enumerate()
+            .map(|(k, &a)| requantize(a, self.multiplier[k / per], self.relu, bits))
+            .collect()
+    }
+
+    /// Check shapes, weight range and the requantization bounds of every output channel.
+    ///
+    /// # Errors
+    /// [`ModelError::Quantization`] naming the layer and the numbers.
+    pub fn validate(&self, bits: u32) -> Result<(), ModelError> {
+        let err = |detail: String| ModelError::Quantization {
+            layer: self.name.clone(),
+            detail,
+        };
+        let [c_in, h, w] = self.in_shape;
+        let [c_out, oh, ow] = self.out_shape;
+        let per_filter = c_in * self.window.kernel[0] * self.window.kernel[1];
+        if self.window.output_hw(h, w) != Some([oh, ow])
+            || c_out.checked_mul(per_filter) != Some(self.weight.len())
+            || self.bias.len() != c_out
+            || self.multiplier.len() != c_out
+        {
+            return Err(err(format!(
+                "inconsistent shapes {:?} -> {:?}",
+                self.in_shape, self.out_shape
+            )));
+        }
+        let wmax = weight_max(bits);
+        if let Some(v) = self.weight.iter().find(|v| v.abs() > wmax) {
+            return Err(err(format!("weight {v} outside [-{wmax}, {wmax}]")));
+        }
+        for o in 0..c_out {
+            let a = max_abs_acc(self.filter(o), self.bias[o], bits);
+            check_row_bounds(a, self.multiplier[o], bits)
+                .map_err(|d| err(format!("channel {o}: {d}")))?;
+        }
+        Ok(())
+    }
+}
+
+impl MaxPoolLayer {
+    /// Max over each window of one sample (in-range positions only).
+    pub fn forward(&self, x: &[i64]) -> Vec<i64> {
+        let [c, h, w] = self.in_shape;
+        let [_, oh, ow] = self.out_shape;
+        let [kh, kw] = self.window.kernel;
+        let mut out = Vec::with_capacity(c * oh * ow);
+        for ch in 0..c {
+            for y in 0..oh {
+                for xx in 0..ow {
+                    let mut m = i64::MIN;
+                    for i in 0..kh {
+                        let Some(sy) = self.window.source(0, y, i, h) else {
+                            continue;
+                        };
+                        for j in 0..kw {
+                            let Some(sx) = self.window.source(1, xx, j, w) else {
+                                continue;
+                            };
+                            m = m.max(x[(ch * h + sy) * w + sx]);
+                        }
+                    }
+                    out.push(m);
+                }
+            }
+        }
+        out
+    }
+
+    /// Check shapes, and that every window holds at least one input (so the max exists).
+    ///
+    /// # Errors
+    /// [`ModelError::Quantization`] naming the layer.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let err = |detail: String| ModelError::Quantization {
+            layer: self.name.clone(),
+            detail,
+        };
+        let [c, h, w] = self.in_shape;
+        let [co, oh, ow] = self.out_shape;
+        if co != c || self.window.output_hw(h, w) != Some([oh, ow]) {
+            return Err(err(format!(
+                "inconsistent shapes {:?} -> {:?}",
+                self.in_shape, self.out_shape
+            )));
+        }
+        let empty = |axis: usize, n: usize, out: usize| {
+            (0..out).any(|o| {
+                (0..self.window.kernel[axis]).all(|k| self.window.source(axis, o, k, n).is_none())
+            })
+        };
+        if empty(0, h, oh) || empty(1, w, ow) {
+            return Err(err("a pooling window lies entirely in the padding".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,235 @@
+//! 2-D convolution: `acc(s, o, y, x) = sum_q K(o, q) U(s, q, y, x) + b(o) [y, x real]` with
+//! `q = (c, i, j)` and `U` the im2col view of the input. Two sumchecks:
+//!
+//! 1. over `q`: `acc(rho) - b(rho_o) real(rho_y, rho_x) = sum_q K(rho_o, q) U(rho_s, q, rho_y, rho_x)`,
+//!    ending in claims `K(rho_o, rho_q)` (weight commitment) and `U(rho_s, rho_q, rho_y, rho_x)`;
+//! 2. the wiring: `U(...) = sum_{s, c, y', x'} X(s, c, y', x') eq(rho_s, s) eq(rho_c, c) G(y', x')`
+//!    where `G` ([`Grid::table`], coefficients `eq(rho_i, i) eq(rho_j, j)`) the verifier
+//!    evaluates per axis. It ends in a claim on the input `X` (previous output, or public).
+//!
+//! Prover cost: one pass over the kernel (fold with `eq(rho_o)`), `O(S C H W kw + S C H kh kw)`
+//! for `U`, and `O(S C H W)` for the wiring table: a small multiple of the MACs divided by
+//! the output channels.
+
+use p3_field::PrimeCharacteristicRing;
+use serde::{Deserialize, Serialize};
+use zkml_proof::field::{EF, F};
+use zkml_proof::mle::{eq_eval, eq_table};
+use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::transcript::Transcript;
+
+use crate::error::VerifyError;
+use crate::layout::{LayerShape, pow2_vars};
+use crate::ops::dense::{DenseClaims, fold_rows};
+use crate::wiring::Grid;
+
+/// A conv layer's proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConvProof {
+    pub bias: EF,
+    pub patches: SumcheckProof,
+    pub weight: EF,
+    pub unfolded: EF,
+    pub wiring: SumcheckProof,
+    pub input: EF,
+}
+
+/// Splits of the variables: output `(s, o, y, x)`, patches `(c, i, j)`.
+struct Vars {
+    s: usize,
+    o: usize,
+    oy: usize,
+    c: usize,
+    ki: usize,
+    kj: usize,
+}
+
+fn vars(shape: &LayerShape, sample_vars: usize, grid: &Grid) -> Vars {
+    Vars {
+        s: sample_vars,
+        o: pow2_vars(shape.out_dims[0]),
+        oy: grid.rows.out_vars(),
+        c: pow2_vars(shape.in_dims[0]),
+        ki: pow2_vars(grid.rows.kernel),
+        kj: pow2_vars(grid.cols.kernel),
+    }
+}
+
+fn grid(shape: &LayerShape) -> Grid {
+    let crate::layout::Kind::Conv(w) = shape.kind else {
+        unreachable!("conv layer")
+    };
+    Grid::new(w, &shape.in_dims, &shape.out_dims)
+}
+
+/// `eq(rho_i, i) eq(rho_j, j)` for the real kernel offsets, row-major `kh x kw`.
+fn kernel_coef(grid: &Grid, rho_i: &[EF], rho_j: &[EF]) -> Vec<EF> {
+    let (ei, ej) = (eq_table(rho_i), eq_table(rho_j));
+    (0..grid.rows.kernel)
+        .flat_map(|i| (0..grid.cols.kernel).map(move |j| (i, j)))
+        .map(|(i, j)| ei[i] * ej[j])
+        .collect()
+}
+
+/// Proves `acc(point)`. `kernel` is `[O][C][KH][KW]` and `bias` `[O]` (padded), `x` the input
+/// `[S][C][H][W]` (padded). Returns the proof and the points of its weight and input claims.
+pub fn prove(
+    shape: &LayerShape,
+    kernel: &[F],
+    bias: &[F],
+    x: &[F],
+    sample_vars: usize,
+    point: &[EF],
+    t: &mut Transcript,
+) -> (ConvProof, DenseClaims) {
+    let g = grid(shape);
+    let v = vars(shape, sample_vars, &g);
+    let (rho_s, rest) = point.split_at(v.s);
+    let (rho_o, rest) = rest.split_at(v.o);
+    let (rho_y, rho_x) = rest.split_at(v.oy);
+    let eq_o = eq_table(rho_o);
+    let bias_eval: EF = eq_o.iter().zip(bias).map(|(&e, &b)| e * b).sum();
+    t.absorb_ext(&[bias_eval]);
+    let q_len = 1 << (v.c + v.ki + v.kj);
+    let k_fold = fold_rows(kernel, q_len, &eq_o);
+    let u = unfold(&g, &v, x, rho_s, rho_y, rho_x);
+    let mut k1 = ProductSum {
+        tables: vec![k_fold, u],
+        terms: vec![(EF::ONE, vec![0, 1])],
+    };
+    let (patches, rho_q) = sumcheck::prove(&mut k1, v.c + v.ki + v.kj, t);
+    let (weight, unfolded) = (k1.tables[0][0], k1.tables[1][0]);
+    t.absorb_ext(&[weight, unfolded]);
+    let (rho_c, rest) = rho_q.split_at(v.c);
+    let (rho_i, rho_j) = rest.split_at(v.ki);
+    let spatial = g.table(&kernel_coef(&g, rho_i, rho_j), rho_y, rho_x);
+    let wire = outer(&eq_table(rho_s), &eq_table(rho_c), &spatial);
+    let lift: Vec<EF> = x.iter().map(|&f| EF::from(f)).collect();
+    let mut k2 = ProductSum {
+        tables: vec![lift, wire],
+        terms: vec![(EF::ONE, vec![0, 1])],
+    };
+    let (wiring, input_point) = sumcheck::prove(&mut k2, v.s + shape.in_vars, t);
+    let input = k2.tables[0][0];
+    t.absorb_ext(&[input]);
+    let claims = DenseClaims {
+        weight_point: [rho_o, &rho_q].concat(),
+        input_point,
+    };
+    (
+        ConvProof {
+            bias: bias_eval,
+            patches,
+            weight,
+            unfolded,
+            wiring,
+            input,
+        },
+        claims,
+    )
+}
+
+/// `eq_s (x) eq_c (x) spatial`, the wiring table over `[S][C][H][W]`.
+fn outer(eq_s: &[EF], eq_c: &[EF], spatial: &[EF]) -> Vec<EF> {
+    let mut out = Vec::with_capacity(eq_s.len() * eq_c.len() * spatial.len());
+    for &es in eq_s {
+        for &ec in eq_c {
+            let w = es * ec;
+            out.extend(spatial.iter().map(|&g| w * g));
+        }
+    }
+    out
+}
+
+/// `U(rho_s, q, rho_y, rho_x)` for every patch index `q = (c, i, j)` (padded).
+fn unfold(g: &Grid, v: &Vars, x: &[F], rho_s: &[EF], rho_y: &[EF], rho_x: &[EF]) -> Vec<EF> {
+    let (ey, ex, es) = (eq_table(rho_y), eq_table(rho_x), eq_table(rho_s));
+    let a: Vec<Vec<EF>> = (0..g.rows.kernel).map(|i| g.rows.table(i, &ey)).collect();
+    let b: Vec<Vec<EF>> = (0..g.cols.kernel).map(|j| g.cols.table(j, &ex)).collect();
+    let (h, w) = (1usize << g.rows.in_vars(), 1usize << g.cols.in_vars());
+    let (c_pad, kh_pad, kw_pad) = (1usize << v.c, 1usize << v.ki, 1usize << v.kj);
+    let mut u = vec![EF::ZERO; c_pad * kh_pad * kw_pad];
+    for (s, &e_s) in es.iter().enumerate() {
+        for c in 0..c_pad {
+            let plane = &x[(s * c_pad + c) * h * w..(s * c_pad + c + 1) * h * w];
+            // r[y'][j] = sum_x' X[y'][x'] B_j(x')
+            let r: Vec<Vec<EF>> = (0..h)
+                .map(|yy| {
+                    let row = &plane[yy * w..(yy + 1) * w];
+                    b.iter()
+                        .map(|bj| bj.iter().zip(row).map(|(&bv, &xv)| bv * xv).sum())
+                        .collect()
+                })
+                .collect();
+            for (i, ai) in a.iter().enumerate() {
+                for (j, slot) in u[(c * kh_pad + i) * kw_pad..]
+                    .iter_mut()
+                    .take(g.cols.kernel)
+                    .enumerate()
+                {
+                    let dot: EF = ai.iter().zip(&r).map(|(&av, rr)| av * rr[j]).sum();
+                    *slot += e_s * dot;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// Verifies a conv proof against `acc(point) = acc`; returns the claims it leaves.
+///
+/// # Errors
+/// [`VerifyError::Sumcheck`] on a malformed sumcheck, [`VerifyError::Conv`] when a final
+/// product does not match.
+pub fn verify(
+    layer: usize,
+    shape: &LayerShape,
+    acc: EF,
+    point: &[EF],
+    sample_vars: usize,
+    proof: &ConvProof,
+    t: &mut Transcript,
+) -> Result<DenseClaims, VerifyError> {
+    let g = grid(shape);
+    let v = vars(shape, sample_vars, &g);
+    let (rho_s, rest) = point.split_at(v.s);
+    let (rho_o, rest) = rest.split_at(v.o);
+    let (rho_y, rho_x) = rest.split_at(v.oy);
+    let stage = |what: &str| format!("conv layer {layer} {what}");
+    t.absorb_ext(&[proof.bias]);
+    let claim = acc - proof.bias * g.real(rho_y, rho_x);
+    let (rho_q, fin) =
+        sumcheck::verify(claim, v.c + v.ki + v.kj, 2, &proof.patches, t).map_err(|source| {
+            VerifyError::Sumcheck {
+                stage: stage("patch sumcheck"),
+                source,
+            }
+        })?;
+    t.absorb_ext(&[proof.weight, proof.unfolded]);
+    if fin != proof.weight * proof.unfolded {
+        return Err(VerifyError::Conv { layer });
+    }
+    let (rho_c, rest) = rho_q.split_at(v.c);
+    let (rho_i, rho_j) = rest.split_at(v.ki);
+    let (in_point, fin) =
+        sumcheck::verify(proof.unfolded, v.s + shape.in_vars, 2, &proof.wiring, t).map_err(
+            |source| VerifyError::Sumcheck {
+                stage: stage("wiring sumcheck"),
+                source,
+            },
+        )?;
+    t.absorb_ext(&[proof.input]);
+    let (ps, rest) = in_point.split_at(v.s);
+    let (pc, rest) = rest.split_at(v.c);
+    let (py, px) = rest.split_at(g.rows.in_vars());
+    let wire = eq_eval(rho_s, ps)
+        * eq_eval(rho_c, pc)
+        * g.eval(&kernel_coef(&g, rho_i, rho_j), rho_y, rho_x, py, px);
+    if fin != proof.input * wire {
+        return Err(VerifyError::Conv { layer });
+    }
+    Ok(DenseClaims {
+        weight_point: [rho_o, &rho_q].concat(),
+        input_point: in_point,
+    })
+}

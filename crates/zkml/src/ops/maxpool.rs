@@ -1,0 +1,223 @@
+//! Max-pooling: `out = max_k G_k` over the window offsets `k = (i, j)`, where `G_k` gathers the
+//! input (padding reads `PAD = -2^(bits-1)`, which never wins over a real value).
+//!
+//! Witness: `out` and, per offset, `D_k = out - G_k` in byte limbs (range checks: `D_k >= 0`).
+//! A zero-check shows `prod_k D_k = 0` (some offset attains the max). With `lambda` drawn
+//! after, `sum_k lambda^k (out - D_k)(rho) = sum_k lambda^k G_k(rho)` is reduced by a wiring
+//! sumcheck to one claim on the input. Output positions in the power-of-two padding are zero.
+
+use p3_field::PrimeCharacteristicRing;
+use serde::{Deserialize, Serialize};
+use zkml_proof::field::{EF, F, from_i64};
+use zkml_proof::mle::{eq_eval, eq_table, evaluate};
+use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::transcript::Transcript;
+
+use crate::error::VerifyError;
+use crate::layout::{Kind, LayerShape, pow2_vars};
+use crate::wiring::Grid;
+
+/// A max-pool layer's proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolProof {
+    pub zerocheck: SumcheckProof,
+    pub out: EF,
+    /// `diffs[k][t]`: limb `t` of `D_k` at the zero-check point.
+    pub diffs: Vec<Vec<EF>>,
+    pub wiring: SumcheckProof,
+    pub input: EF,
+}
+
+/// The claims a verified pool proof leaves: `out` and the limbs at `point`, the input at
+/// `input_point`.
+pub struct PoolClaims {
+    pub point: Vec<EF>,
+    pub input_point: Vec<EF>,
+}
+
+/// The padding value of a `bits`-bit max-pool.
+pub fn pad_value(bits: u32) -> i64 {
+    -(1i64 << (bits - 1))
+}
+
+fn grid(shape: &LayerShape) -> Grid {
+    let Kind::MaxPool(w) = shape.kind else {
+        unreachable!("max-pool layer")
+    };
+    Grid::new(w, &shape.in_dims, &shape.out_dims)
+}
+
+fn recombine(limbs: &[EF]) -> EF {
+    limbs
+        .iter()
+        .rev()
+        .fold(EF::ZERO, |acc, &l| acc * F::from_u64(256) + l)
+}
+
+/// `sum_k lambda^k (out - D_k) - PAD * (weight of real channels) * padding(lambda^k)`: the
+/// claimed value of `sum_k lambda^k (gather of the input)`.
+fn wiring_claim(
+    shape: &LayerShape,
+    bits: u32,
+    g: &Grid,
+    out: EF,
+    diffs: &[EF],
+    coef: &[EF],
+    rho: &[EF],
+) -> EF {
+    let cv = pow2_vars(shape.out_dims[0]);
+    let (rho_c, rest) = rho.split_at(cv);
+    let (rho_y, rho_x) = rest.split_at(g.rows.out_vars());
+    let real_c: EF = eq_table(rho_c)[..shape.out_dims[0]].iter().copied().sum();
+    let gathered: EF = coef.iter().zip(diffs).map(|(&c, &d)| c * (out - d)).sum();
+    gathered - real_c * from_i64(pad_value(bits)) * g.padding(coef, rho_y, rho_x)
+}
+
+fn powers(lambda: EF, n: usize) -> Vec<EF> {
+    std::iter::successors(Some(EF::ONE), |&p| Some(p * lambda))
+        .take(n)
+        .collect()
+}
+
+/// Proves one max-pool layer: `out` and `diffs[k][t]` are the committed columns, `x` the input
+/// (`[S][C][H][W]` padded).
+pub fn prove(
+    shape: &LayerShape,
+    out: &[F],
+    diffs: &[Vec<Vec<F>>],
+    x: &[F],
+    sample_vars: usize,
+    t: &mut Transcript,
+) -> (PoolProof, PoolClaims) {
+    let g = grid(shape);
+    let nv = sample_vars + shape.out_vars;
+    let tau = t.sample_vec(nv);
+    let d_tables: Vec<Vec<EF>> = diffs
+        .iter()
+        .map(|limbs| {
+            (0..out.len())
+                .map(|i| {
+                    EF::from(
+                        limbs
+                            .iter()
+                            .rev()
+                            .fold(F::ZERO, |a, l| a * F::from_u64(256) + l[i]),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let mut tables = vec![eq_table(&tau)];
+    tables.extend(d_tables);
+    let k = diffs.len();
+    let mut zc = ProductSum {
+        tables,
+        terms: vec![(EF::ONE, (0..=k).collect())],
+    };
+    let (zerocheck, rho) = sumcheck::prove(&mut zc, nv, t);
+    let out_eval = evaluate(out, &rho);
+    let diff_evals: Vec<Vec<EF>> = diffs
+        .iter()
+        .map(|limbs| limbs.iter().map(|l| evaluate(l, &rho)).collect())
+        .collect();
+    t.absorb_ext(&[out_eval]);
+    diff_evals.iter().for_each(|d| t.absorb_ext(d));
+    let coef = powers(t.sample(), k);
+    let (rho_s, rest) = rho.split_at(sample_vars);
+    let cv = pow2_vars(shape.out_dims[0]);
+    let (rho_c, rest) = rest.split_at(cv);
+    let (rho_y, rho_x) = rest.split_at(g.rows.out_vars());
+    let spatial = g.table(&coef, rho_y, rho_x);
+    let mut wire = Vec::with_capacity(x.len());
+    for &es in &eq_table(rho_s) {
+        for &ec in &eq_table(rho_c) {
+            wire.extend(spatial.iter().map(|&v| es * ec * v));
+        }
+    }
+    let lift: Vec<EF> = x.iter().map(|&f| EF::from(f)).collect();
+    let mut k2 = ProductSum {
+        tables: vec![lift, wire],
+        terms: vec![(EF::ONE, vec![0, 1])],
+    };
+    let (wiring, input_point) = sumcheck::prove(&mut k2, sample_vars + shape.in_vars, t);
+    let input = k2.tables[0][0];
+    t.absorb_ext(&[input]);
+    let proof = PoolProof {
+        zerocheck,
+        out: out_eval,
+        diffs: diff_evals,
+        wiring,
+        input,
+    };
+    (
+        proof,
+        PoolClaims {
+            point: rho,
+            input_point,
+        },
+    )
+}
+
+/// Verifies layer `layer`'s max-pool proof; returns the claims it leaves.
+///
+/// # Errors
+/// [`VerifyError::Shape`] on a wrong number of evaluations, [`VerifyError::Sumcheck`] on a
+/// malformed sumcheck, [`VerifyError::MaxPool`] when a final check fails.
+pub fn verify(
+    layer: usize,
+    shape: &LayerShape,
+    bits: u32,
+    sample_vars: usize,
+    proof: &PoolProof,
+    t: &mut Transcript,
+) -> Result<PoolClaims, VerifyError> {
+    let g = grid(shape);
+    let k = g.rows.kernel * g.cols.kernel;
+    let limbs = crate::layout::diff_limbs(bits);
+    if proof.diffs.len() != k || proof.diffs.iter().any(|d| d.len() != limbs) {
+        return Err(VerifyError::Shape {
+            what: "max-pool difference evaluations",
+            expected: k * limbs,
+            got: proof.diffs.iter().map(Vec::len).sum(),
+        });
+    }
+    let nv = sample_vars + shape.out_vars;
+    let tau = t.sample_vec(nv);
+    let stage = |what: &str| format!("max-pool layer {layer} {what}");
+    let (rho, fin) =
+        sumcheck::verify(EF::ZERO, nv, k + 1, &proof.zerocheck, t).map_err(|source| {
+            VerifyError::Sumcheck {
+                stage: stage("zero-check"),
+                source,
+            }
+        })?;
+    t.absorb_ext(&[proof.out]);
+    proof.diffs.iter().for_each(|d| t.absorb_ext(d));
+    let d: Vec<EF> = proof.diffs.iter().map(|l| recombine(l)).collect();
+    if fin != eq_eval(&tau, &rho) * d.iter().copied().product::<EF>() {
+        return Err(VerifyError::MaxPool { layer });
+    }
+    let coef = powers(t.sample(), k);
+    let claim = wiring_claim(shape, bits, &g, proof.out, &d, &coef, &rho[sample_vars..]);
+    let (in_point, fin) = sumcheck::verify(claim, sample_vars + shape.in_vars, 2, &proof.wiring, t)
+        .map_err(|source| VerifyError::Sumcheck {
+            stage: stage("wiring sumcheck"),
+            source,
+        })?;
+    t.absorb_ext(&[proof.input]);
+    let cv = pow2_vars(shape.out_dims[0]);
+    let (rho_s, rest) = rho.split_at(sample_vars);
+    let (rho_c, rest) = rest.split_at(cv);
+    let (rho_y, rho_x) = rest.split_at(g.rows.out_vars());
+    let (ps, rest) = in_point.split_at(sample_vars);
+    let (pc, rest) = rest.split_at(cv);
+    let (py, px) = rest.split_at(g.rows.in_vars());
+    let wire = eq_eval(rho_s, ps) * eq_eval(rho_c, pc) * g.eval(&coef, rho_y, rho_x, py, px);
+    if fin != proof.input * wire {
+        return Err(VerifyError::MaxPool { layer });
+    }
+    Ok(PoolClaims {
+        point: rho,
+        input_point: in_point,
+    })
+}

@@ -1,0 +1,174 @@
+//! CNNs: convolution and max-pool proofs for many geometries, end to end, and their soundness.
+
+mod common;
+
+use common::{Spec, cnn, inputs};
+use p3_field::PrimeCharacteristicRing;
+use zkml::zkml_model::BatchDim;
+use zkml::{Proof, VerifyError, prove, prove_tampered, setup, verify};
+use zkml_proof::field::F;
+
+fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
+    let m = cnn(input, specs, BatchDim::Dynamic, seed);
+    let xs = inputs(samples, input.iter().product(), seed + 1);
+    let expected: Vec<Vec<i64>> = xs
+        .iter()
+        .map(|x| m.forward(x).last().unwrap().clone())
+        .collect();
+    let pk = setup(m).expect("setup");
+    let proof = Proof::from_bytes(&prove(&pk, &xs).expect("prove").to_bytes()).unwrap();
+    let out = verify(&pk.vk, &proof).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+    assert_eq!(out, expected);
+}
+
+use Spec::{Conv, Dense, Pool};
+
+#[test]
+fn lenet_style_conv_pool_dense() {
+    round_trip(
+        [1, 12, 12],
+        &[
+            Conv(4, [3, 3], [1, 1], [0; 4], true),
+            Pool([2, 2], [2, 2], [0; 4]),
+            Conv(6, [3, 3], [1, 1], [0; 4], true),
+            Dense(5, false),
+        ],
+        1,
+        1,
+    );
+}
+
+#[test]
+fn padding_strides_and_rectangular_kernels() {
+    round_trip(
+        [3, 13, 11],
+        &[
+            Conv(5, [3, 3], [2, 2], [1, 0, 2, 1], true),
+            Conv(4, [3, 5], [1, 1], [1, 2, 1, 2], true),
+            Pool([3, 3], [2, 2], [1, 1, 1, 1]),
+            Dense(3, false),
+        ],
+        2,
+        2,
+    );
+}
+
+#[test]
+fn conv_or_pool_as_the_last_layer() {
+    round_trip(
+        [2, 7, 6],
+        &[Conv(3, [2, 3], [1, 2], [0, 1, 1, 0], false)],
+        1,
+        3,
+    );
+    round_trip(
+        [2, 7, 6],
+        &[
+            Conv(3, [3, 3], [1, 1], [1; 4], true),
+            Pool([2, 3], [1, 2], [0, 1, 0, 1]),
+        ],
+        3,
+        4,
+    );
+}
+
+#[test]
+fn many_geometries_verify() {
+    let mut seed = 10;
+    for k in [1, 2, 3, 5] {
+        for s in [1, 2, 3] {
+            for p in [0, 1, 2] {
+                if k + 2 * p < s {
+                    continue;
+                }
+                seed += 1;
+                round_trip(
+                    [2, 9, 8],
+                    &[
+                        Conv(3, [k, k.max(2) - 1], [s, 1], [p, 0, p, 1], true),
+                        Pool([2, 2], [1, 1], [0; 4]),
+                    ],
+                    1,
+                    seed,
+                );
+            }
+        }
+    }
+}
+
+fn fixture() -> (zkml::ProvingKey, Vec<Vec<i64>>) {
+    let specs = [
+        Conv(3, [3, 3], [1, 1], [1; 4], true),
+        Pool([2, 2], [2, 2], [0; 4]),
+        Dense(4, false),
+    ];
+    let pk = setup(cnn([2, 6, 6], &specs, BatchDim::Dynamic, 77)).unwrap();
+    (pk, inputs(1, 72, 78))
+}
+
+#[test]
+fn wrong_conv_output_element_is_refused() {
+    let (pk, xs) = fixture();
+    let relu: Vec<bool> = pk.vk.layers.iter().map(|l| l.relu).collect();
+    let proof = prove_tampered(&pk, &xs, &|w| {
+        let i = w.layers[0]
+            .out
+            .iter()
+            .position(|&v| v > 0 && v < 100)
+            .unwrap();
+        w.layers[0].cols.out[i] += F::ONE;
+        w.recount(8, &relu);
+    })
+    .unwrap();
+    assert!(matches!(
+        verify(&pk.vk, &proof).unwrap_err(),
+        VerifyError::Requant { layer: 0 }
+    ));
+}
+
+#[test]
+fn wrong_conv_accumulator_is_refused() {
+    let (pk, xs) = fixture();
+    let proof = prove_tampered(&pk, &xs, &|w| w.layers[0].acc[5] += F::ONE).unwrap();
+    assert!(verify(&pk.vk, &proof).is_err());
+}
+
+#[test]
+fn a_max_that_is_not_the_largest_is_refused() {
+    let (pk, xs) = fixture();
+    let relu: Vec<bool> = pk.vk.layers.iter().map(|l| l.relu).collect();
+    // lower one pooled value by 1: every difference drops by one, one becomes -1 (not a byte)
+    let proof = prove_tampered(&pk, &xs, &|w| {
+        let lw = &mut w.layers[1];
+        lw.cols.out[0] -= F::ONE;
+        for limbs in &mut lw.diffs {
+            limbs[0][0] -= F::ONE;
+        }
+        w.recount(8, &relu);
+    })
+    .unwrap();
+    assert!(matches!(
+        verify(&pk.vk, &proof).unwrap_err(),
+        VerifyError::Gkr(_)
+    ));
+}
+
+#[test]
+fn a_max_that_is_not_in_the_window_is_refused() {
+    let (pk, xs) = fixture();
+    let relu: Vec<bool> = pk.vk.layers.iter().map(|l| l.relu).collect();
+    // raise one pooled value by 1: all differences stay bytes but none is zero
+    let proof = prove_tampered(&pk, &xs, &|w| {
+        let lw = &mut w.layers[1];
+        lw.cols.out[0] += F::ONE;
+        for limbs in &mut lw.diffs {
+            limbs[0][0] += F::ONE;
+        }
+        w.recount(8, &relu);
+    })
+    .unwrap();
+    assert!(matches!(
+        verify(&pk.vk, &proof).unwrap_err(),
+        VerifyError::MaxPool { layer: 1 }
+    ));
+}
