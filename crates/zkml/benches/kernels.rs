@@ -3,7 +3,9 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use p3_field::PrimeCharacteristicRing;
-use zkml::zkml_model::{BatchDim, DenseLayer, QuantLayer, QuantizedModel, ScaleMode};
+use zkml::testing::Spec::{Conv, Dense, Pool};
+use zkml::testing::{cnn, inputs, model};
+use zkml::zkml_model::{BatchDim, QuantizedModel};
 use zkml_proof::field::{EF, F};
 use zkml_proof::gkr::{self, Segment};
 use zkml_proof::mle::eq_table;
@@ -86,49 +88,50 @@ fn commitment(c: &mut Criterion) {
     }
 }
 
-/// A `depth`-layer MLP of width `width` with pseudo-random int8 weights.
-fn mlp(depth: usize, width: usize) -> QuantizedModel {
-    let mut s = 1u64;
-    let mut rnd = |m: i64| {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 33) as i64 % (2 * m + 1)) - m
-    };
-    let layers = (0..depth)
-        .map(|l| {
-            QuantLayer::Dense(DenseLayer {
-                name: format!("fc{l}"),
-                n_in: width,
-                n_out: width,
-                weight: (0..width * width).map(|_| rnd(127)).collect(),
-                bias: (0..width).map(|_| rnd(1000)).collect(),
-                multiplier: vec![1 << 21; width],
-                relu: l + 1 < depth,
-                out_scale: 1.0,
-            })
-        })
-        .collect();
-    QuantizedModel {
-        bits: 8,
-        scales: ScaleMode::PerRow,
-        batch: BatchDim::Fixed(1),
-        input_shape: vec![width],
-        input_scale: 1.0,
-        layers,
-    }
-}
-
 fn whole_model(c: &mut Criterion) {
-    let mut g = c.benchmark_group("prove mlp");
+    let mut g = c.benchmark_group("prove");
     g.sample_size(10);
+    let mut bench = |name: &str, m: QuantizedModel| {
+        let xs = inputs(1, m.input_len(), 5);
+        let pk = zkml::setup(m).unwrap();
+        g.bench_function(name, |b| b.iter(|| zkml::prove(&pk, &xs).unwrap()));
+    };
     for (d, w) in [(5, 100), (7, 50), (3, 256), (10, 128)] {
-        let pk = zkml::setup(mlp(d, w)).unwrap();
-        let x = vec![(0..w as i64).map(|i| i % 200 - 100).collect::<Vec<i64>>()];
-        g.bench_function(format!("{d}x{w}"), |b| {
-            b.iter(|| zkml::prove(&pk, &x).unwrap())
-        });
+        let widths: Vec<usize> = std::iter::repeat_n(w, d + 1).collect();
+        bench(
+            &format!("mlp {d}x{w}"),
+            model(&widths, BatchDim::Fixed(1), 1),
+        );
     }
+    let (c5, p2) = (
+        |c, relu| Conv(c, [5, 5], [1, 1], [0; 4], relu),
+        Pool([2, 2], [2, 2], [0; 4]),
+    );
+    let lenet = [
+        c5(6, true),
+        p2,
+        c5(16, true),
+        p2,
+        Dense(120, true),
+        Dense(84, true),
+        Dense(10, false),
+    ];
+    bench(
+        "lenet 1x28x28",
+        cnn([1, 28, 28], &lenet, BatchDim::Fixed(1), 2),
+    );
+    let cifar = [
+        c5(32, true),
+        p2,
+        c5(64, true),
+        p2,
+        Dense(128, true),
+        Dense(10, false),
+    ];
+    bench(
+        "cnn 264k 3x32x32",
+        cnn([3, 32, 32], &cifar, BatchDim::Fixed(1), 3),
+    );
 }
 
 criterion_group!(

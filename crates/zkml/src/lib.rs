@@ -6,12 +6,14 @@
 pub mod error; // typed errors of setup, proving, verifying, file formats
 pub mod keys; // setup, proving and verifying keys, key files
 pub mod layout; // the committed columns of a proof, shared by prover and verifier
-pub mod ops; // one prover/verifier per op: dense, requantization
+pub mod ops; // one prover/verifier per op: dense, conv, max-pool, requantization
 pub mod proof; // the proof object and its file format
 pub mod prove; // the whole-model prover
 pub mod security; // the security level of a key's proofs and its assumption
 pub mod statement; // Fiat-Shamir binding of the statement, routing of claims
 pub mod tables; // structured lookup tables and their MLEs
+#[doc(hidden)]
+pub mod testing; // models with pseudo-random weights for tests and benchmarks
 pub mod verify; // the whole-model verifier
 pub mod wiring; // gathers of window ops (conv, pool) as multilinear wiring
 pub mod witness; // exact integer inference producing the committed columns

@@ -1,0 +1,147 @@
+//! Small models with pseudo-random weights for tests, benchmarks and fuzz targets (not part
+//! of the stable API).
+
+use zkml_model::{
+    BatchDim, ConvLayer, DenseLayer, MaxPoolLayer, QuantLayer, QuantizedModel, ScaleMode, Window,
+};
+
+/// A deterministic pseudo-random generator (xorshift), so tests need no extra crates.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Uniform in `[lo, hi]`.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+}
+
+/// A dense chain `widths[0] -> widths[1] -> ...`, ReLU on every layer but the last.
+pub fn model(widths: &[usize], batch: BatchDim, seed: u64) -> QuantizedModel {
+    let mut rng = Rng(seed | 1);
+    let layers = widths
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let (n_in, n_out) = (w[0], w[1]);
+            QuantLayer::Dense(DenseLayer {
+                name: format!("dense{i}"),
+                n_in,
+                n_out,
+                weight: (0..n_in * n_out).map(|_| rng.range(-127, 127)).collect(),
+                bias: (0..n_out).map(|_| rng.range(-5000, 5000)).collect(),
+                // M ~ 1 / (8 sqrt(n_in) 127): keeps outputs mostly inside the range, some clamp
+                multiplier: (0..n_out).map(|_| rng.range(1 << 20, 1 << 22)).collect(),
+                relu: i + 2 < widths.len(),
+                out_scale: 0.05,
+            })
+        })
+        .collect();
+    QuantizedModel {
+        bits: 8,
+        scales: ScaleMode::PerRow,
+        batch,
+        input_shape: vec![widths[0]],
+        input_scale: 1.0 / 127.0,
+        layers,
+    }
+}
+
+/// `n` random int8 samples of length `len`.
+pub fn inputs(n: usize, len: usize, seed: u64) -> Vec<Vec<i64>> {
+    let mut rng = Rng(seed | 1);
+    (0..n)
+        .map(|_| (0..len).map(|_| rng.range(-128, 127)).collect())
+        .collect()
+}
+
+/// One op of a test CNN.
+#[derive(Clone, Copy)]
+pub enum Spec {
+    /// Conv: out channels, kernel, stride, pads [top, left, bottom, right], relu.
+    Conv(usize, [usize; 2], [usize; 2], [usize; 4], bool),
+    /// MaxPool: kernel, stride, pads.
+    Pool([usize; 2], [usize; 2], [usize; 4]),
+    /// Dense: outputs, relu.
+    Dense(usize, bool),
+}
+
+/// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
+pub fn cnn(input: [usize; 3], specs: &[Spec], batch: BatchDim, seed: u64) -> QuantizedModel {
+    let mut rng = Rng(seed | 1);
+    let mut shape = input.to_vec();
+    let mut layers = Vec::new();
+    for (n, spec) in specs.iter().enumerate() {
+        let name = format!("op{n}");
+        match *spec {
+            Spec::Conv(c_out, kernel, stride, pads, relu) => {
+                let window = Window {
+                    kernel,
+                    stride,
+                    pads,
+                };
+                let [oh, ow] = window.output_hw(shape[1], shape[2]).expect("geometry");
+                let per = shape[0] * kernel[0] * kernel[1];
+                layers.push(QuantLayer::Conv(ConvLayer {
+                    name,
+                    in_shape: [shape[0], shape[1], shape[2]],
+                    out_shape: [c_out, oh, ow],
+                    window,
+                    weight: (0..c_out * per).map(|_| rng.range(-127, 127)).collect(),
+                    bias: (0..c_out).map(|_| rng.range(-3000, 3000)).collect(),
+                    multiplier: (0..c_out)
+                        .map(|_| rng.range(1 << 22, 1 << 24) / (per as i64).max(1))
+                        .collect(),
+                    relu,
+                    out_scale: 0.05,
+                }));
+                shape = vec![c_out, oh, ow];
+            }
+            Spec::Pool(kernel, stride, pads) => {
+                let window = Window {
+                    kernel,
+                    stride,
+                    pads,
+                };
+                let [oh, ow] = window.output_hw(shape[1], shape[2]).expect("geometry");
+                layers.push(QuantLayer::MaxPool(MaxPoolLayer {
+                    name,
+                    in_shape: [shape[0], shape[1], shape[2]],
+                    out_shape: [shape[0], oh, ow],
+                    window,
+                    out_scale: 0.05,
+                }));
+                shape = vec![shape[0], oh, ow];
+            }
+            Spec::Dense(n_out, relu) => {
+                let n_in: usize = shape.iter().product();
+                layers.push(QuantLayer::Dense(DenseLayer {
+                    name,
+                    n_in,
+                    n_out,
+                    weight: (0..n_in * n_out).map(|_| rng.range(-127, 127)).collect(),
+                    bias: (0..n_out).map(|_| rng.range(-5000, 5000)).collect(),
+                    multiplier: (0..n_out)
+                        .map(|_| rng.range(1 << 22, 1 << 24) / (n_in as i64).max(1))
+                        .collect(),
+                    relu,
+                    out_scale: 0.05,
+                }));
+                shape = vec![n_out];
+            }
+        }
+    }
+    QuantizedModel {
+        bits: 8,
+        scales: ScaleMode::PerRow,
+        batch,
+        input_shape: input.to_vec(),
+        input_scale: 1.0 / 127.0,
+        layers,
+    }
+}
