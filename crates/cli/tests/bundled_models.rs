@@ -117,3 +117,23 @@ fn demo_runs() {
     assert_eq!(code, 0, "demo: {err}");
     assert!(out.contains("proof is valid"), "{out}");
 }
+
+#[test]
+fn cnn_trained_on_digits_batch_of_many() {
+    round_trip("digits_cnn", "digits_cnn_test.json");
+}
+
+#[test]
+fn lenet_style_cnn_on_28x28() {
+    round_trip("lenet_28", "lenet_28_input.json");
+}
+
+#[test]
+fn cnn_with_padding_stride_two_and_batchnorm() {
+    round_trip("cnn_pad_stride_bn", "cnn_pad_stride_bn_input.json");
+}
+
+#[test]
+fn cifar_style_cnn_with_264k_parameters() {
+    round_trip("cifar_cnn_264k", "cifar_cnn_264k_input.json");
+}

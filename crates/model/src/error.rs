@@ -55,9 +55,9 @@ pub enum ModelError {
     /// The graph contains ops that cannot be quantized; every one of them is listed.
     #[error("{} unsupported op(s):{}", gaps.0.len(), gaps)]
     Unsupported { gaps: GapList },
-    /// A ReLU that does not follow a dense layer (it cannot be fused).
+    /// A ReLU that does not follow a dense or conv layer (it cannot be fused).
     #[error(
-        "ReLU node {node} does not follow a dense layer (only ReLU fused into Gemm/MatMul is supported)"
+        "ReLU node {node} does not follow a dense or conv layer (only ReLU fused into Gemm/MatMul/Conv is supported)"
     )]
     ReluWithoutDense { node: String },
     /// A quantization parameter is invalid or a bound the prover needs does not hold.

@@ -1,11 +1,12 @@
 //! The small internal graph: a chain of ops on one flat per-sample tensor.
 //!
 //! Shapes are per sample: the batch dimension is removed and recorded once in [`Graph::batch`].
-//! Data is flattened in C order, so for MLPs `Reshape`/`Flatten` are re-indexing only and act as
-//! no-ops on the flat per-sample vector.
+//! Data is flattened in C order (CNN activations are `[C][H][W]`), so `Reshape`/`Flatten` are
+//! re-indexing only and act as no-ops on the flat per-sample vector.
 
 use serde::{Deserialize, Serialize};
 
+use crate::cnn::Window;
 use crate::error::{ModelError, UnsupportedOp};
 use crate::inputs::InputSpec;
 
@@ -50,12 +51,125 @@ impl Dense {
     }
 }
 
-/// The kind of an op. Matched exhaustively everywhere: adding an op kind (Conv, MaxPool...)
-/// makes the compiler point at every place that must learn about it.
+/// A 2-D convolution (NCHW, dilation 1, group 1) in floating point; padding reads 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conv {
+    /// `[C_in, H, W]`.
+    pub in_shape: [usize; 3],
+    /// `[C_out, OH, OW]`.
+    pub out_shape: [usize; 3],
+    /// Kernel, strides and explicit pads (auto_pad resolved).
+    pub window: Window,
+    /// `[C_out][C_in][kh][kw]` (ONNX layout).
+    pub weight: Vec<f32>,
+    /// `C_out` values, or `None` when the ONNX op had no bias.
+    pub bias: Option<Vec<f32>>,
+}
+
+impl Conv {
+    /// Input channels.
+    pub fn c_in(&self) -> usize {
+        self.in_shape[0]
+    }
+
+    /// Output channels.
+    pub fn c_out(&self) -> usize {
+        self.out_shape[0]
+    }
+
+    /// Weights of output channel `o`, `[C_in][kh][kw]`.
+    pub fn filter(&self, o: usize) -> &[f32] {
+        let n = self.in_shape[0] * self.window.kernel[0] * self.window.kernel[1];
+        &self.weight[o * n..(o + 1) * n]
+    }
+
+    /// Bias of output channel `o` (0 when there is no bias).
+    pub fn bias_at(&self, o: usize) -> f32 {
+        self.bias.as_ref().map_or(0.0, |b| b[o])
+    }
+
+    /// Float convolution of one sample `[C_in][H][W]` (C order) into `[C_out][OH][OW]`.
+    pub fn forward(&self, x: &[f64]) -> Vec<f64> {
+        let [c_in, h, w] = self.in_shape;
+        let [c_out, oh, ow] = self.out_shape;
+        let [kh, kw] = self.window.kernel;
+        let mut out = Vec::with_capacity(c_out * oh * ow);
+        for o in 0..c_out {
+            let f = self.filter(o);
+            for y in 0..oh {
+                for xx in 0..ow {
+                    let mut a = self.bias_at(o) as f64;
+                    for c in 0..c_in {
+                        for i in 0..kh {
+                            let Some(sy) = self.window.source(0, y, i, h) else {
+                                continue;
+                            };
+                            for j in 0..kw {
+                                let Some(sx) = self.window.source(1, xx, j, w) else {
+                                    continue;
+                                };
+                                a += f[(c * kh + i) * kw + j] as f64 * x[(c * h + sy) * w + sx];
+                            }
+                        }
+                    }
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// 2-D max-pooling (NCHW, dilation 1); padding never wins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaxPool {
+    /// `[C, H, W]`.
+    pub in_shape: [usize; 3],
+    /// `[C, OH, OW]`.
+    pub out_shape: [usize; 3],
+    pub window: Window,
+}
+
+impl MaxPool {
+    /// Float max-pooling of one sample (in-range positions only).
+    pub fn forward(&self, x: &[f64]) -> Vec<f64> {
+        let [c, h, w] = self.in_shape;
+        let [_, oh, ow] = self.out_shape;
+        let [kh, kw] = self.window.kernel;
+        let mut out = Vec::with_capacity(c * oh * ow);
+        for ch in 0..c {
+            for y in 0..oh {
+                for xx in 0..ow {
+                    let mut m = f64::NEG_INFINITY;
+                    for i in 0..kh {
+                        let Some(sy) = self.window.source(0, y, i, h) else {
+                            continue;
+                        };
+                        for j in 0..kw {
+                            let Some(sx) = self.window.source(1, xx, j, w) else {
+                                continue;
+                            };
+                            m = m.max(x[(ch * h + sy) * w + sx]);
+                        }
+                    }
+                    out.push(m);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The kind of an op. Matched exhaustively everywhere: adding an op kind makes the compiler
+/// point at every place that must learn about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
-    /// Gemm, MatMul or MatMul followed by a constant Add.
+    /// Gemm, MatMul or MatMul followed by a constant Add (BatchNormalization folded in).
     Dense(Dense),
+    /// 2-D Conv (BatchNormalization folded in; a lone BatchNormalization is a 1x1 Conv).
+    Conv(Conv),
+    /// 2-D MaxPool.
+    MaxPool(MaxPool),
     /// `max(x, 0)`.
     Relu,
     /// Flatten or static Reshape: re-indexing only (the new shape is the node's output shape).
@@ -71,6 +185,8 @@ impl Op {
     pub fn kind(&self) -> &'static str {
         match self {
             Op::Dense(_) => "Dense",
+            Op::Conv(_) => "Conv",
+            Op::MaxPool(_) => "MaxPool",
             Op::Relu => "Relu",
             Op::Reshape => "Reshape",
             Op::Identity => "Identity",
@@ -82,7 +198,8 @@ impl Op {
     pub fn param_count(&self) -> usize {
         match self {
             Op::Dense(d) => d.weight.len() + d.bias.as_ref().map_or(0, Vec::len),
-            Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => 0,
+            Op::Conv(c) => c.weight.len() + c.bias.as_ref().map_or(0, Vec::len),
+            Op::MaxPool(_) | Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => 0,
         }
     }
 }
@@ -132,7 +249,12 @@ impl Graph {
             .iter()
             .filter_map(|n| match &n.op {
                 Op::Unsupported(u) => Some(u.clone()),
-                Op::Dense(_) | Op::Relu | Op::Reshape | Op::Identity => None,
+                Op::Dense(_)
+                | Op::Conv(_)
+                | Op::MaxPool(_)
+                | Op::Relu
+                | Op::Reshape
+                | Op::Identity => None,
             })
             .collect()
     }
@@ -178,6 +300,8 @@ impl Graph {
         for node in &self.nodes {
             cur = match &node.op {
                 Op::Dense(d) => d.forward(&cur),
+                Op::Conv(c) => c.forward(&cur),
+                Op::MaxPool(p) => p.forward(&cur),
                 Op::Relu => cur.iter().map(|&v| v.max(0.0)).collect(),
                 Op::Reshape | Op::Identity | Op::Unsupported(_) => cur,
             };

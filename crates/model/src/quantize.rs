@@ -4,14 +4,17 @@
 //! `max|a| / (2^(bits-1)-1)` over the calibration samples (a zero maximum gives scale 1);
 //! weights in `[-(2^(bits-1)-1), 2^(bits-1)-1]` with scale `max|w| / (2^(bits-1)-1)` per output
 //! row ([`ScaleMode::PerRow`]) or per layer (an all-zero row or layer gets scale 1); biases
-//! `round(b / (s_in * s_w))`; multipliers `round(s_in * s_w / s_out * 2^32)`. A ReLU after a
-//! dense layer (possibly with Reshape/Identity between) is fused into it; its output scale is
-//! calibrated after the ReLU.
+//! `round(b / (s_in * s_w))`; multipliers `round(s_in * s_w / s_out * 2^32)`. A Conv is
+//! quantized like a dense layer whose rows are its output channels (`[C_in][kh][kw]` filters).
+//! A ReLU after a dense or conv layer (possibly with Reshape/Identity, or MaxPools, between) is
+//! fused into it; its output scale is calibrated after the ReLU. A MaxPool keeps the scale of
+//! its input (no requantization).
 
 use serde::{Deserialize, Serialize};
 
+use crate::cnn::{ConvLayer, MaxPoolLayer};
 use crate::error::{GapList, ModelError};
-use crate::graph::{Dense, Graph, Op};
+use crate::graph::{Conv, Dense, Graph, MaxPool, Op};
 use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
 use crate::requant::{multiplier_from_real, weight_max};
 
@@ -42,16 +45,25 @@ impl Default for QuantConfig {
     }
 }
 
-/// A dense node of the graph and what is fused after it.
+/// The linear or pooling op a quantized layer comes from.
+#[derive(Clone, Copy)]
+enum Kind<'a> {
+    Dense(&'a Dense),
+    Conv(&'a Conv),
+    MaxPool(&'a MaxPool),
+}
+
+/// A layer-making node of the graph and what is fused after it.
 struct Planned<'a> {
     name: &'a str,
-    dense: &'a Dense,
+    kind: Kind<'a>,
     relu: bool,
-    /// Index of the last graph node whose output is this layer's output.
+    /// Index of the graph node whose output (after `relu` when set) is this layer's output.
     out_node: usize,
 }
 
-/// Group the chain into dense layers with fused ReLUs.
+/// Group the chain into layers (Dense, Conv, MaxPool) with fused ReLUs. A ReLU after a
+/// MaxPool is fused into the linear layer before the pool (max and ReLU commute).
 fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
     let gaps = graph.unsupported();
     if !gaps.is_empty() {
@@ -61,30 +73,37 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
     }
     let mut layers: Vec<Planned<'_>> = Vec::new();
     for (idx, node) in graph.nodes.iter().enumerate() {
-        match &node.op {
-            Op::Dense(dense) => {
-                layers.push(Planned {
-                    name: &node.name,
-                    dense,
-                    relu: false,
-                    out_node: idx,
-                });
-            }
+        let kind = match &node.op {
+            Op::Dense(d) => Kind::Dense(d),
+            Op::Conv(c) => Kind::Conv(c),
+            Op::MaxPool(p) => Kind::MaxPool(p),
             Op::Relu => {
                 let last = layers
-                    .last_mut()
-                    .ok_or_else(|| ModelError::ReluWithoutDense {
+                    .iter()
+                    .rposition(|l| !matches!(l.kind, Kind::MaxPool(_)));
+                let Some(last) = last else {
+                    return Err(ModelError::ReluWithoutDense {
                         node: node.name.clone(),
-                    })?;
-                last.relu = true;
-                last.out_node = idx;
+                    });
+                };
+                if last + 1 == layers.len() {
+                    layers[last].out_node = idx;
+                }
+                layers[last].relu = true;
+                continue;
             }
-            Op::Reshape | Op::Identity | Op::Unsupported(_) => {}
-        }
+            Op::Reshape | Op::Identity | Op::Unsupported(_) => continue,
+        };
+        layers.push(Planned {
+            name: &node.name,
+            kind,
+            relu: false,
+            out_node: idx,
+        });
     }
-    if layers.is_empty() {
+    if !layers.iter().any(|l| !matches!(l.kind, Kind::MaxPool(_))) {
         return Err(ModelError::Structure {
-            detail: "the model has no Gemm/MatMul layer".into(),
+            detail: "the model has no Gemm/MatMul/Conv layer".into(),
         });
     }
     Ok(layers)
@@ -119,9 +138,10 @@ fn calibrate(
         max_in = x.iter().fold(max_in, |m, &v| m.max((v as f64).abs()));
         let outs = graph.float_forward(x)?;
         for (l, layer) in layers.iter().enumerate() {
+            let relu = if layer.relu { 0.0 } else { f64::NEG_INFINITY };
             max_out[l] = outs[layer.out_node]
                 .iter()
-                .fold(max_out[l], |m, v| m.max(v.abs()));
+                .fold(max_out[l], |m, v| m.max(v.max(relu).abs()));
         }
     }
     if let Some(l) = max_out.iter().position(|m| !m.is_finite()) {
@@ -147,63 +167,126 @@ fn abs_max(values: &[f32]) -> f64 {
     values.iter().fold(0f64, |m, &v| m.max((v as f64).abs()))
 }
 
-fn quantize_dense(
-    p: &Planned<'_>,
+/// Integer weights, biases and multipliers of a linear op with `n_rows` output rows
+/// (channels) of `row_len` weights each.
+struct QuantRows {
+    weight: Vec<i64>,
+    bias: Vec<i64>,
+    multiplier: Vec<i64>,
+}
+
+fn quantize_rows(
+    name: &str,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    row_len: usize,
     s_in: f64,
     s_out: f64,
     config: &QuantConfig,
-) -> Result<DenseLayer, ModelError> {
+) -> Result<QuantRows, ModelError> {
     let err = |detail: String| ModelError::Quantization {
-        layer: p.name.to_string(),
+        layer: name.to_string(),
         detail,
     };
-    let d = p.dense;
-    if d.weight
+    if weight
         .iter()
-        .chain(d.bias.iter().flatten())
+        .chain(bias.into_iter().flatten())
         .any(|v| !v.is_finite())
     {
         return Err(err("a weight or bias is NaN or infinite".into()));
     }
     let wmax = weight_max(config.bits) as f64;
-    let layer_max = abs_max(&d.weight);
-    let (mut weight, mut bias, mut multiplier) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..d.n_out {
-        let row = d.row(i);
+    let layer_max = abs_max(weight);
+    let n_rows = weight.len().checked_div(row_len).unwrap_or(0);
+    let mut q = QuantRows {
+        weight: Vec::with_capacity(weight.len()),
+        bias: Vec::with_capacity(n_rows),
+        multiplier: Vec::with_capacity(n_rows),
+    };
+    for i in 0..n_rows {
+        let row = &weight[i * row_len..(i + 1) * row_len];
         let max = match config.scales {
             ScaleMode::PerRow => abs_max(row),
             ScaleMode::PerLayer => layer_max,
         };
         let s_w = if max > 0.0 { max / wmax } else { 1.0 };
-        weight.extend(
+        q.weight.extend(
             row.iter()
                 .map(|&w| (w as f64 / s_w).round().clamp(-wmax, wmax) as i64),
         );
-        let b = (d.bias_at(i) as f64 / (s_in * s_w)).round();
+        let b_real = bias.map_or(0.0, |b| b[i]);
+        let b = (b_real as f64 / (s_in * s_w)).round();
         if b.abs() >= (1u64 << 62) as f64 {
             return Err(err(format!(
                 "row {i}: quantized bias {b} does not fit (|b| >= 2^62)"
             )));
         }
-        bias.push(b as i64);
+        q.bias.push(b as i64);
         let real = s_in * s_w / s_out;
         let m = multiplier_from_real(real).ok_or_else(|| {
             err(format!(
                 "row {i}: multiplier {real} * 2^32 is not below 2^62"
             ))
         })?;
-        multiplier.push(m);
+        q.multiplier.push(m);
     }
-    let (n_in, n_out, relu) = (d.n_in, d.n_out, p.relu);
-    let name = p.name.to_string();
+    Ok(q)
+}
+
+fn quantize_dense(
+    p: &Planned<'_>,
+    d: &Dense,
+    s_in: f64,
+    s_out: f64,
+    config: &QuantConfig,
+) -> Result<DenseLayer, ModelError> {
+    let q = quantize_rows(
+        p.name,
+        &d.weight,
+        d.bias.as_deref(),
+        d.n_in,
+        s_in,
+        s_out,
+        config,
+    )?;
     Ok(DenseLayer {
-        name,
-        n_in,
-        n_out,
-        weight,
-        bias,
-        multiplier,
-        relu,
+        name: p.name.to_string(),
+        n_in: d.n_in,
+        n_out: d.n_out,
+        weight: q.weight,
+        bias: q.bias,
+        multiplier: q.multiplier,
+        relu: p.relu,
+        out_scale: s_out,
+    })
+}
+
+fn quantize_conv(
+    p: &Planned<'_>,
+    c: &Conv,
+    s_in: f64,
+    s_out: f64,
+    config: &QuantConfig,
+) -> Result<ConvLayer, ModelError> {
+    let per = c.c_in() * c.window.kernel[0] * c.window.kernel[1];
+    let q = quantize_rows(
+        p.name,
+        &c.weight,
+        c.bias.as_deref(),
+        per,
+        s_in,
+        s_out,
+        config,
+    )?;
+    Ok(ConvLayer {
+        name: p.name.to_string(),
+        in_shape: c.in_shape,
+        out_shape: c.out_shape,
+        window: c.window,
+        weight: q.weight,
+        bias: q.bias,
+        multiplier: q.multiplier,
+        relu: p.relu,
         out_scale: s_out,
     })
 }
@@ -230,9 +313,25 @@ pub fn quantize(
     let mut s_in = input_scale;
     let mut layers = Vec::with_capacity(planned.len());
     for (p, &max) in planned.iter().zip(&max_out) {
-        let s_out = activation_scale(max, config.bits);
-        layers.push(QuantLayer::Dense(quantize_dense(p, s_in, s_out, config)?));
-        s_in = s_out;
+        let layer = match p.kind {
+            Kind::Dense(d) => {
+                let s_out = activation_scale(max, config.bits);
+                QuantLayer::Dense(quantize_dense(p, d, s_in, s_out, config)?)
+            }
+            Kind::Conv(c) => {
+                let s_out = activation_scale(max, config.bits);
+                QuantLayer::Conv(quantize_conv(p, c, s_in, s_out, config)?)
+            }
+            Kind::MaxPool(m) => QuantLayer::MaxPool(MaxPoolLayer {
+                name: p.name.to_string(),
+                in_shape: m.in_shape,
+                out_shape: m.out_shape,
+                window: m.window,
+                out_scale: s_in,
+            }),
+        };
+        s_in = layer.out_scale();
+        layers.push(layer);
     }
     let model = QuantizedModel {
         bits: config.bits,

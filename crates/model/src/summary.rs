@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cnn::Window;
 use crate::error::UnsupportedOp;
 use crate::graph::{BatchDim, Graph, Op};
 
@@ -11,7 +12,9 @@ use crate::graph::{BatchDim, Graph, Op};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpSummary {
     pub name: String,
-    /// Kind in the internal graph (`Dense`, `Relu`, ...).
+    /// Kind in the internal graph with its geometry (`Dense 64->10`,
+    /// `Conv 3->8 k3x3 s2x2 p1,0,2,1` with pads top,left,bottom,right, `MaxPool k2x2 s2x2 p0,0,0,0`,
+    /// `Relu`, ...).
     pub kind: String,
     /// ONNX op type(s) it came from.
     pub onnx_op: String,
@@ -43,6 +46,13 @@ impl Graph {
                 name: n.name.clone(),
                 kind: match &n.op {
                     Op::Dense(d) => format!("Dense {}->{}", d.n_in, d.n_out),
+                    Op::Conv(c) => format!(
+                        "Conv {}->{} {}",
+                        c.c_in(),
+                        c.c_out(),
+                        window_text(&c.window)
+                    ),
+                    Op::MaxPool(p) => format!("MaxPool {}", window_text(&p.window)),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => {
                         n.op.kind().to_string()
                     }
@@ -67,6 +77,15 @@ impl Graph {
             unsupported: self.unsupported(),
         }
     }
+}
+
+/// `k3x3 s2x2 p1,0,2,1` (kernel, strides, pads top,left,bottom,right).
+fn window_text(w: &Window) -> String {
+    let [t, l, b, r] = w.pads;
+    format!(
+        "k{}x{} s{}x{} p{t},{l},{b},{r}",
+        w.kernel[0], w.kernel[1], w.stride[0], w.stride[1]
+    )
 }
 
 fn shape_text(batch: BatchDim, shape: &Option<Vec<usize>>) -> String {
@@ -97,15 +116,35 @@ impl fmt::Display for Summary {
             .max()
             .unwrap_or(4)
             .max(4);
+        let k = self
+            .ops
+            .iter()
+            .map(|o| o.kind.len())
+            .max()
+            .unwrap_or(0)
+            .max(16);
+        let x = self
+            .ops
+            .iter()
+            .map(|o| o.onnx_op.len())
+            .max()
+            .unwrap_or(0)
+            .max(12);
+        let shapes = self.ops.iter().flat_map(|o| [&o.in_shape, &o.out_shape]);
+        let s = shapes
+            .map(|sh| shape_text(self.batch, sh).len())
+            .max()
+            .unwrap_or(0)
+            .max(16);
         writeln!(
             f,
-            "{:>3}  {:<w$}  {:<16} {:<12} {:<16} {:<16} {:>9}",
+            "{:>3}  {:<w$}  {:<k$} {:<x$} {:<s$} {:<s$} {:>9}",
             "#", "name", "kind", "onnx", "in", "out", "params"
         )?;
         for (i, op) in self.ops.iter().enumerate() {
             writeln!(
                 f,
-                "{:>3}  {:<w$}  {:<16} {:<12} {:<16} {:<16} {:>9}",
+                "{:>3}  {:<w$}  {:<k$} {:<x$} {:<s$} {:<s$} {:>9}",
                 i,
                 op.name,
                 op.kind,

@@ -5,33 +5,135 @@ mod common;
 use common::{MODELS, asset, load};
 use zkml_model::requant::{activation_range, weight_max};
 use zkml_model::{
-    Dense, FloatReference, Graph, Op, QuantConfig, QuantLayer, QuantizedModel, ScaleMode, quantize,
+    FloatReference, Graph, Op, QuantConfig, QuantLayer, QuantizedModel, ScaleMode, quantize,
     random_calibration,
 };
 
-/// The float dense layers of the graph, in order (one per quantized layer).
-fn dense_layers(graph: &Graph) -> Vec<&Dense> {
-    graph
-        .nodes
-        .iter()
-        .filter_map(|n| match &n.op {
-            Op::Dense(d) => Some(d),
-            _ => None,
-        })
-        .collect()
+/// A float layer seen element by element: each output of a linear layer is
+/// `bias + sum_(j, w) w * x_j` over its taps; each output of a pool is the max over a window.
+enum FloatLayer {
+    Linear {
+        /// Per output element: (input index, float weight).
+        taps: Vec<Vec<(usize, f64)>>,
+        bias: Vec<f64>,
+        /// Per output element: the weight scale of its row (output channel).
+        s_w: Vec<f64>,
+    },
+    Pool {
+        windows: Vec<Vec<usize>>,
+    },
 }
 
-fn weight_scale(d: &Dense, i: usize, mode: ScaleMode, bits: u32) -> f64 {
-    let abs_max = |w: &[f32]| w.iter().fold(0f64, |m, &v| m.max((v as f64).abs()));
-    let max = match mode {
-        ScaleMode::PerRow => abs_max(d.row(i)),
-        ScaleMode::PerLayer => abs_max(&d.weight),
-    };
+fn scale_of(max: f64, bits: u32) -> f64 {
     if max > 0.0 {
         max / weight_max(bits) as f64
     } else {
         1.0
     }
+}
+
+fn abs_max(w: &[f32]) -> f64 {
+    w.iter().fold(0f64, |m, &v| m.max((v as f64).abs()))
+}
+
+/// The float layers of the graph, in order (one per quantized layer).
+fn float_layers(graph: &Graph, mode: ScaleMode, bits: u32) -> Vec<FloatLayer> {
+    let row_scale = |row: &[f32], all: &[f32]| match mode {
+        ScaleMode::PerRow => scale_of(abs_max(row), bits),
+        ScaleMode::PerLayer => scale_of(abs_max(all), bits),
+    };
+    let mut out = Vec::new();
+    for node in &graph.nodes {
+        match &node.op {
+            Op::Dense(d) => {
+                let taps = (0..d.n_out)
+                    .map(|i| d.row(i).iter().map(|&w| w as f64).enumerate().collect())
+                    .collect();
+                let bias = (0..d.n_out).map(|i| d.bias_at(i) as f64).collect();
+                let s_w = (0..d.n_out)
+                    .map(|i| row_scale(d.row(i), &d.weight))
+                    .collect();
+                out.push(FloatLayer::Linear { taps, bias, s_w });
+            }
+            Op::Conv(c) => {
+                let [c_in, h, w] = c.in_shape;
+                let [c_out, oh, ow] = c.out_shape;
+                let [kh, kw] = c.window.kernel;
+                let (mut taps, mut bias, mut s_w) = (Vec::new(), Vec::new(), Vec::new());
+                for o in 0..c_out {
+                    let f = c.filter(o);
+                    let s = row_scale(f, &c.weight);
+                    for y in 0..oh {
+                        for x in 0..ow {
+                            let mut t = Vec::new();
+                            for ci in 0..c_in {
+                                for i in 0..kh {
+                                    for j in 0..kw {
+                                        let (Some(sy), Some(sx)) = (
+                                            c.window.source(0, y, i, h),
+                                            c.window.source(1, x, j, w),
+                                        ) else {
+                                            continue;
+                                        };
+                                        let wv = f[(ci * kh + i) * kw + j] as f64;
+                                        t.push(((ci * h + sy) * w + sx, wv));
+                                    }
+                                }
+                            }
+                            taps.push(t);
+                            bias.push(c.bias_at(o) as f64);
+                            s_w.push(s);
+                        }
+                    }
+                }
+                out.push(FloatLayer::Linear { taps, bias, s_w });
+            }
+            Op::MaxPool(p) => {
+                let [ch, h, w] = p.in_shape;
+                let [_, oh, ow] = p.out_shape;
+                let [kh, kw] = p.window.kernel;
+                let mut windows = Vec::new();
+                for c in 0..ch {
+                    for y in 0..oh {
+                        for x in 0..ow {
+                            let mut win = Vec::new();
+                            for i in 0..kh {
+                                for j in 0..kw {
+                                    if let (Some(sy), Some(sx)) =
+                                        (p.window.source(0, y, i, h), p.window.source(1, x, j, w))
+                                    {
+                                        win.push((c * h + sy) * w + sx);
+                                    }
+                                }
+                            }
+                            windows.push(win);
+                        }
+                    }
+                }
+                out.push(FloatLayer::Pool { windows });
+            }
+            Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => {}
+        }
+    }
+    out
+}
+
+/// The linear parts of a quantized layer: (accumulators, relu, out_scale), `None` for a pool.
+fn linear_parts(layer: &QuantLayer, x: &[i64]) -> Option<(Vec<i64>, bool, f64)> {
+    match layer {
+        QuantLayer::Dense(d) => Some((d.accumulate(x), d.relu, d.out_scale)),
+        QuantLayer::Conv(c) => Some((c.accumulate(x), c.relu, c.out_scale)),
+        QuantLayer::MaxPool(_) => None,
+    }
+}
+
+/// The clamp range `[lo, hi]` of a linear layer's output, in real units.
+fn real_range(bits: u32, relu: bool, out_scale: f64) -> (f64, f64) {
+    let (lo, hi) = activation_range(bits);
+    (
+        if relu { 0.0 } else { lo as f64 } * out_scale,
+        hi as f64 * out_scale,
+    )
 }
 
 /// Per output element, a bound on |dequantized integer output - exact float output|.
@@ -40,7 +142,8 @@ fn weight_scale(d: &Dense, i: usize, mode: ScaleMode, bits: u32) -> f64 {
 /// `|sum W x + b - s_in s_w acc| <= sum |W| e + s_w/2 sum |x^| + s_in s_w / 2` (weights and bias
 /// rounded to the nearest step), requantization adds `s_out (1/2 + |acc| 2^-33)` (rounding, and
 /// the multiplier rounded to 2^-32), clamping adds how far the float value lies outside the
-/// representable range; ReLU is 1-Lipschitz.
+/// representable range; ReLU is 1-Lipschitz; a max-pool output errs by at most the largest
+/// error in its window (the scale is kept).
 fn error_bound(graph: &Graph, model: &QuantizedModel, x: &[f32]) -> Vec<f64> {
     let xq = model.quantize_input(x);
     let float_outs = layer_float_outputs(graph, x);
@@ -50,49 +153,51 @@ fn error_bound(graph: &Graph, model: &QuantizedModel, x: &[f32]) -> Vec<f64> {
         .map(|(&v, &q)| (v as f64 - q as f64 * model.input_scale).abs())
         .collect();
     let (mut s_in, mut cur) = (model.input_scale, xq);
-    let layers = model
-        .layers
-        .iter()
-        .zip(dense_layers(graph))
-        .zip(&float_outs);
-    for ((layer, d), y_float) in layers {
-        let QuantLayer::Dense(q) = layer;
-        let acc = q.accumulate(&cur);
-        let l1_x: f64 = cur.iter().map(|&v| (v as f64 * s_in).abs()).sum();
-        let (lo, hi) = activation_range(model.bits);
-        let (lo, hi) = (
-            if q.relu { 0.0 } else { lo as f64 } * q.out_scale,
-            hi as f64 * q.out_scale,
-        );
-        e = (0..q.n_out)
-            .map(|i| {
-                let s_w = weight_scale(d, i, model.scales, model.bits);
-                let prop: f64 = d
-                    .row(i)
-                    .iter()
-                    .zip(&e)
-                    .map(|(&w, &ej)| (w as f64).abs() * ej)
-                    .sum();
-                let rounding = s_w / 2.0 * l1_x + s_in * s_w / 2.0;
-                let requant = q.out_scale * (0.5 + (acc[i] as f64).abs() * 2f64.powi(-33));
-                let clip = (y_float[i] - hi).max(lo - y_float[i]).max(0.0);
-                prop + rounding + requant + clip
-            })
-            .collect();
-        cur = q.forward(&cur, model.bits);
-        s_in = q.out_scale;
+    let flayers = float_layers(graph, model.scales, model.bits);
+    assert_eq!(flayers.len(), model.layers.len());
+    for ((layer, fl), y_float) in model.layers.iter().zip(&flayers).zip(&float_outs) {
+        e = match (fl, linear_parts(layer, &cur)) {
+            (FloatLayer::Pool { windows }, None) => windows
+                .iter()
+                .map(|w| w.iter().map(|&j| e[j]).fold(0.0, f64::max))
+                .collect(),
+            (FloatLayer::Linear { taps, s_w, .. }, Some((acc, relu, s_out))) => {
+                let (lo, hi) = real_range(model.bits, relu, s_out);
+                (0..taps.len())
+                    .map(|k| {
+                        let prop: f64 = taps[k].iter().map(|&(j, w)| w.abs() * e[j]).sum();
+                        let l1_x: f64 = taps[k]
+                            .iter()
+                            .map(|&(j, _)| (cur[j] as f64 * s_in).abs())
+                            .sum();
+                        let rounding = s_w[k] / 2.0 * l1_x + s_in * s_w[k] / 2.0;
+                        let requant = s_out * (0.5 + (acc[k] as f64).abs() * 2f64.powi(-33));
+                        let y = if relu {
+                            y_float[k].max(0.0)
+                        } else {
+                            y_float[k]
+                        };
+                        let clip = (y - hi).max(lo - y).max(0.0);
+                        prop + rounding + requant + clip
+                    })
+                    .collect()
+            }
+            _ => panic!("layer {} does not match the graph", layer.name()),
+        };
+        cur = layer.forward(&cur, model.bits);
+        s_in = layer.out_scale();
     }
     e
 }
 
 /// The float output of each quantized layer (after its fused ReLU): the output of the last
-/// graph node before the next dense node.
+/// graph node before the next layer-making node.
 fn layer_float_outputs(graph: &Graph, x: &[f32]) -> Vec<Vec<f64>> {
     let outs = graph.float_forward(x).unwrap();
     let mut layers: Vec<Vec<f64>> = Vec::new();
     for (node, out) in graph.nodes.iter().zip(outs) {
         match (&node.op, layers.last_mut()) {
-            (Op::Dense(_), _) => layers.push(out),
+            (Op::Dense(_) | Op::Conv(_) | Op::MaxPool(_), _) => layers.push(out),
             (_, Some(last)) => *last = out,
             (_, None) => {}
         }
@@ -101,42 +206,50 @@ fn layer_float_outputs(graph: &Graph, x: &[f32]) -> Vec<Vec<f64>> {
 }
 
 /// One layer at a time: the layer's dequantized integer output against the float layer applied
-/// to the dequantized integer input. The bound has no propagated term, so it is tight.
+/// to the dequantized integer input. The bound has no propagated term, so it is tight; a
+/// max-pool must be exact.
 fn check_layers_one_by_one(graph: &Graph, model: &QuantizedModel, x: &[f32]) -> f64 {
     let (mut s_in, mut cur) = (model.input_scale, model.quantize_input(x));
     let mut worst = 0f64;
-    for (layer, d) in model.layers.iter().zip(dense_layers(graph)) {
-        let QuantLayer::Dense(q) = layer;
-        let acc = q.accumulate(&cur);
-        let out = q.forward(&cur, model.bits);
-        let xh: Vec<f64> = cur.iter().map(|&v| v as f64 * s_in).collect();
-        let l1_x: f64 = xh.iter().map(|v| v.abs()).sum();
-        let (lo, hi) = activation_range(model.bits);
-        let (lo, hi) = (
-            if q.relu { 0.0 } else { lo as f64 } * q.out_scale,
-            hi as f64 * q.out_scale,
-        );
-        for i in 0..q.n_out {
-            let dot: f64 = d.row(i).iter().zip(&xh).map(|(&w, &v)| w as f64 * v).sum();
-            let mut y = dot + d.bias_at(i) as f64;
-            if q.relu {
-                y = y.max(0.0);
+    let flayers = float_layers(graph, model.scales, model.bits);
+    for (layer, fl) in model.layers.iter().zip(&flayers) {
+        let out = layer.forward(&cur, model.bits);
+        match (fl, linear_parts(layer, &cur)) {
+            (FloatLayer::Pool { windows }, None) => {
+                for (k, w) in windows.iter().enumerate() {
+                    assert_eq!(out[k], w.iter().map(|&j| cur[j]).max().unwrap());
+                }
+                assert_eq!(layer.out_scale(), s_in);
             }
-            let s_w = weight_scale(d, i, model.scales, model.bits);
-            let bound = s_w / 2.0 * l1_x
-                + s_in * s_w / 2.0
-                + q.out_scale * (0.5 + (acc[i] as f64).abs() * 2f64.powi(-33))
-                + (y - hi).max(lo - y).max(0.0);
-            let err = (out[i] as f64 * q.out_scale - y).abs();
-            assert!(
-                err <= bound * (1.0 + 1e-9),
-                "layer {} row {i}: error {err} > bound {bound}",
-                q.name
-            );
-            worst = worst.max(err / bound);
+            (FloatLayer::Linear { taps, bias, s_w }, Some((acc, relu, s_out))) => {
+                let (lo, hi) = real_range(model.bits, relu, s_out);
+                for k in 0..taps.len() {
+                    let dot: f64 = taps[k].iter().map(|&(j, w)| w * cur[j] as f64 * s_in).sum();
+                    let l1_x: f64 = taps[k]
+                        .iter()
+                        .map(|&(j, _)| (cur[j] as f64 * s_in).abs())
+                        .sum();
+                    let mut y = dot + bias[k];
+                    if relu {
+                        y = y.max(0.0);
+                    }
+                    let bound = s_w[k] / 2.0 * l1_x
+                        + s_in * s_w[k] / 2.0
+                        + s_out * (0.5 + (acc[k] as f64).abs() * 2f64.powi(-33))
+                        + (y - hi).max(lo - y).max(0.0);
+                    let err = (out[k] as f64 * s_out - y).abs();
+                    assert!(
+                        err <= bound * (1.0 + 1e-9) + 1e-12,
+                        "layer {} output {k}: error {err} > bound {bound}",
+                        layer.name()
+                    );
+                    worst = worst.max(err / bound);
+                }
+            }
+            _ => panic!("layer {} does not match the graph", layer.name()),
         }
         cur = out;
-        s_in = q.out_scale;
+        s_in = layer.out_scale();
     }
     worst
 }
@@ -165,6 +278,15 @@ fn check_model(model_file: &str, inputs_file: &str, config: &QuantConfig) -> (f6
     }
     let (mut worst_err, mut worst_ratio, mut worst_layer) = (0f64, 0f64, 0f64);
     for (k, (x, y)) in samples.iter().zip(&float).enumerate() {
+        // The graph's own f64 float inference agrees with tract.
+        let own = graph.float_forward(x).unwrap().pop().unwrap();
+        for (a, b) in own.iter().zip(y) {
+            let tol = 1e-4 * (1.0 + (*b as f64).abs());
+            assert!(
+                (a - *b as f64).abs() <= tol,
+                "{model_file}: {a} vs tract {b}"
+            );
+        }
         let yq = model.forward(&model.quantize_input(x)).pop().unwrap();
         let deq = model.dequantize_output(&yq);
         let bound = error_bound(&graph, &model, x);
@@ -200,20 +322,27 @@ fn integer_inference_matches_tract_within_the_bound() {
     }
 }
 
-/// Quantized vs float argmax (and vs labels) on the 100 held-out digits.
-fn digits_agreement(model_file: &str, json: &str, config: &QuantConfig) -> (usize, usize, usize) {
-    let (graph, inputs) = load(model_file, json);
+/// Quantized vs float argmax (and vs labels) on the 100 held-out digits, calibrated on the 200
+/// training rows of `<stem>_calibration.json`.
+fn digits_agreement(stem: &str, config: &QuantConfig) -> (usize, usize, usize) {
+    let (model_file, json) = (format!("{stem}.onnx"), format!("{stem}_test.json"));
+    let (graph, inputs) = load(&model_file, &json);
+    let calibration = zkml_model::load_calibration(
+        &asset(&format!("{stem}_calibration.json")),
+        &graph.input_spec(),
+    )
+    .unwrap();
     let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(asset(json)).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(asset(&json)).unwrap()).unwrap();
     let labels: Vec<usize> = doc["labels"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_u64().unwrap() as usize)
         .collect();
-    let model = quantize(&graph, &inputs.samples, config).unwrap();
+    let model = quantize(&graph, &calibration, config).unwrap();
     let reference =
-        FloatReference::load(&asset(model_file), graph.batch, &graph.input_shape).unwrap();
+        FloatReference::load(&asset(&model_file), graph.batch, &graph.input_shape).unwrap();
     let float = reference.run(&inputs.samples).unwrap();
     let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
     let (mut agree, mut float_ok, mut quant_ok) = (0, 0, 0);
@@ -227,26 +356,21 @@ fn digits_agreement(model_file: &str, json: &str, config: &QuantConfig) -> (usiz
     (agree, float_ok, quant_ok)
 }
 
+/// The numbers in docs/MODELS.md: `cargo test --release -p zkml-model --test accuracy
+/// digits -- --nocapture`.
 #[test]
 fn digits_quantized_argmax_agrees_with_float() {
-    let (agree, float_ok, quant_ok) = digits_agreement(
-        "digits_mlp_5x100.onnx",
-        "digits_mlp_5x100_test.json",
-        &QuantConfig::default(),
-    );
-    println!(
-        "digits_mlp_5x100 8-bit per-row: argmax agreement {agree}/100, float accuracy {float_ok}/100, quantized accuracy {quant_ok}/100"
-    );
-    assert!(agree >= 97, "argmax agreement {agree}/100");
-    for (model, json) in [
-        ("digits_mlp_5x100.onnx", "digits_mlp_5x100_test.json"),
-        ("digits_mlp_7x50.onnx", "digits_mlp_7x50_test.json"),
-    ] {
+    for stem in ["digits_mlp_5x100", "digits_mlp_7x50", "digits_cnn"] {
+        let (agree, float_ok, quant_ok) = digits_agreement(stem, &QuantConfig::default());
+        println!(
+            "{stem} 8-bit per-row: argmax agreement {agree}/100, float accuracy {float_ok}/100, quantized accuracy {quant_ok}/100"
+        );
+        assert!(agree >= 97, "{stem}: argmax agreement {agree}/100");
         for bits in [4, 6, 8] {
             for scales in [ScaleMode::PerRow, ScaleMode::PerLayer] {
-                let (a, f, q) = digits_agreement(model, json, &QuantConfig { bits, scales });
+                let (a, f, q) = digits_agreement(stem, &QuantConfig { bits, scales });
                 println!(
-                    "{model} bits {bits} {scales:?}: agreement {a}/100, float acc {f}/100, quantized acc {q}/100"
+                    "{stem} bits {bits} {scales:?}: agreement {a}/100, float acc {f}/100, quantized acc {q}/100"
                 );
             }
         }

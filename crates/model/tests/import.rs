@@ -159,3 +159,45 @@ fn bad_files_are_errors() {
         Err(ModelError::Onnx { .. })
     ));
 }
+
+#[test]
+fn cnn_geometry_in_the_summary() {
+    let graph = import_onnx(&asset("cnn_pad_stride_bn.onnx")).unwrap();
+    assert_eq!(graph.input_shape, vec![3, 13, 11]);
+    let shapes: Vec<(&str, Option<Vec<usize>>)> = graph
+        .nodes
+        .iter()
+        .map(|n| (n.op.kind(), n.out_shape.clone()))
+        .collect();
+    assert_eq!(
+        shapes,
+        vec![
+            ("Conv", Some(vec![8, 7, 5])),
+            ("Relu", Some(vec![8, 7, 5])),
+            ("Conv", Some(vec![8, 7, 5])),
+            ("Relu", Some(vec![8, 7, 5])),
+            ("MaxPool", Some(vec![8, 4, 3])),
+            ("Reshape", Some(vec![96])),
+            ("Dense", Some(vec![5])),
+            ("Identity", Some(vec![5])),
+        ]
+    );
+    assert_eq!(graph.nodes[0].onnx_op, "Conv+BatchNormalization");
+    let text = graph.summary().to_string();
+    for part in [
+        "Conv 3->8 k3x3 s2x2 p1,0,2,1",
+        "Conv 8->8 k3x5 s1x1 p1,2,1,2",
+        "MaxPool k3x3 s2x2 p1,1,1,1",
+        "[1, 8, 7, 5]",
+        "unsupported ops: none",
+    ] {
+        assert!(text.contains(part), "{part} not in\n{text}");
+    }
+    // BatchNorm folded: 8 * 27 + 8 (conv) + 8 * 120 + 8 + 96 * 5 + 5.
+    assert_eq!(graph.param_count(), 224 + 968 + 485);
+
+    let params = |m: &str| import_onnx(&asset(m)).unwrap().param_count();
+    assert_eq!(params("cifar_cnn_264k.onnx"), 264_747);
+    assert_eq!(params("lenet_28.onnx"), 44_426);
+    assert_eq!(params("digits_cnn.onnx"), 1_898);
+}

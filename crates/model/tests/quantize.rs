@@ -36,7 +36,9 @@ fn graph(nodes: Vec<Node>, n_in: usize) -> Graph {
 }
 
 fn first_dense(m: &QuantizedModel) -> &zkml_model::DenseLayer {
-    let QuantLayer::Dense(d) = &m.layers[0];
+    let QuantLayer::Dense(d) = &m.layers[0] else {
+        panic!("not a dense layer")
+    };
     d
 }
 
@@ -99,8 +101,12 @@ fn relu_is_fused_and_forward_is_exact() {
     let g = graph(nodes, 2);
     let m = quantize(&g, &random_calibration(&g, 32, 1), &QuantConfig::default()).unwrap();
     assert_eq!(m.layers.len(), 2);
-    let QuantLayer::Dense(l1) = &m.layers[0];
-    let QuantLayer::Dense(l2) = &m.layers[1];
+    let QuantLayer::Dense(l1) = &m.layers[0] else {
+        panic!("not a dense layer")
+    };
+    let QuantLayer::Dense(l2) = &m.layers[1] else {
+        panic!("not a dense layer")
+    };
     assert!(l1.relu && !l2.relu);
     let xq = m.quantize_input(&[0.3, -0.7]);
     let outs = m.forward(&xq);
@@ -173,7 +179,9 @@ fn bound_violations_name_layer_and_numbers() {
     // A tiny output range and a huge input: the multiplier would exceed 2^62.
     let g = graph(vec![node("big", dense(1, 1, vec![1.0], None))], 1);
     let mut m = quantize(&g, &[vec![1.0]], &QuantConfig::default()).unwrap();
-    let QuantLayer::Dense(d) = &mut m.layers[0];
+    let QuantLayer::Dense(d) = &mut m.layers[0] else {
+        panic!("not a dense layer")
+    };
     d.multiplier[0] = 1 << 61;
     let e = m.validate().unwrap_err();
     let text = e.to_string();

@@ -8,6 +8,7 @@
 //! (`Graph::unsupported`). Structural problems that make the rest
 //! meaningless (no input, two inputs, the output not at the end of the chain) are errors.
 
+mod conv;
 mod ops;
 mod proto;
 
@@ -275,5 +276,7 @@ fn push_gap(ctx: &mut Ctx, node: &NodeProto, name: String, reason: String, on_ch
     });
 }
 
+#[cfg(test)]
+mod cnn_tests;
 #[cfg(test)]
 mod tests;

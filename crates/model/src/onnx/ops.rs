@@ -14,7 +14,7 @@ pub(crate) enum Built {
         op: Op,
         out_shape: Option<Vec<usize>>,
     },
-    /// The node was folded into the previous one (a bias Add).
+    /// The node was folded into the previous one (a bias Add, a BatchNormalization).
     Fused,
 }
 
@@ -26,11 +26,11 @@ pub(crate) enum Refusal {
     Error(ModelError),
 }
 
-fn unsupported<T>(reason: impl Into<String>) -> Result<T, Refusal> {
+pub(crate) fn unsupported<T>(reason: impl Into<String>) -> Result<T, Refusal> {
     Err(Refusal::Unsupported(reason.into()))
 }
 
-fn shape_error<T>(node: &NodeProto, detail: String) -> Result<T, Refusal> {
+pub(crate) fn shape_error<T>(node: &NodeProto, detail: String) -> Result<T, Refusal> {
     Err(Refusal::Error(ModelError::Shape {
         node: node.name.clone(),
         detail,
@@ -49,6 +49,9 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("Reshape", reshape),
     ("Identity", identity),
     ("Dropout", identity),
+    ("Conv", super::conv::conv),
+    ("MaxPool", super::conv::max_pool),
+    ("BatchNormalization", super::conv::batch_norm),
 ];
 
 /// The builder for an op type, if it is supported.
@@ -97,7 +100,11 @@ pub(crate) fn is_elementwise(op_type: &str) -> bool {
 }
 
 /// Input `idx` of the node, which must be a constant.
-fn const_input<'a>(node: &NodeProto, ctx: &'a Ctx, idx: usize) -> Result<&'a Const, Refusal> {
+pub(crate) fn const_input<'a>(
+    node: &NodeProto,
+    ctx: &'a Ctx,
+    idx: usize,
+) -> Result<&'a Const, Refusal> {
     match node.input.get(idx).filter(|n| !n.is_empty()) {
         None => unsupported(format!("input {idx} is missing")),
         Some(name) => match ctx.consts.get(name) {

@@ -85,6 +85,18 @@ pub(crate) fn attr_int(node: &NodeProto, name: &str, default: i64) -> i64 {
     attr(node, name).map_or(default, |a| a.i)
 }
 
+/// Integer list attribute (`None` when absent).
+pub(crate) fn attr_ints<'a>(node: &'a NodeProto, name: &str) -> Option<&'a [i64]> {
+    attr(node, name).map(|a| a.ints.as_slice())
+}
+
+/// String attribute with a default.
+pub(crate) fn attr_string(node: &NodeProto, name: &str, default: &str) -> String {
+    attr(node, name).map_or(default.to_string(), |a| {
+        String::from_utf8_lossy(&a.s).into_owned()
+    })
+}
+
 /// Float attribute with a default.
 pub(crate) fn attr_float(node: &NodeProto, name: &str, default: f32) -> f32 {
     attr(node, name).map_or(default, |a| a.f)

@@ -12,7 +12,7 @@ use super::import_proto;
 use crate::error::ModelError;
 use crate::graph::{BatchDim, Graph, Op};
 
-fn value_info(name: &str, dims: &[i64], elem: DataType) -> ValueInfoProto {
+pub(super) fn value_info(name: &str, dims: &[i64], elem: DataType) -> ValueInfoProto {
     let dim = dims
         .iter()
         .map(|&d| Dimension {
@@ -38,7 +38,7 @@ fn value_info(name: &str, dims: &[i64], elem: DataType) -> ValueInfoProto {
     }
 }
 
-fn floats(name: &str, dims: &[i64]) -> TensorProto {
+pub(super) fn floats(name: &str, dims: &[i64]) -> TensorProto {
     let n: i64 = dims.iter().product();
     TensorProto {
         name: name.into(),
@@ -49,7 +49,7 @@ fn floats(name: &str, dims: &[i64]) -> TensorProto {
     }
 }
 
-fn ints(name: &str, values: &[i64]) -> TensorProto {
+pub(super) fn ints(name: &str, values: &[i64]) -> TensorProto {
     TensorProto {
         name: name.into(),
         dims: vec![values.len() as i64],
@@ -59,7 +59,7 @@ fn ints(name: &str, values: &[i64]) -> TensorProto {
     }
 }
 
-fn node(
+pub(super) fn node(
     op: &str,
     name: &str,
     inputs: &[&str],
@@ -76,7 +76,7 @@ fn node(
     }
 }
 
-fn int_attr(name: &str, i: i64) -> AttributeProto {
+pub(super) fn int_attr(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         i,
@@ -84,7 +84,7 @@ fn int_attr(name: &str, i: i64) -> AttributeProto {
     }
 }
 
-fn float_attr(name: &str, f: f32) -> AttributeProto {
+pub(super) fn float_attr(name: &str, f: f32) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         f,
@@ -93,7 +93,7 @@ fn float_attr(name: &str, f: f32) -> AttributeProto {
 }
 
 /// A model with input `x` of `in_dims`, output `y`, the given nodes and initializers.
-fn model(in_dims: &[i64], nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> ModelProto {
+pub(super) fn model(in_dims: &[i64], nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> ModelProto {
     let graph = GraphProto {
         node: nodes,
         initializer: inits,
@@ -107,11 +107,11 @@ fn model(in_dims: &[i64], nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> Mod
     }
 }
 
-fn import(m: &ModelProto) -> Result<Graph, ModelError> {
+pub(super) fn import(m: &ModelProto) -> Result<Graph, ModelError> {
     import_proto(m, None)
 }
 
-fn gap_reasons(g: &Graph) -> Vec<(String, String)> {
+pub(super) fn gap_reasons(g: &Graph) -> Vec<(String, String)> {
     g.unsupported()
         .into_iter()
         .map(|u| (u.node, u.reason))

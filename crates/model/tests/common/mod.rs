@@ -16,6 +16,10 @@ pub const MODELS: &[(&str, &str)] = &[
         "mlp_dropout_identity.onnx",
         "mlp_dropout_identity_input.json",
     ),
+    ("digits_cnn.onnx", "digits_cnn_test.json"),
+    ("lenet_28.onnx", "lenet_28_input.json"),
+    ("cnn_pad_stride_bn.onnx", "cnn_pad_stride_bn_input.json"),
+    ("cifar_cnn_264k.onnx", "cifar_cnn_264k_input.json"),
 ];
 
 pub fn asset(name: &str) -> PathBuf {

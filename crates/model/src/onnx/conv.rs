@@ -1,0 +1,293 @@
+//! Builders of the CNN ops: Conv, MaxPool, BatchNormalization (folded or a diagonal 1x1 Conv).
+
+use tract_onnx::pb::NodeProto;
+
+use super::Ctx;
+use super::ops::{Built, Refusal, const_input, shape_error, unsupported};
+use super::proto::{attr_float, attr_int, attr_ints, attr_string};
+use crate::cnn::Window;
+use crate::graph::{Conv, Dense, MaxPool, Op};
+
+/// The per-sample `[C, H, W]` input of a 2-D window op.
+fn chw(ctx: &Ctx) -> Result<[usize; 3], Refusal> {
+    match ctx.shape.as_deref() {
+        None => unsupported("per-sample input shape unknown (after an unsupported op)"),
+        Some(&[c, h, w]) => Ok([c, h, w]),
+        Some(s) => unsupported(format!(
+            "only 2-D (NCHW) inputs are supported; per-sample input shape {s:?}"
+        )),
+    }
+}
+
+/// An optional attribute of two values (`default` when absent).
+fn pair(node: &NodeProto, name: &str, default: usize) -> Result<[usize; 2], Refusal> {
+    match attr_ints(node, name) {
+        None => Ok([default; 2]),
+        Some(&[a, b]) if a >= 1 && b >= 1 => Ok([a as usize, b as usize]),
+        Some(v) => unsupported(format!("{name} = {v:?} (expected two positive values)")),
+    }
+}
+
+/// Dilation 1 on both axes, else a refusal.
+fn check_dilations(node: &NodeProto) -> Result<(), Refusal> {
+    match attr_ints(node, "dilations") {
+        None => Ok(()),
+        Some(d) if d.iter().all(|&v| v == 1) => Ok(()),
+        Some(d) => unsupported(format!("dilations = {d:?} (only 1 is supported)")),
+    }
+}
+
+/// Kernel, strides and explicit pads `[top, left, bottom, right]` of a window op on an input
+/// `[H, W]`, with `auto_pad` resolved (ONNX `pads` are `[x1_begin, x2_begin, x1_end, x2_end]`,
+/// which is the same order).
+fn window(node: &NodeProto, kernel: [usize; 2], hw: [usize; 2]) -> Result<Window, Refusal> {
+    let stride = pair(node, "strides", 1)?;
+    let auto_pad = attr_string(node, "auto_pad", "NOTSET");
+    let pads = match auto_pad.as_str() {
+        "NOTSET" => match attr_ints(node, "pads") {
+            None => [0; 4],
+            Some(&[t, l, b, r]) if [t, l, b, r].iter().all(|&p| p >= 0) => {
+                [t as usize, l as usize, b as usize, r as usize]
+            }
+            Some(p) => return unsupported(format!("pads = {p:?} (expected four values >= 0)")),
+        },
+        "VALID" => [0; 4],
+        "SAME_UPPER" | "SAME_LOWER" => {
+            let mut pads = [0; 4];
+            for axis in 0..2 {
+                let out = hw[axis].div_ceil(stride[axis]);
+                let total = ((out - 1) * stride[axis] + kernel[axis]).saturating_sub(hw[axis]);
+                let small = total / 2;
+                let (begin, end) = if auto_pad == "SAME_UPPER" {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                };
+                pads[axis] = begin;
+                pads[axis + 2] = end;
+            }
+            pads
+        }
+        other => return unsupported(format!("auto_pad = {other:?}")),
+    };
+    Ok(Window {
+        kernel,
+        stride,
+        pads,
+    })
+}
+
+/// Output `[OH, OW]` of a window on `[H, W]`, or a shape error.
+fn output_hw(node: &NodeProto, win: &Window, hw: [usize; 2]) -> Result<[usize; 2], Refusal> {
+    match win.output_hw(hw[0], hw[1]) {
+        Some(o) => Ok(o),
+        None => shape_error(
+            node,
+            format!("window {win:?} does not fit the input {}x{}", hw[0], hw[1]),
+        ),
+    }
+}
+
+pub(crate) fn conv(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    let group = attr_int(node, "group", 1);
+    if group != 1 {
+        return unsupported(format!("group = {group} (only 1 is supported)"));
+    }
+    check_dilations(node)?;
+    let w = const_input(node, ctx, 1)?;
+    let [c_out, c_in_w, kh, kw] = w.dims[..] else {
+        return unsupported(format!(
+            "weight shape {:?} (only 2-D convolutions, [C_out, C_in, kh, kw])",
+            w.dims
+        ));
+    };
+    let weight = w.floats().map_err(Refusal::Unsupported)?;
+    let has_bias = node.input.get(2).is_some_and(|n| !n.is_empty());
+    let bias = if has_bias {
+        let b = const_input(node, ctx, 2)?;
+        if b.dims != [c_out] {
+            return unsupported(format!("bias shape {:?} (expected [{c_out}])", b.dims));
+        }
+        Some(b.floats().map_err(Refusal::Unsupported)?)
+    } else {
+        None
+    };
+    let in_shape = chw(ctx)?;
+    let [c_in, h, wd] = in_shape;
+    if c_in != c_in_w {
+        return shape_error(
+            node,
+            format!("weights expect {c_in_w} input channels, the input has {c_in}"),
+        );
+    }
+    if let Some(k) = attr_ints(node, "kernel_shape")
+        && k != [kh as i64, kw as i64]
+    {
+        return shape_error(
+            node,
+            format!("kernel_shape {k:?} differs from the weight's {kh}x{kw}"),
+        );
+    }
+    let win = window(node, [kh, kw], [h, wd])?;
+    let [oh, ow] = output_hw(node, &win, [h, wd])?;
+    let out_shape = [c_out, oh, ow];
+    Ok(Built::Op {
+        op: Op::Conv(Conv {
+            in_shape,
+            out_shape,
+            window: win,
+            weight,
+            bias,
+        }),
+        out_shape: Some(out_shape.to_vec()),
+    })
+}
+
+pub(crate) fn max_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    if node.output.iter().skip(1).any(|o| !o.is_empty()) {
+        return unsupported("the Indices output is not supported");
+    }
+    check_dilations(node)?;
+    let storage = attr_int(node, "storage_order", 0);
+    if storage != 0 {
+        return unsupported(format!("storage_order = {storage} (only 0 is supported)"));
+    }
+    let ceil = attr_int(node, "ceil_mode", 0);
+    if ceil != 0 {
+        return unsupported(format!("ceil_mode = {ceil} (only 0 is supported)"));
+    }
+    let kernel = match attr_ints(node, "kernel_shape") {
+        Some(&[a, b]) if a >= 1 && b >= 1 => [a as usize, b as usize],
+        Some(k) => return unsupported(format!("kernel_shape = {k:?} (only 2-D pooling)")),
+        None => return unsupported("kernel_shape is missing"),
+    };
+    let in_shape = chw(ctx)?;
+    let [c, h, w] = in_shape;
+    let win = window(node, kernel, [h, w])?;
+    let [oh, ow] = output_hw(node, &win, [h, w])?;
+    let empty = |axis: usize, n: usize, out: usize| {
+        (0..out).any(|o| (0..kernel[axis]).all(|k| win.source(axis, o, k, n).is_none()))
+    };
+    if empty(0, h, oh) || empty(1, w, ow) {
+        return unsupported("a pooling window lies entirely in the padding");
+    }
+    let out_shape = [c, oh, ow];
+    Ok(Built::Op {
+        op: Op::MaxPool(MaxPool {
+            in_shape,
+            out_shape,
+            window: win,
+        }),
+        out_shape: Some(out_shape.to_vec()),
+    })
+}
+
+/// Inference BatchNormalization `y = a_c x + shift_c` with `a = scale / sqrt(var + eps)`,
+/// `shift = B - mean a`: folded into the Conv or Dense just before it, or else a diagonal 1x1
+/// Conv (a diagonal Dense on a flat `[C]` input).
+pub(crate) fn batch_norm(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    if attr_int(node, "training_mode", 0) != 0 {
+        return unsupported("training_mode = 1 (only inference is supported)");
+    }
+    if attr_int(node, "spatial", 1) != 1 {
+        return unsupported("spatial = 0 (only per-channel statistics are supported)");
+    }
+    if node.output.iter().skip(1).any(|o| !o.is_empty()) {
+        return unsupported("running mean/var outputs (training) are not supported");
+    }
+    let eps = f64::from(attr_float(node, "epsilon", 1e-5));
+    let mut params = Vec::with_capacity(4);
+    for idx in 1..=4 {
+        let c = const_input(node, ctx, idx)?;
+        if c.dims.len() != 1 {
+            return unsupported(format!("input {idx} has shape {:?}, expected [C]", c.dims));
+        }
+        params.push(c.floats().map_err(Refusal::Unsupported)?);
+    }
+    let Some(shape) = ctx.shape.clone() else {
+        return unsupported("per-sample input shape unknown (after an unsupported op)");
+    };
+    let channels = shape.first().copied().unwrap_or(0);
+    let lens: Vec<usize> = params.iter().map(Vec::len).collect();
+    if lens.iter().any(|&n| n != channels) {
+        let detail = format!("parameters of lengths {lens:?} for {channels} channels");
+        return shape_error(node, detail);
+    }
+    let (gamma, beta, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
+    let a: Vec<f64> = (0..channels)
+        .map(|c| f64::from(gamma[c]) / (f64::from(var[c]) + eps).sqrt())
+        .collect();
+    if a.iter().any(|v| !v.is_finite()) {
+        return unsupported("scale / sqrt(var + epsilon) is not finite");
+    }
+    let shift: Vec<f64> = (0..channels)
+        .map(|c| f64::from(beta[c]) - f64::from(mean[c]) * a[c])
+        .collect();
+    // Fold into the linear op just before, when the chain is at its output.
+    if let Some(last) = ctx.nodes.last_mut() {
+        let folded = match &mut last.op {
+            Op::Conv(conv) if conv.c_out() == channels => {
+                let per = conv.weight.len() / channels;
+                fold(&mut conv.weight, &mut conv.bias, per, &a, &shift);
+                true
+            }
+            Op::Dense(d) if d.n_out == channels && shape.len() == 1 => {
+                fold(&mut d.weight, &mut d.bias, d.n_in, &a, &shift);
+                true
+            }
+            _ => false,
+        };
+        if folded {
+            last.onnx_op.push_str("+BatchNormalization");
+            return Ok(Built::Fused);
+        }
+    }
+    let diag = |n: usize| -> Vec<f32> {
+        (0..n * n)
+            .map(|k| if k / n == k % n { a[k / n] as f32 } else { 0.0 })
+            .collect()
+    };
+    let bias = Some(shift.iter().map(|&v| v as f32).collect());
+    let op = match shape[..] {
+        [c] => Op::Dense(Dense {
+            n_in: c,
+            n_out: c,
+            weight: diag(c),
+            bias,
+        }),
+        [c, h] => one_by_one([c, h, 1], diag(c), bias),
+        [c, h, w] => one_by_one([c, h, w], diag(c), bias),
+        _ => return unsupported(format!("per-sample input shape {shape:?} (rank 1 to 3)")),
+    };
+    Ok(Built::Op {
+        op,
+        out_shape: Some(shape),
+    })
+}
+
+/// A 1x1 Conv, stride 1, no padding, `C -> C` on `[C, H, W]`.
+fn one_by_one(shape: [usize; 3], weight: Vec<f32>, bias: Option<Vec<f32>>) -> Op {
+    Op::Conv(Conv {
+        in_shape: shape,
+        out_shape: shape,
+        window: Window {
+            kernel: [1, 1],
+            stride: [1, 1],
+            pads: [0; 4],
+        },
+        weight,
+        bias,
+    })
+}
+
+/// `w'[o] = w[o] a_o`, `b'_o = b_o a_o + shift_o` for rows of `per` weights.
+fn fold(weight: &mut [f32], bias: &mut Option<Vec<f32>>, per: usize, a: &[f64], shift: &[f64]) {
+    for (o, row) in weight.chunks_mut(per).enumerate() {
+        row.iter_mut()
+            .for_each(|w| *w = (f64::from(*w) * a[o]) as f32);
+    }
+    let b = bias.get_or_insert_with(|| vec![0.0; a.len()]);
+    for (o, v) in b.iter_mut().enumerate() {
+        *v = (f64::from(*v) * a[o] + shift[o]) as f32;
+    }
+}
