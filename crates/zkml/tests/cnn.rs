@@ -172,3 +172,35 @@ fn a_max_that_is_not_in_the_window_is_refused() {
         VerifyError::MaxPool { layer: 1 }
     ));
 }
+
+/// `cargo test --release -p zkml --test cnn -- --ignored --nocapture`: phase times of the
+/// 264k-parameter CNN (a profile, not a benchmark: `cargo bench` and `zkml bench` measure).
+#[test]
+#[ignore]
+fn profile_cifar_264k() {
+    let (c5, p2) = (
+        |c, relu| Conv(c, [5, 5], [1, 1], [0; 4], relu),
+        Pool([2, 2], [2, 2], [0; 4]),
+    );
+    let specs = [
+        c5(32, true),
+        p2,
+        c5(64, true),
+        p2,
+        Dense(128, true),
+        Dense(10, false),
+    ];
+    let pk = setup(cnn([3, 32, 32], &specs, BatchDim::Fixed(1), 3)).unwrap();
+    let xs = inputs(1, 3 * 32 * 32, 4);
+    for _ in 0..3 {
+        let (proof, t) = zkml::prove_with_progress(&pk, &xs, &mut |_| {}).unwrap();
+        let start = std::time::Instant::now();
+        verify(&pk.vk, &proof).unwrap();
+        println!(
+            "{:?} verify {:?} proof {} bytes",
+            t.phases,
+            start.elapsed(),
+            proof.to_bytes().len()
+        );
+    }
+}
