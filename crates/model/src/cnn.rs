@@ -170,30 +170,7 @@ impl ConvLayer {
 impl MaxPoolLayer {
     /// Max over each window of one sample (in-range positions only).
     pub fn forward(&self, x: &[i64]) -> Vec<i64> {
-        let [c, h, w] = self.in_shape;
-        let [_, oh, ow] = self.out_shape;
-        let [kh, kw] = self.window.kernel;
-        let mut out = Vec::with_capacity(c * oh * ow);
-        for ch in 0..c {
-            for y in 0..oh {
-                for xx in 0..ow {
-                    let mut m = i64::MIN;
-                    for i in 0..kh {
-                        let Some(sy) = self.window.source(0, y, i, h) else {
-                            continue;
-                        };
-                        for j in 0..kw {
-                            let Some(sx) = self.window.source(1, xx, j, w) else {
-                                continue;
-                            };
-                            m = m.max(x[(ch * h + sy) * w + sx]);
-                        }
-                    }
-                    out.push(m);
-                }
-            }
-        }
-        out
+        max_pool(x, self.in_shape, self.out_shape, &self.window, i64::MIN)
     }
 
     /// Check shapes, and that every window holds at least one input (so the max exists).
@@ -223,4 +200,42 @@ impl MaxPoolLayer {
         }
         Ok(())
     }
+}
+
+/// Max-pooling of one `[C][H][W]` sample over in-range positions (`lowest` where a window
+/// holds none); shared by the integer layer and the float graph.
+pub fn max_pool<T: Copy + PartialOrd>(
+    x: &[T],
+    in_shape: [usize; 3],
+    out_shape: [usize; 3],
+    window: &Window,
+    lowest: T,
+) -> Vec<T> {
+    let [c, h, w] = in_shape;
+    let [_, oh, ow] = out_shape;
+    let [kh, kw] = window.kernel;
+    let mut out = Vec::with_capacity(c * oh * ow);
+    for ch in 0..c {
+        for y in 0..oh {
+            for xx in 0..ow {
+                let mut m = lowest;
+                for i in 0..kh {
+                    let Some(sy) = window.source(0, y, i, h) else {
+                        continue;
+                    };
+                    for j in 0..kw {
+                        let Some(sx) = window.source(1, xx, j, w) else {
+                            continue;
+                        };
+                        let v = x[(ch * h + sy) * w + sx];
+                        if v > m {
+                            m = v;
+                        }
+                    }
+                }
+                out.push(m);
+            }
+        }
+    }
+    out
 }

@@ -133,30 +133,13 @@ pub struct MaxPool {
 impl MaxPool {
     /// Float max-pooling of one sample (in-range positions only).
     pub fn forward(&self, x: &[f64]) -> Vec<f64> {
-        let [c, h, w] = self.in_shape;
-        let [_, oh, ow] = self.out_shape;
-        let [kh, kw] = self.window.kernel;
-        let mut out = Vec::with_capacity(c * oh * ow);
-        for ch in 0..c {
-            for y in 0..oh {
-                for xx in 0..ow {
-                    let mut m = f64::NEG_INFINITY;
-                    for i in 0..kh {
-                        let Some(sy) = self.window.source(0, y, i, h) else {
-                            continue;
-                        };
-                        for j in 0..kw {
-                            let Some(sx) = self.window.source(1, xx, j, w) else {
-                                continue;
-                            };
-                            m = m.max(x[(ch * h + sy) * w + sx]);
-                        }
-                    }
-                    out.push(m);
-                }
-            }
-        }
-        out
+        crate::cnn::max_pool(
+            x,
+            self.in_shape,
+            self.out_shape,
+            &self.window,
+            f64::NEG_INFINITY,
+        )
     }
 }
 

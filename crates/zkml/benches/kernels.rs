@@ -4,7 +4,7 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use p3_field::PrimeCharacteristicRing;
 use zkml::testing::Spec::{Conv, Dense, Pool};
-use zkml::testing::{cnn, inputs, model};
+use zkml::testing::{cifar_264k_specs, cnn, inputs, model};
 use zkml::zkml_model::{BatchDim, QuantizedModel};
 use zkml_proof::field::{EF, F};
 use zkml_proof::gkr::{self, Segment};
@@ -120,17 +120,9 @@ fn whole_model(c: &mut Criterion) {
         "lenet 1x28x28",
         cnn([1, 28, 28], &lenet, BatchDim::Fixed(1), 2),
     );
-    let cifar = [
-        c5(32, true),
-        p2,
-        c5(64, true),
-        p2,
-        Dense(128, true),
-        Dense(10, false),
-    ];
     bench(
         "cnn 264k 3x32x32",
-        cnn([3, 32, 32], &cifar, BatchDim::Fixed(1), 3),
+        cnn([3, 32, 32], &cifar_264k_specs(), BatchDim::Fixed(1), 3),
     );
 }
 

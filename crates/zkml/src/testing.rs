@@ -145,3 +145,20 @@ pub fn cnn(input: [usize; 3], specs: &[Spec], batch: BatchDim, seed: u64) -> Qua
         layers,
     }
 }
+
+/// A LeNet-style CNN on 3x32x32 widened to about 264k parameters (the model DeepProve
+/// headlines): conv 5x5 to 32 and 64 channels, 2x2 max-pools, dense 1600 -> 128 -> 10.
+pub fn cifar_264k_specs() -> [Spec; 6] {
+    let (c5, p2) = (
+        |c, relu| Spec::Conv(c, [5, 5], [1, 1], [0; 4], relu),
+        Spec::Pool([2, 2], [2, 2], [0; 4]),
+    );
+    [
+        c5(32, true),
+        p2,
+        c5(64, true),
+        p2,
+        Spec::Dense(128, true),
+        Spec::Dense(10, false),
+    ]
+}
