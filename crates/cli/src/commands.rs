@@ -192,15 +192,14 @@ pub fn verify(
 ) -> Result<(), Failure> {
     let vk = load_vk(vk)?;
     let bytes = read(proof_path)?;
+    let input_text = input.map(read_text).transpose()?;
     let start = Instant::now();
     let result = Proof::from_bytes(&bytes)
         .map_err(zkml::VerifyError::from)
         .and_then(|proof| {
             let outputs = zkml::verify(&vk, &proof)?;
-            if let Some(path) = input {
-                let text =
-                    read_text(path).map_err(|f| zkml::VerifyError::InputFile { why: f.message })?;
-                zkml::check_input(&vk, &proof, &text)?;
+            if let Some(text) = &input_text {
+                zkml::check_input(&vk, &proof, text)?;
             }
             Ok(outputs)
         });

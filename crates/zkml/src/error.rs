@@ -57,6 +57,12 @@ pub enum SetupError {
     Format(#[from] FormatError),
     #[error("weight commitment: {0}")]
     Pcs(#[from] PcsError),
+    #[error(
+        "committing to the weights would need about {:.1} GiB of memory, over the limit of {:.0} GiB",
+        gib(.estimate),
+        gib(.limit)
+    )]
+    MemoryLimit { estimate: u128, limit: u128 },
 }
 
 /// Why the prover refused its inputs.
@@ -81,6 +87,23 @@ pub enum ProveError {
     BatchSize { expected: usize, got: usize },
     #[error("witness commitment: {0}")]
     Pcs(#[from] PcsError),
+    #[error("{got} samples in one proof; a proof holds at most {max}")]
+    TooManySamples { got: usize, max: usize },
+    #[error(
+        "proving {samples} sample(s) would need about {:.1} GiB of memory, over the limit of \
+         {:.0} GiB: prove fewer samples per proof",
+        gib(.estimate),
+        gib(.limit)
+    )]
+    MemoryLimit {
+        samples: usize,
+        estimate: u128,
+        limit: u128,
+    },
+}
+
+fn gib(bytes: &u128) -> f64 {
+    *bytes as f64 / f64::from(1u32 << 30)
 }
 
 /// Why a proof was refused.

@@ -64,6 +64,9 @@ pub struct ProvingKey {
     pub(crate) weight_data: Vec<ProverData>,
 }
 
+/// Setup and proving refuse work whose estimated peak memory (bytes) exceeds this.
+pub const MEMORY_LIMIT: u128 = 16 << 30;
+
 const PK_MAGIC: &[u8; 8] = b"ZKMLPK\0\x01";
 const VK_MAGIC: &[u8; 8] = b"ZKMLVK\0\x01";
 
@@ -139,6 +142,12 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         .iter()
         .map(|c| c.len().trailing_zeros() as usize)
         .collect();
+    // peak memory of the commitment, refused up front (measured ~50 bytes per padded cell)
+    let estimate: u128 = vars.iter().map(|&v| 1u128 << v.max(4)).sum::<u128>() * 64;
+    if estimate > MEMORY_LIMIT {
+        let limit = MEMORY_LIMIT;
+        return Err(SetupError::MemoryLimit { estimate, limit });
+    }
     let mut weight_commitments = Vec::new();
     let mut weight_data = Vec::new();
     for group in weight_groups(&vars) {
@@ -356,7 +365,11 @@ impl VerifyingKey {
         if !(2..=16).contains(&self.bits) || self.layers.is_empty() {
             return bad("bits outside 2..=16 or no layers".into());
         }
-        let mut n_in = self.input_len();
+        // products of untrusted dimensions must not overflow (input_len() would wrap)
+        let numel = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let Some(mut n_in) = numel(&self.input_shape).filter(|n| (1..=1 << 26).contains(n)) else {
+            return bad("impossible input shape".into());
+        };
         for l in &self.layers {
             let shape_ok = l.n_in == n_in
                 && (1..=1 << 26).contains(&l.n_in)
@@ -373,8 +386,8 @@ impl VerifyingKey {
                     out_shape,
                     window,
                 } => {
-                    let geometry = in_shape.iter().product::<usize>() == l.n_in
-                        && out_shape.iter().product::<usize>() == l.n_out
+                    let geometry = numel(in_shape) == Some(l.n_in)
+                        && numel(out_shape) == Some(l.n_out)
                         && window.kernel.iter().all(|&k| (1..=64).contains(&k))
                         && window.stride.iter().all(|&k| (1..=64).contains(&k))
                         && window.pads.iter().all(|&p| p < 64)

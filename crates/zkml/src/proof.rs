@@ -58,8 +58,9 @@ pub struct Proof {
 impl Proof {
     /// The outputs of the real samples, one row each.
     pub fn outputs(&self) -> Vec<Vec<i64>> {
-        let n = self.num_samples.max(1);
-        let width = self.output.len() / n.next_power_of_two();
+        // saturating: `num_samples` comes from untrusted bytes until `verify` checked it
+        let rows = self.num_samples.max(1).checked_next_power_of_two();
+        let width = self.output.len() / rows.unwrap_or(usize::MAX);
         self.output
             .chunks(width.max(1))
             .take(self.num_samples)
@@ -118,8 +119,11 @@ pub(crate) fn strip_magic<'a>(
     Ok(&bytes[8..])
 }
 
-/// Decodes a postcard body that must be consumed exactly.
-pub(crate) fn decode_all<T: DeserializeOwned>(
+/// Decodes a postcard body that must be consumed exactly and be the canonical encoding of
+/// what it decodes to. Postcard alone accepts overlong varints (`0x82 0x00` for 2), which would
+/// give one proof or key many byte strings; re-encoding and comparing rules out every such
+/// alternative form (field elements are canonical already: p3 refuses values >= p).
+pub(crate) fn decode_all<T: DeserializeOwned + Serialize>(
     body: &[u8],
     what: &'static str,
 ) -> Result<T, FormatError> {
@@ -131,6 +135,12 @@ pub(crate) fn decode_all<T: DeserializeOwned>(
         return Err(FormatError::TrailingBytes {
             what,
             count: rest.len(),
+        });
+    }
+    if postcard::to_allocvec(&value).ok().as_deref() != Some(body) {
+        return Err(FormatError::Malformed {
+            what,
+            why: "non-canonical encoding (a value is not in its shortest form)".into(),
         });
     }
     Ok(value)

@@ -199,6 +199,24 @@ fn check_inputs(pk: &ProvingKey, inputs: &[Vec<i64>]) -> Result<(), ProveError> 
             got: inputs.len(),
         });
     }
+    let max = crate::verify::MAX_SAMPLES;
+    if inputs.len() > max {
+        return Err(ProveError::TooManySamples {
+            got: inputs.len(),
+            max,
+        });
+    }
+    // peak memory, refused up front (measured ~150-170 bytes per committed witness cell)
+    let shape = Layout::new(&pk.vk, inputs.len()).commit_shape();
+    let estimate: u128 = shape.column_vars.iter().map(|&v| 1u128 << v).sum::<u128>() * 192;
+    if estimate > crate::keys::MEMORY_LIMIT {
+        let (samples, limit) = (inputs.len(), crate::keys::MEMORY_LIMIT);
+        return Err(ProveError::MemoryLimit {
+            samples,
+            estimate,
+            limit,
+        });
+    }
     let (lo, hi) = requant::range(false, pk.vk.bits);
     let expected = pk.vk.input_len();
     for (sample, row) in inputs.iter().enumerate() {

@@ -42,6 +42,16 @@ fn check_dilations(node: &NodeProto) -> Result<(), Refusal> {
 /// which is the same order).
 fn window(node: &NodeProto, kernel: [usize; 2], hw: [usize; 2]) -> Result<Window, Refusal> {
     let stride = pair(node, "strides", 1)?;
+    // the verifying key's limits; also keeps the arithmetic below far from overflow
+    if kernel
+        .iter()
+        .chain(&stride)
+        .any(|&k| !(1..=64).contains(&k))
+    {
+        return unsupported(format!(
+            "kernel {kernel:?}, strides {stride:?} (1 to 64 are supported)"
+        ));
+    }
     let auto_pad = attr_string(node, "auto_pad", "NOTSET");
     let pads = match auto_pad.as_str() {
         "NOTSET" => match attr_ints(node, "pads") {
@@ -70,6 +80,9 @@ fn window(node: &NodeProto, kernel: [usize; 2], hw: [usize; 2]) -> Result<Window
         }
         other => return unsupported(format!("auto_pad = {other:?}")),
     };
+    if pads.iter().any(|&p| p >= 64) {
+        return unsupported(format!("pads = {pads:?} (below 64 are supported)"));
+    }
     Ok(Window {
         kernel,
         stride,

@@ -264,7 +264,7 @@ fn flatten(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
             "axis = {axis}: only axis 1 keeps the batch dimension"
         ));
     }
-    let out_shape = ctx.shape.as_ref().map(|s| vec![s.iter().product()]);
+    let out_shape = ctx.shape.as_ref().and_then(|s| numel(s)).map(|n| vec![n]);
     Ok(Built::Op {
         op: Op::Reshape,
         out_shape,
@@ -280,8 +280,15 @@ fn reshape(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
         return unsupported("allowzero = 1 with a zero dimension");
     }
     let Some(in_shape) = ctx.shape.clone() else {
-        let explicit = target.iter().skip(1).all(|&d| d > 0);
-        let out_shape = explicit.then(|| target[1..].iter().map(|&d| d as usize).collect());
+        // an explicit target (no 0 or -1; not empty; a product that fits) gives the shape
+        let explicit = target.get(1..).filter(|rest| {
+            rest.iter().all(|&d| d > 0)
+                && rest
+                    .iter()
+                    .try_fold(1i64, |a, &d| a.checked_mul(d))
+                    .is_some()
+        });
+        let out_shape = explicit.map(|rest| rest.iter().map(|&d| d as usize).collect());
         return Ok(Built::Op {
             op: Op::Reshape,
             out_shape,
@@ -292,6 +299,11 @@ fn reshape(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
         op: Op::Reshape,
         out_shape: Some(out_shape),
     })
+}
+
+/// Number of elements of a shape read from the file; `None` when the product overflows.
+fn numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
 
 /// Per-sample output shape of `Reshape(x, target)` for a per-sample input shape `in_shape`.
@@ -314,7 +326,9 @@ fn reshape_target(
             "target {target:?} changes the batch dimension {batch:?}"
         ));
     }
-    let total: usize = in_shape.iter().product();
+    let Some(total) = numel(in_shape) else {
+        return shape_error(node, format!("input shape {in_shape:?} is too large"));
+    };
     let mut out = Vec::with_capacity(rest.len());
     let mut infer = None;
     for (j, &d) in rest.iter().enumerate() {
@@ -333,14 +347,17 @@ fn reshape_target(
             _ => return shape_error(node, format!("invalid reshape target {target:?}")),
         });
     }
-    let known: usize = out.iter().product();
+    // dims come from the file: a product that overflows is refused, not wrapped
+    let Some(known) = numel(&out) else {
+        return shape_error(node, format!("reshape target {target:?} is too large"));
+    };
     if let Some(j) = infer {
         if known == 0 || !total.is_multiple_of(known) {
             return shape_error(node, format!("cannot reshape {in_shape:?} to {target:?}"));
         }
         out[j] = total / known;
     }
-    if out.iter().product::<usize>() != total {
+    if numel(&out) != Some(total) {
         if first == -1 {
             return unsupported(format!("target {target:?} changes the batch dimension"));
         }

@@ -141,5 +141,23 @@ pub(crate) fn input_shape(vi: &ValueInfoProto) -> Result<(BatchDim, Vec<usize>),
             }
         }
     }
+    // Bounds from the file, checked before anything is sized by them (the prover's limits are
+    // lower still): a sample of at most 2^26 values, a fixed batch of at most 2^20.
+    let len = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if len.is_none_or(|n| n > MAX_SAMPLE_LEN) {
+        return Err(err(format!(
+            "shape {shape:?} has more than {MAX_SAMPLE_LEN} values per sample"
+        )));
+    }
+    if let BatchDim::Fixed(n) = batch
+        && n > MAX_BATCH
+    {
+        return Err(err(format!("batch dimension {n} exceeds {MAX_BATCH}")));
+    }
     Ok((batch, shape))
 }
+
+/// Most values in one input sample that import takes.
+pub(crate) const MAX_SAMPLE_LEN: usize = 1 << 26;
+/// Largest fixed batch dimension that import takes.
+pub(crate) const MAX_BATCH: usize = 1 << 20;
