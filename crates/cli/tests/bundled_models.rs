@@ -1,28 +1,10 @@
 //! Every bundled model goes through `setup`, `prove` and `verify --input` with the binary, and
 //! the verified outputs equal those of plain quantized inference (`run`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+mod common;
 
-fn zkml(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_zkml"))
-        .args(args)
-        .output()
-        .expect("run zkml");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(
-        !stderr.contains("panicked"),
-        "zkml {args:?} panicked: {stderr}"
-    );
-    (out.status.code().unwrap_or(-1), stdout, stderr)
-}
-
-fn assets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/models")
-}
+use common::{assets, zkml};
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))

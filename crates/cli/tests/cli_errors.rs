@@ -3,31 +3,12 @@
 //! "panicked".
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn zkml(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_zkml"))
-        .args(args)
-        .output()
-        .expect("run zkml");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
-    assert!(
-        !stderr.contains("panicked"),
-        "zkml {args:?} panicked: {stderr}"
-    );
-    let code = out.status.code().unwrap_or(-1);
-    assert_ne!(code, 101, "zkml {args:?} exited 101: {stderr}");
-    (code, stdout, stderr)
-}
+use common::{assets, zkml};
 
 fn asset(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../assets/models")
-        .join(name);
-    p.to_str().unwrap().to_owned()
+    assets().join(name).to_str().unwrap().to_owned()
 }
 
 /// A fresh scratch directory for one test.
