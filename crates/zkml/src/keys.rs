@@ -50,7 +50,9 @@ pub struct VerifyingKey {
     pub input_shape: Vec<usize>,
     pub input_scale: f64,
     pub layers: Vec<VkLayer>,
-    /// Roots of the commitments to every weight and bias (see [`weight_groups`]).
+    /// Which weight columns each commitment holds (see [`weight_groups`]).
+    pub weight_groups: Vec<Vec<usize>>,
+    /// Roots of the commitments to every weight and bias, one per group.
     pub weight_commitments: Vec<Commitment>,
 }
 
@@ -69,6 +71,9 @@ pub const MEMORY_LIMIT: u128 = 16 << 30;
 
 const PK_MAGIC: &[u8; 8] = b"ZKMLPK\0\x01";
 const VK_MAGIC: &[u8; 8] = b"ZKMLVK\0\x01";
+
+/// The security level setup insists on.
+pub const MIN_SECURITY_BITS: f64 = 100.0;
 
 /// Splits the weight columns (layer `l`: weights `2l`, bias `2l + 1`) between commitments.
 ///
@@ -148,23 +153,27 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         let limit = MEMORY_LIMIT;
         return Err(SetupError::MemoryLimit { estimate, limit });
     }
-    let mut weight_commitments = Vec::new();
-    let mut weight_data = Vec::new();
-    for group in weight_groups(&vars) {
-        let cols = group.iter().map(|&i| columns[i].clone()).collect();
-        let (c, d) = pcs::commit(cols, &mut Transcript::new())?;
-        weight_commitments.push(c);
-        weight_data.push(d);
-    }
-    let vk = VerifyingKey {
+    let mut vk = VerifyingKey {
         bits: model.bits,
         scales: model.scales,
         batch: model.batch,
         input_shape: model.input_shape.clone(),
         input_scale: model.input_scale,
         layers: vk_layers,
-        weight_commitments,
+        weight_groups: weight_groups(&vars),
+        weight_commitments: Vec::new(),
     };
+    // a second commitment costs list-decoding bits (docs/SECURITY.md): keep one if it must
+    if vk.weight_groups.len() > 1 && crate::security::security(&vk, 1).bits < MIN_SECURITY_BITS {
+        vk.weight_groups = vec![(0..vars.len()).collect()];
+    }
+    let mut weight_data = Vec::new();
+    for group in &vk.weight_groups {
+        let cols = group.iter().map(|&i| columns[i].clone()).collect();
+        let (c, d) = pcs::commit(cols, &mut Transcript::new())?;
+        vk.weight_commitments.push(c);
+        weight_data.push(d);
+    }
     Ok(ProvingKey {
         model,
         vk,
@@ -291,7 +300,7 @@ impl VerifyingKey {
     /// Shapes of the weight commitments, one per group of [`weight_groups`].
     pub fn weight_shapes(&self) -> Vec<CommitShape> {
         let vars = self.weight_vars();
-        weight_groups(&vars)
+        self.weight_groups
             .iter()
             .map(|g| CommitShape {
                 column_vars: g.iter().map(|&i| vars[i]).collect(),
@@ -303,7 +312,7 @@ impl VerifyingKey {
     pub fn weight_locations(&self) -> Vec<(usize, usize)> {
         let vars = self.weight_vars();
         let mut loc = vec![(0, 0); vars.len()];
-        for (g, group) in weight_groups(&vars).iter().enumerate() {
+        for (g, group) in self.weight_groups.iter().enumerate() {
             for (k, &i) in group.iter().enumerate() {
                 loc[i] = (g, k);
             }
@@ -409,6 +418,20 @@ impl VerifyingKey {
                 return bad(format!("layer {} multipliers", l.name));
             }
             n_in = l.n_out;
+        }
+        // the weight groups must split the weight columns exactly, one commitment each
+        let n = self.weight_vars().len();
+        let mut seen = vec![false; n];
+        for &i in self.weight_groups.iter().flatten() {
+            if i >= n || std::mem::replace(&mut seen[i], true) {
+                return bad("weight groups".into());
+            }
+        }
+        if seen.contains(&false)
+            || self.weight_groups.iter().any(Vec::is_empty)
+            || self.weight_commitments.len() != self.weight_groups.len()
+        {
+            return bad("weight groups".into());
         }
         Ok(())
     }

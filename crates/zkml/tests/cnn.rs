@@ -204,3 +204,26 @@ fn profile_cifar_264k() {
         );
     }
 }
+
+#[test]
+#[ignore]
+fn print_security_264k() {
+    let pk = setup(cnn(
+        [3, 32, 32],
+        &common::cifar_264k_specs(),
+        BatchDim::Fixed(1),
+        3,
+    ))
+    .unwrap();
+    let layout = zkml::layout::Layout::new(&pk.vk, 1);
+    let w = zkml_proof::pcs::security(&layout.commit_shape(), 100);
+    println!("witness {:?}", w);
+    for s in pk.vk.weight_shapes() {
+        println!(
+            "weights {:?} {:?}",
+            s.column_vars,
+            zkml_proof::pcs::security(&s, 8)
+        );
+    }
+    println!("{}", zkml::security(&pk.vk, 1));
+}

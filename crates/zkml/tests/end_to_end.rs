@@ -34,6 +34,7 @@ fn weights_split_over_two_commitments_verify() {
     // 64x64 weights fill 2^12 cells and the rest would double the commitment: two commitments
     let pk = setup(model(&[64, 64, 2], BatchDim::Fixed(1), 11)).unwrap();
     assert_eq!(pk.vk.weight_commitments.len(), 2);
+    assert!(zkml::security(&pk.vk, 1).bits >= 100.0);
     round_trip(&[64, 64, 2], BatchDim::Dynamic, 3, 11);
 }
 
