@@ -6,7 +6,6 @@ use zkml_proof::pcs;
 
 use crate::keys::VerifyingKey;
 use crate::layout::Layout;
-use crate::ops::requant::{E_LIMBS, R_LIMBS};
 
 /// Bits of the challenge field (cubic extension of Goldilocks).
 const CHALLENGE_BITS: f64 = 191.0;
@@ -42,9 +41,9 @@ impl fmt::Display for Security {
 pub fn security(vk: &VerifyingKey, samples: usize) -> Security {
     let layout = Layout::new(vk, samples);
     let layers = layout.layers.len();
-    // an upper bound on the claims each opening receives (fewer claims only help)
-    let witness_claims =
-        2 * layout.lookups().len() + layout.tables().len() + layers * (3 + E_LIMBS + R_LIMBS);
+    // an upper bound on the claims the witness opening receives (fewer claims only help): a
+    // column is claimed at most at its lookup leaf, its layer's check, and as the next input
+    let witness_claims = 3 * layout.columns.len();
     let witness = pcs::security(&layout.commit_shape(), witness_claims);
     let weight_reports: Vec<pcs::SecurityReport> = vk
         .weight_shapes()
