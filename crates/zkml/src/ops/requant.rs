@@ -77,8 +77,7 @@ pub fn check_layer_bounds(
 ) -> Result<(), SetupError> {
     let x_max = 1i128 << (bits - 1);
     for (row, w) in weight.chunks(row_len.max(1)).enumerate() {
-        let acc_max: i128 = w.iter().map(|&v| i128::from(v).abs()).sum::<i128>() * x_max
-            + i128::from(bias[row]).abs();
+        let acc_max = zkml_model::requant::max_abs_acc(w, bias[row], bits);
         let m = i128::from(multiplier[row]);
         let v_max = acc_max * m + (1 << (REQUANT_SHIFT - 1));
         let q_max = (v_max >> REQUANT_SHIFT) + 1;
