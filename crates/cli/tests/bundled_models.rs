@@ -11,8 +11,13 @@ fn json(s: &str) -> serde_json::Value {
 }
 
 fn round_trip(stem: &str, input: &str) {
+    round_trip_in(&assets(), stem, input);
+}
+
+/// `setup`, `run`, `prove`, `verify` of `base/stem.onnx` on `base/input`.
+fn round_trip_in(base: &Path, stem: &str, input: &str) {
     let dir = std::env::temp_dir().join(format!("zkml-test-{stem}-{}", std::process::id()));
-    let (model, input) = (assets().join(format!("{stem}.onnx")), assets().join(input));
+    let (model, input) = (base.join(format!("{stem}.onnx")), base.join(input));
     let (pk, vk, proof) = (
         dir.join("model.pk"),
         dir.join("model.vk"),
@@ -118,4 +123,11 @@ fn cnn_with_padding_stride_two_and_batchnorm() {
 #[test]
 fn cifar_style_cnn_with_264k_parameters() {
     round_trip("cifar_cnn_264k", "cifar_cnn_264k_input.json");
+}
+
+#[test]
+fn a_model_without_weights_proves() {
+    // a lone MaxPool: no weight commitment at all, the output is still proven from the input
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    round_trip_in(&fixtures, "maxpool_only", "maxpool_only_input.json");
 }

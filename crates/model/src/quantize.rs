@@ -101,9 +101,9 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
             out_node: idx,
         });
     }
-    if !layers.iter().any(|l| !matches!(l.kind, Kind::MaxPool(_))) {
+    if layers.is_empty() {
         return Err(ModelError::Structure {
-            detail: "the model has no Gemm/MatMul/Conv layer".into(),
+            detail: "the model has no Gemm/MatMul/Conv/MaxPool layer".into(),
         });
     }
     Ok(layers)

@@ -8,7 +8,7 @@ use zkml_proof::pcs::{self, CommitShape, Commitment, ProverData};
 use zkml_proof::transcript::Transcript;
 
 use crate::error::{FormatError, SetupError};
-use crate::layout::{dims_vars, layer_dims, padded_index, pow2_vars};
+use crate::layout::{chain_error, dims_vars, layer_dims, padded_index, pow2_vars};
 use crate::ops::requant::check_layer_bounds;
 
 /// The op of a layer and its geometry.
@@ -89,7 +89,12 @@ pub fn weight_groups(vars: &[usize]) -> Vec<Vec<usize>> {
     let all: Vec<usize> = (0..vars.len()).collect();
     let largest = (0..vars.len()).max_by_key(|&i| (vars[i], std::cmp::Reverse(i)));
     let Some(largest) = largest.filter(|_| vars.len() > 1) else {
-        return vec![all];
+        // no weights (a model of max-pools only): no commitment at all
+        return if all.is_empty() {
+            Vec::new()
+        } else {
+            vec![all]
+        };
     };
     let whole = padded(vars.iter().map(|&v| cells(v)).sum());
     let rest: Vec<usize> = all.iter().copied().filter(|&i| i != largest).collect();
@@ -131,15 +136,11 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
             QuantLayer::MaxPool(_) => {}
         }
     }
-    for pair in model.layers.windows(2) {
-        if matches!(pair[0], QuantLayer::Dense(_)) && !matches!(pair[1], QuantLayer::Dense(_)) {
-            return Err(SetupError::Unsupported {
-                layer: pair[1].name().to_string(),
-                why: "a convolution or pooling after a dense layer".into(),
-            });
-        }
-    }
     let vk_layers: Vec<VkLayer> = model.layers.iter().map(vk_layer).collect();
+    if let Some((l, why)) = chain_error(&vk_layers) {
+        let layer = vk_layers[l].name.clone();
+        return Err(SetupError::Unsupported { layer, why });
+    }
     let dims = layer_dims(model.input_len(), &vk_layers);
     let weights = padded_weights(&model, &dims);
     let columns: Vec<&Vec<F>> = weights.iter().flat_map(|(w, b)| [w, b]).collect();
@@ -419,6 +420,9 @@ impl VerifyingKey {
             }
             n_in = l.n_out;
         }
+        if let Some((l, why)) = chain_error(&self.layers) {
+            return bad(format!("layer {}: {why}", self.layers[l].name));
+        }
         // the weight groups must split the weight columns exactly, one commitment each
         let n = self.weight_vars().len();
         let mut seen = vec![false; n];
@@ -493,5 +497,6 @@ mod tests {
             vec![(0..8).collect::<Vec<_>>()]
         );
         assert_eq!(weight_groups(&[3]), vec![vec![0]]);
+        assert!(weight_groups(&[]).is_empty());
     }
 }

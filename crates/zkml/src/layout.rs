@@ -133,6 +133,50 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
         .collect()
 }
 
+/// Why layer `l` cannot read what its predecessor wrote, if it cannot.
+///
+/// Every committed activation is laid out padded per dimension (`[C][H][W]` for a window op,
+/// `[n]` for a dense layer), and a window op (conv, max-pool) reads its input in its own
+/// `[C][H][W]` layout. So a window op must read exactly the shape its predecessor wrote: a
+/// `Reshape` between two window ops would make the proof gather the cells of another tensor
+/// (the flat, C-order model reads them in a different order), and a window op after a dense
+/// layer would read `[n]` as `[C][H][W]`. A dense layer reads any predecessor (its weights
+/// are permuted at setup to the predecessor's padded layout). Setup and the key check on
+/// load both refuse such chains with this message.
+pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
+    let window_shapes = |op: &LayerOp| match op {
+        LayerOp::Dense => None,
+        LayerOp::Conv {
+            in_shape,
+            out_shape,
+            ..
+        }
+        | LayerOp::MaxPool {
+            in_shape,
+            out_shape,
+            ..
+        } => Some((*in_shape, *out_shape)),
+    };
+    layers.windows(2).enumerate().find_map(|(l, pair)| {
+        let (in_shape, _) = window_shapes(&pair[1].op)?;
+        match window_shapes(&pair[0].op) {
+            None => Some((
+                l + 1,
+                "a convolution or pooling after a dense layer".to_string(),
+            )),
+            Some((_, prev)) if prev != in_shape => Some((
+                l + 1,
+                format!(
+                    "a Reshape from {prev:?} to {in_shape:?} between two convolution or pooling \
+                     layers (activations are laid out padded per dimension, so the proof would \
+                     read the reshaped tensor in another order)"
+                ),
+            )),
+            Some(_) => None,
+        }
+    })
+}
+
 /// The column layout of one proof.
 pub struct Layout {
     pub bits: u32,

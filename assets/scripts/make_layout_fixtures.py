@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""ONNX fixtures for the layout tests of the CLI (crates/cli/tests/fixtures/).
+
+- reshape_conv_conv.onnx:  Conv -> Relu -> Reshape[1,1,6,3] -> Conv
+- reshape_conv_pool.onnx:  Conv -> Reshape -> MaxPool
+- reshape_vars.onnx:       Conv -> Reshape [1,3,3,3] -> [1,1,3,9] -> Conv
+  (a Reshape between window ops: setup must refuse each, since the proof lays activations out
+  padded per dimension)
+- maxpool_only.onnx:       a lone MaxPool (no weights at all)
+
+Usage: python3 assets/scripts/make_layout_fixtures.py [--out crates/cli/tests/fixtures]
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+from onnx import TensorProto, checker, helper, numpy_helper
+
+
+def model(nodes, in_shape, out_shape, inits, name):
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+        inits,
+    )
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    checker.check_model(m)
+    return m
+
+
+def conv(name, x, y, c_out, c_in, k, rng):
+    w = numpy_helper.from_array(
+        rng.uniform(-0.5, 0.5, (c_out, c_in, k, k)).astype(np.float32), name + "_w"
+    )
+    b = numpy_helper.from_array(rng.uniform(-0.1, 0.1, c_out).astype(np.float32), name + "_b")
+    node = helper.make_node("Conv", [x, w.name, b.name], [y], name=name, kernel_shape=[k, k])
+    return node, [w, b]
+
+
+def shape(name, dims):
+    return numpy_helper.from_array(np.array(dims, dtype=np.int64), name)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="crates/cli/tests/fixtures")
+    out = ap.parse_args().out
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(8)
+
+    # [1,1,5,5] -conv3-> [1,2,3,3] -relu-> reshape [1,1,6,3] -conv2-> [1,2,5,2]
+    c1, i1 = conv("conv1", "x", "c1", 2, 1, 3, rng)
+    c2, i2 = conv("conv2", "r", "y", 2, 1, 2, rng)
+    nodes = [c1, helper.make_node("Relu", ["c1"], ["a"], name="relu1"),
+             helper.make_node("Reshape", ["a", "s"], ["r"], name="reshape"), c2]
+    fixtures = {"reshape_conv_conv": (model(nodes, [1, 1, 5, 5], [1, 2, 5, 2], i1 + i2 + [shape("s", [1, 1, 6, 3])],
+                                            "reshape_conv_conv"), 25)}
+
+    # [1,1,5,5] -conv3-> [1,2,3,3] -> reshape [1,1,6,3] -maxpool2-> [1,1,5,2]
+    c1, i1 = conv("conv1", "x", "c1", 2, 1, 3, rng)
+    nodes = [c1, helper.make_node("Reshape", ["c1", "s"], ["r"], name="reshape"),
+             helper.make_node("MaxPool", ["r"], ["y"], name="pool", kernel_shape=[2, 2])]
+    fixtures["reshape_conv_pool"] = (model(nodes, [1, 1, 5, 5], [1, 1, 5, 2], i1 + [shape("s", [1, 1, 6, 3])],
+                                           "reshape_conv_pool"), 25)
+
+    # [1,1,5,5] -conv3-> [1,3,3,3] -> reshape [1,1,3,9] -conv2-> [1,2,2,8]
+    c1, i1 = conv("conv1", "x", "c1", 3, 1, 3, rng)
+    c2, i2 = conv("conv2", "r", "y", 2, 1, 2, rng)
+    nodes = [c1, helper.make_node("Reshape", ["c1", "s"], ["r"], name="reshape"), c2]
+    fixtures["reshape_vars"] = (model(nodes, [1, 1, 5, 5], [1, 2, 2, 8], i1 + i2 + [shape("s", [1, 1, 3, 9])],
+                                      "reshape_vars"), 25)
+
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2],
+                              strides=[2, 2])]
+    fixtures["maxpool_only"] = (model(nodes, [1, 2, 6, 6], [1, 2, 3, 3], [], "maxpool_only"), 72)
+
+    for stem, (m, n) in fixtures.items():
+        with open(os.path.join(out, stem + ".onnx"), "wb") as f:
+            f.write(m.SerializeToString())
+        x = [np.round(rng.uniform(-1, 1, n), 4).tolist() for _ in range(2)]
+        with open(os.path.join(out, stem + "_input.json"), "w") as f:
+            json.dump({"input_data": x}, f)
+    print(f"wrote {len(fixtures)} fixtures to {out}")
+
+
+if __name__ == "__main__":
+    main()
