@@ -111,6 +111,8 @@ fn gib(bytes: &u128) -> f64 {
 pub enum VerifyError {
     #[error(transparent)]
     Format(#[from] FormatError),
+    #[error("the proof was made for model {proof}, the verifying key is for model {key}")]
+    WrongKey { proof: String, key: String },
     #[error("proof shape: {what} is {got}, expected {expected}")]
     Shape {
         what: &'static str,

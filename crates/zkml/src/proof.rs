@@ -15,7 +15,7 @@ use crate::ops::requant::RequantEvals;
 
 const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
 /// Version of the key and proof formats this build reads and writes.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 /// One layer's part of the proof.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -53,6 +53,9 @@ pub struct Proof {
     pub witness_opening: OpeningProof,
     /// One opening per weight commitment.
     pub weight_openings: Vec<OpeningProof>,
+    /// Digest of the verifying key the proof was made for ([`crate::VerifyingKey::digest`]),
+    /// so that a proof checked against another model's key says so.
+    pub key_digest: String,
 }
 
 impl Proof {

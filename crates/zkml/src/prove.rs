@@ -172,6 +172,7 @@ fn prove_inner(
     phase("done", &mut timings);
     timings.phases.pop();
     let proof = Proof {
+        key_digest: vk.digest(),
         num_samples: inputs.len(),
         input,
         output: w.output,

@@ -25,6 +25,11 @@ pub const MAX_SAMPLES: usize = 1 << 20;
 /// # Errors
 /// [`VerifyError`] naming the first check that failed.
 pub fn verify(vk: &VerifyingKey, proof: &Proof) -> Result<Vec<Vec<i64>>, VerifyError> {
+    let key = vk.digest();
+    if proof.key_digest != key {
+        let proof = proof.key_digest.chars().take(64).collect();
+        return Err(VerifyError::WrongKey { proof, key });
+    }
     let layout = check_shape(vk, proof)?;
     let mut t = Transcript::new();
     bind(&mut t, vk, proof.num_samples, &proof.input, &proof.output);
