@@ -12,7 +12,7 @@ use std::cell::RefCell;
 
 use common::{Spec, cnn, inputs, model};
 use p3_field::PrimeCharacteristicRing;
-use zkml::cheat::{Cheat, Msg, Stage, Value};
+use zkml::cheat::{Cheat, Edit, Msg, Stage, Value};
 use zkml::layout::{Kind, Layout};
 use zkml::ops::requant::{E_LIMBS, R_LIMBS, decompose};
 use zkml::witness::{Witness, generate};
@@ -121,7 +121,9 @@ fn requant_evaluation_lie_is_caught_by_the_witness_opening() {
 
 #[test]
 fn requant_evaluation_lie_on_the_last_layer_is_caught_by_the_public_output() {
-    // caught by: Claims::column on the public output (the last layer's Out is public)
+    // caught first by: Claims::column on the public output (the last layer's Out is public).
+    // The lie also moves `rem_0`, a committed column: without that check the witness opening
+    // refuses it (the public-output check alone: `forged_max_pool_as_the_last_layer_..`).
     let (pk, xs) = mlp();
     let edit = requant_lie(2);
     let cheat = Cheat {
@@ -314,7 +316,8 @@ fn nonzero_padding_of_a_pool_output_is_caught_by_the_pool_wiring_check() {
 #[test]
 fn nonzero_padding_of_a_conv_output_is_caught_by_the_requant_check() {
     // conv output [3, 5, 5] padded to [4, 8, 8]: cell 5 is column 5 (padding). out = 5 there
-    // with sigma 0 (a row of the clamp table; the accumulator is 0). Caught by: requant.rs zero-check final check.
+    // with sigma 0 (a row of the clamp table; the accumulator is 0). Caught by: requant.rs
+    // zero-check final check.
     let (pk, xs) = cnn_fixture();
     let r = relu(&pk);
     let tamper = |w: &mut Witness| {
@@ -435,11 +438,7 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
 }
 
 /// Proves with `edit`, returning the proof and the prover's challenges.
-fn recorded(
-    pk: &ProvingKey,
-    xs: &[Vec<i64>],
-    edit: Option<&dyn Fn(Msg, &mut [EF])>,
-) -> (Proof, Vec<EF>) {
+fn recorded(pk: &ProvingKey, xs: &[Vec<i64>], edit: Option<Edit<'_>>) -> (Proof, Vec<EF>) {
     let sink = RefCell::new(Vec::new());
     let cheat = Cheat {
         message: edit,
