@@ -46,7 +46,7 @@ fn fixture_outputs_depend_on_the_input() {
                 .iter()
                 .map(|x| m.forward(x).last().unwrap().clone())
                 .collect();
-            // (before: 4 distinct outputs over 202 inputs); 4-bit cells have 16 values: ask for less
+            // (once 4 distinct outputs over 202 inputs); 4-bit cells take 16 values: ask less
             let want = if bits == 4 { 90 } else { 180 };
             assert!(
                 outs.len() >= want,

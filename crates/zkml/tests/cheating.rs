@@ -10,7 +10,7 @@ mod common;
 
 use std::cell::RefCell;
 
-use common::{Spec, cnn, inputs, model};
+use common::{Spec, cnn, cnn_bits, inputs, inputs_bits, model};
 use p3_field::PrimeCharacteristicRing;
 use zkml::cheat::{Cheat, Edit, Msg, Stage, Value};
 use zkml::layout::{Kind, Layout};
@@ -132,6 +132,35 @@ fn requant_evaluation_lie_on_the_last_layer_is_caught_by_the_public_output() {
     };
     let err = refused(&pk, &xs, &cheat);
     assert!(matches!(err, VerifyError::PublicOutput), "{err}");
+}
+
+#[test]
+fn pool_difference_lie_is_caught_by_the_witness_opening() {
+    // at 16 bits a difference has two byte limbs: limb 0 + 256 d and limb 1 - d recombine to
+    // the same value, so the zero-check and the wiring claim are unchanged. Caught by: the
+    // opening of the witness commitment (the limb columns at the zero-check point).
+    let pk = setup(cnn_bits(
+        [2, 5, 5],
+        &cnn_specs([1; 4], 2),
+        BatchDim::Dynamic,
+        77,
+        16,
+    ))
+    .unwrap();
+    let xs = inputs_bits(1, 50, 78, 16);
+    let edit = |at, v: &mut [EF]| {
+        if at == Msg::Diffs(1, 2) {
+            let d = EF::from_u64(3);
+            v[0] += d * F::from_u64(256);
+            v[1] -= d;
+        }
+    };
+    let cheat = Cheat {
+        message: Some(&edit),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
 }
 
 #[test]
