@@ -136,15 +136,22 @@ impl<'a> Hook<'a> {
     }
 
     /// After a sumcheck whose final check is `fin == a * b` (the verifier's `fin` is the
-    /// product of the kernel's final values plus `offset`): recomputes `a` or `b`, whichever
-    /// is to be fixed, so that the check passes.
+    /// product of the kernel's final values plus the sumcheck's offset): recomputes `a` or
+    /// `b`, whichever is to be fixed, so that the check passes.
     pub fn fix_product(&self, fin: EF, a: (Value, &mut EF), b: (Value, &mut EF)) {
-        let quotient = |num: EF, den: EF| den.try_inverse().map_or(num, |inv| num * inv);
-        if self.fix(a.0) {
-            *a.1 = quotient(fin, *b.1);
-        } else if self.fix(b.0) {
-            *b.1 = quotient(fin, *a.1);
+        if !self.fix_factor(fin, a.0, a.1, *b.1) {
+            self.fix_factor(fin, b.0, b.1, *a.1);
         }
+    }
+
+    /// After a sumcheck whose final check is `fin == x * other`: recomputes `x` (named `v`)
+    /// when it is to be fixed. Returns whether it was.
+    pub fn fix_factor(&self, fin: EF, v: Value, x: &mut EF, other: EF) -> bool {
+        if !self.fix(v) {
+            return false;
+        }
+        *x = other.try_inverse().map_or(fin, |inv| fin * inv);
+        true
     }
 
     /// Runs sumcheck `stage` of this layer on `kernel`. When cheating, the rounds follow the

@@ -127,14 +127,10 @@ pub fn prove(
     };
     let nv = v.s + shape.in_vars;
     let (wiring, input_point, offset) = hook.sumcheck(Stage::Wiring, &mut k2, nv, || unfolded, t);
-    let (mut input, mut wire_eval) = (k2.tables[0][0], k2.tables[1][0]);
+    let (mut input, wire_eval) = (k2.tables[0][0], k2.tables[1][0]);
     let fin = input * wire_eval + offset;
     hook.value(Value::Input, &mut input);
-    hook.fix_product(
-        fin,
-        (Value::Input, &mut input),
-        (Value::Unfolded, &mut wire_eval),
-    );
+    hook.fix_factor(fin, Value::Input, &mut input, wire_eval);
     t.absorb_ext(&[input]);
     let claims = DenseClaims {
         weight_point: [rho_o, &rho_q].concat(),
