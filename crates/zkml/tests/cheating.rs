@@ -135,6 +135,30 @@ fn requant_evaluation_lie_on_the_last_layer_is_caught_by_the_public_output() {
 }
 
 #[test]
+fn lookup_evaluation_lie_is_caught_by_the_witness_opening() {
+    // the first lookup is (Out(0), Sigma(0)) into the clamp table, its leaf checked through
+    // `a + beta b`: `a + beta e` and `b - e` keep the leaf check. `beta` is the first challenge
+    // (the prover is deterministic up to the lookups, so an honest run tells it).
+    // Caught by: the opening of the witness commitment (Out(0) and Sigma(0) at the leaf).
+    let (pk, xs) = mlp();
+    let (_, honest) = recorded(&pk, &xs, None);
+    let beta = honest[0];
+    let edit = move |at, v: &mut [EF]| {
+        if at == Msg::LookupEvals {
+            let e = EF::from_u64(4);
+            v[0] += beta * e;
+            v[1] -= e;
+        }
+    };
+    let cheat = Cheat {
+        message: Some(&edit),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
+}
+
+#[test]
 fn pool_difference_lie_is_caught_by_the_witness_opening() {
     // at 16 bits a difference has two byte limbs: limb 0 + 256 d and limb 1 - d recombine to
     // the same value, so the zero-check and the wiring claim are unchanged. Caught by: the
