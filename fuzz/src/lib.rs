@@ -1,22 +1,30 @@
-//! Shared fixture of the fuzz targets: a small quantized model with pseudo-random weights
-//! (`zkml::testing::model`), its keys and one valid proof, built once per process.
+//! Shared fixtures of the fuzz targets: two small quantized models with pseudo-random weights
+//! (`zkml::testing`), an MLP and a CNN (conv, max-pool, dense: the conv and pool proof parts
+//! and key entries get decoded and verified too), their keys and one valid proof each, built
+//! once per process.
 //!
 //! Proving is not byte-deterministic (the proof-of-work nonces of the openings are searched in
 //! parallel), so each process has its own valid proof of the same statement.
 //!
 //! With `ZKML_FUZZ_WRITE_SEEDS=DIR` set, the first use also writes `DIR/proof.bin` and
-//! `DIR/model.vk` (how the seeds in `fuzz/corpus` were made).
+//! `DIR/model.vk` (MLP), `DIR/cnn_proof.bin` and `DIR/cnn_model.vk` (CNN): how the seeds in
+//! `fuzz/corpus` were made (`ZKML_FUZZ_WRITE_SEEDS=DIR cargo test --release` here).
 
 use std::sync::OnceLock;
 
-use zkml::testing::{Rng, model};
+use zkml::testing::Spec::{Conv, Dense, Pool};
+use zkml::testing::{Rng, cnn, model};
 use zkml::zkml_model::BatchDim;
 use zkml::{Proof, ProvingKey};
 
-/// Layer widths of the fixture model: input 6, hidden 5 (ReLU), output 3.
+/// Layer widths of the MLP fixture: input 6, hidden 5 (ReLU), output 3.
 pub const WIDTHS: [usize; 3] = [6, 5, 3];
 
-/// The fixture: keys, their bytes, and a valid proof of two samples.
+/// Input shape of the CNN fixture: conv 3x3 (pads 1, stride 2) to 2 channels, 2x2 max-pool
+/// with stride 1, dense to 3 outputs.
+pub const CNN_INPUT: [usize; 3] = [1, 5, 5];
+
+/// A fixture: keys, their bytes, and a valid proof.
 pub struct Fixture {
     pub pk: ProvingKey,
     pub vk_bytes: Vec<u8>,
@@ -25,33 +33,53 @@ pub struct Fixture {
     pub proof_bytes: Vec<u8>,
 }
 
-/// The fixture, built on first use.
+/// The MLP fixture (a proof of two samples), built on first use.
 pub fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let pk = zkml::setup(model(&WIDTHS, BatchDim::Dynamic, 42)).expect("fixture setup");
-        let mut rng = Rng(43);
-        let inputs: Vec<Vec<i64>> = (0..2)
-            .map(|_| (0..WIDTHS[0]).map(|_| rng.range(-128, 127)).collect())
-            .collect();
-        let proof = zkml::prove(&pk, &inputs).expect("fixture proof");
-        zkml::verify(&pk.vk, &proof).expect("fixture proof verifies");
-        let proof_bytes = proof.to_bytes();
-        let vk_bytes = pk.vk.to_bytes();
-        if let Some(dir) = std::env::var_os("ZKML_FUZZ_WRITE_SEEDS") {
-            let dir = std::path::Path::new(&dir);
-            std::fs::create_dir_all(dir).expect("seed dir");
-            std::fs::write(dir.join("proof.bin"), &proof_bytes).expect("write proof seed");
-            std::fs::write(dir.join("model.vk"), &vk_bytes).expect("write vk seed");
-        }
-        Fixture {
-            pk,
-            vk_bytes,
-            inputs,
-            proof,
-            proof_bytes,
-        }
+        build(pk, 2, WIDTHS[0], "")
     })
+}
+
+/// The CNN fixture (a proof of one sample), built on first use.
+pub fn cnn_fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let specs = [
+            Conv(2, [3, 3], [2, 2], [1; 4], true),
+            Pool([2, 2], [1, 1], [0; 4]),
+            Dense(3, false),
+        ];
+        let m = cnn(CNN_INPUT, &specs, BatchDim::Dynamic, 42);
+        let pk = zkml::setup(m).expect("CNN fixture setup");
+        build(pk, 1, CNN_INPUT.iter().product(), "cnn_")
+    })
+}
+
+fn build(pk: ProvingKey, samples: usize, len: usize, prefix: &str) -> Fixture {
+    let mut rng = Rng(43);
+    let inputs: Vec<Vec<i64>> = (0..samples)
+        .map(|_| (0..len).map(|_| rng.range(-128, 127)).collect())
+        .collect();
+    let proof = zkml::prove(&pk, &inputs).expect("fixture proof");
+    zkml::verify(&pk.vk, &proof).expect("fixture proof verifies");
+    let proof_bytes = proof.to_bytes();
+    let vk_bytes = pk.vk.to_bytes();
+    if let Some(dir) = std::env::var_os("ZKML_FUZZ_WRITE_SEEDS") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir).expect("seed dir");
+        std::fs::write(dir.join(format!("{prefix}proof.bin")), &proof_bytes)
+            .expect("write proof seed");
+        std::fs::write(dir.join(format!("{prefix}model.vk")), &vk_bytes).expect("write vk seed");
+    }
+    Fixture {
+        pk,
+        vk_bytes,
+        inputs,
+        proof,
+        proof_bytes,
+    }
 }
 
 /// Applies mutations read from `ops` to `bytes`. Each op is 4 bytes `[kind, pos_lo, pos_hi,
@@ -84,4 +112,16 @@ pub fn mutate(bytes: &[u8], ops: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixtures_build_and_verify() {
+        for f in [fixture(), cnn_fixture()] {
+            assert!(zkml::verify(&f.pk.vk, &Proof::from_bytes(&f.proof_bytes).unwrap()).is_ok());
+        }
+    }
 }

@@ -16,6 +16,8 @@ pub type Challenger = DuplexChallenger<F, Perm, 8, 4>;
 #[derive(Clone)]
 pub struct Transcript {
     inner: Challenger,
+    /// Every challenge sampled through this wrapper, when recording (tests).
+    log: Option<Vec<EF>>,
 }
 
 impl Default for Transcript {
@@ -29,7 +31,28 @@ impl Transcript {
     pub fn new() -> Self {
         Self {
             inner: Challenger::new(default_goldilocks_poseidon2_8()),
+            log: None,
         }
+    }
+
+    /// A fresh transcript that records every challenge it samples (transcript-binding tests;
+    /// the PCS samples through [`Transcript::challenger`] and is not recorded).
+    #[doc(hidden)]
+    pub fn recording() -> Self {
+        Self {
+            log: Some(Vec::new()),
+            ..Self::new()
+        }
+    }
+
+    /// The challenges recorded so far, then one more drawn from the current state (it binds
+    /// everything absorbed since the last recorded challenge, the PCS's messages included).
+    #[doc(hidden)]
+    pub fn recorded(&mut self) -> Vec<EF> {
+        let tail = self.inner.sample_algebra_element();
+        let mut log = self.log.take().unwrap_or_default();
+        log.push(tail);
+        log
     }
 
     /// Absorbs a byte string with its length (labels, digests, serialized metadata).
@@ -66,7 +89,11 @@ impl Transcript {
 
     /// Samples one challenge in the extension field.
     pub fn sample(&mut self) -> EF {
-        self.inner.sample_algebra_element()
+        let c = self.inner.sample_algebra_element();
+        if let Some(log) = &mut self.log {
+            log.push(c);
+        }
+        c
     }
 
     /// Samples `n` challenges.
@@ -76,7 +103,11 @@ impl Transcript {
 
     /// Samples one base-field element.
     pub fn sample_base(&mut self) -> F {
-        self.inner.sample()
+        let c: F = self.inner.sample();
+        if let Some(log) = &mut self.log {
+            log.push(c.into());
+        }
+        c
     }
 
     /// The underlying challenger, for the PCS which drives it directly.

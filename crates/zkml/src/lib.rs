@@ -3,6 +3,8 @@
 //! Joins the model front end (`zkml-model`) and the proof toolkit (`zkml-proof`).
 //! Protocol notes: `docs/PROTOCOL.md`.
 
+#[doc(hidden)]
+pub mod cheat; // a cheating prover for soundness tests: the real prover, deviating after commit
 pub mod error; // typed errors of setup, proving, verifying, file formats
 pub mod keys; // setup, proving and verifying keys, key files
 pub mod layout; // the committed columns of a proof, shared by prover and verifier
@@ -21,7 +23,7 @@ pub mod witness; // exact integer inference producing the committed columns
 pub use error::{FormatError, ProveError, SetupError, VerifyError};
 pub use keys::{ProvingKey, VerifyingKey, setup};
 pub use proof::Proof;
-pub use prove::{ProveTimings, prove, prove_tampered, prove_with_progress};
+pub use prove::{ProveTimings, prove, prove_cheating, prove_tampered, prove_with_progress};
 pub use security::{Security, security};
-pub use verify::{check_input, verify};
+pub use verify::{check_input, verify, verify_recording};
 pub use zkml_model;

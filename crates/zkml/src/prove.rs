@@ -10,6 +10,7 @@ use zkml_proof::mle::evaluate;
 use zkml_proof::pcs;
 use zkml_proof::transcript::Transcript;
 
+use crate::cheat::{Cheat, Hook, Msg};
 use crate::error::ProveError;
 use crate::keys::ProvingKey;
 use crate::layout::{Col, Kind, LayerShape, Layout};
@@ -42,7 +43,7 @@ pub fn prove_with_progress(
     inputs: &[Vec<i64>],
     progress: &mut dyn FnMut(&'static str),
 ) -> Result<(Proof, ProveTimings), ProveError> {
-    prove_inner(pk, inputs, progress, &|_| {})
+    prove_inner(pk, inputs, progress, None)
 }
 
 /// A prover that lets a test rewrite the witness before anything is committed: the way to
@@ -53,14 +54,28 @@ pub fn prove_tampered(
     inputs: &[Vec<i64>],
     tamper: &dyn Fn(&mut Witness),
 ) -> Result<Proof, ProveError> {
-    prove_inner(pk, inputs, &mut |_| {}, tamper).map(|(p, _)| p)
+    let cheat = Cheat {
+        witness: Some(tamper),
+        ..Cheat::default()
+    };
+    prove_cheating(pk, inputs, &cheat)
+}
+
+/// The real prover deviating as `cheat` says (see [`crate::cheat`]): soundness tests.
+#[doc(hidden)]
+pub fn prove_cheating(
+    pk: &ProvingKey,
+    inputs: &[Vec<i64>],
+    cheat: &Cheat<'_>,
+) -> Result<Proof, ProveError> {
+    prove_inner(pk, inputs, &mut |_| {}, Some(cheat)).map(|(p, _)| p)
 }
 
 fn prove_inner(
     pk: &ProvingKey,
     inputs: &[Vec<i64>],
     progress: &mut dyn FnMut(&'static str),
-    tamper: &dyn Fn(&mut Witness),
+    cheat: Option<&Cheat<'_>>,
 ) -> Result<(Proof, ProveTimings), ProveError> {
     check_inputs(pk, inputs)?;
     let mut timings = ProveTimings::default();
@@ -76,10 +91,21 @@ fn prove_inner(
     let vk = &pk.vk;
     phase("inference", &mut timings);
     let layout = Layout::new(vk, inputs.len());
-    let mut w = generate(&pk.model, &layout, inputs);
-    tamper(&mut w);
+    // a cheating prover may follow other windows than the stated key's (same shapes)
+    let op_layout = cheat
+        .and_then(|c| c.prover_vk)
+        .map(|v| Layout::new(v, inputs.len()));
+    let op_layout = op_layout.as_ref().unwrap_or(&layout);
+    let mut w = generate(&pk.model, op_layout, inputs);
+    if let Some(tamper) = cheat.and_then(|c| c.witness) {
+        tamper(&mut w);
+    }
     let input: Vec<i64> = inputs.concat();
-    let mut t = Transcript::new();
+    let recording = cheat.and_then(|c| c.challenges);
+    let mut t = match recording {
+        Some(_) => Transcript::recording(),
+        None => Transcript::new(),
+    };
     bind(&mut t, vk, inputs.len(), &input, &w.output);
 
     phase("commit", &mut timings);
@@ -94,73 +120,20 @@ fn prove_inner(
     let public = Public::new(&layout, &input, &w.output);
     let mut claims = Claims::new(vk);
     let (lookup, lookup_evals, table_evals) =
-        prove_lookups(&layout, &w, &public, &mut claims, &mut t);
+        prove_lookups(&layout, &w, &public, &mut claims, cheat, &mut t);
 
     phase("layers", &mut timings);
-    let weight_index = vk.weight_columns();
     let mut layers = Vec::with_capacity(layout.layers.len());
-    for (l, shape) in layout.layers.iter().enumerate() {
-        let lw = &w.layers[l];
-        let x: &[F] = if l == 0 {
-            &w.input
-        } else {
-            &w.layers[l - 1].cols.out
+    for l in 0..layout.layers.len() {
+        let ctx = LayerCtx {
+            pk,
+            layout: &layout,
+            shape: &op_layout.layers[l],
+            w: &w,
+            public: &public,
+            hook: Hook::new(cheat, l),
         };
-        let sv = layout.sample_vars;
-        let Some(wi) = weight_index[l] else {
-            let (pp, pc) = maxpool::prove(shape, &lw.cols.out, &lw.diffs, x, sv, &mut t);
-            // the checks against public data only fail for a forged witness (tests); the verifier refuses it
-            pool_claims(&layout, &public, &mut claims, l, &pc, &pp).ok();
-            layers.push(LayerProof::MaxPool(pp));
-            continue;
-        };
-        let mult = multiplier_rows(&vk.layers[l].multiplier, shape);
-        let (requant, point, requant_evals) =
-            requant::prove(&lw.acc, &mult, &lw.cols, sv + shape.out_vars, &mut t);
-        requant_claims(&layout, &public, &mut claims, l, &point, &requant_evals).ok();
-        let (wts, bias) = &pk.weights[wi / 2];
-        let (weight, bias_eval, weight_point, input, input_point, proof) = match shape.kind {
-            Kind::Dense => {
-                let (dp, rho_j) = dense::prove(wts, bias, x, sv, &point, &mut t);
-                let (rho_s, rho_o) = point.split_at(sv);
-                let (wp, ip) = ([rho_o, &rho_j].concat(), [rho_s, &rho_j].concat());
-                let (we, be, ie) = (dp.weight, dp.bias, dp.input);
-                (
-                    we,
-                    be,
-                    wp,
-                    ie,
-                    ip,
-                    LayerProof::Dense {
-                        requant,
-                        requant_evals,
-                        dense: dp,
-                    },
-                )
-            }
-            Kind::Conv(_) => {
-                let (cp, dc) = conv::prove(shape, wts, bias, x, sv, &point, &mut t);
-                let (we, be, ie) = (cp.weight, cp.bias, cp.input);
-                (
-                    we,
-                    be,
-                    dc.weight_point,
-                    ie,
-                    dc.input_point,
-                    LayerProof::Conv {
-                        requant,
-                        requant_evals,
-                        conv: cp,
-                    },
-                )
-            }
-            Kind::MaxPool(_) => unreachable!("max-pool has no weights"),
-        };
-        claims.weights(l, weight_point, weight, shape.mult_vars, bias_eval);
-        claims
-            .layer_input(&layout, &public, l, input_point, input)
-            .ok();
-        layers.push(proof);
+        layers.push(prove_layer(&ctx, l, &mut claims, &mut t));
     }
 
     phase("open", &mut timings);
@@ -168,6 +141,9 @@ fn prove_inner(
     let mut weight_openings = Vec::with_capacity(pk.weight_data.len());
     for (data, group) in pk.weight_data.iter().zip(&claims.weights) {
         weight_openings.push(pcs::open(data.clone(), group, &mut t)?.1);
+    }
+    if let Some(sink) = recording {
+        *sink.borrow_mut() = t.recorded();
     }
     phase("done", &mut timings);
     timings.phases.pop();
@@ -185,6 +161,78 @@ fn prove_inner(
         weight_openings,
     };
     Ok((proof, timings))
+}
+
+/// What one layer's prover reads.
+struct LayerCtx<'a> {
+    pk: &'a ProvingKey,
+    layout: &'a Layout,
+    /// The shape the op prover follows (the key's, unless a cheat says otherwise).
+    shape: &'a LayerShape,
+    w: &'a Witness,
+    public: &'a Public,
+    hook: Hook<'a>,
+}
+
+/// Proves layer `l` and queues the claims it leaves.
+fn prove_layer(
+    ctx: &LayerCtx<'_>,
+    l: usize,
+    claims: &mut Claims,
+    t: &mut Transcript,
+) -> LayerProof {
+    let (pk, layout, shape, w, public, hook) =
+        (ctx.pk, ctx.layout, ctx.shape, ctx.w, ctx.public, ctx.hook);
+    let vk = &pk.vk;
+    let lw = &w.layers[l];
+    let x: &[F] = if l == 0 {
+        &w.input
+    } else {
+        &w.layers[l - 1].cols.out
+    };
+    let sv = layout.sample_vars;
+    let Some(wi) = vk.weight_columns()[l] else {
+        let (pp, pc) = maxpool::prove(shape, vk.bits, &lw.cols.out, &lw.diffs, x, sv, hook, t);
+        // the checks against public data only fail for a forged witness (tests); the verifier refuses it
+        pool_claims(layout, public, claims, l, &pc, &pp).ok();
+        return LayerProof::MaxPool(pp);
+    };
+    let mult = multiplier_rows(&vk.layers[l].multiplier, shape);
+    let (requant, point, requant_evals) =
+        requant::prove(&lw.acc, &mult, &lw.cols, sv + shape.out_vars, hook, t);
+    requant_claims(layout, public, claims, l, &point, &requant_evals).ok();
+    let (wts, bias) = &pk.weights[wi / 2];
+    let acc = requant_evals.acc;
+    let (weight, bias_eval, weight_point, input, input_point, proof) = match shape.kind {
+        Kind::Dense => {
+            let (dp, rho_j) = dense::prove(wts, bias, x, sv, &point, acc, hook, t);
+            let (rho_s, rho_o) = point.split_at(sv);
+            let (wp, ip) = ([rho_o, &rho_j].concat(), [rho_s, &rho_j].concat());
+            let (we, be, ie) = (dp.weight, dp.bias, dp.input);
+            let proof = LayerProof::Dense {
+                requant,
+                requant_evals,
+                dense: dp,
+            };
+            (we, be, wp, ie, ip, proof)
+        }
+        Kind::Conv(_) => {
+            let (cp, dc) = conv::prove(shape, wts, bias, x, sv, &point, acc, hook, t);
+            let (we, be, ie) = (cp.weight, cp.bias, cp.input);
+            let proof = LayerProof::Conv {
+                requant,
+                requant_evals,
+                conv: cp,
+            };
+            (we, be, dc.weight_point, ie, dc.input_point, proof)
+        }
+        Kind::MaxPool(_) => unreachable!("max-pool has no weights"),
+    };
+    claims.weights(l, weight_point, weight, shape.mult_vars, bias_eval);
+    claims
+        .layer_input(layout, public, l, input_point, input)
+        .ok();
+    proof
 }
 
 fn check_inputs(pk: &ProvingKey, inputs: &[Vec<i64>]) -> Result<(), ProveError> {
@@ -269,6 +317,7 @@ fn prove_lookups(
     w: &Witness,
     public: &Public,
     claims: &mut Claims,
+    cheat: Option<&Cheat<'_>>,
     t: &mut Transcript,
 ) -> LookupParts {
     let (beta, gamma, alpha) = (t.sample(), t.sample(), t.sample());
@@ -305,28 +354,39 @@ fn prove_lookups(
             den,
         });
     }
-    let (proof, leaves) = gkr::prove(segments, t);
+    let edit = cheat.and_then(|c| c.message);
+    let (proof, leaves) = match edit {
+        None => gkr::prove(segments, t),
+        Some(e) => gkr::prove_deviating(segments, &mut |at, v| e(Msg::Gkr(at), v), t),
+    };
     let mut lookup_evals = Vec::new();
     for (lk, leaf) in lookups.iter().zip(&leaves) {
         for col in std::iter::once(lk.a).chain(lk.b) {
-            let v = evaluate(column(w, col), &leaf.point);
-            lookup_evals.push(v);
+            lookup_evals.push(evaluate(column(w, col), &leaf.point));
+        }
+    }
+    let mut table_evals: Vec<EF> = leaves[lookups.len()..].iter().map(|l| l.num).collect();
+    if let Some(e) = edit {
+        e(Msg::LookupEvals, &mut lookup_evals);
+        e(Msg::TableEvals, &mut table_evals);
+    }
+    let mut values = lookup_evals.iter();
+    for (lk, leaf) in lookups.iter().zip(&leaves) {
+        for col in std::iter::once(lk.a).chain(lk.b) {
+            let v = values.next().copied().unwrap_or_default();
             claims
                 .column(layout, public, col, leaf.point.clone(), v)
                 .ok();
         }
     }
-    let mut table_evals = Vec::new();
-    for (table, leaf) in layout.tables().into_iter().zip(&leaves[lookups.len()..]) {
-        table_evals.push(leaf.num);
+    let tables = layout.tables();
+    for ((table, leaf), &v) in tables
+        .iter()
+        .zip(&leaves[lookups.len()..])
+        .zip(&table_evals)
+    {
         claims
-            .column(
-                layout,
-                public,
-                Col::Mult(table),
-                leaf.point.clone(),
-                leaf.num,
-            )
+            .column(layout, public, Col::Mult(*table), leaf.point.clone(), v)
             .ok();
     }
     t.absorb_ext(&lookup_evals);

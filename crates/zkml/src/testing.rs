@@ -21,29 +21,55 @@ impl Rng {
     }
 }
 
-/// A dense chain `widths[0] -> widths[1] -> ...`, ReLU on every layer but the last.
+/// Largest `bits`-bit magnitude: weights and inputs lie in `[-hi - 1, hi]`.
+fn hi(bits: u32) -> i64 {
+    (1 << (bits - 1)) - 1
+}
+
+/// Random weights, biases and multipliers of one layer with `rows` outputs of `fan_in` terms
+/// each. The multiplier is about `2^32 * 2 / (hi * sqrt(fan_in))` (times 0.5..1.5): an output's
+/// spread is then about its inputs', so outputs follow the input instead of saturating or
+/// collapsing to the bias; biases are small next to the sums.
+fn layer_params(rng: &mut Rng, rows: usize, fan_in: usize, bits: u32) -> [Vec<i64>; 3] {
+    let h = hi(bits);
+    let weight = (0..rows * fan_in).map(|_| rng.range(-h, h)).collect();
+    let b = h * h * (fan_in as f64).sqrt() as i64 / 8;
+    let bias = (0..rows).map(|_| rng.range(-b, b)).collect();
+    let base = (2f64.powi(33) / (h as f64 * (fan_in.max(1) as f64).sqrt())) as i64;
+    let multiplier = (0..rows)
+        .map(|_| rng.range(base / 2, base * 3 / 2))
+        .collect();
+    [weight, bias, multiplier]
+}
+
+/// A dense chain `widths[0] -> widths[1] -> ...`, ReLU on every layer but the last (8 bits).
 pub fn model(widths: &[usize], batch: BatchDim, seed: u64) -> QuantizedModel {
+    model_bits(widths, batch, seed, 8)
+}
+
+/// [`model`] at `bits` bits.
+pub fn model_bits(widths: &[usize], batch: BatchDim, seed: u64, bits: u32) -> QuantizedModel {
     let mut rng = Rng(seed | 1);
     let layers = widths
         .windows(2)
         .enumerate()
         .map(|(i, w)| {
             let (n_in, n_out) = (w[0], w[1]);
+            let [weight, bias, multiplier] = layer_params(&mut rng, n_out, n_in, bits);
             QuantLayer::Dense(DenseLayer {
                 name: format!("dense{i}"),
                 n_in,
                 n_out,
-                weight: (0..n_in * n_out).map(|_| rng.range(-127, 127)).collect(),
-                bias: (0..n_out).map(|_| rng.range(-5000, 5000)).collect(),
-                // M ~ 1 / (8 sqrt(n_in) 127): keeps outputs mostly inside the range, some clamp
-                multiplier: (0..n_out).map(|_| rng.range(1 << 20, 1 << 22)).collect(),
+                weight,
+                bias,
+                multiplier,
                 relu: i + 2 < widths.len(),
                 out_scale: 0.05,
             })
         })
         .collect();
     QuantizedModel {
-        bits: 8,
+        bits,
         scales: ScaleMode::PerRow,
         batch,
         input_shape: vec![widths[0]],
@@ -54,9 +80,15 @@ pub fn model(widths: &[usize], batch: BatchDim, seed: u64) -> QuantizedModel {
 
 /// `n` random int8 samples of length `len`.
 pub fn inputs(n: usize, len: usize, seed: u64) -> Vec<Vec<i64>> {
+    inputs_bits(n, len, seed, 8)
+}
+
+/// `n` random `bits`-bit samples of length `len`.
+pub fn inputs_bits(n: usize, len: usize, seed: u64, bits: u32) -> Vec<Vec<i64>> {
     let mut rng = Rng(seed | 1);
+    let h = hi(bits);
     (0..n)
-        .map(|_| (0..len).map(|_| rng.range(-128, 127)).collect())
+        .map(|_| (0..len).map(|_| rng.range(-h - 1, h)).collect())
         .collect()
 }
 
@@ -73,6 +105,17 @@ pub enum Spec {
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
 pub fn cnn(input: [usize; 3], specs: &[Spec], batch: BatchDim, seed: u64) -> QuantizedModel {
+    cnn_bits(input, specs, batch, seed, 8)
+}
+
+/// [`cnn`] at `bits` bits.
+pub fn cnn_bits(
+    input: [usize; 3],
+    specs: &[Spec],
+    batch: BatchDim,
+    seed: u64,
+    bits: u32,
+) -> QuantizedModel {
     let mut rng = Rng(seed | 1);
     let mut shape = input.to_vec();
     let mut layers = Vec::new();
@@ -87,16 +130,15 @@ pub fn cnn(input: [usize; 3], specs: &[Spec], batch: BatchDim, seed: u64) -> Qua
                 };
                 let [oh, ow] = window.output_hw(shape[1], shape[2]).expect("geometry");
                 let per = shape[0] * kernel[0] * kernel[1];
+                let [weight, bias, multiplier] = layer_params(&mut rng, c_out, per, bits);
                 layers.push(QuantLayer::Conv(ConvLayer {
                     name,
                     in_shape: [shape[0], shape[1], shape[2]],
                     out_shape: [c_out, oh, ow],
                     window,
-                    weight: (0..c_out * per).map(|_| rng.range(-127, 127)).collect(),
-                    bias: (0..c_out).map(|_| rng.range(-3000, 3000)).collect(),
-                    multiplier: (0..c_out)
-                        .map(|_| rng.range(1 << 22, 1 << 24) / (per as i64).max(1))
-                        .collect(),
+                    weight,
+                    bias,
+                    multiplier,
                     relu,
                     out_scale: 0.05,
                 }));
@@ -120,15 +162,14 @@ pub fn cnn(input: [usize; 3], specs: &[Spec], batch: BatchDim, seed: u64) -> Qua
             }
             Spec::Dense(n_out, relu) => {
                 let n_in: usize = shape.iter().product();
+                let [weight, bias, multiplier] = layer_params(&mut rng, n_out, n_in, bits);
                 layers.push(QuantLayer::Dense(DenseLayer {
                     name,
                     n_in,
                     n_out,
-                    weight: (0..n_in * n_out).map(|_| rng.range(-127, 127)).collect(),
-                    bias: (0..n_out).map(|_| rng.range(-5000, 5000)).collect(),
-                    multiplier: (0..n_out)
-                        .map(|_| rng.range(1 << 22, 1 << 24) / (n_in as i64).max(1))
-                        .collect(),
+                    weight,
+                    bias,
+                    multiplier,
                     relu,
                     out_scale: 0.05,
                 }));
@@ -137,7 +178,7 @@ pub fn cnn(input: [usize; 3], specs: &[Spec], batch: BatchDim, seed: u64) -> Qua
         }
     }
     QuantizedModel {
-        bits: 8,
+        bits,
         scales: ScaleMode::PerRow,
         batch,
         input_shape: input.to_vec(),

@@ -25,20 +25,39 @@ pub const MAX_SAMPLES: usize = 1 << 20;
 /// # Errors
 /// [`VerifyError`] naming the first check that failed.
 pub fn verify(vk: &VerifyingKey, proof: &Proof) -> Result<Vec<Vec<i64>>, VerifyError> {
+    verify_in(vk, proof, &mut Transcript::new())
+}
+
+/// [`verify`], also returning every challenge it sampled (see [`Transcript::recorded`]):
+/// transcript-binding tests.
+#[doc(hidden)]
+pub fn verify_recording(
+    vk: &VerifyingKey,
+    proof: &Proof,
+) -> (Result<Vec<Vec<i64>>, VerifyError>, Vec<EF>) {
+    let mut t = Transcript::recording();
+    let result = verify_in(vk, proof, &mut t);
+    (result, t.recorded())
+}
+
+fn verify_in(
+    vk: &VerifyingKey,
+    proof: &Proof,
+    t: &mut Transcript,
+) -> Result<Vec<Vec<i64>>, VerifyError> {
     let key = vk.digest();
     if proof.key_digest != key {
         let proof = proof.key_digest.chars().take(64).collect();
         return Err(VerifyError::WrongKey { proof, key });
     }
     let layout = check_shape(vk, proof)?;
-    let mut t = Transcript::new();
-    bind(&mut t, vk, proof.num_samples, &proof.input, &proof.output);
-    pcs::observe(&layout.commit_shape(), &proof.witness_commitment, &mut t);
+    bind(t, vk, proof.num_samples, &proof.input, &proof.output);
+    pcs::observe(&layout.commit_shape(), &proof.witness_commitment, t);
     let public = Public::new(&layout, &proof.input, &proof.output);
     let mut claims = Claims::new(vk);
-    verify_lookups(&layout, proof, &public, &mut claims, &mut t)?;
+    verify_lookups(&layout, proof, &public, &mut claims, t)?;
     for (l, (shape, lp)) in layout.layers.iter().zip(&proof.layers).enumerate() {
-        verify_layer(vk, &layout, &public, &mut claims, l, shape, lp, &mut t)?;
+        verify_layer(vk, &layout, &public, &mut claims, l, shape, lp, t)?;
     }
     pcs::verify(
         &layout.commit_shape(),
@@ -46,7 +65,7 @@ pub fn verify(vk: &VerifyingKey, proof: &Proof) -> Result<Vec<Vec<i64>>, VerifyE
         &claims.witness,
         &claims.witness_values,
         &proof.witness_opening,
-        &mut t,
+        t,
     )
     .map_err(VerifyError::WitnessOpening)?;
     let shapes = vk.weight_shapes();
@@ -56,7 +75,7 @@ pub fn verify(vk: &VerifyingKey, proof: &Proof) -> Result<Vec<Vec<i64>>, VerifyE
         .zip(&proof.weight_openings);
     for (g, ((shape, commitment), opening)) in groups.enumerate() {
         let (claims, values) = (&claims.weights[g], &claims.weight_values[g]);
-        pcs::verify(shape, commitment, claims, values, opening, &mut t)
+        pcs::verify(shape, commitment, claims, values, opening, t)
             .map_err(VerifyError::WeightOpening)?;
     }
     Ok(proof.outputs())

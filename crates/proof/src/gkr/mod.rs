@@ -67,7 +67,7 @@ use crate::field::{EF, F};
 use crate::transcript::Transcript;
 
 pub use error::GkrError;
-pub use prove::prove;
+pub use prove::{GkrMsg, prove, prove_deviating};
 pub use verify::verify;
 
 /// One segment: numerators (base field: `-1` for a lookup column, multiplicities for a table)

@@ -25,12 +25,40 @@ const MIN_LEN: usize = 1 << 11;
 ///
 /// If a segment's `num` and `den` differ in length or the length is not a power of two.
 pub fn prove(segments: Vec<Segment>, t: &mut Transcript) -> (GkrProof, Vec<LeafClaim>) {
+    prove_deviating(segments, &mut |_, _| {}, t)
+}
+
+/// A prover message of logup-GKR, for [`prove_deviating`].
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GkrMsg {
+    /// `(p_k, q_k)` of segment `k`'s root.
+    Root(usize),
+    /// Round `round` of the sumcheck at `depth`: `[g(0), g(1), g(2)]`.
+    Round { depth: usize, round: usize },
+    /// `[pL, pR, qL, qR]` of the `k`-th active segment at `depth`.
+    Children { depth: usize, k: usize },
+}
+
+/// A cheating prover for soundness tests: [`prove`], where `edit` may rewrite each message
+/// before it is absorbed. The prover carries on from the edited values (its claims follow
+/// the edited roots and children, and each round's `g(1)` is derived from the running
+/// claim), so every later round stays consistent with the lie.
+#[doc(hidden)]
+pub fn prove_deviating(
+    segments: Vec<Segment>,
+    edit: &mut dyn FnMut(GkrMsg, &mut [EF]),
+    t: &mut Transcript,
+) -> (GkrProof, Vec<LeafClaim>) {
     let trees: Vec<Tree> = segments.into_par_iter().map(Tree::build).collect();
     let vars: Vec<usize> = trees.iter().map(|tr| tr.vars).collect();
     absorb_shape(t, &vars);
-    let roots: Vec<(EF, EF)> = trees.iter().map(Tree::root).collect();
-    for &(p, q) in &roots {
-        t.absorb_ext(&[p, q]);
+    let mut roots: Vec<(EF, EF)> = trees.iter().map(Tree::root).collect();
+    for (k, root) in roots.iter_mut().enumerate() {
+        let mut msg = [root.0, root.1];
+        edit(GkrMsg::Root(k), &mut msg);
+        *root = (msg[0], msg[1]);
+        t.absorb_ext(&msg);
     }
 
     let depth = vars.iter().copied().max().unwrap_or(0);
@@ -39,7 +67,7 @@ pub fn prove(segments: Vec<Segment>, t: &mut Transcript) -> (GkrProof, Vec<LeafC
     let mut layers = Vec::with_capacity(depth);
     for d in 0..depth {
         let active: Vec<usize> = (0..trees.len()).filter(|&k| vars[k] > d).collect();
-        let (layer, next) = prove_layer(d, &trees, &active, &mut claims, &points[d], t);
+        let (layer, next) = prove_layer(d, &trees, &active, &mut claims, &points[d], edit, t);
         layers.push(layer);
         points.push(next);
     }
@@ -63,6 +91,7 @@ fn prove_layer(
     active: &[usize],
     claims: &mut [(EF, EF)],
     r: &[EF],
+    edit: &mut dyn FnMut(GkrMsg, &mut [EF]),
     t: &mut Transcript,
 ) -> (LayerProof, Vec<EF>) {
     let lambda = t.sample();
@@ -81,7 +110,8 @@ fn prove_layer(
         if j > 0 {
             sum_out_first(&mut e);
         }
-        let g = round_poly(&tables, &coeffs, &e, lambda, rj, claim);
+        let mut g = round_poly(&tables, &coeffs, &e, lambda, rj, claim);
+        edit(GkrMsg::Round { depth: d, round: j }, &mut g);
         t.absorb_ext(&g);
         let x = t.sample();
         claim = interpolate(&g, x);
@@ -91,8 +121,9 @@ fn prove_layer(
         rounds.push(g);
         s.push(x);
     }
-    let children: Vec<[EF; 4]> = tables.iter().map(Tables::values).collect();
-    for c in &children {
+    let mut children: Vec<[EF; 4]> = tables.iter().map(Tables::values).collect();
+    for (k, c) in children.iter_mut().enumerate() {
+        edit(GkrMsg::Children { depth: d, k }, c);
         t.absorb_ext(c);
     }
     let c = t.sample();

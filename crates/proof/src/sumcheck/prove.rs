@@ -23,17 +23,45 @@ pub fn prove<K: RoundKernel>(
     num_vars: usize,
     t: &mut Transcript,
 ) -> (SumcheckProof, Vec<EF>) {
+    let (proof, point, _) = prove_deviating(kernel, num_vars, EF::ZERO, &mut |_, _| {}, t);
+    (proof, point)
+}
+
+/// A cheating prover for soundness tests: proves the FALSE sum `sum + delta` with every round
+/// consistent (each round polynomial gets `offset * X` added, so `g(0) + g(1)` equals the
+/// running claim), so that only the caller's final check can refuse it; `edit` may then
+/// rewrite each round message (round index, `h(0), h(2), ..`) before it is absorbed.
+/// Returns the proof, the point and the final offset `delta * prod r_i`: the verifier's final
+/// claim is the kernel's true value at the point plus that offset (when `edit` changed nothing).
+/// With `delta = 0` and an `edit` that changes nothing this is the honest prover.
+#[doc(hidden)]
+pub fn prove_deviating<K: RoundKernel>(
+    kernel: &mut K,
+    num_vars: usize,
+    delta: EF,
+    edit: &mut dyn FnMut(usize, &mut [EF]),
+    t: &mut Transcript,
+) -> (SumcheckProof, Vec<EF>, EF) {
     let mut rounds = Vec::with_capacity(num_vars);
     let mut point = Vec::with_capacity(num_vars);
-    for _ in 0..num_vars {
-        let msg = kernel.round_evals();
+    let mut offset = delta;
+    for round in 0..num_vars {
+        let mut msg = kernel.round_evals();
+        if offset != EF::ZERO {
+            // message slots are h(0), h(2), h(3), ..: add offset * X
+            for (i, slot) in msg.iter_mut().enumerate().skip(1) {
+                *slot += offset * EF::from_u64(i as u64 + 1);
+            }
+        }
+        edit(round, &mut msg);
         t.absorb_ext(&msg);
         let r = t.sample();
         kernel.fold(r);
+        offset *= r;
         rounds.push(msg);
         point.push(r);
     }
-    (SumcheckProof { rounds }, point)
+    (SumcheckProof { rounds }, point, offset)
 }
 
 /// `sum_x sum_k coeff_k * prod_{i in term_k} table_i(x)`: the general kernel.

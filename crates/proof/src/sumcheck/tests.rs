@@ -104,3 +104,21 @@ fn interpolation_recovers_a_cubic() {
     let x = EF::from_u64(12345);
     assert_eq!(interpolate_uni(&evals, x), f(x));
 }
+
+#[test]
+fn a_false_sum_with_consistent_rounds_is_left_to_the_final_check() {
+    let n = 5;
+    let (r, a, b, c, mut ps) = instance(n);
+    let sum = ps.sum();
+    let delta = EF::from_u64(77);
+    let (proof, pt, offset) =
+        prove_deviating(&mut ps, n, delta, &mut |_, _| {}, &mut Transcript::new());
+    let (vpt, fin) = verify(sum + delta, n, 3, &proof, &mut Transcript::new()).unwrap();
+    assert_eq!(vpt, pt);
+    // every round is consistent: the final claim is the true value plus the offset
+    let truth = eq_eval(&r, &pt) * evaluate(&a, &pt) * evaluate(&b, &pt)
+        + EF::from_u64(5) * evaluate(&c, &pt);
+    assert_eq!(fin, truth + offset);
+    assert_eq!(offset, pt.iter().fold(delta, |acc, &x| acc * x));
+    assert!(!final_check(&r, &a, &b, &c, &pt, fin));
+}

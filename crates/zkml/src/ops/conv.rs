@@ -18,6 +18,7 @@ use zkml_proof::mle::{eq_eval, eq_table};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
+use crate::cheat::{Hook, Stage, Value};
 use crate::error::VerifyError;
 use crate::layout::{LayerShape, pow2_vars};
 use crate::ops::dense::{DenseClaims, fold_rows};
@@ -71,8 +72,10 @@ fn kernel_coef(grid: &Grid, rho_i: &[EF], rho_j: &[EF]) -> Vec<EF> {
         .collect()
 }
 
-/// Proves `acc(point)`. `kernel` is `[O][C][KH][KW]` and `bias` `[O]` (padded), `x` the input
-/// `[S][C][H][W]` (padded). Returns the proof and the points of its weight and input claims.
+/// Proves `acc(point) = acc`. `kernel` is `[O][C][KH][KW]` and `bias` `[O]` (padded), `x` the
+/// input `[S][C][H][W]` (padded). Returns the proof and the points of its weight and input
+/// claims. `hook` is the cheating prover's (tests); the honest prover passes an inactive one.
+#[allow(clippy::too_many_arguments)]
 pub fn prove(
     shape: &LayerShape,
     kernel: &[F],
@@ -80,6 +83,8 @@ pub fn prove(
     x: &[F],
     sample_vars: usize,
     point: &[EF],
+    acc: EF,
+    hook: Hook<'_>,
     t: &mut Transcript,
 ) -> (ConvProof, DenseClaims) {
     let g = grid(shape);
@@ -88,7 +93,8 @@ pub fn prove(
     let (rho_o, rest) = rest.split_at(v.o);
     let (rho_y, rho_x) = rest.split_at(v.oy);
     let eq_o = eq_table(rho_o);
-    let bias_eval: EF = eq_o.iter().zip(bias).map(|(&e, &b)| e * b).sum();
+    let mut bias_eval: EF = eq_o.iter().zip(bias).map(|(&e, &b)| e * b).sum();
+    hook.value(Value::Bias, &mut bias_eval);
     t.absorb_ext(&[bias_eval]);
     let q_len = 1 << (v.c + v.ki + v.kj);
     let k_fold = fold_rows(kernel, q_len, &eq_o);
@@ -97,8 +103,18 @@ pub fn prove(
         tables: vec![k_fold, u],
         terms: vec![(EF::ONE, vec![0, 1])],
     };
-    let (patches, rho_q) = sumcheck::prove(&mut k1, v.c + v.ki + v.kj, t);
-    let (weight, unfolded) = (k1.tables[0][0], k1.tables[1][0]);
+    let claim = || acc - bias_eval * g.real(rho_y, rho_x);
+    let nv = v.c + v.ki + v.kj;
+    let (patches, rho_q, offset) = hook.sumcheck(Stage::Patches, &mut k1, nv, claim, t);
+    let (mut weight, mut unfolded) = (k1.tables[0][0], k1.tables[1][0]);
+    let fin = weight * unfolded + offset;
+    hook.value(Value::Weight, &mut weight);
+    hook.value(Value::Unfolded, &mut unfolded);
+    hook.fix_product(
+        fin,
+        (Value::Weight, &mut weight),
+        (Value::Unfolded, &mut unfolded),
+    );
     t.absorb_ext(&[weight, unfolded]);
     let (rho_c, rest) = rho_q.split_at(v.c);
     let (rho_i, rho_j) = rest.split_at(v.ki);
@@ -109,8 +125,12 @@ pub fn prove(
         tables: vec![lift, wire],
         terms: vec![(EF::ONE, vec![0, 1])],
     };
-    let (wiring, input_point) = sumcheck::prove(&mut k2, v.s + shape.in_vars, t);
-    let input = k2.tables[0][0];
+    let nv = v.s + shape.in_vars;
+    let (wiring, input_point, offset) = hook.sumcheck(Stage::Wiring, &mut k2, nv, || unfolded, t);
+    let (mut input, wire_eval) = (k2.tables[0][0], k2.tables[1][0]);
+    let fin = input * wire_eval + offset;
+    hook.value(Value::Input, &mut input);
+    hook.fix_factor(fin, Value::Input, &mut input, wire_eval);
     t.absorb_ext(&[input]);
     let claims = DenseClaims {
         weight_point: [rho_o, &rho_q].concat(),

@@ -13,6 +13,7 @@ use zkml_proof::mle::eq_table;
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
+use crate::cheat::{Hook, Stage, Value};
 use crate::error::VerifyError;
 
 /// A dense layer's proof: the bias value, the sumcheck and the two factors at its end.
@@ -55,20 +56,25 @@ pub fn fold_rows(matrix: &[F], cols: usize, eq: &[EF]) -> Vec<EF> {
         .collect()
 }
 
-/// Proves `acc(point)` for `point = (rho_s, rho_o)`; `w` is `[O][I]`, `b` is `[O]`, `x` is
-/// `[S][I]`, all padded. Returns the proof and `rho_j`.
+/// Proves `acc(point) = acc` for `point = (rho_s, rho_o)`; `w` is `[O][I]`, `b` is `[O]`, `x`
+/// is `[S][I]`, all padded. Returns the proof and `rho_j`. `hook` is the cheating prover's
+/// (tests); the honest prover passes an inactive one.
+#[allow(clippy::too_many_arguments)]
 pub fn prove(
     w: &[F],
     b: &[F],
     x: &[F],
     sample_vars: usize,
     point: &[EF],
+    acc: EF,
+    hook: Hook<'_>,
     t: &mut Transcript,
 ) -> (DenseProof, Vec<EF>) {
     let (rho_s, rho_o) = point.split_at(sample_vars);
     let eq_o = eq_table(rho_o);
     let cols = w.len() / eq_o.len();
-    let bias: EF = eq_o.iter().zip(b).map(|(&e, &v)| e * v).sum();
+    let mut bias: EF = eq_o.iter().zip(b).map(|(&e, &v)| e * v).sum();
+    hook.value(Value::Bias, &mut bias);
     t.absorb_ext(&[bias]);
     let a = fold_rows(w, cols, &eq_o);
     let xs = fold_rows(x, cols, &eq_table(rho_s));
@@ -77,8 +83,17 @@ pub fn prove(
         terms: vec![(EF::ONE, vec![0, 1])],
     };
     let num_vars = cols.trailing_zeros() as usize;
-    let (sumcheck, rho_j) = sumcheck::prove(&mut kernel, num_vars, t);
-    let (weight, input) = (kernel.tables[0][0], kernel.tables[1][0]);
+    let (sumcheck, rho_j, offset) =
+        hook.sumcheck(Stage::Dense, &mut kernel, num_vars, || acc - bias, t);
+    let (mut weight, mut input) = (kernel.tables[0][0], kernel.tables[1][0]);
+    let fin = weight * input + offset;
+    hook.value(Value::Weight, &mut weight);
+    hook.value(Value::Input, &mut input);
+    hook.fix_product(
+        fin,
+        (Value::Weight, &mut weight),
+        (Value::Input, &mut input),
+    );
     t.absorb_ext(&[weight, input]);
     (
         DenseProof {

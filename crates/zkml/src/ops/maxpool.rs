@@ -13,6 +13,7 @@ use zkml_proof::mle::{eq_eval, eq_table, evaluate};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
+use crate::cheat::{Hook, Msg, Stage, Value};
 use crate::error::VerifyError;
 use crate::layout::{Kind, LayerShape, pow2_vars};
 use crate::wiring::Grid;
@@ -79,14 +80,18 @@ fn powers(lambda: EF, n: usize) -> Vec<EF> {
         .collect()
 }
 
-/// Proves one max-pool layer: `out` and `diffs[k][t]` are the committed columns, `x` the input
-/// (`[S][C][H][W]` padded).
+/// Proves one `bits`-bit max-pool layer: `out` and `diffs[k][t]` are the committed columns,
+/// `x` the input (`[S][C][H][W]` padded). `hook` is the cheating prover's (tests); the honest
+/// prover passes an inactive one.
+#[allow(clippy::too_many_arguments)]
 pub fn prove(
     shape: &LayerShape,
+    bits: u32,
     out: &[F],
     diffs: &[Vec<Vec<F>>],
     x: &[F],
     sample_vars: usize,
+    hook: Hook<'_>,
     t: &mut Transcript,
 ) -> (PoolProof, PoolClaims) {
     let g = grid(shape);
@@ -114,12 +119,16 @@ pub fn prove(
         tables,
         terms: vec![(EF::ONE, (0..=k).collect())],
     };
-    let (zerocheck, rho) = sumcheck::prove(&mut zc, nv, t);
-    let out_eval = evaluate(out, &rho);
-    let diff_evals: Vec<Vec<EF>> = diffs
+    let (zerocheck, rho, _) = hook.sumcheck(Stage::ZeroCheck, &mut zc, nv, || EF::ZERO, t);
+    let mut out_eval = evaluate(out, &rho);
+    hook.value(Value::Out, &mut out_eval);
+    let mut diff_evals: Vec<Vec<EF>> = diffs
         .iter()
         .map(|limbs| limbs.iter().map(|l| evaluate(l, &rho)).collect())
         .collect();
+    for (i, d) in diff_evals.iter_mut().enumerate() {
+        hook.edit(Msg::Diffs(hook.layer(), i), d);
+    }
     t.absorb_ext(&[out_eval]);
     diff_evals.iter().for_each(|d| t.absorb_ext(d));
     let coef = powers(t.sample(), k);
@@ -139,8 +148,16 @@ pub fn prove(
         tables: vec![lift, wire],
         terms: vec![(EF::ONE, vec![0, 1])],
     };
-    let (wiring, input_point) = sumcheck::prove(&mut k2, sample_vars + shape.in_vars, t);
-    let input = k2.tables[0][0];
+    let claim = || {
+        let d: Vec<EF> = diff_evals.iter().map(|l| recombine(l)).collect();
+        wiring_claim(shape, bits, &g, out_eval, &d, &coef, &rho[sample_vars..])
+    };
+    let nv = sample_vars + shape.in_vars;
+    let (wiring, input_point, offset) = hook.sumcheck(Stage::Wiring, &mut k2, nv, claim, t);
+    let (mut input, wire_eval) = (k2.tables[0][0], k2.tables[1][0]);
+    let fin = input * wire_eval + offset;
+    hook.value(Value::Input, &mut input);
+    hook.fix_factor(fin, Value::Input, &mut input, wire_eval);
     t.absorb_ext(&[input]);
     let proof = PoolProof {
         zerocheck,

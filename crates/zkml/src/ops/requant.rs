@@ -21,6 +21,7 @@ use zkml_proof::mle::{eq_eval, eq_table, evaluate_padded};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
+use crate::cheat::{Hook, Msg, Stage};
 use crate::error::{SetupError, VerifyError};
 use crate::layout::LayerShape;
 
@@ -112,6 +113,18 @@ pub struct RequantEvals {
 }
 
 impl RequantEvals {
+    /// Inverse of `flat` (a slice of the right length: acc, out, sigma, excess, rem).
+    fn from_flat(v: &[EF]) -> Self {
+        let at = |i: usize| v.get(i).copied().unwrap_or_default();
+        Self {
+            acc: at(0),
+            out: at(1),
+            sigma: at(2),
+            excess: std::array::from_fn(|k| at(3 + k)),
+            rem: std::array::from_fn(|k| at(3 + E_LIMBS + k)),
+        }
+    }
+
     fn flat(&self) -> Vec<EF> {
         let mut v = vec![self.acc, self.out, self.sigma];
         v.extend(self.excess);
@@ -141,12 +154,15 @@ fn limb_sum_table(limbs: &[Vec<F>]) -> Vec<EF> {
 }
 
 /// Proves the zero-check of one layer. `acc` is `[samples][rows]`, `multiplier` is per row
-/// (padded length `2^out_vars`; a conv repeats its channel's multiplier over the positions). Returns the proof, the point and the evaluations there.
+/// (padded length `2^out_vars`; a conv repeats its channel's multiplier over the positions).
+/// Returns the proof, the point and the evaluations there. `hook` is the cheating prover's
+/// (tests); the honest prover passes an inactive one.
 pub fn prove(
     acc: &[F],
     multiplier: &[F],
     cols: &RequantColumns,
     num_vars: usize,
+    hook: Hook<'_>,
     t: &mut Transcript,
 ) -> (SumcheckProof, Vec<EF>, RequantEvals) {
     let tau = t.sample_vec(num_vars);
@@ -173,16 +189,21 @@ pub fn prove(
             (-EF::ONE, vec![0, 6]),
         ],
     };
-    let (proof, point) = sumcheck::prove(&mut kernel, num_vars, t);
+    let (proof, point, _) = hook.sumcheck(Stage::Requant, &mut kernel, num_vars, || EF::ZERO, t);
     let ev = |v: &[F]| zkml_proof::mle::evaluate(v, &point);
-    let evals = RequantEvals {
+    let mut evals = RequantEvals {
         acc: ev(acc),
         out: ev(&cols.out),
         sigma: ev(&cols.sigma),
         excess: std::array::from_fn(|k| ev(&cols.excess[k])),
         rem: std::array::from_fn(|k| ev(&cols.rem[k])),
     };
-    t.absorb_ext(&evals.flat());
+    let mut flat = evals.flat();
+    if hook.active() {
+        hook.edit(Msg::RequantEvals(hook.layer()), &mut flat);
+        evals = RequantEvals::from_flat(&flat);
+    }
+    t.absorb_ext(&flat);
     (proof, point, evals)
 }
 

@@ -1,0 +1,562 @@
+//! Cheating provers that deviate AFTER committing, one per verifier check: each lie is made
+//! consistent with every other check (sumcheck rounds follow the verifier's claim, final values
+//! are fixed up where asked), so that exactly one check can refuse it. Each test names that
+//! check and asserts its error; deleting the check makes the proof verify (docs/SECURITY.md
+//! lists the deletions that were tried).
+//!
+//! Also: transcript binding (changing any prover message changes every later challenge).
+
+mod common;
+
+use std::cell::RefCell;
+
+use common::{Spec, cnn, cnn_bits, inputs, inputs_bits, model};
+use p3_field::PrimeCharacteristicRing;
+use zkml::cheat::{Cheat, Edit, Msg, Stage, Value};
+use zkml::layout::{Kind, Layout};
+use zkml::ops::requant::{E_LIMBS, R_LIMBS, decompose};
+use zkml::witness::{Witness, generate};
+use zkml::zkml_model::{BatchDim, QuantLayer, QuantizedModel};
+use zkml::{
+    Proof, ProvingKey, VerifyError, VerifyingKey, prove_cheating, setup, verify, verify_recording,
+};
+use zkml_proof::field::{EF, F, from_i64, to_i64};
+use zkml_proof::gkr::{GkrError, GkrMsg};
+
+use Spec::{Conv, Dense, Pool};
+
+const WIDTHS: [usize; 4] = [12, 9, 6, 4];
+
+fn mlp() -> (ProvingKey, Vec<Vec<i64>>) {
+    let pk = setup(model(&WIDTHS, BatchDim::Dynamic, 42)).unwrap();
+    (pk, inputs(1, WIDTHS[0], 43))
+}
+
+/// Conv 3x3 (pads 1) -> 2x2 max-pool -> dense, on `[2, 5, 5]`; `conv_pads` and `pool_stride`
+/// let a cheater shift the windows (same output shapes, same weights).
+fn cnn_specs(conv_pads: [usize; 4], pool_stride: usize) -> [Spec; 3] {
+    [
+        Conv(3, [3, 3], [1, 1], conv_pads, true),
+        Pool([2, 2], [pool_stride; 2], [0; 4]),
+        Dense(4, false),
+    ]
+}
+
+fn cnn_model(specs: &[Spec]) -> QuantizedModel {
+    cnn([2, 5, 5], specs, BatchDim::Dynamic, 77)
+}
+
+fn cnn_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
+    let pk = setup(cnn_model(&cnn_specs([1; 4], 2))).unwrap();
+    (pk, inputs(1, 50, 78))
+}
+
+/// Proves with `cheat`, round-trips the proof through bytes and returns the verifier's error.
+fn refused(pk: &ProvingKey, xs: &[Vec<i64>], cheat: &Cheat<'_>) -> VerifyError {
+    let proof = prove_cheating(pk, xs, cheat).unwrap();
+    let proof = Proof::from_bytes(&proof.to_bytes()).unwrap();
+    match verify(&pk.vk, &proof) {
+        Ok(_) => panic!("the cheating proof was accepted"),
+        Err(e) => e,
+    }
+}
+
+fn relu(pk: &ProvingKey) -> Vec<bool> {
+    pk.vk.layers.iter().map(|l| l.relu).collect()
+}
+
+/// Raises accumulator `i` of layer `l` by one and re-derives its requantization witness
+/// (the output stays the same), so that the requantization proof holds for the fake value.
+fn fake_acc(pk: &ProvingKey, w: &mut Witness, l: usize, i: usize, row: usize) {
+    let (m, relu_l) = (pk.vk.layers[l].multiplier[row], pk.vk.layers[l].relu);
+    let lw = &mut w.layers[l];
+    let acc = to_i64(lw.acc[i]);
+    let (old, new) = (
+        decompose(acc, m, relu_l, pk.vk.bits),
+        decompose(acc + 1, m, relu_l, pk.vk.bits),
+    );
+    assert_eq!(old.out, new.out, "the fake accumulator keeps the output");
+    lw.acc[i] += F::ONE;
+    lw.cols.sigma[i] = from_i64(new.sigma);
+    for k in 0..E_LIMBS {
+        lw.cols.excess[k][i] = F::from_u8(new.excess[k]);
+    }
+    for k in 0..R_LIMBS {
+        lw.cols.rem[k][i] = F::from_u8(new.rem[k]);
+    }
+    w.recount(pk.vk.bits, &relu(pk));
+}
+
+#[test]
+fn the_cheating_prover_without_a_deviation_is_honest() {
+    for (pk, xs) in [mlp(), cnn_fixture()] {
+        let proof = prove_cheating(&pk, &xs, &Cheat::default()).unwrap();
+        assert!(verify(&pk.vk, &proof).is_ok());
+    }
+}
+
+/// `out + d` and `rem_0 - 2^32 d`: the requantization identity still holds at the point.
+fn requant_lie(layer: usize) -> impl Fn(Msg, &mut [EF]) {
+    move |at, v| {
+        if at == Msg::RequantEvals(layer) {
+            let d = EF::from_u64(3);
+            v[1] += d;
+            v[3 + E_LIMBS] -= d * F::from_u64(1 << 32);
+        }
+    }
+}
+
+#[test]
+fn requant_evaluation_lie_is_caught_by_the_witness_opening() {
+    // caught by: the opening of the witness commitment (Out(1) at the zero-check point)
+    let (pk, xs) = mlp();
+    let edit = requant_lie(1);
+    let cheat = Cheat {
+        message: Some(&edit),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
+}
+
+#[test]
+fn requant_evaluation_lie_on_the_last_layer_is_caught_by_the_public_output() {
+    // caught first by: Claims::column on the public output (the last layer's Out is public).
+    // The lie also moves `rem_0`, a committed column: without that check the witness opening
+    // refuses it (the public-output check alone: `forged_max_pool_as_the_last_layer_..`).
+    let (pk, xs) = mlp();
+    let edit = requant_lie(2);
+    let cheat = Cheat {
+        message: Some(&edit),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::PublicOutput), "{err}");
+}
+
+#[test]
+fn lookup_evaluation_lie_is_caught_by_the_witness_opening() {
+    // the first lookup is (Out(0), Sigma(0)) into the clamp table, its leaf checked through
+    // `a + beta b`: `a + beta e` and `b - e` keep the leaf check. `beta` is the first challenge
+    // (the prover is deterministic up to the lookups, so an honest run tells it).
+    // Caught by: the opening of the witness commitment (Out(0) and Sigma(0) at the leaf).
+    let (pk, xs) = mlp();
+    let (_, honest) = recorded(&pk, &xs, None);
+    let beta = honest[0];
+    let edit = move |at, v: &mut [EF]| {
+        if at == Msg::LookupEvals {
+            let e = EF::from_u64(4);
+            v[0] += beta * e;
+            v[1] -= e;
+        }
+    };
+    let cheat = Cheat {
+        message: Some(&edit),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
+}
+
+#[test]
+fn pool_difference_lie_is_caught_by_the_witness_opening() {
+    // at 16 bits a difference has two byte limbs: limb 0 + 256 d and limb 1 - d recombine to
+    // the same value, so the zero-check and the wiring claim are unchanged. Caught by: the
+    // opening of the witness commitment (the limb columns at the zero-check point).
+    let pk = setup(cnn_bits(
+        [2, 5, 5],
+        &cnn_specs([1; 4], 2),
+        BatchDim::Dynamic,
+        77,
+        16,
+    ))
+    .unwrap();
+    let xs = inputs_bits(1, 50, 78, 16);
+    let edit = |at, v: &mut [EF]| {
+        if at == Msg::Diffs(1, 2) {
+            let d = EF::from_u64(3);
+            v[0] += d * F::from_u64(256);
+            v[1] -= d;
+        }
+    };
+    let cheat = Cheat {
+        message: Some(&edit),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
+}
+
+#[test]
+fn bias_lie_is_caught_by_the_weight_opening() {
+    // bias + 5, the dense sumcheck proves the shifted sum with consistent rounds and the weight
+    // evaluation is fixed so that the dense final check holds. Caught by: the weight opening.
+    let (pk, xs) = mlp();
+    let edit = |at, v: &mut [EF]| {
+        if at == Msg::Value(1, Value::Bias) {
+            v[0] += EF::from_u64(5);
+        }
+    };
+    let cheat = Cheat {
+        message: Some(&edit),
+        fix: vec![(1, Value::Weight)],
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::WeightOpening(_)), "{err}");
+}
+
+#[test]
+fn fake_dense_accumulator_is_caught_by_the_dense_final_check() {
+    // acc + 1 with its requantization proven honestly; the dense sumcheck proves the false sum
+    // with consistent rounds, true final evaluations. Caught by: dense.rs `fin != weight * input`.
+    let (pk, xs) = mlp();
+    let tamper = |w: &mut Witness| fake_acc(&pk, w, 1, 2, 2);
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::Dense { layer: 1 }), "{err}");
+}
+
+#[test]
+fn false_conv_patch_sum_is_caught_by_the_patch_final_check() {
+    // a fake conv accumulator, true final evaluations: the wiring claim is then true.
+    // Caught by: conv.rs `fin != weight * unfolded`.
+    let (pk, xs) = cnn_fixture();
+    let tamper = |w: &mut Witness| fake_acc(&pk, w, 0, 0, 0);
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::Conv { layer: 0 }), "{err}");
+}
+
+#[test]
+fn false_conv_wiring_claim_is_caught_by_the_wiring_final_check() {
+    // a fake conv accumulator with `unfolded` fixed so that the patch check holds: the false
+    // value moves to the wiring sumcheck (consistent rounds, true input).
+    // Caught by: conv.rs `fin != input * wire`.
+    let (pk, xs) = cnn_fixture();
+    let tamper = |w: &mut Witness| fake_acc(&pk, w, 0, 0, 0);
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        fix: vec![(0, Value::Unfolded)],
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::Conv { layer: 0 }), "{err}");
+}
+
+/// A proving key with the fixture's weights and key, and the key whose windows it follows.
+fn shifted(specs: &[Spec]) -> (ProvingKey, VerifyingKey) {
+    let (honest, _) = cnn_fixture();
+    let mut cheat = setup(cnn_model(specs)).unwrap();
+    let shifted_vk = std::mem::replace(&mut cheat.vk, honest.vk.clone());
+    let (a, b) = (Layout::new(&honest.vk, 1), Layout::new(&shifted_vk, 1));
+    assert!(
+        a.layers
+            .iter()
+            .zip(&b.layers)
+            .all(|(x, y)| x.out_dims == y.out_dims)
+    );
+    (cheat, shifted_vk)
+}
+
+#[test]
+fn shifted_conv_window_is_caught_by_the_conv_wiring_check() {
+    // the conv gathers with pads [0, 0, 2, 2] instead of [1, 1, 1, 1] (same output shape):
+    // the witness and both conv sumchecks are those of the shifted conv. Caught by: conv.rs
+    // wiring check (the verifier's wiring table is the stated window's).
+    let (pk, shifted_vk) = shifted(&cnn_specs([0, 0, 2, 2], 2));
+    let xs = inputs(1, 50, 78);
+    let cheat = Cheat {
+        prover_vk: Some(&shifted_vk),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::Conv { layer: 0 }), "{err}");
+}
+
+#[test]
+fn shifted_pool_window_is_caught_by_the_pool_wiring_check() {
+    // the max-pool gathers with stride 3 instead of 2 (5x5 -> 2x2 either way, no padding read).
+    // Caught by: maxpool.rs wiring check.
+    let (pk, shifted_vk) = shifted(&cnn_specs([1; 4], 3));
+    let xs = inputs(1, 50, 78);
+    let cheat = Cheat {
+        prover_vk: Some(&shifted_vk),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::MaxPool { layer: 1 }), "{err}");
+}
+
+#[test]
+fn gkr_child_lie_is_caught_by_the_next_layer_claim_check() {
+    // at depth 1, segment 0's children change as pL + e qL, pR - e qR: their combination (the
+    // depth-1 check) is unchanged, the reduced claim is false; the prover carries on from it
+    // (consistent rounds) with true children at depth 2. Caught by: gkr verify's
+    // `LayerClaimMismatch` at depth 2.
+    let (pk, xs) = mlp();
+    let edit = |at, v: &mut [EF]| {
+        if at == Msg::Gkr(GkrMsg::Children { depth: 1, k: 0 }) {
+            let e = EF::from_u64(9);
+            v[0] += e * v[2];
+            v[1] -= e * v[3];
+        }
+    };
+    let cheat = Cheat {
+        message: Some(&edit),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(
+        matches!(
+            err,
+            VerifyError::Gkr(GkrError::LayerClaimMismatch { depth: 2 })
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn witness_for_another_input_is_caught_by_the_public_input_check() {
+    // the whole witness (and the output) is computed for another input, the stated input is
+    // unchanged. Caught by: statement.rs `Claims::layer_input` of layer 0.
+    for (pk, xs) in [mlp(), cnn_fixture()] {
+        let other: Vec<Vec<i64>> = xs
+            .iter()
+            .map(|x| x.iter().map(|&v| if v == 5 { 6 } else { 5 }).collect())
+            .collect();
+        let tamper = |w: &mut Witness| {
+            *w = generate(&pk.model, &Layout::new(&pk.vk, xs.len()), &other);
+        };
+        let cheat = Cheat {
+            witness: Some(&tamper),
+            ..Cheat::default()
+        };
+        let err = refused(&pk, &xs, &cheat);
+        assert!(matches!(err, VerifyError::PublicInput), "{err}");
+    }
+}
+
+#[test]
+fn nonzero_padding_of_a_pool_output_is_caught_by_the_pool_wiring_check() {
+    // pool output [3, 2, 2] padded to [4, 2, 2]: cell 12 is channel 3 (padding). out = 5 there,
+    // with differences 0, 5, 5, 5 (bytes, one zero: the lookups and the zero-check hold).
+    // Caught by: maxpool.rs wiring check (padding positions gather nothing).
+    let (pk, xs) = cnn_fixture();
+    let r = relu(&pk);
+    let tamper = |w: &mut Witness| {
+        let lw = &mut w.layers[1];
+        lw.cols.out[12] = F::from_u64(5);
+        for limbs in lw.diffs.iter_mut().skip(1) {
+            limbs[0][12] = F::from_u64(5);
+        }
+        w.recount(8, &r);
+    };
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::MaxPool { layer: 1 }), "{err}");
+}
+
+#[test]
+fn nonzero_padding_of_a_conv_output_is_caught_by_the_requant_check() {
+    // conv output [3, 5, 5] padded to [4, 8, 8]: cell 5 is column 5 (padding). out = 5 there
+    // with sigma 0 (a row of the clamp table; the accumulator is 0). Caught by: requant.rs
+    // zero-check final check.
+    let (pk, xs) = cnn_fixture();
+    let r = relu(&pk);
+    let tamper = |w: &mut Witness| {
+        w.layers[0].cols.out[5] = F::from_u64(5);
+        w.layers[0].cols.sigma[5] = F::ZERO;
+        w.recount(8, &r);
+    };
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::Requant { layer: 0 }), "{err}");
+}
+
+#[test]
+fn forged_max_pool_as_the_last_layer_is_caught_by_the_public_output() {
+    // the stated output of a final max-pool differs in one cell from the committed computation.
+    // Caught by: statement.rs `Claims::column` on the public output.
+    let specs = [
+        Conv(3, [3, 3], [1, 1], [1; 4], true),
+        Pool([2, 2], [2, 2], [0; 4]),
+    ];
+    let pk = setup(cnn_model(&specs)).unwrap();
+    let xs = inputs(1, 50, 78);
+    let tamper = |w: &mut Witness| w.output[3] = if w.output[3] == 7 { 8 } else { 7 };
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::PublicOutput), "{err}");
+}
+
+#[test]
+fn dense_weights_in_another_column_order_are_caught_by_the_weight_opening() {
+    // a dense layer after a conv reads [C][H][W]; the prover's weights are ordered as if it read
+    // [H][W][C] (a flatten-order mistake), its witness computed with them. Caught by: the
+    // weight opening.
+    let specs = [Conv(3, [3, 3], [1, 1], [1; 4], true), Dense(4, false)];
+    let honest = setup(cnn_model(&specs)).unwrap();
+    let mut other = cnn_model(&specs);
+    let QuantLayer::Dense(d) = &mut other.layers[1] else {
+        unreachable!()
+    };
+    let (c, h, wd) = (3, 5, 5);
+    let original = d.weight.clone();
+    for r in 0..d.n_out {
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..wd {
+                    let (chw, hwc) = ((ch * h + y) * wd + x, (y * wd + x) * c + ch);
+                    d.weight[r * d.n_in + hwc] = original[r * d.n_in + chw];
+                }
+            }
+        }
+    }
+    assert_ne!(d.weight, original);
+    let mut cheat = setup(other).unwrap();
+    cheat.vk = honest.vk.clone();
+    let err = refused(&cheat, &inputs(1, 50, 5), &Cheat::default());
+    assert!(matches!(err, VerifyError::WeightOpening(_)), "{err}");
+}
+
+// ---- transcript binding ----
+
+/// Every message point of a proof of `pk`, with the number of values it carries.
+fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
+    let layout = Layout::new(&pk.vk, 1);
+    let mut v = vec![
+        (Msg::Gkr(GkrMsg::Root(0)), 2),
+        (Msg::Gkr(GkrMsg::Root(3)), 2),
+        (Msg::Gkr(GkrMsg::Round { depth: 2, round: 1 }), 3),
+        (Msg::Gkr(GkrMsg::Children { depth: 0, k: 1 }), 4),
+        (Msg::Gkr(GkrMsg::Children { depth: 3, k: 0 }), 4),
+        (Msg::LookupEvals, 2),
+        (Msg::TableEvals, 1),
+    ];
+    let round = |layer, stage, round| Msg::Round {
+        layer,
+        stage,
+        round,
+    };
+    for (l, shape) in layout.layers.iter().enumerate() {
+        let value = |f| (Msg::Value(l, f), 1);
+        match shape.kind {
+            Kind::MaxPool(w) => {
+                v.push((round(l, Stage::ZeroCheck, 0), w.kernel[0] * w.kernel[1] + 1));
+                v.push((round(l, Stage::ZeroCheck, 1), 1));
+                v.push(value(Value::Out));
+                v.push((Msg::Diffs(l, 0), 1));
+                v.push((Msg::Diffs(l, 3), 1));
+                v.push((round(l, Stage::Wiring, 0), 2));
+                v.push(value(Value::Input));
+            }
+            Kind::Dense | Kind::Conv(_) => {
+                v.push((round(l, Stage::Requant, 0), 3));
+                v.push((round(l, Stage::Requant, 1), 3));
+                v.push((Msg::RequantEvals(l), 3 + E_LIMBS + R_LIMBS));
+                v.push(value(Value::Bias));
+                let stages: &[Stage] = match shape.kind {
+                    Kind::Dense => &[Stage::Dense],
+                    _ => &[Stage::Patches, Stage::Wiring],
+                };
+                for &s in stages {
+                    v.push((round(l, s, 0), 2));
+                    v.push((round(l, s, 1), 2));
+                }
+                v.push(value(Value::Weight));
+                v.push(value(Value::Input));
+                if matches!(shape.kind, Kind::Conv(_)) {
+                    v.push(value(Value::Unfolded));
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Proves with `edit`, returning the proof and the prover's challenges.
+fn recorded(pk: &ProvingKey, xs: &[Vec<i64>], edit: Option<Edit<'_>>) -> (Proof, Vec<EF>) {
+    let sink = RefCell::new(Vec::new());
+    let cheat = Cheat {
+        message: edit,
+        challenges: Some(&sink),
+        ..Cheat::default()
+    };
+    let proof = prove_cheating(pk, xs, &cheat).unwrap();
+    (proof, sink.into_inner())
+}
+
+#[test]
+fn changing_any_prover_message_changes_every_later_challenge() {
+    for (pk, xs) in [mlp(), cnn_fixture()] {
+        let (proof, honest) = recorded(&pk, &xs, None);
+        let (result, v) = verify_recording(&pk.vk, &proof);
+        assert!(result.is_ok());
+        assert_eq!(v[..v.len() - 1], honest[..honest.len() - 1]);
+        for (at, len) in message_points(&pk) {
+            for i in 0..len {
+                let edit = |m: Msg, vals: &mut [EF]| {
+                    if m == at {
+                        vals[i] += EF::ONE;
+                    }
+                };
+                let (proof, c) = recorded(&pk, &xs, Some(&edit));
+                assert_eq!(c.len(), honest.len(), "{at:?}[{i}]");
+                let k = c
+                    .iter()
+                    .zip(&honest)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or_else(|| panic!("{at:?}[{i}] changes no challenge"));
+                assert!(
+                    c[k..].iter().zip(&honest[k..]).all(|(a, b)| a != b),
+                    "{at:?}[{i}]: a challenge after the change is unchanged"
+                );
+                // the verifier reads the changed message from the proof: its challenges are
+                // the prover's until it refuses the proof
+                let (result, v) = verify_recording(&pk.vk, &proof);
+                assert!(result.is_err(), "{at:?}[{i}] accepted");
+                assert_eq!(v[..v.len() - 1], c[..v.len() - 1], "{at:?}[{i}]");
+            }
+        }
+    }
+}
+
+#[test]
+fn changing_the_statement_changes_every_challenge() {
+    let (pk, xs) = mlp();
+    let (proof, honest) = recorded(&pk, &xs, None);
+    for which in 0..3 {
+        let mut bad = proof.clone();
+        match which {
+            0 => bad.input[0] = if bad.input[0] == 1 { 2 } else { 1 },
+            1 => bad.output[0] = if bad.output[0] == 1 { 2 } else { 1 },
+            _ => {
+                let other = prove_cheating(&pk, &inputs(1, 12, 99), &Cheat::default()).unwrap();
+                bad.witness_commitment = other.witness_commitment;
+            }
+        }
+        let (result, v) = verify_recording(&pk.vk, &bad);
+        assert!(result.is_err());
+        assert!(v.len() > 1, "statement {which}: no challenge drawn");
+        assert!(
+            v.iter().zip(&honest).all(|(a, b)| a != b),
+            "statement {which}"
+        );
+    }
+}
