@@ -1,5 +1,6 @@
 //! Setup: the proving key (model, padded weights, weight commitment) and the verifying key
-//! (architecture, scales, multipliers, weight commitment root), and their files.
+//! (architecture, scales, multipliers, weight commitment root, bias bounds and the key proof
+//! that certifies the committed ranges), and their files.
 
 use serde::{Deserialize, Serialize};
 use zkml_model::{BatchDim, QuantLayer, QuantizedModel, ScaleMode, Window};
@@ -7,9 +8,10 @@ use zkml_proof::field::{F, from_i64};
 use zkml_proof::pcs::{self, CommitShape, Commitment, ProverData};
 use zkml_proof::transcript::Transcript;
 
-use crate::error::{FormatError, SetupError};
+use crate::error::{FormatError, KeyProofError, SetupError};
+use crate::keyproof::{self, KeyProof, KeyTamper};
 use crate::layout::{dims_vars, layer_dims, padded_index, pow2_vars};
-use crate::ops::requant::check_layer_bounds;
+use crate::ops::requant::{BoundViolation, check_derived_bounds};
 
 /// The op of a layer and its geometry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +56,12 @@ pub struct VerifyingKey {
     pub weight_groups: Vec<Vec<usize>>,
     /// Roots of the commitments to every weight and bias, one per group.
     pub weight_commitments: Vec<Commitment>,
+    /// Per layer with weights: the bias bound `B`, every bias in `[-2^B, 2^B)`.
+    pub bias_bits: Vec<u32>,
+    /// The key proof that certifies the weight and bias ranges (`crate::keyproof`); a key
+    /// file without one is refused. The last field: [`VerifyingKey::statement_bytes`] is the
+    /// encoding of every field before it.
+    pub key_proof: Option<KeyProof>,
 }
 
 /// What the prover needs: the model, its padded weights and the commitment's prover data.
@@ -69,8 +77,8 @@ pub struct ProvingKey {
 /// Setup and proving refuse work whose estimated peak memory (bytes) exceeds this.
 pub const MEMORY_LIMIT: u128 = 16 << 30;
 
-const PK_MAGIC: &[u8; 8] = b"ZKMLPK\0\x01";
-const VK_MAGIC: &[u8; 8] = b"ZKMLVK\0\x01";
+const PK_MAGIC: &[u8; 8] = b"ZKMLPK\0\x02";
+const VK_MAGIC: &[u8; 8] = b"ZKMLVK\0\x02";
 
 /// The security level setup insists on.
 pub const MIN_SECURITY_BITS: f64 = 100.0;
@@ -101,12 +109,32 @@ pub fn weight_groups(vars: &[usize]) -> Vec<Vec<usize>> {
     }
 }
 
-/// Quantized model -> keys. Commits to the weights once.
+/// Quantized model -> keys. Commits to the weights once and proves the key proof.
 ///
 /// # Errors
 /// [`SetupError`] when a layer's accumulator range does not fit the requantization argument,
 /// or the layers do not chain.
 pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
+    setup_tampered(model, &KeyTamper::default())
+}
+
+/// [`setup`] with rewrites of its data at each step, to build the keys of a cheating setup
+/// in tests (not part of the stable API).
+///
+/// # Errors
+/// As [`setup`].
+#[doc(hidden)]
+pub fn setup_tampered(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKey, SetupError> {
+    let mut pk = setup_unproven(model, tamper)?;
+    (tamper.vk)(&mut pk.vk);
+    let proof = keyproof::prove(&pk.vk, &pk.weights, &pk.weight_data, tamper)
+        .map_err(SetupError::KeyProof)?;
+    pk.vk.key_proof = Some(proof);
+    Ok(pk)
+}
+
+/// Setup up to the key proof: checks, the verifying key without its proof, the commitments.
+fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKey, SetupError> {
     if model.layers.is_empty() {
         return Err(SetupError::EmptyModel);
     }
@@ -114,23 +142,6 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         return Err(SetupError::Bits { bits: model.bits });
     }
     model.validate()?;
-    for layer in &model.layers {
-        match layer {
-            QuantLayer::Dense(d) => check_layer_bounds(
-                &d.name,
-                &d.weight,
-                d.n_in,
-                &d.bias,
-                &d.multiplier,
-                model.bits,
-            )?,
-            QuantLayer::Conv(c) => {
-                let per = c.weight.len() / c.out_shape[0].max(1);
-                check_layer_bounds(&c.name, &c.weight, per, &c.bias, &c.multiplier, model.bits)?;
-            }
-            QuantLayer::MaxPool(_) => {}
-        }
-    }
     for pair in model.layers.windows(2) {
         if matches!(pair[0], QuantLayer::Dense(_)) && !matches!(pair[1], QuantLayer::Dense(_)) {
             return Err(SetupError::Unsupported {
@@ -141,7 +152,8 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
     }
     let vk_layers: Vec<VkLayer> = model.layers.iter().map(vk_layer).collect();
     let dims = layer_dims(model.input_len(), &vk_layers);
-    let weights = padded_weights(&model, &dims);
+    let mut weights = padded_weights(&model, &dims);
+    (tamper.columns)(&mut weights);
     let columns: Vec<&Vec<F>> = weights.iter().flat_map(|(w, b)| [w, b]).collect();
     let vars: Vec<usize> = columns
         .iter()
@@ -153,6 +165,15 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         let limit = MEMORY_LIMIT;
         return Err(SetupError::MemoryLimit { estimate, limit });
     }
+    let bias_bits = model
+        .layers
+        .iter()
+        .filter_map(|l| match l {
+            QuantLayer::Dense(d) => Some(keyproof::bias_bits(&d.bias)),
+            QuantLayer::Conv(c) => Some(keyproof::bias_bits(&c.bias)),
+            QuantLayer::MaxPool(_) => None,
+        })
+        .collect();
     let mut vk = VerifyingKey {
         bits: model.bits,
         scales: model.scales,
@@ -162,7 +183,16 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         layers: vk_layers,
         weight_groups: weight_groups(&vars),
         weight_commitments: Vec::new(),
+        bias_bits,
+        key_proof: None,
     };
+    vk.check_bounds()
+        .map_err(|(layer, v)| SetupError::AccumulatorRange {
+            layer,
+            row: v.row,
+            acc_max: v.acc_max,
+            multiplier: v.multiplier,
+        })?;
     // a second commitment costs list-decoding bits (docs/SECURITY.md): keep one if it must
     if vk.weight_groups.len() > 1 && crate::security::security(&vk, 1).bits < MIN_SECURITY_BITS {
         vk.weight_groups = vec![(0..vars.len()).collect()];
@@ -352,15 +382,86 @@ impl VerifyingKey {
         out
     }
 
-    /// Parses a key file.
+    /// Parses a key file and checks it: its numbers, the accumulator bound derived from them,
+    /// and its key proof (the committed weights and biases are in range, padding is zero).
     ///
     /// # Errors
-    /// [`FormatError`] on a wrong magic or version, a malformed body or trailing bytes.
+    /// [`FormatError`] on a wrong magic or version, a malformed body or trailing bytes;
+    /// [`FormatError::KeyProof`] naming the key check that failed.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
         let body = crate::proof::strip_magic(bytes, VK_MAGIC, "verifying key")?;
         let vk: Self = crate::proof::decode_all(body, "verifying key")?;
         vk.check_sane()?;
+        vk.check_key()?;
         Ok(vk)
+    }
+
+    /// The key checks of [`VerifyingKey::from_bytes`] after parsing: the derived accumulator
+    /// bound, then the key proof. The key must have passed its sanity checks.
+    ///
+    /// # Errors
+    /// [`KeyProofError`] naming the failed check.
+    fn check_key(&self) -> Result<(), KeyProofError> {
+        self.check_bounds()
+            .map_err(|(layer, v)| KeyProofError::DerivedBound {
+                layer,
+                row: v.row,
+                acc_max: v.acc_max,
+                multiplier: v.multiplier,
+            })?;
+        let proof = self.key_proof.as_ref().ok_or(KeyProofError::Missing)?;
+        keyproof::verify(self, proof)
+    }
+
+    /// Checks every requantized row against the accumulator bound derived from public numbers
+    /// (real fan-in, bit width, bias bound; see [`check_derived_bounds`]).
+    ///
+    /// # Errors
+    /// The name of the first layer that fails, and its row.
+    pub fn check_bounds(&self) -> Result<(), (String, BoundViolation)> {
+        let mut bias_bits = self.bias_bits.iter();
+        for l in &self.layers {
+            let fan_in = match l.op {
+                LayerOp::Dense => l.n_in,
+                LayerOp::Conv {
+                    in_shape, window, ..
+                } => in_shape[0] * window.kernel[0] * window.kernel[1],
+                LayerOp::MaxPool { .. } => continue,
+            };
+            let b = bias_bits.next().copied().unwrap_or(u32::MAX);
+            check_derived_bounds(fan_in, self.bits, b, &l.multiplier)
+                .map_err(|v| (l.name.clone(), v))?;
+        }
+        Ok(())
+    }
+
+    /// The encoding of every field but the key proof: what the key proof certifies.
+    pub fn statement_bytes(&self) -> Vec<u8> {
+        // destructured so that a new field cannot be left out silently
+        let Self {
+            bits,
+            scales,
+            batch,
+            input_shape,
+            input_scale,
+            layers,
+            weight_groups,
+            weight_commitments,
+            bias_bits,
+            key_proof: _,
+        } = self;
+        let fields = (
+            bits,
+            scales,
+            batch,
+            input_shape,
+            input_scale,
+            layers,
+            weight_groups,
+            weight_commitments,
+            bias_bits,
+        );
+        postcard::to_allocvec(&fields).unwrap_or_default()
     }
 
     /// Rejects keys whose numbers no setup produces (so later code may trust them).
@@ -433,10 +534,14 @@ impl VerifyingKey {
         {
             return bad("weight groups".into());
         }
+        if self.bias_bits.len() != n / 2 || self.bias_bits.iter().any(|b| !(1..=62).contains(b)) {
+            return bad("bias bounds".into());
+        }
         Ok(())
     }
 
-    /// A 256-bit digest of the whole key (Poseidon2 sponge over its bytes), hex.
+    /// A 256-bit digest of the whole key (Poseidon2 sponge over its bytes, the key proof
+    /// included), hex.
     pub fn digest(&self) -> String {
         let mut t = Transcript::new();
         t.absorb_bytes(b"zkml vk digest");
@@ -460,18 +565,22 @@ impl ProvingKey {
         out
     }
 
-    /// Parses a proving key file and recommits its weights; the result must match its vk.
+    /// Parses a proving key file and recommits its weights; the result must match its vk,
+    /// whose key proof is checked (not proven again).
     ///
     /// # Errors
-    /// [`SetupError`] when the file is malformed or its weights do not match its commitment.
+    /// [`SetupError`] when the file is malformed, its weights do not match its commitment, or
+    /// its key proof fails.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SetupError> {
         let body = crate::proof::strip_magic(bytes, PK_MAGIC, "proving key")?;
         let (model, vk): (QuantizedModel, VerifyingKey) =
             crate::proof::decode_all(body, "proving key")?;
-        let pk = setup(model)?;
-        if pk.vk != vk {
+        let mut pk = setup_unproven(model, &KeyTamper::default())?;
+        if pk.vk.statement_bytes() != vk.statement_bytes() {
             return Err(SetupError::KeyMismatch);
         }
+        vk.check_key().map_err(FormatError::from)?;
+        pk.vk = vk;
         Ok(pk)
     }
 }

@@ -1,0 +1,261 @@
+//! The key prover, run once by setup.
+
+use p3_field::{PrimeCharacteristicRing, PrimeField64};
+use zkml_proof::field::{EF, F, from_i64, to_i64};
+use zkml_proof::gkr::{self, Segment};
+use zkml_proof::mle::evaluate;
+use zkml_proof::pcs::{self, Claim, PcsError, ProverData};
+use zkml_proof::transcript::Transcript;
+
+use super::{KeyProof, KeyShape, Seg, bind};
+use crate::keys::VerifyingKey;
+use crate::layout::padded_index;
+use crate::tables::{LIMB_BITS, Table, combine};
+
+/// Rewrites of setup's data before it is committed or proven, so that tests can build the key
+/// of a cheating setup (not part of the stable API). Each runs at its step of setup.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct KeyTamper {
+    /// The padded `(weights, bias)` columns of every layer, before the weight commitment.
+    pub columns: fn(&mut [(Vec<F>, Vec<F>)]),
+    /// The verifying key, after the weight commitment and before the key proof.
+    pub vk: fn(&mut VerifyingKey),
+    /// The bias limbs of every layer (`[layer][limb]`), before the multiplicities are counted.
+    pub limbs: fn(&mut [Vec<Vec<F>>]),
+    /// The multiplicity columns of [`Table::KEY`], before the key witness is committed.
+    pub mults: fn(&mut [Vec<F>]),
+}
+
+impl Default for KeyTamper {
+    fn default() -> Self {
+        Self {
+            columns: |_| {},
+            vk: |_| {},
+            limbs: |_| {},
+            mults: |_| {},
+        }
+    }
+}
+
+/// Proves `vk`'s key proof from the padded weight columns (per layer with weights: weights,
+/// bias) and the prover data of its weight commitments. The key proof field of `vk` is ignored.
+///
+/// A key whose columns are out of range gets a proof that [`super::verify`] refuses.
+///
+/// # Errors
+/// [`PcsError`] when the key witness cannot be committed or an opening fails.
+pub fn prove(
+    vk: &VerifyingKey,
+    weights: &[(Vec<F>, Vec<F>)],
+    weight_data: &[ProverData],
+    tamper: &KeyTamper,
+) -> Result<KeyProof, PcsError> {
+    let shape = KeyShape::new(vk);
+    let mut t = Transcript::new();
+    bind(&mut t, vk);
+    let mut limbs: Vec<Vec<Vec<F>>> = shape
+        .layers
+        .iter()
+        .zip(weights)
+        .map(|(kl, (_, b))| bias_limbs(b, kl.bias_bits, kl.limbs()))
+        .collect();
+    (tamper.limbs)(&mut limbs);
+    let mut mults = multiplicities(&shape, weights, &limbs);
+    (tamper.mults)(&mut mults);
+    let mut columns = mults.clone();
+    columns.extend(limbs.iter().flatten().cloned());
+    let (witness_commitment, witness_data) = pcs::commit(columns, &mut t)?;
+
+    let (beta, gamma, alpha) = (t.sample(), t.sample(), t.sample());
+    let mut segments: Vec<Segment> = shape
+        .segments
+        .iter()
+        .map(|&s| lookup_segment(&shape, s, weights, &limbs, [alpha, beta, gamma]))
+        .collect();
+    for (table, mult) in Table::KEY.iter().zip(&mults) {
+        let den = table
+            .rows(shape.bits)
+            .iter()
+            .map(|&(x, s)| alpha - combine(*table, x.into(), s.into(), beta, gamma))
+            .collect();
+        segments.push(Segment {
+            num: mult.clone(),
+            den,
+        });
+    }
+    let (lookup, leaves) = gkr::prove(segments, &mut t);
+
+    let mut weight_claims = vec![Vec::new(); vk.weight_commitments.len()];
+    let mut witness_claims = Vec::new();
+    let locations = vk.weight_locations();
+    let (mut weight_evals, mut limb_evals) = (Vec::new(), Vec::new());
+    for (&s, leaf) in shape.segments.iter().zip(&leaves) {
+        match s {
+            Seg::Weight(i) => {
+                let (group, column) = locations[shape.layers[i].column];
+                weight_evals.push(evaluate(&weights[i].0, &leaf.point));
+                weight_claims[group].push(Claim {
+                    column,
+                    point: leaf.point.clone(),
+                });
+            }
+            Seg::Limb { i, k, .. } => {
+                limb_evals.push(evaluate(&limbs[i][k], &leaf.point));
+                witness_claims.push(Claim {
+                    column: shape.limb_column(i, k),
+                    point: leaf.point.clone(),
+                });
+            }
+        }
+    }
+    let tables = &leaves[shape.segments.len()..];
+    let mult_evals: Vec<EF> = tables.iter().map(|leaf| leaf.num).collect();
+    for (column, leaf) in tables.iter().enumerate() {
+        let point = leaf.point.clone();
+        witness_claims.push(Claim { column, point });
+    }
+    t.absorb_ext(&weight_evals);
+    t.absorb_ext(&limb_evals);
+    t.absorb_ext(&mult_evals);
+
+    let (mut bias_evals, mut bias_limb_evals) = (Vec::new(), Vec::new());
+    for (i, kl) in shape.layers.iter().enumerate() {
+        let r = t.sample_vec(kl.bias_vars);
+        bias_evals.push(evaluate(&weights[i].1, &r));
+        let evals: Vec<EF> = limbs[i].iter().map(|l| evaluate(l, &r)).collect();
+        t.absorb_ext(&[bias_evals[i]]);
+        t.absorb_ext(&evals);
+        bias_limb_evals.push(evals);
+        let (group, column) = locations[kl.column + 1];
+        weight_claims[group].push(Claim {
+            column,
+            point: r.clone(),
+        });
+        for k in 0..kl.limbs() {
+            let column = shape.limb_column(i, k);
+            let point = r.clone();
+            witness_claims.push(Claim { column, point });
+        }
+    }
+
+    let mut weight_openings = Vec::with_capacity(weight_data.len());
+    for (data, claims) in weight_data.iter().zip(&weight_claims) {
+        weight_openings.push(pcs::open(data.clone(), claims, &mut t)?.1);
+    }
+    let (_, witness_opening) = pcs::open(witness_data, &witness_claims, &mut t)?;
+    Ok(KeyProof {
+        witness_commitment,
+        lookup,
+        weight_evals,
+        limb_evals,
+        mult_evals,
+        bias_evals,
+        bias_limb_evals,
+        weight_openings,
+        witness_opening,
+    })
+}
+
+/// Limbs of `b + 2^B` per bias cell: bytes, the top limb taking the rest (so a bias out of
+/// range keeps the identity and fails the range lookup instead).
+fn bias_limbs(bias: &[F], bias_bits: u32, n: usize) -> Vec<Vec<F>> {
+    let offset = from_i64(1i64 << bias_bits.min(62));
+    let mut limbs = vec![vec![F::ZERO; bias.len()]; n];
+    for (j, &b) in bias.iter().enumerate() {
+        let v = (b + offset).as_canonical_u64();
+        for (k, limb) in limbs.iter_mut().enumerate() {
+            let shift = LIMB_BITS as usize * k;
+            let part = if k + 1 == n {
+                v >> shift
+            } else {
+                (v >> shift) & 0xff
+            };
+            limb[j] = F::from_u64(part);
+        }
+    }
+    limbs
+}
+
+/// Multiplicities of the lookups in [`Table::KEY`]; values outside a table are not counted
+/// (their proof fails).
+fn multiplicities(shape: &KeyShape, weights: &[(Vec<F>, Vec<F>)], limbs: &[Vec<Vec<F>>]) -> Vec<Vec<F>> {
+    let bits = shape.bits;
+    let (lo, hi) = (-(1i64 << (bits - 1)), 1i64 << (bits - 1));
+    let mut counts: Vec<Vec<u64>> = Table::KEY
+        .iter()
+        .map(|t| vec![0; 1 << t.num_vars(bits)])
+        .collect();
+    for (kl, (w, _)) in shape.layers.iter().zip(weights) {
+        let mut real = vec![false; w.len()];
+        for j in 0..kl.dims.iter().product() {
+            if let Some(slot) = real.get_mut(padded_index(&kl.dims, j)) {
+                *slot = true;
+            }
+        }
+        for (&x, &is_real) in w.iter().zip(&real) {
+            let v = to_i64(x);
+            let row = match is_real {
+                true if (lo..hi).contains(&v) => {
+                    Some(Table::Weight.index_of(bits, v))
+                }
+                false if x == F::ZERO => Some(Table::pad_row(bits)),
+                _ => None,
+            };
+            if let Some(row) = row {
+                counts[0][row] += 1;
+            }
+        }
+    }
+    for &s in &shape.segments {
+        if let Seg::Limb { i, k, scale } = s {
+            for &x in &limbs[i][k] {
+                let v = x.as_canonical_u64().checked_mul(scale);
+                if let Some(v) = v.filter(|&v| v < 1 << LIMB_BITS) {
+                    counts[1][v as usize] += 1;
+                }
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .map(|c| c.into_iter().map(F::from_u64).collect())
+        .collect()
+}
+
+/// The segment of one lookup: numerators `-1`, denominators `alpha - combined pair`.
+fn lookup_segment(
+    shape: &KeyShape,
+    s: Seg,
+    weights: &[(Vec<F>, Vec<F>)],
+    limbs: &[Vec<Vec<F>>],
+    [alpha, beta, gamma]: [EF; 3],
+) -> Segment {
+    let den: Vec<EF> = match s {
+        Seg::Weight(i) => {
+            let kl = &shape.layers[i];
+            let w = &weights[i].0;
+            let mut pad = vec![EF::ONE; w.len()];
+            for j in 0..kl.dims.iter().product() {
+                if let Some(slot) = pad.get_mut(padded_index(&kl.dims, j)) {
+                    *slot = EF::ZERO;
+                }
+            }
+            w.iter()
+                .zip(&pad)
+                .map(|(&x, &p)| alpha - combine(Table::Weight, x.into(), p, beta, gamma))
+                .collect()
+        }
+        Seg::Limb { i, k, scale } => limbs[i][k]
+            .iter()
+            .map(|&x| {
+                let v = EF::from(x * F::from_u64(scale));
+                alpha - combine(Table::Limb, v, EF::ZERO, beta, gamma)
+            })
+            .collect(),
+    };
+    Segment {
+        num: vec![-F::ONE; den.len()],
+        den,
+    }
+}
