@@ -47,7 +47,9 @@ pub enum KeyProofError {
         acc_max: i128,
         multiplier: i64,
     },
-    #[error("the weight range lookups do not balance (a weight out of range or a nonzero padding weight)")]
+    #[error(
+        "the weight range lookups do not balance (a weight out of range or a nonzero padding weight)"
+    )]
     WeightRange,
     #[error("the bias limb lookups do not balance (a bias outside its bound)")]
     BiasRange,

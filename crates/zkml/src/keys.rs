@@ -56,8 +56,9 @@ pub struct VerifyingKey {
     pub weight_groups: Vec<Vec<usize>>,
     /// Roots of the commitments to every weight and bias, one per group.
     pub weight_commitments: Vec<Commitment>,
-    /// Per layer with weights: the bias bound `B`, every bias in `[-2^B, 2^B)`.
-    pub bias_bits: Vec<u32>,
+    /// Per layer with weights, per row (dense) or output channel (conv): the bias bound `B`,
+    /// `|b| <= 2^B - 1`.
+    pub bias_bits: Vec<Vec<u8>>,
     /// The key proof that certifies the weight and bias ranges (`crate::keyproof`); a key
     /// file without one is refused. The last field: [`VerifyingKey::statement_bytes`] is the
     /// encoding of every field before it.
@@ -428,7 +429,8 @@ impl VerifyingKey {
                 } => in_shape[0] * window.kernel[0] * window.kernel[1],
                 LayerOp::MaxPool { .. } => continue,
             };
-            let b = bias_bits.next().copied().unwrap_or(u32::MAX);
+            // one bound per multiplier: checked by `check_sane`, built so by setup
+            let b = bias_bits.next().map_or(&[][..], Vec::as_slice);
             check_derived_bounds(fan_in, self.bits, b, &l.multiplier)
                 .map_err(|v| (l.name.clone(), v))?;
         }
@@ -534,7 +536,16 @@ impl VerifyingKey {
         {
             return bad("weight groups".into());
         }
-        if self.bias_bits.len() != n / 2 || self.bias_bits.iter().any(|b| !(1..=62).contains(b)) {
+        let rows = self
+            .layers
+            .iter()
+            .filter(|l| !matches!(l.op, LayerOp::MaxPool { .. }));
+        if self.bias_bits.len() != n / 2
+            || rows
+                .zip(&self.bias_bits)
+                .any(|(l, b)| b.len() != l.multiplier.len())
+            || self.bias_bits.iter().flatten().any(|&b| b > 62)
+        {
             return bad("bias bounds".into());
         }
         Ok(())

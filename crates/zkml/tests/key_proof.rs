@@ -7,7 +7,9 @@ use common::{Spec, cnn, model};
 use p3_field::PrimeCharacteristicRing;
 use zkml::keyproof::KeyTamper;
 use zkml::zkml_model::{BatchDim, QuantLayer};
-use zkml::{FormatError, KeyProofError, ProvingKey, SetupError, VerifyingKey, setup, setup_tampered};
+use zkml::{
+    FormatError, KeyProofError, ProvingKey, SetupError, VerifyingKey, setup, setup_tampered,
+};
 use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::gkr::GkrError;
 use zkml_proof::pcs::PcsError;
@@ -73,74 +75,129 @@ fn out_of_range_weights_are_refused() {
         |c| c[2].0[1] = F::from_u64(1 << 40) * F::from_u64(1 << 20),
     ];
     for columns in cases {
-        let pk = tampered(dense_model(), KeyTamper {
-            columns,
-            ..KeyTamper::default()
-        });
+        let pk = tampered(
+            dense_model(),
+            KeyTamper {
+                columns,
+                ..KeyTamper::default()
+            },
+        );
         assert!(matches!(refused(&pk.vk), KeyProofError::WeightRange));
     }
     // the smallest weight -2^(bits-1) is in range
-    let pk = tampered(dense_model(), KeyTamper {
-        columns: |c| c[0].0[0] = from_i64(-128),
-        ..KeyTamper::default()
-    });
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            columns: |c| c[0].0[0] = from_i64(-128),
+            ..KeyTamper::default()
+        },
+    );
     assert!(load(&pk.vk).is_ok());
 }
 
 #[test]
 fn nonzero_padding_weights_are_refused() {
     // dense 12 -> 9: rows padded to 16 columns, column 13 of row 0 is padding
-    let pk = tampered(dense_model(), KeyTamper {
-        columns: |c| c[0].0[13] = F::ONE,
-        ..KeyTamper::default()
-    });
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            columns: |c| c[0].0[13] = F::ONE,
+            ..KeyTamper::default()
+        },
+    );
     assert!(matches!(refused(&pk.vk), KeyProofError::WeightRange));
     // a padded output row of the dense layer (9 rows padded to 16)
-    let pk = tampered(dense_model(), KeyTamper {
-        columns: |c| c[0].0[15 * 16] = -F::ONE,
-        ..KeyTamper::default()
-    });
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            columns: |c| c[0].0[15 * 16] = -F::ONE,
+            ..KeyTamper::default()
+        },
+    );
     assert!(matches!(refused(&pk.vk), KeyProofError::WeightRange));
     // conv kernel [3][2][3][3] padded to [4][2][4][4]: kernel column 3 is padding
-    let pk = tampered(small_cnn(), KeyTamper {
-        columns: |c| c[0].0[3] = F::ONE,
-        ..KeyTamper::default()
-    });
+    let pk = tampered(
+        small_cnn(),
+        KeyTamper {
+            columns: |c| c[0].0[3] = F::ONE,
+            ..KeyTamper::default()
+        },
+    );
     assert!(matches!(refused(&pk.vk), KeyProofError::WeightRange));
 }
 
 #[test]
 fn biases_outside_their_bound_are_refused() {
-    // the key claims one bit less than the biases need
-    let pk = tampered(dense_model(), KeyTamper {
-        vk: |vk| vk.bias_bits[0] -= 1,
-        ..KeyTamper::default()
-    });
+    // the key claims one bit less than a bias needs
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            vk: |vk| vk.bias_bits[0][3] -= 1,
+            ..KeyTamper::default()
+        },
+    );
     assert!(matches!(refused(&pk.vk), KeyProofError::BiasRange));
     // a committed bias far outside the key's bound
-    let pk = tampered(dense_model(), KeyTamper {
-        columns: |c| c[1].1[2] = from_i64(1 << 40),
-        ..KeyTamper::default()
-    });
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            columns: |c| c[1].1[2] = from_i64(1 << 40),
+            ..KeyTamper::default()
+        },
+    );
     assert!(matches!(refused(&pk.vk), KeyProofError::BiasRange));
-    // exactly 2^B, one past the largest allowed
-    let pk = tampered(dense_model(), KeyTamper {
-        vk: |vk| vk.bias_bits[0] = 13,
-        columns: |c| c[0].1[0] = from_i64(1 << 13),
-        ..KeyTamper::default()
-    });
+    // exactly 2^B and -2^B, one past the largest allowed either way
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            vk: |vk| vk.bias_bits[0][0] = 13,
+            columns: |c| c[0].1[0] = from_i64(1 << 13),
+            ..KeyTamper::default()
+        },
+    );
+    assert!(matches!(refused(&pk.vk), KeyProofError::BiasRange));
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            vk: |vk| vk.bias_bits[0][0] = 13,
+            columns: |c| c[0].1[0] = from_i64(-(1 << 13)),
+            ..KeyTamper::default()
+        },
+    );
+    assert!(matches!(refused(&pk.vk), KeyProofError::BiasRange));
+    // 2^B - 1 is allowed
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            vk: |vk| vk.bias_bits[0][0] = 13,
+            columns: |c| c[0].1[0] = from_i64(-(1 << 13) + 1),
+            ..KeyTamper::default()
+        },
+    );
+    assert!(load(&pk.vk).is_ok());
+    // a nonzero bias in a padding row (bound 0)
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            columns: |c| c[0].1[12] = F::ONE,
+            ..KeyTamper::default()
+        },
+    );
     assert!(matches!(refused(&pk.vk), KeyProofError::BiasRange));
 }
 
 #[test]
 fn limbs_that_do_not_add_up_to_the_bias_are_refused() {
-    let pk = tampered(dense_model(), KeyTamper {
-        limbs: |l| {
-            let v = &mut l[1][0][0];
-            *v = if *v == F::ZERO { F::ONE } else { *v - F::ONE };
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            limbs: |l| {
+                let v = &mut l[1][0][0];
+                *v = if *v == F::ZERO { F::ONE } else { *v - F::ONE };
+            },
+            ..KeyTamper::default()
         },
-        ..KeyTamper::default()
-    });
+    );
     assert!(matches!(
         refused(&pk.vk),
         KeyProofError::BiasIdentity { layer } if layer == "dense1"
@@ -149,15 +206,21 @@ fn limbs_that_do_not_add_up_to_the_bias_are_refused() {
 
 #[test]
 fn tampered_multiplicities_are_refused() {
-    let pk = tampered(dense_model(), KeyTamper {
-        mults: |m| m[0][7] += F::ONE,
-        ..KeyTamper::default()
-    });
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            mults: |m| m[0][7] += F::ONE,
+            ..KeyTamper::default()
+        },
+    );
     assert!(matches!(refused(&pk.vk), KeyProofError::WeightRange));
-    let pk = tampered(dense_model(), KeyTamper {
-        mults: |m| m[1][0] += F::ONE,
-        ..KeyTamper::default()
-    });
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            mults: |m| m[1][0] += F::ONE,
+            ..KeyTamper::default()
+        },
+    );
     assert!(matches!(refused(&pk.vk), KeyProofError::BiasRange));
     // a lie about the committed multiplicities at the GKR leaf
     let mut vk = setup(dense_model()).unwrap().vk;
@@ -190,38 +253,48 @@ fn tampered_gkr_messages_are_refused() {
 
 #[test]
 fn tampered_openings_are_refused() {
-    // a bias evaluation and its limb moved together: the identity holds, the opening does not
+    // a bias evaluation and its limbs moved together: the identities hold, the opening does not
     let mut vk = setup(dense_model()).unwrap().vk;
     let proof = vk.key_proof.as_mut().unwrap();
-    proof.bias_evals[0] += EF::ONE;
-    proof.bias_limb_evals[0][0] += EF::ONE;
-    assert!(matches!(
-        refused(&vk),
-        KeyProofError::WeightOpening(PcsError::WrongValue { .. })
-    ));
+    // the last layer's: an earlier one would move the later layers' random points
+    let last = proof.bias_evals.len() - 1;
+    proof.bias_evals[last] += EF::ONE;
+    let limbs = &mut proof.bias_limb_evals[last];
+    let k = limbs.len() / 2;
+    limbs[0] += EF::ONE; // of b + M
+    limbs[k] -= EF::ONE; // of M - b
+    let err = refused(&vk);
+    assert!(
+        matches!(
+            err,
+            KeyProofError::WeightOpening(PcsError::WrongValue { .. })
+        ),
+        "{err}"
+    );
     // the key witness opening of another model with the same shape
     let other = setup(model(&WIDTHS, BatchDim::Dynamic, 77)).unwrap().vk;
     let mut vk = setup(dense_model()).unwrap().vk;
     let theirs = other.key_proof.unwrap().witness_opening;
     vk.key_proof.as_mut().unwrap().witness_opening = theirs;
-    assert!(matches!(
-        refused(&vk),
-        KeyProofError::WitnessOpening(_)
-    ));
+    assert!(matches!(refused(&vk), KeyProofError::WitnessOpening(_)));
 }
 
 #[test]
 fn multipliers_beyond_the_derived_bound_are_refused() {
-    // derived |acc| <= 12 * 2^14 + 2^13; this multiplier puts the clamp excess past 2^24
+    // derived |acc| <= 12 * 2^14 + 2^B - 1; this multiplier puts the clamp excess past 2^24
     let big = 1i64 << 40;
-    let pk = tampered(dense_model(), KeyTamper {
-        vk: |vk| vk.layers[0].multiplier[2] = 1 << 40,
-        ..KeyTamper::default()
-    });
+    let pk = tampered(
+        dense_model(),
+        KeyTamper {
+            vk: |vk| vk.layers[0].multiplier[2] = 1 << 40,
+            ..KeyTamper::default()
+        },
+    );
     assert!(matches!(
         refused(&pk.vk),
         KeyProofError::DerivedBound { layer, row: 2, acc_max, multiplier }
-            if layer == "dense0" && acc_max == 12 * (1 << 14) + (1 << 13) && multiplier == big
+            if layer == "dense0" && acc_max == 12 * (1 << 14) + (1 << pk.vk.bias_bits[0][2]) - 1
+                && multiplier == big
     ));
     // and setup refuses such a model up front, naming the same numbers
     let mut m = dense_model();
@@ -238,7 +311,7 @@ fn multipliers_beyond_the_derived_bound_are_refused() {
 #[test]
 fn another_models_key_proof_is_refused() {
     let theirs = setup(model(&WIDTHS, BatchDim::Dynamic, 77)).unwrap().vk;
-    // same architecture and limb counts (bias bounds of 12 or 13 bits need two limbs each)
+    // same architecture and limb counts (bias bounds of up to 13 bits need two limbs each)
     let mut vk = setup(dense_model()).unwrap().vk;
     assert!(load(&theirs).is_ok());
     vk.key_proof = theirs.key_proof;

@@ -11,11 +11,15 @@
 //!   rows are `(x, 0)` for `x` in range and `(0, 1)`. `pad_l = 1 - real_l` is public:
 //!   `real_l(i) = prod_d [i_d < n_d]` over the tensor's dimensions, and the verifier evaluates
 //!   its MLE in O(log) ([`real_mle`]);
-//! - every bias satisfies `-2^B <= b < 2^B` for the key's public `B = bias_bits[l]`:
-//!   `b + 2^B = sum_k 256^k L_k` with `K = ceil((B + 1) / 8)` limbs committed in the *key
-//!   witness*, every limb a byte ([`Table::Limb`] lookups) and the top limb also below
-//!   `2^(B + 1 - 8 (K - 1))` (a second lookup of `2^(8K - B - 1) L_(K-1)`); the identity is
-//!   checked at a random point `r_l` (Schwartz-Zippel on multilinear polynomials).
+//! - every bias of row `o` satisfies `|b(o)| <= M(o) = 2^B(o) - 1` for the key's public per-row
+//!   bound `B(o) = bias_bits[l][o]` (rows of the padding: `M = 0`, so padding biases are zero):
+//!   `b + M = sum_k 256^k X_k` and `M - b = sum_k 256^k Y_k`, with `K = ceil((max B + 1) / 8)`
+//!   limbs each committed in the *key witness* and every limb a byte ([`Table::Limb`] lookups).
+//!   Then `x = b + M` is in `[0, 2^(8K))` and `2M - x` too, so `-M <= b <= M`. Both identities
+//!   are linear in the MLEs and checked at a random point `r_l` (Schwartz-Zippel), `M(r_l)`
+//!   computed by the verifier from the key (key-sized, like the multipliers). The bound is per
+//!   row because the multipliers are: with per-row scales one row's large bias comes with a
+//!   small multiplier, and a per-layer bound would pair it with another row's large one.
 //!
 //! The multiplicity columns of both tables live in the key witness too. All lookups form one
 //! batched logup-GKR instance. Claims on the weight columns are opened against the key's weight
@@ -98,19 +102,24 @@ pub(crate) struct KeyLayer {
     pub dims: Vec<usize>,
     /// Variables of the bias column.
     pub bias_vars: usize,
-    /// The public bias bound `B`: `-2^B <= b < 2^B`.
-    pub bias_bits: u32,
+    /// The public per-row bias bounds `B(o)`: `|b(o)| <= 2^B(o) - 1`.
+    pub bias_bits: Vec<u8>,
 }
 
 impl KeyLayer {
-    /// Limbs of `b + 2^B`: `ceil((B + 1) / 8)`.
+    /// Limbs of each of `b + M` and `M - b`: `ceil((max B + 1) / 8)`.
     pub fn limbs(&self) -> usize {
-        (self.bias_bits as usize + 1).div_ceil(LIMB_BITS as usize)
+        let max = self.bias_bits.iter().copied().max().unwrap_or(0);
+        (usize::from(max) + 1).div_ceil(LIMB_BITS as usize)
     }
 
-    /// The factor `2^(8K - B - 1)` that maps the top limb's range onto a byte.
-    pub fn top_scale(&self) -> u64 {
-        1 << (LIMB_BITS as usize * self.limbs() - self.bias_bits as usize - 1)
+    /// The column `M(o) = 2^B(o) - 1`, zero-padded to `2^bias_vars` rows.
+    pub fn bias_max(&self) -> Vec<F> {
+        let mut m = vec![F::ZERO; 1 << self.bias_vars];
+        for (slot, &b) in m.iter_mut().zip(&self.bias_bits) {
+            *slot = F::from_u64((1u64 << b.min(62)) - 1);
+        }
+        m
     }
 }
 
@@ -119,8 +128,9 @@ impl KeyLayer {
 pub(crate) enum Seg {
     /// `(W_l, pad_l)` into [`Table::Weight`], for key layer `i`.
     Weight(usize),
-    /// `(scale * L_k, 0)` into [`Table::Limb`], for key layer `i`.
-    Limb { i: usize, k: usize, scale: u64 },
+    /// `(L_k, 0)` into [`Table::Limb`], for key layer `i`: limbs `0..K` of `b + M`, then
+    /// `K..2K` of `M - b`.
+    Limb { i: usize, k: usize },
 }
 
 /// What both sides derive from the key.
@@ -148,12 +158,17 @@ impl KeyShape {
                     in_shape,
                     out_shape,
                     window,
-                } => vec![out_shape[0], in_shape[0], window.kernel[0], window.kernel[1]],
+                } => vec![
+                    out_shape[0],
+                    in_shape[0],
+                    window.kernel[0],
+                    window.kernel[1],
+                ],
                 _ => std::iter::once(layer.n_out)
                     .chain(in_dims.iter().copied())
                     .collect(),
             };
-            let bias_bits = vk.bias_bits.get(layers.len()).copied().unwrap_or(1);
+            let bias_bits = vk.bias_bits.get(layers.len()).cloned().unwrap_or_default();
             layers.push(KeyLayer {
                 layer: l,
                 column,
@@ -164,10 +179,7 @@ impl KeyShape {
         }
         let mut segments: Vec<Seg> = (0..layers.len()).map(Seg::Weight).collect();
         for (i, kl) in layers.iter().enumerate() {
-            let n = kl.limbs();
-            segments.extend((0..n).map(|k| Seg::Limb { i, k, scale: 1 }));
-            let scale = kl.top_scale();
-            segments.push(Seg::Limb { i, k: n - 1, scale });
+            segments.extend((0..2 * kl.limbs()).map(|k| Seg::Limb { i, k }));
         }
         Self {
             bits: vk.bits,
@@ -194,16 +206,18 @@ impl KeyShape {
     /// Columns of the key witness: the multiplicities of [`Table::KEY`], then per layer its
     /// limbs. Returns the shape and the index of limb `k` of layer `i` (`limb_column`).
     pub fn witness_shape(&self) -> CommitShape {
-        let mut column_vars: Vec<usize> = Table::KEY.iter().map(|t| t.num_vars(self.bits)).collect();
+        let mut column_vars: Vec<usize> =
+            Table::KEY.iter().map(|t| t.num_vars(self.bits)).collect();
         for kl in &self.layers {
-            column_vars.extend(std::iter::repeat_n(kl.bias_vars, kl.limbs()));
+            column_vars.extend(std::iter::repeat_n(kl.bias_vars, 2 * kl.limbs()));
         }
         CommitShape { column_vars }
     }
 
-    /// Index in the key witness of limb `k` of key layer `i`.
+    /// Index in the key witness of limb `k` (of `2K`) of key layer `i`.
     pub fn limb_column(&self, i: usize, k: usize) -> usize {
-        Table::KEY.len() + self.layers[..i].iter().map(KeyLayer::limbs).sum::<usize>() + k
+        let before: usize = self.layers[..i].iter().map(|kl| 2 * kl.limbs()).sum();
+        Table::KEY.len() + before + k
     }
 
     /// The number of limb segments.
@@ -222,10 +236,11 @@ pub(crate) fn bind(t: &mut Transcript, vk: &VerifyingKey) {
     }
 }
 
-/// The smallest `B >= 1` with `|b| < 2^B` for every bias.
-pub fn bias_bits(bias: &[i64]) -> u32 {
-    let max = bias.iter().map(|b| b.unsigned_abs()).max().unwrap_or(0);
-    (u64::BITS - max.leading_zeros()).max(1)
+/// Per bias, the smallest `B` with `|b| < 2^B` (0 for a zero bias).
+pub fn bias_bits(bias: &[i64]) -> Vec<u8> {
+    bias.iter()
+        .map(|b| (u64::BITS - b.unsigned_abs().leading_zeros()) as u8)
+        .collect()
 }
 
 /// MLE of `[j < n]` over `vars` variables (MSB-first) at `z`, in O(vars): `j < n` iff at the

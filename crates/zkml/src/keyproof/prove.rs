@@ -1,7 +1,7 @@
 //! The key prover, run once by setup.
 
 use p3_field::{PrimeCharacteristicRing, PrimeField64};
-use zkml_proof::field::{EF, F, from_i64, to_i64};
+use zkml_proof::field::{EF, F, to_i64};
 use zkml_proof::gkr::{self, Segment};
 use zkml_proof::mle::evaluate;
 use zkml_proof::pcs::{self, Claim, PcsError, ProverData};
@@ -21,7 +21,8 @@ pub struct KeyTamper {
     pub columns: fn(&mut [(Vec<F>, Vec<F>)]),
     /// The verifying key, after the weight commitment and before the key proof.
     pub vk: fn(&mut VerifyingKey),
-    /// The bias limbs of every layer (`[layer][limb]`), before the multiplicities are counted.
+    /// The bias limbs of every layer (`[layer][limb]`: `K` limbs of `b + M`, then `K` of
+    /// `M - b`), before the multiplicities are counted.
     pub limbs: fn(&mut [Vec<Vec<F>>]),
     /// The multiplicity columns of [`Table::KEY`], before the key witness is committed.
     pub mults: fn(&mut [Vec<F>]),
@@ -58,7 +59,7 @@ pub fn prove(
         .layers
         .iter()
         .zip(weights)
-        .map(|(kl, (_, b))| bias_limbs(b, kl.bias_bits, kl.limbs()))
+        .map(|(kl, (_, b))| bias_limbs(b, &kl.bias_max(), kl.limbs()))
         .collect();
     (tamper.limbs)(&mut limbs);
     let mut mults = multiplicities(&shape, weights, &limbs);
@@ -132,7 +133,7 @@ pub fn prove(
             column,
             point: r.clone(),
         });
-        for k in 0..kl.limbs() {
+        for k in 0..2 * kl.limbs() {
             let column = shape.limb_column(i, k);
             let point = r.clone();
             witness_claims.push(Claim { column, point });
@@ -157,21 +158,18 @@ pub fn prove(
     })
 }
 
-/// Limbs of `b + 2^B` per bias cell: bytes, the top limb taking the rest (so a bias out of
-/// range keeps the identity and fails the range lookup instead).
-fn bias_limbs(bias: &[F], bias_bits: u32, n: usize) -> Vec<Vec<F>> {
-    let offset = from_i64(1i64 << bias_bits.min(62));
-    let mut limbs = vec![vec![F::ZERO; bias.len()]; n];
-    for (j, &b) in bias.iter().enumerate() {
-        let v = (b + offset).as_canonical_u64();
-        for (k, limb) in limbs.iter_mut().enumerate() {
-            let shift = LIMB_BITS as usize * k;
-            let part = if k + 1 == n {
-                v >> shift
-            } else {
-                (v >> shift) & 0xff
-            };
-            limb[j] = F::from_u64(part);
+/// Limbs of `b + M` then of `M - b` per bias cell: bytes, the top limb taking the rest (so a
+/// bias out of range keeps the identities and fails the range lookup instead).
+fn bias_limbs(bias: &[F], bias_max: &[F], n: usize) -> Vec<Vec<F>> {
+    let mut limbs = vec![vec![F::ZERO; bias.len()]; 2 * n];
+    for (j, (&b, &m)) in bias.iter().zip(bias_max).enumerate() {
+        for (half, v) in [(0, b + m), (n, m - b)] {
+            let v = v.as_canonical_u64();
+            for k in 0..n {
+                let part = v >> (LIMB_BITS as usize * k);
+                let part = if k + 1 == n { part } else { part & 0xff };
+                limbs[half + k][j] = F::from_u64(part);
+            }
         }
     }
     limbs
@@ -179,7 +177,11 @@ fn bias_limbs(bias: &[F], bias_bits: u32, n: usize) -> Vec<Vec<F>> {
 
 /// Multiplicities of the lookups in [`Table::KEY`]; values outside a table are not counted
 /// (their proof fails).
-fn multiplicities(shape: &KeyShape, weights: &[(Vec<F>, Vec<F>)], limbs: &[Vec<Vec<F>>]) -> Vec<Vec<F>> {
+fn multiplicities(
+    shape: &KeyShape,
+    weights: &[(Vec<F>, Vec<F>)],
+    limbs: &[Vec<Vec<F>>],
+) -> Vec<Vec<F>> {
     let bits = shape.bits;
     let (lo, hi) = (-(1i64 << (bits - 1)), 1i64 << (bits - 1));
     let mut counts: Vec<Vec<u64>> = Table::KEY
@@ -196,9 +198,7 @@ fn multiplicities(shape: &KeyShape, weights: &[(Vec<F>, Vec<F>)], limbs: &[Vec<V
         for (&x, &is_real) in w.iter().zip(&real) {
             let v = to_i64(x);
             let row = match is_real {
-                true if (lo..hi).contains(&v) => {
-                    Some(Table::Weight.index_of(bits, v))
-                }
+                true if (lo..hi).contains(&v) => Some(Table::Weight.index_of(bits, v)),
                 false if x == F::ZERO => Some(Table::pad_row(bits)),
                 _ => None,
             };
@@ -208,10 +208,10 @@ fn multiplicities(shape: &KeyShape, weights: &[(Vec<F>, Vec<F>)], limbs: &[Vec<V
         }
     }
     for &s in &shape.segments {
-        if let Seg::Limb { i, k, scale } = s {
+        if let Seg::Limb { i, k } = s {
             for &x in &limbs[i][k] {
-                let v = x.as_canonical_u64().checked_mul(scale);
-                if let Some(v) = v.filter(|&v| v < 1 << LIMB_BITS) {
+                let v = x.as_canonical_u64();
+                if v < 1 << LIMB_BITS {
                     counts[1][v as usize] += 1;
                 }
             }
@@ -246,12 +246,9 @@ fn lookup_segment(
                 .map(|(&x, &p)| alpha - combine(Table::Weight, x.into(), p, beta, gamma))
                 .collect()
         }
-        Seg::Limb { i, k, scale } => limbs[i][k]
+        Seg::Limb { i, k } => limbs[i][k]
             .iter()
-            .map(|&x| {
-                let v = EF::from(x * F::from_u64(scale));
-                alpha - combine(Table::Limb, v, EF::ZERO, beta, gamma)
-            })
+            .map(|&x| alpha - combine(Table::Limb, x.into(), EF::ZERO, beta, gamma))
             .collect(),
     };
     Segment {

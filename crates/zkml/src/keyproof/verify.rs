@@ -1,8 +1,9 @@
 //! The key verifier, run whenever a verifying key is loaded.
 
 use p3_field::{Field, PrimeCharacteristicRing};
-use zkml_proof::field::{EF, F};
+use zkml_proof::field::EF;
 use zkml_proof::gkr::{self, LeafClaim};
+use zkml_proof::mle::evaluate_padded;
 use zkml_proof::pcs::{self, Claim};
 use zkml_proof::transcript::Transcript;
 
@@ -38,8 +39,8 @@ pub fn verify(vk: &VerifyingKey, proof: &KeyProof) -> Result<(), KeyProofError> 
     pcs::observe(&witness_shape, &proof.witness_commitment, &mut t);
     let (beta, gamma, alpha) = (t.sample(), t.sample(), t.sample());
     check_table_sums(&shape, proof)?;
-    let leaves = gkr::verify(&shape.segment_vars(), &proof.lookup, &mut t)
-        .map_err(KeyProofError::Lookup)?;
+    let leaves =
+        gkr::verify(&shape.segment_vars(), &proof.lookup, &mut t).map_err(KeyProofError::Lookup)?;
     let mut claims = Claims {
         weights: vec![Vec::new(); vk.weight_commitments.len()],
         weight_values: vec![Vec::new(); vk.weight_commitments.len()],
@@ -47,7 +48,14 @@ pub fn verify(vk: &VerifyingKey, proof: &KeyProof) -> Result<(), KeyProofError> 
         witness_values: Vec::new(),
     };
     let locations = vk.weight_locations();
-    check_leaves(&shape, proof, &leaves, [alpha, beta, gamma], &locations, &mut claims)?;
+    check_leaves(
+        &shape,
+        proof,
+        &leaves,
+        [alpha, beta, gamma],
+        &locations,
+        &mut claims,
+    )?;
     t.absorb_ext(&proof.weight_evals);
     t.absorb_ext(&proof.limb_evals);
     t.absorb_ext(&proof.mult_evals);
@@ -57,8 +65,9 @@ pub fn verify(vk: &VerifyingKey, proof: &KeyProof) -> Result<(), KeyProofError> 
         let (bias, limbs) = (proof.bias_evals[i], &proof.bias_limb_evals[i]);
         t.absorb_ext(&[bias]);
         t.absorb_ext(limbs);
-        let offset = F::from_u64(1 << kl.bias_bits);
-        if bias + offset != recompose(limbs) {
+        let m = evaluate_padded(&kl.bias_max(), &r);
+        let (plus, minus) = limbs.split_at(kl.limbs());
+        if bias + m != recompose(plus) || m - bias != recompose(minus) {
             return Err(KeyProofError::BiasIdentity {
                 layer: vk.layers[kl.layer].name.clone(),
             });
@@ -107,12 +116,20 @@ fn check_shape(vk: &VerifyingKey, shape: &KeyShape, proof: &KeyProof) -> Result<
     };
     let layers = shape.layers.len();
     check("weight evaluations", layers, proof.weight_evals.len())?;
-    check("limb evaluations", shape.limb_segments(), proof.limb_evals.len())?;
-    check("table evaluations", Table::KEY.len(), proof.mult_evals.len())?;
+    check(
+        "limb evaluations",
+        shape.limb_segments(),
+        proof.limb_evals.len(),
+    )?;
+    check(
+        "table evaluations",
+        Table::KEY.len(),
+        proof.mult_evals.len(),
+    )?;
     check("bias evaluations", layers, proof.bias_evals.len())?;
     check("bias limb lists", layers, proof.bias_limb_evals.len())?;
     for (kl, limbs) in shape.layers.iter().zip(&proof.bias_limb_evals) {
-        check("bias limbs", kl.limbs(), limbs.len())?;
+        check("bias limbs", 2 * kl.limbs(), limbs.len())?;
     }
     check(
         "weight openings",
@@ -179,14 +196,14 @@ fn check_leaves(
                 claims.weight_values[group].push(w);
                 combine(Table::Weight, w, pad, beta, gamma)
             }
-            Seg::Limb { i, k, scale } => {
+            Seg::Limb { i, k } => {
                 let &v = limbs.next().ok_or_else(bad)?;
                 claims.witness.push(Claim {
                     column: shape.limb_column(i, k),
                     point: leaf.point.clone(),
                 });
                 claims.witness_values.push(v);
-                combine(Table::Limb, v * F::from_u64(scale), EF::ZERO, beta, gamma)
+                combine(Table::Limb, v, EF::ZERO, beta, gamma)
             }
         };
         if leaf.num != -EF::ONE || leaf.den != alpha - den {

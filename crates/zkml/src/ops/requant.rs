@@ -74,16 +74,16 @@ pub struct BoundViolation {
 }
 
 /// The largest `|acc|` of a row that public data allows: `fan_in` weights and inputs of at
-/// most `2^(bits-1)` in magnitude and a bias below `2^bias_bits`, so
-/// `fan_in * 2^(2 bits - 2) + 2^bias_bits`. The key proof certifies the weight and bias
+/// most `2^(bits-1)` in magnitude and a bias of at most `2^bias_bits - 1`, so
+/// `fan_in * 2^(2 bits - 2) + 2^bias_bits - 1`. The key proof certifies the weight and bias
 /// ranges and that padding weights are zero, so `fan_in` is the real (unpadded) fan-in.
-pub fn derived_acc_max(fan_in: usize, bits: u32, bias_bits: u32) -> i128 {
+pub fn derived_acc_max(fan_in: usize, bits: u32, bias_bits: u8) -> i128 {
     let fan_in = i128::try_from(fan_in).unwrap_or(i128::MAX >> 64);
-    (fan_in << (2 * bits - 2)).saturating_add(1i128 << bias_bits.min(100))
+    (fan_in << (2 * bits - 2)).saturating_add((1i128 << bias_bits.min(100)) - 1)
 }
 
-/// Checks that every row of a layer fits the argument (see the module docs) for the bound of
-/// [`derived_acc_max`]: `0 <= m`, `acc_max < 2^62`, `acc_max * m + 2^31 < 2^62` and
+/// Checks that every row of a layer (multiplier `multiplier[o]`, bias bound `bias_bits[o]`)
+/// fits the argument (see the module docs) for the bound of [`derived_acc_max`]: `0 <= m`, `acc_max < 2^62`, `acc_max * m + 2^31 < 2^62` and
 /// clamp excess `q_max + 2^(bits-1) < 2^24`. Setup refuses a layer that fails, and the
 /// verifier checks it again when it loads a key, from the key's public numbers alone.
 ///
@@ -92,16 +92,15 @@ pub fn derived_acc_max(fan_in: usize, bits: u32, bias_bits: u32) -> i128 {
 pub fn check_derived_bounds(
     fan_in: usize,
     bits: u32,
-    bias_bits: u32,
+    bias_bits: &[u8],
     multiplier: &[i64],
 ) -> Result<(), BoundViolation> {
-    let acc_max = derived_acc_max(fan_in, bits, bias_bits);
     let x_max = 1i128 << (bits - 1);
-    for (row, &m) in multiplier.iter().enumerate() {
+    for (row, (&m, &b)) in multiplier.iter().zip(bias_bits).enumerate() {
+        let acc_max = derived_acc_max(fan_in, bits, b);
         let v_max = acc_max.saturating_mul(i128::from(m)) + (1 << (REQUANT_SHIFT - 1));
         let q_max = (v_max >> REQUANT_SHIFT) + 1;
-        if m < 0 || acc_max >= 1 << 62 || v_max >= 1 << 62 || q_max + x_max >= 1 << (8 * E_LIMBS)
-        {
+        if m < 0 || acc_max >= 1 << 62 || v_max >= 1 << 62 || q_max + x_max >= 1 << (8 * E_LIMBS) {
             return Err(BoundViolation {
                 row,
                 acc_max,
@@ -247,16 +246,18 @@ mod tests {
 
     #[test]
     fn derived_bound_is_the_worst_case_and_refuses_what_does_not_fit() {
-        // 8 bits, fan-in 100, |b| < 2^10: 100 * 2^14 + 2^10
-        assert_eq!(derived_acc_max(100, 8, 10), 100 * 16384 + 1024);
-        assert!(check_derived_bounds(100, 8, 10, &[1 << 20, 0]).is_ok());
+        // 8 bits, fan-in 100, |b| < 2^10: 100 * 2^14 + 2^10 - 1
+        assert_eq!(derived_acc_max(100, 8, 10), 100 * 16384 + 1023);
+        assert!(check_derived_bounds(100, 8, &[10, 10], &[1 << 20, 0]).is_ok());
         // q_max = acc_max * m / 2^32 reaches 2^24
-        let m = (1i64 << 56) / 1_639_424;
-        let err = check_derived_bounds(100, 8, 10, &[1, m]).unwrap_err();
+        let m = (1i64 << 56) / 1_639_423;
+        let err = check_derived_bounds(100, 8, &[10, 10], &[1, m]).unwrap_err();
         assert_eq!(err.row, 1);
-        assert_eq!(err.acc_max, 1_639_424);
-        assert!(check_derived_bounds(100, 8, 10, &[-1]).is_err());
-        assert!(check_derived_bounds(1, 8, 62, &[0]).is_err());
+        assert_eq!(err.acc_max, 1_639_423);
+        // the same multiplier passes on a row whose bias bound is smaller
+        assert!(check_derived_bounds(100, 8, &[10, 0], &[1, m / 2]).is_ok());
+        assert!(check_derived_bounds(100, 8, &[10], &[-1]).is_err());
+        assert!(check_derived_bounds(1, 8, &[62], &[0]).is_err());
     }
 
     #[test]
