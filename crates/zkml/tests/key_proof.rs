@@ -5,7 +5,7 @@ mod common;
 
 use common::{Spec, cnn, model};
 use p3_field::PrimeCharacteristicRing;
-use zkml::keyproof::KeyTamper;
+use zkml::keyproof::{KeyTamper, WeightColumns};
 use zkml::zkml_model::{BatchDim, QuantLayer};
 use zkml::{
     FormatError, KeyProofError, ProvingKey, SetupError, VerifyingKey, setup, setup_tampered,
@@ -69,7 +69,7 @@ fn a_key_without_its_proof_is_refused() {
 #[test]
 fn out_of_range_weights_are_refused() {
     // just outside the 8-bit range, 2^bits, and a huge field element
-    let cases: [fn(&mut [(Vec<F>, Vec<F>)]); 3] = [
+    let cases: [fn(&mut WeightColumns); 3] = [
         |c| c[0].0[0] = from_i64(128),
         |c| c[1].0[3] = from_i64(256),
         |c| c[2].0[1] = F::from_u64(1 << 40) * F::from_u64(1 << 20),

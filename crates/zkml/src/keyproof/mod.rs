@@ -57,7 +57,7 @@ use crate::layout::{dims_vars, layer_dims, pow2_vars};
 use crate::tables::{LIMB_BITS, Table};
 
 pub use crate::error::KeyProofError;
-pub use prove::{KeyTamper, prove};
+pub use prove::{KeyTamper, WeightColumns, prove};
 pub use verify::verify;
 
 /// The key proof (see the module docs). Lengths are checked against the key before use.

@@ -12,13 +12,16 @@ use crate::keys::VerifyingKey;
 use crate::layout::padded_index;
 use crate::tables::{LIMB_BITS, Table, combine};
 
+/// Per layer with weights: the padded weight column and the padded bias column.
+pub type WeightColumns = [(Vec<F>, Vec<F>)];
+
 /// Rewrites of setup's data before it is committed or proven, so that tests can build the key
 /// of a cheating setup (not part of the stable API). Each runs at its step of setup.
 #[doc(hidden)]
 #[derive(Clone, Copy)]
 pub struct KeyTamper {
     /// The padded `(weights, bias)` columns of every layer, before the weight commitment.
-    pub columns: fn(&mut [(Vec<F>, Vec<F>)]),
+    pub columns: fn(&mut WeightColumns),
     /// The verifying key, after the weight commitment and before the key proof.
     pub vk: fn(&mut VerifyingKey),
     /// The bias limbs of every layer (`[layer][limb]`: `K` limbs of `b + M`, then `K` of
@@ -48,7 +51,7 @@ impl Default for KeyTamper {
 /// [`PcsError`] when the key witness cannot be committed or an opening fails.
 pub fn prove(
     vk: &VerifyingKey,
-    weights: &[(Vec<F>, Vec<F>)],
+    weights: &WeightColumns,
     weight_data: &[ProverData],
     tamper: &KeyTamper,
 ) -> Result<KeyProof, PcsError> {
