@@ -28,7 +28,7 @@ struct Claims {
 ///
 /// # Soundness
 /// Success means every committed weight is in `[-2^(bits-1), 2^(bits-1))` with zero padding
-/// and every bias in `[-2^B, 2^B)`. The caller must still check the derived accumulator bound
+/// and every bias within its row's bound `|b| <= 2^B - 1`. The caller must still check the derived accumulator bound
 /// ([`crate::ops::requant::check_derived_bounds`]).
 pub fn verify(vk: &VerifyingKey, proof: &KeyProof) -> Result<(), KeyProofError> {
     let shape = KeyShape::new(vk);
