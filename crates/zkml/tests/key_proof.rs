@@ -56,6 +56,12 @@ fn honest_keys_verify_on_load() {
         assert_eq!(vk, pk.vk);
         let pk2 = ProvingKey::from_bytes(&pk.to_bytes()).unwrap();
         assert_eq!(pk2.vk, pk.vk);
+        // the digest covers what the key proof certifies, not the key proof's bytes
+        let mut bare = vk.clone();
+        bare.key_proof = None;
+        assert_eq!(bare.digest(), vk.digest());
+        bare.bias_bits[0][0] += 1;
+        assert_ne!(bare.digest(), vk.digest());
     }
 }
 

@@ -30,9 +30,10 @@
 //! Its own transcript: the label `zkml key proof`, the key format version, the postcard bytes of
 //! every field of the verifying key except the key proof ([`VerifyingKey::statement_bytes`]),
 //! the weight commitments, then the key witness commitment; challenges follow. The digest that
-//! proofs bind ([`VerifyingKey::digest`]) hashes the whole key file, key proof included, so it
-//! covers the key proof and everything it certifies; there is no circularity because the key
-//! proof binds the key without itself.
+//! proofs bind ([`VerifyingKey::digest`]) hashes the same statement bytes: everything the key
+//! proof certifies, not the key proof itself, which is checked whenever a key is loaded (any
+//! valid key proof certifies the same statement, and hashing 150 KiB of key proof would cost
+//! ~10 ms per proof). No circularity: neither hash covers the key proof.
 //!
 //! # Soundness (what the caller must still check)
 //!
