@@ -522,6 +522,17 @@ impl VerifyingKey {
             }
             n_in = l.n_out;
         }
+        self.check_columns()
+    }
+
+    /// The part of [`VerifyingKey::check_sane`] on the weight columns: groups and bias bounds.
+    fn check_columns(&self) -> Result<(), FormatError> {
+        let bad = |why: String| {
+            Err(FormatError::Malformed {
+                what: "verifying key",
+                why,
+            })
+        };
         // the weight groups must split the weight columns exactly, one commitment each
         let n = self.weight_vars().len();
         let mut seen = vec![false; n];

@@ -2,7 +2,7 @@
 
 use p3_field::{PrimeCharacteristicRing, PrimeField64};
 use zkml_proof::field::{EF, F, to_i64};
-use zkml_proof::gkr::{self, Segment};
+use zkml_proof::gkr::{self, LeafClaim, Segment};
 use zkml_proof::mle::evaluate;
 use zkml_proof::pcs::{self, Claim, PcsError, ProverData};
 use zkml_proof::transcript::Transcript;
@@ -70,84 +70,31 @@ pub fn prove(
     let mut columns = mults.clone();
     columns.extend(limbs.iter().flatten().cloned());
     let (witness_commitment, witness_data) = pcs::commit(columns, &mut t)?;
-
-    let (beta, gamma, alpha) = (t.sample(), t.sample(), t.sample());
-    let mut segments: Vec<Segment> = shape
-        .segments
-        .iter()
-        .map(|&s| lookup_segment(&shape, s, weights, &limbs, [alpha, beta, gamma]))
-        .collect();
-    for (table, mult) in Table::KEY.iter().zip(&mults) {
-        let den = table
-            .rows(shape.bits)
-            .iter()
-            .map(|&(x, s)| alpha - combine(*table, x.into(), s.into(), beta, gamma))
-            .collect();
-        segments.push(Segment {
-            num: mult.clone(),
-            den,
-        });
-    }
+    let challenges = [t.sample(), t.sample(), t.sample()];
+    let segments = gkr_segments(&shape, weights, &limbs, &mults, challenges);
     let (lookup, leaves) = gkr::prove(segments, &mut t);
 
-    let mut weight_claims = vec![Vec::new(); vk.weight_commitments.len()];
-    let mut witness_claims = Vec::new();
-    let locations = vk.weight_locations();
-    let (mut weight_evals, mut limb_evals) = (Vec::new(), Vec::new());
-    for (&s, leaf) in shape.segments.iter().zip(&leaves) {
-        match s {
-            Seg::Weight(i) => {
-                let (group, column) = locations[shape.layers[i].column];
-                weight_evals.push(evaluate(&weights[i].0, &leaf.point));
-                weight_claims[group].push(Claim {
-                    column,
-                    point: leaf.point.clone(),
-                });
-            }
-            Seg::Limb { i, k, .. } => {
-                limb_evals.push(evaluate(&limbs[i][k], &leaf.point));
-                witness_claims.push(Claim {
-                    column: shape.limb_column(i, k),
-                    point: leaf.point.clone(),
-                });
-            }
-        }
-    }
-    let tables = &leaves[shape.segments.len()..];
-    let mult_evals: Vec<EF> = tables.iter().map(|leaf| leaf.num).collect();
-    for (column, leaf) in tables.iter().enumerate() {
-        let point = leaf.point.clone();
-        witness_claims.push(Claim { column, point });
-    }
+    let data = Data {
+        shape: &shape,
+        locations: vk.weight_locations(),
+        weights,
+        limbs: &limbs,
+    };
+    let mut claims = Claims {
+        weights: vec![Vec::new(); vk.weight_commitments.len()],
+        witness: Vec::new(),
+    };
+    let [weight_evals, limb_evals, mult_evals] = data.leaf_evals(&leaves, &mut claims);
     t.absorb_ext(&weight_evals);
     t.absorb_ext(&limb_evals);
     t.absorb_ext(&mult_evals);
-
-    let (mut bias_evals, mut bias_limb_evals) = (Vec::new(), Vec::new());
-    for (i, kl) in shape.layers.iter().enumerate() {
-        let r = t.sample_vec(kl.bias_vars);
-        bias_evals.push(evaluate(&weights[i].1, &r));
-        let evals: Vec<EF> = limbs[i].iter().map(|l| evaluate(l, &r)).collect();
-        t.absorb_ext(&[bias_evals[i]]);
-        t.absorb_ext(&evals);
-        bias_limb_evals.push(evals);
-        let (group, column) = locations[kl.column + 1];
-        weight_claims[group].push(Claim {
-            column,
-            point: r.clone(),
-        });
-        for k in 0..2 * kl.limbs() {
-            let column = shape.limb_column(i, k);
-            let point = r.clone();
-            witness_claims.push(Claim { column, point });
-        }
-    }
+    let (bias_evals, bias_limb_evals) = data.bias_evals(&mut t, &mut claims);
 
     let mut weight_openings = Vec::with_capacity(weight_data.len());
-    for (data, claims) in weight_data.iter().zip(&weight_claims) {
+    for (data, claims) in weight_data.iter().zip(&claims.weights) {
         weight_openings.push(pcs::open(data.clone(), claims, &mut t)?.1);
     }
-    let (_, witness_opening) = pcs::open(witness_data, &witness_claims, &mut t)?;
+    let (_, witness_opening) = pcs::open(witness_data, &claims.witness, &mut t)?;
     Ok(KeyProof {
         witness_commitment,
         lookup,
@@ -159,6 +106,102 @@ pub fn prove(
         weight_openings,
         witness_opening,
     })
+}
+
+/// Claims on the weight commitments (per group) and on the key witness, in proof order.
+struct Claims {
+    weights: Vec<Vec<Claim>>,
+    witness: Vec<Claim>,
+}
+
+/// What the claims are made on.
+struct Data<'a> {
+    shape: &'a KeyShape,
+    /// `(group, column in group)` of every weight column.
+    locations: Vec<(usize, usize)>,
+    weights: &'a WeightColumns,
+    limbs: &'a [Vec<Vec<F>>],
+}
+
+impl Data<'_> {
+    /// The columns' values at their GKR leaves (weights, limbs, multiplicities), with claims.
+    fn leaf_evals(&self, leaves: &[LeafClaim], claims: &mut Claims) -> [Vec<EF>; 3] {
+        let (mut weight_evals, mut limb_evals) = (Vec::new(), Vec::new());
+        for (&s, leaf) in self.shape.segments.iter().zip(leaves) {
+            let point = leaf.point.clone();
+            match s {
+                Seg::Weight(i) => {
+                    let (group, column) = self.locations[self.shape.layers[i].column];
+                    weight_evals.push(evaluate(&self.weights[i].0, &point));
+                    claims.weights[group].push(Claim { column, point });
+                }
+                Seg::Limb { i, k } => {
+                    limb_evals.push(evaluate(&self.limbs[i][k], &point));
+                    let column = self.shape.limb_column(i, k);
+                    claims.witness.push(Claim { column, point });
+                }
+            }
+        }
+        let tables = &leaves[self.shape.segments.len()..];
+        for (column, leaf) in tables.iter().enumerate() {
+            let point = leaf.point.clone();
+            claims.witness.push(Claim { column, point });
+        }
+        let mult_evals = tables.iter().map(|leaf| leaf.num).collect();
+        [weight_evals, limb_evals, mult_evals]
+    }
+
+    /// Per layer: a random point, the bias and its limbs there (absorbed), with claims.
+    fn bias_evals(&self, t: &mut Transcript, claims: &mut Claims) -> (Vec<EF>, Vec<Vec<EF>>) {
+        let (mut bias_evals, mut bias_limb_evals) = (Vec::new(), Vec::new());
+        for (i, kl) in self.shape.layers.iter().enumerate() {
+            let r = t.sample_vec(kl.bias_vars);
+            let bias = evaluate(&self.weights[i].1, &r);
+            let evals: Vec<EF> = self.limbs[i].iter().map(|l| evaluate(l, &r)).collect();
+            t.absorb_ext(&[bias]);
+            t.absorb_ext(&evals);
+            bias_evals.push(bias);
+            bias_limb_evals.push(evals);
+            let (group, column) = self.locations[kl.column + 1];
+            claims.weights[group].push(Claim {
+                column,
+                point: r.clone(),
+            });
+            for k in 0..2 * kl.limbs() {
+                let column = self.shape.limb_column(i, k);
+                let point = r.clone();
+                claims.witness.push(Claim { column, point });
+            }
+        }
+        (bias_evals, bias_limb_evals)
+    }
+}
+
+/// Every GKR segment: the lookups, then the tables with their multiplicities.
+fn gkr_segments(
+    shape: &KeyShape,
+    weights: &WeightColumns,
+    limbs: &[Vec<Vec<F>>],
+    mults: &[Vec<F>],
+    [beta, gamma, alpha]: [EF; 3],
+) -> Vec<Segment> {
+    let mut segments: Vec<Segment> = shape
+        .segments
+        .iter()
+        .map(|&s| lookup_segment(shape, s, weights, limbs, [alpha, beta, gamma]))
+        .collect();
+    for (table, mult) in Table::KEY.iter().zip(mults) {
+        let den = table
+            .rows(shape.bits)
+            .iter()
+            .map(|&(x, s)| alpha - combine(*table, x.into(), s.into(), beta, gamma))
+            .collect();
+        segments.push(Segment {
+            num: mult.clone(),
+            den,
+        });
+    }
+    segments
 }
 
 /// Limbs of `b + M` then of `M - b` per bias cell: bytes, the top limb taking the rest (so a
@@ -180,11 +223,7 @@ fn bias_limbs(bias: &[F], bias_max: &[F], n: usize) -> Vec<Vec<F>> {
 
 /// Multiplicities of the lookups in [`Table::KEY`]; values outside a table are not counted
 /// (their proof fails).
-fn multiplicities(
-    shape: &KeyShape,
-    weights: &[(Vec<F>, Vec<F>)],
-    limbs: &[Vec<Vec<F>>],
-) -> Vec<Vec<F>> {
+fn multiplicities(shape: &KeyShape, weights: &WeightColumns, limbs: &[Vec<Vec<F>>]) -> Vec<Vec<F>> {
     let bits = shape.bits;
     let (lo, hi) = (-(1i64 << (bits - 1)), 1i64 << (bits - 1));
     let mut counts: Vec<Vec<u64>> = Table::KEY
@@ -230,7 +269,7 @@ fn multiplicities(
 fn lookup_segment(
     shape: &KeyShape,
     s: Seg,
-    weights: &[(Vec<F>, Vec<F>)],
+    weights: &WeightColumns,
     limbs: &[Vec<Vec<F>>],
     [alpha, beta, gamma]: [EF; 3],
 ) -> Segment {

@@ -60,6 +60,36 @@ pub fn verify(vk: &VerifyingKey, proof: &KeyProof) -> Result<(), KeyProofError> 
     t.absorb_ext(&proof.limb_evals);
     t.absorb_ext(&proof.mult_evals);
 
+    check_biases(vk, &shape, proof, &locations, &mut t, &mut claims)?;
+
+    let shapes = vk.weight_shapes();
+    let groups = shapes.iter().zip(&vk.weight_commitments);
+    for (g, ((shape, c), opening)) in groups.zip(&proof.weight_openings).enumerate() {
+        let (claims, values) = (&claims.weights[g], &claims.weight_values[g]);
+        pcs::verify(shape, c, claims, values, opening, &mut t)
+            .map_err(KeyProofError::WeightOpening)?;
+    }
+    pcs::verify(
+        &witness_shape,
+        &proof.witness_commitment,
+        &claims.witness,
+        &claims.witness_values,
+        &proof.witness_opening,
+        &mut t,
+    )
+    .map_err(KeyProofError::WitnessOpening)
+}
+
+/// Per layer: samples the random point and checks both bias identities there, then queues the
+/// claims on the bias and its limbs.
+fn check_biases(
+    vk: &VerifyingKey,
+    shape: &KeyShape,
+    proof: &KeyProof,
+    locations: &[(usize, usize)],
+    t: &mut Transcript,
+    claims: &mut Claims,
+) -> Result<(), KeyProofError> {
     for (i, kl) in shape.layers.iter().enumerate() {
         let r = t.sample_vec(kl.bias_vars);
         let (bias, limbs) = (proof.bias_evals[i], &proof.bias_limb_evals[i]);
@@ -85,23 +115,7 @@ pub fn verify(vk: &VerifyingKey, proof: &KeyProof) -> Result<(), KeyProofError> 
             claims.witness_values.push(v);
         }
     }
-
-    let shapes = vk.weight_shapes();
-    let groups = shapes.iter().zip(&vk.weight_commitments);
-    for (g, ((shape, c), opening)) in groups.zip(&proof.weight_openings).enumerate() {
-        let (claims, values) = (&claims.weights[g], &claims.weight_values[g]);
-        pcs::verify(shape, c, claims, values, opening, &mut t)
-            .map_err(KeyProofError::WeightOpening)?;
-    }
-    pcs::verify(
-        &witness_shape,
-        &proof.witness_commitment,
-        &claims.witness,
-        &claims.witness_values,
-        &proof.witness_opening,
-        &mut t,
-    )
-    .map_err(KeyProofError::WitnessOpening)
+    Ok(())
 }
 
 /// Checks every length of the proof against the key before anything is read.
