@@ -323,3 +323,36 @@ fn another_models_key_proof_is_refused() {
     vk.key_proof = theirs.key_proof;
     assert!(matches!(refused(&vk), KeyProofError::Lookup(_)));
 }
+
+#[test]
+fn key_proofs_of_the_wrong_shape_are_refused_before_use() {
+    let vk = setup(dense_model()).unwrap().vk;
+    let edits: [(fn(&mut zkml::keyproof::KeyProof), &str); 6] = [
+        (
+            |p| p.weight_evals.truncate(p.weight_evals.len() - 1),
+            "weight evaluations",
+        ),
+        (|p| p.limb_evals.push(EF::ZERO), "limb evaluations"),
+        (
+            |p| p.mult_evals.truncate(p.mult_evals.len() - 1),
+            "table evaluations",
+        ),
+        (
+            |p| p.bias_evals.truncate(p.bias_evals.len() - 1),
+            "bias evaluations",
+        ),
+        (|p| p.bias_limb_evals[1].push(EF::ZERO), "bias limbs"),
+        (
+            |p| p.weight_openings.truncate(p.weight_openings.len() - 1),
+            "weight openings",
+        ),
+    ];
+    for (edit, name) in edits {
+        let mut bad = vk.clone();
+        edit(bad.key_proof.as_mut().unwrap());
+        assert!(
+            matches!(refused(&bad), KeyProofError::Shape { what, .. } if what == name),
+            "{name}"
+        );
+    }
+}
