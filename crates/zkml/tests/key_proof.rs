@@ -327,7 +327,8 @@ fn another_models_key_proof_is_refused() {
 #[test]
 fn key_proofs_of_the_wrong_shape_are_refused_before_use() {
     let vk = setup(dense_model()).unwrap().vk;
-    let edits: [(fn(&mut zkml::keyproof::KeyProof), &str); 6] = [
+    type Edit = fn(&mut zkml::keyproof::KeyProof);
+    let edits: [(Edit, &str); 6] = [
         (
             |p| p.weight_evals.truncate(p.weight_evals.len() - 1),
             "weight evaluations",
