@@ -22,6 +22,47 @@ pub enum FormatError {
     Malformed { what: &'static str, why: String },
     #[error("{what} has {count} unexpected trailing bytes")]
     TrailingBytes { what: &'static str, count: usize },
+    #[error("verifying key refused: {0}")]
+    KeyProof(#[from] KeyProofError),
+}
+
+/// Why a verifying key's self-certification failed (see `crate::keyproof`).
+#[derive(Debug, Error)]
+pub enum KeyProofError {
+    #[error("the key carries no key proof")]
+    Missing,
+    #[error("key proof shape: {what} is {got}, expected {expected}")]
+    Shape {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error(
+        "layer {layer}, row {row}: the derived accumulator bound {acc_max} with multiplier \
+         {multiplier} exceeds the range the requantization proof supports"
+    )]
+    DerivedBound {
+        layer: String,
+        row: usize,
+        acc_max: i128,
+        multiplier: i64,
+    },
+    #[error(
+        "the weight range lookups do not balance (a weight out of range or a nonzero padding weight)"
+    )]
+    WeightRange,
+    #[error("the bias limb lookups do not balance (a bias outside its bound)")]
+    BiasRange,
+    #[error("key lookup argument: {0}")]
+    Lookup(GkrError),
+    #[error("key lookup argument: leaf of segment {segment} does not match its columns or table")]
+    LookupLeaf { segment: usize },
+    #[error("the bias of layer {layer} does not equal its limbs")]
+    BiasIdentity { layer: String },
+    #[error("opening of the committed weights in the key proof failed: {0}")]
+    WeightOpening(PcsError),
+    #[error("opening of the key witness failed: {0}")]
+    WitnessOpening(PcsError),
 }
 
 /// Why setup refused a model.
@@ -38,8 +79,9 @@ pub enum SetupError {
         got: usize,
     },
     #[error(
-        "layer {layer}, row {row}: accumulators up to {acc_max} with multiplier {multiplier} exceed \
-         the range the requantization proof supports (|acc * m| < 2^62, clamp excess < 2^24)"
+        "layer {layer}, row {row}: accumulators up to {acc_max} (the worst case of the fan-in, bit \
+         width and bias bound) with multiplier {multiplier} exceed the range the requantization \
+         proof supports (|acc * m| < 2^62, clamp excess < 2^24)"
     )]
     AccumulatorRange {
         layer: String,
@@ -47,6 +89,8 @@ pub enum SetupError {
         acc_max: i128,
         multiplier: i64,
     },
+    #[error("key proof: {0}")]
+    KeyProof(PcsError),
     #[error(transparent)]
     Model(#[from] zkml_model::ModelError),
     #[error("layer {layer}: {why} is not supported")]

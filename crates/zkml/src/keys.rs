@@ -1,5 +1,6 @@
 //! Setup: the proving key (model, padded weights, weight commitment) and the verifying key
-//! (architecture, scales, multipliers, weight commitment root), and their files.
+//! (architecture, scales, multipliers, weight commitment root, bias bounds and the key proof
+//! that certifies the committed ranges), and their files.
 
 use serde::{Deserialize, Serialize};
 use zkml_model::{BatchDim, QuantLayer, QuantizedModel, ScaleMode, Window};
@@ -7,9 +8,10 @@ use zkml_proof::field::{F, from_i64};
 use zkml_proof::pcs::{self, CommitShape, Commitment, ProverData};
 use zkml_proof::transcript::Transcript;
 
-use crate::error::{FormatError, SetupError};
+use crate::error::{FormatError, KeyProofError, SetupError};
+use crate::keyproof::{self, KeyProof, KeyTamper};
 use crate::layout::{chain_error, dims_vars, layer_dims, padded_index, pow2_vars};
-use crate::ops::requant::check_layer_bounds;
+use crate::ops::requant::{BoundViolation, check_derived_bounds};
 
 /// The op of a layer and its geometry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +56,13 @@ pub struct VerifyingKey {
     pub weight_groups: Vec<Vec<usize>>,
     /// Roots of the commitments to every weight and bias, one per group.
     pub weight_commitments: Vec<Commitment>,
+    /// Per layer with weights, per row (dense) or output channel (conv): the bias bound `B`,
+    /// `|b| <= 2^B - 1`.
+    pub bias_bits: Vec<Vec<u8>>,
+    /// The key proof that certifies the weight and bias ranges (`crate::keyproof`); a key
+    /// file without one is refused. The last field: [`VerifyingKey::statement_bytes`] is the
+    /// encoding of every field before it.
+    pub key_proof: Option<KeyProof>,
 }
 
 /// What the prover needs: the model, its padded weights and the commitment's prover data.
@@ -69,8 +78,8 @@ pub struct ProvingKey {
 /// Setup and proving refuse work whose estimated peak memory (bytes) exceeds this.
 pub const MEMORY_LIMIT: u128 = 16 << 30;
 
-const PK_MAGIC: &[u8; 8] = b"ZKMLPK\0\x01";
-const VK_MAGIC: &[u8; 8] = b"ZKMLVK\0\x01";
+const PK_MAGIC: &[u8; 8] = b"ZKMLPK\0\x02";
+const VK_MAGIC: &[u8; 8] = b"ZKMLVK\0\x02";
 
 /// The security level setup insists on.
 pub const MIN_SECURITY_BITS: f64 = 100.0;
@@ -106,12 +115,32 @@ pub fn weight_groups(vars: &[usize]) -> Vec<Vec<usize>> {
     }
 }
 
-/// Quantized model -> keys. Commits to the weights once.
+/// Quantized model -> keys. Commits to the weights once and proves the key proof.
 ///
 /// # Errors
 /// [`SetupError`] when a layer's accumulator range does not fit the requantization argument,
 /// or the layers do not chain.
 pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
+    setup_tampered(model, &KeyTamper::default())
+}
+
+/// [`setup`] with rewrites of its data at each step, to build the keys of a cheating setup
+/// in tests (not part of the stable API).
+///
+/// # Errors
+/// As [`setup`].
+#[doc(hidden)]
+pub fn setup_tampered(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKey, SetupError> {
+    let mut pk = setup_unproven(model, tamper)?;
+    (tamper.vk)(&mut pk.vk);
+    let proof = keyproof::prove(&pk.vk, &pk.weights, &pk.weight_data, tamper)
+        .map_err(SetupError::KeyProof)?;
+    pk.vk.key_proof = Some(proof);
+    Ok(pk)
+}
+
+/// Setup up to the key proof: checks, the verifying key without its proof, the commitments.
+fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKey, SetupError> {
     if model.layers.is_empty() {
         return Err(SetupError::EmptyModel);
     }
@@ -119,30 +148,14 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         return Err(SetupError::Bits { bits: model.bits });
     }
     model.validate()?;
-    for layer in &model.layers {
-        match layer {
-            QuantLayer::Dense(d) => check_layer_bounds(
-                &d.name,
-                &d.weight,
-                d.n_in,
-                &d.bias,
-                &d.multiplier,
-                model.bits,
-            )?,
-            QuantLayer::Conv(c) => {
-                let per = c.weight.len() / c.out_shape[0].max(1);
-                check_layer_bounds(&c.name, &c.weight, per, &c.bias, &c.multiplier, model.bits)?;
-            }
-            QuantLayer::MaxPool(_) => {}
-        }
-    }
     let vk_layers: Vec<VkLayer> = model.layers.iter().map(vk_layer).collect();
     if let Some((l, why)) = chain_error(&vk_layers) {
         let layer = vk_layers[l].name.clone();
         return Err(SetupError::Unsupported { layer, why });
     }
     let dims = layer_dims(model.input_len(), &vk_layers);
-    let weights = padded_weights(&model, &dims);
+    let mut weights = padded_weights(&model, &dims);
+    (tamper.columns)(&mut weights);
     let columns: Vec<&Vec<F>> = weights.iter().flat_map(|(w, b)| [w, b]).collect();
     let vars: Vec<usize> = columns
         .iter()
@@ -154,6 +167,15 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         let limit = MEMORY_LIMIT;
         return Err(SetupError::MemoryLimit { estimate, limit });
     }
+    let bias_bits = model
+        .layers
+        .iter()
+        .filter_map(|l| match l {
+            QuantLayer::Dense(d) => Some(keyproof::bias_bits(&d.bias)),
+            QuantLayer::Conv(c) => Some(keyproof::bias_bits(&c.bias)),
+            QuantLayer::MaxPool(_) => None,
+        })
+        .collect();
     let mut vk = VerifyingKey {
         bits: model.bits,
         scales: model.scales,
@@ -163,7 +185,16 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
         layers: vk_layers,
         weight_groups: weight_groups(&vars),
         weight_commitments: Vec::new(),
+        bias_bits,
+        key_proof: None,
     };
+    vk.check_bounds()
+        .map_err(|(layer, v)| SetupError::AccumulatorRange {
+            layer,
+            row: v.row,
+            acc_max: v.acc_max,
+            multiplier: v.multiplier,
+        })?;
     // a second commitment costs list-decoding bits (docs/SECURITY.md): keep one if it must
     if vk.weight_groups.len() > 1 && crate::security::security(&vk, 1).bits < MIN_SECURITY_BITS {
         vk.weight_groups = vec![(0..vars.len()).collect()];
@@ -353,15 +384,87 @@ impl VerifyingKey {
         out
     }
 
-    /// Parses a key file.
+    /// Parses a key file and checks it: its numbers, the accumulator bound derived from them,
+    /// and its key proof (the committed weights and biases are in range, padding is zero).
     ///
     /// # Errors
-    /// [`FormatError`] on a wrong magic or version, a malformed body or trailing bytes.
+    /// [`FormatError`] on a wrong magic or version, a malformed body or trailing bytes;
+    /// [`FormatError::KeyProof`] naming the key check that failed.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, FormatError> {
         let body = crate::proof::strip_magic(bytes, VK_MAGIC, "verifying key")?;
         let vk: Self = crate::proof::decode_all(body, "verifying key")?;
         vk.check_sane()?;
+        vk.check_key()?;
         Ok(vk)
+    }
+
+    /// The key checks of [`VerifyingKey::from_bytes`] after parsing: the derived accumulator
+    /// bound, then the key proof. The key must have passed its sanity checks.
+    ///
+    /// # Errors
+    /// [`KeyProofError`] naming the failed check.
+    fn check_key(&self) -> Result<(), KeyProofError> {
+        self.check_bounds()
+            .map_err(|(layer, v)| KeyProofError::DerivedBound {
+                layer,
+                row: v.row,
+                acc_max: v.acc_max,
+                multiplier: v.multiplier,
+            })?;
+        let proof = self.key_proof.as_ref().ok_or(KeyProofError::Missing)?;
+        keyproof::verify(self, proof)
+    }
+
+    /// Checks every requantized row against the accumulator bound derived from public numbers
+    /// (real fan-in, bit width, bias bound; see [`check_derived_bounds`]).
+    ///
+    /// # Errors
+    /// The name of the first layer that fails, and its row.
+    pub fn check_bounds(&self) -> Result<(), (String, BoundViolation)> {
+        let mut bias_bits = self.bias_bits.iter();
+        for l in &self.layers {
+            let fan_in = match l.op {
+                LayerOp::Dense => l.n_in,
+                LayerOp::Conv {
+                    in_shape, window, ..
+                } => in_shape[0] * window.kernel[0] * window.kernel[1],
+                LayerOp::MaxPool { .. } => continue,
+            };
+            // one bound per multiplier: checked by `check_sane`, built so by setup
+            let b = bias_bits.next().map_or(&[][..], Vec::as_slice);
+            check_derived_bounds(fan_in, self.bits, b, &l.multiplier)
+                .map_err(|v| (l.name.clone(), v))?;
+        }
+        Ok(())
+    }
+
+    /// The encoding of every field but the key proof: what the key proof certifies.
+    pub fn statement_bytes(&self) -> Vec<u8> {
+        // destructured so that a new field cannot be left out silently
+        let Self {
+            bits,
+            scales,
+            batch,
+            input_shape,
+            input_scale,
+            layers,
+            weight_groups,
+            weight_commitments,
+            bias_bits,
+            key_proof: _,
+        } = self;
+        let fields = (
+            bits,
+            scales,
+            batch,
+            input_shape,
+            input_scale,
+            layers,
+            weight_groups,
+            weight_commitments,
+            bias_bits,
+        );
+        postcard::to_allocvec(&fields).unwrap_or_default()
     }
 
     /// Rejects keys whose numbers no setup produces (so later code may trust them).
@@ -423,6 +526,17 @@ impl VerifyingKey {
         if let Some((l, why)) = chain_error(&self.layers) {
             return bad(format!("layer {}: {why}", self.layers[l].name));
         }
+        self.check_columns()
+    }
+
+    /// The part of [`VerifyingKey::check_sane`] on the weight columns: groups and bias bounds.
+    fn check_columns(&self) -> Result<(), FormatError> {
+        let bad = |why: String| {
+            Err(FormatError::Malformed {
+                what: "verifying key",
+                why,
+            })
+        };
         // the weight groups must split the weight columns exactly, one commitment each
         let n = self.weight_vars().len();
         let mut seen = vec![false; n];
@@ -437,14 +551,30 @@ impl VerifyingKey {
         {
             return bad("weight groups".into());
         }
+        let rows = self
+            .layers
+            .iter()
+            .filter(|l| !matches!(l.op, LayerOp::MaxPool { .. }));
+        if self.bias_bits.len() != n / 2
+            || rows
+                .zip(&self.bias_bits)
+                .any(|(l, b)| b.len() != l.multiplier.len())
+            || self.bias_bits.iter().flatten().any(|&b| b > 62)
+        {
+            return bad("bias bounds".into());
+        }
         Ok(())
     }
 
-    /// A 256-bit digest of the whole key (Poseidon2 sponge over its bytes), hex.
+    /// A 256-bit digest of the key (Poseidon2 sponge over [`VerifyingKey::statement_bytes`]),
+    /// hex: every field but the key proof, so everything the key proof certifies. The key
+    /// proof itself is left out because it is checked when the key is loaded and any valid one
+    /// certifies the same statement; hashing it (150 KiB for the 264k CNN) would cost ~10 ms
+    /// on every prove and verify.
     pub fn digest(&self) -> String {
         let mut t = Transcript::new();
-        t.absorb_bytes(b"zkml vk digest");
-        t.absorb_bytes(&self.to_bytes());
+        t.absorb_bytes(b"zkml vk digest v2");
+        t.absorb_bytes(&self.statement_bytes());
         (0..4)
             .map(|_| {
                 format!(
@@ -464,18 +594,22 @@ impl ProvingKey {
         out
     }
 
-    /// Parses a proving key file and recommits its weights; the result must match its vk.
+    /// Parses a proving key file and recommits its weights; the result must match its vk,
+    /// whose key proof is checked (not proven again).
     ///
     /// # Errors
-    /// [`SetupError`] when the file is malformed or its weights do not match its commitment.
+    /// [`SetupError`] when the file is malformed, its weights do not match its commitment, or
+    /// its key proof fails.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SetupError> {
         let body = crate::proof::strip_magic(bytes, PK_MAGIC, "proving key")?;
         let (model, vk): (QuantizedModel, VerifyingKey) =
             crate::proof::decode_all(body, "proving key")?;
-        let pk = setup(model)?;
-        if pk.vk != vk {
+        let mut pk = setup_unproven(model, &KeyTamper::default())?;
+        if pk.vk.statement_bytes() != vk.statement_bytes() {
             return Err(SetupError::KeyMismatch);
         }
+        vk.check_key().map_err(FormatError::from)?;
+        pk.vk = vk;
         Ok(pk)
     }
 }

@@ -276,6 +276,7 @@ impl Layout {
                 Table::Limb => true,
                 Table::ClampRelu => self.layers.iter().any(|l| l.requantizes() && l.relu),
                 Table::Clamp => self.layers.iter().any(|l| l.requantizes() && !l.relu),
+                Table::Weight => false, // the key proof's table
             })
             .collect()
     }

@@ -6,6 +6,7 @@
 #[doc(hidden)]
 pub mod cheat; // a cheating prover for soundness tests: the real prover, deviating after commit
 pub mod error; // typed errors of setup, proving, verifying, file formats
+pub mod keyproof; // the key proof: committed weights and biases are in range
 pub mod keys; // setup, proving and verifying keys, key files
 pub mod layout; // the committed columns of a proof, shared by prover and verifier
 pub mod ops; // one prover/verifier per op: dense, conv, max-pool, requantization
@@ -20,8 +21,8 @@ pub mod verify; // the whole-model verifier
 pub mod wiring; // gathers of window ops (conv, pool) as multilinear wiring
 pub mod witness; // exact integer inference producing the committed columns
 
-pub use error::{FormatError, ProveError, SetupError, VerifyError};
-pub use keys::{ProvingKey, VerifyingKey, setup};
+pub use error::{FormatError, KeyProofError, ProveError, SetupError, VerifyError};
+pub use keys::{ProvingKey, VerifyingKey, setup, setup_tampered};
 pub use proof::Proof;
 pub use prove::{ProveTimings, prove, prove_cheating, prove_tampered, prove_with_progress};
 pub use security::{Security, security};

@@ -20,11 +20,18 @@ pub enum Table {
     ClampRelu,
     /// `x` in `[-2^(bits-1), 2^(bits-1) - 1]` with `sigma(x) = [x = hi] - [x = lo]`: plain clamp.
     Clamp,
+    /// Key proof: `2^(bits+1)` rows, the first half `(x, 0)` for `x` in
+    /// `[-2^(bits-1), 2^(bits-1) - 1]`, the second half `(0, 1)`. A lookup of
+    /// `(weight, pad)` proves a real weight in range and a padding weight zero.
+    Weight,
 }
 
 impl Table {
     /// All tables, in the order their multiplicity columns are committed.
     pub const ALL: [Table; 3] = [Table::Limb, Table::ClampRelu, Table::Clamp];
+
+    /// The tables of the key proof, in the order their multiplicity columns are committed.
+    pub const KEY: [Table; 2] = [Table::Weight, Table::Limb];
 
     /// The tag that separates tables inside one lookup argument.
     pub fn id(self) -> u64 {
@@ -32,6 +39,7 @@ impl Table {
             Table::Limb => 0,
             Table::ClampRelu => 1,
             Table::Clamp => 2,
+            Table::Weight => 3,
         }
     }
 
@@ -46,6 +54,7 @@ impl Table {
             Table::Limb => LIMB_BITS as usize,
             Table::ClampRelu => bits as usize - 1,
             Table::Clamp => bits as usize,
+            Table::Weight => bits as usize + 1,
         }
     }
 
@@ -53,11 +62,12 @@ impl Table {
     pub fn lo(self, bits: u32) -> i64 {
         match self {
             Table::Limb | Table::ClampRelu => 0,
-            Table::Clamp => -(1i64 << (bits - 1)),
+            Table::Clamp | Table::Weight => -(1i64 << (bits - 1)),
         }
     }
 
-    /// Row index of the value `x` (the caller guarantees it is in range).
+    /// Row index of the value `x` (the caller guarantees it is in range; for
+    /// [`Table::Weight`], `x` is a real weight and the row is `(x, 0)`).
     pub fn index_of(self, bits: u32, x: i64) -> usize {
         (x - self.lo(bits)) as usize
     }
@@ -66,6 +76,15 @@ impl Table {
     pub fn rows(self, bits: u32) -> Vec<(F, F)> {
         let n = 1usize << self.num_vars(bits);
         let lo = self.lo(bits);
+        if self == Table::Weight {
+            let half = n / 2;
+            return (0..n)
+                .map(|i| match i < half {
+                    true => (from_i64(lo + i as i64), F::ZERO),
+                    false => (F::ZERO, F::ONE),
+                })
+                .collect();
+        }
         (0..n)
             .map(|i| {
                 let sigma = match self {
@@ -77,8 +96,21 @@ impl Table {
             .collect()
     }
 
+    /// The row of the padding pair `(0, 1)` in [`Table::Weight`] (the first of its second half).
+    pub fn pad_row(bits: u32) -> usize {
+        1 << bits
+    }
+
     /// The MLEs of both columns at `z` (length `num_vars(bits)`), in O(|z|).
     pub fn eval(self, bits: u32, z: &[EF]) -> (EF, EF) {
+        if self == Table::Weight {
+            // first variable: which half; the rest index a signed value in the first half
+            let Some((&z0, rest)) = z.split_first() else {
+                return (EF::ZERO, EF::ZERO);
+            };
+            let (x, _) = Table::Clamp.eval(bits, rest);
+            return ((EF::ONE - z0) * x, z0);
+        }
         let n = z.len();
         let x = z
             .iter()
@@ -111,7 +143,7 @@ mod tests {
     #[test]
     fn table_mles_equal_the_tables_on_the_hypercube() {
         for bits in [2u32, 4, 8] {
-            for table in Table::ALL {
+            for table in Table::ALL.into_iter().chain([Table::Weight]) {
                 let rows = table.rows(bits);
                 let n = table.num_vars(bits);
                 let xs: Vec<F> = rows.iter().map(|r| r.0).collect();
@@ -138,5 +170,11 @@ mod tests {
         let rows = Table::Clamp.rows(8);
         assert_eq!(rows[0].0, from_i64(-128));
         assert_eq!(Table::Clamp.index_of(8, -128), 0);
+        let rows = Table::Weight.rows(4);
+        assert_eq!(rows.len(), 32);
+        assert_eq!(rows[Table::Weight.index_of(4, -8)], (from_i64(-8), F::ZERO));
+        assert_eq!(rows[Table::Weight.index_of(4, 7)], (from_i64(7), F::ZERO));
+        assert_eq!(rows[Table::pad_row(4)], (F::ZERO, F::ONE));
+        assert_eq!(rows[31], (F::ZERO, F::ONE));
     }
 }

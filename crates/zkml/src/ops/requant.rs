@@ -8,7 +8,10 @@
 //! `acc * m + 2^31 - 2^32 (out + sigma e) - r = 0` on every element.
 //!
 //! # Soundness
-//! Setup bounds `|acc * m + 2^31| < 2^62` for every input in range; the right-hand side is
+//! `|acc * m + 2^31| < 2^62` for every input in range, by [`check_derived_bounds`] on public
+//! numbers only (fan-in, bit width, the key's bias bound, the multipliers), which setup and
+//! the key check on load both run; the key proof (`crate::keyproof`) certifies the weight and
+//! bias ranges and the zero padding that bound assumes. The right-hand side is
 //! below `(2^15 + 2^24) 2^32 + 2^32 < 2^57`, so the field identity is an integer identity, and
 //! with `0 <= r < 2^32` it pins `q = out + sigma e` to the floor quotient; `sigma` then forces
 //! `q >= hi` when `out = hi`, `q <= lo` when `out = lo`, and `q = out` otherwise.
@@ -22,7 +25,7 @@ use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Msg, Stage};
-use crate::error::{SetupError, VerifyError};
+use crate::error::VerifyError;
 use crate::layout::LayerShape;
 
 /// Byte limbs of the clamp excess (`e < 2^24`).
@@ -63,31 +66,46 @@ pub fn decompose(acc: i64, m: i64, relu: bool, bits: u32) -> Decomposed {
     }
 }
 
-/// Checks at setup that every accumulator of a layer fits the argument (see the module docs).
-/// `weight` holds one row of `row_len` weights per bias (a dense row, or a conv filter).
+/// A row whose accumulators may leave the range the argument supports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoundViolation {
+    pub row: usize,
+    pub acc_max: i128,
+    pub multiplier: i64,
+}
+
+/// The largest `|acc|` of a row that public data allows: `fan_in` weights and inputs of at
+/// most `2^(bits-1)` in magnitude and a bias of at most `2^bias_bits - 1`, so
+/// `fan_in * 2^(2 bits - 2) + 2^bias_bits - 1`. The key proof certifies the weight and bias
+/// ranges and that padding weights are zero, so `fan_in` is the real (unpadded) fan-in.
+pub fn derived_acc_max(fan_in: usize, bits: u32, bias_bits: u8) -> i128 {
+    let fan_in = i128::try_from(fan_in).unwrap_or(i128::MAX >> 64);
+    (fan_in << (2 * bits - 2)).saturating_add((1i128 << bias_bits.min(100)) - 1)
+}
+
+/// Checks that every row of a layer (multiplier `multiplier[o]`, bias bound `bias_bits[o]`)
+/// fits the argument (see the module docs) for the bound of [`derived_acc_max`]: `0 <= m`, `acc_max < 2^62`, `acc_max * m + 2^31 < 2^62` and
+/// clamp excess `q_max + 2^(bits-1) < 2^24`. Setup refuses a layer that fails, and the
+/// verifier checks it again when it loads a key, from the key's public numbers alone.
 ///
 /// # Errors
-/// [`SetupError::AccumulatorRange`] naming the layer, row and bound.
-pub fn check_layer_bounds(
-    name: &str,
-    weight: &[i64],
-    row_len: usize,
-    bias: &[i64],
-    multiplier: &[i64],
+/// The first row that fails, with its bound and multiplier.
+pub fn check_derived_bounds(
+    fan_in: usize,
     bits: u32,
-) -> Result<(), SetupError> {
+    bias_bits: &[u8],
+    multiplier: &[i64],
+) -> Result<(), BoundViolation> {
     let x_max = 1i128 << (bits - 1);
-    for (row, w) in weight.chunks(row_len.max(1)).enumerate() {
-        let acc_max = zkml_model::requant::max_abs_acc(w, bias[row], bits);
-        let m = i128::from(multiplier[row]);
-        let v_max = acc_max * m + (1 << (REQUANT_SHIFT - 1));
+    for (row, (&m, &b)) in multiplier.iter().zip(bias_bits).enumerate() {
+        let acc_max = derived_acc_max(fan_in, bits, b);
+        let v_max = acc_max.saturating_mul(i128::from(m)) + (1 << (REQUANT_SHIFT - 1));
         let q_max = (v_max >> REQUANT_SHIFT) + 1;
-        if m < 0 || v_max >= 1 << 62 || q_max + x_max >= 1 << (8 * E_LIMBS) {
-            return Err(SetupError::AccumulatorRange {
-                layer: name.to_string(),
+        if m < 0 || acc_max >= 1 << 62 || v_max >= 1 << 62 || q_max + x_max >= 1 << (8 * E_LIMBS) {
+            return Err(BoundViolation {
                 row,
                 acc_max,
-                multiplier: multiplier[row],
+                multiplier: m,
             });
         }
     }
@@ -246,6 +264,22 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_bound_is_the_worst_case_and_refuses_what_does_not_fit() {
+        // 8 bits, fan-in 100, |b| < 2^10: 100 * 2^14 + 2^10 - 1
+        assert_eq!(derived_acc_max(100, 8, 10), 100 * 16384 + 1023);
+        assert!(check_derived_bounds(100, 8, &[10, 10], &[1 << 20, 0]).is_ok());
+        // q_max = acc_max * m / 2^32 reaches 2^24
+        let m = (1i64 << 56) / 1_639_423;
+        let err = check_derived_bounds(100, 8, &[10, 10], &[1, m]).unwrap_err();
+        assert_eq!(err.row, 1);
+        assert_eq!(err.acc_max, 1_639_423);
+        // the same multiplier passes on a row whose bias bound is smaller
+        assert!(check_derived_bounds(100, 8, &[10, 0], &[1, m / 2]).is_ok());
+        assert!(check_derived_bounds(100, 8, &[10], &[-1]).is_err());
+        assert!(check_derived_bounds(1, 8, &[62], &[0]).is_err());
+    }
 
     #[test]
     fn decomposition_agrees_with_the_model_and_recomposes() {
