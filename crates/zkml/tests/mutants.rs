@@ -86,3 +86,109 @@ fn a_lookup_into_another_layers_table_is_refused() {
         "{err}"
     );
 }
+
+/// The input file of `zkml verify --input`: a row of floats per sample whose quantization
+/// (scale 1/127) gives back `rows`.
+fn input_json(rows: &[Vec<i64>]) -> String {
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let vals: Vec<String> = r.iter().map(|&v| format!("{}", v as f64 / 127.0)).collect();
+            format!("[{}]", vals.join(","))
+        })
+        .collect();
+    format!("{{\"input_data\":[{}]}}", rows.join(","))
+}
+
+/// `check_input`: the file's sample count and every quantized value against the proof.
+#[test]
+fn check_input_compares_every_value_and_the_sample_count() {
+    let (pk, xs) = fixture();
+    let proof = zkml::prove(&pk, &xs).unwrap();
+    verify(&pk.vk, &proof).unwrap();
+    zkml::check_input(&pk.vk, &proof, &input_json(&xs)).unwrap();
+    let err = zkml::check_input(&pk.vk, &proof, &input_json(&xs[..1])).unwrap_err();
+    assert!(matches!(err, VerifyError::InputFile { .. }), "{err}");
+    let mut other = xs.clone();
+    other[1][5] = if other[1][5] == 7 { 8 } else { 7 };
+    let err = zkml::check_input(&pk.vk, &proof, &input_json(&other)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::InputMismatch {
+                sample: 1,
+                index: 5
+            }
+        ),
+        "{err}"
+    );
+}
+
+fn shape_error(vk: &VerifyingKey, proof: &Proof) -> (&'static str, usize, usize) {
+    match verify(vk, proof).unwrap_err() {
+        VerifyError::Shape {
+            what,
+            expected,
+            got,
+        } => (what, expected, got),
+        e => panic!("not a shape error: {e}"),
+    }
+}
+
+/// The sample count is checked first, against 1..=MAX_SAMPLES and a fixed batch.
+#[test]
+fn the_sample_count_is_checked_before_the_lengths() {
+    let max = zkml::verify::MAX_SAMPLES;
+    let (pk, xs) = fixture();
+    let proof = zkml::prove(&pk, &xs).unwrap();
+    let with = |n: usize| {
+        let mut p = proof.clone();
+        p.num_samples = n;
+        p
+    };
+    let count = "number of samples";
+    assert_eq!(shape_error(&pk.vk, &with(0)), (count, 1, 0));
+    assert_eq!(shape_error(&pk.vk, &with(max + 1)), (count, max, max + 1));
+    // at the bound the count is fine and the input length is not
+    let input_len = 2 * WIDTHS[0];
+    assert_eq!(
+        shape_error(&pk.vk, &with(max)),
+        ("input length", max * WIDTHS[0], input_len)
+    );
+
+    // a fixed batch of 2: a key for a batch of 4 refuses the count first
+    let pk = setup(model(&[5, 3], BatchDim::Fixed(2), 3)).unwrap();
+    let proof = zkml::prove(&pk, &inputs(2, 5, 4)).unwrap();
+    verify(&pk.vk, &proof).unwrap();
+    let mut vk = pk.vk.clone();
+    vk.batch = BatchDim::Fixed(4);
+    assert_eq!(shape_error(&vk, &proof), (count, 4, 2));
+    // a fixed batch of 1 is no constraint (as for the prover)
+    let pk = setup(model(&[5, 3], BatchDim::Fixed(1), 3)).unwrap();
+    let proof = zkml::prove(&pk, &inputs(2, 5, 4)).unwrap();
+    verify(&pk.vk, &proof).unwrap();
+}
+
+/// The leaves of the table segments: a multiplicity evaluation other than the GKR leaf's
+/// numerator is refused at once, naming the table's segment (after the lookups' segments).
+#[test]
+fn a_wrong_multiplicity_evaluation_names_its_table_segment() {
+    let (pk, xs) = fixture();
+    let proof = zkml::prove(&pk, &xs).unwrap();
+    let lookups = zkml::layout::Layout::new(&pk.vk, xs.len()).lookups().len();
+    assert!(lookups > 2);
+    for k in 0..proof.table_evals.len() {
+        let mut bad = proof.clone();
+        bad.table_evals[k] += zkml_proof::field::EF::ONE;
+        let err = verify(&pk.vk, &bad).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::LookupLeaf { segment } if segment == lookups + k),
+            "table {k}: {err}"
+        );
+    }
+    // and a lookup's evaluation other than its leaf's denominator
+    let mut bad = proof.clone();
+    bad.lookup_evals[3] += zkml_proof::field::EF::ONE;
+    let err = verify(&pk.vk, &bad).unwrap_err();
+    assert!(matches!(err, VerifyError::LookupLeaf { .. }), "{err}");
+}
