@@ -192,3 +192,28 @@ fn a_wrong_multiplicity_evaluation_names_its_table_segment() {
     let err = verify(&pk.vk, &bad).unwrap_err();
     assert!(matches!(err, VerifyError::LookupLeaf { .. }), "{err}");
 }
+
+/// Max-pool padding reads `-2^(bits-1)`, which never wins: on negative inputs a padded window
+/// takes its largest real value. Padding that read another value would prove another network
+/// (prover and verifier share `pad_value`), so the verified outputs are compared with the
+/// model's own integer inference.
+#[test]
+fn a_padded_max_pool_over_negative_inputs_proves_the_models_function() {
+    use common::{Spec, cnn};
+    let specs = [
+        Spec::Pool([2, 2], [2, 2], [1, 1, 1, 1]),
+        Spec::Dense(3, false),
+    ];
+    let m = cnn([2, 5, 5], &specs, BatchDim::Dynamic, 5);
+    let xs: Vec<Vec<i64>> = inputs(2, 50, 6)
+        .into_iter()
+        .map(|x| x.into_iter().map(|v| -2 - v.abs() % 100).collect())
+        .collect();
+    let expected: Vec<Vec<i64>> = xs
+        .iter()
+        .map(|x| m.forward(x).last().unwrap().clone())
+        .collect();
+    let pk = setup(m).unwrap();
+    let proof = zkml::prove(&pk, &xs).unwrap();
+    assert_eq!(verify(&pk.vk, &proof).unwrap(), expected);
+}
