@@ -217,3 +217,46 @@ fn a_padded_max_pool_over_negative_inputs_proves_the_models_function() {
     let proof = zkml::prove(&pk, &xs).unwrap();
     assert_eq!(verify(&pk.vk, &proof).unwrap(), expected);
 }
+
+/// Max-pool batches its window offsets with the powers of a random `lambda`: errors on the
+/// offsets (1, -2, 1, 0) cancel under any coefficients affine in `lambda`, never under its
+/// powers. The forged differences keep the zero-check (the max stays at offset 3) and the
+/// byte range; only the wiring's final check sees the gathered values moved.
+#[test]
+fn max_pool_offsets_are_batched_by_powers_of_lambda() {
+    use common::{Spec, cnn};
+    use p3_field::PrimeField64;
+    let specs = [
+        Spec::Conv(3, [3, 3], [1, 1], [1; 4], true),
+        Spec::Pool([2, 2], [2, 2], [0; 4]),
+        Spec::Dense(4, false),
+    ];
+    let pk = setup(cnn([2, 6, 6], &specs, BatchDim::Dynamic, 77)).unwrap();
+    let xs = inputs(1, 72, 78);
+    let relu: Vec<bool> = pk.vk.layers.iter().map(|l| l.relu).collect();
+    let proof = prove_tampered(&pk, &xs, &|w| {
+        let diffs = &mut w.layers[1].diffs;
+        let value = |limbs: &[Vec<F>], i: usize| -> i64 {
+            limbs.iter().rev().fold(0i64, |acc, l| {
+                acc * 256 + i64::try_from(l[i].as_canonical_u64()).unwrap()
+            })
+        };
+        let n = diffs[0][0].len();
+        let i = (0..n)
+            .find(|&i| {
+                let d: Vec<i64> = diffs.iter().map(|limbs| value(limbs, i)).collect();
+                d[3] == 0 && d[0] >= 1 && d[2] >= 1
+            })
+            .expect("a window whose max is at offset 3");
+        for (k, e) in [(0, 1i64), (1, -2), (2, 1)] {
+            let v = value(&diffs[k], i) - e;
+            for (t, limb) in diffs[k].iter_mut().enumerate() {
+                limb[i] = from_i64((v >> (8 * t)) & 0xFF);
+            }
+        }
+        w.recount(8, &relu);
+    })
+    .unwrap();
+    let err = verify(&pk.vk, &proof).unwrap_err();
+    assert!(matches!(err, VerifyError::MaxPool { layer: 1 }), "{err}");
+}
