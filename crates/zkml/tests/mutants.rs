@@ -260,3 +260,40 @@ fn max_pool_offsets_are_batched_by_powers_of_lambda() {
     let err = verify(&pk.vk, &proof).unwrap_err();
     assert!(matches!(err, VerifyError::MaxPool { layer: 1 }), "{err}");
 }
+
+/// The max-pool proof's difference evaluations are counted before use (12 bits: two limbs per
+/// difference, four offsets), and the error says how many were expected.
+#[test]
+fn max_pool_difference_counts_are_checked() {
+    use common::{Spec, cnn};
+    use zkml::proof::LayerProof;
+    let specs = [
+        Spec::Conv(2, [3, 3], [1, 1], [1; 4], true),
+        Spec::Pool([2, 2], [2, 2], [0; 4]),
+        Spec::Dense(3, false),
+    ];
+    let mut m = cnn([1, 4, 4], &specs, BatchDim::Dynamic, 9);
+    m.bits = 12;
+    let pk = setup(m).unwrap();
+    let proof = zkml::prove(&pk, &inputs(1, 16, 10)).unwrap();
+    verify(&pk.vk, &proof).unwrap();
+    let limbs = zkml::layout::diff_limbs(12);
+    assert_eq!(limbs, 2);
+    for name in ["one offset less", "one limb less"] {
+        let mut bad = proof.clone();
+        let LayerProof::MaxPool(pp) = &mut bad.layers[1] else {
+            panic!("layer 1 is the pool")
+        };
+        if name == "one offset less" {
+            pp.diffs.pop();
+        } else {
+            pp.diffs[1].pop();
+        }
+        let got = pp.diffs.iter().map(Vec::len).sum::<usize>();
+        assert_eq!(
+            shape_error(&pk.vk, &bad),
+            ("max-pool difference evaluations", 4 * limbs, got),
+            "{name}"
+        );
+    }
+}
