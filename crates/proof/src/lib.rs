@@ -6,6 +6,11 @@
 //! A 2-D tensor `[rows][cols]` stored row-major is therefore the MLE `t(r, c)` with the row
 //! variables first.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod field; // Goldilocks F, cubic extension EF, signed-integer embedding
 pub mod gkr; // batched fractional-sum GKR (logup-GKR) over trees of different depths
 pub mod mle; // MLE evaluation tables, eq tables, padding

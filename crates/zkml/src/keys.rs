@@ -378,6 +378,10 @@ impl VerifyingKey {
     }
 
     /// Serialized key: magic, format version, postcard body.
+    #[expect(
+        clippy::expect_used,
+        reason = "postcard fails only on types it cannot encode; a key has none"
+    )]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = VK_MAGIC.to_vec();
         out.extend(postcard::to_allocvec(self).expect("vk serializes"));
@@ -588,6 +592,10 @@ impl VerifyingKey {
 
 impl ProvingKey {
     /// Serialized key: magic, version, the quantized model (weights are recommitted on load).
+    #[expect(
+        clippy::expect_used,
+        reason = "postcard fails only on types it cannot encode; a key has none"
+    )]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = PK_MAGIC.to_vec();
         out.extend(postcard::to_allocvec(&(&self.model, &self.vk)).expect("pk serializes"));

@@ -3,6 +3,11 @@
 //! Joins the model front end (`zkml-model`) and the proof toolkit (`zkml-proof`).
 //! Protocol notes: `docs/PROTOCOL.md`.
 
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 #[doc(hidden)]
 pub mod cheat; // a cheating prover for soundness tests: the real prover, deviating after commit
 pub mod error; // typed errors of setup, proving, verifying, file formats

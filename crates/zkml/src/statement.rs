@@ -46,6 +46,10 @@ impl Public {
     /// The public input and output of a proof, embedded in the layout's padded tensors.
     pub fn new(layout: &Layout, input: &[i64], output: &[i64]) -> Self {
         let samples = 1 << layout.sample_vars;
+        #[expect(
+            clippy::expect_used,
+            reason = "a layout has a layer: keys without one are refused at setup and on load"
+        )]
         let last = layout.layers.last().expect("layers");
         Self {
             input: embed(input, &layout.layers[0].in_dims, samples),
@@ -134,6 +138,10 @@ impl Claims {
         bias: EF,
     ) {
         let bias_point = weight_point[..bias_vars].to_vec();
+        #[expect(
+            clippy::expect_used,
+            reason = "called for dense and conv layers only, which have weight columns"
+        )]
         let first = self.weight_columns[l].expect("a layer with weights");
         for (column, point, value) in [(first, weight_point, weight), (first + 1, bias_point, bias)]
         {

@@ -1,5 +1,9 @@
 //! Small models with pseudo-random weights for tests, benchmarks and fuzz targets (not part
 //! of the stable API).
+#![allow(
+    clippy::expect_used,
+    reason = "test and benchmark fixtures: a fixture that cannot be built is a bug in the test"
+)]
 
 use zkml_model::{
     BatchDim, ConvLayer, DenseLayer, MaxPoolLayer, QuantLayer, QuantizedModel, ScaleMode, Window,

@@ -72,6 +72,10 @@ pub fn generate(model: &QuantizedModel, layout: &Layout, inputs: &[Vec<i64>]) ->
         x.clone_from(&lw.out);
         layers.push(lw);
     }
+    #[expect(
+        clippy::expect_used,
+        reason = "a layout has a layer: keys without one are refused at setup and on load"
+    )]
     let last = layout.layers.last().expect("layers");
     let width = 1usize << last.out_vars;
     let n_out = model.output_len();
@@ -236,6 +240,7 @@ fn pool_layer(
         .map(|pos| gathered.iter().map(|gk| gk[pos]).max().unwrap_or(0))
         .collect();
     let limbs = diff_limbs(bits);
+    #[expect(clippy::expect_used, reason = "counts holds every table of Table::ALL")]
     let limb_counts = &mut counts
         .iter_mut()
         .find(|(t, _)| *t == Table::Limb)
@@ -282,6 +287,7 @@ impl Witness {
             .collect();
         let mut bump = |table: Table, v: F| {
             let x = zkml_proof::field::to_i64(v) - table.lo(bits);
+            #[expect(clippy::expect_used, reason = "counts holds every table of Table::ALL")]
             let c = &mut counts
                 .iter_mut()
                 .find(|(t, _)| *t == table)

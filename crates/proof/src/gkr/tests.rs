@@ -449,3 +449,66 @@ fn time_prove_verify() {
         );
     }
 }
+
+/// The helpers shared by prover and verifier, against their definitions: a mutation that both
+/// sides share would keep honest proofs verifying and so must be caught here.
+#[test]
+fn helpers_match_their_definitions() {
+    let (b, x) = (random_ext(21), random_ext(22));
+    assert_eq!(powers(b, 4), vec![EF::ONE, b, b * b, b * b * b]);
+    assert!(powers(b, 0).is_empty());
+    // the quadratic through (0, g0), (1, g1), (2, g2), at x and on the nodes
+    let quad = |t: EF| EF::from_u64(3) * t * t - EF::from_u64(5) * t + EF::from_u64(7);
+    let g = [quad(EF::ZERO), quad(EF::ONE), quad(EF::TWO)];
+    assert_eq!(interpolate(&g, x), quad(x));
+    for (i, &gi) in g.iter().enumerate() {
+        assert_eq!(interpolate(&g, EF::from_u64(i as u64)), gi);
+    }
+    let c = [
+        random_ext(23),
+        random_ext(24),
+        random_ext(25),
+        random_ext(26),
+    ];
+    let [pl, pr, ql, qr] = c;
+    assert_eq!(combine(&c, x), pl * qr + pr * ql + x * ql * qr);
+    assert_eq!(reduce(&c, x), (pl + x * (pr - pl), ql + x * (qr - ql)));
+    assert_eq!(reduce(&c, EF::ZERO), (pl, ql));
+    assert_eq!(reduce(&c, EF::ONE), (pr, qr));
+}
+
+/// The statement's shape enters the transcript before any challenge: two statements with
+/// different segment sizes never share challenges.
+#[test]
+fn the_shape_is_bound_before_any_challenge() {
+    let first = |vars: &[usize]| {
+        let mut t = Transcript::new();
+        absorb_shape(&mut t, vars);
+        t.sample()
+    };
+    let fresh = Transcript::new().sample();
+    let a = first(&[1, 2]);
+    for other in [&[2, 1][..], &[1, 2, 0], &[1], &[1, 3], &[]] {
+        assert_ne!(a, first(other), "{other:?}");
+        assert_ne!(first(other), fresh, "{other:?}");
+    }
+}
+
+/// Root checks with three segments: the pairwise fold must be the real sum of fractions.
+#[test]
+fn root_sum_uses_every_fraction() {
+    let segs = balanced(&[2, 3, 1], 31);
+    let vars = vars_of(&segs);
+    let (proof, _) = prove_fresh(&segs);
+    assert!(verify_fresh(&vars, &proof).is_ok());
+    // p1/q1 + p2/q2 + ... with one root scaled: still nonzero denominators, wrong sum
+    for k in 0..proof.roots.len() {
+        let mut p = proof.clone();
+        p.roots[k].1 *= EF::TWO;
+        assert_eq!(
+            verify_fresh(&vars, &p),
+            Err(GkrError::NonZeroSum),
+            "root {k}"
+        );
+    }
+}

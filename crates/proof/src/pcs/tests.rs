@@ -336,6 +336,30 @@ fn wrong_shape_or_transcript_history_fails() {
     assert!(r.is_err());
 }
 
+/// `observe` binds the shape and the root: another shape or another root gives other
+/// challenges, and the verifier's transcript matches the prover's after `commit`.
+#[test]
+fn observe_binds_the_shape_and_the_root() {
+    let next = |vars: &[usize], c: &Commitment| {
+        let mut t = Transcript::new();
+        let shape = CommitShape {
+            column_vars: vars.to_vec(),
+        };
+        observe(&shape, c, &mut t);
+        t.sample()
+    };
+    let mut tp = Transcript::new();
+    let (c1, _) = commit(columns(&[3, 5]), &mut tp).unwrap();
+    let (c2, _) = commit(columns(&[5, 3]), &mut Transcript::new()).unwrap();
+    assert_ne!(c1, c2);
+    let a = next(&[3, 5], &c1);
+    assert_eq!(a, tp.sample(), "verifier and prover transcripts agree");
+    assert_ne!(a, next(&[3, 5], &c2), "the root is bound");
+    assert_ne!(a, next(&[5, 3], &c1), "the shape is bound");
+    assert_ne!(a, next(&[3, 5, 0], &c1), "the column count is bound");
+    assert_ne!(a, Transcript::new().sample());
+}
+
 /// Commit + open + verify with explicit parameters; returns (commit s, open s, verify s, bytes).
 fn measure(p: &Params, vars: &[usize], num_claims: usize) -> (f64, f64, f64, usize) {
     let cols = columns(vars);
@@ -573,6 +597,13 @@ fn malformed_proofs_are_errors_not_panics() {
             &mut t,
         );
         assert!(r.is_err(), "{name} accepted");
+        // the evaluation batches are checked against the claims before WHIR runs
+        if matches!(*name, "drop eval batch" | "successor evals") {
+            assert!(
+                matches!(r, Err(PcsError::MalformedProof { .. })),
+                "{name}: {r:?}"
+            );
+        }
     }
 }
 

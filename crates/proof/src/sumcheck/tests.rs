@@ -122,3 +122,45 @@ fn a_false_sum_with_consistent_rounds_is_left_to_the_final_check() {
     assert_eq!(offset, pt.iter().fold(delta, |acc, &x| acc * x));
     assert!(!final_check(&r, &a, &b, &c, &pt, fin));
 }
+
+/// The MLE helpers the verifiers call, against their definitions (values that are not a
+/// linear function of the index, a padded table, points off the hypercube).
+#[test]
+fn mle_helpers_match_their_definitions() {
+    let r: Vec<EF> = [3u64, 5, 7].iter().map(|&x| EF::from_u64(x)).collect();
+    let vals: Vec<F> = (0..6u64).map(|i| F::from_u64(i * i + 2)).collect();
+    let mut padded = vals.clone();
+    padded.resize(8, F::ZERO);
+    let bits = |i: usize| -> Vec<EF> {
+        (0..3)
+            .map(|k| EF::from_u64(((i >> (2 - k)) & 1) as u64))
+            .collect()
+    };
+    // sum_i v_i eq(r, i), written out
+    let direct: EF = padded
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| eq_eval(&r, &bits(i)) * v)
+        .sum();
+    assert_eq!(crate::mle::evaluate_padded(&vals, &r), direct);
+    assert_eq!(evaluate(&padded, &r), direct);
+    // eq(a, b) = prod_k (a_k b_k + (1 - a_k)(1 - b_k))
+    let s: Vec<EF> = [11u64, 13, 17].iter().map(|&x| EF::from_u64(x)).collect();
+    let prod: EF = r
+        .iter()
+        .zip(&s)
+        .map(|(&a, &b)| a * b + (EF::ONE - a) * (EF::ONE - b))
+        .product();
+    assert_eq!(eq_eval(&r, &s), prod);
+    let table = eq_table(&r);
+    for (i, &e) in table.iter().enumerate() {
+        assert_eq!(e, eq_eval(&r, &bits(i)), "eq table entry {i}");
+    }
+    let scaled = crate::mle::eq_table_scaled(&r, EF::from_u64(9));
+    assert!(
+        scaled
+            .iter()
+            .zip(&table)
+            .all(|(&a, &b)| a == b * EF::from_u64(9))
+    );
+}

@@ -1,0 +1,302 @@
+//! Tests that kill mutants `cargo mutants` found in the verifier paths (docs/SECURITY.md,
+//! "Mutation testing"): each names the check it guards.
+
+mod common;
+
+use common::{inputs, model};
+use p3_field::PrimeCharacteristicRing;
+use zkml::VerifyingKey;
+use zkml::zkml_model::BatchDim;
+use zkml::{Proof, ProvingKey, VerifyError, prove_tampered, setup, verify};
+use zkml_proof::field::{F, from_i64};
+use zkml_proof::gkr::GkrError;
+
+const WIDTHS: [usize; 4] = [12, 9, 6, 4];
+
+fn fixture() -> (ProvingKey, Vec<Vec<i64>>) {
+    let pk = setup(model(&WIDTHS, BatchDim::Dynamic, 42)).unwrap();
+    (pk, inputs(2, WIDTHS[0], 43))
+}
+
+/// A proof made by an earlier build (the fuzz seed) verifies: prover and verifier share the
+/// statement binding and the claim routing, so a change to both at once (e.g. no claims on the
+/// weights at all) keeps fresh proofs verifying but refuses this one.
+#[test]
+fn a_proof_made_by_the_reference_build_still_verifies() {
+    let vk_bytes = include_bytes!("../../../fuzz/corpus/vk_bytes/valid.vk");
+    let proof_bytes = include_bytes!("../../../fuzz/corpus/verify_proof/valid_proof.bin");
+    let vk = VerifyingKey::from_bytes(vk_bytes).unwrap();
+    // the seed is this build's key of the fuzz fixture (else: regenerate the seeds, see
+    // docs/SECURITY.md, "Fuzzing")
+    let fresh = setup(model(&[6, 5, 3], BatchDim::Dynamic, 42)).unwrap();
+    assert_eq!(fresh.vk, vk, "stale fuzz seeds");
+    let proof = Proof::from_bytes(proof_bytes).unwrap();
+    let outputs = verify(&vk, &proof).unwrap();
+    assert_eq!(outputs.len(), 2);
+}
+
+/// The table tag separates the tables of one lookup argument: a last-layer element claimed
+/// as "clamped at 0" (`out = 0`, `sigma = -1`, excess `-q`) is a row of the ReLU clamp table
+/// but not of this layer's plain clamp table. The identity of the zero-check holds, the
+/// multiplicity sits on the ReLU table's row: only the tag refuses it.
+#[test]
+fn a_lookup_into_another_layers_table_is_refused() {
+    let (pk, xs) = fixture();
+    let last = WIDTHS.len() - 2;
+    let proof = prove_tampered(&pk, &xs, &|w| {
+        let lw = &mut w.layers[last];
+        // a real element whose honest output is negative and not clamped
+        let i = lw
+            .out
+            .iter()
+            .position(|&v| (-100..0).contains(&v))
+            .expect("a negative output");
+        let q = lw.out[i];
+        let e = u64::try_from(-q).unwrap();
+        lw.out[i] = 0;
+        lw.cols.out[i] = F::ZERO;
+        lw.cols.sigma[i] = from_i64(-1);
+        for (k, limb) in lw.cols.excess.iter_mut().enumerate() {
+            limb[i] = from_i64(((e >> (8 * k)) & 0xFF) as i64);
+        }
+        // the public output (4 real outputs per sample, no padding) follows the witness
+        w.output[i] = 0;
+        // the multiplicities: one lookup less of q in the plain clamp table, one more of
+        // (0, -1) in the ReLU clamp table; the excess limb e is a byte (already counted as 0)
+        let (clamp_lo, relu_lo) = (-128i64, 0i64);
+        for (table, m) in &mut w.mults {
+            match table {
+                zkml::tables::Table::Clamp => {
+                    m[usize::try_from(q - clamp_lo).unwrap()] -= F::ONE;
+                }
+                zkml::tables::Table::ClampRelu => {
+                    m[usize::try_from(-relu_lo).unwrap()] += F::ONE;
+                }
+                zkml::tables::Table::Limb => {
+                    m[0] -= F::ONE;
+                    m[usize::try_from(e).unwrap()] += F::ONE;
+                }
+                zkml::tables::Table::Weight => unreachable!("a key proof table in a proof"),
+            }
+        }
+    })
+    .unwrap();
+    let err = verify(&pk.vk, &proof).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),
+        "{err}"
+    );
+}
+
+/// The input file of `zkml verify --input`: a row of floats per sample whose quantization
+/// (scale 1/127) gives back `rows`.
+fn input_json(rows: &[Vec<i64>]) -> String {
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let vals: Vec<String> = r.iter().map(|&v| format!("{}", v as f64 / 127.0)).collect();
+            format!("[{}]", vals.join(","))
+        })
+        .collect();
+    format!("{{\"input_data\":[{}]}}", rows.join(","))
+}
+
+/// `check_input`: the file's sample count and every quantized value against the proof.
+#[test]
+fn check_input_compares_every_value_and_the_sample_count() {
+    let (pk, xs) = fixture();
+    let proof = zkml::prove(&pk, &xs).unwrap();
+    verify(&pk.vk, &proof).unwrap();
+    zkml::check_input(&pk.vk, &proof, &input_json(&xs)).unwrap();
+    let err = zkml::check_input(&pk.vk, &proof, &input_json(&xs[..1])).unwrap_err();
+    assert!(matches!(err, VerifyError::InputFile { .. }), "{err}");
+    let mut other = xs.clone();
+    other[1][5] = if other[1][5] == 7 { 8 } else { 7 };
+    let err = zkml::check_input(&pk.vk, &proof, &input_json(&other)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::InputMismatch {
+                sample: 1,
+                index: 5
+            }
+        ),
+        "{err}"
+    );
+}
+
+fn shape_error(vk: &VerifyingKey, proof: &Proof) -> (&'static str, usize, usize) {
+    match verify(vk, proof).unwrap_err() {
+        VerifyError::Shape {
+            what,
+            expected,
+            got,
+        } => (what, expected, got),
+        e => panic!("not a shape error: {e}"),
+    }
+}
+
+/// The sample count is checked first, against 1..=MAX_SAMPLES and a fixed batch.
+#[test]
+fn the_sample_count_is_checked_before_the_lengths() {
+    let max = zkml::verify::MAX_SAMPLES;
+    let (pk, xs) = fixture();
+    let proof = zkml::prove(&pk, &xs).unwrap();
+    let with = |n: usize| {
+        let mut p = proof.clone();
+        p.num_samples = n;
+        p
+    };
+    let count = "number of samples";
+    assert_eq!(shape_error(&pk.vk, &with(0)), (count, 1, 0));
+    assert_eq!(shape_error(&pk.vk, &with(max + 1)), (count, max, max + 1));
+    // at the bound the count is fine and the input length is not
+    let input_len = 2 * WIDTHS[0];
+    assert_eq!(
+        shape_error(&pk.vk, &with(max)),
+        ("input length", max * WIDTHS[0], input_len)
+    );
+
+    // a fixed batch of 2: a key for a batch of 4 refuses the count first
+    let pk = setup(model(&[5, 3], BatchDim::Fixed(2), 3)).unwrap();
+    let proof = zkml::prove(&pk, &inputs(2, 5, 4)).unwrap();
+    verify(&pk.vk, &proof).unwrap();
+    let mut vk = pk.vk.clone();
+    vk.batch = BatchDim::Fixed(4);
+    let mut renamed = proof.clone();
+    renamed.key_digest = vk.digest();
+    assert_eq!(shape_error(&vk, &renamed), (count, 4, 2));
+    // a fixed batch of 1 is no constraint (as for the prover)
+    let pk = setup(model(&[5, 3], BatchDim::Fixed(1), 3)).unwrap();
+    let proof = zkml::prove(&pk, &inputs(2, 5, 4)).unwrap();
+    verify(&pk.vk, &proof).unwrap();
+}
+
+/// The leaves of the table segments: a multiplicity evaluation other than the GKR leaf's
+/// numerator is refused at once, naming the table's segment (after the lookups' segments).
+#[test]
+fn a_wrong_multiplicity_evaluation_names_its_table_segment() {
+    let (pk, xs) = fixture();
+    let proof = zkml::prove(&pk, &xs).unwrap();
+    let lookups = zkml::layout::Layout::new(&pk.vk, xs.len()).lookups().len();
+    assert!(lookups > 2);
+    for k in 0..proof.table_evals.len() {
+        let mut bad = proof.clone();
+        bad.table_evals[k] += zkml_proof::field::EF::ONE;
+        let err = verify(&pk.vk, &bad).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::LookupLeaf { segment } if segment == lookups + k),
+            "table {k}: {err}"
+        );
+    }
+    // and a lookup's evaluation other than its leaf's denominator
+    let mut bad = proof.clone();
+    bad.lookup_evals[3] += zkml_proof::field::EF::ONE;
+    let err = verify(&pk.vk, &bad).unwrap_err();
+    assert!(matches!(err, VerifyError::LookupLeaf { .. }), "{err}");
+}
+
+/// Max-pool padding reads `-2^(bits-1)`, which never wins: on negative inputs a padded window
+/// takes its largest real value. Padding that read another value would prove another network
+/// (prover and verifier share `pad_value`), so the verified outputs are compared with the
+/// model's own integer inference.
+#[test]
+fn a_padded_max_pool_over_negative_inputs_proves_the_models_function() {
+    use common::{Spec, cnn};
+    let specs = [
+        Spec::Pool([2, 2], [2, 2], [1, 1, 1, 1]),
+        Spec::Dense(3, false),
+    ];
+    let m = cnn([2, 5, 5], &specs, BatchDim::Dynamic, 5);
+    let xs: Vec<Vec<i64>> = inputs(2, 50, 6)
+        .into_iter()
+        .map(|x| x.into_iter().map(|v| -2 - v.abs() % 100).collect())
+        .collect();
+    let expected: Vec<Vec<i64>> = xs
+        .iter()
+        .map(|x| m.forward(x).last().unwrap().clone())
+        .collect();
+    let pk = setup(m).unwrap();
+    let proof = zkml::prove(&pk, &xs).unwrap();
+    assert_eq!(verify(&pk.vk, &proof).unwrap(), expected);
+}
+
+/// Max-pool batches its window offsets with the powers of a random `lambda`: errors on the
+/// offsets (1, -2, 1, 0) cancel under any coefficients affine in `lambda`, never under its
+/// powers. The forged differences keep the zero-check (the max stays at offset 3) and the
+/// byte range; only the wiring's final check sees the gathered values moved.
+#[test]
+fn max_pool_offsets_are_batched_by_powers_of_lambda() {
+    use common::{Spec, cnn};
+    use p3_field::PrimeField64;
+    let specs = [
+        Spec::Conv(3, [3, 3], [1, 1], [1; 4], true),
+        Spec::Pool([2, 2], [2, 2], [0; 4]),
+        Spec::Dense(4, false),
+    ];
+    let pk = setup(cnn([2, 6, 6], &specs, BatchDim::Dynamic, 77)).unwrap();
+    let xs = inputs(1, 72, 78);
+    let relu: Vec<bool> = pk.vk.layers.iter().map(|l| l.relu).collect();
+    let proof = prove_tampered(&pk, &xs, &|w| {
+        let diffs = &mut w.layers[1].diffs;
+        let value = |limbs: &[Vec<F>], i: usize| -> i64 {
+            limbs.iter().rev().fold(0i64, |acc, l| {
+                acc * 256 + i64::try_from(l[i].as_canonical_u64()).unwrap()
+            })
+        };
+        let n = diffs[0][0].len();
+        let i = (0..n)
+            .find(|&i| {
+                let d: Vec<i64> = diffs.iter().map(|limbs| value(limbs, i)).collect();
+                d[3] == 0 && d[0] >= 1 && d[2] >= 1
+            })
+            .expect("a window whose max is at offset 3");
+        for (k, e) in [(0, 1i64), (1, -2), (2, 1)] {
+            let v = value(&diffs[k], i) - e;
+            for (t, limb) in diffs[k].iter_mut().enumerate() {
+                limb[i] = from_i64((v >> (8 * t)) & 0xFF);
+            }
+        }
+        w.recount(8, &relu);
+    })
+    .unwrap();
+    let err = verify(&pk.vk, &proof).unwrap_err();
+    assert!(matches!(err, VerifyError::MaxPool { layer: 1 }), "{err}");
+}
+
+/// The max-pool proof's difference evaluations are counted before use (12 bits: two limbs per
+/// difference, four offsets), and the error says how many were expected.
+#[test]
+fn max_pool_difference_counts_are_checked() {
+    use common::{Spec, cnn};
+    use zkml::proof::LayerProof;
+    let specs = [
+        Spec::Conv(2, [3, 3], [1, 1], [1; 4], true),
+        Spec::Pool([2, 2], [2, 2], [0; 4]),
+        Spec::Dense(3, false),
+    ];
+    let mut m = cnn([1, 4, 4], &specs, BatchDim::Dynamic, 9);
+    m.bits = 12;
+    let pk = setup(m).unwrap();
+    let proof = zkml::prove(&pk, &inputs(1, 16, 10)).unwrap();
+    verify(&pk.vk, &proof).unwrap();
+    let limbs = zkml::layout::diff_limbs(12);
+    assert_eq!(limbs, 2);
+    for name in ["one offset less", "one limb less"] {
+        let mut bad = proof.clone();
+        let LayerProof::MaxPool(pp) = &mut bad.layers[1] else {
+            panic!("layer 1 is the pool")
+        };
+        if name == "one offset less" {
+            pp.diffs.pop();
+        } else {
+            pp.diffs[1].pop();
+        }
+        let got = pp.diffs.iter().map(Vec::len).sum::<usize>();
+        assert_eq!(
+            shape_error(&pk.vk, &bad),
+            ("max-pool difference evaluations", 4 * limbs, got),
+            "{name}"
+        );
+    }
+}
