@@ -12,7 +12,7 @@ use std::cell::RefCell;
 
 use p3_field::Field;
 use zkml_proof::field::EF;
-use zkml_proof::gkr::GkrMsg;
+use zkml_proof::gkr::{GkrMsg, Segment};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
@@ -75,6 +75,9 @@ pub enum Msg {
 /// Rewrites a prover message in place.
 pub type Edit<'a> = &'a dyn Fn(Msg, &mut [EF]);
 
+/// Rewrites lookup `k`'s logup-GKR segment in place.
+pub type SegmentEdit<'a> = &'a dyn Fn(usize, &mut Segment);
+
 /// How the prover deviates. `Cheat::default()` deviates nowhere but still proves every
 /// sumcheck against the verifier's claim (the same proof as the honest prover's).
 #[derive(Default)]
@@ -91,6 +94,9 @@ pub struct Cheat<'a> {
     pub prover_vk: Option<&'a VerifyingKey>,
     /// Receives every challenge the prover sampled (see `Transcript::recorded`).
     pub challenges: Option<&'a RefCell<Vec<EF>>>,
+    /// Rewrites lookup `k`'s logup-GKR segment (numerators `-1`, denominators
+    /// `alpha - combine(..)`) before the GKR proves it.
+    pub lookup_segment: Option<SegmentEdit<'a>>,
 }
 
 /// The cheat seen by one layer's prover (`None`: honest).

@@ -347,6 +347,11 @@ fn prove_lookups(
             }
         })
         .collect();
+    if let Some(rewrite) = cheat.and_then(|c| c.lookup_segment) {
+        for (k, segment) in segments.iter_mut().enumerate() {
+            rewrite(k, segment);
+        }
+    }
     for table in layout.tables() {
         let den = table
             .rows(layout.bits)

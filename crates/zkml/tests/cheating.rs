@@ -21,7 +21,7 @@ use zkml::{
     Proof, ProvingKey, VerifyError, VerifyingKey, prove_cheating, setup, verify, verify_recording,
 };
 use zkml_proof::field::{EF, F, from_i64, to_i64};
-use zkml_proof::gkr::{GkrError, GkrMsg};
+use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
 use Spec::{Conv, Dense, Pool};
 
@@ -156,6 +156,35 @@ fn lookup_evaluation_lie_is_caught_by_the_witness_opening() {
     };
     let err = refused(&pk, &xs, &cheat);
     assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
+}
+
+#[test]
+fn a_lookup_counted_twice_is_caught_by_the_lookup_leaf_check() {
+    // two rows of the first lookup with the same value: one counted twice (numerator -2), the
+    // other not at all (0). The logup sum is unchanged, so the GKR and every layer check pass;
+    // the lookup column is no longer the one the table's multiplicities count (a row with
+    // numerator 0 could hold any value). Caught by: the leaf check, numerator -1 at the leaf.
+    let (pk, xs) = mlp();
+    let rewrite = |k: usize, seg: &mut Segment| {
+        if k != 0 {
+            return;
+        }
+        let (i, j) = (0..seg.den.len())
+            .flat_map(|i| (i + 1..seg.den.len()).map(move |j| (i, j)))
+            .find(|&(i, j)| seg.den[i] == seg.den[j])
+            .expect("two rows with one value");
+        seg.num[i] = -F::TWO;
+        seg.num[j] = F::ZERO;
+    };
+    let cheat = Cheat {
+        lookup_segment: Some(&rewrite),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(
+        matches!(err, VerifyError::LookupLeaf { segment: 0 }),
+        "{err}"
+    );
 }
 
 #[test]
