@@ -66,6 +66,43 @@ fn honest_keys_verify_on_load() {
 }
 
 #[test]
+fn biases_at_every_limb_boundary_verify() {
+    // b + M and M - b need B + 1 bits: one limb up to B = 7, two from B = 8, three from B = 16
+    for (bias, limbs) in [
+        (127, 1),
+        (128, 2),
+        (255, 2),
+        (256, 2),
+        (32767, 2),
+        (65535, 3),
+    ] {
+        let mut m = dense_model();
+        let QuantLayer::Dense(d) = &mut m.layers[0] else {
+            unreachable!("a dense model")
+        };
+        d.bias.fill(0);
+        d.bias[0] = bias;
+        d.bias[1] = -bias;
+        let pk = setup(m).unwrap_or_else(|e| panic!("bias {bias}: {e}"));
+        let vk = load(&pk.vk).unwrap_or_else(|e| panic!("bias {bias}: {e}"));
+        let proof = vk.key_proof.as_ref().unwrap();
+        assert_eq!(proof.bias_limb_evals[0].len(), 2 * limbs, "bias {bias}");
+    }
+}
+
+#[test]
+fn another_keys_proof_is_not_equal() {
+    let a = setup(dense_model()).unwrap().vk;
+    let mut b = a.clone();
+    b.key_proof = setup(model(&WIDTHS, BatchDim::Dynamic, 7))
+        .unwrap()
+        .vk
+        .key_proof;
+    assert!(a.key_proof != b.key_proof, "the key proofs compare equal");
+    assert!(a != b, "the keys compare equal");
+}
+
+#[test]
 fn a_key_without_its_proof_is_refused() {
     let mut vk = setup(dense_model()).unwrap().vk;
     vk.key_proof = None;
