@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use zkml::testing::Spec::{Conv, Dense, Pool};
 use zkml::testing::{Rng, cnn, model};
 use zkml::zkml_model::BatchDim;
-use zkml::{Proof, ProvingKey};
+use zkml::{Proof, ProvingKey, VerifyingKey, verify};
 
 /// Layer widths of the MLP fixture: input 6, hidden 5 (ReLU), output 3.
 pub const WIDTHS: [usize; 3] = [6, 5, 3];
@@ -82,6 +82,64 @@ fn build(pk: ProvingKey, samples: usize, len: usize, prefix: &str) -> Fixture {
     }
 }
 
+/// `verify_proof`: `data` as a proof against `f`'s key must never panic, decoding is canonical,
+/// and an accepted proof states what the fixture proved (its samples, input and output).
+/// Honest proofs of one statement are not byte-identical (the openings' proof-of-work nonces are
+/// searched in parallel), so the seed proof, made by another process, is one of them.
+pub fn check_proof_bytes(f: &Fixture, data: &[u8]) {
+    let Ok(proof) = Proof::from_bytes(data) else {
+        return;
+    };
+    assert_eq!(
+        proof.to_bytes(),
+        data,
+        "non-canonical proof bytes were parsed"
+    );
+    if let Ok(outputs) = verify(&f.pk.vk, &proof) {
+        let statement = (proof.num_samples, &proof.input, &proof.output);
+        let proven = (f.proof.num_samples, &f.proof.input, &f.proof.output);
+        assert_eq!(
+            statement, proven,
+            "a proof of another statement was accepted"
+        );
+        assert_eq!(outputs, f.proof.outputs());
+    }
+}
+
+/// `mutate_proof`: `f`'s valid proof with `ops` applied ([`mutate`]) is never accepted unless
+/// identical to the original.
+pub fn check_mutated_proof(f: &Fixture, ops: &[u8]) {
+    let bytes = mutate(&f.proof_bytes, ops);
+    let accepted = Proof::from_bytes(&bytes).is_ok_and(|p| verify(&f.pk.vk, &p).is_ok());
+    if bytes != f.proof_bytes {
+        assert!(!accepted, "a mutated proof was accepted");
+    } else {
+        assert!(accepted, "the original proof was refused");
+    }
+}
+
+/// `vk_bytes`: `data` as a verifying key, then `f`'s valid proof checked against it: must never
+/// panic, decoding is canonical, and the proof is accepted only by a key with the fixture's
+/// statement (every field but the key proof, which `from_bytes` has checked: any valid one
+/// certifies the same).
+pub fn check_key_bytes(f: &Fixture, data: &[u8]) {
+    let Ok(vk) = VerifyingKey::from_bytes(data) else {
+        return;
+    };
+    assert_eq!(vk.to_bytes(), data, "non-canonical key bytes were parsed");
+    // the helpers the CLI calls on a loaded key must not panic either
+    let _ = vk.digest();
+    let _ = vk.input_spec();
+    let _ = zkml::security(&vk, 1);
+    if verify(&vk, &f.proof).is_ok() {
+        assert_eq!(
+            vk.statement_bytes(),
+            f.pk.vk.statement_bytes(),
+            "another key accepted the proof"
+        );
+    }
+}
+
 /// Applies mutations read from `ops` to `bytes`. Each op is 4 bytes `[kind, pos_lo, pos_hi,
 /// value]` (the position is taken modulo the current length): kind % 4 = 0 xors `value` (or 1
 /// when `value` is 0) into a byte, 1 inserts `value`, 2 deletes a byte, 3 truncates at the
@@ -122,6 +180,10 @@ mod tests {
     fn fixtures_build_and_verify() {
         for f in [fixture(), cnn_fixture()] {
             assert!(zkml::verify(&f.pk.vk, &Proof::from_bytes(&f.proof_bytes).unwrap()).is_ok());
+            // the properties hold on the valid proof and key themselves
+            check_proof_bytes(f, &f.proof_bytes);
+            check_mutated_proof(f, &[]);
+            check_key_bytes(f, &f.vk_bytes);
         }
     }
 }
