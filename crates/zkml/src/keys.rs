@@ -29,6 +29,25 @@ pub enum LayerOp {
     },
 }
 
+impl LayerOp {
+    /// `[C][H][W]` input and output shapes of a window op (conv, max-pool); `None` for dense.
+    pub fn window_shapes(&self) -> Option<([usize; 3], [usize; 3])> {
+        match self {
+            LayerOp::Dense => None,
+            LayerOp::Conv {
+                in_shape,
+                out_shape,
+                ..
+            }
+            | LayerOp::MaxPool {
+                in_shape,
+                out_shape,
+                ..
+            } => Some((*in_shape, *out_shape)),
+        }
+    }
+}
+
 /// One layer as the verifier knows it (no weights).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VkLayer {

@@ -114,18 +114,9 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
     layers
         .iter()
         .map(|l| {
-            let (inp, out) = match &l.op {
-                LayerOp::Dense => (prev.clone(), vec![l.n_out]),
-                LayerOp::Conv {
-                    in_shape,
-                    out_shape,
-                    ..
-                }
-                | LayerOp::MaxPool {
-                    in_shape,
-                    out_shape,
-                    ..
-                } => (in_shape.to_vec(), out_shape.to_vec()),
+            let (inp, out) = match l.op.window_shapes() {
+                None => (prev.clone(), vec![l.n_out]),
+                Some((inp, out)) => (inp.to_vec(), out.to_vec()),
             };
             prev = out.clone();
             (inp, out)
@@ -144,22 +135,9 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
 /// are permuted at setup to the predecessor's padded layout). Setup and the key check on
 /// load both refuse such chains with this message.
 pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
-    let window_shapes = |op: &LayerOp| match op {
-        LayerOp::Dense => None,
-        LayerOp::Conv {
-            in_shape,
-            out_shape,
-            ..
-        }
-        | LayerOp::MaxPool {
-            in_shape,
-            out_shape,
-            ..
-        } => Some((*in_shape, *out_shape)),
-    };
     layers.windows(2).enumerate().find_map(|(l, pair)| {
-        let (in_shape, _) = window_shapes(&pair[1].op)?;
-        match window_shapes(&pair[0].op) {
+        let (in_shape, _) = pair[1].op.window_shapes()?;
+        match pair[0].op.window_shapes() {
             None => Some((
                 l + 1,
                 "a convolution or pooling after a dense layer".to_string(),

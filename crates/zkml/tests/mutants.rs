@@ -26,10 +26,14 @@ fn a_proof_made_by_the_reference_build_still_verifies() {
     let vk_bytes = include_bytes!("../../../fuzz/corpus/vk_bytes/valid.vk");
     let proof_bytes = include_bytes!("../../../fuzz/corpus/verify_proof/valid_proof.bin");
     let vk = VerifyingKey::from_bytes(vk_bytes).unwrap();
-    // the seed is this build's key of the fuzz fixture (else: regenerate the seeds, see
-    // docs/SECURITY.md, "Fuzzing")
+    // the seed states this build's key of the fuzz fixture (else: regenerate the seeds, see
+    // docs/SECURITY.md, "Fuzzing"); key proofs differ from run to run (their proof-of-work
+    // nonces are searched in parallel), what they certify does not
     let fresh = setup(model(&[6, 5, 3], BatchDim::Dynamic, 42)).unwrap();
-    assert_eq!(fresh.vk, vk, "stale fuzz seeds");
+    assert!(
+        fresh.vk.statement_bytes() == vk.statement_bytes(),
+        "stale fuzz seeds"
+    );
     let proof = Proof::from_bytes(proof_bytes).unwrap();
     let outputs = verify(&vk, &proof).unwrap();
     assert_eq!(outputs.len(), 2);
