@@ -79,7 +79,8 @@ pub struct BoundViolation {
 /// `fan_in * 2^(2 bits - 2) + 2^bias_bits - 1`. The key proof certifies the weight and bias
 /// ranges and that padding weights are zero, so `fan_in` is the real (unpadded) fan-in.
 pub fn derived_acc_max(fan_in: usize, bits: u32, bias_bits: u8) -> i128 {
-    let fan_in = i128::try_from(fan_in).unwrap_or(i128::MAX >> 64);
+    // lossless: usize has at most 64 bits, and 2^64 * 2^30 fits an i128
+    let fan_in = fan_in as i128;
     (fan_in << (2 * bits - 2)).saturating_add((1i128 << bias_bits.min(100)) - 1)
 }
 
@@ -279,6 +280,30 @@ mod tests {
         assert!(check_derived_bounds(100, 8, &[10, 0], &[1, m / 2]).is_ok());
         assert!(check_derived_bounds(100, 8, &[10], &[-1]).is_err());
         assert!(check_derived_bounds(1, 8, &[62], &[0]).is_err());
+    }
+
+    /// The clamp-excess limit, exactly: the largest multiplier with `q_max + 2^(bits-1) < 2^24`
+    /// (`q_max = floor((acc_max m + 2^31) / 2^32) + 1`, computed here from the definition) is
+    /// accepted and the next one refused, at several bit widths and bias bounds.
+    #[test]
+    fn the_excess_limit_is_exact() {
+        for (fan_in, bits, b) in [(12usize, 8u32, 10u8), (100, 4, 3), (9, 12, 16), (1, 16, 0)] {
+            let a = fan_in as i128 * (1i128 << (2 * bits - 2)) + (1i128 << b) - 1;
+            assert_eq!(derived_acc_max(fan_in, bits, b), a);
+            let fits = |m: i128| ((a * m + (1 << 31)) >> 32) + 1 + (1i128 << (bits - 1)) < 1 << 24;
+            let (mut lo, mut hi) = (0i128, 1i128 << 62);
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2;
+                if fits(mid) { lo = mid } else { hi = mid }
+            }
+            let m = i64::try_from(lo).unwrap();
+            assert!(
+                check_derived_bounds(fan_in, bits, &[b], &[m]).is_ok(),
+                "{bits} bits, m {m}"
+            );
+            let err = check_derived_bounds(fan_in, bits, &[b], &[m + 1]).unwrap_err();
+            assert_eq!((err.row, err.acc_max, err.multiplier), (0, a, m + 1));
+        }
     }
 
     #[test]
