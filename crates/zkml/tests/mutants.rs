@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::{inputs, model};
+use common::{Spec, cnn, inputs, model};
 use p3_field::PrimeCharacteristicRing;
-use zkml::VerifyingKey;
+use zkml::keys::LayerOp;
 use zkml::zkml_model::BatchDim;
+use zkml::{FormatError, KeyProofError, VerifyingKey};
 use zkml::{Proof, ProvingKey, VerifyError, prove_tampered, setup, verify};
 use zkml_proof::field::{F, from_i64};
 use zkml_proof::gkr::GkrError;
@@ -302,5 +303,58 @@ fn max_pool_difference_counts_are_checked() {
             ("max-pool difference evaluations", 4 * limbs, got),
             "{name}"
         );
+    }
+}
+
+/// Why loading `vk` failed, as `zkml verify` would report it.
+fn load_error(vk: &VerifyingKey) -> FormatError {
+    VerifyingKey::from_bytes(&vk.to_bytes()).expect_err("the key loads")
+}
+
+fn small_cnn() -> VerifyingKey {
+    let specs = [
+        Spec::Conv(3, [3, 3], [1, 1], [1, 1, 1, 1], true),
+        Spec::Pool([2, 2], [2, 2], [0; 4]),
+        Spec::Dense(5, false),
+    ];
+    setup(cnn([2, 6, 6], &specs, BatchDim::Fixed(1), 5))
+        .unwrap()
+        .vk
+}
+
+/// The key's sanity check names the first layer with a shape no setup writes, each part of
+/// the test alone: a dense layer reading more than its predecessor wrote, a conv whose input
+/// channels do not multiply out to what it reads (its window geometry still fits).
+#[test]
+fn a_key_with_one_impossible_shape_is_refused_by_the_sanity_check() {
+    let impossible = |vk: &VerifyingKey, layer: &str| match load_error(vk) {
+        FormatError::Malformed { why, .. } => {
+            assert_eq!(why, format!("layer {layer} has an impossible shape"));
+        }
+        e => panic!("refused by another check: {e}"),
+    };
+    let mut vk = fixture().0.vk;
+    vk.layers[1].n_in += 1;
+    impossible(&vk, "dense1");
+
+    let mut vk = small_cnn();
+    let LayerOp::Conv { in_shape, .. } = &mut vk.layers[0].op else {
+        unreachable!("the first layer is a conv")
+    };
+    in_shape[0] += 1;
+    impossible(&vk, &vk.layers[0].name.clone());
+}
+
+/// The conv fan-in of the derived accumulator bound is `C * KH * KW` (here 2 * 3 * 3).
+#[test]
+fn a_conv_multiplier_past_its_derived_bound_is_refused() {
+    let mut vk = small_cnn();
+    vk.layers[0].multiplier[1] = 1 << 40;
+    let b = vk.bias_bits[0][1];
+    match load_error(&vk) {
+        FormatError::KeyProof(KeyProofError::DerivedBound {
+            row: 1, acc_max, ..
+        }) => assert_eq!(acc_max, 18 * (1 << 14) + (1i128 << b) - 1),
+        e => panic!("refused by another check: {e}"),
     }
 }
