@@ -343,6 +343,30 @@ fn a_key_with_one_impossible_shape_is_refused_by_the_sanity_check() {
     };
     in_shape[0] += 1;
     impossible(&vk, &vk.layers[0].name.clone());
+
+    // pads of 64 (at most 63), with the output shape and the next layer's fan-in made to fit
+    let mut vk = small_cnn();
+    let pool = vk.layers[1].clone();
+    let LayerOp::MaxPool {
+        in_shape,
+        out_shape,
+        mut window,
+    } = pool.op
+    else {
+        unreachable!("the second layer is a max-pool")
+    };
+    window.pads = [64; 4];
+    let [h, w] = window.output_hw(in_shape[1], in_shape[2]).unwrap();
+    let out_shape = [out_shape[0], h, w];
+    let n_out = out_shape.iter().product();
+    vk.layers[1].op = LayerOp::MaxPool {
+        in_shape,
+        out_shape,
+        window,
+    };
+    vk.layers[1].n_out = n_out;
+    vk.layers[2].n_in = n_out;
+    impossible(&vk, &pool.name);
 }
 
 /// The conv fan-in of the derived accumulator bound is `C * KH * KW` (here 2 * 3 * 3).
