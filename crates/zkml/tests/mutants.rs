@@ -382,3 +382,56 @@ fn a_conv_multiplier_past_its_derived_bound_is_refused() {
         e => panic!("refused by another check: {e}"),
     }
 }
+
+type KeyEdit = fn(&mut VerifyingKey);
+
+/// The weight groups must split the weight columns exactly, one commitment each, and the bias
+/// bounds must match the rows: each defect alone is named by the sanity check.
+#[test]
+fn a_key_whose_columns_do_not_add_up_is_refused_by_the_sanity_check() {
+    let vk = fixture().0.vk;
+    let columns = 2 * (WIDTHS.len() - 1);
+    assert_eq!(vk.weight_groups, vec![(0..columns).collect::<Vec<_>>()]);
+    let edits: [(KeyEdit, &str); 8] = [
+        (|vk| vk.weight_groups[0].push(0), "weight groups"),
+        (|vk| vk.weight_groups[0].push(6), "weight groups"),
+        (
+            |vk| {
+                vk.weight_groups[0].pop();
+            },
+            "weight groups",
+        ),
+        (
+            |vk| {
+                vk.weight_groups.push(Vec::new());
+                vk.weight_commitments.push(vk.weight_commitments[0].clone());
+            },
+            "weight groups",
+        ),
+        (
+            |vk| vk.weight_commitments.push(vk.weight_commitments[0].clone()),
+            "weight groups",
+        ),
+        (|vk| vk.bias_bits.push(vec![1]), "bias bounds"),
+        (|vk| vk.bias_bits[1].push(1), "bias bounds"),
+        (|vk| vk.bias_bits[0][0] = 63, "bias bounds"),
+    ];
+    for (k, (edit, expected)) in edits.into_iter().enumerate() {
+        let mut bad = vk.clone();
+        edit(&mut bad);
+        match load_error(&bad) {
+            FormatError::Malformed { why, .. } => assert_eq!(why, expected, "edit {k}"),
+            e => panic!("edit {k}: refused by another check: {e}"),
+        }
+    }
+    // a bias bound of 62 bits is well formed (the derived accumulator bound then refuses it)
+    let mut big = vk.clone();
+    big.bias_bits[0][0] = 62;
+    assert!(
+        matches!(
+            load_error(&big),
+            FormatError::KeyProof(KeyProofError::DerivedBound { row: 0, .. })
+        ),
+        "a 62-bit bias bound"
+    );
+}
