@@ -435,3 +435,22 @@ fn a_key_whose_columns_do_not_add_up_is_refused_by_the_sanity_check() {
         "a 62-bit bias bound"
     );
 }
+
+/// A key file shorter than its 8-byte magic and version is a bad magic, never a panic; the
+/// magic and version alone are a body that does not decode.
+#[test]
+fn a_key_shorter_than_its_magic_is_refused_as_such() {
+    let bytes = fixture().0.vk.to_bytes();
+    for n in [0, 1, 7] {
+        let err = VerifyingKey::from_bytes(&bytes[..n]).unwrap_err();
+        assert!(
+            matches!(err, FormatError::BadMagic { .. }),
+            "{n} bytes: {err}"
+        );
+    }
+    let err = VerifyingKey::from_bytes(&bytes[..8]).unwrap_err();
+    assert!(
+        matches!(err, FormatError::Malformed { .. }),
+        "8 bytes: {err}"
+    );
+}
