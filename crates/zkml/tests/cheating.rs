@@ -61,6 +61,15 @@ fn refused(pk: &ProvingKey, xs: &[Vec<i64>], cheat: &Cheat<'_>) -> VerifyError {
     }
 }
 
+/// [`refused`] for a prover whose only deviation is the message edit `edit`.
+fn edited(pk: &ProvingKey, xs: &[Vec<i64>], edit: Edit<'_>) -> VerifyError {
+    let cheat = Cheat {
+        message: Some(edit),
+        ..Cheat::default()
+    };
+    refused(pk, xs, &cheat)
+}
+
 fn relu(pk: &ProvingKey) -> Vec<bool> {
     pk.vk.layers.iter().map(|l| l.relu).collect()
 }
@@ -111,11 +120,7 @@ fn requant_evaluation_lie_is_caught_by_the_witness_opening() {
     // caught by: the opening of the witness commitment (Out(1) at the zero-check point)
     let (pk, xs) = mlp();
     let edit = requant_lie(1);
-    let cheat = Cheat {
-        message: Some(&edit),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = edited(&pk, &xs, &edit);
     assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
 }
 
@@ -126,11 +131,7 @@ fn requant_evaluation_lie_on_the_last_layer_is_caught_by_the_public_output() {
     // refuses it (the public-output check alone: `forged_max_pool_as_the_last_layer_..`).
     let (pk, xs) = mlp();
     let edit = requant_lie(2);
-    let cheat = Cheat {
-        message: Some(&edit),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = edited(&pk, &xs, &edit);
     assert!(matches!(err, VerifyError::PublicOutput), "{err}");
 }
 
@@ -150,11 +151,7 @@ fn lookup_evaluation_lie_is_caught_by_the_witness_opening() {
             v[1] -= e;
         }
     };
-    let cheat = Cheat {
-        message: Some(&edit),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = edited(&pk, &xs, &edit);
     assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
 }
 
@@ -208,11 +205,7 @@ fn pool_difference_lie_is_caught_by_the_witness_opening() {
             v[1] -= d;
         }
     };
-    let cheat = Cheat {
-        message: Some(&edit),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = edited(&pk, &xs, &edit);
     assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
 }
 
@@ -337,11 +330,7 @@ fn gkr_child_lie_is_caught_by_the_next_layer_claim_check() {
             v[1] -= e * v[3];
         }
     };
-    let cheat = Cheat {
-        message: Some(&edit),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = edited(&pk, &xs, &edit);
     assert!(
         matches!(
             err,
