@@ -454,3 +454,50 @@ fn a_key_shorter_than_its_magic_is_refused_as_such() {
         "8 bytes: {err}"
     );
 }
+
+/// The key check on load refuses what setup refuses (`layout::chain_error`), naming the layer
+/// that reads the wrong layout: a pool reading a `[C][H][W]` the conv before it did not write
+/// (same count), and a pool after a dense layer.
+#[test]
+fn a_key_whose_layers_do_not_chain_names_the_reading_layer() {
+    let chain_error = |vk: &VerifyingKey| match load_error(vk) {
+        FormatError::Malformed { why, .. } => why,
+        e => panic!("refused by another check: {e}"),
+    };
+    let mut vk = small_cnn();
+    let LayerOp::MaxPool { window, .. } = vk.layers[1].op.clone() else {
+        unreachable!("the second layer is a max-pool")
+    };
+    vk.layers[1].op = LayerOp::MaxPool {
+        in_shape: [12, 3, 3],
+        out_shape: [12, 1, 1],
+        window,
+    };
+    vk.layers[1].n_out = 12;
+    vk.layers[2].n_in = 12;
+    let why = chain_error(&vk);
+    let expected = format!(
+        "layer {}: a Reshape from [3, 6, 6] to [12, 3, 3] between",
+        vk.layers[1].name
+    );
+    assert!(why.starts_with(&expected), "{why}");
+
+    let mut vk = small_cnn();
+    let mut pool = vk.layers[1].clone();
+    pool.name = "pool_after_dense".into();
+    pool.op = LayerOp::MaxPool {
+        in_shape: [5, 1, 1],
+        out_shape: [5, 1, 1],
+        window: zkml::zkml_model::Window {
+            kernel: [1, 1],
+            stride: [1, 1],
+            pads: [0; 4],
+        },
+    };
+    (pool.n_in, pool.n_out) = (5, 5);
+    vk.layers.push(pool);
+    assert_eq!(
+        chain_error(&vk),
+        "layer pool_after_dense: a convolution or pooling after a dense layer"
+    );
+}
