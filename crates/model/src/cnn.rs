@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
-use crate::requant::{check_row_bounds, max_abs_acc, requantize, weight_max};
+use crate::requant::{check_row_bounds, max_abs_acc, weight_max};
 
 /// The geometry of a 2-D window op: kernel, strides and pads (auto_pad already resolved).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,43 +93,14 @@ impl ConvLayer {
 
     /// The accumulators `[C_out][OH][OW]` of one sample.
     pub fn accumulate(&self, x: &[i64]) -> Vec<i64> {
-        let [c_in, h, w] = self.in_shape;
-        let [c_out, oh, ow] = self.out_shape;
-        let [kh, kw] = self.window.kernel;
-        let mut acc = Vec::with_capacity(c_out * oh * ow);
-        for o in 0..c_out {
-            let f = self.filter(o);
-            for y in 0..oh {
-                for xx in 0..ow {
-                    let mut a = self.bias[o];
-                    for i in 0..kh {
-                        let Some(sy) = self.window.source(0, y, i, h) else {
-                            continue;
-                        };
-                        for j in 0..kw {
-                            let Some(sx) = self.window.source(1, xx, j, w) else {
-                                continue;
-                            };
-                            for c in 0..c_in {
-                                a += f[(c * kh + i) * kw + j] * x[(c * h + sy) * w + sx];
-                            }
-                        }
-                    }
-                    acc.push(a);
-                }
-            }
-        }
-        acc
-    }
-
-    /// Accumulate and requantize one sample.
-    pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
-        let per = self.out_shape[1] * self.out_shape[2];
-        let acc = self.accumulate(x);
-        acc.iter()
-            .enumerate()
-            .map(|(k, &a)| requantize(a, self.multiplier[k / per], self.relu, bits))
-            .collect()
+        conv_accumulate(
+            x,
+            &self.weight,
+            &self.bias,
+            self.in_shape,
+            self.out_shape,
+            &self.window,
+        )
     }
 
     /// Check shapes, weight range and the requantization bounds of every output channel.
@@ -200,6 +171,50 @@ impl MaxPoolLayer {
         }
         Ok(())
     }
+}
+
+/// `bias[o] + sum_{c,i,j} W[o][c][i][j] X[c][y sh + i - pt][x sw + j - pl]` over the in-range
+/// window positions (padding reads 0) of one `[C][H][W]` sample, `[C_out][OH][OW]` out; shared
+/// by the integer layer and the float graph.
+pub fn conv_accumulate<T>(
+    x: &[T],
+    weight: &[T],
+    bias: &[T],
+    in_shape: [usize; 3],
+    out_shape: [usize; 3],
+    window: &Window,
+) -> Vec<T>
+where
+    T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>,
+{
+    let [c_in, h, w] = in_shape;
+    let [c_out, oh, ow] = out_shape;
+    let [kh, kw] = window.kernel;
+    let per_filter = c_in * kh * kw;
+    let mut acc = Vec::with_capacity(c_out * oh * ow);
+    for (o, &b) in bias.iter().enumerate().take(c_out) {
+        let f = &weight[o * per_filter..(o + 1) * per_filter];
+        for y in 0..oh {
+            for xx in 0..ow {
+                let mut a = b;
+                for c in 0..c_in {
+                    for i in 0..kh {
+                        let Some(sy) = window.source(0, y, i, h) else {
+                            continue;
+                        };
+                        for j in 0..kw {
+                            let Some(sx) = window.source(1, xx, j, w) else {
+                                continue;
+                            };
+                            a = a + f[(c * kh + i) * kw + j] * x[(c * h + sy) * w + sx];
+                        }
+                    }
+                }
+                acc.push(a);
+            }
+        }
+    }
+    acc
 }
 
 /// Max-pooling of one `[C][H][W]` sample over in-range positions (`lowest` where a window

@@ -90,33 +90,16 @@ impl Conv {
 
     /// Float convolution of one sample `[C_in][H][W]` (C order) into `[C_out][OH][OW]`.
     pub fn forward(&self, x: &[f64]) -> Vec<f64> {
-        let [c_in, h, w] = self.in_shape;
-        let [c_out, oh, ow] = self.out_shape;
-        let [kh, kw] = self.window.kernel;
-        let mut out = Vec::with_capacity(c_out * oh * ow);
-        for o in 0..c_out {
-            let f = self.filter(o);
-            for y in 0..oh {
-                for xx in 0..ow {
-                    let mut a = self.bias_at(o) as f64;
-                    for c in 0..c_in {
-                        for i in 0..kh {
-                            let Some(sy) = self.window.source(0, y, i, h) else {
-                                continue;
-                            };
-                            for j in 0..kw {
-                                let Some(sx) = self.window.source(1, xx, j, w) else {
-                                    continue;
-                                };
-                                a += f[(c * kh + i) * kw + j] as f64 * x[(c * h + sy) * w + sx];
-                            }
-                        }
-                    }
-                    out.push(a);
-                }
-            }
-        }
-        out
+        let weight: Vec<f64> = self.weight.iter().map(|&w| w as f64).collect();
+        let bias: Vec<f64> = (0..self.c_out()).map(|o| self.bias_at(o) as f64).collect();
+        crate::cnn::conv_accumulate(
+            x,
+            &weight,
+            &bias,
+            self.in_shape,
+            self.out_shape,
+            &self.window,
+        )
     }
 }
 

@@ -34,7 +34,7 @@ pub use inputs::{
 };
 pub use onnx::{import_onnx, import_onnx_bytes};
 pub use quantize::{QuantConfig, ScaleMode, quantize, random_calibration};
-pub use quantized::{DenseLayer, QuantLayer, QuantizedModel, quantize_values};
+pub use quantized::{DenseLayer, LayerTrace, QuantLayer, QuantizedModel, quantize_values};
 pub use reference::FloatReference;
 pub use requant::{REQUANT_SHIFT, requantize};
 pub use summary::{OpSummary, Summary};

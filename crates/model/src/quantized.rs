@@ -37,6 +37,15 @@ pub enum QuantLayer {
     MaxPool(MaxPoolLayer),
 }
 
+/// One layer's exact integer result on one sample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerTrace {
+    /// The accumulators before requantization (dense, conv); `None` for max-pool.
+    pub acc: Option<Vec<i64>>,
+    /// The layer's output.
+    pub out: Vec<i64>,
+}
+
 /// A quantized chain of layers: symmetric quantization, zero point 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuantizedModel {
@@ -63,15 +72,6 @@ impl DenseLayer {
         assert_eq!(x.len(), self.n_in, "layer {}: input length", self.name);
         (0..self.n_out)
             .map(|i| self.row(i).iter().zip(x).map(|(&w, &v)| w * v).sum::<i64>() + self.bias[i])
-            .collect()
-    }
-
-    /// Accumulate and requantize.
-    pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
-        let acc = self.accumulate(x);
-        acc.iter()
-            .zip(&self.multiplier)
-            .map(|(&a, &m)| requantize(a, m, self.relu, bits))
             .collect()
     }
 
@@ -147,13 +147,51 @@ impl QuantLayer {
         }
     }
 
+    /// The accumulators of one sample for a requantizing layer (dense, conv); `None` for a
+    /// layer without requantization (max-pool).
+    pub fn accumulate(&self, x: &[i64]) -> Option<Vec<i64>> {
+        match self {
+            QuantLayer::Dense(d) => Some(d.accumulate(x)),
+            QuantLayer::Conv(c) => Some(c.accumulate(x)),
+            QuantLayer::MaxPool(_) => None,
+        }
+    }
+
+    /// The requantization of a requantizing layer (dense, conv): the multipliers (per dense
+    /// row, per conv output channel), how many consecutive outputs share one, and whether
+    /// ReLU is fused; `None` for max-pool.
+    pub fn requantization(&self) -> Option<(&[i64], usize, bool)> {
+        match self {
+            QuantLayer::Dense(d) => Some((&d.multiplier, 1, d.relu)),
+            QuantLayer::Conv(c) => Some((&c.multiplier, c.out_shape[1] * c.out_shape[2], c.relu)),
+            QuantLayer::MaxPool(_) => None,
+        }
+    }
+
+    /// Exact integer inference of one sample, keeping the accumulators.
+    pub fn trace(&self, x: &[i64], bits: u32) -> LayerTrace {
+        let QuantLayer::MaxPool(p) = self else {
+            let acc = self.accumulate(x).unwrap_or_default();
+            let (m, per, relu) = self.requantization().unwrap_or((&[], 1, false));
+            let out = acc
+                .iter()
+                .enumerate()
+                .map(|(k, &a)| requantize(a, m.get(k / per).copied().unwrap_or(0), relu, bits))
+                .collect();
+            return LayerTrace {
+                acc: Some(acc),
+                out,
+            };
+        };
+        LayerTrace {
+            acc: None,
+            out: p.forward(x),
+        }
+    }
+
     /// Exact integer forward of one sample.
     pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
-        match self {
-            QuantLayer::Dense(d) => d.forward(x, bits),
-            QuantLayer::Conv(c) => c.forward(x, bits),
-            QuantLayer::MaxPool(p) => p.forward(x),
-        }
+        self.trace(x, bits).out
     }
 }
 
@@ -200,12 +238,20 @@ impl QuantizedModel {
             xq.iter().all(|v| (lo..=hi).contains(v)),
             "input outside the activation range"
         );
-        let mut outs: Vec<Vec<i64>> = Vec::with_capacity(self.layers.len());
+        self.trace(xq).into_iter().map(|t| t.out).collect()
+    }
+
+    /// [`QuantizedModel::forward`], keeping every layer's accumulators: the witness of a proof.
+    ///
+    /// # Panics
+    /// If `xq` has the wrong length.
+    pub fn trace(&self, xq: &[i64]) -> Vec<LayerTrace> {
+        let mut traces: Vec<LayerTrace> = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            let x = outs.last().map_or(xq, Vec::as_slice);
-            outs.push(layer.forward(x, self.bits));
+            let x = traces.last().map_or(xq, |t| t.out.as_slice());
+            traces.push(layer.trace(x, self.bits));
         }
-        outs
+        traces
     }
 
     /// Real values of a quantized output: `yq * out_scale` of the last layer.

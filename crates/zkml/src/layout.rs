@@ -9,10 +9,7 @@ use std::collections::HashMap;
 
 use zkml_proof::pcs::CommitShape;
 
-use zkml_model::Window;
-
 use crate::keys::{LayerOp, VerifyingKey, VkLayer};
-use crate::ops::requant::{E_LIMBS, R_LIMBS};
 use crate::tables::Table;
 
 /// A column of the per-proof witness (or a public tensor that takes a column's place).
@@ -49,13 +46,7 @@ pub struct Lookup {
     pub b: Option<Col>,
 }
 
-/// What a layer computes, as the proof sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Dense,
-    Conv(Window),
-    MaxPool(Window),
-}
+pub use crate::ops::Kind;
 
 /// Shape of one layer: real dimensions of its input and output, and padded variable counts.
 #[derive(Clone, Debug)]
@@ -68,13 +59,6 @@ pub struct LayerShape {
     /// Variables of the per-row multiplier (the output channel, or the dense row).
     pub mult_vars: usize,
     pub relu: bool,
-}
-
-impl LayerShape {
-    /// Whether the layer ends in a requantization (dense, conv) or not (max-pool).
-    pub fn requantizes(&self) -> bool {
-        !matches!(self.kind, Kind::MaxPool(_))
-    }
 }
 
 /// Per-dimension padded variable counts.
@@ -195,18 +179,7 @@ impl Layout {
             if l != last {
                 columns.push(Col::Out(l));
             }
-            match shape.kind {
-                Kind::Dense | Kind::Conv(_) => {
-                    columns.push(Col::Sigma(l));
-                    columns.extend((0..E_LIMBS).map(|k| Col::Excess(l, k)));
-                    columns.extend((0..R_LIMBS).map(|k| Col::Rem(l, k)));
-                }
-                Kind::MaxPool(w) => {
-                    for k in 0..w.kernel[0] * w.kernel[1] {
-                        columns.extend((0..diff_limbs(vk.bits)).map(|t| Col::Diff(l, k, t)));
-                    }
-                }
-            }
+            columns.extend(shape.kind.op().columns(l, shape, vk.bits));
         }
         let mut layout = Self {
             bits: vk.bits,
@@ -246,46 +219,22 @@ impl Layout {
         }
     }
 
-    /// The tables this model looks into.
+    /// The tables this model looks into (the byte table always), in `Table::ALL` order.
     pub fn tables(&self) -> Vec<Table> {
+        let lookups = self.lookups();
         Table::ALL
             .into_iter()
-            .filter(|&t| match t {
-                Table::Limb => true,
-                Table::ClampRelu => self.layers.iter().any(|l| l.requantizes() && l.relu),
-                Table::Clamp => self.layers.iter().any(|l| l.requantizes() && !l.relu),
-                Table::Weight => false, // the key proof's table
-            })
+            .filter(|&t| t == Table::Limb || lookups.iter().any(|lk| lk.table == t))
             .collect()
     }
 
     /// Every lookup, in the order of the GKR segments (the table segments follow).
     pub fn lookups(&self) -> Vec<Lookup> {
-        let mut v = Vec::new();
-        for (l, shape) in self.layers.iter().enumerate() {
-            let limb = |a| Lookup {
-                table: Table::Limb,
-                a,
-                b: None,
-            };
-            match shape.kind {
-                Kind::Dense | Kind::Conv(_) => {
-                    v.push(Lookup {
-                        table: Table::clamp(shape.relu),
-                        a: Col::Out(l),
-                        b: Some(Col::Sigma(l)),
-                    });
-                    v.extend((0..E_LIMBS).map(|k| limb(Col::Excess(l, k))));
-                    v.extend((0..R_LIMBS).map(|k| limb(Col::Rem(l, k))));
-                }
-                Kind::MaxPool(w) => {
-                    for k in 0..w.kernel[0] * w.kernel[1] {
-                        v.extend((0..diff_limbs(self.bits)).map(|t| limb(Col::Diff(l, k, t))));
-                    }
-                }
-            }
-        }
-        v
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(l, shape)| shape.kind.op().lookups(l, shape, self.bits))
+            .collect()
     }
 
     /// Variables of every GKR segment: lookups, then tables.

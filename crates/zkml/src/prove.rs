@@ -13,9 +13,9 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Cheat, Hook, Msg};
 use crate::error::ProveError;
 use crate::keys::ProvingKey;
-use crate::layout::{Col, Kind, LayerShape, Layout};
-use crate::ops::{conv, dense, maxpool, requant};
-use crate::proof::{LayerProof, Proof};
+use crate::layout::{Col, Layout};
+use crate::ops::{ProveCx, requant};
+use crate::proof::Proof;
 use crate::statement::{Claims, Public, bind};
 use crate::tables::combine;
 use crate::witness::{Witness, generate};
@@ -124,16 +124,17 @@ fn prove_inner(
 
     phase("layers", &mut timings);
     let mut layers = Vec::with_capacity(layout.layers.len());
-    for l in 0..layout.layers.len() {
-        let ctx = LayerCtx {
+    for (l, shape) in op_layout.layers.iter().enumerate() {
+        let cx = ProveCx {
+            l,
             pk,
             layout: &layout,
-            shape: &op_layout.layers[l],
+            shape,
             w: &w,
             public: &public,
             hook: Hook::new(cheat, l),
         };
-        layers.push(prove_layer(&ctx, l, &mut claims, &mut t));
+        layers.push(shape.kind.op().prove(&cx, &mut claims, &mut t));
     }
 
     phase("open", &mut timings);
@@ -161,78 +162,6 @@ fn prove_inner(
         weight_openings,
     };
     Ok((proof, timings))
-}
-
-/// What one layer's prover reads.
-struct LayerCtx<'a> {
-    pk: &'a ProvingKey,
-    layout: &'a Layout,
-    /// The shape the op prover follows (the key's, unless a cheat says otherwise).
-    shape: &'a LayerShape,
-    w: &'a Witness,
-    public: &'a Public,
-    hook: Hook<'a>,
-}
-
-/// Proves layer `l` and queues the claims it leaves.
-fn prove_layer(
-    ctx: &LayerCtx<'_>,
-    l: usize,
-    claims: &mut Claims,
-    t: &mut Transcript,
-) -> LayerProof {
-    let (pk, layout, shape, w, public, hook) =
-        (ctx.pk, ctx.layout, ctx.shape, ctx.w, ctx.public, ctx.hook);
-    let vk = &pk.vk;
-    let lw = &w.layers[l];
-    let x: &[F] = if l == 0 {
-        &w.input
-    } else {
-        &w.layers[l - 1].cols.out
-    };
-    let sv = layout.sample_vars;
-    let Some(wi) = vk.weight_columns()[l] else {
-        let (pp, pc) = maxpool::prove(shape, vk.bits, &lw.cols.out, &lw.diffs, x, sv, hook, t);
-        // the checks against public data only fail for a forged witness (tests); the verifier refuses it
-        pool_claims(layout, public, claims, l, &pc, &pp).ok();
-        return LayerProof::MaxPool(pp);
-    };
-    let mult = multiplier_rows(&vk.layers[l].multiplier, shape);
-    let (requant, point, requant_evals) =
-        requant::prove(&lw.acc, &mult, &lw.cols, sv + shape.out_vars, hook, t);
-    requant_claims(layout, public, claims, l, &point, &requant_evals).ok();
-    let (wts, bias) = &pk.weights[wi / 2];
-    let acc = requant_evals.acc;
-    let (weight, bias_eval, weight_point, input, input_point, proof) = match shape.kind {
-        Kind::Dense => {
-            let (dp, rho_j) = dense::prove(wts, bias, x, sv, &point, acc, hook, t);
-            let (rho_s, rho_o) = point.split_at(sv);
-            let (wp, ip) = ([rho_o, &rho_j].concat(), [rho_s, &rho_j].concat());
-            let (we, be, ie) = (dp.weight, dp.bias, dp.input);
-            let proof = LayerProof::Dense {
-                requant,
-                requant_evals,
-                dense: dp,
-            };
-            (we, be, wp, ie, ip, proof)
-        }
-        Kind::Conv(_) => {
-            let (cp, dc) = conv::prove(shape, wts, bias, x, sv, &point, acc, hook, t);
-            let (we, be, ie) = (cp.weight, cp.bias, cp.input);
-            let proof = LayerProof::Conv {
-                requant,
-                requant_evals,
-                conv: cp,
-            };
-            (we, be, dc.weight_point, ie, dc.input_point, proof)
-        }
-        Kind::MaxPool(_) => unreachable!("max-pool has no weights"),
-    };
-    claims.weights(l, weight_point, weight, shape.mult_vars, bias_eval);
-    claims
-        .layer_input(layout, public, l, input_point, input)
-        .ok();
-    proof
 }
 
 fn check_inputs(pk: &ProvingKey, inputs: &[Vec<i64>]) -> Result<(), ProveError> {
@@ -401,51 +330,4 @@ fn prove_lookups(
     t.absorb_ext(&lookup_evals);
     t.absorb_ext(&table_evals);
     (proof, lookup_evals, table_evals)
-}
-
-/// Queues the claims of a layer's zero-check on its committed (or public) columns.
-pub(crate) fn requant_claims(
-    layout: &Layout,
-    public: &Public,
-    claims: &mut Claims,
-    l: usize,
-    point: &[EF],
-    ev: &requant::RequantEvals,
-) -> Result<(), crate::error::VerifyError> {
-    claims.column(layout, public, Col::Out(l), point.to_vec(), ev.out)?;
-    claims.column(layout, public, Col::Sigma(l), point.to_vec(), ev.sigma)?;
-    for (k, &v) in ev.excess.iter().enumerate() {
-        claims.column(layout, public, Col::Excess(l, k), point.to_vec(), v)?;
-    }
-    for (k, &v) in ev.rem.iter().enumerate() {
-        claims.column(layout, public, Col::Rem(l, k), point.to_vec(), v)?;
-    }
-    Ok(())
-}
-
-/// The multiplier of every output row (`[padded dims]`): per dense row, or per conv channel.
-fn multiplier_rows(multiplier: &[i64], shape: &LayerShape) -> Vec<F> {
-    let rows = 1usize << shape.out_vars;
-    let per = rows >> shape.mult_vars;
-    (0..rows)
-        .map(|r| zkml_proof::field::from_i64(multiplier.get(r / per).copied().unwrap_or(0)))
-        .collect()
-}
-
-/// Queues the claims a max-pool proof leaves on its columns and its input.
-pub(crate) fn pool_claims(
-    layout: &Layout,
-    public: &Public,
-    claims: &mut Claims,
-    l: usize,
-    pc: &maxpool::PoolClaims,
-    pp: &maxpool::PoolProof,
-) -> Result<(), crate::error::VerifyError> {
-    claims.column(layout, public, Col::Out(l), pc.point.clone(), pp.out)?;
-    for (k, limbs) in pp.diffs.iter().enumerate() {
-        for (t, &v) in limbs.iter().enumerate() {
-            claims.column(layout, public, Col::Diff(l, k, t), pc.point.clone(), v)?;
-        }
-    }
-    claims.layer_input(layout, public, l, pc.input_point.clone(), pp.input)
 }

@@ -12,7 +12,7 @@ use std::fmt;
 use zkml_proof::pcs;
 
 use crate::keys::VerifyingKey;
-use crate::layout::{Kind, Layout, pow2_vars};
+use crate::layout::Layout;
 
 /// Bits of the challenge field (cubic extension of Goldilocks).
 const CHALLENGE_BITS: f64 = 191.0;
@@ -88,24 +88,7 @@ pub fn schwartz_zippel_terms(layout: &Layout) -> f64 {
     let sv = layout.sample_vars;
     let mut terms = 0usize;
     for shape in &layout.layers {
-        let nv = sv + shape.out_vars;
-        // the wiring sumcheck of a window op: degree 2 over the samples and the input
-        let wiring = 2 * (sv + shape.in_vars);
-        terms += match shape.kind {
-            // requantization: the zero-check's eq point (nv), then nv rounds of degree 3
-            Kind::Dense => 4 * nv + 2 * shape.in_vars,
-            Kind::Conv(w) => {
-                let patch =
-                    pow2_vars(shape.in_dims[0]) + pow2_vars(w.kernel[0]) + pow2_vars(w.kernel[1]);
-                4 * nv + 2 * patch + wiring
-            }
-            Kind::MaxPool(w) => {
-                // zero-check of a product of k differences (degree k + 1), then the powers of
-                // lambda that combine the k gathers (degree k - 1)
-                let k = w.kernel[0] * w.kernel[1];
-                nv + (k + 1) * nv + k.saturating_sub(1) + wiring
-            }
-        };
+        terms += shape.kind.op().sz_terms(shape, sv);
     }
     let segments = layout.segment_vars();
     let depth = segments.iter().copied().max().unwrap_or(0);

@@ -10,10 +10,9 @@ use zkml_proof::transcript::Transcript;
 
 use crate::error::VerifyError;
 use crate::keys::VerifyingKey;
-use crate::layout::{Col, Kind, LayerShape, Layout};
-use crate::ops::{conv, dense, maxpool, requant};
-use crate::proof::{LayerProof, Proof};
-use crate::prove::{pool_claims, requant_claims};
+use crate::layout::{Col, Layout};
+use crate::ops::{VerifyCx, requant};
+use crate::proof::Proof;
 use crate::statement::{Claims, Public, bind};
 use crate::tables::combine;
 
@@ -57,7 +56,14 @@ fn verify_in(
     let mut claims = Claims::new(vk);
     verify_lookups(&layout, proof, &public, &mut claims, t)?;
     for (l, (shape, lp)) in layout.layers.iter().zip(&proof.layers).enumerate() {
-        verify_layer(vk, &layout, &public, &mut claims, l, shape, lp, t)?;
+        let cx = VerifyCx {
+            l,
+            layout: &layout,
+            shape,
+            public: &public,
+            multiplier: &vk.layers[l].multiplier,
+        };
+        shape.kind.op().verify(&cx, lp, &mut claims, t)?;
     }
     pcs::verify(
         &layout.commit_shape(),
@@ -111,59 +117,6 @@ pub fn check_input(vk: &VerifyingKey, proof: &Proof, json: &str) -> Result<(), V
         }
     }
     Ok(())
-}
-
-/// Verifies one layer's proof and queues the claims it leaves.
-#[allow(clippy::too_many_arguments)]
-fn verify_layer(
-    vk: &VerifyingKey,
-    layout: &Layout,
-    public: &Public,
-    claims: &mut Claims,
-    l: usize,
-    shape: &LayerShape,
-    lp: &LayerProof,
-    t: &mut Transcript,
-) -> Result<(), VerifyError> {
-    let sv = layout.sample_vars;
-    let (requant, evals) = match (lp, shape.kind) {
-        (LayerProof::MaxPool(pp), Kind::MaxPool(_)) => {
-            let pc = maxpool::verify(l, shape, layout.bits, sv, pp, t)?;
-            return pool_claims(layout, public, claims, l, &pc, pp);
-        }
-        (
-            LayerProof::Dense {
-                requant,
-                requant_evals,
-                ..
-            },
-            Kind::Dense,
-        )
-        | (
-            LayerProof::Conv {
-                requant,
-                requant_evals,
-                ..
-            },
-            Kind::Conv(_),
-        ) => (requant, requant_evals),
-        _ => return Err(VerifyError::LayerKind { layer: l }),
-    };
-    let point = requant::verify(l, &vk.layers[l].multiplier, shape, sv, requant, evals, t)?;
-    requant_claims(layout, public, claims, l, &point, evals)?;
-    let (dc, weight, bias, input) = match lp {
-        LayerProof::Dense { dense: dp, .. } => {
-            let dc = dense::verify(l, evals.acc, &point, sv, shape.in_vars, dp, t)?;
-            (dc, dp.weight, dp.bias, dp.input)
-        }
-        LayerProof::Conv { conv: cp, .. } => {
-            let dc = conv::verify(l, shape, evals.acc, &point, sv, cp, t)?;
-            (dc, cp.weight, cp.bias, cp.input)
-        }
-        LayerProof::MaxPool(_) => return Err(VerifyError::LayerKind { layer: l }),
-    };
-    claims.weights(l, dc.weight_point, weight, shape.mult_vars, bias);
-    claims.layer_input(layout, public, l, dc.input_point, input)
 }
 
 /// Checks every length in the proof against the key and the public values' ranges.

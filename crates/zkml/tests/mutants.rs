@@ -19,25 +19,47 @@ fn fixture() -> (ProvingKey, Vec<Vec<i64>>) {
     (pk, inputs(2, WIDTHS[0], 43))
 }
 
-/// A proof made by an earlier build (the fuzz seed) verifies: prover and verifier share the
-/// statement binding and the claim routing, so a change to both at once (e.g. no claims on the
-/// weights at all) keeps fresh proofs verifying but refuses this one.
+/// Proofs made by an earlier build (the fuzz seeds, an MLP and a conv + max-pool CNN) verify:
+/// prover and verifier share the statement binding, the claim routing and the challenge
+/// combinations, so a change to both at once (e.g. no claims on the weights at all, or max-pool
+/// offsets batched by `lambda^-k` instead of `lambda^k`) keeps fresh proofs verifying but
+/// refuses these.
 #[test]
-fn a_proof_made_by_the_reference_build_still_verifies() {
-    let vk_bytes = include_bytes!("../../../fuzz/corpus/vk_bytes/valid.vk");
-    let proof_bytes = include_bytes!("../../../fuzz/corpus/verify_proof/valid_proof.bin");
-    let vk = VerifyingKey::from_bytes(vk_bytes).unwrap();
-    // the seed states this build's key of the fuzz fixture (else: regenerate the seeds, see
-    // docs/SECURITY.md, "Fuzzing"); key proofs differ from run to run (their proof-of-work
-    // nonces are searched in parallel), what they certify does not
-    let fresh = setup(model(&[6, 5, 3], BatchDim::Dynamic, 42)).unwrap();
-    assert!(
-        fresh.vk.statement_bytes() == vk.statement_bytes(),
-        "stale fuzz seeds"
-    );
-    let proof = Proof::from_bytes(proof_bytes).unwrap();
-    let outputs = verify(&vk, &proof).unwrap();
-    assert_eq!(outputs.len(), 2);
+fn proofs_made_by_the_reference_build_still_verify() {
+    let mlp = setup(model(&[6, 5, 3], BatchDim::Dynamic, 42)).unwrap();
+    let specs = [
+        Spec::Conv(2, [3, 3], [2, 2], [1; 4], true),
+        Spec::Pool([2, 2], [1, 1], [0; 4]),
+        Spec::Dense(3, false),
+    ];
+    let cnn = setup(cnn([1, 5, 5], &specs, BatchDim::Dynamic, 42)).unwrap();
+    let seeds: [(&ProvingKey, &[u8], &[u8], usize); 2] = [
+        (
+            &mlp,
+            include_bytes!("../../../fuzz/corpus/vk_bytes/valid.vk"),
+            include_bytes!("../../../fuzz/corpus/verify_proof/valid_proof.bin"),
+            2,
+        ),
+        (
+            &cnn,
+            include_bytes!("../../../fuzz/corpus/cnn_vk_bytes/valid.vk"),
+            include_bytes!("../../../fuzz/corpus/verify_cnn_proof/valid_proof.bin"),
+            1,
+        ),
+    ];
+    for (fresh, vk_bytes, proof_bytes, samples) in seeds {
+        let vk = VerifyingKey::from_bytes(vk_bytes).unwrap();
+        // the seed states this build's key of the fuzz fixture (else: regenerate the seeds, see
+        // docs/SECURITY.md, "Fuzzing"); key proofs differ from run to run (their proof-of-work
+        // nonces are searched in parallel), what they certify does not
+        assert!(
+            fresh.vk.statement_bytes() == vk.statement_bytes(),
+            "stale fuzz seeds"
+        );
+        let proof = Proof::from_bytes(proof_bytes).unwrap();
+        let outputs = verify(&vk, &proof).unwrap();
+        assert_eq!(outputs.len(), samples);
+    }
 }
 
 /// The table tag separates the tables of one lookup argument: a last-layer element claimed

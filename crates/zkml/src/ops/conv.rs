@@ -20,9 +20,87 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Stage, Value};
 use crate::error::VerifyError;
-use crate::layout::{LayerShape, pow2_vars};
+use crate::layout::{Col, LayerShape, Lookup, pow2_vars};
 use crate::ops::dense::{DenseClaims, fold_rows};
+use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, WitnessCx, requant};
+use crate::proof::LayerProof;
+use crate::statement::Claims;
+use crate::tables::Table;
 use crate::wiring::Grid;
+use crate::witness::LayerWitness;
+
+/// The conv layer kind: patch and wiring sumchecks, then the shared requantization.
+pub struct Conv;
+
+impl LayerKind for Conv {
+    fn columns(&self, l: usize, _: &LayerShape, _: u32) -> Vec<Col> {
+        requant::columns(l)
+    }
+
+    fn lookups(&self, l: usize, shape: &LayerShape, _: u32) -> Vec<Lookup> {
+        requant::lookups(l, shape.relu)
+    }
+
+    fn witness(&self, cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> LayerWitness {
+        requant::witness(cx, counts)
+    }
+
+    fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
+        let (requant, point, requant_evals) = requant::prove_step(cx, claims, t);
+        let (w, b) = cx.weights();
+        let (sv, acc) = (cx.layout.sample_vars, requant_evals.acc);
+        let (cp, dc) = prove(cx.shape, w, b, cx.input(), sv, &point, acc, cx.hook, t);
+        claims.weights(
+            cx.l,
+            dc.weight_point,
+            cp.weight,
+            cx.shape.mult_vars,
+            cp.bias,
+        );
+        cx.input_claim(claims, dc.input_point, cp.input);
+        LayerProof::Conv {
+            requant,
+            requant_evals,
+            conv: cp,
+        }
+    }
+
+    fn verify(
+        &self,
+        cx: &VerifyCx<'_>,
+        proof: &LayerProof,
+        claims: &mut Claims,
+        t: &mut Transcript,
+    ) -> Result<(), VerifyError> {
+        let LayerProof::Conv {
+            requant,
+            requant_evals,
+            conv,
+        } = proof
+        else {
+            return Err(VerifyError::LayerKind { layer: cx.l });
+        };
+        let point = requant::verify_step(cx, requant, requant_evals, claims, t)?;
+        let sv = cx.layout.sample_vars;
+        let dc = verify(cx.l, cx.shape, requant_evals.acc, &point, sv, conv, t)?;
+        claims.weights(
+            cx.l,
+            dc.weight_point,
+            conv.weight,
+            cx.shape.mult_vars,
+            conv.bias,
+        );
+        claims.layer_input(cx.layout, cx.public, cx.l, dc.input_point, conv.input)
+    }
+
+    fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
+        let g = grid(shape);
+        let patch =
+            pow2_vars(shape.in_dims[0]) + pow2_vars(g.rows.kernel) + pow2_vars(g.cols.kernel);
+        // requantization (eq point, then degree-3 rounds), the patch and wiring sumchecks
+        4 * (sample_vars + shape.out_vars) + 2 * patch + 2 * (sample_vars + shape.in_vars)
+    }
+}
 
 /// A conv layer's proof.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +135,7 @@ fn vars(shape: &LayerShape, sample_vars: usize, grid: &Grid) -> Vars {
 }
 
 fn grid(shape: &LayerShape) -> Grid {
-    let crate::layout::Kind::Conv(w) = shape.kind else {
+    let Kind::Conv(w) = shape.kind else {
         unreachable!("conv layer")
     };
     Grid::new(w, &shape.in_dims, &shape.out_dims)

@@ -15,6 +15,79 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Stage, Value};
 use crate::error::VerifyError;
+use crate::layout::{Col, LayerShape, Lookup};
+use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx, requant};
+use crate::proof::LayerProof;
+use crate::statement::Claims;
+use crate::tables::Table;
+use crate::witness::LayerWitness;
+
+/// The dense layer kind: a sumcheck over the inner index, then the shared requantization.
+pub struct Dense;
+
+impl LayerKind for Dense {
+    fn columns(&self, l: usize, _: &LayerShape, _: u32) -> Vec<Col> {
+        requant::columns(l)
+    }
+
+    fn lookups(&self, l: usize, shape: &LayerShape, _: u32) -> Vec<Lookup> {
+        requant::lookups(l, shape.relu)
+    }
+
+    fn witness(&self, cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> LayerWitness {
+        requant::witness(cx, counts)
+    }
+
+    fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
+        let (requant, point, requant_evals) = requant::prove_step(cx, claims, t);
+        let (w, b) = cx.weights();
+        let sv = cx.layout.sample_vars;
+        let (dp, rho_j) = prove(w, b, cx.input(), sv, &point, requant_evals.acc, cx.hook, t);
+        let (rho_s, rho_o) = point.split_at(sv);
+        let weight_point = [rho_o, &rho_j].concat();
+        claims.weights(cx.l, weight_point, dp.weight, cx.shape.mult_vars, dp.bias);
+        cx.input_claim(claims, [rho_s, &rho_j].concat(), dp.input);
+        LayerProof::Dense {
+            requant,
+            requant_evals,
+            dense: dp,
+        }
+    }
+
+    fn verify(
+        &self,
+        cx: &VerifyCx<'_>,
+        proof: &LayerProof,
+        claims: &mut Claims,
+        t: &mut Transcript,
+    ) -> Result<(), VerifyError> {
+        let LayerProof::Dense {
+            requant,
+            requant_evals,
+            dense,
+        } = proof
+        else {
+            return Err(VerifyError::LayerKind { layer: cx.l });
+        };
+        let point = requant::verify_step(cx, requant, requant_evals, claims, t)?;
+        let (sv, in_vars) = (cx.layout.sample_vars, cx.shape.in_vars);
+        let dc = verify(cx.l, requant_evals.acc, &point, sv, in_vars, dense, t)?;
+        claims.weights(
+            cx.l,
+            dc.weight_point,
+            dense.weight,
+            cx.shape.mult_vars,
+            dense.bias,
+        );
+        claims.layer_input(cx.layout, cx.public, cx.l, dc.input_point, dense.input)
+    }
+
+    fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
+        // requantization: the zero-check's eq point (nv), then nv rounds of degree 3; the dense
+        // sumcheck: in_vars rounds of degree 2
+        4 * (sample_vars + shape.out_vars) + 2 * shape.in_vars
+    }
+}
 
 /// A dense layer's proof: the bias value, the sumcheck and the two factors at its end.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,8 +15,169 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Msg, Stage, Value};
 use crate::error::VerifyError;
-use crate::layout::{Kind, LayerShape, pow2_vars};
+use crate::layout::{Col, LayerShape, Lookup, diff_limbs, pow2_vars};
+use crate::ops::requant::RequantColumns;
+use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, WitnessCx};
+use crate::proof::LayerProof;
+use crate::statement::Claims;
+use crate::tables::Table;
 use crate::wiring::Grid;
+use crate::witness::{LayerWitness, field, pad_rows};
+
+/// The max-pool layer kind.
+pub struct MaxPool;
+
+impl LayerKind for MaxPool {
+    fn columns(&self, l: usize, shape: &LayerShape, bits: u32) -> Vec<Col> {
+        let g = grid(shape);
+        (0..g.rows.kernel * g.cols.kernel)
+            .flat_map(|k| (0..diff_limbs(bits)).map(move |t| Col::Diff(l, k, t)))
+            .collect()
+    }
+
+    fn lookups(&self, l: usize, shape: &LayerShape, bits: u32) -> Vec<Lookup> {
+        self.columns(l, shape, bits)
+            .into_iter()
+            .map(|a| Lookup {
+                table: Table::Limb,
+                a,
+                b: None,
+            })
+            .collect()
+    }
+
+    fn witness(&self, cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> LayerWitness {
+        let out_rows: Vec<&[i64]> = cx.traces.iter().map(|t| t.out.as_slice()).collect();
+        let out = pad_rows(&out_rows, &cx.shape.out_dims);
+        let gathers = match cx.layer {
+            zkml_model::QuantLayer::MaxPool(p) => gathers(p, &cx.inputs, cx.bits),
+            _ => Vec::new(),
+        };
+        let limbs = diff_limbs(cx.bits);
+        let mut limb_counts = counts.iter_mut().find(|(t, _)| *t == Table::Limb);
+        let diffs = gathers
+            .iter()
+            .map(|g| {
+                // phantom positions (padding of the layout) gather 0 and hold out = 0
+                let d: Vec<u64> = pad_rows(g, &cx.shape.out_dims)
+                    .iter()
+                    .zip(&out)
+                    .map(|(&v, &o)| (o - v) as u64)
+                    .collect();
+                (0..limbs)
+                    .map(|t| {
+                        d.iter()
+                            .map(|&v| {
+                                let limb = (v >> (8 * t)) & 0xFF;
+                                if let Some((_, c)) = limb_counts.as_mut() {
+                                    c[limb as usize] += 1;
+                                }
+                                F::from_u64(limb)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let cols = RequantColumns {
+            out: field(&out),
+            sigma: Vec::new(),
+            excess: Default::default(),
+            rem: Default::default(),
+        };
+        LayerWitness {
+            acc: Vec::new(),
+            cols,
+            diffs,
+            out,
+        }
+    }
+
+    fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
+        let lw = &cx.w.layers[cx.l];
+        let (sv, bits) = (cx.layout.sample_vars, cx.layout.bits);
+        let (out, diffs) = (&lw.cols.out, &lw.diffs);
+        let (pp, pc) = prove(cx.shape, bits, out, diffs, cx.input(), sv, cx.hook, t);
+        // the checks against public data only fail for a forged witness (tests); the verifier refuses it
+        queue_claims(cx.layout, cx.public, claims, cx.l, &pc, &pp).ok();
+        LayerProof::MaxPool(pp)
+    }
+
+    fn verify(
+        &self,
+        cx: &VerifyCx<'_>,
+        proof: &LayerProof,
+        claims: &mut Claims,
+        t: &mut Transcript,
+    ) -> Result<(), VerifyError> {
+        let LayerProof::MaxPool(pp) = proof else {
+            return Err(VerifyError::LayerKind { layer: cx.l });
+        };
+        let (sv, bits) = (cx.layout.sample_vars, cx.layout.bits);
+        let pc = verify(cx.l, cx.shape, bits, sv, pp, t)?;
+        queue_claims(cx.layout, cx.public, claims, cx.l, &pc, pp)
+    }
+
+    fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
+        let g = grid(shape);
+        let (k, nv) = (g.rows.kernel * g.cols.kernel, sample_vars + shape.out_vars);
+        // the zero-check's eq point, then nv rounds of a product of k differences (degree
+        // k + 1), the powers of lambda that combine the k gathers (degree k - 1), the wiring
+        // sumcheck (degree 2 over the samples and the input)
+        nv + (k + 1) * nv + k.saturating_sub(1) + 2 * (sample_vars + shape.in_vars)
+    }
+}
+
+/// Per window offset `k = (i, j)`, per sample: the gathered input `[C][OH][OW]` (the padding
+/// value where the window reads padding), from the model's own window.
+fn gathers(p: &zkml_model::MaxPoolLayer, inputs: &[&[i64]], bits: u32) -> Vec<Vec<Vec<i64>>> {
+    let [c, h, w] = p.in_shape;
+    let [_, oh, ow] = p.out_shape;
+    let [kh, kw] = p.window.kernel;
+    let pad = pad_value(bits);
+    (0..kh * kw)
+        .map(|k| {
+            let (i, j) = (k / kw, k % kw);
+            inputs
+                .iter()
+                .map(|x| {
+                    let mut g = Vec::with_capacity(c * oh * ow);
+                    for ch in 0..c {
+                        for y in 0..oh {
+                            for xx in 0..ow {
+                                let sy = p.window.source(0, y, i, h);
+                                let sx = p.window.source(1, xx, j, w);
+                                g.push(match (sy, sx) {
+                                    (Some(sy), Some(sx)) => x[(ch * h + sy) * w + sx],
+                                    _ => pad,
+                                });
+                            }
+                        }
+                    }
+                    g
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Queues the claims a max-pool proof leaves on its columns and its input.
+fn queue_claims(
+    layout: &crate::layout::Layout,
+    public: &crate::statement::Public,
+    claims: &mut Claims,
+    l: usize,
+    pc: &PoolClaims,
+    pp: &PoolProof,
+) -> Result<(), VerifyError> {
+    claims.column(layout, public, Col::Out(l), pc.point.clone(), pp.out)?;
+    for (k, limbs) in pp.diffs.iter().enumerate() {
+        for (t, &v) in limbs.iter().enumerate() {
+            claims.column(layout, public, Col::Diff(l, k, t), pc.point.clone(), v)?;
+        }
+    }
+    claims.layer_input(layout, public, l, pc.input_point.clone(), pp.input)
+}
 
 /// A max-pool layer's proof.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,133 @@
-//! One prover/verifier pair per op.
+//! The layer kinds a proof knows, one file each behind one trait ([`LayerKind`]), and the
+//! registry ([`Kind::op`]): the one place a kind is matched. Adding a kind means a file that
+//! implements the trait, a [`Kind`] variant and its line in [`Kind::op`].
+//!
+//! Requantization is not a kind: dense and conv layers share it as their last step
+//! ([`requant`]).
 
 pub mod conv; // 2-D convolution: an im2col sumcheck and a wiring sumcheck
 pub mod dense; // y = W x + b by a sumcheck over the inner index
 pub mod maxpool; // max-pool: range-checked differences, a zero-check and a wiring sumcheck
 pub mod requant; // out = clamp(round(acc * m / 2^32)) by a zero-check plus lookups
+
+use zkml_model::{LayerTrace, QuantLayer, Window};
+use zkml_proof::field::{EF, F};
+use zkml_proof::transcript::Transcript;
+
+use crate::cheat::Hook;
+use crate::error::VerifyError;
+use crate::keys::ProvingKey;
+use crate::layout::{Col, LayerShape, Layout, Lookup};
+use crate::proof::LayerProof;
+use crate::statement::{Claims, Public};
+use crate::tables::Table;
+use crate::witness::{LayerWitness, Witness};
+
+/// What a layer computes, as the proof sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dense,
+    Conv(Window),
+    MaxPool(Window),
+}
+
+impl Kind {
+    /// The prover and verifier of this kind.
+    pub(crate) fn op(&self) -> &'static dyn LayerKind {
+        match self {
+            Kind::Dense => &dense::Dense,
+            Kind::Conv(_) => &conv::Conv,
+            Kind::MaxPool(_) => &maxpool::MaxPool,
+        }
+    }
+}
+
+/// One layer's inputs to its witness: the model's exact integer inference on every sample.
+pub(crate) struct WitnessCx<'a> {
+    pub layer: &'a QuantLayer,
+    pub shape: &'a LayerShape,
+    pub bits: u32,
+    /// The layer's input, one unpadded row per (padded) sample.
+    pub inputs: Vec<&'a [i64]>,
+    /// The layer's result on each sample.
+    pub traces: Vec<&'a LayerTrace>,
+}
+
+/// What one layer's prover reads.
+pub(crate) struct ProveCx<'a> {
+    pub l: usize,
+    pub pk: &'a ProvingKey,
+    pub layout: &'a Layout,
+    /// The shape the prover follows (the key's, unless a cheat says otherwise).
+    pub shape: &'a LayerShape,
+    pub w: &'a Witness,
+    pub public: &'a Public,
+    pub hook: Hook<'a>,
+}
+
+impl ProveCx<'_> {
+    /// This layer's input column: the previous layer's output, or the public input.
+    pub fn input(&self) -> &[F] {
+        match self.l.checked_sub(1) {
+            None => &self.w.input,
+            Some(prev) => &self.w.layers[prev].cols.out,
+        }
+    }
+
+    /// This layer's padded weights and bias (empty for a layer without weights).
+    pub fn weights(&self) -> (&[F], &[F]) {
+        self.pk.vk.weight_columns()[self.l]
+            .and_then(|c| self.pk.weights.get(c / 2))
+            .map_or((&[], &[]), |(w, b)| (w.as_slice(), b.as_slice()))
+    }
+
+    /// Queues the claim `input(point) = value` on this layer's input.
+    pub fn input_claim(&self, claims: &mut Claims, point: Vec<EF>, value: EF) {
+        // fails only for a forged witness (tests): the verifier refuses it
+        claims
+            .layer_input(self.layout, self.public, self.l, point, value)
+            .ok();
+    }
+}
+
+/// What one layer's verifier reads.
+pub(crate) struct VerifyCx<'a> {
+    pub l: usize,
+    pub layout: &'a Layout,
+    pub shape: &'a LayerShape,
+    pub public: &'a Public,
+    /// The key's per-row multipliers of this layer (empty for a layer without requantization).
+    pub multiplier: &'a [i64],
+}
+
+/// Everything a proof does for one kind of layer.
+pub(crate) trait LayerKind: Sync {
+    /// Layer `l`'s committed columns besides its output `Col::Out(l)`.
+    fn columns(&self, l: usize, shape: &LayerShape, bits: u32) -> Vec<Col>;
+
+    /// Layer `l`'s lookups, in the order of the GKR segments.
+    fn lookups(&self, l: usize, shape: &LayerShape, bits: u32) -> Vec<Lookup>;
+
+    /// The layer's witness columns; counts its lookups into `counts` (`Table::ALL` order).
+    fn witness(&self, cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> LayerWitness;
+
+    /// Proves the layer and queues the claims it leaves.
+    fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof;
+
+    /// Verifies the layer's proof and queues the claims it leaves on columns, weights and its
+    /// input.
+    ///
+    /// # Errors
+    /// [`VerifyError::LayerKind`] when `proof` is another kind's, else the failed check.
+    fn verify(
+        &self,
+        cx: &VerifyCx<'_>,
+        proof: &LayerProof,
+        claims: &mut Claims,
+        t: &mut Transcript,
+    ) -> Result<(), VerifyError>;
+
+    /// Schwartz-Zippel numerators (degree times rounds) of the layer's challenges, for the
+    /// security estimate; `sample_vars` variables index the samples.
+    fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize;
+}

@@ -17,6 +17,7 @@
 //! `q >= hi` when `out = hi`, `q <= lo` when `out = lo`, and `q = out` otherwise.
 
 use p3_field::PrimeCharacteristicRing;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use zkml_model::REQUANT_SHIFT;
 use zkml_proof::field::{EF, F, from_i64};
@@ -26,7 +27,11 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Msg, Stage};
 use crate::error::VerifyError;
-use crate::layout::LayerShape;
+use crate::layout::{Col, LayerShape, Layout, Lookup};
+use crate::ops::{ProveCx, VerifyCx, WitnessCx};
+use crate::statement::{Claims, Public};
+use crate::tables::Table;
+use crate::witness::{LayerWitness, field, pad_rows};
 
 /// Byte limbs of the clamp excess (`e < 2^24`).
 pub const E_LIMBS: usize = 3;
@@ -260,6 +265,143 @@ pub fn verify(
         return Err(VerifyError::Requant { layer });
     }
     Ok(point)
+}
+
+/// Layer `l`'s requantization columns besides its output.
+pub(crate) fn columns(l: usize) -> Vec<Col> {
+    let mut v = vec![Col::Sigma(l)];
+    v.extend((0..E_LIMBS).map(|k| Col::Excess(l, k)));
+    v.extend((0..R_LIMBS).map(|k| Col::Rem(l, k)));
+    v
+}
+
+/// Layer `l`'s lookups: `(out, sigma)` into the clamp table, every limb into the byte table.
+pub(crate) fn lookups(l: usize, relu: bool) -> Vec<Lookup> {
+    let limb = |a| Lookup {
+        table: Table::Limb,
+        a,
+        b: None,
+    };
+    let mut v = vec![Lookup {
+        table: Table::clamp(relu),
+        a: Col::Out(l),
+        b: Some(Col::Sigma(l)),
+    }];
+    v.extend((0..E_LIMBS).map(|k| limb(Col::Excess(l, k))));
+    v.extend((0..R_LIMBS).map(|k| limb(Col::Rem(l, k))));
+    v
+}
+
+/// The multiplier of every output row `[padded dims]`: per dense row, or per conv channel
+/// (0 past the real rows or channels).
+fn multiplier_rows(multiplier: &[i64], shape: &LayerShape) -> Vec<i64> {
+    let rows = 1usize << shape.out_vars;
+    let per = rows >> shape.mult_vars;
+    (0..rows)
+        .map(|r| multiplier.get(r / per).copied().unwrap_or(0))
+        .collect()
+}
+
+/// The witness of a requantizing layer from the model's accumulators; counts its lookups.
+pub(crate) fn witness(cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> LayerWitness {
+    let acc_rows: Vec<&[i64]> = cx
+        .traces
+        .iter()
+        .map(|t| t.acc.as_deref().unwrap_or_default())
+        .collect();
+    let acc = pad_rows(&acc_rows, &cx.shape.out_dims);
+    let (multiplier, _, relu) = cx.layer.requantization().unwrap_or((&[], 1, false));
+    let m = multiplier_rows(multiplier, cx.shape);
+    let decs: Vec<Decomposed> = acc
+        .par_iter()
+        .enumerate()
+        .map(|(k, &a)| decompose(a, m[k % m.len()], relu, cx.bits))
+        .collect();
+    let clamp = Table::clamp(relu);
+    for (t, c) in counts.iter_mut() {
+        for dc in &decs {
+            if *t == clamp {
+                c[clamp.index_of(cx.bits, dc.out)] += 1;
+            } else if *t == Table::Limb {
+                dc.excess
+                    .iter()
+                    .chain(&dc.rem)
+                    .for_each(|&l| c[usize::from(l)] += 1);
+            }
+        }
+    }
+    let out: Vec<i64> = decs.iter().map(|dc| dc.out).collect();
+    let cols = RequantColumns {
+        out: field(&out),
+        sigma: decs.iter().map(|dc| from_i64(dc.sigma)).collect(),
+        excess: std::array::from_fn(|k| decs.iter().map(|dc| F::from_u8(dc.excess[k])).collect()),
+        rem: std::array::from_fn(|k| decs.iter().map(|dc| F::from_u8(dc.rem[k])).collect()),
+    };
+    LayerWitness {
+        acc: field(&acc),
+        cols,
+        diffs: Vec::new(),
+        out,
+    }
+}
+
+/// Proves layer `cx.l`'s requantization and queues the claims it leaves on its columns;
+/// returns the zero-check, its point and the evaluations there (the accumulator's is left to
+/// the layer's own proof).
+pub(crate) fn prove_step(
+    cx: &ProveCx<'_>,
+    claims: &mut Claims,
+    t: &mut Transcript,
+) -> (SumcheckProof, Vec<EF>, RequantEvals) {
+    let lw = &cx.w.layers[cx.l];
+    let m = field(&multiplier_rows(
+        &cx.pk.vk.layers[cx.l].multiplier,
+        cx.shape,
+    ));
+    let nv = cx.layout.sample_vars + cx.shape.out_vars;
+    let (proof, point, evals) = prove(&lw.acc, &m, &lw.cols, nv, cx.hook, t);
+    // the checks against public data only fail for a forged witness (tests); the verifier refuses it
+    column_claims(cx.layout, cx.public, claims, cx.l, &point, &evals).ok();
+    (proof, point, evals)
+}
+
+/// Verifies layer `cx.l`'s requantization and queues the claims it leaves on its columns;
+/// returns the point at which the caller must prove the accumulator `evals.acc`.
+///
+/// # Errors
+/// As [`verify`], and [`VerifyError::PublicOutput`] when the last layer's output disagrees
+/// with the public one.
+pub(crate) fn verify_step(
+    cx: &VerifyCx<'_>,
+    proof: &SumcheckProof,
+    evals: &RequantEvals,
+    claims: &mut Claims,
+    t: &mut Transcript,
+) -> Result<Vec<EF>, VerifyError> {
+    let sv = cx.layout.sample_vars;
+    let point = verify(cx.l, cx.multiplier, cx.shape, sv, proof, evals, t)?;
+    column_claims(cx.layout, cx.public, claims, cx.l, &point, evals)?;
+    Ok(point)
+}
+
+/// Queues the claims of layer `l`'s zero-check on its committed (or public) columns.
+fn column_claims(
+    layout: &Layout,
+    public: &Public,
+    claims: &mut Claims,
+    l: usize,
+    point: &[EF],
+    ev: &RequantEvals,
+) -> Result<(), VerifyError> {
+    claims.column(layout, public, Col::Out(l), point.to_vec(), ev.out)?;
+    claims.column(layout, public, Col::Sigma(l), point.to_vec(), ev.sigma)?;
+    for (k, &v) in ev.excess.iter().enumerate() {
+        claims.column(layout, public, Col::Excess(l, k), point.to_vec(), v)?;
+    }
+    for (k, &v) in ev.rem.iter().enumerate() {
+        claims.column(layout, public, Col::Rem(l, k), point.to_vec(), v)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
