@@ -523,3 +523,23 @@ fn a_key_whose_layers_do_not_chain_names_the_reading_layer() {
         "layer pool_after_dense: a convolution or pooling after a dense layer"
     );
 }
+
+/// The lookup argument holds exactly the tables a model looks into (the byte table always): an
+/// unused table would cost the prover its size and change the proof's shape.
+#[test]
+fn a_proof_looks_into_exactly_the_tables_its_layers_use() {
+    use zkml::layout::Layout;
+    use zkml::tables::Table;
+    let tables = |m| Layout::new(&setup(m).unwrap().vk, 1).tables();
+    let pools = [Spec::Pool([2, 2], [2, 2], [0; 4])];
+    assert_eq!(
+        tables(cnn([1, 4, 4], &pools, BatchDim::Dynamic, 3)),
+        [Table::Limb]
+    );
+    let relu = [Spec::Dense(5, true), Spec::Dense(4, true)];
+    let relu_only = cnn([1, 2, 3], &relu, BatchDim::Dynamic, 3);
+    assert_eq!(tables(relu_only), [Table::Limb, Table::ClampRelu]);
+    let plain = [Spec::Dense(5, false)];
+    let plain_only = cnn([1, 2, 3], &plain, BatchDim::Dynamic, 3);
+    assert_eq!(tables(plain_only), [Table::Limb, Table::Clamp]);
+}
