@@ -28,7 +28,7 @@ pub mod summary;
 
 pub use cnn::{ConvLayer, MaxPoolLayer, Window};
 pub use error::{ModelError, UnsupportedOp};
-pub use graph::{BatchDim, Conv, Dense, Graph, MaxPool, Node, Op};
+pub use graph::{BatchDim, Conv, Dense, FoldedNode, Graph, MaxPool, Node, Op};
 pub use inputs::{
     InputSpec, Inputs, load_calibration, load_inputs, parse_calibration, parse_inputs,
 };

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::ModelError;
 use crate::graph::BatchDim;
@@ -19,6 +20,7 @@ pub struct FloatReference {
     /// Samples per run: the model's fixed batch, or 1 for a dynamic batch.
     batch: usize,
     sample_shape: Vec<usize>,
+    input_type: DatumType,
 }
 
 impl FloatReference {
@@ -35,9 +37,18 @@ impl FloatReference {
         let shape: Vec<usize> = std::iter::once(n)
             .chain(sample_shape.iter().copied())
             .collect();
-        let plan = tract_onnx::onnx()
+        let model = tract_onnx::onnx()
             .model_for_path(path)
-            .and_then(|m| m.with_input_fact(0, f32::fact(&shape).into()))
+            .map_err(reference_err)?;
+        // a float64 or float16 model takes its own type; samples are cast to it
+        let dt = model
+            .input_fact(0)
+            .ok()
+            .and_then(|f| f.datum_type.concretize())
+            .filter(|dt| dt.is_float())
+            .unwrap_or(DatumType::F32);
+        let plan = model
+            .with_input_fact(0, InferenceFact::dt_shape(dt, &shape))
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(reference_err)?;
@@ -45,6 +56,7 @@ impl FloatReference {
             plan,
             batch: n,
             sample_shape: sample_shape.to_vec(),
+            input_type: dt,
         })
     }
 
@@ -76,11 +88,13 @@ impl FloatReference {
                 .chain(self.sample_shape.iter().copied())
                 .collect();
             let x = tract_ndarray::Array::from_shape_vec(shape, flat).map_err(reference_err)?;
-            let y = self
-                .plan
-                .run(tvec!(Tensor::from(x).into()))
-                .map_err(reference_err)?;
-            let y: Vec<f32> = y[0]
+            let x = Tensor::from(x)
+                .cast_to_dt(self.input_type)
+                .map_err(reference_err)?
+                .into_owned();
+            let y = self.plan.run(tvec!(x.into())).map_err(reference_err)?;
+            let y = y[0].cast_to::<f32>().map_err(reference_err)?;
+            let y: Vec<f32> = y
                 .to_plain_array_view::<f32>()
                 .map_err(reference_err)?
                 .iter()
