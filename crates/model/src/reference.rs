@@ -24,7 +24,8 @@ pub struct FloatReference {
 }
 
 impl FloatReference {
-    /// Load `path` with tract, with the input batch fixed to the model's batch (1 if dynamic).
+    /// Load `path` with tract, for the model's fixed batch, or runs of one sample when the batch
+    /// is dynamic.
     /// `sample_shape` is the per-sample input shape (e.g. [`crate::Graph::input_shape`]).
     ///
     /// # Errors
@@ -34,12 +35,27 @@ impl FloatReference {
             BatchDim::Fixed(n) => n,
             BatchDim::Dynamic => 1,
         };
-        let shape: Vec<usize> = std::iter::once(n)
-            .chain(sample_shape.iter().copied())
-            .collect();
         let model = tract_onnx::onnx()
             .model_for_path(path)
             .map_err(reference_err)?;
+        // a dynamic batch stays the file's symbol (facts the file writes for inner tensors use
+        // it too); tract binds it to the batch of each run
+        let batch_dim: TDim = match batch {
+            BatchDim::Fixed(n) => n.into(),
+            BatchDim::Dynamic => {
+                let file_dim = model
+                    .input_fact(0)
+                    .ok()
+                    .and_then(|f| f.shape.dims().next().and_then(|d| d.concretize()));
+                match file_dim {
+                    Some(d @ TDim::Sym(_)) => d,
+                    _ => model.symbols.sym("N").into(),
+                }
+            }
+        };
+        let shape: TVec<TDim> = std::iter::once(batch_dim)
+            .chain(sample_shape.iter().map(|&d| d.into()))
+            .collect();
         // a float64 or float16 model takes its own type; samples are cast to it
         let dt = model
             .input_fact(0)
@@ -48,7 +64,7 @@ impl FloatReference {
             .filter(|dt| dt.is_float())
             .unwrap_or(DatumType::F32);
         let plan = model
-            .with_input_fact(0, InferenceFact::dt_shape(dt, &shape))
+            .with_input_fact(0, InferenceFact::dt_shape(dt, shape))
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(reference_err)?;
