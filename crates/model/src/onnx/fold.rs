@@ -1,24 +1,30 @@
 //! Constant folding through tract: every tensor whose value does not depend on the graph input
-//! (shape arithmetic such as `Shape -> Gather -> Unsqueeze -> Concat`, `ConstantOfShape`,
-//! `Cast`/`Slice`/`Concat` of constants, weights transposed by an op) becomes a constant, so
-//! that the chain walk sees one data input and a Reshape gets a known target.
+//! (shape arithmetic such as `Shape -> Gather -> Unsqueeze -> Concat`, tf2onnx's
+//! `Shape -> Cast -> Slice -> Concat`, `ConstantOfShape`, weights transposed by an op) becomes a
+//! constant, so that the chain walk sees one data input and a Reshape gets a known target.
 //!
-//! tract analyses the model with the input's per-sample shape fixed and its batch either fixed
-//! (as written in the file) or a symbol. A value that contains the batch symbol is kept as a
-//! symbolic tensor: a Reshape target `[N, -1]` keeps the batch, anything else that depends on
-//! it is refused where it is used. The analysis is obstinate (it continues past ops tract
-//! cannot take); when tract cannot read the model at all, nothing is folded and the reason is
+//! tract analyses the model (obstinately: past ops it cannot take) with the input's per-sample
+//! shape fixed and its batch as written in the file. A dynamic batch is analysed three times:
+//! as a symbol (exact; a value holding the symbol stays symbolic, so that a Reshape target
+//! `[N, -1]` keeps the batch), and with two concrete batches for the values tract cannot keep
+//! symbolic (a `Cast` of a shape): a value equal in both is a constant, an element equal to the
+//! batch in both is the batch, any other difference makes the tensor batch-dependent, which its
+//! users refuse. When tract cannot read the model at all, nothing is folded and the reason is
 //! kept for the messages of the ops that needed a folded value.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tract_onnx::pb::ModelProto;
-use tract_onnx::prelude::{DatumType, InferenceFact, InferenceModelExt, Symbol, TDim, Tensor};
-use tract_onnx::tract_hir::infer::Factoid;
-use tract_onnx::tract_hir::internal::{OutletId, tvec};
+use tract_onnx::prelude::{
+    DatumType, InferenceFact, InferenceModelExt, Symbol, SymbolScope, TDim, Tensor, TractResult,
+};
+use tract_onnx::tract_hir::internal::tvec;
 
 use super::proto::Const;
 use crate::graph::BatchDim;
+
+/// The two batch sizes of the concrete analyses of a dynamic-batch model.
+const PROBES: [i64; 2] = [5, 7];
 
 /// What constant folding found.
 #[derive(Default)]
@@ -26,11 +32,25 @@ pub(crate) struct Folded {
     /// Values of tensors produced by nodes (initializers and the input are not in it), by
     /// ONNX tensor name.
     pub consts: HashMap<String, Const>,
+    /// Tensors whose value tract knows but that depend on the batch size in another way than
+    /// being it.
+    pub batch_dependent: HashSet<String>,
     /// Why tract could not analyse the model, if it could not.
     pub failure: Option<String>,
     /// The symbol that stands for a dynamic batch in symbolic values.
     pub batch: Option<Symbol>,
 }
+
+/// The input's batch in one analysis.
+#[derive(Clone, Copy)]
+enum Batch {
+    Value(i64),
+    /// A symbol of the model's own scope, returned by the analysis.
+    Symbol,
+}
+
+/// The values of one analysis, by ONNX name, and the batch symbol it used.
+type Values = Result<(HashMap<String, Tensor>, Option<Symbol>), String>;
 
 /// Fold every input-independent tensor of `proto` with tract.
 ///
@@ -49,40 +69,131 @@ pub(crate) fn fold(
             ..Folded::default()
         };
     }
-    // tract is not written for untrusted files: a panic in it means no folding, not a crash
-    let run = std::panic::AssertUnwindSafe(|| analyse(proto, dir, input, batch, sample));
-    let result = match std::panic::catch_unwind(run) {
-        Ok(result) => result,
-        Err(_) => Err(tract_onnx::prelude::TractError::msg("tract panicked")),
-    };
-    match result {
-        Ok((consts, batch)) => Folded {
-            consts,
-            failure: None,
-            batch,
+    // shapes the file writes for inner tensors and outputs (with its own batch symbol) would
+    // contradict a concrete batch: tract infers them instead
+    let mut bare = proto.clone();
+    if let Some(g) = bare.graph.as_mut() {
+        g.value_info.clear();
+        g.output.iter_mut().for_each(|o| o.r#type = None);
+    }
+    let values = |b: Batch| analyse(&bare, dir, input, b, sample);
+    match batch {
+        BatchDim::Fixed(n) => match values(Batch::Value(n as i64)) {
+            Ok((v, _)) => Folded {
+                consts: v.into_iter().map(|(k, t)| (k, Const::new(t))).collect(),
+                ..Folded::default()
+            },
+            Err(e) => Folded {
+                failure: Some(e),
+                ..Folded::default()
+            },
         },
-        Err(e) => Folded {
-            failure: Some(format!("{e:#}")),
-            ..Folded::default()
-        },
+        BatchDim::Dynamic => {
+            let symbolic = values(Batch::Symbol);
+            let probes = PROBES.map(|p| values(Batch::Value(p)));
+            dynamic(symbolic, probes)
+        }
     }
 }
 
+/// Merge the symbolic and the two concrete analyses of a dynamic-batch model.
+fn dynamic(symbolic: Values, probes: [Values; 2]) -> Folded {
+    let [a, b] = probes;
+    let failure = [&symbolic, &a, &b]
+        .into_iter()
+        .find_map(|r| r.as_ref().err().cloned());
+    let (symbolic, symbol) = symbolic.unwrap_or_default();
+    let symbol = symbol.unwrap_or_else(|| SymbolScope::default().sym("N"));
+    let (a, b) = (a.unwrap_or_default().0, b.unwrap_or_default().0);
+    let mut folded = Folded {
+        batch: Some(symbol.clone()),
+        ..Folded::default()
+    };
+    if symbolic.is_empty() && a.is_empty() {
+        folded.failure = failure;
+    }
+    for (name, t) in symbolic {
+        folded.consts.insert(name, Const::new(t));
+    }
+    for (name, ta) in a {
+        if folded.consts.contains_key(&name) {
+            continue;
+        }
+        match b.get(&name).and_then(|tb| merge(&ta, tb, &symbol)) {
+            Some(t) => {
+                folded.consts.insert(name, Const::new(t));
+            }
+            None => {
+                folded.batch_dependent.insert(name);
+            }
+        }
+    }
+    folded
+}
+
+/// One value from the two concrete analyses: itself when equal, a symbolic tensor when the
+/// only differences are elements equal to the batch in both, else `None`.
+fn merge(a: &Tensor, b: &Tensor, batch: &Symbol) -> Option<Tensor> {
+    if a == b {
+        return Some(a.clone());
+    }
+    if a.shape() != b.shape() || !a.datum_type().is_integer() {
+        return None;
+    }
+    let ints = |t: &Tensor| -> Option<Vec<i64>> {
+        let t = t.cast_to::<i64>().ok()?;
+        Some(
+            t.to_plain_array_view::<i64>()
+                .ok()?
+                .iter()
+                .copied()
+                .collect(),
+        )
+    };
+    let dims: Option<Vec<TDim>> = ints(a)?
+        .into_iter()
+        .zip(ints(b)?)
+        .map(|(x, y)| match (x, y) {
+            _ if x == y => Some(TDim::Val(x)),
+            _ if [x, y] == PROBES => Some(TDim::Sym(batch.clone())),
+            _ => None,
+        })
+        .collect();
+    tract_onnx::prelude::tract_ndarray::ArrayD::from_shape_vec(a.shape(), dims?)
+        .ok()
+        .map(Tensor::from)
+}
+
+/// The values tract finds for the tensors produced by nodes, by ONNX name; a `TDim` tensor
+/// becomes `I64` when every element is a number. A panic in tract (it is not written for
+/// untrusted files) is an error here, not a crash.
 fn analyse(
     proto: &ModelProto,
     dir: Option<&str>,
     input: &str,
-    batch: BatchDim,
+    batch: Batch,
     sample: &[usize],
-) -> tract_onnx::prelude::TractResult<(HashMap<String, Const>, Option<Symbol>)> {
+) -> Values {
+    let run = std::panic::AssertUnwindSafe(|| analyse_unguarded(proto, dir, input, batch, sample));
+    match std::panic::catch_unwind(run) {
+        Ok(result) => result.map_err(|e| format!("{e:#}")),
+        Err(_) => Err("tract panicked".into()),
+    }
+}
+
+fn analyse_unguarded(
+    proto: &ModelProto,
+    dir: Option<&str>,
+    input: &str,
+    batch: Batch,
+    sample: &[usize],
+) -> TractResult<(HashMap<String, Tensor>, Option<Symbol>)> {
     let parsed = tract_onnx::onnx().parse(proto, dir)?;
     let mut model = parsed.model;
-    let (batch_dim, symbol) = match batch {
-        BatchDim::Fixed(n) => (TDim::Val(n as i64), None),
-        BatchDim::Dynamic => {
-            let s = model
-                .symbols
-                .sym(&batch_param(proto).unwrap_or_else(|| "N".into()));
+    let (first, symbol) = match batch {
+        Batch::Value(n) => (TDim::Val(n), None),
+        Batch::Symbol => {
+            let s = model.symbols.sym("N");
             (TDim::Sym(s.clone()), Some(s))
         }
     };
@@ -91,26 +202,44 @@ fn analyse(
         .iter()
         .position(|o| model.outlet_label(*o) == Some(input) || model.node(o.node).name == input)
         .unwrap_or(0);
-    let dt = model
-        .input_fact(ix)?
-        .datum_type
-        .concretize()
+    let dt = tract_onnx::tract_hir::infer::Factoid::concretize(&model.input_fact(ix)?.datum_type)
         .unwrap_or(DatumType::F32);
-    let mut dims = tvec![batch_dim];
+    let mut dims = tvec![first];
     dims.extend(sample.iter().map(|&d| TDim::Val(d as i64)));
     model.set_input_fact(ix, InferenceFact::dt_shape(dt, dims))?;
     // obstinate: facts stay as far as tract got; an error only means some values are unknown
     let _ = model.analyse(true);
-    let mut consts = HashMap::new();
+    let initializers: HashSet<&str> = proto
+        .graph
+        .iter()
+        .flat_map(|g| &g.initializer)
+        .map(|t| t.name.as_str())
+        .collect();
+    let mut values = HashMap::new();
     for (name, outlet) in &parsed.outlets_by_name {
-        if name == input || proto_initializer(proto, name) {
+        if name == input || initializers.contains(name.as_str()) {
             continue;
         }
-        if let Some(c) = value(&model, *outlet) {
-            consts.insert(name.clone(), c);
-        }
+        let fact = model.outlet_fact(*outlet)?;
+        let Some(t) = tract_onnx::tract_hir::infer::Factoid::concretize(&fact.value) else {
+            continue;
+        };
+        values.insert(name.clone(), numeric((*t).clone()));
     }
-    Ok((consts, symbol))
+    Ok((values, symbol))
+}
+
+/// A `TDim` tensor whose elements are all numbers as `I64`; any other tensor unchanged.
+fn numeric(t: Tensor) -> Tensor {
+    if t.datum_type() != DatumType::TDim {
+        return t;
+    }
+    let ints: Option<Vec<i64>> = t
+        .to_plain_array_view::<TDim>()
+        .ok()
+        .and_then(|v| v.iter().map(TDim::as_i64).collect());
+    ints.and_then(|v| Tensor::from_shape(t.shape(), &v).ok())
+        .unwrap_or(t)
 }
 
 /// A graph output that no node, input or initializer produces (tract's parser would panic).
@@ -125,48 +254,4 @@ fn unproduced_output(proto: &ModelProto) -> Option<String> {
         .iter()
         .find(|o| !known(&o.name))
         .map(|o| o.name.clone())
-}
-
-fn proto_initializer(proto: &ModelProto, name: &str) -> bool {
-    proto
-        .graph
-        .as_ref()
-        .is_some_and(|g| g.initializer.iter().any(|t| t.name == name))
-}
-
-/// The name of the input's symbolic batch dimension in the file, if it has one (so that
-/// value_info facts written with it agree with ours).
-fn batch_param(proto: &ModelProto) -> Option<String> {
-    use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
-    use tract_onnx::pb::type_proto::Value as TypeValue;
-    let g = proto.graph.as_ref()?;
-    let input = g
-        .input
-        .iter()
-        .find(|i| !g.initializer.iter().any(|t| t.name == i.name))?;
-    let Some(TypeValue::TensorType(tt)) = input.r#type.as_ref()?.value.as_ref() else {
-        return None;
-    };
-    match tt.shape.as_ref()?.dim.first()?.value.as_ref()? {
-        Dim::DimParam(p) if !p.is_empty() => Some(p.clone()),
-        _ => None,
-    }
-}
-
-/// The value tract computed for `outlet`: a symbolic (`TDim`) tensor becomes `I64` when every
-/// element is a number, and stays symbolic otherwise (its users decide whether they take it).
-fn value(model: &tract_onnx::prelude::InferenceModel, outlet: OutletId) -> Option<Const> {
-    let fact = model.outlet_fact(outlet).ok()?;
-    let tensor: Tensor = (*fact.value.concretize()?).clone();
-    if tensor.datum_type() != DatumType::TDim {
-        return Some(Const::new(tensor));
-    }
-    let dims = tensor.to_plain_array_view::<TDim>().ok()?;
-    let ints: Option<Vec<i64>> = dims.iter().map(TDim::as_i64).collect();
-    match ints {
-        Some(ints) => Tensor::from_shape(tensor.shape(), &ints)
-            .ok()
-            .map(Const::new),
-        None => Some(Const::new(tensor)),
-    }
 }

@@ -262,3 +262,108 @@ fn graph_input_refused(dt: DataType, name: &str) {
     let err = import(&m).unwrap_err().to_string();
     assert!(err.contains(name) && err.contains("\"x\""), "{err}");
 }
+
+/// tf2onnx's flatten: `Shape -> Cast(int32) -> Slice(0:1) -> Concat with [-1] -> Cast(int64)
+/// -> Reshape`.
+#[test]
+fn shape_slice_concat_with_casts_folds() {
+    for batch in [-1, 2] {
+        let nodes = vec![
+            node("Shape", "shape", &["x"], "s", vec![]),
+            node("Cast", "to_i32", &["s"], "s32", vec![int_attr("to", 6)]),
+            node(
+                "Slice",
+                "slice",
+                &["s32", "starts", "ends", "axes"],
+                "n",
+                vec![],
+            ),
+            node(
+                "Concat",
+                "concat",
+                &["n", "minus1"],
+                "t32",
+                vec![int_attr("axis", 0)],
+            ),
+            node(
+                "Cast",
+                "to_i64",
+                &["t32"],
+                "target",
+                vec![int_attr("to", 7)],
+            ),
+            node("Reshape", "flatten", &["x", "target"], "y", vec![]),
+        ];
+        let i32s = |name: &str, v: i32| TensorProto {
+            name: name.into(),
+            dims: vec![1],
+            data_type: DataType::Int32 as i32,
+            int32_data: vec![v],
+            ..Default::default()
+        };
+        let inits = vec![
+            int64s("starts", &[1], &[0]),
+            int64s("ends", &[1], &[1]),
+            int64s("axes", &[1], &[0]),
+            i32s("minus1", -1),
+        ];
+        let g = import(&opset13(&[batch, 3, 2], nodes, inits)).unwrap();
+        assert!(g.unsupported().is_empty(), "{batch}: {:?}", g.unsupported());
+        assert_eq!(g.nodes.len(), 1, "{:?}", g.nodes);
+        assert_eq!(g.nodes[0].out_shape, Some(vec![6]));
+    }
+}
+
+/// `x.view(2 * x.size(0), -1)`, through a Cast (so only the concrete analyses see it): the
+/// shape arithmetic is listed as computed at import, the Reshape is refused.
+#[test]
+fn a_target_that_scales_the_batch_is_refused() {
+    let i32s = |name: &str, v: i32| TensorProto {
+        name: name.into(),
+        dims: vec![1],
+        data_type: DataType::Int32 as i32,
+        int32_data: vec![v],
+        ..Default::default()
+    };
+    let nodes = vec![
+        node("Shape", "shape", &["x"], "s", vec![]),
+        node("Cast", "to_i32", &["s"], "s32", vec![int_attr("to", 6)]),
+        node(
+            "Slice",
+            "slice",
+            &["s32", "starts", "ends", "axes"],
+            "n",
+            vec![],
+        ),
+        node("Mul", "twice", &["n", "two"], "n2", vec![]),
+        node(
+            "Concat",
+            "concat",
+            &["n2", "minus1"],
+            "t32",
+            vec![int_attr("axis", 0)],
+        ),
+        node(
+            "Cast",
+            "to_i64",
+            &["t32"],
+            "target",
+            vec![int_attr("to", 7)],
+        ),
+        node("Reshape", "view", &["x", "target"], "y", vec![]),
+    ];
+    let inits = vec![
+        int64s("starts", &[1], &[0]),
+        int64s("ends", &[1], &[1]),
+        int64s("axes", &[1], &[0]),
+        i32s("two", 2),
+        i32s("minus1", -1),
+    ];
+    let g = import(&opset13(&[-1, 4], nodes, inits)).unwrap();
+    let gaps = gap_reasons(&g);
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].0, "view");
+    assert!(gaps[0].1.contains("depends on the batch size"), "{gaps:?}");
+    let twice = g.folded.iter().find(|f| f.name == "twice").unwrap();
+    assert!(twice.how.contains("from the batch size"), "{twice:?}");
+}

@@ -73,6 +73,8 @@ pub(crate) struct Ctx {
     pub batch_symbol: Option<Symbol>,
     /// Why tract could not fold constants, if it could not.
     pub fold_failure: Option<String>,
+    /// Tensors computed at import that depend on the batch size (not constants).
+    pub batch_dependent: HashSet<String>,
 }
 
 /// Import from a decoded protobuf; `dir` is where external tensor data lives.
@@ -100,6 +102,7 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         folded: Vec::new(),
         batch_symbol: folded.batch,
         fold_failure: folded.failure,
+        batch_dependent: folded.batch_dependent,
     };
     let chain = chain_nodes(g, &ctx.consts, &input_name, &output_name)?;
     for (index, node) in g.node.iter().enumerate() {
@@ -227,10 +230,15 @@ fn visit(
         }
         return Ok(());
     }
-    let mut outputs = node.output.iter().filter(|o| !o.is_empty()).peekable();
-    let has_outputs = outputs.peek().is_some();
-    if !on_chain && has_outputs && outputs.all(|o| ctx.consts.contains_key(o)) {
-        push_folded(ctx, node, name, "constant: computed at import");
+    let outputs: Vec<&String> = node.output.iter().filter(|o| !o.is_empty()).collect();
+    let known = |o: &&String| ctx.consts.contains_key(*o) || ctx.batch_dependent.contains(*o);
+    if !on_chain && !outputs.is_empty() && outputs.iter().all(known) {
+        let how = if outputs.iter().all(|o| ctx.consts.contains_key(*o)) {
+            "constant: computed at import"
+        } else {
+            "computed at import from the batch size"
+        };
+        push_folded(ctx, node, name, how);
         return Ok(());
     }
     let data: Vec<&String> = node

@@ -110,6 +110,10 @@ pub(crate) fn const_input<'a>(
         None => unsupported(format!("input {idx} is missing")),
         Some(name) => match ctx.consts.get(name) {
             Some(c) => Ok(c),
+            None if ctx.batch_dependent.contains(name) => unsupported(format!(
+                "input {idx} ({name}) depends on the batch size; only a Reshape target with the \
+                 batch itself first (as in x.view(x.size(0), -1)) is supported"
+            )),
             None => {
                 let why = match &ctx.fold_failure {
                     None => String::new(),
