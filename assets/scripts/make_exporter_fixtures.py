@@ -12,10 +12,13 @@ What each model exercises:
   `x.view(x.size(0), -1)` (Shape -> Gather -> Unsqueeze -> Concat -> Reshape).
 - torch_view_dynamo: the same module through the dynamo exporter (skipped if it fails).
 - torch_ceil_pool: MaxPool2d(ceil_mode=True), with and without padding, on odd sizes.
+- torch_ceil_last_window: a ceil-mode window that would start in the end padding (dropped);
+  its stored outputs are PyTorch's (onnxruntime rejects this graph, see the class).
 - torch_float64: a float64 model (`model.double()`): float64 input and initializers.
 - torch_cast_input: a float64 input cast to float32 inside the model (a Cast on the chain).
 - torch_residual: an Add of two branches (not supported yet: must be refused, listing it).
-- keras_mlp: a Keras 3 model through `model.export(format="onnx")` (tf2onnx) (only when tensorflow and tf2onnx import; run this
+- keras_mlp: a Keras 3 model through `model.export(format="onnx")` (tf2onnx)
+- keras_cnn: a Keras 3 CNN (NHWC, so Transposes: not supported yet, must be refused) (only when tensorflow and tf2onnx import; run this
   script with a Python that has them, e.g. a second venv, to add it).
 
 Needs torch, onnx, onnxruntime (and onnxscript for the dynamo exporter). Weights are random
@@ -89,8 +92,22 @@ def torch_models():
         def forward(self, x):
             x = self.pool1(torch.relu(self.conv(x)))  # 7x7 -> 4x4 (floor would give 3x3)
             x = self.pool2(torch.relu(self.conv2(x)))  # 6x6 -> 4x4 (floor: 3x3), pads 1
-            # (a window that would start in the end padding is dropped by the ONNX spec and
-            # PyTorch, but onnx's shape inference disagrees: no fixture for that case)
+            return self.fc(torch.flatten(x, 1))
+
+    class LastWindow(nn.Module):
+        """5x5, kernel 2, stride 2, pads 1, ceil_mode: the ceil formula gives 4, but the 4th
+        window would start in the end padding and is dropped (ONNX spec, PyTorch, tract): 3x3.
+        onnx's shape inference keeps it, so onnxruntime rejects the graph: the outputs stored
+        are PyTorch's."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3, padding=1)
+            self.pool = nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True)
+            self.fc = nn.Linear(2 * 3 * 3, 4)
+
+        def forward(self, x):
+            x = self.pool(torch.relu(self.conv(x)))
             return self.fc(torch.flatten(x, 1))
 
     class Mlp(nn.Module):
@@ -117,7 +134,7 @@ def torch_models():
             h = h + self.fc2(h)
             return self.fc3(h)
 
-    def export(name, module, shape, dtype=torch.float32, opset=13, dynamo=False):
+    def export(name, module, shape, dtype=torch.float32, opset=13, dynamo=False, ort=True):
         module = module.eval()
         x = torch.randn(SAMPLES, *shape, dtype=dtype) * 0.8
         path = os.path.join(OUT, name + ".onnx")
@@ -137,9 +154,9 @@ def torch_models():
             kwargs["dynamic_axes"] = {"x": {0: "N"}, "y": {0: "N"}}
             torch.onnx.export(module, (x,), path, dynamo=False, **kwargs)
         xn = x.numpy()
-        y = ort_outputs(path, xn)
         with torch.no_grad():
             ref = module(x).double().numpy()
+        y = ort_outputs(path, xn) if ort else ref.astype(np.float32)
         assert np.allclose(y, ref, atol=1e-4), name
         write_json(name, xn, y)
         print(f"{name}: {os.path.getsize(path)} bytes")
@@ -152,6 +169,7 @@ def torch_models():
     except Exception as e:  # the dynamo exporter needs onnxscript; it is optional here
         print(f"torch_view_dynamo skipped: {type(e).__name__}: {e}")
     export("torch_ceil_pool", CeilPool(), (1, 7, 7))
+    export("torch_ceil_last_window", LastWindow(), (1, 5, 5), ort=False)
     export("torch_float64", Mlp().double(), (12,), dtype=torch.float64)
     export("torch_cast_input", Mlp(cast=True), (12,), dtype=torch.float64)
     export("torch_residual", Residual(), (12,))
@@ -182,6 +200,24 @@ def keras_models():
     assert np.allclose(y, model(x).numpy(), atol=1e-4)
     write_json("keras_mlp", x, y)
     print(f"keras_mlp: {os.path.getsize(path)} bytes")
+
+    # a Keras CNN is NHWC: the export transposes to NCHW around the Conv (not supported yet:
+    # the test expects exit code 3 naming the Transpose)
+    cnn = tf.keras.Sequential(
+        [
+            tf.keras.Input(shape=(8, 8, 1), name="x"),
+            tf.keras.layers.Conv2D(2, 3, activation="relu", **dense),
+            tf.keras.layers.Flatten(),
+            tf.keras.layers.Dense(4, **dense),
+        ]
+    )
+    path = os.path.join(OUT, "keras_cnn.onnx")
+    cnn(np.zeros((1, 8, 8, 1), dtype=np.float32))
+    cnn.export(path, format="onnx")
+    x = (np.random.default_rng(8).standard_normal((SAMPLES, 8, 8, 1)) * 0.8).astype(np.float32)
+    y = ort_outputs(path, x)
+    write_json("keras_cnn", x, y)
+    print(f"keras_cnn: {os.path.getsize(path)} bytes")
 
 
 def main():

@@ -1,8 +1,9 @@
 //! Small exports of the real exporters (`assets/scripts/make_exporter_fixtures.py`: PyTorch's
 //! legacy exporter at opsets 11/13/17 with `x.view(x.size(0), -1)` and a dynamic batch, the
 //! dynamo exporter, `MaxPool2d(ceil_mode=True)`, float64 models, Keras 3): each imports, the
-//! float graph and tract agree with onnxruntime's stored outputs, and the binary sets up,
-//! proves and verifies it. A model with ops not supported yet exits 3 naming them.
+//! float graph and tract agree with onnxruntime's stored outputs (PyTorch's for
+//! `torch_ceil_last_window`, which onnxruntime rejects), and the binary sets up, proves and
+//! verifies it. A model with ops not supported yet exits 3 naming them.
 
 use std::path::{Path, PathBuf};
 mod common;
@@ -17,6 +18,7 @@ const SUPPORTED: &[&str] = &[
     "torch_view_opset17",
     "torch_view_dynamo",
     "torch_ceil_pool",
+    "torch_ceil_last_window",
     "torch_float64",
     "torch_cast_input",
     "keras_mlp",
@@ -187,4 +189,24 @@ fn a_residual_export_is_refused_with_3_naming_the_join() {
     let (code, out, _) = zkml(&["inspect", &model]);
     assert_eq!(code, 3);
     assert!(out.contains("/Add"), "{out}");
+}
+
+#[test]
+fn a_keras_cnn_is_refused_with_3_naming_the_transpose() {
+    // NHWC: the input's Transpose is a Reshape here (one channel), the one before Flatten is not
+    let model = s(&fixture("keras_cnn.onnx"));
+    let dir = std::env::temp_dir().join(format!("zkml-exporters-kcnn-{}", std::process::id()));
+    let (code, out, err) = zkml(&["setup", &model, "--out", &s(&dir)]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains("1 unsupported op") && err.contains("Transpose"),
+        "{err}"
+    );
+    let (code, out, _) = zkml(&["inspect", &model]);
+    assert_eq!(code, 3);
+    // the Keras Flatten's shape arithmetic (Shape, Cast, Slice, Concat) is folded
+    assert!(
+        out.contains("(Slice): constant: computed at import"),
+        "{out}"
+    );
 }
