@@ -366,8 +366,10 @@ fn reshape_target(
     let Some((&first, rest)) = target.split_first() else {
         return unsupported("reshape to a scalar");
     };
+    // a dynamic batch runs one sample at a time (batch 1), where a leading 1 keeps it; a model
+    // whose target is [1, ...] does not run at any other batch size
     let keeps_batch = match (first, batch) {
-        (0 | -1, _) => true,
+        (0 | -1, _) | (1, BatchDim::Dynamic) => true,
         (n, BatchDim::Fixed(b)) => n == b as i64,
         (_, BatchDim::Dynamic) => false,
     };

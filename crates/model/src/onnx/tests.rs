@@ -260,6 +260,11 @@ fn reshape_and_flatten_rules() {
         (g.batch, g.nodes[0].out_shape.clone()),
         (BatchDim::Dynamic, Some(vec![12]))
     );
+    // [1, ...] on a dynamic batch: each sample runs as a batch of 1
+    let g = reshape(&[1, 12], &[-1, 3, 4]).unwrap();
+    assert_eq!(g.nodes[0].out_shape, Some(vec![12]));
+    let g = reshape(&[2, 6], &[-1, 12]).unwrap();
+    assert!(gap_reasons(&g)[0].1.contains("changes the batch"));
     let g = reshape(&[0, 2, -1], &[-1, 12]).unwrap();
     assert_eq!(g.nodes[0].out_shape, Some(vec![2, 6]));
     let g = reshape(&[2, 6], &[1, 12]).unwrap();
