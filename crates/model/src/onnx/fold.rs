@@ -63,9 +63,12 @@ pub(crate) fn fold(
     batch: BatchDim,
     sample: &[usize],
 ) -> Folded {
-    if let Some(missing) = unproduced_output(proto) {
+    let refusal = unproduced_output(proto)
+        .map(|o| format!("no node produces the graph output {o:?}"))
+        .or_else(|| oversized_generator(proto, dir));
+    if let Some(failure) = refusal {
         return Folded {
-            failure: Some(format!("no node produces the graph output {missing:?}")),
+            failure: Some(failure),
             ..Folded::default()
         };
     }
@@ -240,6 +243,64 @@ fn numeric(t: Tensor) -> Tensor {
         .and_then(|v| v.iter().map(TDim::as_i64).collect());
     ints.and_then(|v| Tensor::from_shape(t.shape(), &v).ok())
         .unwrap_or(t)
+}
+
+/// Most values a generator op may make from a constant size for folding to run: tract
+/// evaluates before it checks its own budget, so a file could otherwise make import allocate
+/// without bound.
+const MAX_GENERATED: u64 = 1 << 24;
+
+/// A generator op (`ConstantOfShape`, `Expand`, `Tile`, `Range`, `OneHot`) whose size input is
+/// an initializer or a Constant asking for more than [`MAX_GENERATED`] values. Sizes computed
+/// from shapes are bounded by the input's size limit.
+fn oversized_generator(proto: &ModelProto, dir: Option<&str>) -> Option<String> {
+    let g = proto.graph.as_ref()?;
+    let value = |name: &str| -> Option<Vec<i64>> {
+        let c = match g.initializer.iter().find(|t| t.name == name) {
+            Some(t) => super::proto::load_const(t, dir).ok()?,
+            None => {
+                let n = g
+                    .node
+                    .iter()
+                    .find(|n| n.op_type == "Constant" && n.output.iter().any(|o| o == name))?;
+                super::proto::constant_node_value(n, dir).ok()?
+            }
+        };
+        let t = c.tensor.cast_to::<f64>().ok()?;
+        let v = t.to_plain_array_view::<f64>().ok()?;
+        Some(v.iter().map(|&x| x.clamp(-9e15, 9e15) as i64).collect())
+    };
+    let product = |v: &[i64]| {
+        v.iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d.unsigned_abs()))
+            .unwrap_or(u64::MAX)
+    };
+    g.node.iter().find_map(|n| {
+        let input = |i: usize| n.input.get(i).and_then(|name| value(name));
+        let size = match n.op_type.as_str() {
+            "ConstantOfShape" => input(0).map(|v| product(&v)),
+            "Expand" => input(1).map(|v| product(&v)),
+            "Tile" => input(1).map(|v| {
+                let data = input(0).map_or(1, |d| d.len() as u64);
+                product(&v).saturating_mul(data)
+            }),
+            "OneHot" => input(1).map(|v| product(&v)),
+            "Range" => match (input(0), input(1), input(2)) {
+                (Some(a), Some(b), Some(d)) => {
+                    let (a, b, d) = (a.first()?, b.first()?, d.first()?);
+                    Some(b.abs_diff(*a) / d.unsigned_abs().max(1))
+                }
+                _ => None,
+            },
+            _ => None,
+        }?;
+        (size > MAX_GENERATED).then(|| {
+            format!(
+                "node {:?} ({}) would make {size} values (more than {MAX_GENERATED})",
+                n.name, n.op_type
+            )
+        })
+    })
 }
 
 /// A graph output that no node, input or initializer produces (tract's parser would panic).

@@ -367,3 +367,21 @@ fn a_target_that_scales_the_batch_is_refused() {
     let twice = g.folded.iter().find(|f| f.name == "twice").unwrap();
     assert!(twice.how.contains("from the batch size"), "{twice:?}");
 }
+
+/// A generator asking for 2^40 values: no folding (tract would allocate them), a clear gap.
+#[test]
+fn a_huge_constant_of_shape_is_not_folded() {
+    let nodes = vec![
+        node("ConstantOfShape", "huge", &["dims"], "big", vec![]),
+        node("Relu", "relu", &["x"], "y", vec![]),
+    ];
+    let inits = vec![int64s("dims", &[2], &[1 << 20, 1 << 20])];
+    let g = import(&opset13(&[-1, 3], nodes, inits)).unwrap();
+    let gaps = gap_reasons(&g);
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].0, "huge");
+    assert!(
+        gaps[0].1.contains("would make 1099511627776 values"),
+        "{gaps:?}"
+    );
+}

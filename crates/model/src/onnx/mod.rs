@@ -247,9 +247,18 @@ fn visit(
         .filter(|i| !i.is_empty() && !ctx.consts.contains_key(*i))
         .collect();
     if !on_chain {
-        let reason = "on a side branch: it computes from the data, but not on the single \
-                      chain from the graph input to its output (branches are not supported yet)";
-        push_gap(ctx, node, name, reason.into(), false);
+        let reason = if data.is_empty() {
+            let why = ctx
+                .fold_failure
+                .as_deref()
+                .unwrap_or("tract found no value for it");
+            format!("computes from constants only, but could not be computed at import: {why}")
+        } else {
+            "on a side branch: it computes from the data, but not on the single chain from \
+             the graph input to its output (branches are not supported yet)"
+                .into()
+        };
+        push_gap(ctx, node, name, reason, false);
         return Ok(());
     }
     let builder = ops::builder(&node.domain, &node.op_type);
