@@ -177,11 +177,38 @@ fn analyse(
     batch: Batch,
     sample: &[usize],
 ) -> Values {
-    let run = std::panic::AssertUnwindSafe(|| analyse_unguarded(proto, dir, input, batch, sample));
-    match std::panic::catch_unwind(run) {
+    match quietly(|| analyse_unguarded(proto, dir, input, batch, sample)) {
         Ok(result) => result.map_err(|e| format!("{e:#}")),
-        Err(_) => Err("tract panicked".into()),
+        Err(_) => Err("tract panicked on this model".into()),
     }
+}
+
+/// Serialises the panic-hook swaps of [`quietly`].
+static HOOK_SWAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f`, catching a panic from this thread without printing it (the hook in place, e.g.
+/// the CLI's or a fuzzer's that aborts, is bypassed for this thread only and restored after).
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync>;
+    let _guard = HOOK_SWAP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let me = std::thread::current().id();
+    let previous: std::sync::Arc<Hook> = std::sync::Arc::new(std::panic::take_hook());
+    let others = std::sync::Arc::clone(&previous);
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != me {
+            others(info);
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    drop(std::panic::take_hook());
+    let restored: Hook = match std::sync::Arc::try_unwrap(previous) {
+        Ok(hook) => hook,
+        Err(shared) => Box::new(move |info| shared(info)),
+    };
+    std::panic::set_hook(restored);
+    result
 }
 
 fn analyse_unguarded(
