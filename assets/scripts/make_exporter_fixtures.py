@@ -17,11 +17,15 @@ What each model exercises:
 - torch_float64: a float64 model (`model.double()`): float64 input and initializers.
 - torch_cast_input: a float64 input cast to float32 inside the model (a Cast on the chain).
 - torch_residual: an Add of two branches (not supported yet: must be refused, listing it).
+- skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
+  final Reshape to [-1, 1]).
+- skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
 - keras_mlp: a Keras 3 model through `model.export(format="onnx")` (tf2onnx)
 - keras_cnn: a Keras 3 CNN (NHWC, so Transposes: not supported yet, must be refused) (only when tensorflow and tf2onnx import; run this
   script with a Python that has them, e.g. a second venv, to add it).
 
-Needs torch, onnx, onnxruntime (and onnxscript for the dynamo exporter). Weights are random
+Needs torch, onnx, onnxruntime (and onnxscript for the dynamo exporter; scikit-learn and
+skl2onnx for the skl_ models). Weights are random
 with a fixed seed; the files are a few KB each.
 """
 
@@ -49,14 +53,14 @@ def write_json(name, x, y):
         json.dump(doc, f)
 
 
-def ort_outputs(path, x):
+def ort_outputs(path, x, output=0):
     import onnxruntime as ort
 
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     # one sample at a time: also checks the dynamic batch axis with N = 1
-    rows = [sess.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))]
-    both = sess.run(None, {name: x})[0]
+    rows = [sess.run(None, {name: x[i : i + 1]})[output] for i in range(len(x))]
+    both = sess.run(None, {name: x})[output]
     assert np.allclose(np.concatenate(rows), both, atol=1e-5), path
     return both
 
@@ -220,6 +224,39 @@ def keras_models():
     print(f"keras_cnn: {os.path.getsize(path)} bytes")
 
 
+def sklearn_models():
+    try:
+        from sklearn.neural_network import MLPClassifier, MLPRegressor
+        from skl2onnx import to_onnx
+    except ImportError as e:
+        print(f"skl2onnx models skipped: {e}")
+        return
+    rng = np.random.default_rng(9)
+    x_train = rng.standard_normal((128, 12)).astype(np.float32)
+    target = x_train[:, :3] @ rng.standard_normal(3)
+    x = x_train[:SAMPLES]
+    # a regressor: Cast (float to float), MatMul+Add, Relu, MatMul+Add, Reshape [-1, 1]
+    reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=200, random_state=0)
+    reg.fit(x_train, target)
+    path = os.path.join(OUT, "skl_mlp_regressor.onnx")
+    with open(path, "wb") as f:
+        f.write(to_onnx(reg, x_train[:1], target_opset=13).SerializeToString())
+    y = ort_outputs(path, x)
+    assert np.allclose(y.reshape(-1), reg.predict(x), atol=1e-4)
+    write_json("skl_mlp_regressor", x, y)
+    print(f"skl_mlp_regressor: {os.path.getsize(path)} bytes")
+    # a classifier has two outputs (label, probabilities): refused with exit code 3
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=200, random_state=0)
+    clf.fit(x_train, (target > 0).astype(int))
+    path = os.path.join(OUT, "skl_mlp_classifier.onnx")
+    options = {id(clf): {"zipmap": False}}
+    with open(path, "wb") as f:
+        onnx_model = to_onnx(clf, x_train[:1], target_opset=13, options=options)
+        f.write(onnx_model.SerializeToString())
+    write_json("skl_mlp_classifier", x, ort_outputs(path, x, output=1))
+    print(f"skl_mlp_classifier: {os.path.getsize(path)} bytes")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     try:
@@ -228,6 +265,7 @@ def main():
         print(f"torch models skipped: {e}")
     else:
         torch_models()
+    sklearn_models()
     keras_models()
 
 

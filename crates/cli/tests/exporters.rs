@@ -1,6 +1,6 @@
 //! Small exports of the real exporters (`assets/scripts/make_exporter_fixtures.py`: PyTorch's
 //! legacy exporter at opsets 11/13/17 with `x.view(x.size(0), -1)` and a dynamic batch, the
-//! dynamo exporter, `MaxPool2d(ceil_mode=True)`, float64 models, Keras 3): each imports, the
+//! dynamo exporter, `MaxPool2d(ceil_mode=True)`, float64 models, skl2onnx, Keras 3): each imports, the
 //! float graph and tract agree with onnxruntime's stored outputs (PyTorch's for
 //! `torch_ceil_last_window`, which onnxruntime rejects), and the binary sets up, proves and
 //! verifies it. A model with ops not supported yet exits 3 naming them.
@@ -21,6 +21,7 @@ const SUPPORTED: &[&str] = &[
     "torch_ceil_last_window",
     "torch_float64",
     "torch_cast_input",
+    "skl_mlp_regressor",
     "keras_mlp",
 ];
 
@@ -209,4 +210,22 @@ fn a_keras_cnn_is_refused_with_3_naming_the_transpose() {
         out.contains("(Slice): constant: computed at import"),
         "{out}"
     );
+}
+
+#[test]
+fn an_sklearn_classifier_with_two_outputs_is_refused_with_3() {
+    let model = s(&fixture("skl_mlp_classifier.onnx"));
+    let dir = std::env::temp_dir().join(format!("zkml-exporters-skl-{}", std::process::id()));
+    for args in [
+        vec!["inspect", &model],
+        vec!["setup", &model, "--out", &s(&dir)],
+    ] {
+        let (code, out, err) = zkml(&args);
+        assert_eq!(code, 3, "{args:?}: {out}{err}");
+        assert!(err.contains("expected exactly one graph output"), "{err}");
+        assert!(
+            err.contains("label") && err.contains("probabilities"),
+            "{err}"
+        );
+    }
 }
