@@ -1,6 +1,8 @@
 //! ONNX at the edge: the raw protobuf is turned into the small [`Graph`] here and nowhere else.
 //!
-//! The chain is the path from the graph output back to its input through each node's first
+//! First, `fold` computes with tract every tensor that does not depend on the input (shape
+//! arithmetic, weights computed from constants); those are constants from then on, and the
+//! nodes that made them are listed in [`Graph::folded`]. The chain is the path from the graph output back to its input through each node's first
 //! non-constant input. The walk follows it with one "current" tensor; each chain node goes
 //! through the builder that `ops::builder` finds for its op type. A node without a builder,
 //! with attributes we do not take, with a second data input, or off the chain becomes an
@@ -218,27 +220,7 @@ fn visit(
     on_chain: bool,
 ) -> Result<(), ModelError> {
     let name = node_name(node, index);
-    if node.op_type == "Constant" && node.domain.is_empty() {
-        match proto::constant_node_value(node, dir) {
-            Ok(c) => {
-                if let Some(out) = node.output.first() {
-                    ctx.consts.insert(out.clone(), c);
-                }
-                push_folded(ctx, node, name, "constant");
-            }
-            Err(reason) => push_gap(ctx, node, name, reason, false),
-        }
-        return Ok(());
-    }
-    let outputs: Vec<&String> = node.output.iter().filter(|o| !o.is_empty()).collect();
-    let known = |o: &&String| ctx.consts.contains_key(*o) || ctx.batch_dependent.contains(*o);
-    if !on_chain && !outputs.is_empty() && outputs.iter().all(known) {
-        let how = if outputs.iter().all(|o| ctx.consts.contains_key(*o)) {
-            "constant: computed at import"
-        } else {
-            "computed at import from the batch size"
-        };
-        push_folded(ctx, node, name, how);
+    if !on_chain && constant(ctx, node, &name, dir) {
         return Ok(());
     }
     let data: Vec<&String> = node
@@ -246,42 +228,10 @@ fn visit(
         .iter()
         .filter(|i| !i.is_empty() && !ctx.consts.contains_key(*i))
         .collect();
-    if !on_chain {
-        let reason = if data.is_empty() {
-            let why = ctx
-                .fold_failure
-                .as_deref()
-                .unwrap_or("tract found no value for it");
-            format!("computes from constants only, but could not be computed at import: {why}")
-        } else {
-            "on a side branch: it computes from the data, but not on the single chain from \
-             the graph input to its output (branches are not supported yet)"
-                .into()
-        };
-        push_gap(ctx, node, name, reason, false);
-        return Ok(());
-    }
     let builder = ops::builder(&node.domain, &node.op_type);
-    if data.len() != 1 || data[0] != &ctx.current {
-        // a builder that takes one data input and constants says which input is not constant
-        let reason = if !data.contains(&&ctx.current) {
-            format!(
-                "not a single chain: data inputs {data:?}, the chain is at {:?}",
-                ctx.current
-            )
-        } else if JOINS.contains(&node.op_type.as_str()) || builder.is_none() {
-            format!(
-                "joins {} tensors computed from the data ({data:?}): two branches meet here, \
-                 as in a residual block; only a single chain of ops is supported yet",
-                data.len()
-            )
-        } else {
-            String::new()
-        };
-        if !reason.is_empty() {
-            push_gap(ctx, node, name, reason, true);
-            return Ok(());
-        }
+    if let Some(reason) = structure_refusal(ctx, node, &data, on_chain, builder.is_some()) {
+        push_gap(ctx, node, name, reason, on_chain);
+        return Ok(());
     }
     let built = match builder {
         None => Err(ops::Refusal::Unsupported("no support for this op".into())),
@@ -313,6 +263,76 @@ fn visit(
         ctx.current = out.clone();
     }
     Ok(())
+}
+
+/// A node off the chain that is a Constant or whose outputs were all computed at import:
+/// recorded (a Constant's value read, or a gap when it cannot be), returns true.
+fn constant(ctx: &mut Ctx, node: &NodeProto, name: &str, dir: Option<&str>) -> bool {
+    if node.op_type == "Constant" && node.domain.is_empty() {
+        match proto::constant_node_value(node, dir) {
+            Ok(c) => {
+                if let Some(out) = node.output.first() {
+                    ctx.consts.insert(out.clone(), c);
+                }
+                push_folded(ctx, node, name.to_string(), "constant");
+            }
+            Err(reason) => push_gap(ctx, node, name.to_string(), reason, false),
+        }
+        return true;
+    }
+    let outputs: Vec<&String> = node.output.iter().filter(|o| !o.is_empty()).collect();
+    let known = |o: &&String| ctx.consts.contains_key(*o) || ctx.batch_dependent.contains(*o);
+    if outputs.is_empty() || !outputs.iter().all(known) {
+        return false;
+    }
+    let how = if outputs.iter().all(|o| ctx.consts.contains_key(*o)) {
+        "constant: computed at import"
+    } else {
+        "computed at import from the batch size"
+    };
+    push_folded(ctx, node, name.to_string(), how);
+    true
+}
+
+/// Why a node cannot be built where it is: off the chain, a second data input, two branches
+/// joining. `None` when its builder should decide (a builder that takes one data input and
+/// constants says which input is not constant).
+fn structure_refusal(
+    ctx: &Ctx,
+    node: &NodeProto,
+    data: &[&String],
+    on_chain: bool,
+    has_builder: bool,
+) -> Option<String> {
+    if !on_chain {
+        return Some(if data.is_empty() {
+            let why = ctx
+                .fold_failure
+                .as_deref()
+                .unwrap_or("tract found no value for it");
+            format!("computes from constants only, but could not be computed at import: {why}")
+        } else {
+            "on a side branch: it computes from the data, but not on the single chain from \
+             the graph input to its output (branches are not supported yet)"
+                .into()
+        });
+    }
+    if data.len() == 1 && data[0] == &ctx.current {
+        return None;
+    }
+    if !data.contains(&&ctx.current) {
+        return Some(format!(
+            "not a single chain: data inputs {data:?}, the chain is at {:?}",
+            ctx.current
+        ));
+    }
+    (JOINS.contains(&node.op_type.as_str()) || !has_builder).then(|| {
+        format!(
+            "joins {} tensors computed from the data ({data:?}): two branches meet here, as in \
+             a residual block; only a single chain of ops is supported yet",
+            data.len()
+        )
+    })
 }
 
 fn push_folded(ctx: &mut Ctx, node: &NodeProto, name: String, how: &str) {
