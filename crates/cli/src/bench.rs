@@ -34,7 +34,7 @@ pub fn run(
     as_json: bool,
 ) -> Result<(), Failure> {
     let repeats = repeats.max(1);
-    let graph = model::import_onnx(path).map_err(Failure::usage)?;
+    let graph = model::import_onnx(path).map_err(Failure::model)?;
     let spec = graph.input_spec();
     let inputs = model::parse_inputs(&read_text(input)?, &spec).map_err(Failure::usage)?;
     let calib = match calibration {
@@ -50,8 +50,8 @@ pub fn run(
             scales: ScaleMode::PerRow,
         },
     )
-    .map_err(Failure::usage)?;
-    let pk = zkml::setup(quantized).map_err(Failure::usage)?;
+    .map_err(Failure::model)?;
+    let pk = zkml::setup(quantized).map_err(Failure::setup)?;
     let setup = start.elapsed();
     let xq: Vec<Vec<i64>> = inputs
         .samples

@@ -14,10 +14,16 @@ use crate::io::{ms, read, read_text, size, write};
 /// Calibration samples drawn when no `--calibration` file is given.
 const RANDOM_CALIBRATION: usize = 64;
 
+/// Prints the summary; exits 3 (after printing) when the model has unsupported ops.
 pub fn inspect(path: &Path) -> Result<(), Failure> {
-    let graph = model::import_onnx(path).map_err(Failure::usage)?;
+    let graph = model::import_onnx(path).map_err(Failure::model)?;
     println!("{}", graph.summary());
-    Ok(())
+    match graph.unsupported().len() {
+        0 => Ok(()),
+        n => Err(Failure::unsupported(format!(
+            "{n} unsupported op(s) (listed above): setup would refuse this model"
+        ))),
+    }
 }
 
 /// Quantizes and commits; writes `out/model.pk` and `out/model.vk`. Returns the proving key.
@@ -29,7 +35,7 @@ pub fn setup(
     scales: ScaleMode,
 ) -> Result<ProvingKey, Failure> {
     let start = Instant::now();
-    let graph = model::import_onnx(path).map_err(Failure::usage)?;
+    let graph = model::import_onnx(path).map_err(Failure::model)?;
     let calib = match calibration {
         Some(f) => model::load_calibration(f, &graph.input_spec()).map_err(Failure::usage)?,
         None => {
@@ -41,8 +47,8 @@ pub fn setup(
         }
     };
     let quantized =
-        model::quantize(&graph, &calib, &QuantConfig { bits, scales }).map_err(Failure::usage)?;
-    let pk = zkml::setup(quantized).map_err(Failure::usage)?;
+        model::quantize(&graph, &calib, &QuantConfig { bits, scales }).map_err(Failure::model)?;
+    let pk = zkml::setup(quantized).map_err(Failure::setup)?;
     write(&out.join("model.pk"), &pk.to_bytes())?;
     write(&out.join("model.vk"), &pk.vk.to_bytes())?;
     let security = zkml::security(&pk.vk, 1);

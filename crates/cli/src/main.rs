@@ -1,5 +1,6 @@
 //! The `zkml` command line: inspect, setup, run, prove, verify, bench, and a demo with no
-//! arguments. Exit codes: 0 success, 1 proof refused, 2 bad usage or bad files.
+//! arguments. Exit codes: 0 success, 1 proof refused, 2 bad usage or bad files, 3 a model the
+//! tool does not support (unsupported ops or structure; `inspect` lists them all).
 
 mod bench;
 mod commands;
@@ -112,6 +113,40 @@ impl Failure {
         Self {
             code: 1,
             message: message.to_string(),
+        }
+    }
+    /// A model the tool does not support: exit 3.
+    pub fn unsupported(message: impl std::fmt::Display) -> Self {
+        Self {
+            code: 3,
+            message: message.to_string(),
+        }
+    }
+    /// A model front-end error: 3 when the model has ops or a structure the tool does not
+    /// take, else 2 (an unreadable or inconsistent file, bad calibration data).
+    pub fn model(e: zkml::zkml_model::ModelError) -> Self {
+        use zkml::zkml_model::ModelError as E;
+        match e {
+            E::Unsupported { .. } | E::Structure { .. } | E::ReluWithoutDense { .. } => {
+                Self::unsupported(e)
+            }
+            E::Io { .. }
+            | E::Onnx { .. }
+            | E::Shape { .. }
+            | E::Quantization { .. }
+            | E::Config { .. }
+            | E::Calibration { .. }
+            | E::Input { .. }
+            | E::Reference { .. } => Self::usage(e),
+        }
+    }
+    /// A setup error: 3 for what setup does not support (e.g. a Reshape between window ops),
+    /// as [`Failure::model`] for model errors, else 2.
+    pub fn setup(e: zkml::SetupError) -> Self {
+        match e {
+            zkml::SetupError::Unsupported { .. } => Self::unsupported(e),
+            zkml::SetupError::Model(m) => Self::model(m),
+            other => Self::usage(other),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Exit codes and messages of the binary on bad files and refused proofs: 0 success, 1 a proof
-//! refused, 2 bad usage or a bad file; never 101 (a panic), and nothing on stderr may say
-//! "panicked".
+//! refused, 2 bad usage or a bad file, 3 a model the tool does not support; never 101 (a
+//! panic), and nothing on stderr may say "panicked".
 
 use std::path::{Path, PathBuf};
 mod common;
@@ -145,17 +145,22 @@ fn unsupported_ops_are_all_listed() {
     let dir = scratch("unsupported");
     let model = asset("unsupported.onnx");
     let (code, out, err) = zkml(&["setup", &model, "--out", &s(&dir)]);
-    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(code, 3, "an unsupported model exits 3: {out}{err}");
     for node in ["sigmoid", "fc2_scaled", "softmax"] {
         assert!(err.contains(node), "setup names {node}: {err}");
     }
-    let (_, out, err) = zkml(&["inspect", &model]);
+    assert!(!dir.join("model.vk").exists(), "no key written");
+    // inspect prints the whole summary, then exits 3 as well
+    let (code, out, err) = zkml(&["inspect", &model]);
+    assert_eq!(code, 3, "{out}{err}");
     for node in ["sigmoid", "fc2_scaled", "softmax"] {
-        assert!(
-            out.contains(node) || err.contains(node),
-            "inspect names {node}: {out}{err}"
-        );
+        assert!(out.contains(node), "inspect names {node}: {out}");
     }
+    assert!(err.contains("3 unsupported op(s)"), "{err}");
+    // a supported model inspects with 0
+    let (code, out, err) = zkml(&["inspect", &asset("mlp_matmul_add.onnx")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("proven: dense + requantization"), "{out}");
 }
 
 #[test]
@@ -365,7 +370,7 @@ fn a_reshape_between_window_ops_is_refused_at_setup() {
             &s(&input),
         ];
         let (code, _, err) = zkml(&args);
-        assert_eq!(code, 2, "{stem}: {err}");
+        assert_eq!(code, 3, "an unsupported structure exits 3: {stem}: {err}");
         assert!(
             err.contains("a Reshape from") && err.contains("is not supported"),
             "{stem}: {err}"

@@ -184,6 +184,18 @@ pub struct Node {
     pub out_shape: Option<Vec<usize>>,
 }
 
+/// An ONNX node that is not a node of the chain: a constant (a Constant node, or shape
+/// arithmetic computed at import) or an op folded into its neighbour (a bias Add, a
+/// BatchNormalization, a Cast between float types).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoldedNode {
+    /// ONNX node name (or `#index` when the node has none).
+    pub name: String,
+    pub onnx_op: String,
+    /// What became of it, e.g. `folded into fc1` or `constant: computed at import`.
+    pub how: String,
+}
+
 /// An imported model: one input, one output, a chain of nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Graph {
@@ -193,6 +205,13 @@ pub struct Graph {
     /// Per-sample input shape (batch dimension removed).
     pub input_shape: Vec<usize>,
     pub nodes: Vec<Node>,
+    /// The ONNX nodes that are not chain nodes, in graph order.
+    #[serde(default)]
+    pub folded: Vec<FoldedNode>,
+    /// Float parameters of the ONNX model: every float initializer or Constant that a node
+    /// consumes, supported or not (before BatchNormalization folding).
+    #[serde(default)]
+    pub model_params: usize,
 }
 
 impl Graph {
@@ -225,7 +244,7 @@ impl Graph {
             .collect()
     }
 
-    /// Total number of float parameters.
+    /// Number of float parameters of the chain's layers (after folding).
     pub fn param_count(&self) -> usize {
         self.nodes.iter().map(|n| n.op.param_count()).sum()
     }

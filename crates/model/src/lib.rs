@@ -7,7 +7,8 @@
 //! - [`cnn`]: quantized convolution and max-pool layers, their integer inference.
 //! - [`error`]: [`ModelError`] and [`UnsupportedOp`] (one gap of a model).
 //! - [`graph`]: the internal graph: a chain of [`Node`]s with an exhaustive [`Op`] enum.
-//! - [`onnx`]: ONNX protobuf -> [`Graph`]; one builder per supported ONNX op.
+//! - [`onnx`]: ONNX protobuf -> [`Graph`]; constant folding with tract, one builder per
+//!   supported ONNX op.
 //! - [`summary`]: [`Summary`] of a graph for `zkml inspect`.
 //! - [`quantize`](mod@quantize): calibration, scales, [`quantize()`], [`random_calibration`].
 //! - [`requant`]: [`requantize`], the exact fixed-point requantization the prover relies on.
@@ -28,7 +29,7 @@ pub mod summary;
 
 pub use cnn::{ConvLayer, MaxPoolLayer, Window};
 pub use error::{ModelError, UnsupportedOp};
-pub use graph::{BatchDim, Conv, Dense, Graph, MaxPool, Node, Op};
+pub use graph::{BatchDim, Conv, Dense, FoldedNode, Graph, MaxPool, Node, Op};
 pub use inputs::{
     InputSpec, Inputs, load_calibration, load_inputs, parse_calibration, parse_inputs,
 };

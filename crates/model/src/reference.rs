@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::ModelError;
 use crate::graph::BatchDim;
@@ -19,10 +20,12 @@ pub struct FloatReference {
     /// Samples per run: the model's fixed batch, or 1 for a dynamic batch.
     batch: usize,
     sample_shape: Vec<usize>,
+    input_type: DatumType,
 }
 
 impl FloatReference {
-    /// Load `path` with tract, with the input batch fixed to the model's batch (1 if dynamic).
+    /// Load `path` with tract, for the model's fixed batch, or runs of one sample when the batch
+    /// is dynamic.
     /// `sample_shape` is the per-sample input shape (e.g. [`crate::Graph::input_shape`]).
     ///
     /// # Errors
@@ -32,12 +35,36 @@ impl FloatReference {
             BatchDim::Fixed(n) => n,
             BatchDim::Dynamic => 1,
         };
-        let shape: Vec<usize> = std::iter::once(n)
-            .chain(sample_shape.iter().copied())
-            .collect();
-        let plan = tract_onnx::onnx()
+        let model = tract_onnx::onnx()
             .model_for_path(path)
-            .and_then(|m| m.with_input_fact(0, f32::fact(&shape).into()))
+            .map_err(reference_err)?;
+        // a dynamic batch stays the file's symbol (facts the file writes for inner tensors use
+        // it too); tract binds it to the batch of each run
+        let batch_dim: TDim = match batch {
+            BatchDim::Fixed(n) => n.into(),
+            BatchDim::Dynamic => {
+                let file_dim = model
+                    .input_fact(0)
+                    .ok()
+                    .and_then(|f| f.shape.dims().next().and_then(|d| d.concretize()));
+                match file_dim {
+                    Some(d @ TDim::Sym(_)) => d,
+                    _ => model.symbols.sym("N").into(),
+                }
+            }
+        };
+        let shape: TVec<TDim> = std::iter::once(batch_dim)
+            .chain(sample_shape.iter().map(|&d| d.into()))
+            .collect();
+        // a float64 or float16 model takes its own type; samples are cast to it
+        let dt = model
+            .input_fact(0)
+            .ok()
+            .and_then(|f| f.datum_type.concretize())
+            .filter(|dt| dt.is_float())
+            .unwrap_or(DatumType::F32);
+        let plan = model
+            .with_input_fact(0, InferenceFact::dt_shape(dt, shape))
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(reference_err)?;
@@ -45,6 +72,7 @@ impl FloatReference {
             plan,
             batch: n,
             sample_shape: sample_shape.to_vec(),
+            input_type: dt,
         })
     }
 
@@ -76,11 +104,13 @@ impl FloatReference {
                 .chain(self.sample_shape.iter().copied())
                 .collect();
             let x = tract_ndarray::Array::from_shape_vec(shape, flat).map_err(reference_err)?;
-            let y = self
-                .plan
-                .run(tvec!(Tensor::from(x).into()))
-                .map_err(reference_err)?;
-            let y: Vec<f32> = y[0]
+            let x = Tensor::from(x)
+                .cast_to_dt(self.input_type)
+                .map_err(reference_err)?
+                .into_owned();
+            let y = self.plan.run(tvec!(x.into())).map_err(reference_err)?;
+            let y = y[0].cast_to::<f32>().map_err(reference_err)?;
+            let y: Vec<f32> = y
                 .to_plain_array_view::<f32>()
                 .map_err(reference_err)?
                 .iter()

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cnn::Window;
 use crate::error::UnsupportedOp;
-use crate::graph::{BatchDim, Graph, Op};
+use crate::graph::{BatchDim, FoldedNode, Graph, Op};
 
 /// One op in a [`Summary`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,9 @@ pub struct OpSummary {
     pub in_shape: Option<Vec<usize>>,
     pub out_shape: Option<Vec<usize>>,
     pub params: usize,
+    /// Whether and how it will be proven, e.g. `proven: dense + requantization`,
+    /// `re-indexing (nothing to prove)`, `unsupported`.
+    pub proof: String,
 }
 
 /// Summary of a graph: ops, shapes, parameter counts, gaps.
@@ -32,7 +35,12 @@ pub struct Summary {
     pub input_shape: Vec<usize>,
     pub output_shape: Option<Vec<usize>>,
     pub ops: Vec<OpSummary>,
+    /// Parameters of the chain's layers (after BatchNormalization folding).
     pub total_params: usize,
+    /// Every float parameter of the ONNX model, supported or not.
+    pub model_params: usize,
+    /// ONNX nodes that are constants or were folded into a neighbour.
+    pub folded: Vec<FoldedNode>,
     pub unsupported: Vec<UnsupportedOp>,
 }
 
@@ -42,7 +50,8 @@ impl Graph {
         let ops = self
             .nodes
             .iter()
-            .map(|n| OpSummary {
+            .enumerate()
+            .map(|(i, n)| OpSummary {
                 name: n.name.clone(),
                 kind: match &n.op {
                     Op::Dense(d) => format!("Dense {}->{}", d.n_in, d.n_out),
@@ -61,6 +70,7 @@ impl Graph {
                 in_shape: n.in_shape.clone(),
                 out_shape: n.out_shape.clone(),
                 params: n.op.param_count(),
+                proof: self.proof_of(i),
             })
             .collect();
         let output_shape = match self.nodes.last() {
@@ -74,7 +84,32 @@ impl Graph {
             output_shape,
             ops,
             total_params: self.param_count(),
+            model_params: self.model_params,
+            folded: self.folded.clone(),
             unsupported: self.unsupported(),
+        }
+    }
+
+    /// How node `i` will be proven (the same grouping as quantization: a ReLU is the clamp
+    /// of the last dense or conv layer before it, max-pools included).
+    fn proof_of(&self, i: usize) -> String {
+        match &self.nodes[i].op {
+            Op::Dense(_) => "proven: dense + requantization".into(),
+            Op::Conv(_) => "proven: conv + requantization".into(),
+            Op::MaxPool(_) => "proven: max-pool".into(),
+            Op::Relu => {
+                let linear = self.nodes[..i]
+                    .iter()
+                    .rev()
+                    .find(|n| matches!(n.op, Op::Dense(_) | Op::Conv(_)));
+                match linear {
+                    Some(n) => format!("proven: in the requantization clamp of {}", n.name),
+                    None => "unsupported: no dense or conv layer before it".into(),
+                }
+            }
+            Op::Reshape => "re-indexing (nothing to prove)".into(),
+            Op::Identity => "no-op".into(),
+            Op::Unsupported(_) => "unsupported (see below)".into(),
         }
     }
 }
@@ -138,23 +173,34 @@ impl fmt::Display for Summary {
             .max(16);
         writeln!(
             f,
-            "{:>3}  {:<w$}  {:<k$} {:<x$} {:<s$} {:<s$} {:>9}",
+            "{:>3}  {:<w$}  {:<k$} {:<x$} {:<s$} {:<s$} {:>9}  proof",
             "#", "name", "kind", "onnx", "in", "out", "params"
         )?;
         for (i, op) in self.ops.iter().enumerate() {
             writeln!(
                 f,
-                "{:>3}  {:<w$}  {:<k$} {:<x$} {:<s$} {:<s$} {:>9}",
+                "{:>3}  {:<w$}  {:<k$} {:<x$} {:<s$} {:<s$} {:>9}  {}",
                 i,
                 op.name,
                 op.kind,
                 op.onnx_op,
                 shape_text(self.batch, &op.in_shape),
                 shape_text(self.batch, &op.out_shape),
-                op.params
+                op.params,
+                op.proof
             )?;
         }
-        writeln!(f, "total parameters: {}", self.total_params)?;
+        if !self.folded.is_empty() {
+            writeln!(f, "not proven apart ({} ONNX nodes):", self.folded.len())?;
+            for n in &self.folded {
+                writeln!(f, "  - {} ({}): {}", n.name, n.onnx_op, n.how)?;
+            }
+        }
+        writeln!(
+            f,
+            "parameters: {} in the model, {} in the proven layers (after folding)",
+            self.model_params, self.total_params
+        )?;
         if self.unsupported.is_empty() {
             write!(f, "unsupported ops: none")
         } else {

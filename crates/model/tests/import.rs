@@ -27,6 +27,8 @@ fn every_bundled_model_imports_without_gaps() {
         );
         let summary = graph.summary();
         assert_eq!(summary.total_params, graph.param_count());
+        // BatchNormalization folding removes parameters, nothing adds any
+        assert!(graph.model_params >= graph.param_count(), "{model}");
         println!("{model}\n{summary}\n");
     }
 }
@@ -57,6 +59,13 @@ fn digits_5x100_structure() {
         text.contains("Dense 64->100") && text.contains("unsupported ops: none"),
         "{text}"
     );
+    assert_eq!(graph.model_params, graph.param_count());
+    for proof in [
+        "proven: dense + requantization",
+        "requantization clamp of fc0",
+    ] {
+        assert!(text.contains(proof), "{proof}: {text}");
+    }
 }
 
 #[test]
@@ -128,7 +137,13 @@ fn unsupported_lists_every_gap_at_once() {
     assert!(gaps[1].reason.contains("alpha = 0.5"), "{}", gaps[1].reason);
     let summary = graph.summary();
     assert_eq!(summary.unsupported.len(), 3);
-    assert!(summary.to_string().contains("unsupported ops: 3"));
+    let text = summary.to_string();
+    assert!(text.contains("unsupported ops: 3"), "{text}");
+    // the unsupported Gemm's weights count among the model's parameters
+    assert!(graph.model_params > graph.param_count(), "{text}");
+    assert!(text.contains(&format!("{} in the model", graph.model_params)));
+    let row = text.lines().find(|l| l.contains("fc2_scaled")).unwrap();
+    assert!(row.ends_with("unsupported (see below)"), "{row}");
     let calib = random_calibration(&graph, 4, 1);
     let err = quantize(&graph, &calib, &QuantConfig::default()).unwrap_err();
     let ModelError::Unsupported { gaps: list } = &err else {
@@ -184,6 +199,8 @@ fn cnn_geometry_in_the_summary() {
     );
     assert_eq!(graph.nodes[0].onnx_op, "Conv+BatchNormalization");
     let text = graph.summary().to_string();
+    assert!(text.contains("folded into "), "BatchNormalization: {text}");
+    assert!(text.contains("proven: max-pool") && text.contains("re-indexing"));
     for part in [
         "Conv 3->8 k3x3 s2x2 p1,0,2,1",
         "Conv 8->8 k3x5 s1x1 p1,2,1,2",

@@ -32,6 +32,8 @@ fn graph(nodes: Vec<Node>, n_in: usize) -> Graph {
         batch: BatchDim::Fixed(1),
         input_shape: vec![n_in],
         nodes,
+        folded: Vec::new(),
+        model_params: 0,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::quantized::QuantLayer;
 use crate::requant::activation_range;
 
 /// Deterministic values in `[lo, hi)` (SplitMix64).
-fn rand_vals(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+pub(super) fn rand_vals(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     let mut state = seed;
     (0..n)
         .map(|_| {
@@ -30,7 +30,7 @@ fn rand_vals(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
         .collect()
 }
 
-fn tensor(name: &str, dims: &[usize], values: Vec<f32>) -> TensorProto {
+pub(super) fn tensor(name: &str, dims: &[usize], values: Vec<f32>) -> TensorProto {
     TensorProto {
         name: name.into(),
         dims: dims.iter().map(|&d| d as i64).collect(),
@@ -40,7 +40,7 @@ fn tensor(name: &str, dims: &[usize], values: Vec<f32>) -> TensorProto {
     }
 }
 
-fn ints_attr(name: &str, v: &[usize]) -> AttributeProto {
+pub(super) fn ints_attr(name: &str, v: &[usize]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         ints: v.iter().map(|&x| x as i64).collect(),
@@ -49,7 +49,7 @@ fn ints_attr(name: &str, v: &[usize]) -> AttributeProto {
     }
 }
 
-fn int_attr(name: &str, i: i64) -> AttributeProto {
+pub(super) fn int_attr(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         i,
@@ -68,7 +68,11 @@ fn str_attr(name: &str, v: &str) -> AttributeProto {
 }
 
 /// `model` with opset 13 (tract needs it).
-fn onnx_model(in_dims: &[usize], nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> ModelProto {
+pub(super) fn onnx_model(
+    in_dims: &[usize],
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+) -> ModelProto {
     let dims: Vec<i64> = in_dims.iter().map(|&d| d as i64).collect();
     let mut m = model(&dims, nodes, inits);
     m.ir_version = 8;
@@ -80,7 +84,7 @@ fn onnx_model(in_dims: &[usize], nodes: Vec<NodeProto>, inits: Vec<TensorProto>)
 }
 
 /// Run the model with tract: (output shape, values).
-fn tract_run(m: &ModelProto, in_dims: &[usize], x: &[f32]) -> (Vec<usize>, Vec<f32>) {
+pub(super) fn tract_run(m: &ModelProto, in_dims: &[usize], x: &[f32]) -> (Vec<usize>, Vec<f32>) {
     let plan = tract_onnx::onnx()
         .model_for_proto_model(m)
         .and_then(|m| m.with_input_fact(0, InferenceFact::dt_shape(DatumType::F32, in_dims)))
@@ -113,6 +117,27 @@ fn extent(n: usize, k: usize, s: usize, pads: (usize, usize), auto_pad: &str) ->
     }
 }
 
+/// One output extent of a MaxPool with explicit pads; with `ceil_mode`, ONNX's ceil formula
+/// without the last window when it would start in the end padding.
+fn pool_extent(n: usize, k: usize, s: usize, pads: (usize, usize), ceil: bool) -> Option<usize> {
+    let padded = n + pads.0 + pads.1;
+    if padded < k {
+        return None;
+    }
+    if !ceil {
+        return Some((padded - k) / s + 1);
+    }
+    let out = (padded - k).div_ceil(s) + 1;
+    Some(if (out - 1) * s >= n + pads.0 {
+        out - 1
+    } else {
+        out
+    })
+}
+
+/// Kernel, strides, pads and ceil_mode of a MaxPool.
+type PoolGeometry = ([usize; 2], [usize; 2], [usize; 4], bool);
+
 #[derive(Clone, Debug)]
 struct Geometry {
     c_in: usize,
@@ -124,8 +149,8 @@ struct Geometry {
     auto_pad: &'static str,
     bias: bool,
     relu: bool,
-    /// MaxPool (kernel, stride, pads) after the conv.
-    pool: Option<([usize; 2], [usize; 2], [usize; 4])>,
+    /// MaxPool (kernel, stride, pads, ceil_mode) after the conv.
+    pool: Option<PoolGeometry>,
     per_layer: bool,
     seed: u64,
 }
@@ -147,6 +172,7 @@ fn geometry() -> impl Strategy<Value = Geometry> {
         prop::array::uniform2(1usize..=3),
         prop::array::uniform2(1usize..=3),
         prop::array::uniform4(0usize..=2),
+        any::<bool>(),
     ));
     (conv, pool, any::<(bool, bool, bool)>(), any::<u64>()).prop_map(
         |(((ci, co, h, w), (kh, kw, sh, sw), pads, auto_pad), pool, (bias, relu, pl), seed)| {
@@ -161,9 +187,9 @@ fn geometry() -> impl Strategy<Value = Geometry> {
                 bias,
                 relu,
                 // Pool pads below the kernel (as ONNX requires).
-                pool: pool.map(|(k, s, p)| {
+                pool: pool.map(|(k, s, p, ceil)| {
                     let p = [p[0] % k[0], p[1] % k[1], p[2] % k[0], p[3] % k[1]];
-                    (k, s, p)
+                    (k, s, p, ceil)
                 }),
                 per_layer: pl,
                 seed,
@@ -209,17 +235,18 @@ fn build(g: &Geometry) -> (ModelProto, Option<[usize; 3]>) {
     let oh = extent(g.hw[0], kh, g.stride[0], (p[0], p[2]), g.auto_pad);
     let ow = extent(g.hw[1], kw, g.stride[1], (p[1], p[3]), g.auto_pad);
     let mut shape = oh.zip(ow).map(|(a, b)| [g.c_out, a, b]);
-    if let Some((k, s, pp)) = g.pool {
+    if let Some((k, s, pp, ceil)) = g.pool {
         let attrs = vec![
             ints_attr("kernel_shape", &k),
             ints_attr("strides", &s),
             ints_attr("pads", &pp),
+            int_attr("ceil_mode", i64::from(ceil)),
         ];
         nodes.push(node("MaxPool", "pool", &[cur], "p", attrs));
         cur = "p";
         shape = shape.and_then(|[c, h, w]| {
-            let oh = extent(h, k[0], s[0], (pp[0], pp[2]), "NOTSET")?;
-            let ow = extent(w, k[1], s[1], (pp[1], pp[3]), "NOTSET")?;
+            let oh = pool_extent(h, k[0], s[0], (pp[0], pp[2]), ceil)?;
+            let ow = pool_extent(w, k[1], s[1], (pp[1], pp[3]), ceil)?;
             Some([c, oh, ow])
         });
     }
@@ -573,10 +600,10 @@ fn dilation_group_and_pool_options_are_gaps_naming_the_node() {
                 "ceil",
                 &["x"],
                 "y",
-                vec![ints_attr("kernel_shape", &[2, 2]), int_attr("ceil_mode", 1)],
+                vec![ints_attr("kernel_shape", &[2, 2]), int_attr("ceil_mode", 2)],
             ),
             vec![],
-            "ceil_mode = 1",
+            "ceil_mode = 2",
         ),
         (
             node(

@@ -165,10 +165,11 @@ pub(crate) fn max_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal
     if storage != 0 {
         return unsupported(format!("storage_order = {storage} (only 0 is supported)"));
     }
-    let ceil = attr_int(node, "ceil_mode", 0);
-    if ceil != 0 {
-        return unsupported(format!("ceil_mode = {ceil} (only 0 is supported)"));
-    }
+    let ceil = match attr_int(node, "ceil_mode", 0) {
+        0 => false,
+        1 => true,
+        other => return unsupported(format!("ceil_mode = {other} (0 or 1 are supported)")),
+    };
     let kernel = match attr_ints(node, "kernel_shape") {
         Some(&[a, b]) if a >= 1 && b >= 1 => [a as usize, b as usize],
         Some(k) => return unsupported(format!("kernel_shape = {k:?} (only 2-D pooling)")),
@@ -176,7 +177,13 @@ pub(crate) fn max_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal
     };
     let in_shape = chw(ctx)?;
     let [c, h, w] = in_shape;
-    let win = window(node, kernel, [h, w])?;
+    let mut win = window(node, kernel, [h, w])?;
+    if ceil && !attr_string(node, "auto_pad", "NOTSET").starts_with("SAME") {
+        win = ceil_window(win, [h, w]);
+        if win.pads.iter().any(|&p| p >= 64) {
+            return unsupported(format!("pads = {:?} (below 64 are supported)", win.pads));
+        }
+    }
     let [oh, ow] = output_hw(node, &win, [h, w])?;
     let empty = |axis: usize, n: usize, out: usize| {
         (0..out).any(|o| (0..kernel[axis]).all(|k| win.source(axis, o, k, n).is_none()))
@@ -193,6 +200,28 @@ pub(crate) fn max_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal
         }),
         out_shape: Some(out_shape.to_vec()),
     })
+}
+
+/// `ceil_mode = 1`: the output extent is `ceil((n + pads - k) / s) + 1`, less one when the last
+/// window would start past the input and its leading padding (ONNX Runtime and PyTorch drop
+/// that window). The windows the floor formula leaves out get extra end padding, which never
+/// wins the max.
+fn ceil_window(mut win: Window, hw: [usize; 2]) -> Window {
+    for (axis, n) in hw.into_iter().enumerate() {
+        let (k, s) = (win.kernel[axis], win.stride[axis]);
+        let (begin, end) = (win.pads[axis], win.pads[axis + 2]);
+        let padded = n + begin + end;
+        if padded < k {
+            continue; // does not fit at all: output_hw reports it
+        }
+        let mut out = (padded - k).div_ceil(s) + 1;
+        if (out - 1) * s >= n + begin {
+            out -= 1;
+        }
+        let needed = (out - 1) * s + k;
+        win.pads[axis + 2] += needed.saturating_sub(padded);
+    }
+    win
 }
 
 /// Inference BatchNormalization `y = a_c x + shift_c` with `a = scale / sqrt(var + eps)`,

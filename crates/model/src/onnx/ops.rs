@@ -49,6 +49,7 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("Reshape", reshape),
     ("Identity", identity),
     ("Dropout", identity),
+    ("Cast", cast),
     ("Conv", super::conv::conv),
     ("MaxPool", super::conv::max_pool),
     ("BatchNormalization", super::conv::batch_norm),
@@ -109,9 +110,21 @@ pub(crate) fn const_input<'a>(
         None => unsupported(format!("input {idx} is missing")),
         Some(name) => match ctx.consts.get(name) {
             Some(c) => Ok(c),
-            None => unsupported(format!(
-                "input {idx} ({name}) must be a constant (initializer or Constant node)"
+            None if ctx.batch_dependent.contains(name) => unsupported(format!(
+                "input {idx} ({name}) depends on the batch size; only a Reshape target with the \
+                 batch itself first (as in x.view(x.size(0), -1)) is supported"
             )),
+            None => {
+                let why = match &ctx.fold_failure {
+                    None => String::new(),
+                    Some(f) => format!(" (constant folding with tract failed: {f})"),
+                };
+                unsupported(format!(
+                    "input {idx} ({name}) is computed from the data at run time; it must be \
+                     known at import (an initializer, a Constant, or arithmetic on constants \
+                     and shapes){why}"
+                ))
+            }
         },
     }
 }
@@ -251,6 +264,31 @@ fn identity(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     })
 }
 
+/// A Cast between float types (a Keras `MatMul -> Cast -> Add`, a float64 model's cast to
+/// float32): the quantized model computes in integers, so it is a no-op, folded into the node
+/// before it (an Identity when it is the first op).
+fn cast(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    use tract_onnx::pb::tensor_proto::DataType;
+    let to = attr_int(node, "to", 0);
+    let floats = [DataType::Float, DataType::Double, DataType::Float16].map(|d| d as i64);
+    if !floats.contains(&to) {
+        let name = i32::try_from(to)
+            .ok()
+            .and_then(|t| DataType::try_from(t).ok())
+            .map_or("unknown", |d| d.as_str_name());
+        return unsupported(format!(
+            "cast of the data to {name} (only casts between FLOAT, DOUBLE and FLOAT16 are no-ops)"
+        ));
+    }
+    match ctx.nodes.last_mut() {
+        Some(last) => {
+            last.onnx_op.push_str("+Cast");
+            Ok(Built::Fused)
+        }
+        None => identity(node, ctx),
+    }
+}
+
 fn flatten(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     let mut axis = attr_int(_node, "axis", 1);
     if axis < 0 {
@@ -272,13 +310,25 @@ fn flatten(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
 }
 
 fn reshape(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
-    let target = const_input(node, ctx, 1)?
-        .ints()
-        .map_err(Refusal::Unsupported)?;
+    let dims = const_input(node, ctx, 1)?
+        .dims(ctx.batch_symbol.as_ref())
+        .map_err(|e| Refusal::Unsupported(format!("target shape: {e}")))?;
     let allow_zero = attr_int(node, "allowzero", 0) != 0;
-    if allow_zero && target.contains(&0) {
+    if allow_zero && dims.contains(&Some(0)) {
         return unsupported("allowzero = 1 with a zero dimension");
     }
+    // the batch itself (a folded `x.size(0)`) in front keeps the batch, like a 0 does
+    let target = dims
+        .iter()
+        .enumerate()
+        .map(|(j, d)| match d {
+            Some(v) => Ok(*v),
+            None if j == 0 => Ok(0),
+            None => unsupported(format!(
+                "the target shape has the batch size at position {j}; only position 0 keeps it"
+            )),
+        })
+        .collect::<Result<Vec<i64>, Refusal>>()?;
     let Some(in_shape) = ctx.shape.clone() else {
         // an explicit target (no 0 or -1; not empty; a product that fits) gives the shape
         let explicit = target.get(1..).filter(|rest| {
@@ -316,8 +366,10 @@ fn reshape_target(
     let Some((&first, rest)) = target.split_first() else {
         return unsupported("reshape to a scalar");
     };
+    // a dynamic batch runs one sample at a time (batch 1), where a leading 1 keeps it; a model
+    // whose target is [1, ...] does not run at any other batch size
     let keeps_batch = match (first, batch) {
-        (0 | -1, _) => true,
+        (0 | -1, _) | (1, BatchDim::Dynamic) => true,
         (n, BatchDim::Fixed(b)) => n == b as i64,
         (_, BatchDim::Dynamic) => false,
     };

@@ -5,7 +5,7 @@ use tract_onnx::pb::tensor_proto::DataType;
 use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
 use tract_onnx::pb::type_proto::Value as TypeValue;
 use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto, ValueInfoProto};
-use tract_onnx::prelude::{DatumType, Tensor};
+use tract_onnx::prelude::{DatumType, Symbol, TDim, Tensor};
 
 use crate::error::ModelError;
 use crate::graph::BatchDim;
@@ -18,7 +18,7 @@ pub(crate) struct Const {
 }
 
 impl Const {
-    fn new(tensor: Tensor) -> Self {
+    pub(crate) fn new(tensor: Tensor) -> Self {
         Const {
             dims: tensor.shape().to_vec(),
             tensor,
@@ -39,6 +39,9 @@ impl Const {
     /// Integer values; refuses non-integer tensors.
     pub fn ints(&self) -> Result<Vec<i64>, String> {
         let dt = self.tensor.datum_type();
+        if dt == DatumType::TDim {
+            return Err("a value that depends on the batch size".into());
+        }
         if !dt.is_integer() {
             return Err(format!(
                 "constant of type {dt:?} where integers are expected"
@@ -47,6 +50,28 @@ impl Const {
         let t = self.tensor.cast_to::<i64>().map_err(|e| e.to_string())?;
         let view = t.to_plain_array_view::<i64>().map_err(|e| e.to_string())?;
         Ok(view.iter().copied().collect())
+    }
+}
+
+impl Const {
+    /// Integer values where an element that is the symbolic `batch` is `None` (a folded
+    /// `Shape` of a dynamic-batch tensor); refuses other symbolic values.
+    pub fn dims(&self, batch: Option<&Symbol>) -> Result<Vec<Option<i64>>, String> {
+        if self.tensor.datum_type() != DatumType::TDim {
+            return Ok(self.ints()?.into_iter().map(Some).collect());
+        }
+        let view = self
+            .tensor
+            .to_plain_array_view::<TDim>()
+            .map_err(|e| e.to_string())?;
+        view.iter()
+            .map(|d| match (d, batch) {
+                (TDim::Sym(s), Some(b)) if s == b => Ok(None),
+                _ => d.as_i64().map(Some).ok_or_else(|| {
+                    format!("{d} depends on the input's shape (only the batch itself is taken)")
+                }),
+            })
+            .collect()
     }
 }
 
@@ -110,9 +135,13 @@ pub(crate) fn input_shape(vi: &ValueInfoProto) -> Result<(BatchDim, Vec<usize>),
     let Some(TypeValue::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return Err(err("not a tensor".into()));
     };
-    if tt.elem_type != DataType::Float as i32 {
+    // float64 and float16 inputs are read as float32: the quantized model sees integers
+    let floats = [DataType::Float, DataType::Double, DataType::Float16].map(|d| d as i32);
+    if !floats.contains(&tt.elem_type) {
         let name = DataType::try_from(tt.elem_type).map_or("unknown", |d| d.as_str_name());
-        return Err(err(format!("element type {name}, only FLOAT is supported")));
+        return Err(err(format!(
+            "element type {name}, only FLOAT, DOUBLE and FLOAT16 are supported"
+        )));
     }
     let dims = tt
         .shape

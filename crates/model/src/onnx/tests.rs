@@ -240,9 +240,11 @@ fn off_chain_and_unknown_ops_are_gaps() {
     let g = import(&model(&[1, 2], nodes, vec![floats("b", &[2])])).unwrap();
     let gaps = gap_reasons(&g);
     let names: Vec<&str> = gaps.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["shape", "residual", "lonely_add", "custom"]);
-    assert!(gaps[1].1.contains("not a single chain"));
-    assert!(gaps[2].1.contains("bias of a preceding"));
+    assert_eq!(names, ["residual", "lonely_add", "custom"]);
+    assert!(gaps[0].1.contains("two branches meet here"), "{gaps:?}");
+    assert!(gaps[1].1.contains("bias of a preceding"));
+    // the Shape of the input is a constant (folded), not a gap
+    assert_eq!(g.folded[0].name, "shape");
 }
 
 #[test]
@@ -258,6 +260,11 @@ fn reshape_and_flatten_rules() {
         (g.batch, g.nodes[0].out_shape.clone()),
         (BatchDim::Dynamic, Some(vec![12]))
     );
+    // [1, ...] on a dynamic batch: each sample runs as a batch of 1
+    let g = reshape(&[1, 12], &[-1, 3, 4]).unwrap();
+    assert_eq!(g.nodes[0].out_shape, Some(vec![12]));
+    let g = reshape(&[2, 6], &[-1, 12]).unwrap();
+    assert!(gap_reasons(&g)[0].1.contains("changes the batch"));
     let g = reshape(&[0, 2, -1], &[-1, 12]).unwrap();
     assert_eq!(g.nodes[0].out_shape, Some(vec![2, 6]));
     let g = reshape(&[2, 6], &[1, 12]).unwrap();

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Small ONNX exports from the real exporters, for the import tests.
+
+Writes, into crates/cli/tests/fixtures/exporters/ (or the directory given as the first
+argument), one NAME.onnx per model and NAME.json with a few inputs ("input_data", flat rows)
+and onnxruntime's float outputs ("output_data"). The Rust tests check that each imports, that
+the float reference agrees with onnxruntime, and that the CLI sets up, proves and verifies the
+ones whose ops are all supported (or refuses the others with exit code 3).
+
+What each model exercises:
+- torch_view_opset{11,13,17}: the legacy exporter (dynamo=False) with a dynamic batch axis and
+  `x.view(x.size(0), -1)` (Shape -> Gather -> Unsqueeze -> Concat -> Reshape).
+- torch_view_dynamo: the same module through the dynamo exporter (skipped if it fails).
+- torch_ceil_pool: MaxPool2d(ceil_mode=True), with and without padding, on odd sizes.
+- torch_ceil_last_window: a ceil-mode window that would start in the end padding (dropped);
+  its stored outputs are PyTorch's (onnxruntime rejects this graph, see the class).
+- torch_float64: a float64 model (`model.double()`): float64 input and initializers.
+- torch_cast_input: a float64 input cast to float32 inside the model (a Cast on the chain).
+- torch_residual: an Add of two branches (not supported yet: must be refused, listing it).
+- skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
+  final Reshape to [-1, 1]).
+- skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
+- keras_mlp: a Keras 3 model through `model.export(format="onnx")` (tf2onnx)
+- keras_cnn: a Keras 3 CNN (NHWC, so Transposes: not supported yet, must be refused) (only when tensorflow and tf2onnx import; run this
+  script with a Python that has them, e.g. a second venv, to add it).
+
+Needs torch, onnx, onnxruntime (and onnxscript for the dynamo exporter; scikit-learn and
+skl2onnx for the skl_ models). Weights are random
+with a fixed seed; the files are a few KB each.
+"""
+
+import json
+import os
+import sys
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    os.path.dirname(__file__), "..", "..", "crates", "cli", "tests", "fixtures", "exporters"
+)
+SAMPLES = 4
+
+
+def write_json(name, x, y):
+    doc = {
+        "input_data": [[float(v) for v in row.reshape(-1)] for row in x],
+        "output_data": [[float(v) for v in row.reshape(-1)] for row in y],
+    }
+    with open(os.path.join(OUT, name + ".json"), "w") as f:
+        json.dump(doc, f)
+
+
+def ort_outputs(path, x, output=0):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    # one sample at a time: also checks the dynamic batch axis with N = 1
+    rows = [sess.run(None, {name: x[i : i + 1]})[output] for i in range(len(x))]
+    both = sess.run(None, {name: x})[output]
+    assert np.allclose(np.concatenate(rows), both, atol=1e-5), path
+    return both
+
+
+def torch_models():
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(7)
+
+    class ViewNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+            self.pool = nn.MaxPool2d(2)
+            self.fc1 = nn.Linear(4 * 3 * 3, 16)
+            self.fc2 = nn.Linear(16, 5)
+
+        def forward(self, x):
+            x = self.pool(torch.relu(self.conv(x)))
+            x = x.view(x.size(0), -1)
+            return self.fc2(torch.relu(self.fc1(x)))
+
+    class CeilPool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 3, 3, padding=1)
+            self.pool1 = nn.MaxPool2d(2, ceil_mode=True)
+            self.conv2 = nn.Conv2d(3, 4, 3, padding=2)
+            self.pool2 = nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)
+            self.fc = nn.Linear(4 * 4 * 4, 5)
+
+        def forward(self, x):
+            x = self.pool1(torch.relu(self.conv(x)))  # 7x7 -> 4x4 (floor would give 3x3)
+            x = self.pool2(torch.relu(self.conv2(x)))  # 6x6 -> 4x4 (floor: 3x3), pads 1
+            return self.fc(torch.flatten(x, 1))
+
+    class LastWindow(nn.Module):
+        """5x5, kernel 2, stride 2, pads 1, ceil_mode: the ceil formula gives 4, but the 4th
+        window would start in the end padding and is dropped (ONNX spec, PyTorch, tract): 3x3.
+        onnx's shape inference keeps it, so onnxruntime rejects the graph: the outputs stored
+        are PyTorch's."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3, padding=1)
+            self.pool = nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True)
+            self.fc = nn.Linear(2 * 3 * 3, 4)
+
+        def forward(self, x):
+            x = self.pool(torch.relu(self.conv(x)))
+            return self.fc(torch.flatten(x, 1))
+
+    class Mlp(nn.Module):
+        def __init__(self, cast=False):
+            super().__init__()
+            self.cast = cast
+            self.fc1 = nn.Linear(12, 16)
+            self.fc2 = nn.Linear(16, 4)
+
+        def forward(self, x):
+            if self.cast:
+                x = x.float()
+            return self.fc2(torch.relu(self.fc1(x)))
+
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(12, 12)
+            self.fc2 = nn.Linear(12, 12)
+            self.fc3 = nn.Linear(12, 4)
+
+        def forward(self, x):
+            h = torch.relu(self.fc1(x))
+            h = h + self.fc2(h)
+            return self.fc3(h)
+
+    def export(name, module, shape, dtype=torch.float32, opset=13, dynamo=False, ort=True):
+        module = module.eval()
+        x = torch.randn(SAMPLES, *shape, dtype=dtype) * 0.8
+        path = os.path.join(OUT, name + ".onnx")
+        kwargs = dict(input_names=["x"], output_names=["y"], opset_version=opset)
+        if dynamo:
+            batch = torch.export.Dim("batch", min=1, max=64)
+            torch.onnx.export(
+                module, (x,), path, dynamo=True, dynamic_shapes={"x": {0: batch}}, **kwargs
+            )
+            import onnx
+
+            # one self-contained file (the dynamo exporter writes weights apart)
+            onnx.save(onnx.load(path), path, save_as_external_data=False)
+            if os.path.exists(path + ".data"):
+                os.remove(path + ".data")
+        else:
+            kwargs["dynamic_axes"] = {"x": {0: "N"}, "y": {0: "N"}}
+            torch.onnx.export(module, (x,), path, dynamo=False, **kwargs)
+        xn = x.numpy()
+        with torch.no_grad():
+            ref = module(x).double().numpy()
+        y = ort_outputs(path, xn) if ort else ref.astype(np.float32)
+        assert np.allclose(y, ref, atol=1e-4), name
+        write_json(name, xn, y)
+        print(f"{name}: {os.path.getsize(path)} bytes")
+
+    view = ViewNet()
+    for opset in (11, 13, 17):
+        export(f"torch_view_opset{opset}", view, (1, 8, 8), opset=opset)
+    try:
+        export("torch_view_dynamo", view, (1, 8, 8), opset=18, dynamo=True)
+    except Exception as e:  # the dynamo exporter needs onnxscript; it is optional here
+        print(f"torch_view_dynamo skipped: {type(e).__name__}: {e}")
+    export("torch_ceil_pool", CeilPool(), (1, 7, 7))
+    export("torch_ceil_last_window", LastWindow(), (1, 5, 5), ort=False)
+    export("torch_float64", Mlp().double(), (12,), dtype=torch.float64)
+    export("torch_cast_input", Mlp(cast=True), (12,), dtype=torch.float64)
+    export("torch_residual", Residual(), (12,))
+
+
+def keras_models():
+    try:
+        import tensorflow as tf
+        import tf2onnx
+    except ImportError as e:
+        print(f"keras_mlp skipped: {e}")
+        return
+    tf.random.set_seed(7)
+    dense = dict(bias_initializer="random_normal")
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input(shape=(12,), name="x"),
+            tf.keras.layers.Dense(16, activation="relu", **dense),
+            tf.keras.layers.Dense(4, **dense),
+        ]
+    )
+    path = os.path.join(OUT, "keras_mlp.onnx")
+    model(np.zeros((1, 12), dtype=np.float32))  # Keras exports only a model that was called
+    # Keras 3's own ONNX export (through tf2onnx), as a Keras user would write it
+    model.export(path, format="onnx")
+    x = (np.random.default_rng(7).standard_normal((SAMPLES, 12)) * 0.8).astype(np.float32)
+    y = ort_outputs(path, x)
+    assert np.allclose(y, model(x).numpy(), atol=1e-4)
+    write_json("keras_mlp", x, y)
+    print(f"keras_mlp: {os.path.getsize(path)} bytes")
+
+    # a Keras CNN is NHWC: the export transposes to NCHW around the Conv (not supported yet:
+    # the test expects exit code 3 naming the Transpose)
+    cnn = tf.keras.Sequential(
+        [
+            tf.keras.Input(shape=(8, 8, 1), name="x"),
+            tf.keras.layers.Conv2D(2, 3, activation="relu", **dense),
+            tf.keras.layers.Flatten(),
+            tf.keras.layers.Dense(4, **dense),
+        ]
+    )
+    path = os.path.join(OUT, "keras_cnn.onnx")
+    cnn(np.zeros((1, 8, 8, 1), dtype=np.float32))
+    cnn.export(path, format="onnx")
+    x = (np.random.default_rng(8).standard_normal((SAMPLES, 8, 8, 1)) * 0.8).astype(np.float32)
+    y = ort_outputs(path, x)
+    write_json("keras_cnn", x, y)
+    print(f"keras_cnn: {os.path.getsize(path)} bytes")
+
+
+def sklearn_models():
+    try:
+        from sklearn.neural_network import MLPClassifier, MLPRegressor
+        from skl2onnx import to_onnx
+    except ImportError as e:
+        print(f"skl2onnx models skipped: {e}")
+        return
+    rng = np.random.default_rng(9)
+    x_train = rng.standard_normal((128, 12)).astype(np.float32)
+    target = x_train[:, :3] @ rng.standard_normal(3)
+    x = x_train[:SAMPLES]
+    # a regressor: Cast (float to float), MatMul+Add, Relu, MatMul+Add, Reshape [-1, 1]
+    reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=200, random_state=0)
+    reg.fit(x_train, target)
+    path = os.path.join(OUT, "skl_mlp_regressor.onnx")
+    with open(path, "wb") as f:
+        f.write(to_onnx(reg, x_train[:1], target_opset=13).SerializeToString())
+    y = ort_outputs(path, x)
+    assert np.allclose(y.reshape(-1), reg.predict(x), atol=1e-4)
+    write_json("skl_mlp_regressor", x, y)
+    print(f"skl_mlp_regressor: {os.path.getsize(path)} bytes")
+    # a classifier has two outputs (label, probabilities): refused with exit code 3
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=200, random_state=0)
+    clf.fit(x_train, (target > 0).astype(int))
+    path = os.path.join(OUT, "skl_mlp_classifier.onnx")
+    options = {id(clf): {"zipmap": False}}
+    with open(path, "wb") as f:
+        onnx_model = to_onnx(clf, x_train[:1], target_opset=13, options=options)
+        f.write(onnx_model.SerializeToString())
+    write_json("skl_mlp_classifier", x, ort_outputs(path, x, output=1))
+    print(f"skl_mlp_classifier: {os.path.getsize(path)} bytes")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        print(f"torch models skipped: {e}")
+    else:
+        torch_models()
+    sklearn_models()
+    keras_models()
+
+
+if __name__ == "__main__":
+    main()
