@@ -20,31 +20,17 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Stage, Value};
 use crate::error::VerifyError;
-use crate::layout::{Col, LayerShape, Lookup, pow2_vars};
+use crate::layout::{LayerShape, pow2_vars};
 use crate::ops::dense::{DenseClaims, fold_rows};
-use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, WitnessCx, requant};
+use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, requant};
 use crate::proof::LayerProof;
 use crate::statement::Claims;
-use crate::tables::Table;
 use crate::wiring::Grid;
-use crate::witness::LayerWitness;
 
 /// The conv layer kind: patch and wiring sumchecks, then the shared requantization.
 pub struct Conv;
 
 impl LayerKind for Conv {
-    fn columns(&self, l: usize, _: &LayerShape, _: u32) -> Vec<Col> {
-        requant::columns(l)
-    }
-
-    fn lookups(&self, l: usize, shape: &LayerShape, _: u32) -> Vec<Lookup> {
-        requant::lookups(l, shape.relu)
-    }
-
-    fn witness(&self, cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> LayerWitness {
-        requant::witness(cx, counts)
-    }
-
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
         let (requant, point, requant_evals) = requant::prove_step(cx, claims, t);
         let (w, b) = cx.weights();

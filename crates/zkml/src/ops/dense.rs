@@ -15,29 +15,15 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Stage, Value};
 use crate::error::VerifyError;
-use crate::layout::{Col, LayerShape, Lookup};
-use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx, requant};
+use crate::layout::LayerShape;
+use crate::ops::{LayerKind, ProveCx, VerifyCx, requant};
 use crate::proof::LayerProof;
 use crate::statement::Claims;
-use crate::tables::Table;
-use crate::witness::LayerWitness;
 
 /// The dense layer kind: a sumcheck over the inner index, then the shared requantization.
 pub struct Dense;
 
 impl LayerKind for Dense {
-    fn columns(&self, l: usize, _: &LayerShape, _: u32) -> Vec<Col> {
-        requant::columns(l)
-    }
-
-    fn lookups(&self, l: usize, shape: &LayerShape, _: u32) -> Vec<Lookup> {
-        requant::lookups(l, shape.relu)
-    }
-
-    fn witness(&self, cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> LayerWitness {
-        requant::witness(cx, counts)
-    }
-
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
         let (requant, point, requant_evals) = requant::prove_step(cx, claims, t);
         let (w, b) = cx.weights();

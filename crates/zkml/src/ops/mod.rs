@@ -102,14 +102,22 @@ pub(crate) struct VerifyCx<'a> {
 
 /// Everything a proof does for one kind of layer.
 pub(crate) trait LayerKind: Sync {
-    /// Layer `l`'s committed columns besides its output `Col::Out(l)`.
-    fn columns(&self, l: usize, shape: &LayerShape, bits: u32) -> Vec<Col>;
+    /// Layer `l`'s committed columns besides its output `Col::Out(l)` (by default those of a
+    /// requantizing layer).
+    fn columns(&self, l: usize, _shape: &LayerShape, _bits: u32) -> Vec<Col> {
+        requant::columns(l)
+    }
 
-    /// Layer `l`'s lookups, in the order of the GKR segments.
-    fn lookups(&self, l: usize, shape: &LayerShape, bits: u32) -> Vec<Lookup>;
+    /// Layer `l`'s lookups, in the order of the GKR segments (by default a requantization's).
+    fn lookups(&self, l: usize, shape: &LayerShape, _bits: u32) -> Vec<Lookup> {
+        requant::lookups(l, shape.relu)
+    }
 
-    /// The layer's witness columns; counts its lookups into `counts` (`Table::ALL` order).
-    fn witness(&self, cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> LayerWitness;
+    /// The layer's witness columns; counts its lookups into `counts` (`Table::ALL` order). By
+    /// default a requantization of the model's accumulators.
+    fn witness(&self, cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> LayerWitness {
+        requant::witness(cx, counts)
+    }
 
     /// Proves the layer and queues the claims it leaves.
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof;
