@@ -75,8 +75,37 @@ impl Const {
     }
 }
 
+/// The ONNX data types tract decodes (it panics on the others, and on STRING as raw bytes).
+const DECODED: [DataType; 12] = [
+    DataType::Float,
+    DataType::Uint8,
+    DataType::Int8,
+    DataType::Uint16,
+    DataType::Int16,
+    DataType::Int32,
+    DataType::Int64,
+    DataType::Bool,
+    DataType::Float16,
+    DataType::Double,
+    DataType::Uint32,
+    DataType::Uint64,
+];
+
 /// Decode an initializer or a Constant's `value` (external data is looked up in `model_dir`).
 pub(crate) fn load_const(t: &TensorProto, model_dir: Option<&str>) -> Result<Const, ModelError> {
+    let raw = !t.raw_data.is_empty()
+        || t.data_location == Some(tract_onnx::pb::tensor_proto::DataLocation::External as i32);
+    let decoded = DECODED.iter().any(|&d| d as i32 == t.data_type)
+        || (!raw && t.data_type == DataType::String as i32);
+    if !decoded {
+        let how = if raw { " as raw data" } else { "" };
+        return Err(ModelError::Onnx {
+            detail: format!(
+                "tensor {:?}: data type {} is not supported{how}",
+                t.name, t.data_type
+            ),
+        });
+    }
     tract_onnx::tensor::load_tensor(&FopenDataResolver, t, model_dir)
         .map(Const::new)
         .map_err(|e| ModelError::Onnx {

@@ -314,3 +314,23 @@ fn matmul_with_constant_node_weights_and_bias() {
     let w = floats("", &[3, 2]).float_data;
     assert_eq!(d.row(0), [w[0], w[2], w[4]]);
 }
+
+#[test]
+fn initializers_of_types_tract_cannot_decode_are_errors_not_panics() {
+    // found by fuzzing: tract's tensor loader panics on raw BFLOAT16 / COMPLEX64 / STRING data
+    for (data_type, raw) in [(16, true), (14, true), (8, true), (14, false)] {
+        let mut w = floats("w", &[2, 3]);
+        w.float_data.clear();
+        w.data_type = data_type;
+        if raw {
+            w.raw_data = vec![0; 24];
+        }
+        let nodes = vec![node("Gemm", "g", &["x", "w"], "y", vec![])];
+        let err = import(&model(&[1, 2], nodes, vec![w])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("data type {data_type} is not supported")),
+            "{err}"
+        );
+    }
+}
