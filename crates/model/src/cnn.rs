@@ -1,5 +1,6 @@
-//! Quantized CNN layers: 2-D convolution (fused requantization and ReLU) and max-pooling, on
-//! per-sample NCHW tensors `[C][H][W]` flattened in C order.
+//! Quantized CNN layers: 2-D convolution (fused requantization and ReLU), max-pooling and
+//! average pooling (fused requantization), on per-sample NCHW tensors `[C][H][W]` flattened in
+//! C order.
 
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,56 @@ pub struct MaxPoolLayer {
     pub out_shape: [usize; 3],
     pub window: Window,
     pub out_scale: f64,
+}
+
+/// 2-D average pooling (dilation 1) with fused requantization: the window sum (padding reads
+/// 0) times the multiplier `m ~ s_in / (kh kw s_out)`, one per channel (all equal), so the
+/// divisor is always `kh kw` (ONNX `count_include_pad = 1`, or windows that never overhang).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AvgPoolLayer {
+    pub name: String,
+    /// `[C, H, W]`.
+    pub in_shape: [usize; 3],
+    /// `[C, OH, OW]`.
+    pub out_shape: [usize; 3],
+    pub window: Window,
+    /// Per channel, `M = m / 2^REQUANT_SHIFT`.
+    pub multiplier: Vec<i64>,
+    pub relu: bool,
+    pub out_scale: f64,
+}
+
+impl AvgPoolLayer {
+    /// The window sums `[C][OH][OW]` of one sample.
+    pub fn accumulate(&self, x: &[i64]) -> Vec<i64> {
+        pool_sum(x, self.in_shape, self.out_shape, &self.window, 0)
+    }
+
+    /// Check shapes and the requantization bound of every channel (window sums of at most
+    /// `kh kw` inputs).
+    ///
+    /// # Errors
+    /// [`ModelError::Quantization`] naming the layer and the numbers.
+    pub fn validate(&self, bits: u32) -> Result<(), ModelError> {
+        let err = |detail: String| ModelError::Quantization {
+            layer: self.name.clone(),
+            detail,
+        };
+        let [c, h, w] = self.in_shape;
+        let [co, oh, ow] = self.out_shape;
+        if co != c || self.window.output_hw(h, w) != Some([oh, ow]) || self.multiplier.len() != c {
+            return Err(err(format!(
+                "inconsistent shapes {:?} -> {:?}",
+                self.in_shape, self.out_shape
+            )));
+        }
+        let area = (self.window.kernel[0] * self.window.kernel[1]) as i128;
+        for (o, &m) in self.multiplier.iter().enumerate() {
+            check_row_bounds(area << (bits - 1), m, bits)
+                .map_err(|d| err(format!("channel {o}: {d}")))?;
+        }
+        Ok(())
+    }
 }
 
 impl ConvLayer {
@@ -226,6 +277,32 @@ pub fn max_pool<T: Copy + PartialOrd>(
     window: &Window,
     lowest: T,
 ) -> Vec<T> {
+    window_fold(x, in_shape, out_shape, window, lowest, |m, v| {
+        if v > m { v } else { m }
+    })
+}
+
+/// The sum over each window of one `[C][H][W]` sample (padding reads 0): an average pool's
+/// accumulator; shared by the integer layer and the float graph.
+pub fn pool_sum<T: Copy + std::ops::Add<Output = T>>(
+    x: &[T],
+    in_shape: [usize; 3],
+    out_shape: [usize; 3],
+    window: &Window,
+    zero: T,
+) -> Vec<T> {
+    window_fold(x, in_shape, out_shape, window, zero, |a, v| a + v)
+}
+
+/// `f` folded over the in-range positions of each window, per channel, from `init`.
+fn window_fold<T: Copy>(
+    x: &[T],
+    in_shape: [usize; 3],
+    out_shape: [usize; 3],
+    window: &Window,
+    init: T,
+    f: impl Fn(T, T) -> T,
+) -> Vec<T> {
     let [c, h, w] = in_shape;
     let [_, oh, ow] = out_shape;
     let [kh, kw] = window.kernel;
@@ -233,7 +310,7 @@ pub fn max_pool<T: Copy + PartialOrd>(
     for ch in 0..c {
         for y in 0..oh {
             for xx in 0..ow {
-                let mut m = lowest;
+                let mut m = init;
                 for i in 0..kh {
                     let Some(sy) = window.source(0, y, i, h) else {
                         continue;
@@ -242,10 +319,7 @@ pub fn max_pool<T: Copy + PartialOrd>(
                         let Some(sx) = window.source(1, xx, j, w) else {
                             continue;
                         };
-                        let v = x[(ch * h + sy) * w + sx];
-                        if v > m {
-                            m = v;
-                        }
+                        m = f(m, x[(ch * h + sy) * w + sx]);
                     }
                 }
                 out.push(m);

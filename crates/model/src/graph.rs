@@ -126,6 +126,33 @@ impl MaxPool {
     }
 }
 
+/// 2-D average pooling (NCHW, dilation 1): the window sum (padding reads 0) divided by
+/// `kh kw` (ONNX `count_include_pad = 1`; the importer refuses options that vary the divisor).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AvgPool {
+    /// `[C, H, W]`.
+    pub in_shape: [usize; 3],
+    /// `[C, OH, OW]`.
+    pub out_shape: [usize; 3],
+    pub window: Window,
+}
+
+impl AvgPool {
+    /// Number of inputs each window averages (the divisor).
+    pub fn area(&self) -> usize {
+        self.window.kernel[0] * self.window.kernel[1]
+    }
+
+    /// Float average pooling of one sample.
+    pub fn forward(&self, x: &[f64]) -> Vec<f64> {
+        let area = self.area() as f64;
+        crate::cnn::pool_sum(x, self.in_shape, self.out_shape, &self.window, 0.0)
+            .into_iter()
+            .map(|v| v / area)
+            .collect()
+    }
+}
+
 /// The kind of an op. Matched exhaustively everywhere: adding an op kind makes the compiler
 /// point at every place that must learn about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -136,6 +163,8 @@ pub enum Op {
     Conv(Conv),
     /// 2-D MaxPool.
     MaxPool(MaxPool),
+    /// 2-D AveragePool or GlobalAveragePool.
+    AvgPool(AvgPool),
     /// `max(x, 0)`.
     Relu,
     /// Flatten or static Reshape: re-indexing only (the new shape is the node's output shape).
@@ -153,6 +182,7 @@ impl Op {
             Op::Dense(_) => "Dense",
             Op::Conv(_) => "Conv",
             Op::MaxPool(_) => "MaxPool",
+            Op::AvgPool(_) => "AvgPool",
             Op::Relu => "Relu",
             Op::Reshape => "Reshape",
             Op::Identity => "Identity",
@@ -165,7 +195,12 @@ impl Op {
         match self {
             Op::Dense(d) => d.weight.len() + d.bias.as_ref().map_or(0, Vec::len),
             Op::Conv(c) => c.weight.len() + c.bias.as_ref().map_or(0, Vec::len),
-            Op::MaxPool(_) | Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => 0,
+            Op::MaxPool(_)
+            | Op::AvgPool(_)
+            | Op::Relu
+            | Op::Reshape
+            | Op::Identity
+            | Op::Unsupported(_) => 0,
         }
     }
 }
@@ -237,6 +272,7 @@ impl Graph {
                 Op::Dense(_)
                 | Op::Conv(_)
                 | Op::MaxPool(_)
+                | Op::AvgPool(_)
                 | Op::Relu
                 | Op::Reshape
                 | Op::Identity => None,
@@ -287,6 +323,7 @@ impl Graph {
                 Op::Dense(d) => d.forward(&cur),
                 Op::Conv(c) => c.forward(&cur),
                 Op::MaxPool(p) => p.forward(&cur),
+                Op::AvgPool(p) => p.forward(&cur),
                 Op::Relu => cur.iter().map(|&v| v.max(0.0)).collect(),
                 Op::Reshape | Op::Identity | Op::Unsupported(_) => cur,
             };

@@ -4,7 +4,7 @@
 //! Data flow: [`import_onnx`] -> [`Graph`] (float, per-sample shapes, placeholders for gaps)
 //! -> [`quantize`] with calibration samples -> [`QuantizedModel`] -> [`QuantizedModel::forward`].
 //!
-//! - [`cnn`]: quantized convolution and max-pool layers, their integer inference.
+//! - [`cnn`]: quantized convolution, max-pool and average-pool layers, their integer inference.
 //! - [`error`]: [`ModelError`] and [`UnsupportedOp`] (one gap of a model).
 //! - [`graph`]: the internal graph: a chain of [`Node`]s with an exhaustive [`Op`] enum.
 //! - [`onnx`]: ONNX protobuf -> [`Graph`]; constant folding with tract, one builder per
@@ -27,9 +27,9 @@ pub mod reference;
 pub mod requant;
 pub mod summary;
 
-pub use cnn::{ConvLayer, MaxPoolLayer, Window};
+pub use cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer, Window};
 pub use error::{ModelError, UnsupportedOp};
-pub use graph::{BatchDim, Conv, Dense, FoldedNode, Graph, MaxPool, Node, Op};
+pub use graph::{AvgPool, BatchDim, Conv, Dense, FoldedNode, Graph, MaxPool, Node, Op};
 pub use inputs::{
     InputSpec, Inputs, load_calibration, load_inputs, parse_calibration, parse_inputs,
 };

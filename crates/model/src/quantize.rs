@@ -8,13 +8,14 @@
 //! quantized like a dense layer whose rows are its output channels (`[C_in][kh][kw]` filters).
 //! A ReLU after a dense or conv layer (possibly with Reshape/Identity, or MaxPools, between) is
 //! fused into it; its output scale is calibrated after the ReLU. A MaxPool keeps the scale of
-//! its input (no requantization).
+//! its input (no requantization); an AveragePool requantizes its window sums by
+//! `s_in / (kh kw s_out)` and takes a ReLU that follows it.
 
 use serde::{Deserialize, Serialize};
 
-use crate::cnn::{ConvLayer, MaxPoolLayer};
+use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::{GapList, ModelError};
-use crate::graph::{Conv, Dense, Graph, MaxPool, Op};
+use crate::graph::{AvgPool, Conv, Dense, Graph, MaxPool, Op};
 use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
 use crate::requant::{multiplier_from_real, weight_max};
 
@@ -51,6 +52,7 @@ enum Kind<'a> {
     Dense(&'a Dense),
     Conv(&'a Conv),
     MaxPool(&'a MaxPool),
+    AvgPool(&'a AvgPool),
 }
 
 /// A layer-making node of the graph and what is fused after it.
@@ -62,8 +64,9 @@ struct Planned<'a> {
     out_node: usize,
 }
 
-/// Group the chain into layers (Dense, Conv, MaxPool) with fused ReLUs. A ReLU after a
-/// MaxPool is fused into the linear layer before the pool (max and ReLU commute).
+/// Group the chain into layers (Dense, Conv, MaxPool, AvgPool) with fused ReLUs. A ReLU
+/// after a MaxPool is fused into the requantizing layer before the pool (max and ReLU
+/// commute); one after an AvgPool into the AvgPool.
 fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
     let gaps = graph.unsupported();
     if !gaps.is_empty() {
@@ -77,6 +80,7 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
             Op::Dense(d) => Kind::Dense(d),
             Op::Conv(c) => Kind::Conv(c),
             Op::MaxPool(p) => Kind::MaxPool(p),
+            Op::AvgPool(p) => Kind::AvgPool(p),
             Op::Relu => {
                 let last = layers
                     .iter()
@@ -103,7 +107,7 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
     }
     if layers.is_empty() {
         return Err(ModelError::Structure {
-            detail: "the model has no Gemm/MatMul/Conv/MaxPool layer".into(),
+            detail: "the model has no Gemm/MatMul/Conv/MaxPool/AveragePool layer".into(),
         });
     }
     Ok(layers)
@@ -291,6 +295,29 @@ fn quantize_conv(
     })
 }
 
+/// An average pool requantizes its window sums by `s_in / (kh kw s_out)`.
+fn quantize_avg_pool(
+    p: &Planned<'_>,
+    a: &AvgPool,
+    s_in: f64,
+    s_out: f64,
+) -> Result<AvgPoolLayer, ModelError> {
+    let real = s_in / (a.area() as f64 * s_out);
+    let m = multiplier_from_real(real).ok_or_else(|| ModelError::Quantization {
+        layer: p.name.to_string(),
+        detail: format!("multiplier {real} * 2^32 is not below 2^62"),
+    })?;
+    Ok(AvgPoolLayer {
+        name: p.name.to_string(),
+        in_shape: a.in_shape,
+        out_shape: a.out_shape,
+        window: a.window,
+        multiplier: vec![m; a.in_shape[0]],
+        relu: p.relu,
+        out_scale: s_out,
+    })
+}
+
 /// Quantize a graph with scales from float inference on `calibration` (per-sample flat inputs).
 ///
 /// # Errors
@@ -321,6 +348,10 @@ pub fn quantize(
             Kind::Conv(c) => {
                 let s_out = activation_scale(max, config.bits);
                 QuantLayer::Conv(quantize_conv(p, c, s_in, s_out, config)?)
+            }
+            Kind::AvgPool(a) => {
+                let s_out = activation_scale(max, config.bits);
+                QuantLayer::AvgPool(quantize_avg_pool(p, a, s_in, s_out)?)
             }
             Kind::MaxPool(m) => QuantLayer::MaxPool(MaxPoolLayer {
                 name: p.name.to_string(),

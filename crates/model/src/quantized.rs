@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cnn::{ConvLayer, MaxPoolLayer};
+use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::ModelError;
 use crate::graph::BatchDim;
 use crate::inputs::InputSpec;
@@ -35,12 +35,14 @@ pub enum QuantLayer {
     Dense(DenseLayer),
     Conv(ConvLayer),
     MaxPool(MaxPoolLayer),
+    AvgPool(AvgPoolLayer),
 }
 
 /// One layer's exact integer result on one sample.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerTrace {
-    /// The accumulators before requantization (dense, conv); `None` for max-pool.
+    /// The accumulators before requantization (dense, conv, average pool); `None` for
+    /// max-pool.
     pub acc: Option<Vec<i64>>,
     /// The layer's output.
     pub out: Vec<i64>,
@@ -117,6 +119,7 @@ impl QuantLayer {
             QuantLayer::Dense(d) => d.n_in,
             QuantLayer::Conv(c) => c.in_shape.iter().product(),
             QuantLayer::MaxPool(p) => p.in_shape.iter().product(),
+            QuantLayer::AvgPool(p) => p.in_shape.iter().product(),
         }
     }
 
@@ -126,6 +129,7 @@ impl QuantLayer {
             QuantLayer::Dense(d) => d.n_out,
             QuantLayer::Conv(c) => c.out_shape.iter().product(),
             QuantLayer::MaxPool(p) => p.out_shape.iter().product(),
+            QuantLayer::AvgPool(p) => p.out_shape.iter().product(),
         }
     }
 
@@ -135,6 +139,7 @@ impl QuantLayer {
             QuantLayer::Dense(d) => d.out_scale,
             QuantLayer::Conv(c) => c.out_scale,
             QuantLayer::MaxPool(p) => p.out_scale,
+            QuantLayer::AvgPool(p) => p.out_scale,
         }
     }
 
@@ -144,26 +149,31 @@ impl QuantLayer {
             QuantLayer::Dense(d) => &d.name,
             QuantLayer::Conv(c) => &c.name,
             QuantLayer::MaxPool(p) => &p.name,
+            QuantLayer::AvgPool(p) => &p.name,
         }
     }
 
-    /// The accumulators of one sample for a requantizing layer (dense, conv); `None` for a
-    /// layer without requantization (max-pool).
+    /// The accumulators of one sample for a requantizing layer (dense, conv, average pool);
+    /// `None` for a layer without requantization (max-pool).
     pub fn accumulate(&self, x: &[i64]) -> Option<Vec<i64>> {
         match self {
             QuantLayer::Dense(d) => Some(d.accumulate(x)),
             QuantLayer::Conv(c) => Some(c.accumulate(x)),
+            QuantLayer::AvgPool(p) => Some(p.accumulate(x)),
             QuantLayer::MaxPool(_) => None,
         }
     }
 
-    /// The requantization of a requantizing layer (dense, conv): the multipliers (per dense
-    /// row, per conv output channel), how many consecutive outputs share one, and whether
-    /// ReLU is fused; `None` for max-pool.
+    /// The requantization of a requantizing layer (dense, conv, average pool): the multipliers
+    /// (per dense row, per output channel), how many consecutive outputs share one, and
+    /// whether ReLU is fused; `None` for max-pool.
     pub fn requantization(&self) -> Option<(&[i64], usize, bool)> {
         match self {
             QuantLayer::Dense(d) => Some((&d.multiplier, 1, d.relu)),
             QuantLayer::Conv(c) => Some((&c.multiplier, c.out_shape[1] * c.out_shape[2], c.relu)),
+            QuantLayer::AvgPool(p) => {
+                Some((&p.multiplier, p.out_shape[1] * p.out_shape[2], p.relu))
+            }
             QuantLayer::MaxPool(_) => None,
         }
     }
@@ -298,6 +308,7 @@ impl QuantizedModel {
                 QuantLayer::Dense(d) => d.validate(self.bits)?,
                 QuantLayer::Conv(c) => c.validate(self.bits)?,
                 QuantLayer::MaxPool(p) => p.validate()?,
+                QuantLayer::AvgPool(p) => p.validate(self.bits)?,
             }
             width = layer.output_len();
         }

@@ -62,6 +62,7 @@ impl Graph {
                         window_text(&c.window)
                     ),
                     Op::MaxPool(p) => format!("MaxPool {}", window_text(&p.window)),
+                    Op::AvgPool(p) => format!("AvgPool {}", window_text(&p.window)),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => {
                         n.op.kind().to_string()
                     }
@@ -91,20 +92,21 @@ impl Graph {
     }
 
     /// How node `i` will be proven (the same grouping as quantization: a ReLU is the clamp
-    /// of the last dense or conv layer before it, max-pools included).
+    /// of the last dense, conv or average-pool layer before it, max-pools included).
     fn proof_of(&self, i: usize) -> String {
         match &self.nodes[i].op {
             Op::Dense(_) => "proven: dense + requantization".into(),
             Op::Conv(_) => "proven: conv + requantization".into(),
             Op::MaxPool(_) => "proven: max-pool".into(),
+            Op::AvgPool(_) => "proven: window sum + requantization".into(),
             Op::Relu => {
                 let linear = self.nodes[..i]
                     .iter()
                     .rev()
-                    .find(|n| matches!(n.op, Op::Dense(_) | Op::Conv(_)));
+                    .find(|n| matches!(n.op, Op::Dense(_) | Op::Conv(_) | Op::AvgPool(_)));
                 match linear {
                     Some(n) => format!("proven: in the requantization clamp of {}", n.name),
-                    None => "unsupported: no dense or conv layer before it".into(),
+                    None => "unsupported: no dense, conv or average-pool layer before it".into(),
                 }
             }
             Op::Reshape => "re-indexing (nothing to prove)".into(),

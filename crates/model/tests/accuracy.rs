@@ -112,6 +112,37 @@ fn float_layers(graph: &Graph, mode: ScaleMode, bits: u32) -> Vec<FloatLayer> {
                 }
                 out.push(FloatLayer::Pool { windows });
             }
+            Op::AvgPool(p) => {
+                // a linear layer whose weights 1 / area quantize exactly (to 1, at s_w = 1 / area)
+                let w = 1.0 / p.area() as f64;
+                let [ch, h, wd] = p.in_shape;
+                let [_, oh, ow] = p.out_shape;
+                let [kh, kw] = p.window.kernel;
+                let mut taps = Vec::new();
+                for c in 0..ch {
+                    for y in 0..oh {
+                        for x in 0..ow {
+                            let mut t = Vec::new();
+                            for i in 0..kh {
+                                for j in 0..kw {
+                                    if let (Some(sy), Some(sx)) =
+                                        (p.window.source(0, y, i, h), p.window.source(1, x, j, wd))
+                                    {
+                                        t.push(((c * h + sy) * wd + sx, w));
+                                    }
+                                }
+                            }
+                            taps.push(t);
+                        }
+                    }
+                }
+                let n = taps.len();
+                out.push(FloatLayer::Linear {
+                    taps,
+                    bias: vec![0.0; n],
+                    s_w: vec![w; n],
+                });
+            }
             Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => {}
         }
     }
@@ -123,6 +154,7 @@ fn linear_parts(layer: &QuantLayer, x: &[i64]) -> Option<(Vec<i64>, bool, f64)> 
     match layer {
         QuantLayer::Dense(d) => Some((d.accumulate(x), d.relu, d.out_scale)),
         QuantLayer::Conv(c) => Some((c.accumulate(x), c.relu, c.out_scale)),
+        QuantLayer::AvgPool(p) => Some((p.accumulate(x), p.relu, p.out_scale)),
         QuantLayer::MaxPool(_) => None,
     }
 }

@@ -189,6 +189,8 @@ pub enum VerifyError {
     Conv { layer: usize },
     #[error("max-pool layer {layer}: the maximum check failed")]
     MaxPool { layer: usize },
+    #[error("average-pool layer {layer}: the window-sum check failed")]
+    AvgPool { layer: usize },
     #[error("the claimed output does not match the proven computation")]
     PublicOutput,
     #[error("the claimed input does not match the proven computation")]

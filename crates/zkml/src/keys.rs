@@ -11,7 +11,7 @@ use zkml_proof::transcript::Transcript;
 use crate::error::{FormatError, KeyProofError, SetupError};
 use crate::keyproof::{self, KeyProof, KeyTamper};
 use crate::layout::{chain_error, dims_vars, layer_dims, padded_index, pow2_vars};
-use crate::ops::requant::{BoundViolation, check_derived_bounds};
+use crate::ops::requant::{BoundViolation, check_derived_bounds, check_pool_bounds};
 
 /// The op of a layer and its geometry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,24 +27,49 @@ pub enum LayerOp {
         out_shape: [usize; 3],
         window: Window,
     },
+    AvgPool {
+        in_shape: [usize; 3],
+        out_shape: [usize; 3],
+        window: Window,
+    },
 }
 
 impl LayerOp {
-    /// `[C][H][W]` input and output shapes of a window op (conv, max-pool); `None` for dense.
+    /// `[C][H][W]` input and output shapes of a window op (conv, pools); `None` for dense.
     pub fn window_shapes(&self) -> Option<([usize; 3], [usize; 3])> {
+        self.window().map(|(i, o, _)| (i, o))
+    }
+
+    /// Shapes and window of a window op (conv, pools); `None` for dense.
+    pub fn window(&self) -> Option<([usize; 3], [usize; 3], Window)> {
         match self {
             LayerOp::Dense => None,
             LayerOp::Conv {
                 in_shape,
                 out_shape,
-                ..
+                window,
             }
             | LayerOp::MaxPool {
                 in_shape,
                 out_shape,
-                ..
-            } => Some((*in_shape, *out_shape)),
+                window,
+            }
+            | LayerOp::AvgPool {
+                in_shape,
+                out_shape,
+                window,
+            } => Some((*in_shape, *out_shape, *window)),
         }
+    }
+
+    /// Whether the layer has committed weights and a bias (dense, conv).
+    pub fn has_weights(&self) -> bool {
+        matches!(self, LayerOp::Dense | LayerOp::Conv { .. })
+    }
+
+    /// Whether the layer is a pool (one output channel per input channel).
+    pub fn is_pool(&self) -> bool {
+        matches!(self, LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. })
     }
 }
 
@@ -55,8 +80,8 @@ pub struct VkLayer {
     pub op: LayerOp,
     pub n_in: usize,
     pub n_out: usize,
-    /// Per-row (dense) or per-output-channel (conv) fixed-point multipliers `m_i`,
-    /// `M_i = m_i / 2^32`; empty for max-pool.
+    /// Per-row (dense) or per-output-channel (conv, average pool) fixed-point multipliers
+    /// `m_i`, `M_i = m_i / 2^32`; empty for max-pool.
     pub multiplier: Vec<i64>,
     pub relu: bool,
     pub out_scale: f64,
@@ -192,7 +217,7 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
         .filter_map(|l| match l {
             QuantLayer::Dense(d) => Some(keyproof::bias_bits(&d.bias)),
             QuantLayer::Conv(c) => Some(keyproof::bias_bits(&c.bias)),
-            QuantLayer::MaxPool(_) => None,
+            QuantLayer::MaxPool(_) | QuantLayer::AvgPool(_) => None,
         })
         .collect();
     let mut vk = VerifyingKey {
@@ -256,6 +281,16 @@ fn vk_layer(layer: &QuantLayer) -> VkLayer {
             false,
             p.out_scale,
         ),
+        QuantLayer::AvgPool(p) => (
+            LayerOp::AvgPool {
+                in_shape: p.in_shape,
+                out_shape: p.out_shape,
+                window: p.window,
+            },
+            p.multiplier.clone(),
+            p.relu,
+            p.out_scale,
+        ),
     };
     VkLayer {
         name: layer.name().to_string(),
@@ -301,7 +336,7 @@ fn padded_weights(
                 let w = crate::layout::embed(&c.weight, &kdims, 1);
                 Some((w, bias(&c.bias, c.out_shape[0])))
             }
-            QuantLayer::MaxPool(_) => None,
+            QuantLayer::MaxPool(_) | QuantLayer::AvgPool(_) => None,
         })
         .collect()
 }
@@ -328,19 +363,19 @@ impl VerifyingKey {
                         + pow2_vars(window.kernel[1]);
                     Some([o + k, o])
                 }
-                LayerOp::MaxPool { .. } => None,
+                LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. } => None,
             })
             .flatten()
             .collect()
     }
 
-    /// Index of the weight column of each layer (its bias is the next), `None` for max-pool.
+    /// Index of the weight column of each layer (its bias is the next), `None` for a pool.
     pub fn weight_columns(&self) -> Vec<Option<usize>> {
         let mut next = 0;
         self.layers
             .iter()
             .map(|l| {
-                (!matches!(l.op, LayerOp::MaxPool { .. })).then(|| {
+                l.op.has_weights().then(|| {
                     next += 2;
                     next - 2
                 })
@@ -451,6 +486,12 @@ impl VerifyingKey {
                 LayerOp::Conv {
                     in_shape, window, ..
                 } => in_shape[0] * window.kernel[0] * window.kernel[1],
+                LayerOp::AvgPool { window, .. } => {
+                    let area = window.kernel[0] * window.kernel[1];
+                    check_pool_bounds(area, self.bits, &l.multiplier)
+                        .map_err(|v| (l.name.clone(), v))?;
+                    continue;
+                }
                 LayerOp::MaxPool { .. } => continue,
             };
             // one bound per multiplier: checked by `check_sane`, built so by setup
@@ -521,6 +562,11 @@ impl VerifyingKey {
                     in_shape,
                     out_shape,
                     window,
+                }
+                | LayerOp::AvgPool {
+                    in_shape,
+                    out_shape,
+                    window,
                 } => {
                     let geometry = numel(in_shape) == Some(l.n_in)
                         && numel(out_shape) == Some(l.n_out)
@@ -529,10 +575,10 @@ impl VerifyingKey {
                         && window.pads.iter().all(|&p| p < 64)
                         && window.output_hw(in_shape[1], in_shape[2])
                             == Some([out_shape[1], out_shape[2]]);
-                    let pool = matches!(l.op, LayerOp::MaxPool { .. });
+                    let max_pool = matches!(l.op, LayerOp::MaxPool { .. });
                     (
-                        geometry && (!pool || in_shape[0] == out_shape[0]),
-                        (!pool).then_some(out_shape[0]),
+                        geometry && (!l.op.is_pool() || in_shape[0] == out_shape[0]),
+                        (!max_pool).then_some(out_shape[0]),
                     )
                 }
             };
@@ -574,10 +620,7 @@ impl VerifyingKey {
         {
             return bad("weight groups".into());
         }
-        let rows = self
-            .layers
-            .iter()
-            .filter(|l| !matches!(l.op, LayerOp::MaxPool { .. }));
+        let rows = self.layers.iter().filter(|l| l.op.has_weights());
         if self.bias_bits.len() != n / 2
             || rows
                 .zip(&self.bias_bits)

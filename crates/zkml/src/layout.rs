@@ -161,6 +161,7 @@ impl Layout {
                     LayerOp::Dense => Kind::Dense,
                     LayerOp::Conv { window, .. } => Kind::Conv(window),
                     LayerOp::MaxPool { window, .. } => Kind::MaxPool(window),
+                    LayerOp::AvgPool { window, .. } => Kind::AvgPool(window),
                 };
                 LayerShape {
                     kind,

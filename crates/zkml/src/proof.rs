@@ -8,6 +8,7 @@ use zkml_proof::pcs::{Commitment, OpeningProof};
 use zkml_proof::sumcheck::SumcheckProof;
 
 use crate::error::FormatError;
+use crate::ops::avgpool::AvgPoolProof;
 use crate::ops::conv::ConvProof;
 use crate::ops::dense::DenseProof;
 use crate::ops::maxpool::PoolProof;
@@ -31,6 +32,11 @@ pub enum LayerProof {
         conv: ConvProof,
     },
     MaxPool(PoolProof),
+    AvgPool {
+        requant: SumcheckProof,
+        requant_evals: RequantEvals,
+        pool: AvgPoolProof,
+    },
 }
 
 /// A proof that the model behind a verifying key maps `input` to `output`.

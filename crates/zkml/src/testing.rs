@@ -6,7 +6,8 @@
 )]
 
 use zkml_model::{
-    BatchDim, ConvLayer, DenseLayer, MaxPoolLayer, QuantLayer, QuantizedModel, ScaleMode, Window,
+    AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, MaxPoolLayer, QuantLayer, QuantizedModel,
+    ScaleMode, Window,
 };
 
 /// A deterministic pseudo-random generator (xorshift), so tests need no extra crates.
@@ -105,6 +106,8 @@ pub enum Spec {
     Pool([usize; 2], [usize; 2], [usize; 4]),
     /// Dense: outputs, relu.
     Dense(usize, bool),
+    /// AveragePool: kernel, stride, pads, relu.
+    AvgPool([usize; 2], [usize; 2], [usize; 4], bool),
 }
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
@@ -160,6 +163,29 @@ pub fn cnn_bits(
                     in_shape: [shape[0], shape[1], shape[2]],
                     out_shape: [shape[0], oh, ow],
                     window,
+                    out_scale: 0.05,
+                }));
+                shape = vec![shape[0], oh, ow];
+            }
+            Spec::AvgPool(kernel, stride, pads, relu) => {
+                let window = Window {
+                    kernel,
+                    stride,
+                    pads,
+                };
+                let [oh, ow] = window.output_hw(shape[1], shape[2]).expect("geometry");
+                // about the average, times a factor in [1/2, 2)
+                let area = (kernel[0] * kernel[1]) as i64;
+                let multiplier = (0..shape[0])
+                    .map(|_| rng.range(1 << 31, 1 << 33) / area)
+                    .collect();
+                layers.push(QuantLayer::AvgPool(AvgPoolLayer {
+                    name,
+                    in_shape: [shape[0], shape[1], shape[2]],
+                    out_shape: [shape[0], oh, ow],
+                    window,
+                    multiplier,
+                    relu,
                     out_scale: 0.05,
                 }));
                 shape = vec![shape[0], oh, ow];

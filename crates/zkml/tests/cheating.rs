@@ -23,7 +23,7 @@ use zkml::{
 use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
-use Spec::{Conv, Dense, Pool};
+use Spec::{AvgPool, Conv, Dense, Pool};
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
 
@@ -48,6 +48,20 @@ fn cnn_model(specs: &[Spec]) -> QuantizedModel {
 
 fn cnn_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
     let pk = setup(cnn_model(&cnn_specs([1; 4], 2))).unwrap();
+    (pk, inputs(1, 50, 78))
+}
+
+/// Conv 3x3 (pads 1) -> 2x2 average pool (stride `stride`) -> dense, on `[2, 5, 5]`.
+fn avg_specs(stride: usize) -> [Spec; 3] {
+    [
+        Conv(3, [3, 3], [1, 1], [1; 4], true),
+        AvgPool([2, 2], [stride; 2], [0; 4], false),
+        Dense(4, false),
+    ]
+}
+
+fn avg_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
+    let pk = setup(cnn_model(&avg_specs(2))).unwrap();
     (pk, inputs(1, 50, 78))
 }
 
@@ -274,7 +288,13 @@ fn false_conv_wiring_claim_is_caught_by_the_wiring_final_check() {
 
 /// A proving key with the fixture's weights and key, and the key whose windows it follows.
 fn shifted(specs: &[Spec]) -> (ProvingKey, VerifyingKey) {
-    let (honest, _) = cnn_fixture();
+    shifted_from(&cnn_specs([1; 4], 2), specs)
+}
+
+/// A proving key with the weights and key of the model of `honest` specs, and the key of
+/// `specs` (whose windows it follows).
+fn shifted_from(honest: &[Spec], specs: &[Spec]) -> (ProvingKey, VerifyingKey) {
+    let honest = setup(cnn_model(honest)).unwrap();
     let mut cheat = setup(cnn_model(specs)).unwrap();
     let shifted_vk = std::mem::replace(&mut cheat.vk, honest.vk.clone());
     let (a, b) = (Layout::new(&honest.vk, 1), Layout::new(&shifted_vk, 1));
@@ -314,6 +334,34 @@ fn shifted_pool_window_is_caught_by_the_pool_wiring_check() {
     };
     let err = refused(&pk, &xs, &cheat);
     assert!(matches!(err, VerifyError::MaxPool { layer: 1 }), "{err}");
+}
+
+#[test]
+fn shifted_average_pool_window_is_caught_by_its_wiring_check() {
+    // the average pool sums windows at stride 3 instead of 2 (5x5 -> 2x2 either way): witness
+    // and wiring sumcheck are those of the shifted pool. Caught by: avgpool.rs wiring check.
+    let (pk, shifted_vk) = shifted_from(&avg_specs(2), &avg_specs(3));
+    let cheat = Cheat {
+        prover_vk: Some(&shifted_vk),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &inputs(1, 50, 78), &cheat);
+    assert!(matches!(err, VerifyError::AvgPool { layer: 1 }), "{err}");
+}
+
+#[test]
+fn false_average_pool_sum_is_caught_by_its_final_check() {
+    // a window sum raised by one (requantization re-derived, same output), the wiring rounds
+    // following the false sum, the true input value at the end.
+    // Caught by: avgpool.rs `fin != input * wire`.
+    let (pk, xs) = avg_fixture();
+    let tamper = |w: &mut Witness| fake_acc(&pk, w, 1, 0, 0);
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::AvgPool { layer: 1 }), "{err}");
 }
 
 #[test]
@@ -484,6 +532,14 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
                 v.push((round(l, Stage::Wiring, 0), 2));
                 v.push(value(Value::Input));
             }
+            Kind::AvgPool(_) => {
+                v.push((round(l, Stage::Requant, 0), 3));
+                v.push((round(l, Stage::Requant, 1), 3));
+                v.push((Msg::RequantEvals(l), 3 + E_LIMBS + R_LIMBS));
+                v.push((round(l, Stage::Wiring, 0), 2));
+                v.push((round(l, Stage::Wiring, 1), 2));
+                v.push(value(Value::Input));
+            }
             Kind::Dense | Kind::Conv(_) => {
                 v.push((round(l, Stage::Requant, 0), 3));
                 v.push((round(l, Stage::Requant, 1), 3));
@@ -522,7 +578,7 @@ fn recorded(pk: &ProvingKey, xs: &[Vec<i64>], edit: Option<Edit<'_>>) -> (Proof,
 
 #[test]
 fn changing_any_prover_message_changes_every_later_challenge() {
-    for (pk, xs) in [mlp(), cnn_fixture()] {
+    for (pk, xs) in [mlp(), cnn_fixture(), avg_fixture()] {
         let (proof, honest) = recorded(&pk, &xs, None);
         let (result, v) = verify_recording(&pk.vk, &proof);
         assert!(result.is_ok());

@@ -1,4 +1,5 @@
-//! CNNs: convolution and max-pool proofs for many geometries, end to end, and their soundness.
+//! CNNs: convolution, max-pool and average-pool proofs for many geometries, end to end, and
+//! their soundness.
 
 mod common;
 
@@ -21,7 +22,7 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
     assert_eq!(out, expected);
 }
 
-use Spec::{Conv, Dense, Pool};
+use Spec::{AvgPool, Conv, Dense, Pool};
 
 #[test]
 fn lenet_style_conv_pool_dense() {
@@ -94,6 +95,58 @@ fn many_geometries_verify() {
             }
         }
     }
+}
+
+#[test]
+fn average_pools_of_every_geometry_prove_the_models_function() {
+    // strided, padded (padding counts as 0), rectangular, global, fused ReLU, after a
+    // max-pool, as the last layer, over several samples
+    round_trip(
+        [2, 8, 8],
+        &[
+            Conv(3, [3, 3], [1, 1], [1; 4], true),
+            AvgPool([2, 2], [2, 2], [0; 4], false),
+            Conv(4, [3, 3], [1, 1], [1; 4], false),
+            AvgPool([3, 2], [1, 2], [1, 0, 1, 1], true),
+            AvgPool([4, 2], [1, 1], [0; 4], false),
+            Dense(3, false),
+        ],
+        3,
+        5,
+    );
+    round_trip(
+        [3, 7, 5],
+        &[
+            Pool([2, 2], [1, 1], [0; 4]),
+            AvgPool([6, 4], [1, 1], [0; 4], true),
+        ],
+        2,
+        6,
+    );
+    let mut seed = 30;
+    for k in [1, 2, 3] {
+        for s in [1, 2, 3] {
+            seed += 1;
+            round_trip(
+                [2, 7, 6],
+                &[AvgPool([k, k + 1], [s, 1], [k / 2, 0, k / 2, 1], false)],
+                1,
+                seed,
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_window_sum_is_refused() {
+    let specs = [
+        Conv(3, [3, 3], [1, 1], [1; 4], true),
+        AvgPool([2, 2], [2, 2], [0; 4], false),
+    ];
+    let pk = setup(cnn([2, 6, 6], &specs, BatchDim::Dynamic, 7)).unwrap();
+    let xs = inputs(1, 72, 8);
+    let proof = prove_tampered(&pk, &xs, &|w| w.layers[1].acc[3] += F::ONE).unwrap();
+    assert!(verify(&pk.vk, &proof).is_err());
 }
 
 fn fixture() -> (zkml::ProvingKey, Vec<Vec<i64>>) {

@@ -405,6 +405,61 @@ fn a_conv_multiplier_past_its_derived_bound_is_refused() {
     }
 }
 
+/// An average pool's key: its accumulator bound is the window area times `2^(bits-1)` (here
+/// 3 * 2 * 128), its channels are kept, and it has one multiplier per channel.
+#[test]
+fn an_average_pool_key_is_checked_like_a_requantizing_layer() {
+    let specs = [
+        Spec::Conv(3, [3, 3], [1, 1], [1, 1, 1, 1], true),
+        Spec::AvgPool([3, 2], [1, 2], [0; 4], false),
+        Spec::Dense(5, false),
+    ];
+    let vk = setup(cnn([2, 6, 6], &specs, BatchDim::Fixed(1), 5))
+        .unwrap()
+        .vk;
+    let name = vk.layers[1].name.clone();
+    let mut big = vk.clone();
+    big.layers[1].multiplier[2] = 1 << 48;
+    match load_error(&big) {
+        FormatError::KeyProof(KeyProofError::DerivedBound {
+            layer,
+            row: 2,
+            acc_max,
+            ..
+        }) => assert_eq!((layer, acc_max), (name.clone(), 6 * 128)),
+        e => panic!("refused by another check: {e}"),
+    }
+    // a multiplier just inside the bound passes it: q_max + 128 < 2^24
+    let mut edge = vk.clone();
+    let m = ((((1i128 << 24) - 130) << 32) - (1 << 31)) / (6 * 128);
+    edge.layers[1].multiplier[2] = i64::try_from(m).unwrap();
+    assert!(!matches!(
+        load_error(&edge),
+        FormatError::KeyProof(KeyProofError::DerivedBound { .. })
+    ));
+    let mut fewer = vk.clone();
+    fewer.layers[1].multiplier.pop();
+    match load_error(&fewer) {
+        FormatError::Malformed { why, .. } => assert_eq!(why, format!("layer {name} multipliers")),
+        e => panic!("refused by another check: {e}"),
+    }
+    let mut wider = vk.clone();
+    let LayerOp::AvgPool { out_shape, .. } = &mut wider.layers[1].op else {
+        unreachable!("the second layer is an average pool")
+    };
+    out_shape[0] += 1;
+    let n_out: usize = out_shape.iter().product();
+    wider.layers[1].n_out = n_out;
+    wider.layers[1].multiplier.push(1);
+    wider.layers[2].n_in = n_out;
+    match load_error(&wider) {
+        FormatError::Malformed { why, .. } => {
+            assert_eq!(why, format!("layer {name} has an impossible shape"));
+        }
+        e => panic!("refused by another check: {e}"),
+    }
+}
+
 type KeyEdit = fn(&mut VerifyingKey);
 
 /// The weight groups must split the weight columns exactly, one commitment each, and the bias

@@ -58,7 +58,7 @@ pub(super) fn int_attr(name: &str, i: i64) -> AttributeProto {
     }
 }
 
-fn str_attr(name: &str, v: &str) -> AttributeProto {
+pub(super) fn str_attr(name: &str, v: &str) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         s: v.as_bytes().to_vec(),
@@ -489,7 +489,7 @@ fn bn_model(
     onnx_model(in_dims, nodes, inits)
 }
 
-fn float_matches_tract(m: &ModelProto, in_dims: &[usize]) -> Graph {
+pub(super) fn float_matches_tract(m: &ModelProto, in_dims: &[usize]) -> Graph {
     let graph = import(m).unwrap();
     assert!(graph.unsupported().is_empty(), "{:?}", graph.unsupported());
     let x = rand_vals(5, graph.input_len(), -1.0, 1.0);

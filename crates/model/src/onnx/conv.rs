@@ -1,4 +1,5 @@
-//! Builders of the CNN ops: Conv, MaxPool, BatchNormalization (folded or a diagonal 1x1 Conv).
+//! Builders of the CNN ops: Conv, MaxPool, BatchNormalization (folded or a diagonal 1x1 Conv),
+//! and the window geometry the pooling builders (`pool.rs`) share.
 
 use tract_onnx::pb::NodeProto;
 
@@ -9,7 +10,7 @@ use crate::cnn::Window;
 use crate::graph::{Conv, Dense, MaxPool, Op};
 
 /// The per-sample `[C, H, W]` input of a 2-D window op.
-fn chw(ctx: &Ctx) -> Result<[usize; 3], Refusal> {
+pub(super) fn chw(ctx: &Ctx) -> Result<[usize; 3], Refusal> {
     match ctx.shape.as_deref() {
         None => unsupported("per-sample input shape unknown (after an unsupported op)"),
         Some(&[c, h, w]) => Ok([c, h, w]),
@@ -20,7 +21,7 @@ fn chw(ctx: &Ctx) -> Result<[usize; 3], Refusal> {
 }
 
 /// An optional attribute of two values (`default` when absent).
-fn pair(node: &NodeProto, name: &str, default: usize) -> Result<[usize; 2], Refusal> {
+pub(super) fn pair(node: &NodeProto, name: &str, default: usize) -> Result<[usize; 2], Refusal> {
     match attr_ints(node, name) {
         None => Ok([default; 2]),
         Some(&[a, b]) if a >= 1 && b >= 1 => Ok([a as usize, b as usize]),
@@ -29,7 +30,7 @@ fn pair(node: &NodeProto, name: &str, default: usize) -> Result<[usize; 2], Refu
 }
 
 /// Dilation 1 on both axes, else a refusal.
-fn check_dilations(node: &NodeProto) -> Result<(), Refusal> {
+pub(super) fn check_dilations(node: &NodeProto) -> Result<(), Refusal> {
     match attr_ints(node, "dilations") {
         None => Ok(()),
         Some(d) if d.iter().all(|&v| v == 1) => Ok(()),
@@ -40,7 +41,11 @@ fn check_dilations(node: &NodeProto) -> Result<(), Refusal> {
 /// Kernel, strides and explicit pads `[top, left, bottom, right]` of a window op on an input
 /// `[H, W]`, with `auto_pad` resolved (ONNX `pads` are `[x1_begin, x2_begin, x1_end, x2_end]`,
 /// which is the same order).
-fn window(node: &NodeProto, kernel: [usize; 2], hw: [usize; 2]) -> Result<Window, Refusal> {
+pub(super) fn window(
+    node: &NodeProto,
+    kernel: [usize; 2],
+    hw: [usize; 2],
+) -> Result<Window, Refusal> {
     let stride = pair(node, "strides", 1)?;
     // the verifying key's limits; also keeps the arithmetic below far from overflow
     if kernel
@@ -91,7 +96,11 @@ fn window(node: &NodeProto, kernel: [usize; 2], hw: [usize; 2]) -> Result<Window
 }
 
 /// Output `[OH, OW]` of a window on `[H, W]`, or a shape error.
-fn output_hw(node: &NodeProto, win: &Window, hw: [usize; 2]) -> Result<[usize; 2], Refusal> {
+pub(super) fn output_hw(
+    node: &NodeProto,
+    win: &Window,
+    hw: [usize; 2],
+) -> Result<[usize; 2], Refusal> {
     match win.output_hw(hw[0], hw[1]) {
         Some(o) => Ok(o),
         None => shape_error(
@@ -206,7 +215,7 @@ pub(crate) fn max_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal
 /// window would start past the input and its leading padding (ONNX Runtime and PyTorch drop
 /// that window). The windows the floor formula leaves out get extra end padding, which never
 /// wins the max.
-fn ceil_window(mut win: Window, hw: [usize; 2]) -> Window {
+pub(super) fn ceil_window(mut win: Window, hw: [usize; 2]) -> Window {
     for (axis, n) in hw.into_iter().enumerate() {
         let (k, s) = (win.kernel[axis], win.stride[axis]);
         let (begin, end) = (win.pads[axis], win.pads[axis + 2]);

@@ -13,6 +13,7 @@
 mod conv;
 mod fold;
 mod ops;
+mod pool;
 mod proto;
 
 use std::collections::{HashMap, HashSet};
@@ -405,5 +406,7 @@ fn push_gap(ctx: &mut Ctx, node: &NodeProto, name: String, reason: String, on_ch
 mod cnn_tests;
 #[cfg(test)]
 mod fold_tests;
+#[cfg(test)]
+mod pool_tests;
 #[cfg(test)]
 mod tests;

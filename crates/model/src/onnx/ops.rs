@@ -53,6 +53,9 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("Conv", super::conv::conv),
     ("MaxPool", super::conv::max_pool),
     ("BatchNormalization", super::conv::batch_norm),
+    ("AveragePool", super::pool::average_pool),
+    ("GlobalAveragePool", super::pool::global_average_pool),
+    ("ReduceMean", super::pool::reduce_mean),
 ];
 
 /// The builder for an op type, if it is supported.

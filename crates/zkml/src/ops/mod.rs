@@ -2,9 +2,10 @@
 //! registry ([`Kind::op`]): the one place a kind is matched. Adding a kind means a file that
 //! implements the trait, a [`Kind`] variant and its line in [`Kind::op`].
 //!
-//! Requantization is not a kind: dense and conv layers share it as their last step
+//! Requantization is not a kind: dense, conv and average-pool layers share it as their last step
 //! ([`requant`]).
 
+pub mod avgpool; // average pool: a wiring sumcheck with unit coefficients
 pub mod conv; // 2-D convolution: an im2col sumcheck and a wiring sumcheck
 pub mod dense; // y = W x + b by a sumcheck over the inner index
 pub mod maxpool; // max-pool: range-checked differences, a zero-check and a wiring sumcheck
@@ -29,6 +30,7 @@ pub enum Kind {
     Dense,
     Conv(Window),
     MaxPool(Window),
+    AvgPool(Window),
 }
 
 impl Kind {
@@ -38,6 +40,7 @@ impl Kind {
             Kind::Dense => &dense::Dense,
             Kind::Conv(_) => &conv::Conv,
             Kind::MaxPool(_) => &maxpool::MaxPool,
+            Kind::AvgPool(_) => &avgpool::AvgPool,
         }
     }
 }

@@ -90,9 +90,10 @@ pub fn derived_acc_max(fan_in: usize, bits: u32, bias_bits: u8) -> i128 {
 }
 
 /// Checks that every row of a layer (multiplier `multiplier[o]`, bias bound `bias_bits[o]`)
-/// fits the argument (see the module docs) for the bound of [`derived_acc_max`]: `0 <= m`, `acc_max < 2^62`, `acc_max * m + 2^31 < 2^62` and
-/// clamp excess `q_max + 2^(bits-1) < 2^24`. Setup refuses a layer that fails, and the
-/// verifier checks it again when it loads a key, from the key's public numbers alone.
+/// fits the argument (see the module docs) for the bound of [`derived_acc_max`]: `0 <= m`,
+/// `acc_max < 2^62`, `acc_max * m + 2^31 < 2^62` and clamp excess
+/// `q_max + 2^(bits-1) < 2^24`. Setup refuses a layer that fails, and the verifier checks it
+/// again when it loads a key, from the key's public numbers alone.
 ///
 /// # Errors
 /// The first row that fails, with its bound and multiplier.
@@ -102,9 +103,28 @@ pub fn check_derived_bounds(
     bias_bits: &[u8],
     multiplier: &[i64],
 ) -> Result<(), BoundViolation> {
+    let rows = multiplier.iter().zip(bias_bits);
+    check_rows(
+        rows.map(|(&m, &b)| (derived_acc_max(fan_in, bits, b), m)),
+        bits,
+    )
+}
+
+/// [`check_derived_bounds`] for an average pool: a window sum of `area` inputs (weights 1, no
+/// bias), so `|acc| <= area * 2^(bits-1)`.
+///
+/// # Errors
+/// The first channel that fails.
+pub fn check_pool_bounds(area: usize, bits: u32, multiplier: &[i64]) -> Result<(), BoundViolation> {
+    // lossless: usize has at most 64 bits
+    let acc_max = (area as i128) << (bits - 1);
+    check_rows(multiplier.iter().map(|&m| (acc_max, m)), bits)
+}
+
+/// The bounds of the module docs for rows `(acc_max, m)`.
+fn check_rows(rows: impl Iterator<Item = (i128, i64)>, bits: u32) -> Result<(), BoundViolation> {
     let x_max = 1i128 << (bits - 1);
-    for (row, (&m, &b)) in multiplier.iter().zip(bias_bits).enumerate() {
-        let acc_max = derived_acc_max(fan_in, bits, b);
+    for (row, (acc_max, m)) in rows.enumerate() {
         let v_max = acc_max.saturating_mul(i128::from(m)) + (1 << (REQUANT_SHIFT - 1));
         let q_max = (v_max >> REQUANT_SHIFT) + 1;
         if m < 0 || acc_max >= 1 << 62 || v_max >= 1 << 62 || q_max + x_max >= 1 << (8 * E_LIMBS) {
