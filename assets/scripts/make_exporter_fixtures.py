@@ -17,6 +17,9 @@ What each model exercises:
 - torch_float64: a float64 model (`model.double()`): float64 input and initializers.
 - torch_cast_input: a float64 input cast to float32 inside the model (a Cast on the chain).
 - torch_residual: an Add of two branches (not supported yet: must be refused, listing it).
+- torch_avgpool{,_dynamo}: AvgPool2d (plain, and padded with count_include_pad), a ReLU after
+  a pool, AdaptiveAvgPool2d(1) (GlobalAveragePool, or ReduceMean from the dynamo exporter).
+- torch_mean: the same network with `x.mean((2, 3))` (ReduceMean with keepdims=0).
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
@@ -138,6 +141,28 @@ def torch_models():
             h = h + self.fc2(h)
             return self.fc3(h)
 
+    class AvgNet(nn.Module):
+        """Average pools as CIFAR-style networks write them: AvgPool2d(2), a padded
+        AvgPool2d(3, stride=1, padding=1) (count_include_pad=True, PyTorch's default), a ReLU
+        after a pool, and a global average (AdaptiveAvgPool2d(1), or x.mean((2, 3)) when
+        `mean`) before the classifier."""
+
+        def __init__(self, mean=False):
+            super().__init__()
+            self.mean = mean
+            self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+            self.pool1 = nn.AvgPool2d(2)
+            self.conv2 = nn.Conv2d(4, 6, 3)
+            self.pool2 = nn.AvgPool2d(3, stride=1, padding=1)
+            self.gap = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(6, 5)
+
+        def forward(self, x):
+            x = self.pool1(torch.relu(self.conv1(x)))  # 8x8 -> 4x4
+            x = torch.relu(self.pool2(self.conv2(x)))  # 2x2 -> 2x2
+            x = x.mean((2, 3)) if self.mean else torch.flatten(self.gap(x), 1)
+            return self.fc(x)
+
     def export(name, module, shape, dtype=torch.float32, opset=13, dynamo=False, ort=True):
         module = module.eval()
         x = torch.randn(SAMPLES, *shape, dtype=dtype) * 0.8
@@ -177,6 +202,13 @@ def torch_models():
     export("torch_float64", Mlp().double(), (12,), dtype=torch.float64)
     export("torch_cast_input", Mlp(cast=True), (12,), dtype=torch.float64)
     export("torch_residual", Residual(), (12,))
+    avg = AvgNet()
+    export("torch_avgpool", avg, (1, 8, 8))
+    export("torch_mean", AvgNet(mean=True), (1, 8, 8), opset=17)
+    try:
+        export("torch_avgpool_dynamo", avg, (1, 8, 8), opset=18, dynamo=True)
+    except Exception as e:
+        print(f"torch_avgpool_dynamo skipped: {type(e).__name__}: {e}")
 
 
 def keras_models():
