@@ -7,7 +7,7 @@ use super::Ctx;
 use super::ops::{Built, Refusal, const_input, shape_error, unsupported};
 use super::proto::{attr_float, attr_int, attr_ints, attr_string};
 use crate::cnn::Window;
-use crate::graph::{Conv, Dense, MaxPool, Op};
+use crate::graph::{Conv, MaxPool, Op};
 
 /// The per-sample `[C, H, W]` input of a 2-D window op.
 pub(super) fn chw(ctx: &Ctx) -> Result<[usize; 3], Refusal> {
@@ -274,71 +274,5 @@ pub(crate) fn batch_norm(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refus
     let shift: Vec<f64> = (0..channels)
         .map(|c| f64::from(beta[c]) - f64::from(mean[c]) * a[c])
         .collect();
-    // Fold into the linear op just before, when the chain is at its output.
-    if let Some(last) = ctx.nodes.last_mut() {
-        let folded = match &mut last.op {
-            Op::Conv(conv) if conv.c_out() == channels => {
-                let per = conv.weight.len() / channels;
-                fold(&mut conv.weight, &mut conv.bias, per, &a, &shift);
-                true
-            }
-            Op::Dense(d) if d.n_out == channels && shape.len() == 1 => {
-                fold(&mut d.weight, &mut d.bias, d.n_in, &a, &shift);
-                true
-            }
-            _ => false,
-        };
-        if folded {
-            last.onnx_op.push_str("+BatchNormalization");
-            return Ok(Built::Fused);
-        }
-    }
-    let diag = |n: usize| -> Vec<f32> {
-        (0..n * n)
-            .map(|k| if k / n == k % n { a[k / n] as f32 } else { 0.0 })
-            .collect()
-    };
-    let bias = Some(shift.iter().map(|&v| v as f32).collect());
-    let op = match shape[..] {
-        [c] => Op::Dense(Dense {
-            n_in: c,
-            n_out: c,
-            weight: diag(c),
-            bias,
-        }),
-        [c, h] => one_by_one([c, h, 1], diag(c), bias),
-        [c, h, w] => one_by_one([c, h, w], diag(c), bias),
-        _ => return unsupported(format!("per-sample input shape {shape:?} (rank 1 to 3)")),
-    };
-    Ok(Built::Op {
-        op,
-        out_shape: Some(shape),
-    })
-}
-
-/// A 1x1 Conv, stride 1, no padding, `C -> C` on `[C, H, W]`.
-fn one_by_one(shape: [usize; 3], weight: Vec<f32>, bias: Option<Vec<f32>>) -> Op {
-    Op::Conv(Conv {
-        in_shape: shape,
-        out_shape: shape,
-        window: Window {
-            kernel: [1, 1],
-            stride: [1, 1],
-            pads: [0; 4],
-        },
-        weight,
-        bias,
-    })
-}
-
-/// `w'[o] = w[o] a_o`, `b'_o = b_o a_o + shift_o` for rows of `per` weights.
-fn fold(weight: &mut [f32], bias: &mut Option<Vec<f32>>, per: usize, a: &[f64], shift: &[f64]) {
-    for (o, row) in weight.chunks_mut(per).enumerate() {
-        row.iter_mut()
-            .for_each(|w| *w = (f64::from(*w) * a[o]) as f32);
-    }
-    let b = bias.get_or_insert_with(|| vec![0.0; a.len()]);
-    for (o, v) in b.iter_mut().enumerate() {
-        *v = (f64::from(*v) * a[o] + shift[o]) as f32;
-    }
+    super::affine::apply(ctx, "BatchNormalization", &shape, a, shift)
 }

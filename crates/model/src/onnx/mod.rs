@@ -10,6 +10,7 @@
 //! (`Graph::unsupported`). Structural problems that make the rest
 //! meaningless (no input, two inputs, the output not at the end of the chain) are errors.
 
+mod affine;
 mod conv;
 mod fold;
 mod ops;
@@ -78,6 +79,8 @@ pub(crate) struct Ctx {
     pub fold_failure: Option<String>,
     /// Tensors computed at import that depend on the batch size (not constants).
     pub batch_dependent: HashSet<String>,
+    /// Affine maps made diagonal ops, to fold into the op that reads them after the walk.
+    pub affine: Vec<affine::Pending>,
 }
 
 /// Import from a decoded protobuf; `dir` is where external tensor data lives.
@@ -106,11 +109,17 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         batch_symbol: folded.batch,
         fold_failure: folded.failure,
         batch_dependent: folded.batch_dependent,
+        affine: Vec::new(),
     };
     let chain = chain_nodes(g, &ctx.consts, &input_name, &output_name)?;
     for (index, node) in g.node.iter().enumerate() {
         visit(&mut ctx, node, index, dir, chain.contains(&index))?;
     }
+    affine::fold_forward(
+        &mut ctx.nodes,
+        &mut ctx.folded,
+        std::mem::take(&mut ctx.affine),
+    );
     if ctx.current != output_name {
         return Err(ModelError::Structure {
             detail: format!(
@@ -402,6 +411,8 @@ fn push_gap(ctx: &mut Ctx, node: &NodeProto, name: String, reason: String, on_ch
     });
 }
 
+#[cfg(test)]
+mod affine_tests;
 #[cfg(test)]
 mod cnn_tests;
 #[cfg(test)]

@@ -43,7 +43,10 @@ type Builder = fn(&NodeProto, &mut Ctx) -> Result<Built, Refusal>;
 const REGISTRY: &[(&str, Builder)] = &[
     ("Gemm", gemm),
     ("MatMul", matmul),
-    ("Add", add_bias),
+    ("Add", super::affine::arithmetic),
+    ("Sub", super::affine::arithmetic),
+    ("Mul", super::affine::arithmetic),
+    ("Div", super::affine::arithmetic),
     ("Relu", relu),
     ("Flatten", flatten),
     ("Reshape", reshape),
@@ -230,27 +233,6 @@ fn matmul(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
         op,
         out_shape: Some(vec![n_out]),
     })
-}
-
-/// `Add(dense_output, constant)`: folded into the bias of the dense layer just before.
-fn add_bias(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
-    let idx = node
-        .input
-        .iter()
-        .position(|n| *n != ctx.current)
-        .unwrap_or(1);
-    let b = const_input(node, ctx, idx)?.clone();
-    let Some(last) = ctx.nodes.last_mut() else {
-        return unsupported("Add is only supported as the bias of a preceding Gemm/MatMul");
-    };
-    let Op::Dense(dense) = &mut last.op else {
-        return unsupported("Add is only supported as the bias of a preceding Gemm/MatMul");
-    };
-    let values = bias_values(&b, dense.n_out)?;
-    let bias = dense.bias.get_or_insert_with(|| vec![0.0; values.len()]);
-    bias.iter_mut().zip(&values).for_each(|(b, v)| *b += v);
-    last.onnx_op.push_str("+Add");
-    Ok(Built::Fused)
 }
 
 fn relu(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
