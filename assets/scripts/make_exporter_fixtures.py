@@ -20,6 +20,8 @@ What each model exercises:
 - torch_avgpool{,_dynamo}: AvgPool2d (plain, and padded with count_include_pad), a ReLU after
   a pool, AdaptiveAvgPool2d(1) (GlobalAveragePool, or ReduceMean from the dynamo exporter).
 - torch_mean: the same network with `x.mean((2, 3))` (ReduceMean with keepdims=0).
+- torch_normalised: `(x - mean) / std` per channel inside forward, and `x * 0.5 + 0.1`
+  before the classifier (Sub, Div, Mul, Add by constants).
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
@@ -163,6 +165,24 @@ def torch_models():
             x = x.mean((2, 3)) if self.mean else torch.flatten(self.gap(x), 1)
             return self.fc(x)
 
+    class Normalised(nn.Module):
+        """Normalisation inside forward: `(x - mean) / std` per channel before a padded
+        conv (a diagonal op: the shift cannot fold into padding), `x * 0.5 + 0.1` before the
+        classifier (folded into it)."""
+
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mean", torch.tensor([0.2, -0.1, 0.3]).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor([0.5, 0.8, 1.2]).view(1, 3, 1, 1))
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.pool = nn.MaxPool2d(2)
+            self.fc = nn.Linear(4 * 3 * 3, 5)
+
+        def forward(self, x):
+            x = (x - self.mean) / self.std
+            x = self.pool(torch.relu(self.conv(x)))
+            return self.fc(torch.flatten(x, 1) * 0.5 + 0.1)
+
     def export(name, module, shape, dtype=torch.float32, opset=13, dynamo=False, ort=True):
         module = module.eval()
         x = torch.randn(SAMPLES, *shape, dtype=dtype) * 0.8
@@ -209,6 +229,7 @@ def torch_models():
         export("torch_avgpool_dynamo", avg, (1, 8, 8), opset=18, dynamo=True)
     except Exception as e:
         print(f"torch_avgpool_dynamo skipped: {type(e).__name__}: {e}")
+    export("torch_normalised", Normalised(), (3, 6, 6))
 
 
 def keras_models():

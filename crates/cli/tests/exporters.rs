@@ -1,7 +1,8 @@
 //! Small exports of the real exporters (`assets/scripts/make_exporter_fixtures.py`: PyTorch's
 //! legacy exporter at opsets 11/13/17 with `x.view(x.size(0), -1)` and a dynamic batch, the
 //! dynamo exporter, `MaxPool2d(ceil_mode=True)`, average pools (`AvgPool2d`, `AdaptiveAvgPool2d`,
-//! `mean`), float64 models, skl2onnx, Keras 3): each imports, the
+//! `mean`), normalisation by constants inside `forward`, float64 models, skl2onnx, Keras 3): each
+//! imports, the
 //! float graph and tract agree with onnxruntime's stored outputs (PyTorch's for
 //! `torch_ceil_last_window`, which onnxruntime rejects), and the binary sets up, proves and
 //! verifies it. A model with ops not supported yet exits 3 naming them.
@@ -25,6 +26,7 @@ const SUPPORTED: &[&str] = &[
     "torch_avgpool",
     "torch_avgpool_dynamo",
     "torch_mean",
+    "torch_normalised",
     "skl_mlp_regressor",
     "keras_mlp",
 ];
