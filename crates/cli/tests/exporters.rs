@@ -5,6 +5,7 @@
 //! skl2onnx, Keras 3): each imports, the float graph and tract agree with onnxruntime's stored
 //! outputs (PyTorch's for `torch_ceil_last_window`, which onnxruntime rejects), and the binary
 //! sets up, proves and verifies it. A model with ops not supported yet exits 3 naming them.
+
 use std::path::{Path, PathBuf};
 mod common;
 
