@@ -569,31 +569,8 @@ fn lone_batch_norm_is_a_diagonal_linear_op() {
 }
 
 #[test]
-fn dilation_group_and_pool_options_are_gaps_naming_the_node() {
-    let w = || tensor("w", &[2, 2, 3, 3], rand_vals(1, 36, -1.0, 1.0));
+fn pool_options_are_gaps_naming_the_node() {
     let cases: Vec<(NodeProto, Vec<TensorProto>, &str)> = vec![
-        (
-            node(
-                "Conv",
-                "dilated",
-                &["x", "w"],
-                "y",
-                vec![ints_attr("dilations", &[2, 2])],
-            ),
-            vec![w()],
-            "dilations = [2, 2]",
-        ),
-        (
-            node(
-                "Conv",
-                "grouped",
-                &["x", "w1"],
-                "y",
-                vec![int_attr("group", 2)],
-            ),
-            vec![tensor("w1", &[2, 1, 3, 3], rand_vals(1, 18, -1.0, 1.0))],
-            "group = 2",
-        ),
         (
             node(
                 "MaxPool",
@@ -671,4 +648,49 @@ fn relu_after_max_pool_fuses_into_the_conv() {
     };
     assert!(c.relu);
     assert_eq!(qm.layers.len(), 2);
+}
+
+#[test]
+fn grouped_depthwise_and_dilated_convs_match_tract() {
+    // (in channels, out channels, group, kernel, dilations, pads)
+    let cases: [(usize, usize, usize, [usize; 2], [usize; 2], [usize; 4]); 5] = [
+        (4, 6, 2, [3, 3], [1, 1], [1; 4]),
+        (3, 3, 3, [3, 3], [1, 1], [1; 4]),
+        (4, 8, 4, [3, 1], [1, 1], [0, 0, 1, 0]),
+        (2, 3, 1, [3, 3], [2, 2], [2; 4]),
+        (4, 4, 4, [2, 3], [2, 1], [1, 0, 1, 2]),
+    ];
+    for (c_in, c_out, group, k, dil, pads) in cases {
+        let per = c_in / group;
+        let n = c_out * per * k[0] * k[1];
+        let w = tensor(
+            "w",
+            &[c_out, per, k[0], k[1]],
+            rand_vals(n as u64, n, -1.0, 1.0),
+        );
+        let b = tensor("b", &[c_out], rand_vals(3, c_out, -0.5, 0.5));
+        let conv = node(
+            "Conv",
+            "conv",
+            &["x", "w", "b"],
+            "c",
+            vec![
+                int_attr("group", group as i64),
+                ints_attr("dilations", &dil),
+                ints_attr("pads", &pads),
+            ],
+        );
+        let relu = node("Relu", "relu", &["c"], "y", vec![]);
+        let dims = [1, c_in, 7, 6];
+        let g = float_matches_tract(&onnx_model(&dims, vec![conv, relu], vec![w, b]), &dims);
+        let Op::Conv(c) = &g.nodes[0].op else {
+            panic!()
+        };
+        let span = |k: usize, d: usize| (k - 1) * d + 1;
+        assert_eq!(c.window.kernel, [span(k[0], dil[0]), span(k[1], dil[1])]);
+        assert_eq!(
+            c.weight.len(),
+            c_out * c_in * c.window.kernel[0] * c.window.kernel[1]
+        );
+    }
 }

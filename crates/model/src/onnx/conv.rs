@@ -110,12 +110,13 @@ pub(super) fn output_hw(
     }
 }
 
+/// A Conv. Grouped (depthwise) and dilated convolutions are proven as the plain convolution
+/// they equal: each filter is widened to every input channel and spread over the dilated
+/// window, with zeros elsewhere (exact; it costs `group` times the weights and MACs, and the
+/// window's area grows with the dilation).
 pub(crate) fn conv(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     let group = attr_int(node, "group", 1);
-    if group != 1 {
-        return unsupported(format!("group = {group} (only 1 is supported)"));
-    }
-    check_dilations(node)?;
+    let dilation = pair(node, "dilations", 1)?;
     let w = const_input(node, ctx, 1)?;
     let [c_out, c_in_w, kh, kw] = w.dims[..] else {
         return unsupported(format!(
@@ -136,10 +137,14 @@ pub(crate) fn conv(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     };
     let in_shape = chw(ctx)?;
     let [c_in, h, wd] = in_shape;
-    if c_in != c_in_w {
+    let groups = usize::try_from(group).unwrap_or(0);
+    if groups == 0 || c_out % groups != 0 || c_in_w.checked_mul(groups) != Some(c_in) {
         return shape_error(
             node,
-            format!("weights expect {c_in_w} input channels, the input has {c_in}"),
+            format!(
+                "weights expect {c_in_w} input channels per group, {group} groups and \
+                 {c_out} outputs; the input has {c_in} channels"
+            ),
         );
     }
     if let Some(k) = attr_ints(node, "kernel_shape")
@@ -150,7 +155,14 @@ pub(crate) fn conv(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
             format!("kernel_shape {k:?} differs from the weight's {kh}x{kw}"),
         );
     }
-    let win = window(node, [kh, kw], [h, wd])?;
+    let span = |k: usize, d: usize| (k - 1).saturating_mul(d).saturating_add(1);
+    let kernel = [span(kh, dilation[0]), span(kw, dilation[1])];
+    let win = window(node, kernel, [h, wd])?;
+    let weight = if groups == 1 && dilation == [1, 1] {
+        weight
+    } else {
+        widen(&weight, [c_out, c_in_w, kh, kw], groups, dilation)
+    };
     let [oh, ow] = output_hw(node, &win, [h, wd])?;
     let out_shape = [c_out, oh, ow];
     Ok(Built::Op {
@@ -163,6 +175,28 @@ pub(crate) fn conv(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
         }),
         out_shape: Some(out_shape.to_vec()),
     })
+}
+
+/// The `[C_out][C_in][kh'][kw']` weights of the plain convolution equal to a grouped, dilated
+/// one with weights `[C_out][C_in / groups][kh][kw]` (`kh' = (kh - 1) d + 1`).
+fn widen(weight: &[f32], dims: [usize; 4], groups: usize, dilation: [usize; 2]) -> Vec<f32> {
+    let [c_out, per_group, kh, kw] = dims;
+    let [dh, dw] = dilation;
+    let (kh2, kw2) = ((kh - 1) * dh + 1, (kw - 1) * dw + 1);
+    let c_in = per_group * groups;
+    let mut out = vec![0.0; c_out * c_in * kh2 * kw2];
+    for o in 0..c_out {
+        let first = o / (c_out / groups) * per_group;
+        for cp in 0..per_group {
+            for i in 0..kh {
+                for j in 0..kw {
+                    let at = ((o * c_in + first + cp) * kh2 + i * dh) * kw2 + j * dw;
+                    out[at] = weight[((o * per_group + cp) * kh + i) * kw + j];
+                }
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn max_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
