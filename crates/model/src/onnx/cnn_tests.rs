@@ -650,10 +650,12 @@ fn relu_after_max_pool_fuses_into_the_conv() {
     assert_eq!(qm.layers.len(), 2);
 }
 
+/// In channels, out channels, group, kernel, dilations, pads.
+type GroupedCase = (usize, usize, usize, [usize; 2], [usize; 2], [usize; 4]);
+
 #[test]
 fn grouped_depthwise_and_dilated_convs_match_tract() {
-    // (in channels, out channels, group, kernel, dilations, pads)
-    let cases: [(usize, usize, usize, [usize; 2], [usize; 2], [usize; 4]); 5] = [
+    let cases: [GroupedCase; 5] = [
         (4, 6, 2, [3, 3], [1, 1], [1; 4]),
         (3, 3, 3, [3, 3], [1, 1], [1; 4]),
         (4, 8, 4, [3, 1], [1, 1], [0, 0, 1, 0]),
