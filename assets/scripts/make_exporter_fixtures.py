@@ -22,6 +22,8 @@ What each model exercises:
 - torch_mean: the same network with `x.mean((2, 3))` (ReduceMean with keepdims=0).
 - torch_normalised: `(x - mean) / std` per channel inside forward, and `x * 0.5 + 0.1`
   before the classifier (Sub, Div, Mul, Add by constants).
+- torch_mobile: a MobileNet-style block: depthwise and pointwise convs with BatchNorm, a
+  grouped dilated conv, global average pooling.
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
@@ -183,6 +185,35 @@ def torch_models():
             x = self.pool(torch.relu(self.conv(x)))
             return self.fc(torch.flatten(x, 1) * 0.5 + 0.1)
 
+    class MobileBlock(nn.Module):
+        """MobileNet-style: a strided conv, then depthwise 3x3 (groups = channels) + BN + ReLU
+        and pointwise 1x1 + BN + ReLU, a dilated conv, global average pooling, a classifier.
+        BN statistics are randomised so that folding them matters."""
+
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+            self.bn0 = nn.BatchNorm2d(8)
+            self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+            self.bn1 = nn.BatchNorm2d(8)
+            self.pw = nn.Conv2d(8, 12, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(12)
+            self.dilated = nn.Conv2d(12, 12, 3, padding=2, dilation=2, groups=4)
+            self.gap = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(12, 5)
+            for bn in (self.bn0, self.bn1, self.bn2):
+                bn.running_mean.uniform_(-0.2, 0.2)
+                bn.running_var.uniform_(0.5, 1.5)
+                bn.weight.data.uniform_(0.5, 1.5)
+                bn.bias.data.uniform_(-0.2, 0.2)
+
+        def forward(self, x):
+            x = torch.relu(self.bn0(self.stem(x)))
+            x = torch.relu(self.bn1(self.dw(x)))
+            x = torch.relu(self.bn2(self.pw(x)))
+            x = torch.relu(self.dilated(x))
+            return self.fc(torch.flatten(self.gap(x), 1))
+
     def export(name, module, shape, dtype=torch.float32, opset=13, dynamo=False, ort=True):
         module = module.eval()
         x = torch.randn(SAMPLES, *shape, dtype=dtype) * 0.8
@@ -230,6 +261,7 @@ def torch_models():
     except Exception as e:
         print(f"torch_avgpool_dynamo skipped: {type(e).__name__}: {e}")
     export("torch_normalised", Normalised(), (3, 6, 6))
+    export("torch_mobile", MobileBlock(), (3, 16, 16))
 
 
 def keras_models():

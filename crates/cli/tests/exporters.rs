@@ -1,10 +1,11 @@
 //! Small exports of the real exporters (`assets/scripts/make_exporter_fixtures.py`: PyTorch's
 //! legacy exporter at opsets 11/13/17 with `x.view(x.size(0), -1)` and a dynamic batch, the
 //! dynamo exporter, `MaxPool2d(ceil_mode=True)`, average pools (`AvgPool2d`,
-//! `AdaptiveAvgPool2d`, `mean`), normalisation by constants inside `forward`, float64 models,
-//! skl2onnx, Keras 3): each imports, the float graph and tract agree with onnxruntime's stored
-//! outputs (PyTorch's for `torch_ceil_last_window`, which onnxruntime rejects), and the binary
-//! sets up, proves and verifies it. A model with ops not supported yet exits 3 naming them.
+//! `AdaptiveAvgPool2d`, `mean`), normalisation by constants inside `forward`, a MobileNet-style
+//! block (depthwise, pointwise and dilated convs), float64 models, skl2onnx, Keras 3): each
+//! imports, the float graph and tract agree with onnxruntime's stored outputs (PyTorch's for
+//! `torch_ceil_last_window`, which onnxruntime rejects), and the binary sets up, proves and
+//! verifies it. A model with ops not supported yet exits 3 naming them.
 
 use std::path::{Path, PathBuf};
 mod common;
@@ -26,6 +27,7 @@ const SUPPORTED: &[&str] = &[
     "torch_avgpool_dynamo",
     "torch_mean",
     "torch_normalised",
+    "torch_mobile",
     "skl_mlp_regressor",
     "keras_mlp",
 ];
