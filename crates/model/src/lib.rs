@@ -4,6 +4,7 @@
 //! Data flow: [`import_onnx`] -> [`Graph`] (float, per-sample shapes, placeholders for gaps)
 //! -> [`quantize`] with calibration samples -> [`QuantizedModel`] -> [`QuantizedModel::forward`].
 //!
+//! - [`add`]: the rescaled, requantized sum of two activations (residual joins).
 //! - [`cnn`]: quantized convolution, max-pool and average-pool layers, their integer inference.
 //! - [`error`]: [`ModelError`] and [`UnsupportedOp`] (one gap of a model).
 //! - [`graph`]: the internal graph: a chain of [`Node`]s with an exhaustive [`Op`] enum.
@@ -16,6 +17,7 @@
 //! - [`inputs`]: EZKL/DeepProve style input JSON, calibration files.
 //! - [`reference`]: float inference with tract, the reference for accuracy.
 
+pub mod add;
 pub mod cnn;
 pub mod error;
 pub mod graph;
@@ -27,6 +29,7 @@ pub mod reference;
 pub mod requant;
 pub mod summary;
 
+pub use add::AddLayer;
 pub use cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer, Window};
 pub use error::{ModelError, UnsupportedOp};
 pub use graph::{AvgPool, BatchDim, Conv, Dense, FoldedNode, Graph, MaxPool, Node, Op};

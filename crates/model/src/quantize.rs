@@ -371,6 +371,7 @@ pub fn quantize(
         input_shape: graph.input_shape.clone(),
         input_scale,
         layers,
+        inputs: Vec::new(),
     };
     model.validate()?;
     Ok(model)

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::add::AddLayer;
 use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::ModelError;
 use crate::graph::BatchDim;
@@ -36,6 +37,7 @@ pub enum QuantLayer {
     Conv(ConvLayer),
     MaxPool(MaxPoolLayer),
     AvgPool(AvgPoolLayer),
+    Add(AddLayer),
 }
 
 /// One layer's exact integer result on one sample.
@@ -60,6 +62,10 @@ pub struct QuantizedModel {
     /// Scale of the input: `x ~ x_q * input_scale`.
     pub input_scale: f64,
     pub layers: Vec<QuantLayer>,
+    /// The tensors each layer reads: 0 is the model input, `k + 1` the output of layer `k`
+    /// (always an earlier layer). Empty: a chain, layer `l` reads tensor `l`. The last layer's
+    /// output is the model's.
+    pub inputs: Vec<Vec<usize>>,
 }
 
 impl DenseLayer {
@@ -120,6 +126,7 @@ impl QuantLayer {
             QuantLayer::Conv(c) => c.in_shape.iter().product(),
             QuantLayer::MaxPool(p) => p.in_shape.iter().product(),
             QuantLayer::AvgPool(p) => p.in_shape.iter().product(),
+            QuantLayer::Add(a) => a.len(),
         }
     }
 
@@ -130,6 +137,7 @@ impl QuantLayer {
             QuantLayer::Conv(c) => c.out_shape.iter().product(),
             QuantLayer::MaxPool(p) => p.out_shape.iter().product(),
             QuantLayer::AvgPool(p) => p.out_shape.iter().product(),
+            QuantLayer::Add(a) => a.len(),
         }
     }
 
@@ -140,6 +148,7 @@ impl QuantLayer {
             QuantLayer::Conv(c) => c.out_scale,
             QuantLayer::MaxPool(p) => p.out_scale,
             QuantLayer::AvgPool(p) => p.out_scale,
+            QuantLayer::Add(a) => a.out_scale,
         }
     }
 
@@ -150,23 +159,35 @@ impl QuantLayer {
             QuantLayer::Conv(c) => &c.name,
             QuantLayer::MaxPool(p) => &p.name,
             QuantLayer::AvgPool(p) => &p.name,
+            QuantLayer::Add(a) => &a.name,
         }
     }
 
-    /// The accumulators of one sample for a requantizing layer (dense, conv, average pool);
-    /// `None` for a layer without requantization (max-pool).
-    pub fn accumulate(&self, x: &[i64]) -> Option<Vec<i64>> {
+    /// Number of tensors the layer reads (2 for a sum, else 1).
+    pub fn arity(&self) -> usize {
+        if matches!(self, QuantLayer::Add(_)) {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The accumulators of one sample for a requantizing layer (dense, conv, average pool,
+    /// sum) from its inputs; `None` for a layer without requantization (max-pool).
+    pub fn accumulate(&self, xs: &[&[i64]]) -> Option<Vec<i64>> {
+        let x = xs.first().copied().unwrap_or_default();
         match self {
             QuantLayer::Dense(d) => Some(d.accumulate(x)),
             QuantLayer::Conv(c) => Some(c.accumulate(x)),
             QuantLayer::AvgPool(p) => Some(p.accumulate(x)),
+            QuantLayer::Add(a) => Some(a.accumulate(x, xs.get(1).copied().unwrap_or_default())),
             QuantLayer::MaxPool(_) => None,
         }
     }
 
-    /// The requantization of a requantizing layer (dense, conv, average pool): the multipliers
-    /// (per dense row, per output channel), how many consecutive outputs share one, and
-    /// whether ReLU is fused; `None` for max-pool.
+    /// The requantization of a requantizing layer (dense, conv, average pool, sum): the
+    /// multipliers (per dense row, per output channel), how many consecutive outputs share
+    /// one, and whether ReLU is fused; `None` for max-pool.
     pub fn requantization(&self) -> Option<(&[i64], usize, bool)> {
         match self {
             QuantLayer::Dense(d) => Some((&d.multiplier, 1, d.relu)),
@@ -174,14 +195,16 @@ impl QuantLayer {
             QuantLayer::AvgPool(p) => {
                 Some((&p.multiplier, p.out_shape[1] * p.out_shape[2], p.relu))
             }
+            QuantLayer::Add(a) => Some((&a.multiplier, a.shape[1..].iter().product(), a.relu)),
             QuantLayer::MaxPool(_) => None,
         }
     }
 
-    /// Exact integer inference of one sample, keeping the accumulators.
-    pub fn trace(&self, x: &[i64], bits: u32) -> LayerTrace {
+    /// Exact integer inference of one sample from the layer's inputs, keeping the
+    /// accumulators.
+    pub fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
         let QuantLayer::MaxPool(p) = self else {
-            let acc = self.accumulate(x).unwrap_or_default();
+            let acc = self.accumulate(xs).unwrap_or_default();
             let (m, per, relu) = self.requantization().unwrap_or((&[], 1, false));
             let out = acc
                 .iter()
@@ -195,13 +218,13 @@ impl QuantLayer {
         };
         LayerTrace {
             acc: None,
-            out: p.forward(x),
+            out: p.forward(xs.first().copied().unwrap_or_default()),
         }
     }
 
-    /// Exact integer forward of one sample.
-    pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
-        self.trace(x, bits).out
+    /// Exact integer forward of one sample from the layer's inputs.
+    pub fn forward(&self, xs: &[&[i64]], bits: u32) -> Vec<i64> {
+        self.trace(xs, bits).out
     }
 }
 
@@ -251,17 +274,33 @@ impl QuantizedModel {
         self.trace(xq).into_iter().map(|t| t.out).collect()
     }
 
+    /// The tensors layer `l` reads (0: the model input, `k + 1`: layer `k`'s output).
+    pub fn layer_inputs(&self, l: usize) -> Vec<usize> {
+        self.inputs.get(l).cloned().unwrap_or_else(|| vec![l])
+    }
+
     /// [`QuantizedModel::forward`], keeping every layer's accumulators: the witness of a proof.
     ///
     /// # Panics
-    /// If `xq` has the wrong length.
+    /// If `xq` has the wrong length, or the model did not pass [`QuantizedModel::validate`].
     pub fn trace(&self, xq: &[i64]) -> Vec<LayerTrace> {
         let mut traces: Vec<LayerTrace> = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            let x = traces.last().map_or(xq, |t| t.out.as_slice());
-            traces.push(layer.trace(x, self.bits));
+        for (l, layer) in self.layers.iter().enumerate() {
+            let xs: Vec<&[i64]> = self
+                .layer_inputs(l)
+                .iter()
+                .map(|&t| t.checked_sub(1).map_or(xq, |k| traces[k].out.as_slice()))
+                .collect();
+            let trace = layer.trace(&xs, self.bits);
+            traces.push(trace);
         }
         traces
+    }
+
+    /// Number of values of tensor `t` (0: the input, `k + 1`: layer `k`'s output).
+    fn tensor_len(&self, t: usize) -> usize {
+        t.checked_sub(1)
+            .map_or(self.input_len(), |k| self.layers[k].output_len())
     }
 
     /// Real values of a quantized output: `yq * out_scale` of the last layer.
@@ -293,24 +332,43 @@ impl QuantizedModel {
             let detail = format!("input scale {} is not positive", self.input_scale);
             return Err(ModelError::Config { detail });
         }
-        let mut width = self.input_len();
-        for layer in &self.layers {
-            if layer.input_len() != width {
-                return Err(ModelError::Quantization {
-                    layer: layer.name().to_string(),
-                    detail: format!(
-                        "takes {} inputs, the previous layer gives {width}",
+        if !self.inputs.is_empty() && self.inputs.len() != self.layers.len() {
+            return Err(ModelError::Config {
+                detail: format!(
+                    "{} input lists for {} layers",
+                    self.inputs.len(),
+                    self.layers.len()
+                ),
+            });
+        }
+        for (l, layer) in self.layers.iter().enumerate() {
+            let err = |detail: String| ModelError::Quantization {
+                layer: layer.name().to_string(),
+                detail,
+            };
+            let inputs = self.layer_inputs(l);
+            if inputs.len() != layer.arity() || inputs.iter().any(|&t| t > l) {
+                return Err(err(format!(
+                    "reads tensors {inputs:?}: it takes {} earlier tensor(s)",
+                    layer.arity()
+                )));
+            }
+            for &t in &inputs {
+                let width = self.tensor_len(t);
+                if layer.input_len() != width {
+                    return Err(err(format!(
+                        "takes {} inputs, tensor {t} has {width}",
                         layer.input_len()
-                    ),
-                });
+                    )));
+                }
             }
             match layer {
                 QuantLayer::Dense(d) => d.validate(self.bits)?,
                 QuantLayer::Conv(c) => c.validate(self.bits)?,
                 QuantLayer::MaxPool(p) => p.validate()?,
                 QuantLayer::AvgPool(p) => p.validate(self.bits)?,
+                QuantLayer::Add(a) => a.validate(self.bits)?,
             }
-            width = layer.output_len();
         }
         Ok(())
     }

@@ -192,6 +192,21 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
         return Err(SetupError::Bits { bits: model.bits });
     }
     model.validate()?;
+    let dag = model.inputs.iter().enumerate().any(|(l, i)| *i != [l]);
+    if let Some(l) = model
+        .layers
+        .iter()
+        .position(|l| matches!(l, QuantLayer::Add(_)))
+    {
+        let layer = model.layers[l].name().to_string();
+        let why = "a sum of two activations (not provable yet)".to_string();
+        return Err(SetupError::Unsupported { layer, why });
+    }
+    if dag {
+        let layer = model.layers[0].name().to_string();
+        let why = "layers that read other than the previous layer (not provable yet)".to_string();
+        return Err(SetupError::Unsupported { layer, why });
+    }
     let vk_layers: Vec<VkLayer> = model.layers.iter().map(vk_layer).collect();
     if let Some((l, why)) = chain_error(&vk_layers) {
         let layer = vk_layers[l].name.clone();
@@ -217,7 +232,7 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
         .filter_map(|l| match l {
             QuantLayer::Dense(d) => Some(keyproof::bias_bits(&d.bias)),
             QuantLayer::Conv(c) => Some(keyproof::bias_bits(&c.bias)),
-            QuantLayer::MaxPool(_) | QuantLayer::AvgPool(_) => None,
+            QuantLayer::MaxPool(_) | QuantLayer::AvgPool(_) | QuantLayer::Add(_) => None,
         })
         .collect();
     let mut vk = VerifyingKey {
@@ -291,6 +306,7 @@ fn vk_layer(layer: &QuantLayer) -> VkLayer {
             p.relu,
             p.out_scale,
         ),
+        QuantLayer::Add(_) => unreachable!("setup refuses sums"),
     };
     VkLayer {
         name: layer.name().to_string(),
@@ -336,7 +352,7 @@ fn padded_weights(
                 let w = crate::layout::embed(&c.weight, &kdims, 1);
                 Some((w, bias(&c.bias, c.out_shape[0])))
             }
-            QuantLayer::MaxPool(_) | QuantLayer::AvgPool(_) => None,
+            QuantLayer::MaxPool(_) | QuantLayer::AvgPool(_) | QuantLayer::Add(_) => None,
         })
         .collect()
 }

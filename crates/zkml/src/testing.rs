@@ -80,6 +80,7 @@ pub fn model_bits(widths: &[usize], batch: BatchDim, seed: u64, bits: u32) -> Qu
         input_shape: vec![widths[0]],
         input_scale: 1.0 / 127.0,
         layers,
+        inputs: Vec::new(),
     }
 }
 
@@ -214,6 +215,7 @@ pub fn cnn_bits(
         input_shape: input.to_vec(),
         input_scale: 1.0 / 127.0,
         layers,
+        inputs: Vec::new(),
     }
 }
 
