@@ -70,6 +70,8 @@ pub enum Msg {
     Value(usize, Value),
     /// Max-pool layer `layer`: the limbs of the difference at window offset `k`.
     Diffs(usize, usize),
+    /// Sum layer `layer`: its two inputs at the requantization's point.
+    SumInputs(usize),
 }
 
 /// Rewrites a prover message in place.

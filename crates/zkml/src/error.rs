@@ -191,6 +191,8 @@ pub enum VerifyError {
     MaxPool { layer: usize },
     #[error("average-pool layer {layer}: the window-sum check failed")]
     AvgPool { layer: usize },
+    #[error("sum layer {layer}: the accumulator is not the rescaled sum of the inputs")]
+    Add { layer: usize },
     #[error("the claimed output does not match the proven computation")]
     PublicOutput,
     #[error("the claimed input does not match the proven computation")]

@@ -11,7 +11,9 @@ use zkml_proof::transcript::Transcript;
 use crate::error::{FormatError, KeyProofError, SetupError};
 use crate::keyproof::{self, KeyProof, KeyTamper};
 use crate::layout::{chain_error, dims_vars, layer_dims, padded_index, pow2_vars};
-use crate::ops::requant::{BoundViolation, check_derived_bounds, check_pool_bounds};
+use crate::ops::requant::{
+    BoundViolation, check_derived_bounds, check_pool_bounds, check_sum_bounds,
+};
 
 /// The op of a layer and its geometry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,6 +34,10 @@ pub enum LayerOp {
         out_shape: [usize; 3],
         window: Window,
     },
+    /// `a m_a + b m_b`, requantized with multiplier 1 (`scales = [m_a, m_b]`).
+    Add {
+        scales: [i64; 2],
+    },
 }
 
 impl LayerOp {
@@ -43,7 +49,7 @@ impl LayerOp {
     /// Shapes and window of a window op (conv, pools); `None` for dense.
     pub fn window(&self) -> Option<([usize; 3], [usize; 3], Window)> {
         match self {
-            LayerOp::Dense => None,
+            LayerOp::Dense | LayerOp::Add { .. } => None,
             LayerOp::Conv {
                 in_shape,
                 out_shape,
@@ -71,6 +77,15 @@ impl LayerOp {
     pub fn is_pool(&self) -> bool {
         matches!(self, LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. })
     }
+
+    /// Number of tensors the layer reads.
+    pub fn arity(&self) -> usize {
+        if matches!(self, LayerOp::Add { .. }) {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 /// One layer as the verifier knows it (no weights).
@@ -85,6 +100,9 @@ pub struct VkLayer {
     pub multiplier: Vec<i64>,
     pub relu: bool,
     pub out_scale: f64,
+    /// The tensors the layer reads: 0 is the model input, `k + 1` the output of layer `k`
+    /// (an earlier layer).
+    pub inputs: Vec<usize>,
 }
 
 /// What anyone needs to check a proof.
@@ -122,8 +140,8 @@ pub struct ProvingKey {
 /// Setup and proving refuse work whose estimated peak memory (bytes) exceeds this.
 pub const MEMORY_LIMIT: u128 = 16 << 30;
 
-const PK_MAGIC: &[u8; 8] = b"ZKMLPK\0\x02";
-const VK_MAGIC: &[u8; 8] = b"ZKMLVK\0\x02";
+const PK_MAGIC: &[u8; 8] = b"ZKMLPK\0\x03";
+const VK_MAGIC: &[u8; 8] = b"ZKMLVK\0\x03";
 
 /// The security level setup insists on.
 pub const MIN_SECURITY_BITS: f64 = 100.0;
@@ -192,22 +210,9 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
         return Err(SetupError::Bits { bits: model.bits });
     }
     model.validate()?;
-    let dag = model.inputs.iter().enumerate().any(|(l, i)| *i != [l]);
-    if let Some(l) = model
-        .layers
-        .iter()
-        .position(|l| matches!(l, QuantLayer::Add(_)))
-    {
-        let layer = model.layers[l].name().to_string();
-        let why = "a sum of two activations (not provable yet)".to_string();
-        return Err(SetupError::Unsupported { layer, why });
-    }
-    if dag {
-        let layer = model.layers[0].name().to_string();
-        let why = "layers that read other than the previous layer (not provable yet)".to_string();
-        return Err(SetupError::Unsupported { layer, why });
-    }
-    let vk_layers: Vec<VkLayer> = model.layers.iter().map(vk_layer).collect();
+    let vk_layers: Vec<VkLayer> = (0..model.layers.len())
+        .map(|l| vk_layer(&model.layers[l], model.layer_inputs(l)))
+        .collect();
     if let Some((l, why)) = chain_error(&vk_layers) {
         let layer = vk_layers[l].name.clone();
         return Err(SetupError::Unsupported { layer, why });
@@ -273,7 +278,7 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
     })
 }
 
-fn vk_layer(layer: &QuantLayer) -> VkLayer {
+fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
     let (op, multiplier, relu, out_scale) = match layer {
         QuantLayer::Dense(d) => (LayerOp::Dense, d.multiplier.clone(), d.relu, d.out_scale),
         QuantLayer::Conv(c) => (
@@ -306,7 +311,12 @@ fn vk_layer(layer: &QuantLayer) -> VkLayer {
             p.relu,
             p.out_scale,
         ),
-        QuantLayer::Add(_) => unreachable!("setup refuses sums"),
+        QuantLayer::Add(a) => (
+            LayerOp::Add { scales: a.scales },
+            a.multiplier.clone(),
+            a.relu,
+            a.out_scale,
+        ),
     };
     VkLayer {
         name: layer.name().to_string(),
@@ -316,6 +326,7 @@ fn vk_layer(layer: &QuantLayer) -> VkLayer {
         multiplier,
         relu,
         out_scale,
+        inputs,
     }
 }
 
@@ -379,7 +390,7 @@ impl VerifyingKey {
                         + pow2_vars(window.kernel[1]);
                     Some([o + k, o])
                 }
-                LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. } => None,
+                LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. } | LayerOp::Add { .. } => None,
             })
             .flatten()
             .collect()
@@ -508,6 +519,11 @@ impl VerifyingKey {
                         .map_err(|v| (l.name.clone(), v))?;
                     continue;
                 }
+                LayerOp::Add { scales } => {
+                    check_sum_bounds(scales, self.bits, &l.multiplier)
+                        .map_err(|v| (l.name.clone(), v))?;
+                    continue;
+                }
                 LayerOp::MaxPool { .. } => continue,
             };
             // one bound per multiplier: checked by `check_sane`, built so by setup
@@ -560,15 +576,22 @@ impl VerifyingKey {
         }
         // products of untrusted dimensions must not overflow (input_len() would wrap)
         let numel = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        let Some(mut n_in) = numel(&self.input_shape).filter(|n| (1..=1 << 26).contains(n)) else {
+        let Some(input_len) = numel(&self.input_shape).filter(|n| (1..=1 << 26).contains(n)) else {
             return bad("impossible input shape".into());
         };
-        for l in &self.layers {
-            let shape_ok = l.n_in == n_in
+        for (k, l) in self.layers.iter().enumerate() {
+            // each input an earlier tensor of the layer's width (0: the model input)
+            let width = |t: usize| t.checked_sub(1).map_or(input_len, |p| self.layers[p].n_out);
+            let shape_ok = l.inputs.len() == l.op.arity()
+                && l.inputs.iter().all(|&t| t <= k && width(t) == l.n_in)
                 && (1..=1 << 26).contains(&l.n_in)
                 && (1..=1 << 26).contains(&l.n_out);
             let (op_ok, channels) = match &l.op {
                 LayerOp::Dense => (true, Some(l.n_out)),
+                LayerOp::Add { scales } => (
+                    l.n_in == l.n_out && scales.iter().all(|&m| (0..1 << 42).contains(&m)),
+                    None,
+                ),
                 LayerOp::Conv {
                     in_shape,
                     out_shape,
@@ -601,12 +624,20 @@ impl VerifyingKey {
             if !shape_ok || !op_ok {
                 return bad(format!("layer {} has an impossible shape", l.name));
             }
-            if l.multiplier.len() != channels.unwrap_or(0)
+            // a sum's requantization multipliers are 1, one per channel of its layout
+            let expected = match l.op {
+                LayerOp::Add { .. } => layer_dims(input_len, &self.layers[..=k])
+                    .pop()
+                    .map_or(0, |(_, out)| out[0]),
+                _ => channels.unwrap_or(0),
+            };
+            let is_sum = matches!(l.op, LayerOp::Add { .. });
+            if l.multiplier.len() != expected
                 || l.multiplier.iter().any(|&m| !(0..1 << 62).contains(&m))
+                || (is_sum && l.multiplier.iter().any(|&m| m != 1))
             {
                 return bad(format!("layer {} multipliers", l.name));
             }
-            n_in = l.n_out;
         }
         if let Some((l, why)) = chain_error(&self.layers) {
             return bad(format!("layer {}: {why}", self.layers[l].name));

@@ -59,6 +59,8 @@ pub struct LayerShape {
     /// Variables of the per-row multiplier (the output channel, or the dense row).
     pub mult_vars: usize,
     pub relu: bool,
+    /// The tensors the layer reads: 0 is the model input, `k + 1` the output of layer `k`.
+    pub inputs: Vec<usize>,
 }
 
 /// Per-dimension padded variable counts.
@@ -92,50 +94,80 @@ pub fn embed(data: &[i64], dims: &[usize], samples: usize) -> Vec<zkml_proof::fi
 }
 
 /// Real input and output dimensions of every layer: a conv/pool works on `[C][H][W]`; a dense
-/// layer takes whatever its predecessor produced (flattened in C order) and gives `[n_out]`.
+/// layer takes its input tensor as that tensor is laid out (flattened in C order) and gives
+/// `[n_out]`; a sum keeps the layout of its first input. The model input is laid out as the
+/// first layer reads it (`[input_len]` for a dense layer). Layers must read earlier tensors
+/// (checked by the key's sanity check and setup).
 pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<usize>)> {
-    let mut prev = vec![input_len];
-    layers
-        .iter()
-        .map(|l| {
-            let (inp, out) = match l.op.window_shapes() {
-                None => (prev.clone(), vec![l.n_out]),
-                Some((inp, out)) => (inp.to_vec(), out.to_vec()),
-            };
-            prev = out.clone();
-            (inp, out)
-        })
-        .collect()
+    let input = match layers.first().and_then(|l| l.op.window_shapes()) {
+        Some((inp, _)) => inp.to_vec(),
+        None => vec![input_len],
+    };
+    let mut dims: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(layers.len());
+    for l in layers {
+        let tensor = |t: usize| match t.checked_sub(1) {
+            None => input.clone(),
+            Some(k) => dims.get(k).map_or_else(|| vec![l.n_in], |d| d.1.clone()),
+        };
+        let first = tensor(l.inputs.first().copied().unwrap_or(0));
+        let pair = match (l.op.window_shapes(), &l.op) {
+            (Some((inp, out)), _) => (inp.to_vec(), out.to_vec()),
+            (None, LayerOp::Add { .. }) => (first.clone(), first),
+            (None, _) => (first, vec![l.n_out]),
+        };
+        dims.push(pair);
+    }
+    dims
 }
 
-/// Why layer `l` cannot read what its predecessor wrote, if it cannot.
+/// Why layer `l` cannot read a tensor as it was written, if it cannot.
 ///
 /// Every committed activation is laid out padded per dimension (`[C][H][W]` for a window op,
-/// `[n]` for a dense layer), and a window op (conv, max-pool) reads its input in its own
-/// `[C][H][W]` layout. So a window op must read exactly the shape its predecessor wrote: a
+/// `[n]` for a dense layer), and a window op (conv, pool) reads its input in its own
+/// `[C][H][W]` layout. So a window op must read exactly the shape its input was written in: a
 /// `Reshape` between two window ops would make the proof gather the cells of another tensor
 /// (the flat, C-order model reads them in a different order), and a window op after a dense
-/// layer would read `[n]` as `[C][H][W]`. A dense layer reads any predecessor (its weights
-/// are permuted at setup to the predecessor's padded layout). Setup and the key check on
-/// load both refuse such chains with this message.
+/// layer would read `[n]` as `[C][H][W]`. A sum reads both inputs at the same point, so they
+/// must share a layout. A dense layer reads any tensor (its weights are permuted at setup to
+/// that tensor's padded layout). Every reader of the model input reads it in the first
+/// layer's layout. Setup and the key check on load both refuse other graphs with this message.
+/// `layers` must read earlier tensors only (checked before).
 pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
-    layers.windows(2).enumerate().find_map(|(l, pair)| {
-        let (in_shape, _) = pair[1].op.window_shapes()?;
-        match pair[0].op.window_shapes() {
-            None => Some((
-                l + 1,
-                "a convolution or pooling after a dense layer".to_string(),
-            )),
-            Some((_, prev)) if prev != in_shape => Some((
-                l + 1,
-                format!(
-                    "a Reshape from {prev:?} to {in_shape:?} between two convolution or pooling \
-                     layers (activations are laid out padded per dimension, so the proof would \
-                     read the reshaped tensor in another order)"
-                ),
-            )),
-            Some(_) => None,
-        }
+    let input_len = layers.first().map_or(0, |l| l.n_in);
+    let dims = layer_dims(input_len, layers);
+    let written = |t: usize| match t.checked_sub(1) {
+        None => dims.first().map(|d| d.0.clone()).unwrap_or_default(),
+        Some(k) => dims[k].1.clone(),
+    };
+    layers.iter().enumerate().find_map(|(l, layer)| {
+        let wants = match (&layer.op, layer.op.window_shapes()) {
+            (_, Some((in_shape, _))) => in_shape.to_vec(),
+            (LayerOp::Add { .. }, None) => dims[l].0.clone(),
+            (_, None) => return None,
+        };
+        let bad = layer.inputs.iter().find(|&&t| written(t) != wants)?;
+        let why = match bad.checked_sub(1) {
+            None => format!(
+                "reads the model input as {wants:?}, the first layer reads it as {:?}",
+                written(0)
+            ),
+            Some(_) if matches!(layer.op, LayerOp::Add { .. }) => format!(
+                "a sum of tensors laid out as {:?} and {:?} (a sum reads both at the same \
+                 point, so they must share a layout)",
+                written(layer.inputs[0]),
+                written(layer.inputs[1])
+            ),
+            Some(k) if matches!(layers[k].op, LayerOp::Dense) => {
+                "a convolution or pooling after a dense layer".to_string()
+            }
+            Some(_) => format!(
+                "a Reshape from {:?} to {wants:?} between two convolution or pooling layers \
+                 (activations are laid out padded per dimension, so the proof would read the \
+                 reshaped tensor in another order)",
+                written(*bad)
+            ),
+        };
+        Some((l, why))
     })
 }
 
@@ -162,6 +194,7 @@ impl Layout {
                     LayerOp::Conv { window, .. } => Kind::Conv(window),
                     LayerOp::MaxPool { window, .. } => Kind::MaxPool(window),
                     LayerOp::AvgPool { window, .. } => Kind::AvgPool(window),
+                    LayerOp::Add { scales } => Kind::Add(scales),
                 };
                 LayerShape {
                     kind,
@@ -171,6 +204,7 @@ impl Layout {
                     in_dims,
                     out_dims,
                     relu: l.relu,
+                    inputs: l.inputs.clone(),
                 }
             })
             .collect();

@@ -14,7 +14,7 @@ pub mod error; // typed errors of setup, proving, verifying, file formats
 pub mod keyproof; // the key proof: committed weights and biases are in range
 pub mod keys; // setup, proving and verifying keys, key files
 pub mod layout; // the committed columns of a proof, shared by prover and verifier
-pub mod ops; // one prover/verifier per op: dense, conv, max-pool, requantization
+pub mod ops; // one prover/verifier per op: dense, conv, pools, sums, requantization
 pub mod proof; // the proof object and its file format
 pub mod prove; // the whole-model prover
 pub mod security; // the security level of a key's proofs and its assumption

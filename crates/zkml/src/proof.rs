@@ -16,7 +16,7 @@ use crate::ops::requant::RequantEvals;
 
 const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
 /// Version of the key and proof formats this build reads and writes.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 
 /// One layer's part of the proof.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,6 +36,12 @@ pub enum LayerProof {
         requant: SumcheckProof,
         requant_evals: RequantEvals,
         pool: AvgPoolProof,
+    },
+    Add {
+        requant: SumcheckProof,
+        requant_evals: RequantEvals,
+        /// The two inputs at the requantization's point.
+        inputs: [EF; 2],
     },
 }
 

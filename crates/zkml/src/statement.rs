@@ -106,7 +106,8 @@ impl Claims {
         }
     }
 
-    /// A claim on the input of layer `l`: the public input for the first layer.
+    /// A claim on input `k` of layer `l`: the output column of the layer it reads, or the
+    /// public input (checked at once).
     ///
     /// # Errors
     /// [`VerifyError::PublicInput`] when the public input disagrees.
@@ -114,18 +115,19 @@ impl Claims {
         &mut self,
         layout: &Layout,
         public: &Public,
-        l: usize,
+        (l, k): (usize, usize),
         point: Vec<EF>,
         value: EF,
     ) -> Result<(), VerifyError> {
-        if l == 0 {
+        let tensor = layout.layers[l].inputs.get(k).copied().unwrap_or(0);
+        let Some(producer) = tensor.checked_sub(1) else {
             return if evaluate(&public.input, &point) == value {
                 Ok(())
             } else {
                 Err(VerifyError::PublicInput)
             };
-        }
-        self.column(layout, public, Col::Out(l - 1), point, value)
+        };
+        self.column(layout, public, Col::Out(producer), point, value)
     }
 
     /// Claims on layer `l`'s weights and bias.

@@ -6,8 +6,8 @@
 )]
 
 use zkml_model::{
-    AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, MaxPoolLayer, QuantLayer, QuantizedModel,
-    ScaleMode, Window,
+    AddLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, MaxPoolLayer, QuantLayer,
+    QuantizedModel, ScaleMode, Window,
 };
 
 /// A deterministic pseudo-random generator (xorshift), so tests need no extra crates.
@@ -109,6 +109,11 @@ pub enum Spec {
     Dense(usize, bool),
     /// AveragePool: kernel, stride, pads, relu.
     AvgPool([usize; 2], [usize; 2], [usize; 4], bool),
+    /// The next layer reads tensor `t` (0: the input, `k + 1`: layer `k`) instead of the last
+    /// layer's output (a branch); makes no layer.
+    Read(usize),
+    /// The sum of the current tensor and tensor `t` (same shape), relu.
+    Add(usize, bool),
 }
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
@@ -125,11 +130,33 @@ pub fn cnn_bits(
     bits: u32,
 ) -> QuantizedModel {
     let mut rng = Rng(seed | 1);
-    let mut shape = input.to_vec();
+    // the shape of every tensor (0: the input, k + 1: layer k), the tensor read next
+    let mut shapes = vec![input.to_vec()];
+    let mut cur = 0;
     let mut layers = Vec::new();
+    let mut inputs = Vec::new();
     for (n, spec) in specs.iter().enumerate() {
         let name = format!("op{n}");
+        let mut shape = shapes[cur].clone();
+        let mut reads = vec![cur];
         match *spec {
+            Spec::Read(t) => {
+                cur = t;
+                continue;
+            }
+            Spec::Add(t, relu) => {
+                assert_eq!(shapes[t], shape, "a sum of two shapes");
+                reads.push(t);
+                let scales = [0; 2].map(|_| rng.range(1 << 31, 1 << 32));
+                layers.push(QuantLayer::Add(AddLayer {
+                    name,
+                    shape: shape.clone(),
+                    scales,
+                    multiplier: vec![1; shape[0]],
+                    relu,
+                    out_scale: 0.05,
+                }));
+            }
             Spec::Conv(c_out, kernel, stride, pads, relu) => {
                 let window = Window {
                     kernel,
@@ -207,6 +234,9 @@ pub fn cnn_bits(
                 shape = vec![n_out];
             }
         }
+        shapes.push(shape);
+        inputs.push(reads);
+        cur = layers.len();
     }
     QuantizedModel {
         bits,
@@ -215,7 +245,7 @@ pub fn cnn_bits(
         input_shape: input.to_vec(),
         input_scale: 1.0 / 127.0,
         layers,
-        inputs: Vec::new(),
+        inputs,
     }
 }
 

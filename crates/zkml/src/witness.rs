@@ -54,9 +54,9 @@ pub fn generate(model: &QuantizedModel, layout: &Layout, inputs: &[Vec<i64>]) ->
             layer,
             shape,
             bits: model.bits,
-            inputs: match l.checked_sub(1) {
+            inputs: match shape.inputs.first().copied().unwrap_or(0).checked_sub(1) {
                 None => rows.clone(),
-                Some(prev) => traces.iter().map(|t| t[prev].out.as_slice()).collect(),
+                Some(producer) => traces.iter().map(|t| t[producer].out.as_slice()).collect(),
             },
             traces: traces.iter().map(|t| &t[l]).collect(),
         };

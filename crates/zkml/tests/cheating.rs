@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use common::{Spec, cnn, cnn_bits, inputs, inputs_bits, model};
 use p3_field::PrimeCharacteristicRing;
 use zkml::cheat::{Cheat, Edit, Msg, Stage, Value};
+use zkml::keys::LayerOp;
 use zkml::layout::{Kind, Layout};
 use zkml::ops::requant::{E_LIMBS, R_LIMBS, decompose};
 use zkml::witness::{Witness, generate};
@@ -23,7 +24,7 @@ use zkml::{
 use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
-use Spec::{AvgPool, Conv, Dense, Pool};
+use Spec::{Add, AvgPool, Conv, Dense, Pool};
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
 
@@ -63,6 +64,31 @@ fn avg_specs(stride: usize) -> [Spec; 3] {
 fn avg_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
     let pk = setup(cnn_model(&avg_specs(2))).unwrap();
     (pk, inputs(1, 50, 78))
+}
+
+/// A residual block on `[2, 5, 5]`: conv (ReLU) -> conv -> sum with the block's input (the
+/// model input, layer 2) and ReLU -> conv -> sum with the first conv's output (layer 4) ->
+/// dense.
+fn residual_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
+    let conv = |relu| Conv(2, [3, 3], [1, 1], [1; 4], relu);
+    let specs = [
+        conv(true),
+        conv(false),
+        Add(0, true),
+        conv(false),
+        Add(1, false),
+        Dense(4, false),
+    ];
+    let pk = setup(cnn_model(&specs)).unwrap();
+    (pk, inputs(1, 50, 78))
+}
+
+/// `m_a`, `m_b` of sum layer `l`.
+fn sum_scales(pk: &ProvingKey, l: usize) -> [EF; 2] {
+    let LayerOp::Add { scales } = pk.vk.layers[l].op else {
+        panic!("layer {l} is not a sum")
+    };
+    scales.map(|m| EF::from(from_i64(m)))
 }
 
 /// Proves with `cheat`, round-trips the proof through bytes and returns the verifier's error.
@@ -365,6 +391,43 @@ fn false_average_pool_sum_is_caught_by_its_final_check() {
 }
 
 #[test]
+fn false_sum_accumulator_is_caught_by_the_sum_check() {
+    // a sum's accumulator raised by one (requantization re-derived, same output), the true
+    // inputs sent. Caught by: add.rs `acc != m_a a + m_b b`.
+    let (pk, xs) = residual_fixture();
+    let tamper = |w: &mut Witness| fake_acc(&pk, w, 4, 0, 0);
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::Add { layer: 4 }), "{err}");
+}
+
+#[test]
+fn sum_input_lies_that_keep_the_sum_are_caught_by_the_inputs_checks() {
+    // a(rho) + m_b, b(rho) - m_a: the same m_a a + m_b b, two false input claims. Caught by:
+    // the witness opening (layer 4 reads committed columns), the public input check (layer 2
+    // reads the model input, its second input).
+    for (layer, caught_by_public_input) in [(4, false), (2, true)] {
+        let (pk, xs) = residual_fixture();
+        let [ma, mb] = sum_scales(&pk, layer);
+        let edit = move |m: Msg, v: &mut [EF]| {
+            if m == Msg::SumInputs(layer) {
+                v[0] += mb;
+                v[1] -= ma;
+            }
+        };
+        let err = edited(&pk, &xs, &edit);
+        if caught_by_public_input {
+            assert!(matches!(err, VerifyError::PublicInput), "{err}");
+        } else {
+            assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
+        }
+    }
+}
+
+#[test]
 fn gkr_child_lie_is_caught_by_the_next_layer_claim_check() {
     // at depth 1, segment 0's children change as pL + e qL, pR - e qR: their combination (the
     // depth-1 check) is unchanged, the reduced claim is false; the prover carries on from it
@@ -532,6 +595,12 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
                 v.push((round(l, Stage::Wiring, 0), 2));
                 v.push(value(Value::Input));
             }
+            Kind::Add(_) => {
+                v.push((round(l, Stage::Requant, 0), 3));
+                v.push((round(l, Stage::Requant, 1), 3));
+                v.push((Msg::RequantEvals(l), 3 + E_LIMBS + R_LIMBS));
+                v.push((Msg::SumInputs(l), 2));
+            }
             Kind::AvgPool(_) => {
                 v.push((round(l, Stage::Requant, 0), 3));
                 v.push((round(l, Stage::Requant, 1), 3));
@@ -578,7 +647,7 @@ fn recorded(pk: &ProvingKey, xs: &[Vec<i64>], edit: Option<Edit<'_>>) -> (Proof,
 
 #[test]
 fn changing_any_prover_message_changes_every_later_challenge() {
-    for (pk, xs) in [mlp(), cnn_fixture(), avg_fixture()] {
+    for (pk, xs) in [mlp(), cnn_fixture(), avg_fixture(), residual_fixture()] {
         let (proof, honest) = recorded(&pk, &xs, None);
         let (result, v) = verify_recording(&pk.vk, &proof);
         assert!(result.is_ok());

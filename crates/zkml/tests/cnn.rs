@@ -1,5 +1,5 @@
-//! CNNs: convolution, max-pool and average-pool proofs for many geometries, end to end, and
-//! their soundness.
+//! CNNs: convolution, max-pool, average-pool and residual (sum) proofs for many geometries, end
+//! to end, and their soundness.
 
 mod common;
 
@@ -22,7 +22,7 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
     assert_eq!(out, expected);
 }
 
-use Spec::{AvgPool, Conv, Dense, Pool};
+use Spec::{Add, AvgPool, Conv, Dense, Pool, Read};
 
 #[test]
 fn lenet_style_conv_pool_dense() {
@@ -135,6 +135,49 @@ fn average_pools_of_every_geometry_prove_the_models_function() {
             );
         }
     }
+}
+
+#[test]
+fn residual_networks_prove_the_models_function() {
+    let conv = |c, relu| Conv(c, [3, 3], [1, 1], [1; 4], relu);
+    // basic blocks: an identity shortcut from the model input, a strided 1x1-conv shortcut
+    // (a branch read from layer 2's output), a max-pool after a sum, a sum as the last layer
+    // (tensors: 0 the input, k + 1 layer k's output)
+    round_trip(
+        [2, 8, 8],
+        &[
+            conv(2, true),
+            conv(2, false),
+            Add(0, true),
+            Conv(4, [3, 3], [2, 2], [1; 4], true),
+            conv(4, false),
+            Read(3),
+            Conv(4, [1, 1], [2, 2], [0; 4], false),
+            Add(5, true),
+            Pool([2, 2], [2, 2], [0; 4]),
+            AvgPool([1, 1], [1, 1], [0; 4], false),
+            Read(8),
+            Add(9, false),
+        ],
+        3,
+        40,
+    );
+    // an MLP residual, a tensor read by three layers, a sum of a tensor with itself
+    round_trip(
+        [12, 1, 1],
+        &[
+            Dense(8, true),
+            Dense(8, false),
+            Add(1, true),
+            Read(1),
+            Dense(8, false),
+            Add(3, false),
+            Add(5, false),
+            Dense(3, false),
+        ],
+        2,
+        41,
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Spec, cnn, inputs, model};
+use common::{Spec, cnn, cnn_bits, inputs, model};
 use p3_field::PrimeCharacteristicRing;
 use zkml::keys::LayerOp;
 use zkml::zkml_model::BatchDim;
@@ -30,6 +30,8 @@ fn proofs_made_by_the_reference_build_still_verify() {
     let specs = [
         Spec::Conv(2, [3, 3], [2, 2], [1; 4], true),
         Spec::Pool([2, 2], [1, 1], [0; 4]),
+        Spec::AvgPool([2, 1], [1, 1], [0, 0, 1, 0], false),
+        Spec::Add(2, true),
         Spec::Dense(3, false),
     ];
     let cnn = setup(cnn([1, 5, 5], &specs, BatchDim::Dynamic, 42)).unwrap();
@@ -460,6 +462,77 @@ fn an_average_pool_key_is_checked_like_a_requantizing_layer() {
     }
 }
 
+/// A sum's key: its multipliers are 1, it reads two earlier tensors laid out alike, its scales
+/// are below 2^42, and its accumulator bound is `(m_a + m_b) 2^(bits-1)`; each defect alone
+/// is named.
+#[test]
+fn a_sum_key_is_checked_like_a_requantizing_layer() {
+    let conv = Spec::Conv(2, [3, 3], [1, 1], [1; 4], false);
+    let specs = [
+        conv,
+        Spec::Read(0),
+        Spec::Dense(72, false),
+        Spec::Read(1),
+        conv,
+        Spec::Add(1, false),
+        Spec::Dense(5, false),
+    ];
+    let vk = setup(cnn([2, 6, 6], &specs, BatchDim::Fixed(1), 5))
+        .unwrap()
+        .vk;
+    let name = vk.layers[3].name.clone();
+    let malformed = |vk: &VerifyingKey| match load_error(vk) {
+        FormatError::Malformed { why, .. } => why,
+        e => panic!("refused by another check: {e}"),
+    };
+    let mut bad = vk.clone();
+    bad.layers[3].multiplier[1] = 2;
+    assert_eq!(malformed(&bad), format!("layer {name} multipliers"));
+    let mut bad = vk.clone();
+    bad.layers[3].inputs = vec![3, 5];
+    assert_eq!(
+        malformed(&bad),
+        format!("layer {name} has an impossible shape")
+    );
+    let mut bad = vk.clone();
+    bad.layers[3].inputs = vec![3];
+    assert_eq!(
+        malformed(&bad),
+        format!("layer {name} has an impossible shape")
+    );
+    let mut bad = vk.clone();
+    bad.layers[3].inputs = vec![3, 2];
+    assert_eq!(
+        malformed(&bad),
+        format!(
+            "layer {name}: a sum of tensors laid out as [2, 6, 6] and [72] (a sum reads both \
+             at the same point, so they must share a layout)"
+        )
+    );
+    let mut big = vk.clone();
+    big.layers[3].op = LayerOp::Add {
+        scales: [1 << 42, 1],
+    };
+    assert_eq!(
+        malformed(&big),
+        format!("layer {name} has an impossible shape")
+    );
+    // scales below 2^42 pass the bound at 8 bits; at 16 bits, 2^41 + 2^41 does not
+    let vk16 = setup(cnn_bits([2, 6, 6], &specs, BatchDim::Fixed(1), 5, 16))
+        .unwrap()
+        .vk;
+    let mut big = vk16.clone();
+    big.layers[3].op = LayerOp::Add {
+        scales: [1 << 41, 1 << 41],
+    };
+    match load_error(&big) {
+        FormatError::KeyProof(KeyProofError::DerivedBound { layer, acc_max, .. }) => {
+            assert_eq!((layer, acc_max), (name, 1i128 << 57))
+        }
+        e => panic!("refused by another check: {e}"),
+    }
+}
+
 type KeyEdit = fn(&mut VerifyingKey);
 
 /// The weight groups must split the weight columns exactly, one commitment each, and the bias
@@ -572,6 +645,7 @@ fn a_key_whose_layers_do_not_chain_names_the_reading_layer() {
         },
     };
     (pool.n_in, pool.n_out) = (5, 5);
+    pool.inputs = vec![vk.layers.len()];
     vk.layers.push(pool);
     assert_eq!(
         chain_error(&vk),

@@ -33,8 +33,8 @@ impl LayerKind for AvgPool {
         let (requant, point, requant_evals) = requant::prove_step(cx, claims, t);
         let sv = cx.layout.sample_vars;
         let acc = requant_evals.acc;
-        let (pool, input_point) = prove(cx.shape, cx.input(), sv, &point, acc, cx.hook, t);
-        cx.input_claim(claims, input_point, pool.input);
+        let (pool, input_point) = prove(cx.shape, cx.input(0), sv, &point, acc, cx.hook, t);
+        cx.input_claim(claims, 0, input_point, pool.input);
         LayerProof::AvgPool {
             requant,
             requant_evals,
@@ -60,7 +60,7 @@ impl LayerKind for AvgPool {
         let point = requant::verify_step(cx, requant, requant_evals, claims, t)?;
         let sv = cx.layout.sample_vars;
         let input_point = verify(cx.l, cx.shape, requant_evals.acc, &point, sv, pool, t)?;
-        claims.layer_input(cx.layout, cx.public, cx.l, input_point, pool.input)
+        claims.layer_input(cx.layout, cx.public, (cx.l, 0), input_point, pool.input)
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {

@@ -35,7 +35,7 @@ impl LayerKind for Conv {
         let (requant, point, requant_evals) = requant::prove_step(cx, claims, t);
         let (w, b) = cx.weights();
         let (sv, acc) = (cx.layout.sample_vars, requant_evals.acc);
-        let (cp, dc) = prove(cx.shape, w, b, cx.input(), sv, &point, acc, cx.hook, t);
+        let (cp, dc) = prove(cx.shape, w, b, cx.input(0), sv, &point, acc, cx.hook, t);
         claims.weights(
             cx.l,
             dc.weight_point,
@@ -43,7 +43,7 @@ impl LayerKind for Conv {
             cx.shape.mult_vars,
             cp.bias,
         );
-        cx.input_claim(claims, dc.input_point, cp.input);
+        cx.input_claim(claims, 0, dc.input_point, cp.input);
         LayerProof::Conv {
             requant,
             requant_evals,
@@ -76,7 +76,7 @@ impl LayerKind for Conv {
             cx.shape.mult_vars,
             conv.bias,
         );
-        claims.layer_input(cx.layout, cx.public, cx.l, dc.input_point, conv.input)
+        claims.layer_input(cx.layout, cx.public, (cx.l, 0), dc.input_point, conv.input)
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {

@@ -28,11 +28,11 @@ impl LayerKind for Dense {
         let (requant, point, requant_evals) = requant::prove_step(cx, claims, t);
         let (w, b) = cx.weights();
         let sv = cx.layout.sample_vars;
-        let (dp, rho_j) = prove(w, b, cx.input(), sv, &point, requant_evals.acc, cx.hook, t);
+        let (dp, rho_j) = prove(w, b, cx.input(0), sv, &point, requant_evals.acc, cx.hook, t);
         let (rho_s, rho_o) = point.split_at(sv);
         let weight_point = [rho_o, &rho_j].concat();
         claims.weights(cx.l, weight_point, dp.weight, cx.shape.mult_vars, dp.bias);
-        cx.input_claim(claims, [rho_s, &rho_j].concat(), dp.input);
+        cx.input_claim(claims, 0, [rho_s, &rho_j].concat(), dp.input);
         LayerProof::Dense {
             requant,
             requant_evals,
@@ -65,7 +65,7 @@ impl LayerKind for Dense {
             cx.shape.mult_vars,
             dense.bias,
         );
-        claims.layer_input(cx.layout, cx.public, cx.l, dc.input_point, dense.input)
+        claims.layer_input(cx.layout, cx.public, (cx.l, 0), dc.input_point, dense.input)
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {

@@ -97,7 +97,7 @@ impl LayerKind for MaxPool {
         let lw = &cx.w.layers[cx.l];
         let (sv, bits) = (cx.layout.sample_vars, cx.layout.bits);
         let (out, diffs) = (&lw.cols.out, &lw.diffs);
-        let (pp, pc) = prove(cx.shape, bits, out, diffs, cx.input(), sv, cx.hook, t);
+        let (pp, pc) = prove(cx.shape, bits, out, diffs, cx.input(0), sv, cx.hook, t);
         // the checks against public data only fail for a forged witness (tests); the verifier refuses it
         queue_claims(cx.layout, cx.public, claims, cx.l, &pc, &pp).ok();
         LayerProof::MaxPool(pp)
@@ -176,7 +176,7 @@ fn queue_claims(
             claims.column(layout, public, Col::Diff(l, k, t), pc.point.clone(), v)?;
         }
     }
-    claims.layer_input(layout, public, l, pc.input_point.clone(), pp.input)
+    claims.layer_input(layout, public, (l, 0), pc.input_point.clone(), pp.input)
 }
 
 /// A max-pool layer's proof.

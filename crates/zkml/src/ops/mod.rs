@@ -5,6 +5,7 @@
 //! Requantization is not a kind: dense, conv and average-pool layers share it as their last step
 //! ([`requant`]).
 
+pub mod add; // a + b at two scales: the accumulator is a combination of the inputs' values
 pub mod avgpool; // average pool: a wiring sumcheck with unit coefficients
 pub mod conv; // 2-D convolution: an im2col sumcheck and a wiring sumcheck
 pub mod dense; // y = W x + b by a sumcheck over the inner index
@@ -31,6 +32,7 @@ pub enum Kind {
     Conv(Window),
     MaxPool(Window),
     AvgPool(Window),
+    Add([i64; 2]),
 }
 
 impl Kind {
@@ -41,6 +43,7 @@ impl Kind {
             Kind::Conv(_) => &conv::Conv,
             Kind::MaxPool(_) => &maxpool::MaxPool,
             Kind::AvgPool(_) => &avgpool::AvgPool,
+            Kind::Add(_) => &add::Add,
         }
     }
 }
@@ -50,7 +53,7 @@ pub(crate) struct WitnessCx<'a> {
     pub layer: &'a QuantLayer,
     pub shape: &'a LayerShape,
     pub bits: u32,
-    /// The layer's input, one unpadded row per (padded) sample.
+    /// The layer's (first) input, one unpadded row per (padded) sample.
     pub inputs: Vec<&'a [i64]>,
     /// The layer's result on each sample.
     pub traces: Vec<&'a LayerTrace>,
@@ -69,11 +72,18 @@ pub(crate) struct ProveCx<'a> {
 }
 
 impl ProveCx<'_> {
-    /// This layer's input column: the previous layer's output, or the public input.
-    pub fn input(&self) -> &[F] {
-        match self.l.checked_sub(1) {
+    /// This layer's input column `k`: the output of the layer it reads, or the public input.
+    pub fn input(&self, k: usize) -> &[F] {
+        match self
+            .shape
+            .inputs
+            .get(k)
+            .copied()
+            .unwrap_or(0)
+            .checked_sub(1)
+        {
             None => &self.w.input,
-            Some(prev) => &self.w.layers[prev].cols.out,
+            Some(producer) => &self.w.layers[producer].cols.out,
         }
     }
 
@@ -84,11 +94,11 @@ impl ProveCx<'_> {
             .map_or((&[], &[]), |(w, b)| (w.as_slice(), b.as_slice()))
     }
 
-    /// Queues the claim `input(point) = value` on this layer's input.
-    pub fn input_claim(&self, claims: &mut Claims, point: Vec<EF>, value: EF) {
+    /// Queues the claim `input(k)(point) = value` on this layer's input `k`.
+    pub fn input_claim(&self, claims: &mut Claims, k: usize, point: Vec<EF>, value: EF) {
         // fails only for a forged witness (tests): the verifier refuses it
         claims
-            .layer_input(self.layout, self.public, self.l, point, value)
+            .layer_input(self.layout, self.public, (self.l, k), point, value)
             .ok();
     }
 }

@@ -121,6 +121,21 @@ pub fn check_pool_bounds(area: usize, bits: u32, multiplier: &[i64]) -> Result<(
     check_rows(multiplier.iter().map(|&m| (acc_max, m)), bits)
 }
 
+/// [`check_derived_bounds`] for a sum `a m_a + b m_b` of two activations (`scales`), so
+/// `|acc| <= (m_a + m_b) 2^(bits-1)`.
+///
+/// # Errors
+/// The first channel that fails.
+pub fn check_sum_bounds(
+    scales: [i64; 2],
+    bits: u32,
+    multiplier: &[i64],
+) -> Result<(), BoundViolation> {
+    let [a, b] = scales.map(|m| i128::from(m).abs());
+    let acc_max = (a + b) << (bits - 1);
+    check_rows(multiplier.iter().map(|&m| (acc_max, m)), bits)
+}
+
 /// The bounds of the module docs for rows `(acc_max, m)`.
 fn check_rows(rows: impl Iterator<Item = (i128, i64)>, bits: u32) -> Result<(), BoundViolation> {
     let x_max = 1i128 << (bits - 1);
