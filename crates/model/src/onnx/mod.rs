@@ -578,6 +578,8 @@ mod affine_tests;
 #[cfg(test)]
 mod cnn_tests;
 #[cfg(test)]
+mod dag_tests;
+#[cfg(test)]
 mod fold_tests;
 #[cfg(test)]
 mod pool_tests;
