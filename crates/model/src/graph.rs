@@ -221,7 +221,7 @@ pub struct Node {
     pub op: Op,
     /// The tensors it reads, in order: 0 is the graph input, `k + 1` the output of node `k`
     /// (always an earlier node). Empty reads the previous node's output (tensor `k` for node
-    /// `k`), as in a chain; the importer always fills it.
+    /// `k`), as in a chain; the importer fills it, except for a placeholder that reads no data.
     #[serde(default)]
     pub inputs: Vec<usize>,
     /// Per-sample shape of its (first) input (`None` when unknown, after an unsupported op).

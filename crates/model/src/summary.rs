@@ -39,7 +39,7 @@ pub struct Summary {
     pub input_shape: Vec<usize>,
     pub output_shape: Option<Vec<usize>>,
     pub ops: Vec<OpSummary>,
-    /// Parameters of the chain's layers (after BatchNormalization folding).
+    /// Parameters of the graph's layers (after BatchNormalization folding).
     pub total_params: usize,
     /// Every float parameter of the ONNX model, supported or not.
     pub model_params: usize,

@@ -310,3 +310,63 @@ fn a_graph_output_that_is_not_the_last_node_is_an_error() {
         "{detail}"
     );
 }
+
+#[test]
+fn a_cast_names_the_tensor_it_reads_so_folding_looks_through_it() {
+    let cast = |from: &str, to: &str| {
+        let to_float = super::cnn_tests::int_attr("to", 1);
+        node("Cast", &format!("cast_{from}"), &[from], to, vec![to_float])
+    };
+    // conv -> Cast -> BN: the BN folds into the conv through the Cast
+    let mut p = Parts::default();
+    p.conv("conv", "x", "c", [2, 3], 3, 1);
+    p.nodes.push(cast("c", "cc"));
+    p.bn("bn", "cc", "b", 3);
+    p.op("Relu", "relu", &["b"], "y");
+    let g = float_matches_tract(&onnx_model(&[1, 2, 5, 5], p.nodes, p.inits), &[1, 2, 5, 5]);
+    assert_eq!(kinds(&g), ["Conv", "Relu"]);
+    assert_eq!(g.nodes[0].onnx_op, "Conv+Cast+BatchNormalization");
+    // conv -> Cast -> (BN, Add): the Cast's output has two readers, nothing folds
+    let mut p = Parts::default();
+    p.conv("conv", "x", "c", [2, 3], 3, 1);
+    p.nodes.push(cast("c", "cc"));
+    p.bn("bn", "cc", "b", 3);
+    p.op("Add", "add", &["b", "cc"], "y");
+    let g = float_matches_tract(&onnx_model(&[1, 2, 5, 5], p.nodes, p.inits), &[1, 2, 5, 5]);
+    assert_eq!(kinds(&g), ["Conv", "Conv", "Add"]);
+    assert_eq!(inputs(&g), [vec![0], vec![1], vec![2, 1]]);
+    quantized_within(&g, 3.0);
+}
+
+#[test]
+fn a_relu_after_a_max_pool_is_fused_before_the_pool_only_when_nothing_else_reads_between() {
+    let pool = |x: &str, y: &str| {
+        let attrs = vec![
+            ints_attr("kernel_shape", &[2, 2]),
+            ints_attr("strides", &[2, 2]),
+        ];
+        node("MaxPool", &format!("pool_{x}"), &[x], y, attrs)
+    };
+    let build = |shared: bool| {
+        let mut p = Parts::default();
+        p.conv("conv", "x", "c", [2, 3], 3, 1);
+        p.nodes.push(pool("c", "m"));
+        p.op("Relu", "relu", &["m"], "r");
+        p.conv("conv2", "r", "d", [3, 3], 1, 1);
+        // the shortcut reads the conv output (before the pool) or the ReLU
+        let shortcut = if shared { "m" } else { "r" };
+        p.op("Add", "add", &["d", shortcut], "y");
+        onnx_model(&[1, 2, 6, 6], p.nodes, p.inits)
+    };
+    let g = float_matches_tract(&build(false), &[1, 2, 6, 6]);
+    assert_eq!(kinds(&g), ["Conv", "MaxPool", "Relu", "Conv", "Add"]);
+    let qm = quantized_within(&g, 3.0);
+    let QuantLayer::Conv(c) = &qm.layers[0] else {
+        panic!()
+    };
+    assert!(c.relu);
+    assert_eq!(qm.inputs, [vec![0], vec![1], vec![2], vec![3, 2]]);
+    let g = import(&build(true)).unwrap();
+    let err = quantize(&g, &[vec![0.5; 72]], &QuantConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("other nodes also read"), "{err}");
+}

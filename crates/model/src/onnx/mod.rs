@@ -39,7 +39,8 @@ use proto::Const;
 ///
 /// # Errors
 /// [`ModelError::Io`]/[`ModelError::Onnx`] for unreadable files, [`ModelError::Structure`] or
-/// [`ModelError::Shape`] for graphs that are not one chain with consistent shapes. Unsupported
+/// [`ModelError::Shape`] for graphs without one input, one output (the last node's) and a
+/// path of ops between them with consistent shapes. Unsupported
 /// ops are NOT errors here: they are placeholders listed by [`Graph::unsupported`].
 pub fn import_onnx(path: &Path) -> Result<Graph, ModelError> {
     let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
@@ -437,7 +438,7 @@ fn push_node(ctx: &mut Ctx, node: &NodeProto, name: String, op: Op, out_shape: O
     }
 }
 
-/// A node off the chain that is a Constant or whose outputs were all computed at import:
+/// A node off the data path that is a Constant or whose outputs were all computed at import:
 /// recorded (a Constant's value read, or a gap when it cannot be), returns true.
 fn constant(ctx: &mut Ctx, node: &NodeProto, name: &str, dir: Option<&str>) -> bool {
     if node.op_type == "Constant" && node.domain.is_empty() {
@@ -559,7 +560,7 @@ fn push_gap(ctx: &mut Ctx, node: &NodeProto, name: String, reason: String, on_pa
             name,
             onnx_op: node.op_type.clone(),
             op: gap,
-            inputs: Vec::new(),
+            inputs: ctx.sources.iter().map(|(_, t)| t.id).collect(),
             in_shape: None,
             out_shape: None,
         });
