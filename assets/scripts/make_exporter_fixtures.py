@@ -16,7 +16,7 @@ What each model exercises:
   its stored outputs are PyTorch's (onnxruntime rejects this graph, see the class).
 - torch_float64: a float64 model (`model.double()`): float64 input and initializers.
 - torch_cast_input: a float64 input cast to float32 inside the model (a Cast on the chain).
-- torch_residual: an Add of two branches (not supported yet: must be refused, listing it).
+- torch_residual: an MLP whose Add joins two branches (a residual: the graph is a DAG).
 - torch_avgpool{,_dynamo}: AvgPool2d (plain, and padded with count_include_pad), a ReLU after
   a pool, AdaptiveAvgPool2d(1) (GlobalAveragePool, or ReduceMean from the dynamo exporter).
 - torch_mean: the same network with `x.mean((2, 3))` (ReduceMean with keepdims=0).
@@ -24,6 +24,9 @@ What each model exercises:
   before the classifier (Sub, Div, Mul, Add by constants).
 - torch_mobile: a MobileNet-style block: depthwise and pointwise convs with BatchNorm, a
   grouped dilated conv, global average pooling.
+- torch_resnet{,_dynamo}: a ResNet-style CNN: a conv-BN-ReLU stem, a basic block with an
+  identity shortcut, one with a stride-2 1x1-conv downsample shortcut, global average pooling,
+  a classifier (legacy and dynamo exporters; the same weights).
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
@@ -214,6 +217,51 @@ def torch_models():
             x = torch.relu(self.dilated(x))
             return self.fc(torch.flatten(self.gap(x), 1))
 
+    class BasicBlock(nn.Module):
+        """ResNet basic block: conv-BN-ReLU, conv-BN, plus the shortcut (the input, or a strided
+        1x1 conv + BN when the shape changes), then ReLU."""
+
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(c_out)
+            self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c_out)
+            self.down = None
+            if stride != 1 or c_in != c_out:
+                self.down = nn.Sequential(
+                    nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+                )
+
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            shortcut = x if self.down is None else self.down(x)
+            return torch.relu(out + shortcut)
+
+    class ResNet(nn.Module):
+        """A small ResNet: stem, an identity block, a downsampling block, global average
+        pooling, a classifier. BN statistics are randomised as in MobileBlock."""
+
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+            self.bn0 = nn.BatchNorm2d(8)
+            self.block1 = BasicBlock(8, 8, 1)
+            self.block2 = BasicBlock(8, 16, 2)
+            self.gap = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(16, 5)
+            for bn in (m for m in self.modules() if isinstance(m, nn.BatchNorm2d)):
+                bn.running_mean.uniform_(-0.2, 0.2)
+                bn.running_var.uniform_(0.5, 1.5)
+                bn.weight.data.uniform_(0.5, 1.5)
+                bn.bias.data.uniform_(-0.2, 0.2)
+
+        def forward(self, x):
+            x = torch.relu(self.bn0(self.stem(x)))
+            x = self.block2(self.block1(x))
+            return self.fc(torch.flatten(self.gap(x), 1))
+
     def export(name, module, shape, dtype=torch.float32, opset=13, dynamo=False, ort=True):
         module = module.eval()
         x = torch.randn(SAMPLES, *shape, dtype=dtype) * 0.8
@@ -262,6 +310,13 @@ def torch_models():
         print(f"torch_avgpool_dynamo skipped: {type(e).__name__}: {e}")
     export("torch_normalised", Normalised(), (3, 6, 6))
     export("torch_mobile", MobileBlock(), (3, 16, 16))
+    # new models go last: the ones above keep their random weights
+    resnet = ResNet()
+    export("torch_resnet", resnet, (3, 16, 16))
+    try:
+        export("torch_resnet_dynamo", resnet, (3, 16, 16), opset=18, dynamo=True)
+    except Exception as e:
+        print(f"torch_resnet_dynamo skipped: {type(e).__name__}: {e}")
 
 
 def keras_models():

@@ -5,13 +5,15 @@
 //! block (depthwise, pointwise and dilated convs), float64 models, skl2onnx, Keras 3): each
 //! imports, the float graph and tract agree with onnxruntime's stored outputs (PyTorch's for
 //! `torch_ceil_last_window`, which onnxruntime rejects), and the binary sets up, proves and
-//! verifies it. A model with ops not supported yet exits 3 naming them.
+//! verifies it. Residual networks (an MLP residual, a ResNet-style CNN from the legacy and the
+//! dynamo exporters) import as DAGs and agree with onnxruntime. A model with ops not supported
+//! yet exits 3 naming them.
 
 use std::path::{Path, PathBuf};
 mod common;
 
 use common::zkml;
-use zkml_model::{FloatReference, Graph, Inputs, import_onnx, parse_inputs};
+use zkml_model::{FloatReference, Graph, Inputs, QuantConfig, import_onnx, parse_inputs, quantize};
 
 /// The fixtures whose ops are all supported.
 const SUPPORTED: &[&str] = &[
@@ -31,6 +33,10 @@ const SUPPORTED: &[&str] = &[
     "skl_mlp_regressor",
     "keras_mlp",
 ];
+
+/// The fixtures whose graphs are DAGs (residual joins): they import and agree with
+/// onnxruntime; proving them comes with the prover's support for sums.
+const RESIDUAL: &[&str] = &["torch_residual", "torch_resnet", "torch_resnet_dynamo"];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -60,35 +66,67 @@ fn assert_close(ours: &[f64], ort: &[f32], what: &str) {
     }
 }
 
+/// The fixture imports without gaps and its float graph and tract agree with the stored
+/// outputs; returns the graph.
+fn agrees_with_onnxruntime(stem: &str) -> Graph {
+    let (graph, inputs) = load(stem);
+    assert!(
+        graph.unsupported().is_empty(),
+        "{stem}: {:?}",
+        graph.unsupported()
+    );
+    let expected = inputs.reference_outputs.as_ref().unwrap();
+    for (i, (x, y)) in inputs.samples.iter().zip(expected).enumerate() {
+        let ours = graph.float_forward(x).unwrap().pop().unwrap();
+        assert_close(&ours, y, &format!("{stem} sample {i}"));
+    }
+    let path = fixture(&format!("{stem}.onnx"));
+    let tract = FloatReference::load(&path, graph.batch, &graph.input_shape)
+        .and_then(|r| r.run(&inputs.samples));
+    if stem == "torch_float64" {
+        // tract 0.23.9 builds a float64 Gemm with float32 constants and fails to run it
+        let err = tract.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            err.contains("F32"),
+            "tract ran the float64 Gemm: update this test"
+        );
+        return graph;
+    }
+    for (i, (t, y)) in tract.unwrap().iter().zip(expected).enumerate() {
+        let t: Vec<f64> = t.iter().map(|&v| f64::from(v)).collect();
+        assert_close(&t, y, &format!("{stem} sample {i} (tract)"));
+    }
+    graph
+}
+
 #[test]
 fn exports_import_and_agree_with_onnxruntime() {
     for stem in SUPPORTED {
-        let (graph, inputs) = load(stem);
-        assert!(
-            graph.unsupported().is_empty(),
-            "{stem}: {:?}",
-            graph.unsupported()
-        );
-        let expected = inputs.reference_outputs.as_ref().unwrap();
-        for (i, (x, y)) in inputs.samples.iter().zip(expected).enumerate() {
-            let ours = graph.float_forward(x).unwrap().pop().unwrap();
-            assert_close(&ours, y, &format!("{stem} sample {i}"));
-        }
-        let path = fixture(&format!("{stem}.onnx"));
-        let tract = FloatReference::load(&path, graph.batch, &graph.input_shape)
-            .and_then(|r| r.run(&inputs.samples));
-        if *stem == "torch_float64" {
-            // tract 0.23.9 builds a float64 Gemm with float32 constants and fails to run it
-            let err = tract.err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(
-                err.contains("F32"),
-                "tract ran the float64 Gemm: update this test"
-            );
-            continue;
-        }
-        for (i, (t, y)) in tract.unwrap().iter().zip(expected).enumerate() {
-            let t: Vec<f64> = t.iter().map(|&v| f64::from(v)).collect();
-            assert_close(&t, y, &format!("{stem} sample {i} (tract)"));
+        agrees_with_onnxruntime(stem);
+    }
+}
+
+#[test]
+fn residual_exports_import_as_dags_and_agree_with_onnxruntime() {
+    for stem in RESIDUAL {
+        let graph = agrees_with_onnxruntime(stem);
+        let joins = graph.nodes.iter().filter(|n| n.op.kind() == "Add").count();
+        let want = if *stem == "torch_residual" { 1 } else { 2 };
+        assert_eq!(joins, want, "{stem}: {}", graph.summary());
+        // integer inference of the quantized DAG stays close to onnxruntime's float outputs
+        let (_, inputs) = load(stem);
+        let model = quantize(&graph, &inputs.samples, &QuantConfig::default()).unwrap();
+        assert!(!model.inputs.is_empty(), "{stem}: not a chain");
+        let expected = inputs.reference_outputs.unwrap();
+        let scale = expected.iter().flatten().fold(0f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in inputs.samples.iter().zip(&expected).enumerate() {
+            let out = model.forward(&model.quantize_input(x)).pop().unwrap();
+            for (k, (got, want)) in model.dequantize_output(&out).iter().zip(y).enumerate() {
+                assert!(
+                    (got - want).abs() <= 0.1 * scale,
+                    "{stem} sample {i}[{k}]: quantized {got}, onnxruntime {want} (max |y| {scale})"
+                );
+            }
         }
     }
 }
@@ -178,25 +216,6 @@ fn exports_set_up_prove_and_verify() {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
-}
-
-#[test]
-fn a_residual_export_is_refused_with_3_naming_the_join() {
-    let model = s(&fixture("torch_residual.onnx"));
-    let dir = std::env::temp_dir().join(format!("zkml-exporters-residual-{}", std::process::id()));
-    let (code, out, err) = zkml(&["setup", &model, "--out", &s(&dir)]);
-    assert_eq!(code, 3, "{out}{err}");
-    assert!(
-        err.contains("/Add") && err.contains("two branches meet here"),
-        "{err}"
-    );
-    assert!(
-        err.contains("/fc2/Gemm") && err.contains("side branch"),
-        "{err}"
-    );
-    let (code, out, _) = zkml(&["inspect", &model]);
-    assert_eq!(code, 3);
-    assert!(out.contains("/Add"), "{out}");
 }
 
 #[test]

@@ -46,7 +46,7 @@ pub enum ModelError {
     /// The bytes are not a valid ONNX protobuf, or a tensor in it cannot be decoded.
     #[error("invalid ONNX: {detail}")]
     Onnx { detail: String },
-    /// The graph has a structure the front end does not take (not one chain, several inputs...).
+    /// The graph has a structure the front end does not take (no path from the input to the output, several inputs...).
     #[error("unsupported graph structure: {detail}")]
     Structure { detail: String },
     /// Shapes do not agree at a node.

@@ -1,5 +1,7 @@
-//! The small internal graph: a chain of ops on one flat per-sample tensor.
+//! The small internal graph: a DAG of ops on flat per-sample tensors.
 //!
+//! Tensors are numbered: 0 is the graph input, `k + 1` the output of node `k`. Each node reads
+//! earlier tensors ([`Node::inputs`]); the last node's output is the graph output.
 //! Shapes are per sample: the batch dimension is removed and recorded once in [`Graph::batch`].
 //! Data is flattened in C order (CNN activations are `[C][H][W]`), so `Reshape`/`Flatten` are
 //! re-indexing only and act as no-ops on the flat per-sample vector.
@@ -171,6 +173,8 @@ pub enum Op {
     Reshape,
     /// Identity, or Dropout at inference.
     Identity,
+    /// Elementwise `a + b` of two data tensors of the same per-sample shape (a residual join).
+    Add,
     /// An op the front end cannot take; kept so that every gap is listed at once.
     Unsupported(UnsupportedOp),
 }
@@ -186,6 +190,7 @@ impl Op {
             Op::Relu => "Relu",
             Op::Reshape => "Reshape",
             Op::Identity => "Identity",
+            Op::Add => "Add",
             Op::Unsupported(_) => "Unsupported",
         }
     }
@@ -200,12 +205,13 @@ impl Op {
             | Op::Relu
             | Op::Reshape
             | Op::Identity
+            | Op::Add
             | Op::Unsupported(_) => 0,
         }
     }
 }
 
-/// One node of the chain.
+/// One node of the graph.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     /// ONNX node name (or `#index` when the node has none).
@@ -213,13 +219,30 @@ pub struct Node {
     /// The ONNX op type(s) it came from, e.g. `Gemm` or `MatMul+Add`.
     pub onnx_op: String,
     pub op: Op,
-    /// Per-sample input shape (`None` when unknown, after an unsupported op).
+    /// The tensors it reads, in order: 0 is the graph input, `k + 1` the output of node `k`
+    /// (always an earlier node). Empty reads the previous node's output (tensor `k` for node
+    /// `k`), as in a chain; the importer fills it, except for a placeholder that reads no data.
+    #[serde(default)]
+    pub inputs: Vec<usize>,
+    /// Per-sample shape of its (first) input (`None` when unknown, after an unsupported op).
     pub in_shape: Option<Vec<usize>>,
     /// Per-sample output shape (`None` when unknown).
     pub out_shape: Option<Vec<usize>>,
 }
 
-/// An ONNX node that is not a node of the chain: a constant (a Constant node, or shape
+impl Node {
+    /// The tensors this node, node `k` of its graph, reads: [`Node::inputs`], or `[k]` (the
+    /// previous node's output) when that is empty.
+    pub fn reads(&self, k: usize) -> Vec<usize> {
+        if self.inputs.is_empty() {
+            vec![k]
+        } else {
+            self.inputs.clone()
+        }
+    }
+}
+
+/// An ONNX node that is not a node of the graph: a constant (a Constant node, or shape
 /// arithmetic computed at import) or an op folded into its neighbour (a bias Add, a
 /// BatchNormalization, a Cast between float types).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,7 +254,7 @@ pub struct FoldedNode {
     pub how: String,
 }
 
-/// An imported model: one input, one output, a chain of nodes.
+/// An imported model: one input, one output (the last node's), a DAG of nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Graph {
     pub input_name: String,
@@ -240,7 +263,7 @@ pub struct Graph {
     /// Per-sample input shape (batch dimension removed).
     pub input_shape: Vec<usize>,
     pub nodes: Vec<Node>,
-    /// The ONNX nodes that are not chain nodes, in graph order.
+    /// The ONNX nodes that are not graph nodes, in graph order.
     #[serde(default)]
     pub folded: Vec<FoldedNode>,
     /// Float parameters of the ONNX model: every float initializer or Constant that a node
@@ -275,12 +298,13 @@ impl Graph {
                 | Op::AvgPool(_)
                 | Op::Relu
                 | Op::Reshape
-                | Op::Identity => None,
+                | Op::Identity
+                | Op::Add => None,
             })
             .collect()
     }
 
-    /// Number of float parameters of the chain's layers (after folding).
+    /// Number of float parameters of the graph's layers (after folding).
     pub fn param_count(&self) -> usize {
         self.nodes.iter().map(|n| n.op.param_count()).sum()
     }
@@ -294,11 +318,32 @@ impl Graph {
         }
     }
 
-    /// Float inference of one sample (flat, C order) in f64; returns every node's output.
+    /// The tensors node `k` reads ([`Node::inputs`], or `[k]` when that is empty).
+    pub fn node_inputs(&self, k: usize) -> Vec<usize> {
+        self.nodes.get(k).map_or_else(|| vec![k], |n| n.reads(k))
+    }
+
+    /// For each tensor (0: the input, `k + 1`: node `k`'s output), the nodes that read it, in
+    /// order, once per read (a node reading a tensor twice is listed twice).
+    pub fn consumers(&self) -> Vec<Vec<usize>> {
+        let mut readers = vec![Vec::new(); self.nodes.len() + 1];
+        for k in 0..self.nodes.len() {
+            for t in self.node_inputs(k) {
+                if let Some(r) = readers.get_mut(t) {
+                    r.push(k);
+                }
+            }
+        }
+        readers
+    }
+
+    /// Float inference of one sample (flat, C order) in f64; returns every node's output, in
+    /// node order.
     ///
     /// # Errors
     /// [`ModelError::Unsupported`] when the graph has placeholders, [`ModelError::Shape`] when
-    /// the sample has the wrong length.
+    /// the sample has the wrong length, a node reads a later tensor or the wrong number of
+    /// tensors, or an Add's operands differ in length.
     pub fn float_forward(&self, x: &[f32]) -> Result<Vec<Vec<f64>>, ModelError> {
         let gaps = self.unsupported();
         if !gaps.is_empty() {
@@ -316,19 +361,51 @@ impl Graph {
                 ),
             });
         }
-        let mut cur: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-        let mut outs = Vec::with_capacity(self.nodes.len());
-        for node in &self.nodes {
-            cur = match &node.op {
-                Op::Dense(d) => d.forward(&cur),
-                Op::Conv(c) => c.forward(&cur),
-                Op::MaxPool(p) => p.forward(&cur),
-                Op::AvgPool(p) => p.forward(&cur),
-                Op::Relu => cur.iter().map(|&v| v.max(0.0)).collect(),
-                Op::Reshape | Op::Identity | Op::Unsupported(_) => cur,
+        let mut outs: Vec<Vec<f64>> = Vec::with_capacity(self.nodes.len());
+        let input: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        for (k, node) in self.nodes.iter().enumerate() {
+            let reads = self.node_inputs(k);
+            let shape_err = |detail: String| ModelError::Shape {
+                node: node.name.clone(),
+                detail,
             };
-            outs.push(cur.clone());
+            let xs = reads
+                .iter()
+                .map(|&t| match t.checked_sub(1) {
+                    None => Ok(input.as_slice()),
+                    Some(j) => outs
+                        .get(j)
+                        .map(Vec::as_slice)
+                        .ok_or_else(|| shape_err(format!("reads tensor {t}, not an earlier one"))),
+                })
+                .collect::<Result<Vec<&[f64]>, ModelError>>()?;
+            let out = node_forward(&node.op, &xs).map_err(shape_err)?;
+            outs.push(out);
         }
         Ok(outs)
     }
+}
+
+/// Float forward of one op from the tensors it reads, or why the inputs do not fit it.
+fn node_forward(op: &Op, xs: &[&[f64]]) -> Result<Vec<f64>, String> {
+    if let Op::Add = op {
+        let [a, b] = xs else {
+            return Err(format!("Add reads {} tensors, not 2", xs.len()));
+        };
+        if a.len() != b.len() {
+            return Err(format!("Add of {} and {} values", a.len(), b.len()));
+        }
+        return Ok(a.iter().zip(*b).map(|(u, v)| u + v).collect());
+    }
+    let [x] = xs else {
+        return Err(format!("{} reads {} tensors, not 1", op.kind(), xs.len()));
+    };
+    Ok(match op {
+        Op::Dense(d) => d.forward(x),
+        Op::Conv(c) => c.forward(x),
+        Op::MaxPool(p) => p.forward(x),
+        Op::AvgPool(p) => p.forward(x),
+        Op::Relu => x.iter().map(|&v| v.max(0.0)).collect(),
+        Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => x.to_vec(),
+    })
 }

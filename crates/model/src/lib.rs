@@ -7,7 +7,7 @@
 //! - [`add`]: the rescaled, requantized sum of two activations (residual joins).
 //! - [`cnn`]: quantized convolution, max-pool and average-pool layers, their integer inference.
 //! - [`error`]: [`ModelError`] and [`UnsupportedOp`] (one gap of a model).
-//! - [`graph`]: the internal graph: a chain of [`Node`]s with an exhaustive [`Op`] enum.
+//! - [`graph`]: the internal graph: a DAG of [`Node`]s with an exhaustive [`Op`] enum.
 //! - [`onnx`]: ONNX protobuf -> [`Graph`]; constant folding with tract, one builder per
 //!   supported ONNX op.
 //! - [`summary`]: [`Summary`] of a graph for `zkml inspect`.

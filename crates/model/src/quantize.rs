@@ -9,10 +9,20 @@
 //! A ReLU after a dense or conv layer (possibly with Reshape/Identity, or MaxPools, between) is
 //! fused into it; its output scale is calibrated after the ReLU. A MaxPool keeps the scale of
 //! its input (no requantization); an AveragePool requantizes its window sums by
-//! `s_in / (kh kw s_out)` and takes a ReLU that follows it.
+//! `s_in / (kh kw s_out)` and takes a ReLU that follows it. A sum of two activations (an
+//! [`AddLayer`]) rescales each by `m_x = round(s_x / s_out 2^32)` and requantizes with
+//! multiplier 1; a ReLU after it is its clamp.
+//!
+//! The graph is a DAG: each layer reads the layers (or the input) its graph node reads,
+//! Reshape/Identity nodes and fused ReLUs naming the tensor they read. A ReLU is fused only
+//! when the output it clamps has no other reader (through Reshapes, and MaxPools for the
+//! rule above), since the others would see the clamped values. When every layer reads the
+//! previous one, [`QuantizedModel::inputs`] is left empty (a chain); otherwise it lists
+//! every layer's inputs.
 
 use serde::{Deserialize, Serialize};
 
+use crate::add::AddLayer;
 use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::{GapList, ModelError};
 use crate::graph::{AvgPool, Conv, Dense, Graph, MaxPool, Op};
@@ -53,6 +63,17 @@ enum Kind<'a> {
     Conv(&'a Conv),
     MaxPool(&'a MaxPool),
     AvgPool(&'a AvgPool),
+    /// A sum of two tensors of this per-sample shape.
+    Add(&'a [usize]),
+}
+
+impl Kind<'_> {
+    fn is_max_pool(&self) -> bool {
+        match self {
+            Kind::MaxPool(_) => true,
+            Kind::Dense(_) | Kind::Conv(_) | Kind::AvgPool(_) | Kind::Add(_) => false,
+        }
+    }
 }
 
 /// A layer-making node of the graph and what is fused after it.
@@ -60,13 +81,18 @@ struct Planned<'a> {
     name: &'a str,
     kind: Kind<'a>,
     relu: bool,
+    /// Index of the graph node that makes the layer.
+    node: usize,
     /// Index of the graph node whose output (after `relu` when set) is this layer's output.
     out_node: usize,
+    /// The tensors it reads: 0 the input, `k + 1` the output of layer `k`.
+    inputs: Vec<usize>,
 }
 
-/// Group the chain into layers (Dense, Conv, MaxPool, AvgPool) with fused ReLUs. A ReLU
+/// Group the graph into layers (Dense, Conv, MaxPool, AvgPool, Add) with fused ReLUs. A ReLU
 /// after a MaxPool is fused into the requantizing layer before the pool (max and ReLU
-/// commute); one after an AvgPool into the AvgPool.
+/// commute); one after an AvgPool or Add into it; each only when the clamped output has no
+/// other reader. The last node's output must be the last layer's.
 fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
     let gaps = graph.unsupported();
     if !gaps.is_empty() {
@@ -74,43 +100,117 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
             gaps: GapList(gaps),
         });
     }
+    let readers = graph.consumers();
     let mut layers: Vec<Planned<'_>> = Vec::new();
+    // the layer tensor (0 input, l + 1 layer l) of each graph tensor
+    let mut alias = vec![0usize; graph.nodes.len() + 1];
     for (idx, node) in graph.nodes.iter().enumerate() {
+        let reads = graph.node_inputs(idx);
+        let first = reads.first().copied().unwrap_or(0);
         let kind = match &node.op {
             Op::Dense(d) => Kind::Dense(d),
             Op::Conv(c) => Kind::Conv(c),
             Op::MaxPool(p) => Kind::MaxPool(p),
             Op::AvgPool(p) => Kind::AvgPool(p),
+            Op::Add => {
+                Kind::Add(
+                    node.out_shape
+                        .as_deref()
+                        .ok_or_else(|| ModelError::Structure {
+                            detail: format!("Add node {} has no known shape", node.name),
+                        })?,
+                )
+            }
             Op::Relu => {
-                let last = layers
-                    .iter()
-                    .rposition(|l| !matches!(l.kind, Kind::MaxPool(_)));
-                let Some(last) = last else {
-                    return Err(ModelError::ReluWithoutDense {
-                        node: node.name.clone(),
-                    });
-                };
-                if last + 1 == layers.len() {
-                    layers[last].out_node = idx;
+                let l = relu_target(graph, &readers, &layers, &alias, idx)?;
+                if alias[first] == l + 1 {
+                    layers[l].out_node = idx;
                 }
-                layers[last].relu = true;
+                layers[l].relu = true;
+                alias[idx + 1] = alias[first];
                 continue;
             }
-            Op::Reshape | Op::Identity | Op::Unsupported(_) => continue,
+            Op::Reshape | Op::Identity | Op::Unsupported(_) => {
+                alias[idx + 1] = alias[first];
+                continue;
+            }
         };
         layers.push(Planned {
             name: &node.name,
             kind,
             relu: false,
+            node: idx,
             out_node: idx,
+            inputs: reads.iter().map(|&t| alias[t]).collect(),
         });
+        alias[idx + 1] = layers.len();
     }
     if layers.is_empty() {
         return Err(ModelError::Structure {
             detail: "the model has no Gemm/MatMul/Conv/MaxPool/AveragePool layer".into(),
         });
     }
+    if alias.last() != Some(&layers.len()) {
+        return Err(ModelError::Structure {
+            detail: "the graph output is not the output of its last layer".into(),
+        });
+    }
     Ok(layers)
+}
+
+/// The requantizing layer whose clamp ReLU node `relu` becomes: the layer that produces its
+/// input, or the one before the MaxPools that do, when each output on the way has one reader.
+fn relu_target(
+    graph: &Graph,
+    readers: &[Vec<usize>],
+    layers: &[Planned<'_>],
+    alias: &[usize],
+    relu: usize,
+) -> Result<usize, ModelError> {
+    let name = &graph.nodes[relu].name;
+    let mut tensor = graph.node_inputs(relu).first().copied().unwrap_or(0);
+    loop {
+        tensor = sole_source(graph, readers, tensor).ok_or_else(|| ModelError::Structure {
+            detail: format!(
+                "ReLU node {name} clamps an output that other nodes also read; a ReLU is \
+                 proven only as the clamp of the layer before it, which the others would see"
+            ),
+        })?;
+        let Some(l) = alias[tensor].checked_sub(1) else {
+            return Err(ModelError::ReluWithoutDense { node: name.clone() });
+        };
+        if !layers[l].kind.is_max_pool() {
+            return Ok(l);
+        }
+        tensor = graph
+            .node_inputs(layers[l].node)
+            .first()
+            .copied()
+            .unwrap_or(0);
+    }
+}
+
+/// Walk back from graph tensor `t` through Reshape, Identity and ReLU nodes to the tensor of
+/// the node that makes it (a layer, or 0 the input); `None` when a tensor on the way has a
+/// reader other than the next one.
+fn sole_source(graph: &Graph, readers: &[Vec<usize>], mut t: usize) -> Option<usize> {
+    while let Some(k) = t.checked_sub(1) {
+        if readers.get(t).map(Vec::len) != Some(1) {
+            return None;
+        }
+        match graph.nodes[k].op {
+            Op::Reshape | Op::Identity | Op::Relu => {
+                t = graph.node_inputs(k).first().copied().unwrap_or(0);
+            }
+            Op::Dense(_)
+            | Op::Conv(_)
+            | Op::MaxPool(_)
+            | Op::AvgPool(_)
+            | Op::Add
+            | Op::Unsupported(_) => return Some(t),
+        }
+    }
+    Some(t)
 }
 
 /// Max |value| of the input and of each planned layer's output over the calibration samples.
@@ -318,6 +418,31 @@ fn quantize_avg_pool(
     })
 }
 
+/// A sum rescales each input by `m_x = round(s_x / s_out 2^32)` and requantizes with
+/// multiplier 1.
+fn quantize_add(
+    p: &Planned<'_>,
+    shape: &[usize],
+    s_in: [f64; 2],
+    s_out: f64,
+) -> Result<AddLayer, ModelError> {
+    let scale = |s: f64| {
+        let real = s / s_out;
+        multiplier_from_real(real).ok_or_else(|| ModelError::Quantization {
+            layer: p.name.to_string(),
+            detail: format!("input scale ratio {real} * 2^32 is not below 2^62"),
+        })
+    };
+    Ok(AddLayer {
+        name: p.name.to_string(),
+        shape: shape.to_vec(),
+        scales: [scale(s_in[0])?, scale(s_in[1])?],
+        multiplier: vec![1; shape.first().copied().unwrap_or(1)],
+        relu: p.relu,
+        out_scale: s_out,
+    })
+}
+
 /// Quantize a graph with scales from float inference on `calibration` (per-sample flat inputs).
 ///
 /// # Errors
@@ -337,21 +462,22 @@ pub fn quantize(
     let planned = plan(graph)?;
     let (max_in, max_out) = calibrate(graph, &planned, calibration)?;
     let input_scale = activation_scale(max_in, config.bits);
-    let mut s_in = input_scale;
-    let mut layers = Vec::with_capacity(planned.len());
+    let mut layers: Vec<QuantLayer> = Vec::with_capacity(planned.len());
     for (p, &max) in planned.iter().zip(&max_out) {
+        let scale_of = |t: usize| {
+            t.checked_sub(1)
+                .and_then(|l| layers.get(l))
+                .map_or(input_scale, QuantLayer::out_scale)
+        };
+        let s_in = scale_of(p.inputs.first().copied().unwrap_or(0));
+        let s_out = activation_scale(max, config.bits);
         let layer = match p.kind {
-            Kind::Dense(d) => {
-                let s_out = activation_scale(max, config.bits);
-                QuantLayer::Dense(quantize_dense(p, d, s_in, s_out, config)?)
-            }
-            Kind::Conv(c) => {
-                let s_out = activation_scale(max, config.bits);
-                QuantLayer::Conv(quantize_conv(p, c, s_in, s_out, config)?)
-            }
-            Kind::AvgPool(a) => {
-                let s_out = activation_scale(max, config.bits);
-                QuantLayer::AvgPool(quantize_avg_pool(p, a, s_in, s_out)?)
+            Kind::Dense(d) => QuantLayer::Dense(quantize_dense(p, d, s_in, s_out, config)?),
+            Kind::Conv(c) => QuantLayer::Conv(quantize_conv(p, c, s_in, s_out, config)?),
+            Kind::AvgPool(a) => QuantLayer::AvgPool(quantize_avg_pool(p, a, s_in, s_out)?),
+            Kind::Add(shape) => {
+                let s_b = scale_of(p.inputs.get(1).copied().unwrap_or(0));
+                QuantLayer::Add(quantize_add(p, shape, [s_in, s_b], s_out)?)
             }
             Kind::MaxPool(m) => QuantLayer::MaxPool(MaxPoolLayer {
                 name: p.name.to_string(),
@@ -361,9 +487,9 @@ pub fn quantize(
                 out_scale: s_in,
             }),
         };
-        s_in = layer.out_scale();
         layers.push(layer);
     }
+    let chain = planned.iter().enumerate().all(|(l, p)| p.inputs == [l]);
     let model = QuantizedModel {
         bits: config.bits,
         scales: config.scales,
@@ -371,7 +497,11 @@ pub fn quantize(
         input_shape: graph.input_shape.clone(),
         input_scale,
         layers,
-        inputs: Vec::new(),
+        inputs: if chain {
+            Vec::new()
+        } else {
+            planned.into_iter().map(|p| p.inputs).collect()
+        },
     };
     model.validate()?;
     Ok(model)

@@ -50,7 +50,8 @@ pub struct LayerTrace {
     pub out: Vec<i64>,
 }
 
-/// A quantized chain of layers: symmetric quantization, zero point 0.
+/// Quantized layers, each reading the model input or earlier layers' outputs: symmetric
+/// quantization, zero point 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuantizedModel {
     /// Activation and weight bit width (2..=16).

@@ -22,6 +22,10 @@ pub struct OpSummary {
     pub in_shape: Option<Vec<usize>>,
     pub out_shape: Option<Vec<usize>>,
     pub params: usize,
+    /// Where its inputs come from (`input` or a node name), when that is not just the previous
+    /// node's output; empty otherwise.
+    #[serde(default)]
+    pub inputs: Vec<String>,
     /// Whether and how it will be proven, e.g. `proven: dense + requantization`,
     /// `re-indexing (nothing to prove)`, `unsupported`.
     pub proof: String,
@@ -35,7 +39,7 @@ pub struct Summary {
     pub input_shape: Vec<usize>,
     pub output_shape: Option<Vec<usize>>,
     pub ops: Vec<OpSummary>,
-    /// Parameters of the chain's layers (after BatchNormalization folding).
+    /// Parameters of the graph's layers (after BatchNormalization folding).
     pub total_params: usize,
     /// Every float parameter of the ONNX model, supported or not.
     pub model_params: usize,
@@ -63,7 +67,7 @@ impl Graph {
                     ),
                     Op::MaxPool(p) => format!("MaxPool {}", window_text(&p.window)),
                     Op::AvgPool(p) => format!("AvgPool {}", window_text(&p.window)),
-                    Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => {
+                    Op::Relu | Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => {
                         n.op.kind().to_string()
                     }
                 },
@@ -71,6 +75,7 @@ impl Graph {
                 in_shape: n.in_shape.clone(),
                 out_shape: n.out_shape.clone(),
                 params: n.op.param_count(),
+                inputs: self.input_names(i),
                 proof: self.proof_of(i),
             })
             .collect();
@@ -91,27 +96,57 @@ impl Graph {
         }
     }
 
-    /// How node `i` will be proven (the same grouping as quantization: a ReLU is the clamp
-    /// of the last dense, conv or average-pool layer before it, max-pools included).
+    /// The names of the tensors node `i` reads, unless it reads just the previous node.
+    fn input_names(&self, i: usize) -> Vec<String> {
+        let reads = self.node_inputs(i);
+        if reads == [i] {
+            return Vec::new();
+        }
+        reads
+            .iter()
+            .map(
+                |&t| match t.checked_sub(1).and_then(|k| self.nodes.get(k)) {
+                    Some(n) => n.name.clone(),
+                    None => "input".to_string(),
+                },
+            )
+            .collect()
+    }
+
+    /// How node `i` will be proven (the same grouping as quantization: a ReLU is the clamp of
+    /// the dense, conv, average-pool or sum layer that produces its input, through max-pools
+    /// and reshapes).
     fn proof_of(&self, i: usize) -> String {
         match &self.nodes[i].op {
             Op::Dense(_) => "proven: dense + requantization".into(),
             Op::Conv(_) => "proven: conv + requantization".into(),
             Op::MaxPool(_) => "proven: max-pool".into(),
             Op::AvgPool(_) => "proven: window sum + requantization".into(),
-            Op::Relu => {
-                let linear = self.nodes[..i]
-                    .iter()
-                    .rev()
-                    .find(|n| matches!(n.op, Op::Dense(_) | Op::Conv(_) | Op::AvgPool(_)));
-                match linear {
-                    Some(n) => format!("proven: in the requantization clamp of {}", n.name),
-                    None => "unsupported: no dense, conv or average-pool layer before it".into(),
-                }
-            }
+            Op::Add => "proven: rescaled sum + requantization".into(),
+            Op::Relu => match self.clamped_layer(i) {
+                Some(n) => format!("proven: in the requantization clamp of {n}"),
+                None => "unsupported: no dense, conv, average-pool or sum layer before it".into(),
+            },
             Op::Reshape => "re-indexing (nothing to prove)".into(),
             Op::Identity => "no-op".into(),
             Op::Unsupported(_) => "unsupported (see below)".into(),
+        }
+    }
+
+    /// The name of the requantizing node whose output ReLU node `i` clamps, following its input
+    /// back through max-pools, ReLUs and re-indexing.
+    fn clamped_layer(&self, i: usize) -> Option<&str> {
+        let mut t = self.node_inputs(i).first().copied()?;
+        loop {
+            let k = t.checked_sub(1)?;
+            let n = self.nodes.get(k)?;
+            match n.op {
+                Op::Dense(_) | Op::Conv(_) | Op::AvgPool(_) | Op::Add => return Some(&n.name),
+                Op::MaxPool(_) | Op::Relu | Op::Reshape | Op::Identity => {
+                    t = self.node_inputs(k).first().copied()?;
+                }
+                Op::Unsupported(_) => return None,
+            }
         }
     }
 }
@@ -191,6 +226,9 @@ impl fmt::Display for Summary {
                 op.params,
                 op.proof
             )?;
+            if !op.inputs.is_empty() {
+                writeln!(f, "{:>3}  {:<w$}  reads {}", "", "", op.inputs.join(", "))?;
+            }
         }
         if !self.folded.is_empty() {
             writeln!(f, "not proven apart ({} ONNX nodes):", self.folded.len())?;

@@ -11,6 +11,7 @@ fn node(name: &str, op: Op) -> Node {
         name: name.into(),
         onnx_op: op.kind().into(),
         op,
+        inputs: Vec::new(),
         in_shape: None,
         out_shape: None,
     }

@@ -4,11 +4,12 @@
 //!
 //! Each is folded into a neighbouring linear op where that is exact, else proven as a diagonal
 //! linear op (a 1x1 Conv `C -> C`, or a diagonal Dense on a flat input):
-//! - backward, at build time, into the Conv or Dense whose output the chain is at (rows
-//!   scaled, bias `b a + s`);
+//! - backward, at build time, into the Conv or Dense that produces the data it maps, when the
+//!   map is the only reader of that output (rows scaled, bias `b a + s`);
 //! - forward, after the walk ([`fold_forward`]), into the Dense that reads it (through
 //!   Reshapes) or the Conv that reads it when the Conv has no padding or the shift is zero
-//!   (padding reads 0 after the map, which a folded shift would not).
+//!   (padding reads 0 after the map, which a folded shift would not), when that reader (and
+//!   each Reshape between) is the only reader.
 
 use tract_onnx::pb::NodeProto;
 
@@ -79,8 +80,9 @@ fn per_channel(c: &Const, shape: &[usize]) -> Result<Vec<f64>, String> {
     }
 }
 
-/// The affine map `y = scale_c x + shift_c` on the chain at per-sample `shape`: folded into
-/// the linear op the chain is at, or a diagonal op recorded for [`fold_forward`].
+/// The affine map `y = scale_c x + shift_c` on the data tensor at per-sample `shape`: folded
+/// into the linear op that produces it when nothing else reads it ([`Ctx::fold_target`]), or
+/// a diagonal op recorded for [`fold_forward`].
 pub(crate) fn apply(
     ctx: &mut Ctx,
     op_type: &str,
@@ -92,8 +94,8 @@ pub(crate) fn apply(
         return unsupported("the affine map's constants are not finite");
     }
     let channels = scale.len();
-    let at = ctx.nodes.len().checked_sub(1);
-    if let Some(last) = ctx.nodes.last_mut() {
+    let at = ctx.fold_target();
+    if let Some(last) = at.and_then(|k| ctx.nodes.get_mut(k)) {
         let folded = match &mut last.op {
             Op::Conv(conv) if conv.c_out() == channels => {
                 let per = conv.weight.len() / channels;
@@ -197,12 +199,9 @@ pub(crate) fn fold_forward(
 ) {
     // from the last, so that removing a node leaves the earlier indices valid
     for p in pending.into_iter().rev() {
-        let reader = nodes[p.node + 1..]
-            .iter()
-            .position(|n| !matches!(n.op, Op::Reshape | Op::Identity))
-            .map(|k| p.node + 1 + k);
-        let Some(r) = reader else { continue };
-        let through_reshape = r > p.node + 1;
+        let Some((r, through_reshape)) = sole_reader(nodes, p.node) else {
+            continue;
+        };
         let zero_shift = p.shift.iter().all(|&s| s == 0.0);
         let done = match &mut nodes[r].op {
             Op::Dense(d) if d.n_in % p.scale.len() == 0 => {
@@ -242,7 +241,7 @@ pub(crate) fn fold_forward(
             _ => false,
         };
         if done {
-            let gone = nodes.remove(p.node);
+            let gone = remove_node(nodes, p.node);
             // the map keeps the shape: the reader's input shape is unchanged
             let into = &mut nodes[r - 1];
             into.onnx_op = format!("{}+{}", gone.onnx_op, into.onnx_op);
@@ -253,4 +252,46 @@ pub(crate) fn fold_forward(
             });
         }
     }
+}
+
+/// The Dense or Conv (or other non-reshaping node) that reads node `k`'s output, and whether
+/// Reshape/Identity nodes lie between: `None` unless each tensor on the way, from node `k`'s
+/// output on, has exactly one reader.
+fn sole_reader(nodes: &[Node], k: usize) -> Option<(usize, bool)> {
+    let mut tensor = k + 1;
+    let mut crossed = false;
+    loop {
+        let mut readers = nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(j, n)| n.reads(j).into_iter().map(move |t| (j, t)))
+            .filter(|&(_, t)| t == tensor)
+            .map(|(j, _)| j);
+        let (Some(r), None) = (readers.next(), readers.next()) else {
+            return None;
+        };
+        if !matches!(nodes[r].op, Op::Reshape | Op::Identity) {
+            return Some((r, crossed));
+        }
+        tensor = r + 1;
+        crossed = true;
+    }
+}
+
+/// Remove node `k`, a map of one tensor folded into its reader: whatever read its output reads
+/// its input instead, and the tensors after it are renumbered.
+fn remove_node(nodes: &mut Vec<Node>, k: usize) -> Node {
+    let source = nodes[k].reads(k).first().copied().unwrap_or(k);
+    for (j, n) in nodes.iter_mut().enumerate().skip(k + 1) {
+        n.inputs = n
+            .reads(j)
+            .into_iter()
+            .map(|t| match t {
+                t if t == k + 1 => source,
+                t if t > k + 1 => t - 1,
+                t => t,
+            })
+            .collect();
+    }
+    nodes.remove(k)
 }

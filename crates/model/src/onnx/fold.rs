@@ -1,7 +1,7 @@
 //! Constant folding through tract: every tensor whose value does not depend on the graph input
 //! (shape arithmetic such as `Shape -> Gather -> Unsqueeze -> Concat`, tf2onnx's
 //! `Shape -> Cast -> Slice -> Concat`, `ConstantOfShape`, weights transposed by an op) becomes a
-//! constant, so that the chain walk sees one data input and a Reshape gets a known target.
+//! constant, so that the walk sees one data input and a Reshape gets a known target.
 //!
 //! tract analyses the model (obstinately: past ops it cannot take) with the input's per-sample
 //! shape fixed and its batch as written in the file. A dynamic batch is analysed three times:

@@ -2,17 +2,25 @@
 //!
 //! First, `fold` computes with tract every tensor that does not depend on the input (shape
 //! arithmetic, weights computed from constants); those are constants from then on, and the
-//! nodes that made them are listed in [`Graph::folded`]. The chain is the path from the graph output back to its input through each node's first
-//! non-constant input. The walk follows it with one "current" tensor; each chain node goes
-//! through the builder that `ops::builder` finds for its op type. A node without a builder,
-//! with attributes we do not take, with a second data input, or off the chain becomes an
-//! [`Op::Unsupported`] placeholder, so that every gap of a model is listed at once
-//! (`Graph::unsupported`). Structural problems that make the rest
-//! meaningless (no input, two inputs, the output not at the end of the chain) are errors.
+//! nodes that made them are listed in [`Graph::folded`]. The data path is the set of nodes
+//! that read (through non-constant inputs) from the graph input and lead to its output: a DAG.
+//! The walk visits its nodes in graph order, knowing for every data tensor which graph tensor
+//! it is (a node's output, or an alias of one when a node was folded away); each node goes
+//! through the builder that `ops::builder` finds for its op type, with the tensor it reads as
+//! the "current" one (an Add or Sum of two data tensors goes to `join::add`). A node without a
+//! builder, with attributes we do not take, with several data inputs (other than that Add), or
+//! off the data path becomes an [`Op::Unsupported`] placeholder, so that every gap of a model is
+//! listed at once (`Graph::unsupported`). Structural problems that make the rest meaningless
+//! (no input, two inputs, the output not the last node's) are errors.
+//!
+//! Folding backward (a BatchNormalization or constant affine map into the Conv/Dense before
+//! it) changes that node's output, so it is done only when the folded node is the only reader
+//! of that output ([`Ctx::fold_target`]).
 
 mod affine;
 mod conv;
 mod fold;
+mod join;
 mod ops;
 mod pool;
 mod proto;
@@ -31,7 +39,8 @@ use proto::Const;
 ///
 /// # Errors
 /// [`ModelError::Io`]/[`ModelError::Onnx`] for unreadable files, [`ModelError::Structure`] or
-/// [`ModelError::Shape`] for graphs that are not one chain with consistent shapes. Unsupported
+/// [`ModelError::Shape`] for graphs without one input, one output (the last node's) and a
+/// path of ops between them with consistent shapes. Unsupported
 /// ops are NOT errors here: they are placeholders listed by [`Graph::unsupported`].
 pub fn import_onnx(path: &Path) -> Result<Graph, ModelError> {
     let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
@@ -62,16 +71,34 @@ fn decode(bytes: &[u8]) -> Result<ModelProto, ModelError> {
         })
 }
 
-/// State of the walk along the chain.
+/// A data tensor of the ONNX graph as the walk knows it.
+#[derive(Clone, Debug)]
+pub(crate) struct Tensor {
+    /// The graph tensor it is: 0 the input, `k + 1` the output of node `k`.
+    pub id: usize,
+    /// Its per-sample shape, when known.
+    pub shape: Option<Vec<usize>>,
+    /// Whether a map may be folded into the node that produces it: this ONNX tensor has one
+    /// reader, and so does every ONNX tensor it aliases (a Cast, a folded map in between).
+    pub exclusive: bool,
+}
+
+/// State of the walk along the data path.
 pub(crate) struct Ctx {
     pub consts: HashMap<String, Const>,
     pub batch: BatchDim,
-    /// Name of the tensor at the end of the chain so far.
+    /// Name of the data tensor the node being built reads (its first data input).
     pub current: String,
     /// Its per-sample shape, when known.
     pub shape: Option<Vec<usize>>,
+    /// The data inputs of the node being built, in input order (a repeated input repeats).
+    pub sources: Vec<(String, Tensor)>,
+    /// Every data tensor met so far, by ONNX name.
+    pub tensors: HashMap<String, Tensor>,
+    /// Number of reads of each ONNX tensor by data-path nodes (the graph output counts one).
+    pub readers: HashMap<String, usize>,
     pub nodes: Vec<Node>,
-    /// ONNX nodes that are not chain nodes: constants and ops folded into a neighbour.
+    /// ONNX nodes that are not graph nodes: constants and ops folded into a neighbour.
     pub folded: Vec<FoldedNode>,
     /// The symbol of a dynamic batch in folded shape values.
     pub batch_symbol: Option<Symbol>,
@@ -81,6 +108,27 @@ pub(crate) struct Ctx {
     pub batch_dependent: HashSet<String>,
     /// Affine maps made diagonal ops, to fold into the op that reads them after the walk.
     pub affine: Vec<affine::Pending>,
+}
+
+impl Ctx {
+    /// The node whose output the node being built reads first (`None`: the graph input).
+    pub fn producer(&self) -> Option<usize> {
+        self.sources.first().and_then(|(_, t)| t.id.checked_sub(1))
+    }
+
+    /// The node into which a map of the data may be folded backward: the producer of the data
+    /// tensor, when the node being built is the only reader of its output.
+    pub fn fold_target(&self) -> Option<usize> {
+        match self.sources.as_slice() {
+            [(_, t)] if t.exclusive => t.id.checked_sub(1),
+            _ => None,
+        }
+    }
+
+    /// Number of data-path reads of an ONNX tensor.
+    fn reads(&self, name: &str) -> usize {
+        self.readers.get(name).copied().unwrap_or(0)
+    }
 }
 
 /// Import from a decoded protobuf; `dir` is where external tensor data lives.
@@ -99,11 +147,27 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
     for (name, value) in folded.consts {
         consts.entry(name).or_insert(value);
     }
+    let path = data_path(
+        g,
+        &consts,
+        &folded.batch_dependent,
+        &input_name,
+        &output_name,
+    )?;
+    let readers = count_readers(g, &path, &output_name);
+    let input = Tensor {
+        id: 0,
+        shape: Some(input_shape.clone()),
+        exclusive: false,
+    };
     let mut ctx = Ctx {
         consts,
         batch,
         current: input_name.clone(),
         shape: Some(input_shape.clone()),
+        sources: Vec::new(),
+        tensors: HashMap::from([(input_name.clone(), input)]),
+        readers,
         nodes: Vec::new(),
         folded: Vec::new(),
         batch_symbol: folded.batch,
@@ -111,23 +175,15 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         batch_dependent: folded.batch_dependent,
         affine: Vec::new(),
     };
-    let chain = chain_nodes(g, &ctx.consts, &input_name, &output_name)?;
     for (index, node) in g.node.iter().enumerate() {
-        visit(&mut ctx, node, index, dir, chain.contains(&index))?;
+        visit(&mut ctx, node, index, dir, path.contains(&index))?;
     }
+    check_output(&ctx, &output_name)?;
     affine::fold_forward(
         &mut ctx.nodes,
         &mut ctx.folded,
         std::mem::take(&mut ctx.affine),
     );
-    if ctx.current != output_name {
-        return Err(ModelError::Structure {
-            detail: format!(
-                "graph output {output_name:?} is not the end of the chain (which is {:?})",
-                ctx.current
-            ),
-        });
-    }
     Ok(Graph {
         input_name,
         output_name,
@@ -170,41 +226,87 @@ fn graph_output(g: &GraphProto) -> Result<String, ModelError> {
     }
 }
 
-/// Indices of the nodes on the path from the graph output back to the input, following each
-/// node's first non-constant input.
-fn chain_nodes(
+/// The graph output must be the last node's output (or the input, when there is no node).
+fn check_output(ctx: &Ctx, output: &str) -> Result<(), ModelError> {
+    let id = ctx.tensors.get(output).map(|t| t.id);
+    if id == Some(ctx.nodes.len()) {
+        return Ok(());
+    }
+    let last = ctx.nodes.last().map_or("the input", |n| n.name.as_str());
+    let detail = match id {
+        None => format!("graph output {output:?} is not computed from the data path"),
+        Some(id) => format!(
+            "graph output {output:?} is tensor {id}, not the output of the last node ({last})"
+        ),
+    };
+    Err(ModelError::Structure { detail })
+}
+
+/// Indices of the nodes on the data path: those that read, through non-constant inputs, from
+/// the graph input and lead to the graph output.
+fn data_path(
     g: &GraphProto,
     consts: &HashMap<String, Const>,
+    batch_dependent: &HashSet<String>,
     input: &str,
     output: &str,
 ) -> Result<HashSet<usize>, ModelError> {
-    let is_const = |name: &str| {
-        consts.contains_key(name)
-            || g.node
-                .iter()
-                .any(|n| n.op_type == "Constant" && n.output.iter().any(|o| o == name))
+    let constant_outputs: HashSet<&str> = g
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Constant")
+        .flat_map(|n| n.output.iter().map(String::as_str))
+        .collect();
+    let is_data = |name: &String| {
+        !name.is_empty()
+            && !consts.contains_key(name)
+            && !batch_dependent.contains(name)
+            && !constant_outputs.contains(name.as_str())
     };
-    let mut producer = HashMap::new();
-    for (i, n) in g.node.iter().enumerate() {
-        for o in n.output.iter().filter(|o| !o.is_empty()) {
-            producer.insert(o.as_str(), i);
+    // graph order is topological in valid ONNX (one pass each way); repeat until stable for
+    // files that are not
+    let mut from_input: HashSet<&str> = HashSet::from([input]);
+    let mut forward = HashSet::new();
+    let mut changed = true;
+    while std::mem::take(&mut changed) {
+        for (i, n) in g.node.iter().enumerate() {
+            let reads = |t: &String| is_data(t) && from_input.contains(t.as_str());
+            if !forward.contains(&i) && n.input.iter().any(reads) {
+                forward.insert(i);
+                from_input.extend(n.output.iter().filter(|o| is_data(o)).map(String::as_str));
+                changed = true;
+            }
         }
     }
-    let mut chain = HashSet::new();
-    let mut tensor = output;
-    while tensor != input {
-        let next = producer.get(tensor).and_then(|&i| {
-            let first = g.node[i]
-                .input
-                .iter()
-                .find(|t| !t.is_empty() && !is_const(t))?;
-            chain.insert(i).then_some(first.as_str())
-        });
-        tensor = next.ok_or_else(|| ModelError::Structure {
-            detail: format!("no chain of ops leads from input {input:?} to output {output:?}"),
-        })?;
+    let mut to_output: HashSet<&str> = HashSet::from([output]);
+    let mut path = HashSet::new();
+    changed = true;
+    while std::mem::take(&mut changed) {
+        for (i, n) in g.node.iter().enumerate().rev() {
+            let leads = n.output.iter().any(|o| to_output.contains(o.as_str()));
+            if forward.contains(&i) && !path.contains(&i) && leads {
+                path.insert(i);
+                to_output.extend(n.input.iter().filter(|t| is_data(t)).map(String::as_str));
+                changed = true;
+            }
+        }
     }
-    Ok(chain)
+    if !from_input.contains(output) {
+        return Err(ModelError::Structure {
+            detail: format!("no chain of ops leads from input {input:?} to output {output:?}"),
+        });
+    }
+    Ok(path)
+}
+
+/// Number of reads of each tensor by the nodes of the data path, plus one for the output.
+fn count_readers(g: &GraphProto, path: &HashSet<usize>, output: &str) -> HashMap<String, usize> {
+    let mut readers: HashMap<String, usize> = HashMap::from([(output.to_string(), 1)]);
+    let inputs = path.iter().flat_map(|&i| &g.node[i].input);
+    for t in inputs.filter(|t| !t.is_empty()) {
+        *readers.entry(t.clone()).or_default() += 1;
+    }
+    readers
 }
 
 fn node_name(node: &NodeProto, index: usize) -> String {
@@ -221,16 +323,16 @@ const JOINS: &[&str] = &[
     "Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean", "Concat",
 ];
 
-/// Process one ONNX node: a constant, a chain op, or a placeholder.
+/// Process one ONNX node: a constant, a node of the data path, or a placeholder.
 fn visit(
     ctx: &mut Ctx,
     node: &NodeProto,
     index: usize,
     dir: Option<&str>,
-    on_chain: bool,
+    on_path: bool,
 ) -> Result<(), ModelError> {
     let name = node_name(node, index);
-    if !on_chain && constant(ctx, node, &name, dir) {
+    if !on_path && constant(ctx, node, &name, dir) {
         return Ok(());
     }
     let data: Vec<&String> = node
@@ -238,9 +340,19 @@ fn visit(
         .iter()
         .filter(|i| !i.is_empty() && !ctx.consts.contains_key(*i))
         .collect();
-    let builder = ops::builder(&node.domain, &node.op_type);
-    if let Some(reason) = structure_refusal(ctx, node, &data, on_chain, builder.is_some()) {
-        push_gap(ctx, node, name, reason, on_chain);
+    let sources: Vec<(String, Tensor)> = node
+        .input
+        .iter()
+        .filter_map(|i| ctx.tensors.get(i).map(|t| (i.clone(), t.clone())))
+        .collect();
+    (ctx.current, ctx.shape) = match sources.first() {
+        Some((n, t)) => (n.clone(), t.shape.clone()),
+        None => (String::new(), None),
+    };
+    ctx.sources = sources;
+    let builder = pick_builder(node, ctx.sources.len());
+    if let Some(reason) = structure_refusal(ctx, node, &data, on_path, builder.is_some()) {
+        push_gap(ctx, node, name, reason, on_path);
         return Ok(());
     }
     let built = match builder {
@@ -248,34 +360,85 @@ fn visit(
         Some(build) => build(node, ctx),
     };
     match built {
-        Ok(ops::Built::Fused) => {
-            let how = match ctx.nodes.last() {
-                Some(last) => format!("folded into {}", last.name),
-                None => "no-op".into(),
-            };
-            push_folded(ctx, node, name, &how);
-        }
+        Ok(ops::Built::Fused) => fused(ctx, node, name),
         Ok(ops::Built::Op { op, out_shape }) => {
-            let in_shape = ctx.shape.take();
-            ctx.nodes.push(Node {
-                name,
-                onnx_op: node.op_type.clone(),
-                op,
-                in_shape,
-                out_shape: out_shape.clone(),
-            });
-            ctx.shape = out_shape;
+            push_node(ctx, node, name, op, out_shape);
         }
         Err(ops::Refusal::Unsupported(reason)) => push_gap(ctx, node, name, reason, true),
         Err(ops::Refusal::Error(e)) => return Err(e),
     }
-    if let Some(out) = node.output.first() {
-        ctx.current = out.clone();
-    }
     Ok(())
 }
 
-/// A node off the chain that is a Constant or whose outputs were all computed at import:
+/// The builder for a node with `n_sources` data inputs: `join::add` for an Add or Sum of two,
+/// none for other joins of several, else the registry's (a builder reads its first data input
+/// and refuses a data tensor where it wants a constant, saying so).
+fn pick_builder(node: &NodeProto, n_sources: usize) -> Option<ops::Builder> {
+    let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
+    let op = node.op_type.as_str();
+    match n_sources {
+        2 if default_domain && matches!(op, "Add" | "Sum") => Some(join::add),
+        0 | 1 => ops::builder(&node.domain, op),
+        _ if JOINS.contains(&op) => None,
+        _ => ops::builder(&node.domain, op),
+    }
+}
+
+/// A node folded away: its output is another name for the tensor it read, exclusive when that
+/// one was and nothing else reads it.
+fn fused(ctx: &mut Ctx, node: &NodeProto, name: String) {
+    let how = match ctx.producer().and_then(|k| ctx.nodes.get(k)) {
+        Some(p) => format!("folded into {}", p.name),
+        None => "no-op".into(),
+    };
+    push_folded(ctx, node, name, &how);
+    let Some((_, source)) = ctx.sources.first() else {
+        return;
+    };
+    if let Some(out) = node.output.first() {
+        let alias = Tensor {
+            id: source.id,
+            shape: ctx.shape.clone(),
+            exclusive: source.exclusive && ctx.reads(out) == 1,
+        };
+        ctx.tensors.insert(out.clone(), alias);
+    }
+}
+
+/// Append a node reading the node's data inputs; its output becomes a data tensor.
+fn push_node(ctx: &mut Ctx, node: &NodeProto, name: String, op: Op, out_shape: Option<Vec<usize>>) {
+    let id = ctx.nodes.len() + 1;
+    // a builder reads its first data input only; a join or a placeholder lists them all
+    let all = match op {
+        Op::Add | Op::Unsupported(_) => ctx.sources.len(),
+        Op::Dense(_)
+        | Op::Conv(_)
+        | Op::MaxPool(_)
+        | Op::AvgPool(_)
+        | Op::Relu
+        | Op::Reshape
+        | Op::Identity => 1,
+    };
+    ctx.nodes.push(Node {
+        name,
+        onnx_op: node.op_type.clone(),
+        op,
+        inputs: ctx.sources.iter().take(all).map(|(_, t)| t.id).collect(),
+        in_shape: ctx.shape.take(),
+        out_shape: out_shape.clone(),
+    });
+    if let Some(out) = node.output.first() {
+        let exclusive = ctx.reads(out) == 1;
+        let tensor = Tensor {
+            id,
+            shape: out_shape,
+            exclusive,
+        };
+        ctx.tensors.insert(out.clone(), tensor);
+    }
+}
+
+/// A node off the data path that is a Constant or whose outputs were all computed at import:
 /// recorded (a Constant's value read, or a gap when it cannot be), returns true.
 fn constant(ctx: &mut Ctx, node: &NodeProto, name: &str, dir: Option<&str>) -> bool {
     if node.op_type == "Constant" && node.domain.is_empty() {
@@ -304,17 +467,17 @@ fn constant(ctx: &mut Ctx, node: &NodeProto, name: &str, dir: Option<&str>) -> b
     true
 }
 
-/// Why a node cannot be built where it is: off the chain, a second data input, two branches
-/// joining. `None` when its builder should decide (a builder that takes one data input and
-/// constants says which input is not constant).
+/// Why a node cannot be built where it is: off the data path, or several data inputs that
+/// no builder takes. `None` when its builder should decide (a builder that takes one data
+/// input and constants says which input is not constant).
 fn structure_refusal(
     ctx: &Ctx,
     node: &NodeProto,
     data: &[&String],
-    on_chain: bool,
+    on_path: bool,
     has_builder: bool,
 ) -> Option<String> {
-    if !on_chain {
+    if !on_path {
         return Some(if data.is_empty() {
             let why = ctx
                 .fold_failure
@@ -322,27 +485,28 @@ fn structure_refusal(
                 .unwrap_or("tract found no value for it");
             format!("computes from constants only, but could not be computed at import: {why}")
         } else {
-            "on a side branch: it computes from the data, but not on the single chain from \
-             the graph input to its output (branches are not supported yet)"
+            "on a side branch: it computes from the data, but its result does not lead to the \
+             graph output"
                 .into()
         });
     }
-    if data.len() == 1 && data[0] == &ctx.current {
-        return None;
+    let n = ctx.sources.len();
+    let names: Vec<&str> = ctx.sources.iter().map(|(s, _)| s.as_str()).collect();
+    match n {
+        0 => Some(format!(
+            "reads no tensor computed from the graph input ({data:?})"
+        )),
+        _ if has_builder => None,
+        1 => None,
+        _ if JOINS.contains(&node.op_type.as_str()) => Some(format!(
+            "joins {n} tensors computed from the data ({names:?}): two branches meet here; only \
+             an Add (or Sum) of two tensors is supported"
+        )),
+        _ => Some(format!(
+            "reads {n} tensors computed from the data ({names:?}) and has no support (one data \
+             input at most, the others constants)"
+        )),
     }
-    if !data.contains(&&ctx.current) {
-        return Some(format!(
-            "not a single chain: data inputs {data:?}, the chain is at {:?}",
-            ctx.current
-        ));
-    }
-    (JOINS.contains(&node.op_type.as_str()) || !has_builder).then(|| {
-        format!(
-            "joins {} tensors computed from the data ({data:?}): two branches meet here, as in \
-             a residual block; only a single chain of ops is supported yet",
-            data.len()
-        )
-    })
 }
 
 fn push_folded(ctx: &mut Ctx, node: &NodeProto, name: String, how: &str) {
@@ -382,39 +546,40 @@ fn summary_params(g: &GraphProto, consts: &HashMap<String, Const>, dir: Option<&
         .sum()
 }
 
-/// Record a placeholder. When it is on the chain, its output shape is kept for ops known to be
-/// elementwise (for a readable summary), else it becomes unknown.
-fn push_gap(ctx: &mut Ctx, node: &NodeProto, name: String, reason: String, on_chain: bool) {
-    let gap = UnsupportedOp {
+/// Record a placeholder. When it is on the data path, it reads the data tensors of its inputs
+/// and its output becomes a data tensor, whose shape is kept for ops known to be elementwise
+/// (for a readable summary), else unknown.
+fn push_gap(ctx: &mut Ctx, node: &NodeProto, name: String, reason: String, on_path: bool) {
+    let gap = Op::Unsupported(UnsupportedOp {
         node: name.clone(),
         op_type: node.op_type.clone(),
         reason,
-    };
-    let in_shape = if on_chain { ctx.shape.clone() } else { None };
-    let out_shape = if on_chain && ops::is_elementwise(&node.op_type) {
-        in_shape.clone()
+    });
+    if !on_path {
+        ctx.nodes.push(Node {
+            name,
+            onnx_op: node.op_type.clone(),
+            op: gap,
+            inputs: ctx.sources.iter().map(|(_, t)| t.id).collect(),
+            in_shape: None,
+            out_shape: None,
+        });
+        return;
+    }
+    let out_shape = if ops::is_elementwise(&node.op_type) {
+        ctx.shape.clone()
     } else {
         None
     };
-    if on_chain {
-        ctx.shape = out_shape.clone();
-        if let Some(out) = node.output.first() {
-            ctx.current = out.clone();
-        }
-    }
-    ctx.nodes.push(Node {
-        name,
-        onnx_op: node.op_type.clone(),
-        op: Op::Unsupported(gap),
-        in_shape,
-        out_shape,
-    });
+    push_node(ctx, node, name, gap, out_shape);
 }
 
 #[cfg(test)]
 mod affine_tests;
 #[cfg(test)]
 mod cnn_tests;
+#[cfg(test)]
+mod dag_tests;
 #[cfg(test)]
 mod fold_tests;
 #[cfg(test)]

@@ -9,12 +9,13 @@ use crate::graph::{BatchDim, Dense, Op};
 
 /// What a builder made of a node.
 pub(crate) enum Built {
-    /// A new node at the end of the chain.
+    /// A new node of the graph, reading the node's data input(s).
     Op {
         op: Op,
         out_shape: Option<Vec<usize>>,
     },
-    /// The node was folded into the previous one (a bias Add, a BatchNormalization).
+    /// The node was folded into the one that produces its input (a bias Add, a
+    /// BatchNormalization, a Cast): its output is that input under another name.
     Fused,
 }
 
@@ -37,7 +38,8 @@ pub(crate) fn shape_error<T>(node: &NodeProto, detail: String) -> Result<T, Refu
     }))
 }
 
-type Builder = fn(&NodeProto, &mut Ctx) -> Result<Built, Refusal>;
+/// A builder: the node and the walk's state (its data input in `ctx.current`/`ctx.shape`).
+pub(crate) type Builder = fn(&NodeProto, &mut Ctx) -> Result<Built, Refusal>;
 
 /// The supported ONNX ops (default domain), one builder each.
 const REGISTRY: &[(&str, Builder)] = &[
@@ -135,7 +137,7 @@ pub(crate) fn const_input<'a>(
     }
 }
 
-/// Checks that the chain's per-sample shape is a flat vector of `n_in` values.
+/// Checks that the data input's per-sample shape is a flat vector of `n_in` values.
 fn check_flat_input(node: &NodeProto, ctx: &Ctx, n_in: usize) -> Result<(), Refusal> {
     match ctx.shape.as_deref() {
         None => Ok(()),
@@ -251,7 +253,7 @@ fn identity(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
 
 /// A Cast between float types (a Keras `MatMul -> Cast -> Add`, a float64 model's cast to
 /// float32): the quantized model computes in integers, so it is a no-op, folded into the node
-/// before it (an Identity when it is the first op).
+/// that produces its input (an Identity when it reads the graph input).
 fn cast(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     use tract_onnx::pb::tensor_proto::DataType;
     let to = attr_int(node, "to", 0);
@@ -265,7 +267,7 @@ fn cast(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
             "cast of the data to {name} (only casts between FLOAT, DOUBLE and FLOAT16 are no-ops)"
         ));
     }
-    match ctx.nodes.last_mut() {
+    match ctx.producer().and_then(|k| ctx.nodes.get_mut(k)) {
         Some(last) => {
             last.onnx_op.push_str("+Cast");
             Ok(Built::Fused)

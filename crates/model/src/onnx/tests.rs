@@ -226,11 +226,11 @@ fn structure_errors() {
 }
 
 #[test]
-fn off_chain_and_unknown_ops_are_gaps() {
+fn joins_other_than_add_and_unknown_ops_are_gaps() {
     let nodes = vec![
         node("Shape", "shape", &["x"], "s", vec![]),
         node("Relu", "r", &["x"], "r_out", vec![]),
-        node("Add", "residual", &["r_out", "x"], "sum", vec![]),
+        node("Mul", "residual", &["r_out", "x"], "sum", vec![]),
         node("Add", "lonely_add", &["sum", "b"], "a", vec![]),
         NodeProto {
             domain: "com.microsoft".into(),
