@@ -34,8 +34,7 @@ const SUPPORTED: &[&str] = &[
     "keras_mlp",
 ];
 
-/// The fixtures whose graphs are DAGs (residual joins): they import and agree with
-/// onnxruntime; proving them comes with the prover's support for sums.
+/// The fixtures whose graphs are DAGs (residual joins), all supported too.
 const RESIDUAL: &[&str] = &["torch_residual", "torch_resnet", "torch_resnet_dynamo"];
 
 fn fixture(name: &str) -> PathBuf {
@@ -155,7 +154,7 @@ fn json(s: &str) -> serde_json::Value {
 
 #[test]
 fn exports_set_up_prove_and_verify() {
-    for stem in SUPPORTED {
+    for stem in SUPPORTED.iter().chain(RESIDUAL) {
         let dir =
             std::env::temp_dir().join(format!("zkml-exporters-{stem}-{}", std::process::id()));
         let (model, input) = (
