@@ -124,8 +124,8 @@ impl Graph {
             Op::AvgPool(_) => "proven: window sum + requantization".into(),
             Op::Add => "proven: rescaled sum + requantization".into(),
             Op::Relu => match self.clamped_layer(i) {
-                Some(n) => format!("proven: in the requantization clamp of {n}"),
-                None => "unsupported: no dense, conv, average-pool or sum layer before it".into(),
+                Ok(n) => format!("proven: in the requantization clamp of {n}"),
+                Err(why) => format!("unsupported: {why}"),
             },
             Op::Reshape => "re-indexing (nothing to prove)".into(),
             Op::Identity => "no-op".into(),
@@ -134,18 +134,23 @@ impl Graph {
     }
 
     /// The name of the requantizing node whose output ReLU node `i` clamps, following its input
-    /// back through max-pools, ReLUs and re-indexing.
-    fn clamped_layer(&self, i: usize) -> Option<&str> {
-        let mut t = self.node_inputs(i).first().copied()?;
+    /// back through max-pools, ReLUs and re-indexing, or why there is none.
+    fn clamped_layer(&self, i: usize) -> Result<&str, &'static str> {
+        let none = "no dense, conv, average-pool or sum layer before it";
+        let readers = self.consumers();
+        let mut t = self.node_inputs(i).first().copied().ok_or(none)?;
         loop {
-            let k = t.checked_sub(1)?;
-            let n = self.nodes.get(k)?;
+            let k = t.checked_sub(1).ok_or(none)?;
+            let n = self.nodes.get(k).ok_or(none)?;
+            if readers.get(t).map(Vec::len) != Some(1) {
+                return Err("the output it clamps is also read by other nodes");
+            }
             match n.op {
-                Op::Dense(_) | Op::Conv(_) | Op::AvgPool(_) | Op::Add => return Some(&n.name),
+                Op::Dense(_) | Op::Conv(_) | Op::AvgPool(_) | Op::Add => return Ok(&n.name),
                 Op::MaxPool(_) | Op::Relu | Op::Reshape | Op::Identity => {
-                    t = self.node_inputs(k).first().copied()?;
+                    t = self.node_inputs(k).first().copied().ok_or(none)?;
                 }
-                Op::Unsupported(_) => return None,
+                Op::Unsupported(_) => return Err(none),
             }
         }
     }

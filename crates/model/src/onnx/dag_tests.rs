@@ -288,6 +288,11 @@ fn a_relu_of_an_output_that_another_node_reads_is_refused_at_quantization() {
     let m = onnx_model(&[1, 3], p.nodes, p.inits);
     let g = import(&m).unwrap();
     assert!(g.unsupported().is_empty());
+    let text = g.summary().to_string();
+    assert!(
+        text.contains("unsupported: the output it clamps is also read"),
+        "{text}"
+    );
     let err = quantize(&g, &[vec![0.5; 3]], &QuantConfig::default()).unwrap_err();
     let ModelError::Structure { detail } = &err else {
         panic!("{err}")
