@@ -199,6 +199,15 @@ fn widen(weight: &[f32], dims: [usize; 4], groups: usize, dilation: [usize; 2]) 
     out
 }
 
+/// The `kernel_shape` of a 2-D pooling op.
+pub(super) fn pool_kernel(node: &NodeProto) -> Result<[usize; 2], Refusal> {
+    match attr_ints(node, "kernel_shape") {
+        Some(&[a, b]) if a >= 1 && b >= 1 => Ok([a as usize, b as usize]),
+        Some(k) => unsupported(format!("kernel_shape = {k:?} (only 2-D pooling)")),
+        None => unsupported("kernel_shape is missing"),
+    }
+}
+
 pub(crate) fn max_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     if node.output.iter().skip(1).any(|o| !o.is_empty()) {
         return unsupported("the Indices output is not supported");
@@ -213,11 +222,7 @@ pub(crate) fn max_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal
         1 => true,
         other => return unsupported(format!("ceil_mode = {other} (0 or 1 are supported)")),
     };
-    let kernel = match attr_ints(node, "kernel_shape") {
-        Some(&[a, b]) if a >= 1 && b >= 1 => [a as usize, b as usize],
-        Some(k) => return unsupported(format!("kernel_shape = {k:?} (only 2-D pooling)")),
-        None => return unsupported("kernel_shape is missing"),
-    };
+    let kernel = pool_kernel(node)?;
     let in_shape = chw(ctx)?;
     let [c, h, w] = in_shape;
     let mut win = window(node, kernel, [h, w])?;

@@ -5,7 +5,7 @@
 use tract_onnx::pb::NodeProto;
 
 use super::Ctx;
-use super::conv::{ceil_window, check_dilations, chw, output_hw, window};
+use super::conv::{ceil_window, check_dilations, chw, output_hw, pool_kernel, window};
 use super::ops::{Built, Refusal, const_input, unsupported};
 use super::proto::{attr_int, attr_ints};
 use crate::cnn::Window;
@@ -13,11 +13,7 @@ use crate::graph::{AvgPool, Op};
 
 pub(crate) fn average_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     check_dilations(node)?;
-    let kernel = match attr_ints(node, "kernel_shape") {
-        Some(&[a, b]) if a >= 1 && b >= 1 => [a as usize, b as usize],
-        Some(k) => return unsupported(format!("kernel_shape = {k:?} (only 2-D pooling)")),
-        None => return unsupported("kernel_shape is missing"),
-    };
+    let kernel = pool_kernel(node)?;
     let in_shape = chw(ctx)?;
     let [c, h, w] = in_shape;
     let win = window(node, kernel, [h, w])?;
