@@ -257,7 +257,7 @@ pub(crate) fn fold_forward(
 /// The Dense or Conv (or other non-reshaping node) that reads node `k`'s output, and whether
 /// Reshape/Identity nodes lie between: `None` unless each tensor on the way, from node `k`'s
 /// output on, has exactly one reader.
-fn sole_reader(nodes: &[Node], k: usize) -> Option<(usize, bool)> {
+pub(super) fn sole_reader(nodes: &[Node], k: usize) -> Option<(usize, bool)> {
     let mut tensor = k + 1;
     let mut crossed = false;
     loop {
@@ -280,7 +280,7 @@ fn sole_reader(nodes: &[Node], k: usize) -> Option<(usize, bool)> {
 
 /// Remove node `k`, a map of one tensor folded into its reader: whatever read its output reads
 /// its input instead, and the tensors after it are renumbered.
-fn remove_node(nodes: &mut Vec<Node>, k: usize) -> Node {
+pub(super) fn remove_node(nodes: &mut Vec<Node>, k: usize) -> Node {
     let source = nodes[k].reads(k).first().copied().unwrap_or(k);
     for (j, n) in nodes.iter_mut().enumerate().skip(k + 1) {
         n.inputs = n

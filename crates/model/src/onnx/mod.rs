@@ -24,6 +24,7 @@ mod join;
 mod ops;
 mod pool;
 mod proto;
+mod transpose;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -108,6 +109,8 @@ pub(crate) struct Ctx {
     pub batch_dependent: HashSet<String>,
     /// Affine maps made diagonal ops, to fold into the op that reads them after the walk.
     pub affine: Vec<affine::Pending>,
+    /// Transposes that move data, by node index, to fold into a dense reader after the walk.
+    pub transposes: HashMap<usize, transpose::Pending>,
 }
 
 impl Ctx {
@@ -174,11 +177,18 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         fold_failure: folded.failure,
         batch_dependent: folded.batch_dependent,
         affine: Vec::new(),
+        transposes: HashMap::new(),
     };
     for (index, node) in g.node.iter().enumerate() {
         visit(&mut ctx, node, index, dir, path.contains(&index))?;
     }
     check_output(&ctx, &output_name)?;
+    for k in transpose::fold_forward(&mut ctx.nodes, &mut ctx.folded, &ctx.transposes) {
+        // a removed node shifts the indices after it
+        for p in ctx.affine.iter_mut().filter(|p| p.node > k) {
+            p.node -= 1;
+        }
+    }
     affine::fold_forward(
         &mut ctx.nodes,
         &mut ctx.folded,
@@ -406,8 +416,18 @@ fn fused(ctx: &mut Ctx, node: &NodeProto, name: String) {
 }
 
 /// Append a node reading the node's data inputs; its output becomes a data tensor.
-fn push_node(ctx: &mut Ctx, node: &NodeProto, name: String, op: Op, out_shape: Option<Vec<usize>>) {
+fn push_node(
+    ctx: &mut Ctx,
+    node: &NodeProto,
+    name: String,
+    mut op: Op,
+    out_shape: Option<Vec<usize>>,
+) {
     let id = ctx.nodes.len() + 1;
+    // a builder's placeholder (a Transpose waiting to be folded) is named like the node
+    if let Op::Unsupported(u) = &mut op {
+        u.node.clone_from(&name);
+    }
     // a builder reads its first data input only; a join or a placeholder lists them all
     let all = match op {
         Op::Add | Op::Unsupported(_) => ctx.sources.len(),

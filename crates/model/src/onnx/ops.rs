@@ -61,6 +61,7 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("AveragePool", super::pool::average_pool),
     ("GlobalAveragePool", super::pool::global_average_pool),
     ("ReduceMean", super::pool::reduce_mean),
+    ("Transpose", super::transpose::transpose),
 ];
 
 /// The builder for an op type, if it is supported.
