@@ -31,12 +31,13 @@ What each model exercises:
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
 - keras_mlp: a Keras 3 model through `model.export(format="onnx")` (tf2onnx)
-- keras_cnn: a Keras 3 CNN (NHWC, so Transposes: not supported yet, must be refused) (only when tensorflow and tf2onnx import; run this
-  script with a Python that has them, e.g. a second venv, to add it).
+- keras_cnn: a Keras 3 CNN (NHWC, so Transposes around the conv and before Flatten). The keras_
+  models are written only when tensorflow and tf2onnx import; run this script with a Python
+  that has them, e.g. a second venv, to add them.
 
 Needs torch, onnx, onnxruntime (and onnxscript for the dynamo exporter; scikit-learn and
-skl2onnx for the skl_ models). Weights are random
-with a fixed seed; the files are a few KB each.
+skl2onnx for the skl_ models). Weights are random with a fixed seed; the files are a few KB
+each.
 """
 
 import json
