@@ -131,3 +131,73 @@ fn a_model_without_weights_proves() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     round_trip_in(&fixtures, "maxpool_only", "maxpool_only_input.json");
 }
+
+/// Argmax of each row of a JSON array of rows.
+fn argmaxes(rows: &serde_json::Value) -> Vec<usize> {
+    let row = |r: &serde_json::Value| -> Vec<f64> {
+        r.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let r = row(r);
+            (0..r.len()).fold(0, |best, k| if r[k] > r[best] { k } else { best })
+        })
+        .collect()
+}
+
+/// A ResNet-8-style and a MobileNet-style CNN trained on the digits (upscaled to 16x16), set up
+/// with 200 training rows and proven on 50 held-out digits in one proof: the verified argmax
+/// agrees with onnxruntime's float argmax on at least 46 of them.
+#[test]
+fn residual_and_mobilenet_digits_models_agree_with_float_on_held_out_digits() {
+    for stem in ["digits_resnet", "digits_mobilenet"] {
+        let dir = std::env::temp_dir().join(format!("zkml-test-{stem}-{}", std::process::id()));
+        let s = |p: &Path| p.to_str().unwrap().to_owned();
+        let file = |suffix: &str| s(&assets().join(format!("{stem}{suffix}")));
+        let (model, test, calib) = (file(".onnx"), file("_test.json"), file("_calibration.json"));
+        let (pk, vk, proof) = (
+            dir.join("model.pk"),
+            dir.join("model.vk"),
+            dir.join("p.bin"),
+        );
+        let (code, _, err) = zkml(&["setup", &model, "--out", &s(&dir), "--calibration", &calib]);
+        assert_eq!(code, 0, "{stem} setup: {err}");
+        let args = [
+            "prove",
+            "--pk",
+            &s(&pk),
+            "--input",
+            &test,
+            "--proof",
+            &s(&proof),
+        ];
+        let (code, _, err) = zkml(&args);
+        assert_eq!(code, 0, "{stem} prove: {err}");
+        let args = [
+            "verify",
+            "--vk",
+            &s(&vk),
+            "--proof",
+            &s(&proof),
+            "--input",
+            &test,
+            "--json",
+        ];
+        let (code, out, err) = zkml(&args);
+        assert_eq!(code, 0, "{stem} verify: {err}");
+        let verified = argmaxes(&json(&out)["outputs"]);
+        let text = std::fs::read_to_string(&test).unwrap();
+        let float = argmaxes(&json(&text)["output_data"]);
+        assert_eq!(verified.len(), 50, "{stem}");
+        let agree = verified.iter().zip(&float).filter(|(a, b)| a == b).count();
+        eprintln!("{stem}: verified argmax agrees with float on {agree}/50");
+        assert!(agree >= 46, "{stem}: {agree}/50");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
