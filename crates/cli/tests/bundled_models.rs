@@ -126,6 +126,14 @@ fn cifar_style_cnn_with_264k_parameters() {
 }
 
 #[test]
+fn an_nhwc_input_is_permuted_alike_by_prover_and_verifier() {
+    // tf2onnx's layout: Transpose to NCHW first (the input's permutation), a conv, Transpose
+    // back before Flatten (folded into the dense layer); `verify --input` permutes the file too
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    round_trip_in(&fixtures, "nhwc_cnn", "nhwc_cnn_input.json");
+}
+
+#[test]
 fn a_model_without_weights_proves() {
     // a lone MaxPool: no weight commitment at all, the output is still proven from the input
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");

@@ -270,6 +270,42 @@ pub struct Graph {
     /// consumes, supported or not (before BatchNormalization folding).
     #[serde(default)]
     pub model_params: usize,
+    /// A permutation of the input's per-sample axes applied before the first node (an input
+    /// Transpose, as tf2onnx writes for NHWC models); empty: none.
+    #[serde(default)]
+    pub input_perm: Vec<usize>,
+}
+
+/// A tensor of per-sample `shape` (C order) with its axes permuted: axis `i` of the result is
+/// axis `perm[i]` of `x`. An empty `perm` leaves it as it is.
+pub fn permute<T: Copy>(x: &[T], shape: &[usize], perm: &[usize]) -> Vec<T> {
+    if perm.is_empty() {
+        return x.to_vec();
+    }
+    permuted_sources(shape, perm)
+        .iter()
+        .map(|&s| x[s])
+        .collect()
+}
+
+/// For each C-order index of the permuted tensor, the C-order index of `shape` it holds.
+pub fn permuted_sources(shape: &[usize], perm: &[usize]) -> Vec<usize> {
+    let out_shape: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
+    let mut strides = vec![1; shape.len()];
+    for a in (0..shape.len().saturating_sub(1)).rev() {
+        strides[a] = strides[a + 1] * shape[a + 1];
+    }
+    let n: usize = out_shape.iter().product();
+    (0..n)
+        .map(|mut j| {
+            let mut s = 0;
+            for (axis, &extent) in out_shape.iter().enumerate().rev() {
+                s += (j % extent) * strides[perm[axis]];
+                j /= extent;
+            }
+            s
+        })
+        .collect()
 }
 
 impl Graph {
@@ -362,6 +398,7 @@ impl Graph {
             });
         }
         let mut outs: Vec<Vec<f64>> = Vec::with_capacity(self.nodes.len());
+        let x = permute(x, &self.input_shape, &self.input_perm);
         let input: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         for (k, node) in self.nodes.iter().enumerate() {
             let reads = self.node_inputs(k);

@@ -502,6 +502,7 @@ pub fn quantize(
         } else {
             planned.into_iter().map(|p| p.inputs).collect()
         },
+        input_perm: graph.input_perm.clone(),
     };
     model.validate()?;
     Ok(model)

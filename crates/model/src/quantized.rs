@@ -67,6 +67,9 @@ pub struct QuantizedModel {
     /// (always an earlier layer). Empty: a chain, layer `l` reads tensor `l`. The last layer's
     /// output is the model's.
     pub inputs: Vec<Vec<usize>>,
+    /// The permutation of the input's per-sample axes applied as it is quantized (an input
+    /// Transpose of the ONNX model, e.g. NHWC -> NCHW); empty: none.
+    pub input_perm: Vec<usize>,
 }
 
 impl DenseLayer {
@@ -258,7 +261,8 @@ impl QuantizedModel {
     /// If `x.len() != self.input_len()`.
     pub fn quantize_input(&self, x: &[f32]) -> Vec<i64> {
         assert_eq!(x.len(), self.input_len(), "input length");
-        quantize_values(x, self.input_scale, self.bits)
+        let x = crate::graph::permute(x, &self.input_shape, &self.input_perm);
+        quantize_values(&x, self.input_scale, self.bits)
     }
 
     /// Exact integer inference of one sample; returns every layer's output (the last one is the

@@ -35,6 +35,7 @@ fn graph(nodes: Vec<Node>, n_in: usize) -> Graph {
         nodes,
         folded: Vec::new(),
         model_params: 0,
+        input_perm: Vec::new(),
     }
 }
 

@@ -121,6 +121,10 @@ pub struct VerifyingKey {
     /// Per layer with weights, per row (dense) or output channel (conv): the bias bound `B`,
     /// `|b| <= 2^B - 1`.
     pub bias_bits: Vec<Vec<u8>>,
+    /// The permutation of the input's per-sample axes applied as it is quantized (an input
+    /// Transpose, e.g. NHWC -> NCHW): the public input of a proof is the permuted one, and
+    /// `check_input` permutes an input file alike. Empty: none.
+    pub input_perm: Vec<usize>,
     /// The key proof that certifies the weight and bias ranges (`crate::keyproof`); a key
     /// file without one is refused. The last field: [`VerifyingKey::statement_bytes`] is the
     /// encoding of every field before it.
@@ -250,6 +254,7 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
         weight_groups: weight_groups(&vars),
         weight_commitments: Vec::new(),
         bias_bits,
+        input_perm: model.input_perm.clone(),
         key_proof: None,
     };
     vk.check_bounds()
@@ -547,6 +552,7 @@ impl VerifyingKey {
             weight_groups,
             weight_commitments,
             bias_bits,
+            input_perm,
             key_proof: _,
         } = self;
         let fields = (
@@ -559,6 +565,7 @@ impl VerifyingKey {
             weight_groups,
             weight_commitments,
             bias_bits,
+            input_perm,
         );
         postcard::to_allocvec(&fields).unwrap_or_default()
     }
@@ -579,6 +586,11 @@ impl VerifyingKey {
         let Some(input_len) = numel(&self.input_shape).filter(|n| (1..=1 << 26).contains(n)) else {
             return bad("impossible input shape".into());
         };
+        let mut axes = self.input_perm.clone();
+        axes.sort_unstable();
+        if !axes.is_empty() && axes != (0..self.input_shape.len()).collect::<Vec<_>>() {
+            return bad("the input permutation".into());
+        }
         for (k, l) in self.layers.iter().enumerate() {
             // each input an earlier tensor of the layer's width (0: the model input)
             let width = |t: usize| t.checked_sub(1).map_or(input_len, |p| self.layers[p].n_out);

@@ -81,6 +81,7 @@ pub fn model_bits(widths: &[usize], batch: BatchDim, seed: u64, bits: u32) -> Qu
         input_scale: 1.0 / 127.0,
         layers,
         inputs: Vec::new(),
+        input_perm: Vec::new(),
     }
 }
 
@@ -246,6 +247,7 @@ pub fn cnn_bits(
         input_scale: 1.0 / 127.0,
         layers,
         inputs,
+        input_perm: Vec::new(),
     }
 }
 

@@ -111,7 +111,8 @@ pub fn check_input(vk: &VerifyingKey, proof: &Proof, json: &str) -> Result<(), V
         .zip(proof.input.chunks(vk.input_len().max(1)))
         .enumerate()
     {
-        let q = zkml_model::quantize_values(x, vk.input_scale, vk.bits);
+        let x = zkml_model::graph::permute(x, &vk.input_shape, &vk.input_perm);
+        let q = zkml_model::quantize_values(&x, vk.input_scale, vk.bits);
         if let Some(index) = q.iter().zip(proven).position(|(a, b)| a != b) {
             return Err(VerifyError::InputMismatch { sample, index });
         }

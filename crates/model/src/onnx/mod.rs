@@ -111,6 +111,8 @@ pub(crate) struct Ctx {
     pub affine: Vec<affine::Pending>,
     /// Transposes that move data, by node index, to fold into a dense reader after the walk.
     pub transposes: HashMap<usize, transpose::Pending>,
+    /// The permutation of the input's axes an input Transpose stands for (empty: none).
+    pub input_perm: Vec<usize>,
 }
 
 impl Ctx {
@@ -129,7 +131,7 @@ impl Ctx {
     }
 
     /// Number of data-path reads of an ONNX tensor.
-    fn reads(&self, name: &str) -> usize {
+    pub fn reads(&self, name: &str) -> usize {
         self.readers.get(name).copied().unwrap_or(0)
     }
 }
@@ -178,6 +180,7 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         batch_dependent: folded.batch_dependent,
         affine: Vec::new(),
         transposes: HashMap::new(),
+        input_perm: Vec::new(),
     };
     for (index, node) in g.node.iter().enumerate() {
         visit(&mut ctx, node, index, dir, path.contains(&index))?;
@@ -202,6 +205,7 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         nodes: ctx.nodes,
         folded: ctx.folded,
         model_params,
+        input_perm: ctx.input_perm,
     })
 }
 

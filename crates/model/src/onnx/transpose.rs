@@ -1,8 +1,11 @@
 //! Transpose. One that keeps the order of the data (it moves only axes of size 1, as tf2onnx's
-//! NHWC -> NCHW on a one-channel input) is a Reshape. One that moves data is folded, after the
-//! walk, into the dense layer that reads it through Flatten/Reshape nodes (Keras' NCHW -> NHWC
-//! before `Flatten`): the dense layer's weight columns are permuted, which is exact. Any other
-//! stays a gap: a permutation of activations is not proven yet.
+//! NHWC -> NCHW on a one-channel input) is a Reshape. One that is the first node and alone
+//! reads the graph input (tf2onnx's NHWC -> NCHW) becomes the graph's `input_perm`: the public
+//! input is permuted as it is quantized, by prover and verifier alike, and the node is a
+//! Reshape. One that moves data is folded, after the walk, into the dense layer that reads it
+//! through Flatten/Reshape nodes (Keras' NCHW -> NHWC before `Flatten`): the dense layer's
+//! weight columns are permuted, which is exact. Any other stays a gap: a permutation of
+//! activations is not proven yet.
 
 use std::collections::HashMap;
 
@@ -13,7 +16,7 @@ use super::affine::{remove_node, sole_reader};
 use super::ops::{Built, Refusal, unsupported};
 use super::proto::attr_ints;
 use crate::error::UnsupportedOp;
-use crate::graph::{FoldedNode, Node, Op};
+use crate::graph::{FoldedNode, Node, Op, permuted_sources};
 
 /// A data-moving Transpose waiting to be folded: its per-sample input shape and permutation.
 pub(crate) struct Pending {
@@ -52,7 +55,15 @@ pub(crate) fn transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusa
     let perm: Vec<usize> = perm[1..].iter().map(|&a| a - 1).collect();
     let out_shape: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
     let moved: Vec<usize> = perm.iter().copied().filter(|&a| shape[a] != 1).collect();
-    if moved.windows(2).all(|w| w[0] < w[1]) {
+    // the data order is kept, or this reads the graph input alone and first (NHWC -> NCHW):
+    // the input is permuted before the first node, and this is a Reshape
+    let at_input = ctx.nodes.is_empty()
+        && ctx.input_perm.is_empty()
+        && matches!(ctx.sources.as_slice(), [(name, t)] if t.id == 0 && ctx.reads(name) == 1);
+    if moved.windows(2).all(|w| w[0] < w[1]) || at_input {
+        if !moved.windows(2).all(|w| w[0] < w[1]) {
+            ctx.input_perm = perm;
+        }
         return Ok(Built::Op {
             op: Op::Reshape,
             out_shape: Some(out_shape),
@@ -97,7 +108,7 @@ pub(crate) fn fold_forward(
         };
         // column j of the dense layer reads flat index j of the transposed tensor, which is
         // input index src[j]
-        let src = sources(&p.in_shape, &p.perm);
+        let src = permuted_sources(&p.in_shape, &p.perm);
         if d.n_in != src.len() {
             continue;
         }
@@ -123,32 +134,12 @@ pub(crate) fn fold_forward(
     removed
 }
 
-/// For each C-order index of the transposed tensor, the C-order index of the input it holds.
-fn sources(in_shape: &[usize], perm: &[usize]) -> Vec<usize> {
-    let out_shape: Vec<usize> = perm.iter().map(|&a| in_shape[a]).collect();
-    let mut in_strides = vec![1; in_shape.len()];
-    for a in (0..in_shape.len().saturating_sub(1)).rev() {
-        in_strides[a] = in_strides[a + 1] * in_shape[a + 1];
-    }
-    let n: usize = out_shape.iter().product();
-    (0..n)
-        .map(|mut j| {
-            let mut s = 0;
-            for (axis, &extent) in out_shape.iter().enumerate().rev() {
-                s += (j % extent) * in_strides[perm[axis]];
-                j /= extent;
-            }
-            s
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::cnn_tests::{float_matches_tract, ints_attr, onnx_model, rand_vals, tensor};
     use super::super::tests::{gap_reasons, import, node};
-    use super::sources;
     use crate::graph::Op;
+    use crate::graph::permuted_sources as sources;
 
     #[test]
     fn sources_invert_the_permutation() {
@@ -183,6 +174,44 @@ mod tests {
     }
 
     #[test]
+    fn a_transpose_of_the_input_permutes_the_input() {
+        // tf2onnx's NHWC model: Transpose to NCHW, a padded conv, back to NHWC, Flatten, Gemm
+        let nodes = vec![
+            node(
+                "Transpose",
+                "in",
+                &["x"],
+                "t",
+                vec![ints_attr("perm", &[0, 3, 1, 2])],
+            ),
+            node(
+                "Conv",
+                "conv",
+                &["t", "w"],
+                "c",
+                vec![ints_attr("pads", &[1; 4])],
+            ),
+            node(
+                "Transpose",
+                "out",
+                &["c"],
+                "u",
+                vec![ints_attr("perm", &[0, 2, 3, 1])],
+            ),
+            node("Flatten", "flat", &["u"], "f", vec![]),
+            node("Gemm", "fc", &["f", "fc"], "y", vec![]),
+        ];
+        let inits = vec![
+            tensor("w", &[2, 3, 3, 3], rand_vals(3, 54, -1.0, 1.0)),
+            tensor("fc", &[2 * 5 * 4, 3], rand_vals(4, 120, -0.5, 0.5)),
+        ];
+        let g = float_matches_tract(&onnx_model(&[1, 5, 4, 3], nodes, inits), &[1, 5, 4, 3]);
+        assert_eq!(g.input_perm, [2, 0, 1]);
+        let kinds: Vec<&str> = g.nodes.iter().map(|n| n.op.kind()).collect();
+        assert_eq!(kinds, ["Reshape", "Conv", "Reshape", "Dense"]);
+    }
+
+    #[test]
     fn a_transpose_of_size_one_axes_is_a_reshape() {
         let t = node(
             "Transpose",
@@ -204,16 +233,16 @@ mod tests {
             (vec![0, 1, 1, 2], "is not a permutation"),
         ];
         for (perm, reason) in cases {
+            // after a Relu: a Transpose of the graph input itself is the input's permutation
+            let relu = node("Relu", "r", &["x"], "r", vec![]);
             let t = node(
                 "Transpose",
                 "t",
-                &["x"],
+                &["r"],
                 "y",
                 vec![ints_attr("perm", &perm)],
             );
-            let relu = node("Relu", "r", &["y"], "z", vec![]);
-            let mut m = onnx_model(&[1, 2, 3, 4], vec![t, relu], vec![]);
-            m.graph.as_mut().unwrap().output[0].name = "z".into();
+            let m = onnx_model(&[1, 2, 3, 4], vec![relu, t], vec![]);
             let gaps = gap_reasons(&import(&m).unwrap());
             assert_eq!(gaps.len(), 1, "{perm:?}: {gaps:?}");
             assert!(gaps[0].1.contains(reason), "{perm:?}: {gaps:?}");
