@@ -7,6 +7,9 @@
   (a Reshape between window ops: setup must refuse each, since the proof lays activations out
   padded per dimension)
 - maxpool_only.onnx:       a lone MaxPool (no weights at all)
+- nhwc_cnn.onnx:           tf2onnx's layout on a 3-channel NHWC input: Transpose to NCHW, a
+  padded Conv, Relu, Transpose back, Flatten, Gemm (the input's permutation and a Transpose
+  folded into the dense layer)
 
 Usage: python3 assets/scripts/make_layout_fixtures.py [--out crates/cli/tests/fixtures]
 """
@@ -84,7 +87,30 @@ def main():
         x = [np.round(rng.uniform(-1, 1, n), 4).tolist() for _ in range(2)]
         with open(os.path.join(out, stem + "_input.json"), "w") as f:
             json.dump({"input_data": x}, f)
-    print(f"wrote {len(fixtures)} fixtures to {out}")
+    nhwc_cnn(out)
+    print(f"wrote {len(fixtures) + 1} fixtures to {out}")
+
+
+def nhwc_cnn(out):
+    rng = np.random.default_rng(5)
+    w = (rng.standard_normal((4, 3, 3, 3)) * 0.4).astype(np.float32)
+    b = (rng.standard_normal(4) * 0.1).astype(np.float32)
+    fc = (rng.standard_normal((6 * 5 * 4, 3)) * 0.2).astype(np.float32)
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], name="to_nchw", perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["t", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("Transpose", ["r"], ["u"], name="to_nhwc", perm=[0, 2, 3, 1]),
+        helper.make_node("Flatten", ["u"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "fc"], ["y"], name="fc"),
+    ]
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w, "w"), (b, "b"), (fc, "fc"))]
+    m = model(nodes, ["N", 6, 5, 3], ["N", 3], inits, "nhwc")
+    with open(os.path.join(out, "nhwc_cnn.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+    x = [np.round(rng.uniform(-1, 1, 90), 4).tolist() for _ in range(3)]
+    with open(os.path.join(out, "nhwc_cnn_input.json"), "w") as f:
+        json.dump({"input_data": x}, f)
 
 
 if __name__ == "__main__":
