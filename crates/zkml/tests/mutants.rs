@@ -533,6 +533,22 @@ fn a_sum_key_is_checked_like_a_requantizing_layer() {
     }
 }
 
+/// An input permutation must permute the input's axes (or be empty).
+#[test]
+fn a_key_whose_input_permutation_is_not_one_is_refused() {
+    let vk = small_cnn();
+    for perm in [vec![0, 0, 1], vec![0, 1], vec![1, 2, 3]] {
+        let mut bad = vk.clone();
+        bad.input_perm = perm.clone();
+        match load_error(&bad) {
+            FormatError::Malformed { why, .. } => {
+                assert_eq!(why, "the input permutation", "{perm:?}");
+            }
+            e => panic!("{perm:?}: refused by another check: {e}"),
+        }
+    }
+}
+
 type KeyEdit = fn(&mut VerifyingKey);
 
 /// The weight groups must split the weight columns exactly, one commitment each, and the bias
