@@ -19,6 +19,10 @@ use super::proto::Const;
 use crate::cnn::Window;
 use crate::graph::{Conv, Dense, FoldedNode, Node, Op};
 
+/// The largest diagonal layer an affine map may become (weights), before it is folded: a map
+/// on a flat input of `n` values is an `n x n` dense layer.
+const MAX_DIAGONAL: usize = 1 << 24;
+
 /// A diagonal op made from an affine map, not folded yet: its node index and the map.
 pub(crate) struct Pending {
     pub node: usize,
@@ -135,6 +139,12 @@ pub(crate) fn apply(
 /// The diagonal linear op of an affine map on `shape`.
 fn diagonal(shape: &[usize], scale: &[f64], shift: &[f64]) -> Result<Op, Refusal> {
     let n = scale.len();
+    if n.checked_mul(n).is_none_or(|cells| cells > MAX_DIAGONAL) {
+        return unsupported(format!(
+            "an affine map over {n} channels (values of a flat input) would be a {n} x {n} \
+             diagonal layer; at most {MAX_DIAGONAL} weights are allowed"
+        ));
+    }
     let weight: Vec<f32> = (0..n * n)
         .map(|k| {
             if k / n == k % n {

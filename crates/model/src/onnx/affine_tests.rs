@@ -149,3 +149,12 @@ fn constants_that_are_not_per_channel_or_divide_by_the_data_are_gaps() {
         assert!(gaps[0].1.contains(reason), "{reason}: {gaps:?}");
     }
 }
+
+#[test]
+fn a_map_over_a_huge_flat_input_is_a_gap_not_a_huge_allocation() {
+    let nodes = vec![node("Sub", "sub", &["x", "c"], "y", vec![])];
+    let m = onnx_model(&[1, 5000], nodes, vec![tensor("c", &[], vec![0.5])]);
+    let gaps = gap_reasons(&import(&m).unwrap());
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(gaps[0].1.contains("5000 x 5000 diagonal layer"), "{gaps:?}");
+}
