@@ -118,9 +118,9 @@ impl AvgPoolLayer {
             layer: self.name.clone(),
             detail,
         };
-        let [c, h, w] = self.in_shape;
-        let [co, oh, ow] = self.out_shape;
-        if co != c || self.window.output_hw(h, w) != Some([oh, ow]) || self.multiplier.len() != c {
+        if !pool_shapes_fit(self.in_shape, self.out_shape, &self.window)
+            || self.multiplier.len() != self.in_shape[0]
+        {
             return Err(err(format!(
                 "inconsistent shapes {:?} -> {:?}",
                 self.in_shape, self.out_shape
@@ -204,9 +204,9 @@ impl MaxPoolLayer {
             layer: self.name.clone(),
             detail,
         };
-        let [c, h, w] = self.in_shape;
-        let [co, oh, ow] = self.out_shape;
-        if co != c || self.window.output_hw(h, w) != Some([oh, ow]) {
+        let [_, h, w] = self.in_shape;
+        let [_, oh, ow] = self.out_shape;
+        if !pool_shapes_fit(self.in_shape, self.out_shape, &self.window) {
             return Err(err(format!(
                 "inconsistent shapes {:?} -> {:?}",
                 self.in_shape, self.out_shape
@@ -222,6 +222,13 @@ impl MaxPoolLayer {
         }
         Ok(())
     }
+}
+
+/// Whether a pool's window maps `in_shape` to `out_shape`, channels kept.
+fn pool_shapes_fit(in_shape: [usize; 3], out_shape: [usize; 3], window: &Window) -> bool {
+    let [c, h, w] = in_shape;
+    let [co, oh, ow] = out_shape;
+    co == c && window.output_hw(h, w) == Some([oh, ow])
 }
 
 /// `bias[o] + sum_{c,i,j} W[o][c][i][j] X[c][y sh + i - pt][x sw + j - pl]` over the in-range

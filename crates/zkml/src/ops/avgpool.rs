@@ -20,6 +20,7 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Hook, Stage, Value};
 use crate::error::VerifyError;
 use crate::layout::{LayerShape, pow2_vars};
+use crate::ops::conv::outer;
 use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, requant};
 use crate::proof::LayerProof;
 use crate::statement::Claims;
@@ -111,14 +112,7 @@ pub fn prove(
     let g = grid(shape);
     let [rho_s, rho_c, rho_y, rho_x] = split(shape, &g, sample_vars, point);
     let spatial = g.table(&ones(&g), rho_y, rho_x);
-    let (eq_s, eq_c) = (eq_table(rho_s), eq_table(rho_c));
-    let mut wire = Vec::with_capacity(x.len());
-    for &es in &eq_s {
-        for &ec in &eq_c {
-            let w = es * ec;
-            wire.extend(spatial.iter().map(|&v| w * v));
-        }
-    }
+    let wire = outer(&eq_table(rho_s), &eq_table(rho_c), &spatial);
     let lift: Vec<EF> = x.iter().map(|&f| EF::from(f)).collect();
     let mut k = ProductSum {
         tables: vec![lift, wire],

@@ -214,7 +214,7 @@ pub fn prove(
 }
 
 /// `eq_s (x) eq_c (x) spatial`, the wiring table over `[S][C][H][W]`.
-fn outer(eq_s: &[EF], eq_c: &[EF], spatial: &[EF]) -> Vec<EF> {
+pub(super) fn outer(eq_s: &[EF], eq_c: &[EF], spatial: &[EF]) -> Vec<EF> {
     let mut out = Vec::with_capacity(eq_s.len() * eq_c.len() * spatial.len());
     for &es in eq_s {
         for &ec in eq_c {
