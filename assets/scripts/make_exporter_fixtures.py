@@ -27,6 +27,9 @@ What each model exercises:
 - torch_resnet{,_dynamo}: a ResNet-style CNN: a conv-BN-ReLU stem, a basic block with an
   identity shortcut, one with a stride-2 1x1-conv downsample shortcut, global average pooling,
   a classifier (legacy and dynamo exporters; the same weights).
+- torch_unflatten{,_dynamo}: a conv after a dense layer through nn.Unflatten (the dense
+  layer's output is relaid out for the conv, a proven permutation).
+- torch_permuted: `x.transpose(2, 3)` between two convs (a Transpose that moves data).
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
@@ -318,6 +321,48 @@ def torch_models():
         export("torch_resnet_dynamo", resnet, (3, 16, 16), opset=18, dynamo=True)
     except Exception as e:
         print(f"torch_resnet_dynamo skipped: {type(e).__name__}: {e}")
+    layout_models(export)
+
+
+def layout_models(export):
+    """Layouts the proof permutes (a relayout layer): a conv after a dense layer through
+    nn.Unflatten, a Transpose of H and W between two convs. Seeded apart, so that models added
+    above keep these weights."""
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(11)
+
+    class Unflatten(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(16, 4 * 3 * 3)
+            self.unflatten = nn.Unflatten(1, (4, 3, 3))
+            self.conv = nn.Conv2d(4, 6, 3, padding=1)
+            self.fc2 = nn.Linear(6 * 3 * 3, 5)
+
+        def forward(self, x):
+            x = self.unflatten(torch.relu(self.fc1(x)))
+            return self.fc2(torch.flatten(torch.relu(self.conv(x)), 1))
+
+    class Permuted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(2, 4, 3, padding=1)
+            self.conv2 = nn.Conv2d(4, 4, (3, 1))
+            self.fc = nn.Linear(4 * 2 * 6, 5)
+
+        def forward(self, x):
+            x = torch.relu(self.conv1(x)).transpose(2, 3)  # [4, 6, 4] -> [4, 4, 6]
+            return self.fc(torch.flatten(torch.relu(self.conv2(x)), 1))
+
+    unflatten = Unflatten()
+    export("torch_unflatten", unflatten, (16,))
+    try:
+        export("torch_unflatten_dynamo", unflatten, (16,), opset=18, dynamo=True)
+    except Exception as e:
+        print(f"torch_unflatten_dynamo skipped: {type(e).__name__}: {e}")
+    export("torch_permuted", Permuted(), (2, 6, 4))
 
 
 def keras_models():

@@ -33,6 +33,9 @@ const SUPPORTED: &[&str] = &[
     "skl_mlp_regressor",
     "keras_mlp",
     "keras_cnn",
+    "torch_unflatten",
+    "torch_unflatten_dynamo",
+    "torch_permuted",
 ];
 
 /// The fixtures whose graphs are DAGs (residual joins), all supported too.

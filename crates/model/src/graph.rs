@@ -155,6 +155,15 @@ impl AvgPool {
     }
 }
 
+/// A permutation of the axes of a per-sample tensor (a Transpose that moves data).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transpose {
+    /// The per-sample shape it permutes.
+    pub in_shape: Vec<usize>,
+    /// Axis `i` of the result is axis `perm[i]` of the input.
+    pub perm: Vec<usize>,
+}
+
 /// The kind of an op. Matched exhaustively everywhere: adding an op kind makes the compiler
 /// point at every place that must learn about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -167,6 +176,8 @@ pub enum Op {
     MaxPool(MaxPool),
     /// 2-D AveragePool or GlobalAveragePool.
     AvgPool(AvgPool),
+    /// A Transpose that moves data.
+    Transpose(Transpose),
     /// `max(x, 0)`.
     Relu,
     /// Flatten or static Reshape: re-indexing only (the new shape is the node's output shape).
@@ -187,6 +198,7 @@ impl Op {
             Op::Conv(_) => "Conv",
             Op::MaxPool(_) => "MaxPool",
             Op::AvgPool(_) => "AvgPool",
+            Op::Transpose(_) => "Transpose",
             Op::Relu => "Relu",
             Op::Reshape => "Reshape",
             Op::Identity => "Identity",
@@ -202,6 +214,7 @@ impl Op {
             Op::Conv(c) => c.weight.len() + c.bias.as_ref().map_or(0, Vec::len),
             Op::MaxPool(_)
             | Op::AvgPool(_)
+            | Op::Transpose(_)
             | Op::Relu
             | Op::Reshape
             | Op::Identity
@@ -332,6 +345,7 @@ impl Graph {
                 | Op::Conv(_)
                 | Op::MaxPool(_)
                 | Op::AvgPool(_)
+                | Op::Transpose(_)
                 | Op::Relu
                 | Op::Reshape
                 | Op::Identity
@@ -442,6 +456,7 @@ fn node_forward(op: &Op, xs: &[&[f64]]) -> Result<Vec<f64>, String> {
         Op::Conv(c) => c.forward(x),
         Op::MaxPool(p) => p.forward(x),
         Op::AvgPool(p) => p.forward(x),
+        Op::Transpose(t) => permute(x, &t.in_shape, &t.perm),
         Op::Relu => x.iter().map(|&v| v.max(0.0)).collect(),
         Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => x.to_vec(),
     })

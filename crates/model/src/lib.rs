@@ -13,6 +13,8 @@
 //! - [`summary`]: [`Summary`] of a graph for `zkml inspect`.
 //! - [`quantize`](mod@quantize): calibration, scales, [`quantize()`], [`random_calibration`].
 //! - [`requant`]: [`requantize`], the exact fixed-point requantization the prover relies on.
+//! - [`relayout`]: the permutation of an activation (a Transpose, a Reshape read in another
+//!   layout).
 //! - [`quantized`]: [`QuantizedModel`], its layers, integer inference, validation.
 //! - [`inputs`]: EZKL/DeepProve style input JSON, calibration files.
 //! - [`reference`]: float inference with tract, the reference for accuracy.
@@ -26,13 +28,14 @@ pub mod onnx;
 pub mod quantize;
 pub mod quantized;
 pub mod reference;
+pub mod relayout;
 pub mod requant;
 pub mod summary;
 
 pub use add::AddLayer;
 pub use cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer, Window};
 pub use error::{ModelError, UnsupportedOp};
-pub use graph::{AvgPool, BatchDim, Conv, Dense, FoldedNode, Graph, MaxPool, Node, Op};
+pub use graph::{AvgPool, BatchDim, Conv, Dense, FoldedNode, Graph, MaxPool, Node, Op, Transpose};
 pub use inputs::{
     InputSpec, Inputs, load_calibration, load_inputs, parse_calibration, parse_inputs,
 };
@@ -40,5 +43,6 @@ pub use onnx::{import_onnx, import_onnx_bytes};
 pub use quantize::{QuantConfig, ScaleMode, quantize, random_calibration};
 pub use quantized::{DenseLayer, LayerTrace, QuantLayer, QuantizedModel, quantize_values};
 pub use reference::FloatReference;
+pub use relayout::RelayoutLayer;
 pub use requant::{REQUANT_SHIFT, requantize};
 pub use summary::{OpSummary, Summary};

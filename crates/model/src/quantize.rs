@@ -25,8 +25,9 @@ use serde::{Deserialize, Serialize};
 use crate::add::AddLayer;
 use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::{GapList, ModelError};
-use crate::graph::{AvgPool, Conv, Dense, Graph, MaxPool, Op};
+use crate::graph::{AvgPool, Conv, Dense, Graph, MaxPool, Op, Transpose};
 use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
+use crate::relayout::RelayoutLayer;
 use crate::requant::{multiplier_from_real, weight_max};
 
 /// Granularity of weight scales.
@@ -65,12 +66,15 @@ enum Kind<'a> {
     AvgPool(&'a AvgPool),
     /// A sum of two tensors of this per-sample shape.
     Add(&'a [usize]),
+    Transpose(&'a Transpose),
 }
 
 impl Kind<'_> {
-    fn is_max_pool(&self) -> bool {
+    /// Whether a ReLU after the layer is the clamp of the requantizing layer before it (max
+    /// and ReLU commute, as do a permutation and ReLU).
+    fn passes_relu(&self) -> bool {
         match self {
-            Kind::MaxPool(_) => true,
+            Kind::MaxPool(_) | Kind::Transpose(_) => true,
             Kind::Dense(_) | Kind::Conv(_) | Kind::AvgPool(_) | Kind::Add(_) => false,
         }
     }
@@ -112,6 +116,7 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
             Op::Conv(c) => Kind::Conv(c),
             Op::MaxPool(p) => Kind::MaxPool(p),
             Op::AvgPool(p) => Kind::AvgPool(p),
+            Op::Transpose(t) => Kind::Transpose(t),
             Op::Add => {
                 Kind::Add(
                     node.out_shape
@@ -179,7 +184,7 @@ fn relu_target(
         let Some(l) = alias[tensor].checked_sub(1) else {
             return Err(ModelError::ReluWithoutDense { node: name.clone() });
         };
-        if !layers[l].kind.is_max_pool() {
+        if !layers[l].kind.passes_relu() {
             return Ok(l);
         }
         tensor = graph
@@ -206,6 +211,7 @@ fn sole_source(graph: &Graph, readers: &[Vec<usize>], mut t: usize) -> Option<us
             | Op::Conv(_)
             | Op::MaxPool(_)
             | Op::AvgPool(_)
+            | Op::Transpose(_)
             | Op::Add
             | Op::Unsupported(_) => return Some(t),
         }
@@ -486,10 +492,20 @@ pub fn quantize(
                 window: m.window,
                 out_scale: s_in,
             }),
+            Kind::Transpose(t) => QuantLayer::Relayout(RelayoutLayer {
+                name: p.name.to_string(),
+                in_dims: t.in_shape.clone(),
+                out_dims: t.perm.iter().map(|&a| t.in_shape[a]).collect(),
+                view: t.in_shape.clone(),
+                perm: t.perm.clone(),
+                out_scale: s_in,
+            }),
         };
         layers.push(layer);
     }
-    let chain = planned.iter().enumerate().all(|(l, p)| p.inputs == [l]);
+    let inputs = planned.into_iter().map(|p| p.inputs).collect();
+    let (layers, inputs) = relayout(layers, inputs, graph.input_len(), input_scale);
+    let chain = inputs.iter().enumerate().all(|(l, t)| *t == [l]);
     let model = QuantizedModel {
         bits: config.bits,
         scales: config.scales,
@@ -497,15 +513,74 @@ pub fn quantize(
         input_shape: graph.input_shape.clone(),
         input_scale,
         layers,
-        inputs: if chain {
-            Vec::new()
-        } else {
-            planned.into_iter().map(|p| p.inputs).collect()
-        },
+        inputs: if chain { Vec::new() } else { inputs },
         input_perm: graph.input_perm.clone(),
     };
     model.validate()?;
     Ok(model)
+}
+
+/// Makes every layer read its inputs in the layout they are written in (see
+/// [`QuantLayer::out_layout`]): a layer that reads a tensor in another layout (a conv after a
+/// dense layer and a Reshape, a window op after a Reshape of a window op's output, a sum of
+/// two differently laid out tensors) reads it through a relayout layer inserted before it (a
+/// permutation that changes no value); a sum takes its first input's layout, a Transpose
+/// reads its input as it is written. Returns the layers and what each reads.
+fn relayout(
+    old: Vec<QuantLayer>,
+    old_inputs: Vec<Vec<usize>>,
+    input_len: usize,
+    input_scale: f64,
+) -> (Vec<QuantLayer>, Vec<Vec<usize>>) {
+    // the model input is laid out as a window op that reads it first wants it, else flat
+    let input = match old.first().map(QuantLayer::in_layout) {
+        Some(Some(dims)) if !matches!(old[0], QuantLayer::Add(_)) => dims,
+        _ => vec![input_len],
+    };
+    let mut layers: Vec<QuantLayer> = Vec::with_capacity(old.len());
+    let mut inputs: Vec<Vec<usize>> = Vec::with_capacity(old.len());
+    // the new tensor of each old one (0: the input)
+    let mut new_of = vec![0usize];
+    let written = |layers: &[QuantLayer], t: usize| {
+        t.checked_sub(1)
+            .map_or_else(|| input.clone(), |k| layers[k].out_layout())
+    };
+    for (mut layer, reads) in old.into_iter().zip(old_inputs) {
+        let mut reads: Vec<usize> = reads.iter().map(|&t| new_of[t]).collect();
+        let first = written(&layers, reads[0]);
+        match &mut layer {
+            QuantLayer::Relayout(r) => r.in_dims = first,
+            QuantLayer::Add(a) if a.shape != first => {
+                a.multiplier = vec![1; first[0]];
+                a.shape = first;
+            }
+            _ => {}
+        }
+        if let Some(wants) = layer.in_layout() {
+            for t in &mut reads {
+                let has = written(&layers, *t);
+                if has == wants {
+                    continue;
+                }
+                layers.push(QuantLayer::Relayout(RelayoutLayer {
+                    name: format!("{}/relayout", layer.name()),
+                    view: vec![has.iter().product()],
+                    in_dims: has,
+                    out_dims: wants.clone(),
+                    perm: Vec::new(),
+                    out_scale: t
+                        .checked_sub(1)
+                        .map_or(input_scale, |k| layers[k].out_scale()),
+                }));
+                inputs.push(vec![*t]);
+                *t = layers.len();
+            }
+        }
+        layers.push(layer);
+        inputs.push(reads);
+        new_of.push(layers.len());
+    }
+    (layers, inputs)
 }
 
 /// `n` deterministic pseudo-random samples, uniform in `[-1, 1)`, for calibration without data.

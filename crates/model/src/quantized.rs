@@ -8,6 +8,7 @@ use crate::error::ModelError;
 use crate::graph::BatchDim;
 use crate::inputs::InputSpec;
 use crate::quantize::ScaleMode;
+use crate::relayout::RelayoutLayer;
 use crate::requant::{activation_range, check_row_bounds, max_abs_acc, requantize, weight_max};
 
 /// A dense layer with integer weights, fused requantization and optional fused ReLU.
@@ -38,6 +39,7 @@ pub enum QuantLayer {
     MaxPool(MaxPoolLayer),
     AvgPool(AvgPoolLayer),
     Add(AddLayer),
+    Relayout(RelayoutLayer),
 }
 
 /// One layer's exact integer result on one sample.
@@ -131,6 +133,7 @@ impl QuantLayer {
             QuantLayer::MaxPool(p) => p.in_shape.iter().product(),
             QuantLayer::AvgPool(p) => p.in_shape.iter().product(),
             QuantLayer::Add(a) => a.len(),
+            QuantLayer::Relayout(r) => r.len(),
         }
     }
 
@@ -142,6 +145,7 @@ impl QuantLayer {
             QuantLayer::MaxPool(p) => p.out_shape.iter().product(),
             QuantLayer::AvgPool(p) => p.out_shape.iter().product(),
             QuantLayer::Add(a) => a.len(),
+            QuantLayer::Relayout(r) => r.len(),
         }
     }
 
@@ -153,6 +157,7 @@ impl QuantLayer {
             QuantLayer::MaxPool(p) => p.out_scale,
             QuantLayer::AvgPool(p) => p.out_scale,
             QuantLayer::Add(a) => a.out_scale,
+            QuantLayer::Relayout(r) => r.out_scale,
         }
     }
 
@@ -164,6 +169,34 @@ impl QuantLayer {
             QuantLayer::MaxPool(p) => &p.name,
             QuantLayer::AvgPool(p) => &p.name,
             QuantLayer::Add(a) => &a.name,
+            QuantLayer::Relayout(r) => &r.name,
+        }
+    }
+
+    /// The layout a proof writes the output in: `[n]` for a dense layer, `[C][H][W]` for a
+    /// window op (conv, pools), a sum's shape, a relayout's `out_dims`. Values are C-ordered in
+    /// every case; the layout is how the proof pads them (per dimension).
+    pub fn out_layout(&self) -> Vec<usize> {
+        match self {
+            QuantLayer::Dense(d) => vec![d.n_out],
+            QuantLayer::Conv(c) => c.out_shape.to_vec(),
+            QuantLayer::MaxPool(p) => p.out_shape.to_vec(),
+            QuantLayer::AvgPool(p) => p.out_shape.to_vec(),
+            QuantLayer::Add(a) => a.shape.clone(),
+            QuantLayer::Relayout(r) => r.out_dims.clone(),
+        }
+    }
+
+    /// The layout the layer reads its inputs in; `None` for a dense layer, which reads any
+    /// (its weight columns are permuted to its input's layout at setup).
+    pub fn in_layout(&self) -> Option<Vec<usize>> {
+        match self {
+            QuantLayer::Dense(_) => None,
+            QuantLayer::Conv(c) => Some(c.in_shape.to_vec()),
+            QuantLayer::MaxPool(p) => Some(p.in_shape.to_vec()),
+            QuantLayer::AvgPool(p) => Some(p.in_shape.to_vec()),
+            QuantLayer::Add(a) => Some(a.shape.clone()),
+            QuantLayer::Relayout(r) => Some(r.in_dims.clone()),
         }
     }
 
@@ -177,7 +210,7 @@ impl QuantLayer {
     }
 
     /// The accumulators of one sample for a requantizing layer (dense, conv, average pool,
-    /// sum) from its inputs; `None` for a layer without requantization (max-pool).
+    /// sum) from its inputs; `None` for a layer without requantization (max-pool, relayout).
     pub fn accumulate(&self, xs: &[&[i64]]) -> Option<Vec<i64>> {
         let x = xs.first().copied().unwrap_or_default();
         match self {
@@ -185,13 +218,13 @@ impl QuantLayer {
             QuantLayer::Conv(c) => Some(c.accumulate(x)),
             QuantLayer::AvgPool(p) => Some(p.accumulate(x)),
             QuantLayer::Add(a) => Some(a.accumulate(x, xs.get(1).copied().unwrap_or_default())),
-            QuantLayer::MaxPool(_) => None,
+            QuantLayer::MaxPool(_) | QuantLayer::Relayout(_) => None,
         }
     }
 
     /// The requantization of a requantizing layer (dense, conv, average pool, sum): the
     /// multipliers (per dense row, per output channel), how many consecutive outputs share
-    /// one, and whether ReLU is fused; `None` for max-pool.
+    /// one, and whether ReLU is fused; `None` for max-pool and relayout.
     pub fn requantization(&self) -> Option<(&[i64], usize, bool)> {
         match self {
             QuantLayer::Dense(d) => Some((&d.multiplier, 1, d.relu)),
@@ -200,30 +233,35 @@ impl QuantLayer {
                 Some((&p.multiplier, p.out_shape[1] * p.out_shape[2], p.relu))
             }
             QuantLayer::Add(a) => Some((&a.multiplier, a.shape[1..].iter().product(), a.relu)),
-            QuantLayer::MaxPool(_) => None,
+            QuantLayer::MaxPool(_) | QuantLayer::Relayout(_) => None,
         }
     }
 
     /// Exact integer inference of one sample from the layer's inputs, keeping the
     /// accumulators.
     pub fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
-        let QuantLayer::MaxPool(p) = self else {
-            let acc = self.accumulate(xs).unwrap_or_default();
-            let (m, per, relu) = self.requantization().unwrap_or((&[], 1, false));
-            let out = acc
-                .iter()
-                .enumerate()
-                .map(|(k, &a)| requantize(a, m.get(k / per).copied().unwrap_or(0), relu, bits))
-                .collect();
-            return LayerTrace {
-                acc: Some(acc),
-                out,
-            };
+        let x = xs.first().copied().unwrap_or_default();
+        let out = match self {
+            QuantLayer::MaxPool(p) => p.forward(x),
+            QuantLayer::Relayout(r) => r.forward(x),
+            QuantLayer::Dense(_)
+            | QuantLayer::Conv(_)
+            | QuantLayer::AvgPool(_)
+            | QuantLayer::Add(_) => {
+                let acc = self.accumulate(xs).unwrap_or_default();
+                let (m, per, relu) = self.requantization().unwrap_or((&[], 1, false));
+                let out = acc
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &a)| requantize(a, m.get(k / per).copied().unwrap_or(0), relu, bits))
+                    .collect();
+                return LayerTrace {
+                    acc: Some(acc),
+                    out,
+                };
+            }
         };
-        LayerTrace {
-            acc: None,
-            out: p.forward(xs.first().copied().unwrap_or_default()),
-        }
+        LayerTrace { acc: None, out }
     }
 
     /// Exact integer forward of one sample from the layer's inputs.
@@ -373,6 +411,7 @@ impl QuantizedModel {
                 QuantLayer::MaxPool(p) => p.validate()?,
                 QuantLayer::AvgPool(p) => p.validate(self.bits)?,
                 QuantLayer::Add(a) => a.validate(self.bits)?,
+                QuantLayer::Relayout(r) => r.validate()?,
             }
         }
         Ok(())

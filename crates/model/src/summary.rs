@@ -67,6 +67,7 @@ impl Graph {
                     ),
                     Op::MaxPool(p) => format!("MaxPool {}", window_text(&p.window)),
                     Op::AvgPool(p) => format!("AvgPool {}", window_text(&p.window)),
+                    Op::Transpose(t) => format!("Transpose {:?}", t.perm),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => {
                         n.op.kind().to_string()
                     }
@@ -123,11 +124,14 @@ impl Graph {
             Op::MaxPool(_) => "proven: max-pool".into(),
             Op::AvgPool(_) => "proven: window sum + requantization".into(),
             Op::Add => "proven: rescaled sum + requantization".into(),
+            Op::Transpose(_) => "proven: permutation (wiring)".into(),
             Op::Relu => match self.clamped_layer(i) {
                 Ok(n) => format!("proven: in the requantization clamp of {n}"),
                 Err(why) => format!("unsupported: {why}"),
             },
-            Op::Reshape => "re-indexing (nothing to prove)".into(),
+            Op::Reshape => {
+                "re-indexing (a proven permutation where a conv or pool reads it)".into()
+            }
             Op::Identity => "no-op".into(),
             Op::Unsupported(_) => "unsupported (see below)".into(),
         }
@@ -147,7 +151,7 @@ impl Graph {
             }
             match n.op {
                 Op::Dense(_) | Op::Conv(_) | Op::AvgPool(_) | Op::Add => return Ok(&n.name),
-                Op::MaxPool(_) | Op::Relu | Op::Reshape | Op::Identity => {
+                Op::MaxPool(_) | Op::Transpose(_) | Op::Relu | Op::Reshape | Op::Identity => {
                     t = self.node_inputs(k).first().copied().ok_or(none)?;
                 }
                 Op::Unsupported(_) => return Err(none),

@@ -193,6 +193,8 @@ pub enum VerifyError {
     AvgPool { layer: usize },
     #[error("sum layer {layer}: the accumulator is not the rescaled sum of the inputs")]
     Add { layer: usize },
+    #[error("relayout layer {layer}: the permutation check failed")]
+    Relayout { layer: usize },
     #[error("the claimed output does not match the proven computation")]
     PublicOutput,
     #[error("the claimed input does not match the proven computation")]

@@ -3,7 +3,7 @@
 //! that certifies the committed ranges), and their files.
 
 use serde::{Deserialize, Serialize};
-use zkml_model::{BatchDim, QuantLayer, QuantizedModel, ScaleMode, Window};
+use zkml_model::{BatchDim, QuantLayer, QuantizedModel, ScaleMode, Window, relayout};
 use zkml_proof::field::{F, from_i64};
 use zkml_proof::pcs::{self, CommitShape, Commitment, ProverData};
 use zkml_proof::transcript::Transcript;
@@ -38,6 +38,14 @@ pub enum LayerOp {
     Add {
         scales: [i64; 2],
     },
+    /// `transpose(reshape(x, view), perm)` (an empty `perm`: a reshape), read as `in_dims`,
+    /// written as `out_dims`; no requantization.
+    Relayout {
+        in_dims: Vec<usize>,
+        out_dims: Vec<usize>,
+        view: Vec<usize>,
+        perm: Vec<usize>,
+    },
 }
 
 impl LayerOp {
@@ -49,7 +57,7 @@ impl LayerOp {
     /// Shapes and window of a window op (conv, pools); `None` for dense.
     pub fn window(&self) -> Option<([usize; 3], [usize; 3], Window)> {
         match self {
-            LayerOp::Dense | LayerOp::Add { .. } => None,
+            LayerOp::Dense | LayerOp::Add { .. } | LayerOp::Relayout { .. } => None,
             LayerOp::Conv {
                 in_shape,
                 out_shape,
@@ -65,6 +73,17 @@ impl LayerOp {
                 out_shape,
                 window,
             } => Some((*in_shape, *out_shape, *window)),
+        }
+    }
+
+    /// The layouts a window op or a relayout reads and writes; `None` for the others (a dense
+    /// layer reads any layout and writes `[n_out]`, a sum keeps its first input's).
+    pub fn fixed_dims(&self) -> Option<(Vec<usize>, Vec<usize>)> {
+        match self {
+            LayerOp::Relayout {
+                in_dims, out_dims, ..
+            } => Some((in_dims.clone(), out_dims.clone())),
+            _ => self.window_shapes().map(|(i, o)| (i.to_vec(), o.to_vec())),
         }
     }
 
@@ -241,7 +260,10 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
         .filter_map(|l| match l {
             QuantLayer::Dense(d) => Some(keyproof::bias_bits(&d.bias)),
             QuantLayer::Conv(c) => Some(keyproof::bias_bits(&c.bias)),
-            QuantLayer::MaxPool(_) | QuantLayer::AvgPool(_) | QuantLayer::Add(_) => None,
+            QuantLayer::MaxPool(_)
+            | QuantLayer::AvgPool(_)
+            | QuantLayer::Add(_)
+            | QuantLayer::Relayout(_) => None,
         })
         .collect();
     let mut vk = VerifyingKey {
@@ -322,6 +344,17 @@ fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
             a.relu,
             a.out_scale,
         ),
+        QuantLayer::Relayout(r) => (
+            LayerOp::Relayout {
+                in_dims: r.in_dims.clone(),
+                out_dims: r.out_dims.clone(),
+                view: r.view.clone(),
+                perm: r.perm.clone(),
+            },
+            Vec::new(),
+            false,
+            r.out_scale,
+        ),
     };
     VkLayer {
         name: layer.name().to_string(),
@@ -368,7 +401,10 @@ fn padded_weights(
                 let w = crate::layout::embed(&c.weight, &kdims, 1);
                 Some((w, bias(&c.bias, c.out_shape[0])))
             }
-            QuantLayer::MaxPool(_) | QuantLayer::AvgPool(_) | QuantLayer::Add(_) => None,
+            QuantLayer::MaxPool(_)
+            | QuantLayer::AvgPool(_)
+            | QuantLayer::Add(_)
+            | QuantLayer::Relayout(_) => None,
         })
         .collect()
 }
@@ -395,7 +431,10 @@ impl VerifyingKey {
                         + pow2_vars(window.kernel[1]);
                     Some([o + k, o])
                 }
-                LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. } | LayerOp::Add { .. } => None,
+                LayerOp::MaxPool { .. }
+                | LayerOp::AvgPool { .. }
+                | LayerOp::Add { .. }
+                | LayerOp::Relayout { .. } => None,
             })
             .flatten()
             .collect()
@@ -529,7 +568,7 @@ impl VerifyingKey {
                         .map_err(|v| (l.name.clone(), v))?;
                     continue;
                 }
-                LayerOp::MaxPool { .. } => continue,
+                LayerOp::MaxPool { .. } | LayerOp::Relayout { .. } => continue,
             };
             // one bound per multiplier: checked by `check_sane`, built so by setup
             let b = bias_bits.next().map_or(&[][..], Vec::as_slice);
@@ -602,6 +641,17 @@ impl VerifyingKey {
                 LayerOp::Dense => (true, Some(l.n_out)),
                 LayerOp::Add { scales } => (
                     l.n_in == l.n_out && scales.iter().all(|&m| (0..1 << 42).contains(&m)),
+                    None,
+                ),
+                LayerOp::Relayout {
+                    in_dims,
+                    out_dims,
+                    view,
+                    perm,
+                } => (
+                    relayout::shape_error(in_dims, out_dims, view, perm).is_none()
+                        && numel(view) == Some(l.n_in)
+                        && l.n_in == l.n_out,
                     None,
                 ),
                 LayerOp::Conv {

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 
 use zkml_proof::pcs::CommitShape;
 
+use zkml_model::relayout;
+
 use crate::keys::{LayerOp, VerifyingKey, VkLayer};
 use crate::tables::Table;
 
@@ -61,6 +63,9 @@ pub struct LayerShape {
     pub relu: bool,
     /// The tensors the layer reads: 0 is the model input, `k + 1` the output of layer `k`.
     pub inputs: Vec<usize>,
+    /// A relayout's sources: for each real C-order output index, the input index it holds
+    /// (empty for other kinds).
+    pub gather: Vec<usize>,
 }
 
 /// Per-dimension padded variable counts.
@@ -93,14 +98,15 @@ pub fn embed(data: &[i64], dims: &[usize], samples: usize) -> Vec<zkml_proof::fi
     v
 }
 
-/// Real input and output dimensions of every layer: a conv/pool works on `[C][H][W]`; a dense
-/// layer takes its input tensor as that tensor is laid out (flattened in C order) and gives
-/// `[n_out]`; a sum keeps the layout of its first input. The model input is laid out as the
-/// first layer reads it (`[input_len]` for a dense layer). Layers must read earlier tensors
-/// (checked by the key's sanity check and setup).
+/// Real input and output dimensions of every layer: a conv/pool works on `[C][H][W]`, a
+/// relayout reads `in_dims` and writes `out_dims`; a dense layer takes its input tensor as
+/// that tensor is laid out (flattened in C order) and gives `[n_out]`; a sum keeps the layout
+/// of its first input. The model input is laid out as the first layer reads it
+/// (`[input_len]` for a dense layer or a sum). Layers must read earlier tensors (checked by
+/// the key's sanity check and setup).
 pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<usize>)> {
-    let input = match layers.first().and_then(|l| l.op.window_shapes()) {
-        Some((inp, _)) => inp.to_vec(),
+    let input = match layers.first().and_then(|l| l.op.fixed_dims()) {
+        Some((inp, _)) => inp,
         None => vec![input_len],
     };
     let mut dims: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(layers.len());
@@ -110,8 +116,8 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
             Some(k) => dims.get(k).map_or_else(|| vec![l.n_in], |d| d.1.clone()),
         };
         let first = tensor(l.inputs.first().copied().unwrap_or(0));
-        let pair = match (l.op.window_shapes(), &l.op) {
-            (Some((inp, out)), _) => (inp.to_vec(), out.to_vec()),
+        let pair = match (l.op.fixed_dims(), &l.op) {
+            (Some(fixed), _) => fixed,
             (None, LayerOp::Add { .. }) => (first.clone(), first),
             (None, _) => (first, vec![l.n_out]),
         };
@@ -124,13 +130,13 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
 ///
 /// Every committed activation is laid out padded per dimension (`[C][H][W]` for a window op,
 /// `[n]` for a dense layer), and a window op (conv, pool) reads its input in its own
-/// `[C][H][W]` layout. So a window op must read exactly the shape its input was written in: a
-/// `Reshape` between two window ops would make the proof gather the cells of another tensor
-/// (the flat, C-order model reads them in a different order), and a window op after a dense
-/// layer would read `[n]` as `[C][H][W]`. A sum reads both inputs at the same point, so they
-/// must share a layout. A dense layer reads any tensor (its weights are permuted at setup to
-/// that tensor's padded layout). Every reader of the model input reads it in the first
-/// layer's layout. Setup and the key check on load both refuse other graphs with this message.
+/// `[C][H][W]` layout, a relayout in its `in_dims`. So they must read exactly the shape their
+/// input was written in: a window op reading `[n]` as `[C][H][W]` would gather the cells of
+/// another tensor. A sum reads both inputs at the same point, so they must share a layout. A
+/// dense layer reads any tensor (its weights are permuted at setup to that tensor's padded
+/// layout). Every reader of the model input reads it in the first layer's layout.
+/// Quantization puts a relayout layer wherever a layer reads another layout, so only a
+/// hand-made key fails this; setup and the key check on load refuse it with this message.
 /// `layers` must read earlier tensors only (checked before).
 pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
     let input_len = layers.first().map_or(0, |l| l.n_in);
@@ -140,8 +146,8 @@ pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
         Some(k) => dims[k].1.clone(),
     };
     layers.iter().enumerate().find_map(|(l, layer)| {
-        let wants = match (&layer.op, layer.op.window_shapes()) {
-            (_, Some((in_shape, _))) => in_shape.to_vec(),
+        let wants = match (&layer.op, layer.op.fixed_dims()) {
+            (_, Some((in_dims, _))) => in_dims,
             (LayerOp::Add { .. }, None) => dims[l].0.clone(),
             (_, None) => return None,
         };
@@ -157,13 +163,9 @@ pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
                 written(layer.inputs[0]),
                 written(layer.inputs[1])
             ),
-            Some(k) if matches!(layers[k].op, LayerOp::Dense) => {
-                "a convolution or pooling after a dense layer".to_string()
-            }
             Some(_) => format!(
-                "a Reshape from {:?} to {wants:?} between two convolution or pooling layers \
-                 (activations are laid out padded per dimension, so the proof would read the \
-                 reshaped tensor in another order)",
+                "reads a tensor written as {:?} as {wants:?} (activations are laid out padded \
+                 per dimension, so the proof would read it in another order)",
                 written(*bad)
             ),
         };
@@ -195,6 +197,7 @@ impl Layout {
                     LayerOp::MaxPool { window, .. } => Kind::MaxPool(window),
                     LayerOp::AvgPool { window, .. } => Kind::AvgPool(window),
                     LayerOp::Add { scales } => Kind::Add(scales),
+                    LayerOp::Relayout { .. } => Kind::Relayout,
                 };
                 LayerShape {
                     kind,
@@ -205,6 +208,10 @@ impl Layout {
                     out_dims,
                     relu: l.relu,
                     inputs: l.inputs.clone(),
+                    gather: match &l.op {
+                        LayerOp::Relayout { view, perm, .. } => relayout::sources(view, perm),
+                        _ => Vec::new(),
+                    },
                 }
             })
             .collect();

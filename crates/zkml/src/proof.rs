@@ -12,6 +12,7 @@ use crate::ops::avgpool::AvgPoolProof;
 use crate::ops::conv::ConvProof;
 use crate::ops::dense::DenseProof;
 use crate::ops::maxpool::PoolProof;
+use crate::ops::relayout::RelayoutProof;
 use crate::ops::requant::RequantEvals;
 
 const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
@@ -43,6 +44,7 @@ pub enum LayerProof {
         /// The two inputs at the requantization's point.
         inputs: [EF; 2],
     },
+    Relayout(RelayoutProof),
 }
 
 /// A proof that the model behind a verifying key maps `input` to `output`.

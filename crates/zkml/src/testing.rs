@@ -7,7 +7,7 @@
 
 use zkml_model::{
     AddLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, MaxPoolLayer, QuantLayer,
-    QuantizedModel, ScaleMode, Window,
+    QuantizedModel, RelayoutLayer, ScaleMode, Window,
 };
 
 /// A deterministic pseudo-random generator (xorshift), so tests need no extra crates.
@@ -115,6 +115,8 @@ pub enum Spec {
     Read(usize),
     /// The sum of the current tensor and tensor `t` (same shape), relu.
     Add(usize, bool),
+    /// The current tensor viewed as `view`, its axes permuted by `perm` (none: a reshape).
+    Relayout([usize; 3], Option<[usize; 3]>),
 }
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
@@ -218,6 +220,18 @@ pub fn cnn_bits(
                     out_scale: 0.05,
                 }));
                 shape = vec![shape[0], oh, ow];
+            }
+            Spec::Relayout(view, perm) => {
+                let out = perm.map_or(view, |p| p.map(|a| view[a]));
+                layers.push(QuantLayer::Relayout(RelayoutLayer {
+                    name,
+                    in_dims: shape,
+                    out_dims: out.to_vec(),
+                    view: view.to_vec(),
+                    perm: perm.map_or_else(Vec::new, |p| p.to_vec()),
+                    out_scale: 0.05,
+                }));
+                shape = out.to_vec();
             }
             Spec::Dense(n_out, relu) => {
                 let n_in: usize = shape.iter().product();

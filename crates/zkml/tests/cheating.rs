@@ -24,7 +24,7 @@ use zkml::{
 use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
-use Spec::{Add, AvgPool, Conv, Dense, Pool};
+use Spec::{Add, AvgPool, Conv, Dense, Pool, Relayout};
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
 
@@ -80,6 +80,22 @@ fn residual_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
         Dense(4, false),
     ];
     let pk = setup(cnn_model(&specs)).unwrap();
+    (pk, inputs(1, 50, 78))
+}
+
+/// Conv 3x3 (pads 1) to `[4, 5, 5]` -> its `[H][W]` axes permuted by `perm` -> conv 2x2 ->
+/// dense, on `[2, 5, 5]`.
+fn relayout_specs(perm: [usize; 3]) -> [Spec; 4] {
+    [
+        Conv(4, [3, 3], [1, 1], [1; 4], true),
+        Relayout([4, 5, 5], Some(perm)),
+        Conv(2, [2, 2], [1, 1], [0; 4], false),
+        Dense(4, false),
+    ]
+}
+
+fn relayout_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
+    let pk = setup(cnn_model(&relayout_specs([0, 2, 1]))).unwrap();
     (pk, inputs(1, 50, 78))
 }
 
@@ -391,6 +407,35 @@ fn false_average_pool_sum_is_caught_by_its_final_check() {
 }
 
 #[test]
+fn another_permutation_is_caught_by_the_relayout_wiring_check() {
+    // the relayout keeps [H][W] instead of transposing them (same shapes): the witness, the
+    // layers after it and the wiring sumcheck are those of the other permutation. Caught by:
+    // relayout.rs `fin != input * wire` (the verifier's table is the stated permutation's).
+    let (pk, other_vk) = shifted_from(&relayout_specs([0, 2, 1]), &relayout_specs([0, 1, 2]));
+    let cheat = Cheat {
+        prover_vk: Some(&other_vk),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &inputs(1, 50, 78), &cheat);
+    assert!(matches!(err, VerifyError::Relayout { layer: 1 }), "{err}");
+}
+
+#[test]
+fn nonzero_padding_of_a_relayout_output_is_caught_by_its_wiring_check() {
+    // relayout output [4, 5, 5] padded to [4, 8, 8]: cell 5 is column 5 (padding), which the
+    // conv after it never reads. Caught by: relayout.rs `fin != input * wire` (padding
+    // positions appear in no sum).
+    let (pk, xs) = relayout_fixture();
+    let tamper = |w: &mut Witness| w.layers[1].cols.out[5] = F::from_u64(5);
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &xs, &cheat);
+    assert!(matches!(err, VerifyError::Relayout { layer: 1 }), "{err}");
+}
+
+#[test]
 fn false_sum_accumulator_is_caught_by_the_sum_check() {
     // a sum's accumulator raised by one (requantization re-derived, same output), the true
     // inputs sent. Caught by: add.rs `acc != m_a a + m_b b`.
@@ -609,6 +654,12 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
                 v.push((round(l, Stage::Wiring, 1), 2));
                 v.push(value(Value::Input));
             }
+            Kind::Relayout => {
+                v.push(value(Value::Out));
+                v.push((round(l, Stage::Wiring, 0), 2));
+                v.push((round(l, Stage::Wiring, 1), 2));
+                v.push(value(Value::Input));
+            }
             Kind::Dense | Kind::Conv(_) => {
                 v.push((round(l, Stage::Requant, 0), 3));
                 v.push((round(l, Stage::Requant, 1), 3));
@@ -647,7 +698,14 @@ fn recorded(pk: &ProvingKey, xs: &[Vec<i64>], edit: Option<Edit<'_>>) -> (Proof,
 
 #[test]
 fn changing_any_prover_message_changes_every_later_challenge() {
-    for (pk, xs) in [mlp(), cnn_fixture(), avg_fixture(), residual_fixture()] {
+    let fixtures = [
+        mlp(),
+        cnn_fixture(),
+        avg_fixture(),
+        residual_fixture(),
+        relayout_fixture(),
+    ];
+    for (pk, xs) in fixtures {
         let (proof, honest) = recorded(&pk, &xs, None);
         let (result, v) = verify_recording(&pk.vk, &proof);
         assert!(result.is_ok());

@@ -22,7 +22,7 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
     assert_eq!(out, expected);
 }
 
-use Spec::{Add, AvgPool, Conv, Dense, Pool, Read};
+use Spec::{Add, AvgPool, Conv, Dense, Pool, Read, Relayout};
 
 #[test]
 fn lenet_style_conv_pool_dense() {
@@ -178,6 +178,57 @@ fn residual_networks_prove_the_models_function() {
         2,
         41,
     );
+}
+
+#[test]
+fn relayouts_prove_the_models_function() {
+    let c3 = |c, relu| Conv(c, [3, 3], [1, 1], [1; 4], relu);
+    // a conv after a dense layer, unflattened NHWC (Keras: Reshape then Transpose)
+    round_trip(
+        [1, 6, 6],
+        &[
+            c3(2, true),
+            Dense(24, true),
+            Relayout([3, 4, 2], Some([2, 0, 1])),
+            c3(3, false),
+            Pool([2, 2], [2, 2], [0; 4]),
+            Dense(5, false),
+        ],
+        3,
+        50,
+    );
+    // the input permuted first, a Reshape between two convs, a sum of a conv's output and a
+    // relayout of it, a permutation as the last layer
+    round_trip(
+        [2, 4, 6],
+        &[
+            Relayout([2, 4, 6], Some([0, 2, 1])),
+            Conv(2, [1, 1], [1, 1], [0; 4], true),
+            Relayout([4, 2, 6], None),
+            c3(4, false),
+            Relayout([4, 2, 6], Some([0, 2, 1])),
+            Relayout([4, 6, 2], Some([0, 2, 1])),
+            Add(4, true),
+            Relayout([4, 2, 6], Some([2, 1, 0])),
+        ],
+        2,
+        51,
+    );
+}
+
+#[test]
+fn a_wrong_permuted_value_is_refused() {
+    let specs = [
+        Dense(12, false),
+        Relayout([2, 3, 2], Some([2, 0, 1])),
+        Conv(2, [2, 2], [1, 1], [0; 4], false),
+    ];
+    let pk = setup(cnn([10, 1, 1], &specs, BatchDim::Dynamic, 9)).unwrap();
+    let xs = inputs(2, 10, 10);
+    for cell in [0, 5, 6] {
+        let proof = prove_tampered(&pk, &xs, &|w| w.layers[1].cols.out[cell] += F::ONE).unwrap();
+        assert!(verify(&pk.vk, &proof).is_err(), "cell {cell}");
+    }
 }
 
 #[test]

@@ -24,6 +24,7 @@ mod join;
 mod ops;
 mod pool;
 mod proto;
+mod squeeze;
 mod transpose;
 
 use std::collections::{HashMap, HashSet};
@@ -428,7 +429,7 @@ fn push_node(
     out_shape: Option<Vec<usize>>,
 ) {
     let id = ctx.nodes.len() + 1;
-    // a builder's placeholder (a Transpose waiting to be folded) is named like the node
+    // a builder's placeholder is named like the node
     if let Op::Unsupported(u) = &mut op {
         u.node.clone_from(&name);
     }
@@ -439,6 +440,7 @@ fn push_node(
         | Op::Conv(_)
         | Op::MaxPool(_)
         | Op::AvgPool(_)
+        | Op::Transpose(_)
         | Op::Relu
         | Op::Reshape
         | Op::Identity => 1,

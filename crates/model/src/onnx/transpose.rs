@@ -4,8 +4,8 @@
 //! input is permuted as it is quantized, by prover and verifier alike, and the node is a
 //! Reshape. One that moves data is folded, after the walk, into the dense layer that reads it
 //! through Flatten/Reshape nodes (Keras' NCHW -> NHWC before `Flatten`): the dense layer's
-//! weight columns are permuted, which is exact. Any other stays a gap: a permutation of
-//! activations is not proven yet.
+//! weight columns are permuted, which is exact. Any other is a graph `Transpose`, proven as a
+//! permutation (a relayout layer).
 
 use std::collections::HashMap;
 
@@ -15,18 +15,13 @@ use super::Ctx;
 use super::affine::{remove_node, sole_reader};
 use super::ops::{Built, Refusal, unsupported};
 use super::proto::attr_ints;
-use crate::error::UnsupportedOp;
-use crate::graph::{FoldedNode, Node, Op, permuted_sources};
+use crate::graph::{FoldedNode, Node, Op, Transpose, permuted_sources};
 
 /// A data-moving Transpose waiting to be folded: its per-sample input shape and permutation.
 pub(crate) struct Pending {
     pub in_shape: Vec<usize>,
     pub perm: Vec<usize>,
 }
-
-/// Why a Transpose that moves data is a gap when it cannot be folded.
-const GAP: &str = "a Transpose that moves data, not read by a dense layer through \
-                   Flatten/Reshape only (a permutation of activations is not proven yet)";
 
 pub(crate) fn transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     let Some(shape) = ctx.shape.clone() else {
@@ -73,22 +68,21 @@ pub(crate) fn transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusa
     ctx.transposes.insert(
         ctx.nodes.len(),
         Pending {
-            in_shape: shape,
-            perm,
+            in_shape: shape.clone(),
+            perm: perm.clone(),
         },
     );
     Ok(Built::Op {
-        op: Op::Unsupported(UnsupportedOp {
-            node: String::new(),
-            op_type: node.op_type.clone(),
-            reason: GAP.into(),
+        op: Op::Transpose(Transpose {
+            in_shape: shape,
+            perm,
         }),
         out_shape: Some(out_shape),
     })
 }
 
 /// After the walk: folds each pending Transpose (by node index) into the dense layer that alone
-/// reads it, permuting its weight columns; the others stay gaps. Returns the indices of the
+/// reads it, permuting its weight columns; the others stay graph Transposes. Returns the indices of the
 /// nodes removed, from the last.
 pub(crate) fn fold_forward(
     nodes: &mut Vec<Node>,
@@ -226,9 +220,109 @@ mod tests {
     }
 
     #[test]
+    fn a_transpose_between_convs_is_a_graph_transpose() {
+        // NHWC Keras style inside the model: NCHW -> NHWC -> NCHW around a ReLU
+        let nodes = vec![
+            node("Conv", "c1", &["x", "w1"], "a", vec![]),
+            node(
+                "Transpose",
+                "t1",
+                &["a"],
+                "b",
+                vec![ints_attr("perm", &[0, 2, 3, 1])],
+            ),
+            node("Relu", "r", &["b"], "c", vec![]),
+            node(
+                "Transpose",
+                "t2",
+                &["c"],
+                "d",
+                vec![ints_attr("perm", &[0, 3, 1, 2])],
+            ),
+            node("Conv", "c2", &["d", "w2"], "y", vec![]),
+        ];
+        let inits = vec![
+            tensor("w1", &[3, 2, 3, 3], rand_vals(5, 54, -1.0, 1.0)),
+            tensor("w2", &[2, 3, 2, 2], rand_vals(6, 24, -1.0, 1.0)),
+        ];
+        let g = float_matches_tract(&onnx_model(&[1, 2, 6, 7], nodes, inits), &[1, 2, 6, 7]);
+        let kinds: Vec<&str> = g.nodes.iter().map(|n| n.op.kind()).collect();
+        assert_eq!(kinds, ["Conv", "Transpose", "Relu", "Transpose", "Conv"]);
+        let Op::Transpose(t) = &g.nodes[1].op else {
+            unreachable!()
+        };
+        assert_eq!(
+            (t.in_shape.as_slice(), t.perm.as_slice()),
+            (&[3, 4, 5][..], &[1, 2, 0][..])
+        );
+    }
+
+    #[test]
+    fn quantization_relays_out_what_a_window_op_reads_in_another_layout() {
+        use crate::quantize::{QuantConfig, quantize};
+        use crate::quantized::QuantLayer;
+        let layers = |m: &tract_onnx::pb::ModelProto, dims: &[usize]| {
+            let g = float_matches_tract(m, dims);
+            let x = rand_vals(7, dims.iter().product(), -1.0, 1.0);
+            let q = quantize(&g, std::slice::from_ref(&x), &QuantConfig::default()).unwrap();
+            // integer inference runs through the relayouts
+            q.forward(&q.quantize_input(&x));
+            q.layers
+        };
+        // the Transposes around the ReLU become one relayout each, the ReLU the first conv's
+        let nodes = vec![
+            node("Conv", "c1", &["x", "w1"], "a", vec![]),
+            node(
+                "Transpose",
+                "t1",
+                &["a"],
+                "b",
+                vec![ints_attr("perm", &[0, 2, 3, 1])],
+            ),
+            node("Relu", "r", &["b"], "c", vec![]),
+            node(
+                "Transpose",
+                "t2",
+                &["c"],
+                "d",
+                vec![ints_attr("perm", &[0, 3, 1, 2])],
+            ),
+            node("Conv", "c2", &["d", "w2"], "y", vec![]),
+        ];
+        let inits = vec![
+            tensor("w1", &[3, 2, 3, 3], rand_vals(5, 54, -1.0, 1.0)),
+            tensor("w2", &[2, 3, 2, 2], rand_vals(6, 24, -1.0, 1.0)),
+        ];
+        let q = layers(&onnx_model(&[1, 2, 6, 7], nodes, inits), &[1, 2, 6, 7]);
+        assert!(matches!(&q[0], QuantLayer::Conv(c) if c.relu));
+        assert!(matches!(&q[1], QuantLayer::Relayout(r) if r.out_dims == [4, 5, 3]));
+        assert!(matches!(&q[2], QuantLayer::Relayout(r) if r.in_dims == [4, 5, 3]));
+        assert!(matches!(&q[3], QuantLayer::Conv(_)));
+        // a conv after a dense layer reads its output through a relayout [12] -> [3, 2, 2]
+        let nodes = vec![
+            node("Gemm", "fc", &["x", "fc"], "a", vec![]),
+            node("Reshape", "un", &["a", "shape"], "b", vec![]),
+            node("Conv", "c", &["b", "w"], "y", vec![]),
+        ];
+        let inits = vec![
+            tensor("fc", &[5, 12], rand_vals(8, 60, -1.0, 1.0)),
+            super::super::tests::ints("shape", &[1, 3, 2, 2]),
+            tensor("w", &[2, 3, 2, 2], rand_vals(9, 24, -1.0, 1.0)),
+        ];
+        let q = layers(&onnx_model(&[1, 5], nodes, inits), &[1, 5]);
+        let QuantLayer::Relayout(r) = &q[1] else {
+            panic!("no relayout")
+        };
+        assert_eq!(
+            (r.in_dims.as_slice(), r.out_dims.as_slice()),
+            (&[12][..], &[3, 2, 2][..])
+        );
+        assert!(r.perm.is_empty());
+    }
+
+    #[test]
     fn other_transposes_are_gaps_with_their_reason() {
         let cases = [
-            (vec![0, 2, 3, 1], "not read by a dense layer"),
             (vec![1, 0, 2, 3], "moves the batch axis"),
             (vec![0, 1, 1, 2], "is not a permutation"),
         ];

@@ -10,6 +10,7 @@ pub mod avgpool; // average pool: a wiring sumcheck with unit coefficients
 pub mod conv; // 2-D convolution: an im2col sumcheck and a wiring sumcheck
 pub mod dense; // y = W x + b by a sumcheck over the inner index
 pub mod maxpool; // max-pool: range-checked differences, a zero-check and a wiring sumcheck
+pub mod relayout; // a permutation of an activation (Transpose, Reshape): one wiring sumcheck
 pub mod requant; // out = clamp(round(acc * m / 2^32)) by a zero-check plus lookups
 
 use zkml_model::{LayerTrace, QuantLayer, Window};
@@ -33,6 +34,7 @@ pub enum Kind {
     MaxPool(Window),
     AvgPool(Window),
     Add([i64; 2]),
+    Relayout,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             Kind::MaxPool(_) => &maxpool::MaxPool,
             Kind::AvgPool(_) => &avgpool::AvgPool,
             Kind::Add(_) => &add::Add,
+            Kind::Relayout => &relayout::Relayout,
         }
     }
 }
