@@ -62,6 +62,8 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("GlobalAveragePool", super::pool::global_average_pool),
     ("ReduceMean", super::pool::reduce_mean),
     ("Transpose", super::transpose::transpose),
+    ("Squeeze", super::squeeze::squeeze),
+    ("Unsqueeze", super::squeeze::unsqueeze),
 ];
 
 /// The builder for an op type, if it is supported.
