@@ -122,29 +122,33 @@ impl Failure {
             message: message.to_string(),
         }
     }
-    /// A model front-end error: 3 when the model has ops or a structure the tool does not
-    /// take, else 2 (an unreadable or inconsistent file, bad calibration data).
+    /// A model front-end error: 3 when the model has ops, a structure or numbers (a weight or
+    /// scale the quantized proof cannot take) the tool does not take, else 2 (an unreadable or
+    /// inconsistent file, bad calibration data).
     pub fn model(e: zkml::zkml_model::ModelError) -> Self {
         use zkml::zkml_model::ModelError as E;
         match e {
-            E::Unsupported { .. } | E::Structure { .. } | E::ReluWithoutDense { .. } => {
-                Self::unsupported(e)
-            }
+            E::Unsupported { .. }
+            | E::Structure { .. }
+            | E::ReluWithoutDense { .. }
+            | E::Quantization { .. } => Self::unsupported(e),
             E::Io { .. }
             | E::Onnx { .. }
             | E::Shape { .. }
-            | E::Quantization { .. }
             | E::Config { .. }
             | E::Calibration { .. }
             | E::Input { .. }
             | E::Reference { .. } => Self::usage(e),
         }
     }
-    /// A setup error: 3 for what setup does not support (e.g. a Reshape between window ops),
-    /// as [`Failure::model`] for model errors, else 2.
+    /// A setup error: 3 for what setup does not support (a graph it cannot lay out, an
+    /// accumulator range the requantization proof cannot take), as [`Failure::model`] for
+    /// model errors, else 2.
     pub fn setup(e: zkml::SetupError) -> Self {
         match e {
-            zkml::SetupError::Unsupported { .. } => Self::unsupported(e),
+            zkml::SetupError::Unsupported { .. } | zkml::SetupError::AccumulatorRange { .. } => {
+                Self::unsupported(e)
+            }
             zkml::SetupError::Model(m) => Self::model(m),
             other => Self::usage(other),
         }
