@@ -197,7 +197,8 @@ fn residual_and_mobilenet_digits_models_agree_with_float_on_held_out_digits() {
 }
 
 /// Keras models trained on the digits (`assets/scripts/make_keras_fixtures.py`: an MLP with a
-/// Rescaling layer, CNNs with BatchNorm, average pooling, a residual network, separable and
+/// Rescaling layer, CNNs with BatchNorm, average pooling (padding "same": border windows divided by fewer
+/// inputs), a residual network, separable and
 /// 1-D convolutions, a conv after a dense layer through Reshape; NHWC), exported by tf2onnx
 /// (`from_keras` at opsets 13 and 17, Keras 3's `model.export`): each is set up, proven on 50
 /// held-out digits in one proof and verified, and the verified argmax agrees with
@@ -215,6 +216,8 @@ fn keras_exports_agree_with_float_on_held_out_digits() {
         "cnn_s2d_k3",
         "avgpool_valid_fk13",
         "avgpool_valid_k3",
+        "avgpool_same_fk13",
+        "avgpool_same_k3",
         "resnet_fk13",
         "resnet_fk17",
         "resnet_k3",

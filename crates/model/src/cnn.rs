@@ -86,8 +86,9 @@ pub struct MaxPoolLayer {
 }
 
 /// 2-D average pooling (dilation 1) with fused requantization: the window sum (padding reads
-/// 0) times the multiplier `m ~ s_in / (kh kw s_out)`, one per channel (all equal), so the
-/// divisor is always `kh kw` (ONNX `count_include_pad = 1`, or windows that never overhang).
+/// 0) times the multiplier `m ~ s_in / (d s_out)` for the window's divisor `d`: one per
+/// channel (all equal) when every window has the same divisor, else one per output position
+/// `[C][OH][OW]` (ONNX's `count_include_pad = 0` with padding, ceil-mode overhang).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AvgPoolLayer {
     pub name: String,
@@ -96,19 +97,52 @@ pub struct AvgPoolLayer {
     /// `[C, OH, OW]`.
     pub out_shape: [usize; 3],
     pub window: Window,
-    /// Per channel, `M = m / 2^REQUANT_SHIFT`.
+    /// Per channel, or per output position, `M = m / 2^REQUANT_SHIFT`.
     pub multiplier: Vec<i64>,
     pub relu: bool,
     pub out_scale: f64,
 }
 
+/// The number of positions of each window `[OH][OW]` that lie in the input or in the counted
+/// pads (`counted`: top, left, bottom, right, each at most the window's pad).
+pub fn window_counts(
+    window: &Window,
+    counted: [usize; 4],
+    in_hw: [usize; 2],
+    out_hw: [usize; 2],
+) -> Vec<usize> {
+    // per axis: positions o * s + k (padded coordinates) inside [pad - counted, pad + n + counted)
+    let axis = |a: usize| -> Vec<usize> {
+        let (s, k, pad) = (window.stride[a], window.kernel[a], window.pads[a]);
+        let lo = pad.saturating_sub(counted[a]);
+        let hi = pad + in_hw[a] + counted[a + 2];
+        (0..out_hw[a])
+            .map(|o| (o * s..o * s + k).filter(|p| (lo..hi).contains(p)).count())
+            .collect()
+    };
+    let (rows, cols) = (axis(0), axis(1));
+    rows.iter()
+        .flat_map(|&r| cols.iter().map(move |&c| r * c))
+        .collect()
+}
+
 impl AvgPoolLayer {
+    /// How many consecutive outputs share a multiplier: a channel's `OH OW`, or 1.
+    pub fn output_len_per_multiplier(&self) -> usize {
+        let [c, oh, ow] = self.out_shape;
+        if self.multiplier.len() == c {
+            oh * ow
+        } else {
+            1
+        }
+    }
+
     /// The window sums `[C][OH][OW]` of one sample.
     pub fn accumulate(&self, x: &[i64]) -> Vec<i64> {
         pool_sum(x, self.in_shape, self.out_shape, &self.window, 0)
     }
 
-    /// Check shapes and the requantization bound of every channel (window sums of at most
+    /// Check shapes and the requantization bound of every multiplier (window sums of at most
     /// `kh kw` inputs).
     ///
     /// # Errors
@@ -118,8 +152,9 @@ impl AvgPoolLayer {
             layer: self.name.clone(),
             detail,
         };
+        let [c, oh, ow] = self.out_shape;
         if !pool_shapes_fit(self.in_shape, self.out_shape, &self.window)
-            || self.multiplier.len() != self.in_shape[0]
+            || (self.multiplier.len() != c && self.multiplier.len() != c * oh * ow)
         {
             return Err(err(format!(
                 "inconsistent shapes {:?} -> {:?}",
@@ -129,7 +164,7 @@ impl AvgPoolLayer {
         let area = (self.window.kernel[0] * self.window.kernel[1]) as i128;
         for (o, &m) in self.multiplier.iter().enumerate() {
             check_row_bounds(area << (bits - 1), m, bits)
-                .map_err(|d| err(format!("channel {o}: {d}")))?;
+                .map_err(|d| err(format!("multiplier {o}: {d}")))?;
         }
         Ok(())
     }

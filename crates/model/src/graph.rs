@@ -128,29 +128,41 @@ impl MaxPool {
     }
 }
 
-/// 2-D average pooling (NCHW, dilation 1): the window sum (padding reads 0) divided by
-/// `kh kw` (ONNX `count_include_pad = 1`; the importer refuses options that vary the divisor).
+/// 2-D average pooling (NCHW, dilation 1): the window sum (padding reads 0) divided by the
+/// number of window positions inside the input and the counted padding: `kh kw` for ONNX's
+/// `count_include_pad = 1` (unless a ceil-mode window runs past the padding), fewer at the
+/// borders for `count_include_pad = 0`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AvgPool {
     /// `[C, H, W]`.
     pub in_shape: [usize; 3],
     /// `[C, OH, OW]`.
     pub out_shape: [usize; 3],
+    /// Kernel, strides and pads (a ceil-mode window's overhang included in the end pads).
     pub window: Window,
+    /// The pads (top, left, bottom, right) whose positions count in the divisor: ONNX's pads
+    /// when `count_include_pad = 1`, else none.
+    pub counted_pads: [usize; 4],
 }
 
 impl AvgPool {
-    /// Number of inputs each window averages (the divisor).
-    pub fn area(&self) -> usize {
-        self.window.kernel[0] * self.window.kernel[1]
+    /// The divisor of each output position `[OH][OW]`.
+    pub fn divisors(&self) -> Vec<usize> {
+        crate::cnn::window_counts(
+            &self.window,
+            self.counted_pads,
+            [self.in_shape[1], self.in_shape[2]],
+            [self.out_shape[1], self.out_shape[2]],
+        )
     }
 
     /// Float average pooling of one sample.
     pub fn forward(&self, x: &[f64]) -> Vec<f64> {
-        let area = self.area() as f64;
+        let div = self.divisors();
         crate::cnn::pool_sum(x, self.in_shape, self.out_shape, &self.window, 0.0)
             .into_iter()
-            .map(|v| v / area)
+            .enumerate()
+            .map(|(k, v)| v / div[k % div.len()] as f64)
             .collect()
     }
 }

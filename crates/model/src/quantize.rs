@@ -401,24 +401,42 @@ fn quantize_conv(
     })
 }
 
-/// An average pool requantizes its window sums by `s_in / (kh kw s_out)`.
+/// An average pool requantizes its window sums by `s_in / (d s_out)` for each window's divisor
+/// `d`: one multiplier per channel when all divisors are equal, else one per output position.
 fn quantize_avg_pool(
     p: &Planned<'_>,
     a: &AvgPool,
     s_in: f64,
     s_out: f64,
 ) -> Result<AvgPoolLayer, ModelError> {
-    let real = s_in / (a.area() as f64 * s_out);
-    let m = multiplier_from_real(real).ok_or_else(|| ModelError::Quantization {
+    let err = |detail: String| ModelError::Quantization {
         layer: p.name.to_string(),
-        detail: format!("multiplier {real} * 2^32 is not below 2^62"),
-    })?;
+        detail,
+    };
+    let divisors = a.divisors();
+    let per_position: Vec<i64> = divisors
+        .iter()
+        .map(|&d| {
+            let real = s_in / (d as f64 * s_out);
+            match d {
+                0 => Err(err("a window holds no counted position".into())),
+                _ => multiplier_from_real(real)
+                    .ok_or_else(|| err(format!("multiplier {real} * 2^32 is not below 2^62"))),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let channels = a.in_shape[0];
+    let multiplier = if per_position.iter().all(|&m| m == per_position[0]) {
+        vec![per_position[0]; channels]
+    } else {
+        per_position.repeat(channels)
+    };
     Ok(AvgPoolLayer {
         name: p.name.to_string(),
         in_shape: a.in_shape,
         out_shape: a.out_shape,
         window: a.window,
-        multiplier: vec![m; a.in_shape[0]],
+        multiplier,
         relu: p.relu,
         out_scale: s_out,
     })

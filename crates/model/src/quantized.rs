@@ -230,7 +230,8 @@ impl QuantLayer {
             QuantLayer::Dense(d) => Some((&d.multiplier, 1, d.relu)),
             QuantLayer::Conv(c) => Some((&c.multiplier, c.out_shape[1] * c.out_shape[2], c.relu)),
             QuantLayer::AvgPool(p) => {
-                Some((&p.multiplier, p.out_shape[1] * p.out_shape[2], p.relu))
+                let per = p.output_len_per_multiplier();
+                Some((&p.multiplier, per, p.relu))
             }
             QuantLayer::Add(a) => Some((&a.multiplier, a.shape[1..].iter().product(), a.relu)),
             QuantLayer::MaxPool(_) | QuantLayer::Relayout(_) => None,

@@ -113,8 +113,10 @@ fn float_layers(graph: &Graph, mode: ScaleMode, bits: u32) -> Vec<FloatLayer> {
                 out.push(FloatLayer::Pool { windows });
             }
             Op::AvgPool(p) => {
-                // a linear layer whose weights 1 / area quantize exactly (to 1, at s_w = 1 / area)
-                let w = 1.0 / p.area() as f64;
+                // a linear layer whose weights 1 / d quantize exactly (to 1, at s_w = 1 / d) for
+                // each window's divisor d
+                let div = p.divisors();
+                let mut s_w = Vec::new();
                 let [ch, h, wd] = p.in_shape;
                 let [_, oh, ow] = p.out_shape;
                 let [kh, kw] = p.window.kernel;
@@ -122,6 +124,8 @@ fn float_layers(graph: &Graph, mode: ScaleMode, bits: u32) -> Vec<FloatLayer> {
                 for c in 0..ch {
                     for y in 0..oh {
                         for x in 0..ow {
+                            let w = 1.0 / div[y * ow + x] as f64;
+                            s_w.push(w);
                             let mut t = Vec::new();
                             for i in 0..kh {
                                 for j in 0..kw {
@@ -140,7 +144,7 @@ fn float_layers(graph: &Graph, mode: ScaleMode, bits: u32) -> Vec<FloatLayer> {
                 out.push(FloatLayer::Linear {
                     taps,
                     bias: vec![0.0; n],
-                    s_w: vec![w; n],
+                    s_w,
                 });
             }
             Op::Add | Op::Transpose(_) => {

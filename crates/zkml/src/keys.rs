@@ -691,6 +691,8 @@ impl VerifyingKey {
                 LayerOp::Add { .. } => layer_dims(input_len, &self.layers[..=k])
                     .pop()
                     .map_or(0, |(_, out)| out[0]),
+                // an average pool whose divisor varies has one per output position
+                LayerOp::AvgPool { .. } if l.multiplier.len() == l.n_out => l.n_out,
                 _ => channels.unwrap_or(0),
             };
             let is_sum = matches!(l.op, LayerOp::Add { .. });

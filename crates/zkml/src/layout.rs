@@ -203,7 +203,12 @@ impl Layout {
                     kind,
                     in_vars: dims_vars(&in_dims).iter().sum(),
                     out_vars: dims_vars(&out_dims).iter().sum(),
-                    mult_vars: pow2_vars(out_dims[0]),
+                    // one multiplier per row or channel, or per position (an average pool)
+                    mult_vars: if l.multiplier.len() > out_dims[0] {
+                        dims_vars(&out_dims).iter().sum()
+                    } else {
+                        pow2_vars(out_dims[0])
+                    },
                     in_dims,
                     out_dims,
                     relu: l.relu,

@@ -110,6 +110,9 @@ pub enum Spec {
     Dense(usize, bool),
     /// AveragePool: kernel, stride, pads, relu.
     AvgPool([usize; 2], [usize; 2], [usize; 4], bool),
+    /// AveragePool dividing each window by its positions inside the input (ONNX's
+    /// `count_include_pad = 0`): one multiplier per output position. Kernel, stride, pads.
+    AvgPoolInside([usize; 2], [usize; 2], [usize; 4]),
     /// The next layer reads tensor `t` (0: the input, `k + 1`: layer `k`) instead of the last
     /// layer's output (a branch); makes no layer.
     Read(usize),
@@ -232,6 +235,31 @@ pub fn cnn_bits(
                     out_scale: 0.05,
                 }));
                 shape = out.to_vec();
+            }
+            Spec::AvgPoolInside(kernel, stride, pads) => {
+                let window = Window {
+                    kernel,
+                    stride,
+                    pads,
+                };
+                let [oh, ow] = window.output_hw(shape[1], shape[2]).expect("geometry");
+                let counts =
+                    zkml_model::cnn::window_counts(&window, [0; 4], [shape[1], shape[2]], [oh, ow]);
+                // about the average of each window, times a factor in [1/2, 2)
+                let multiplier = (0..shape[0])
+                    .flat_map(|_| counts.clone())
+                    .map(|n| rng.range(1 << 31, 1 << 33) / n.max(1) as i64)
+                    .collect();
+                layers.push(QuantLayer::AvgPool(AvgPoolLayer {
+                    name,
+                    in_shape: [shape[0], shape[1], shape[2]],
+                    out_shape: [shape[0], oh, ow],
+                    window,
+                    multiplier,
+                    relu: false,
+                    out_scale: 0.05,
+                }));
+                shape = vec![shape[0], oh, ow];
             }
             Spec::Dense(n_out, relu) => {
                 let n_in: usize = shape.iter().product();

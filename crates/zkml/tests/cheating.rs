@@ -24,7 +24,7 @@ use zkml::{
 use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
-use Spec::{Add, AvgPool, Conv, Dense, Pool, Relayout};
+use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Pool, Relayout};
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
 
@@ -433,6 +433,30 @@ fn nonzero_padding_of_a_relayout_output_is_caught_by_its_wiring_check() {
     };
     let err = refused(&pk, &xs, &cheat);
     assert!(matches!(err, VerifyError::Relayout { layer: 1 }), "{err}");
+}
+
+#[test]
+fn another_per_position_multiplier_is_caught_by_the_requant_check() {
+    // an average pool dividing border windows by their positions inside the input (one
+    // multiplier per position); the prover's model has one border position's multiplier
+    // raised, its witness requantized with it. Caught by: requant.rs final check (the
+    // verifier evaluates the key's per-position multipliers).
+    let specs = [
+        Conv(2, [3, 3], [1, 1], [1; 4], true),
+        AvgPoolInside([3, 3], [1, 1], [1; 4]),
+        Dense(4, false),
+    ];
+    let honest = setup(cnn_model(&specs)).unwrap();
+    let mut other = cnn_model(&specs);
+    let QuantLayer::AvgPool(p) = &mut other.layers[1] else {
+        unreachable!()
+    };
+    assert_eq!(p.multiplier.len(), 2 * 5 * 5);
+    p.multiplier[0] += 1 << 28;
+    let mut cheat = setup(other).unwrap();
+    cheat.vk = honest.vk.clone();
+    let err = refused(&cheat, &inputs(1, 50, 78), &Cheat::default());
+    assert!(matches!(err, VerifyError::Requant { layer: 1 }), "{err}");
 }
 
 #[test]

@@ -22,7 +22,7 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
     assert_eq!(out, expected);
 }
 
-use Spec::{Add, AvgPool, Conv, Dense, Pool, Read, Relayout};
+use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Pool, Read, Relayout};
 
 #[test]
 fn lenet_style_conv_pool_dense() {
@@ -131,6 +131,16 @@ fn average_pools_of_every_geometry_prove_the_models_function() {
                 [2, 7, 6],
                 &[AvgPool([k, k + 1], [s, 1], [k / 2, 0, k / 2, 1], false)],
                 1,
+                seed,
+            );
+            // each window divided by its positions inside the input: per-position multipliers
+            round_trip(
+                [2, 7, 6],
+                &[
+                    AvgPoolInside([k, k + 1], [s, 1], [k / 2, 0, k / 2, 1]),
+                    Dense(3, false),
+                ],
+                2,
                 seed,
             );
         }

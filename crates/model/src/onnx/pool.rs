@@ -1,6 +1,6 @@
 //! Builders of the average pools: AveragePool, GlobalAveragePool, and ReduceMean over the two
-//! spatial axes. All become [`Op::AvgPool`], whose divisor is the window area `kh kw`; options
-//! under which ONNX divides some windows by fewer inputs are refused.
+//! spatial axes. All become [`Op::AvgPool`], which divides each window by the positions ONNX
+//! counts (`count_include_pad`, a ceil-mode window's overhang).
 
 use tract_onnx::pb::NodeProto;
 
@@ -17,28 +17,19 @@ pub(crate) fn average_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Ref
     let in_shape = chw(ctx)?;
     let [c, h, w] = in_shape;
     let win = window(node, kernel, [h, w])?;
-    let count_pad = attr_int(node, "count_include_pad", 0) != 0;
-    if !count_pad && win.pads.iter().any(|&p| p > 0) {
-        return unsupported(format!(
-            "count_include_pad = 0 with pads {:?}: border windows are divided by fewer \
-             inputs (only a divisor of kh*kw is supported; count_include_pad = 1 or no \
-             padding)",
-            win.pads
-        ));
-    }
-    match attr_int(node, "ceil_mode", 0) {
-        0 => {}
-        1 if ceil_window(win, [h, w]) == win => {}
-        1 => {
-            return unsupported(
-                "ceil_mode = 1 with a last window past the input: it is divided by fewer \
-                 inputs (only a divisor of kh*kw is supported)",
-            );
-        }
+    // ONNX divides by the window positions inside the input, and inside the pads too with
+    // count_include_pad = 1 (never the ceil-mode overhang past them)
+    let counted_pads = match attr_int(node, "count_include_pad", 0) {
+        0 => [0; 4],
+        _ => win.pads,
+    };
+    let window = match attr_int(node, "ceil_mode", 0) {
+        0 => win,
+        1 => ceil_window(win, [h, w]),
         other => return unsupported(format!("ceil_mode = {other} (0 or 1 are supported)")),
-    }
-    let [oh, ow] = output_hw(node, &win, [h, w])?;
-    pool(in_shape, [c, oh, ow], win, vec![c, oh, ow])
+    };
+    let [oh, ow] = output_hw(node, &window, [h, w])?;
+    pool(in_shape, [c, oh, ow], window, counted_pads, vec![c, oh, ow])
 }
 
 pub(crate) fn global_average_pool(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
@@ -89,13 +80,14 @@ fn global(in_shape: [usize; 3], out: Vec<usize>) -> Result<Built, Refusal> {
         stride: [1, 1],
         pads: [0; 4],
     };
-    pool(in_shape, [c, 1, 1], win, out)
+    pool(in_shape, [c, 1, 1], win, [0; 4], out)
 }
 
 fn pool(
     in_shape: [usize; 3],
     out_shape: [usize; 3],
     window: Window,
+    counted_pads: [usize; 4],
     node_shape: Vec<usize>,
 ) -> Result<Built, Refusal> {
     Ok(Built::Op {
@@ -103,6 +95,7 @@ fn pool(
             in_shape,
             out_shape,
             window,
+            counted_pads,
         }),
         out_shape: Some(node_shape),
     })

@@ -1,5 +1,6 @@
 //! Average pools on hand-built protobufs: float inference against tract, the quantized pool
-//! within one step of the float one, ReLU fusion, and the options that are refused.
+//! within one step of the float one (divisors that vary by position included), ReLU fusion,
+//! and the options that are refused.
 
 use tract_onnx::pb::NodeProto;
 
@@ -58,6 +59,55 @@ fn average_pools_match_tract_within_one_step_when_quantized() {
             vec![1, 4, 3, 5],
             pool_node("GlobalAveragePool", vec![]),
             [4, 1, 1],
+        ),
+        // divisors that vary by position: border windows without the pads
+        // (count_include_pad = 0, as Keras' padding="same"), a ceil-mode window past the input
+        // (divided by its positions in the input), past the pads (by those in the padded input)
+        (
+            vec![1, 2, 6, 6],
+            pool_node(
+                "AveragePool",
+                vec![k(3, 3), ints_attr("pads", &[1, 1, 1, 1])],
+            ),
+            [2, 6, 6],
+        ),
+        (
+            vec![1, 2, 5, 6],
+            pool_node(
+                "AveragePool",
+                vec![
+                    k(2, 2),
+                    ints_attr("strides", &[2, 2]),
+                    str_attr("auto_pad", "SAME_UPPER"),
+                ],
+            ),
+            [2, 3, 3],
+        ),
+        (
+            vec![1, 2, 6, 6],
+            pool_node(
+                "AveragePool",
+                vec![
+                    k(3, 3),
+                    ints_attr("strides", &[2, 2]),
+                    int_attr("ceil_mode", 1),
+                ],
+            ),
+            [2, 3, 3],
+        ),
+        (
+            vec![1, 1, 6, 7],
+            pool_node(
+                "AveragePool",
+                vec![
+                    k(3, 3),
+                    ints_attr("strides", &[2, 2]),
+                    ints_attr("pads", &[1, 0, 1, 2]),
+                    int_attr("count_include_pad", 1),
+                    int_attr("ceil_mode", 1),
+                ],
+            ),
+            [1, 4, 4],
         ),
         (
             vec![1, 4, 3, 3],
@@ -146,24 +196,9 @@ fn a_relu_after_an_average_pool_is_its_clamp_and_reduce_mean_may_drop_the_axes()
 }
 
 #[test]
-fn average_pool_options_that_change_the_divisor_are_gaps() {
+fn average_pool_options_that_are_not_supported_are_gaps() {
     let k = || ints_attr("kernel_shape", &[3, 3]);
     let cases: Vec<(NodeProto, &str)> = vec![
-        (
-            pool_node("AveragePool", vec![k(), ints_attr("pads", &[1, 1, 1, 1])]),
-            "count_include_pad = 0 with pads",
-        ),
-        (
-            pool_node("AveragePool", vec![k(), str_attr("auto_pad", "SAME_UPPER")]),
-            "count_include_pad = 0 with pads",
-        ),
-        (
-            pool_node(
-                "AveragePool",
-                vec![k(), ints_attr("strides", &[2, 2]), int_attr("ceil_mode", 1)],
-            ),
-            "ceil_mode = 1 with a last window past the input",
-        ),
         (
             pool_node("AveragePool", vec![k(), ints_attr("dilations", &[2, 2])]),
             "dilations = [2, 2]",
@@ -180,7 +215,6 @@ fn average_pool_options_that_change_the_divisor_are_gaps() {
         ),
     ];
     for (n, reason) in cases {
-        // 6x6: a 3x3 window at stride 2 overhangs with ceil_mode
         let g = import(&onnx_model(&[1, 2, 6, 6], vec![n], vec![])).unwrap();
         let gaps = gap_reasons(&g);
         assert_eq!(gaps.len(), 1, "{gaps:?}");

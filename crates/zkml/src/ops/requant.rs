@@ -290,7 +290,7 @@ pub fn verify(
         }
     })?;
     t.absorb_ext(&evals.flat());
-    let m: Vec<F> = multiplier.iter().map(|&v| from_i64(v)).collect();
+    let m = field(&multiplier_table(multiplier, shape));
     let m_eval = evaluate_padded(&m, &point[sample_vars..sample_vars + mult_vars]);
     let two32 = EF::from(F::from_u64(1 << 32));
     let body = evals.acc * m_eval + F::from_u64(1 << 31)
@@ -327,13 +327,25 @@ pub(crate) fn lookups(l: usize, relu: bool) -> Vec<Lookup> {
     v
 }
 
-/// The multiplier of every output row `[padded dims]`: per dense row, or per conv channel
-/// (0 past the real rows or channels).
+/// The multipliers over their `mult_vars` variables: per dense row or channel as they are
+/// (the padding past them is 0), or per output position (an average pool whose divisor
+/// varies) laid out padded per dimension like the output.
+fn multiplier_table(multiplier: &[i64], shape: &LayerShape) -> Vec<i64> {
+    if multiplier.len() > shape.out_dims[0] {
+        pad_rows(&[multiplier], &shape.out_dims)
+    } else {
+        multiplier.to_vec()
+    }
+}
+
+/// The multiplier of every output row `[padded dims]`: per dense row, per channel, or per
+/// position (0 past the real ones).
 fn multiplier_rows(multiplier: &[i64], shape: &LayerShape) -> Vec<i64> {
     let rows = 1usize << shape.out_vars;
     let per = rows >> shape.mult_vars;
+    let table = multiplier_table(multiplier, shape);
     (0..rows)
-        .map(|r| multiplier.get(r / per).copied().unwrap_or(0))
+        .map(|r| table.get(r / per).copied().unwrap_or(0))
         .collect()
 }
 
