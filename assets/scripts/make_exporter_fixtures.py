@@ -30,6 +30,8 @@ What each model exercises:
 - torch_unflatten{,_dynamo}: a conv after a dense layer through nn.Unflatten (the dense
   layer's output is relaid out for the conv, a proven permutation).
 - torch_permuted: `x.transpose(2, 3)` between two convs (a Transpose that moves data).
+- torch_concat{,_dynamo}: three branches (1x1 conv, 3x3 conv, max-pool) joined by torch.cat
+  along the channels, a ReLU after.
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
@@ -356,6 +358,20 @@ def layout_models(export):
             x = torch.relu(self.conv1(x)).transpose(2, 3)  # [4, 6, 4] -> [4, 4, 6]
             return self.fc(torch.flatten(torch.relu(self.conv2(x)), 1))
 
+    class Inception(nn.Module):
+        """Three branches of the input concatenated along the channels (torch.cat)."""
+
+        def __init__(self):
+            super().__init__()
+            self.b1 = nn.Conv2d(2, 3, 1)
+            self.b3 = nn.Conv2d(2, 4, 3, padding=1)
+            self.pool = nn.MaxPool2d(3, stride=1, padding=1)
+            self.fc = nn.Linear((3 + 4 + 2) * 6 * 6, 5)
+
+        def forward(self, x):
+            y = torch.cat([torch.relu(self.b1(x)), self.b3(x), self.pool(x)], 1)
+            return self.fc(torch.flatten(torch.relu(y), 1))
+
     unflatten = Unflatten()
     export("torch_unflatten", unflatten, (16,))
     try:
@@ -363,6 +379,12 @@ def layout_models(export):
     except Exception as e:
         print(f"torch_unflatten_dynamo skipped: {type(e).__name__}: {e}")
     export("torch_permuted", Permuted(), (2, 6, 4))
+    inception = Inception()
+    export("torch_concat", inception, (2, 6, 6))
+    try:
+        export("torch_concat_dynamo", inception, (2, 6, 6), opset=18, dynamo=True)
+    except Exception as e:
+        print(f"torch_concat_dynamo skipped: {type(e).__name__}: {e}")
 
 
 def keras_models():

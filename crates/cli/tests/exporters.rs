@@ -36,6 +36,8 @@ const SUPPORTED: &[&str] = &[
     "torch_unflatten",
     "torch_unflatten_dynamo",
     "torch_permuted",
+    "torch_concat",
+    "torch_concat_dynamo",
 ];
 
 /// The fixtures whose graphs are DAGs (residual joins), all supported too.

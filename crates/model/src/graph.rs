@@ -176,6 +176,38 @@ pub struct Transpose {
     pub perm: Vec<usize>,
 }
 
+/// Concatenation of several data tensors along a per-sample axis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Concat {
+    /// The per-sample axis (0 is the first axis after the batch).
+    pub axis: usize,
+    /// The per-sample shape of each input (equal but along `axis`).
+    pub shapes: Vec<Vec<usize>>,
+}
+
+impl Concat {
+    /// The output's per-sample shape.
+    pub fn out_shape(&self) -> Vec<usize> {
+        let mut out = self.shapes[0].clone();
+        out[self.axis] = self.shapes.iter().map(|s| s[self.axis]).sum();
+        out
+    }
+
+    /// `xs` joined along the axis (C order).
+    pub fn forward<T: Copy>(&self, xs: &[&[T]]) -> Vec<T> {
+        let outer: usize = self.shapes[0][..self.axis].iter().product();
+        let chunk = |s: &Vec<usize>| s[self.axis..].iter().product::<usize>();
+        let mut out = Vec::with_capacity(xs.iter().map(|x| x.len()).sum());
+        for o in 0..outer {
+            for (x, s) in xs.iter().zip(&self.shapes) {
+                let n = chunk(s);
+                out.extend_from_slice(&x[o * n..(o + 1) * n]);
+            }
+        }
+        out
+    }
+}
+
 /// The kind of an op. Matched exhaustively everywhere: adding an op kind makes the compiler
 /// point at every place that must learn about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -198,6 +230,8 @@ pub enum Op {
     Identity,
     /// Elementwise `a + b` of two data tensors of the same per-sample shape (a residual join).
     Add,
+    /// Concatenation of data tensors along a per-sample axis.
+    Concat(Concat),
     /// An op the front end cannot take; kept so that every gap is listed at once.
     Unsupported(UnsupportedOp),
 }
@@ -215,6 +249,7 @@ impl Op {
             Op::Reshape => "Reshape",
             Op::Identity => "Identity",
             Op::Add => "Add",
+            Op::Concat(_) => "Concat",
             Op::Unsupported(_) => "Unsupported",
         }
     }
@@ -231,6 +266,7 @@ impl Op {
             | Op::Reshape
             | Op::Identity
             | Op::Add
+            | Op::Concat(_)
             | Op::Unsupported(_) => 0,
         }
     }
@@ -361,7 +397,8 @@ impl Graph {
                 | Op::Relu
                 | Op::Reshape
                 | Op::Identity
-                | Op::Add => None,
+                | Op::Add
+                | Op::Concat(_) => None,
             })
             .collect()
     }
@@ -460,6 +497,20 @@ fn node_forward(op: &Op, xs: &[&[f64]]) -> Result<Vec<f64>, String> {
         }
         return Ok(a.iter().zip(*b).map(|(u, v)| u + v).collect());
     }
+    if let Op::Concat(c) = op {
+        let fits = xs.len() == c.shapes.len()
+            && xs
+                .iter()
+                .zip(&c.shapes)
+                .all(|(x, s)| x.len() == s.iter().product::<usize>());
+        if !fits {
+            return Err(format!(
+                "Concat of {} tensors that do not fit its shapes",
+                xs.len()
+            ));
+        }
+        return Ok(c.forward(xs));
+    }
     let [x] = xs else {
         return Err(format!("{} reads {} tensors, not 1", op.kind(), xs.len()));
     };
@@ -470,6 +521,6 @@ fn node_forward(op: &Op, xs: &[&[f64]]) -> Result<Vec<f64>, String> {
         Op::AvgPool(p) => p.forward(x),
         Op::Transpose(t) => permute(x, &t.in_shape, &t.perm),
         Op::Relu => x.iter().map(|&v| v.max(0.0)).collect(),
-        Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => x.to_vec(),
+        Op::Reshape | Op::Identity | Op::Add | Op::Concat(_) | Op::Unsupported(_) => x.to_vec(),
     })
 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::add::AddLayer;
 use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::{GapList, ModelError};
-use crate::graph::{AvgPool, Conv, Dense, Graph, MaxPool, Op, Transpose};
+use crate::graph::{AvgPool, Concat, Conv, Dense, Graph, MaxPool, Op, Transpose};
 use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
 use crate::relayout::RelayoutLayer;
 use crate::requant::{multiplier_from_real, weight_max};
@@ -67,6 +67,7 @@ enum Kind<'a> {
     /// A sum of two tensors of this per-sample shape.
     Add(&'a [usize]),
     Transpose(&'a Transpose),
+    Concat(&'a Concat),
 }
 
 impl Kind<'_> {
@@ -75,7 +76,9 @@ impl Kind<'_> {
     fn passes_relu(&self) -> bool {
         match self {
             Kind::MaxPool(_) | Kind::Transpose(_) => true,
-            Kind::Dense(_) | Kind::Conv(_) | Kind::AvgPool(_) | Kind::Add(_) => false,
+            Kind::Dense(_) | Kind::Conv(_) | Kind::AvgPool(_) | Kind::Add(_) | Kind::Concat(_) => {
+                false
+            }
         }
     }
 }
@@ -117,6 +120,7 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
             Op::MaxPool(p) => Kind::MaxPool(p),
             Op::AvgPool(p) => Kind::AvgPool(p),
             Op::Transpose(t) => Kind::Transpose(t),
+            Op::Concat(c) => Kind::Concat(c),
             Op::Add => {
                 Kind::Add(
                     node.out_shape
@@ -213,6 +217,7 @@ fn sole_source(graph: &Graph, readers: &[Vec<usize>], mut t: usize) -> Option<us
             | Op::AvgPool(_)
             | Op::Transpose(_)
             | Op::Add
+            | Op::Concat(_)
             | Op::Unsupported(_) => return Some(t),
         }
     }
@@ -442,29 +447,81 @@ fn quantize_avg_pool(
     })
 }
 
+/// `round(s_x / s_out 2^32)`: the factor a sum applies to an input at scale `s_x`.
+fn scale_ratio(p: &Planned<'_>, s_x: f64, s_out: f64) -> Result<i64, ModelError> {
+    let real = s_x / s_out;
+    multiplier_from_real(real).ok_or_else(|| ModelError::Quantization {
+        layer: p.name.to_string(),
+        detail: format!("input scale ratio {real} * 2^32 is not below 2^62"),
+    })
+}
+
 /// A sum rescales each input by `m_x = round(s_x / s_out 2^32)` and requantizes with
 /// multiplier 1.
-fn quantize_add(
-    p: &Planned<'_>,
-    shape: &[usize],
-    s_in: [f64; 2],
-    s_out: f64,
-) -> Result<AddLayer, ModelError> {
-    let scale = |s: f64| {
-        let real = s / s_out;
-        multiplier_from_real(real).ok_or_else(|| ModelError::Quantization {
-            layer: p.name.to_string(),
-            detail: format!("input scale ratio {real} * 2^32 is not below 2^62"),
-        })
-    };
-    Ok(AddLayer {
-        name: p.name.to_string(),
+fn sum_layer(name: &str, shape: &[usize], scales: [i64; 2], relu: bool, s_out: f64) -> AddLayer {
+    AddLayer {
+        name: name.to_string(),
         shape: shape.to_vec(),
-        scales: [scale(s_in[0])?, scale(s_in[1])?],
+        scales,
         multiplier: vec![1; shape.first().copied().unwrap_or(1)],
-        relu: p.relu,
+        relu,
         out_scale: s_out,
-    })
+    }
+}
+
+/// A Concat of `k` tensors (layer tensors `reads`, at `scales`) as layers starting at index
+/// `first`: each input placed at its offset in the output shape by a relayout layer (zero
+/// elsewhere), then sums joining them: the first two rescaled to `s_out`, each next one added
+/// to the running sum (rescaled by exactly 1, so each value is rounded once). A ReLU after the
+/// Concat is the last sum's clamp. Returns the layers with the tensors each reads.
+fn quantize_concat(
+    p: &Planned<'_>,
+    c: &Concat,
+    reads: &[usize],
+    scales: &[f64],
+    s_out: f64,
+    first: usize,
+) -> Result<Vec<(QuantLayer, Vec<usize>)>, ModelError> {
+    let out = c.out_shape();
+    let mut layers = Vec::new();
+    let mut at = 0;
+    for (k, (shape, &t)) in c.shapes.iter().zip(reads).enumerate() {
+        let mut offset = vec![0; out.len()];
+        offset[c.axis] = at;
+        at += shape[c.axis];
+        let embed = RelayoutLayer {
+            name: format!("{}/in{k}", p.name),
+            in_dims: shape.clone(),
+            out_dims: out.clone(),
+            view: shape.clone(),
+            perm: Vec::new(),
+            offset,
+            out_scale: scales[k],
+        };
+        layers.push((QuantLayer::Relayout(embed), vec![t]));
+    }
+    // tensor ids: layer `first + k` is input k's embedding
+    let embedded = |k: usize| first + k + 1;
+    let mut sum = embedded(0);
+    let mut sum_scale = scales[0];
+    for (k, &scale) in scales.iter().enumerate().skip(1) {
+        let last = k + 1 == reads.len();
+        let name = if last {
+            p.name.to_string()
+        } else {
+            format!("{}/sum{k}", p.name)
+        };
+        let pair = [
+            scale_ratio(p, sum_scale, s_out)?,
+            scale_ratio(p, scale, s_out)?,
+        ];
+        let relu = last && p.relu;
+        let layer = sum_layer(&name, &out, pair, relu, s_out);
+        layers.push((QuantLayer::Add(layer), vec![sum, embedded(k)]));
+        sum = first + layers.len();
+        sum_scale = s_out;
+    }
+    Ok(layers)
 }
 
 /// Quantize a graph with scales from float inference on `calibration` (per-sample flat inputs).
@@ -487,22 +544,37 @@ pub fn quantize(
     let (max_in, max_out) = calibrate(graph, &planned, calibration)?;
     let input_scale = activation_scale(max_in, config.bits);
     let mut layers: Vec<QuantLayer> = Vec::with_capacity(planned.len());
+    let mut inputs: Vec<Vec<usize>> = Vec::with_capacity(planned.len());
+    // the layer tensor of each planned one (a Concat makes several layers)
+    let mut new_of = vec![0usize];
     for (p, &max) in planned.iter().zip(&max_out) {
+        let reads: Vec<usize> = p.inputs.iter().map(|&t| new_of[t]).collect();
         let scale_of = |t: usize| {
             t.checked_sub(1)
                 .and_then(|l| layers.get(l))
                 .map_or(input_scale, QuantLayer::out_scale)
         };
-        let s_in = scale_of(p.inputs.first().copied().unwrap_or(0));
+        let s_in = scale_of(reads.first().copied().unwrap_or(0));
         let s_out = activation_scale(max, config.bits);
+        if let Kind::Concat(c) = p.kind {
+            let scales: Vec<f64> = reads.iter().map(|&t| scale_of(t)).collect();
+            for (layer, r) in quantize_concat(p, c, &reads, &scales, s_out, layers.len())? {
+                layers.push(layer);
+                inputs.push(r);
+            }
+            new_of.push(layers.len());
+            continue;
+        }
         let layer = match p.kind {
             Kind::Dense(d) => QuantLayer::Dense(quantize_dense(p, d, s_in, s_out, config)?),
             Kind::Conv(c) => QuantLayer::Conv(quantize_conv(p, c, s_in, s_out, config)?),
             Kind::AvgPool(a) => QuantLayer::AvgPool(quantize_avg_pool(p, a, s_in, s_out)?),
             Kind::Add(shape) => {
-                let s_b = scale_of(p.inputs.get(1).copied().unwrap_or(0));
-                QuantLayer::Add(quantize_add(p, shape, [s_in, s_b], s_out)?)
+                let s_b = scale_of(reads.get(1).copied().unwrap_or(0));
+                let scales = [scale_ratio(p, s_in, s_out)?, scale_ratio(p, s_b, s_out)?];
+                QuantLayer::Add(sum_layer(p.name, shape, scales, p.relu, s_out))
             }
+            Kind::Concat(_) => unreachable!("expanded above"),
             Kind::MaxPool(m) => QuantLayer::MaxPool(MaxPoolLayer {
                 name: p.name.to_string(),
                 in_shape: m.in_shape,
@@ -516,12 +588,14 @@ pub fn quantize(
                 out_dims: t.perm.iter().map(|&a| t.in_shape[a]).collect(),
                 view: t.in_shape.clone(),
                 perm: t.perm.clone(),
+                offset: Vec::new(),
                 out_scale: s_in,
             }),
         };
         layers.push(layer);
+        inputs.push(reads);
+        new_of.push(layers.len());
     }
-    let inputs = planned.into_iter().map(|p| p.inputs).collect();
     let (layers, inputs) = relayout(layers, inputs, graph.input_len(), input_scale);
     let chain = inputs.iter().enumerate().all(|(l, t)| *t == [l]);
     let model = QuantizedModel {
@@ -586,6 +660,7 @@ fn relayout(
                     in_dims: has,
                     out_dims: wants.clone(),
                     perm: Vec::new(),
+                    offset: Vec::new(),
                     out_scale: t
                         .checked_sub(1)
                         .map_or(input_scale, |k| layers[k].out_scale()),

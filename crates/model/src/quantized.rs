@@ -133,7 +133,7 @@ impl QuantLayer {
             QuantLayer::MaxPool(p) => p.in_shape.iter().product(),
             QuantLayer::AvgPool(p) => p.in_shape.iter().product(),
             QuantLayer::Add(a) => a.len(),
-            QuantLayer::Relayout(r) => r.len(),
+            QuantLayer::Relayout(r) => r.input_len(),
         }
     }
 
@@ -145,7 +145,7 @@ impl QuantLayer {
             QuantLayer::MaxPool(p) => p.out_shape.iter().product(),
             QuantLayer::AvgPool(p) => p.out_shape.iter().product(),
             QuantLayer::Add(a) => a.len(),
-            QuantLayer::Relayout(r) => r.len(),
+            QuantLayer::Relayout(r) => r.output_len(),
         }
     }
 

@@ -68,6 +68,7 @@ impl Graph {
                     Op::MaxPool(p) => format!("MaxPool {}", window_text(&p.window)),
                     Op::AvgPool(p) => format!("AvgPool {}", window_text(&p.window)),
                     Op::Transpose(t) => format!("Transpose {:?}", t.perm),
+                    Op::Concat(c) => format!("Concat axis {}", c.axis + 1),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => {
                         n.op.kind().to_string()
                     }
@@ -125,6 +126,7 @@ impl Graph {
             Op::AvgPool(_) => "proven: window sum + requantization".into(),
             Op::Add => "proven: rescaled sum + requantization".into(),
             Op::Transpose(_) => "proven: permutation (wiring)".into(),
+            Op::Concat(_) => "proven: each input placed by a permutation, rescaled sums".into(),
             Op::Relu => match self.clamped_layer(i) {
                 Ok(n) => format!("proven: in the requantization clamp of {n}"),
                 Err(why) => format!("unsupported: {why}"),
@@ -150,7 +152,9 @@ impl Graph {
                 return Err("the output it clamps is also read by other nodes");
             }
             match n.op {
-                Op::Dense(_) | Op::Conv(_) | Op::AvgPool(_) | Op::Add => return Ok(&n.name),
+                Op::Dense(_) | Op::Conv(_) | Op::AvgPool(_) | Op::Add | Op::Concat(_) => {
+                    return Ok(&n.name);
+                }
                 Op::MaxPool(_) | Op::Transpose(_) | Op::Relu | Op::Reshape | Op::Identity => {
                     t = self.node_inputs(k).first().copied().ok_or(none)?;
                 }

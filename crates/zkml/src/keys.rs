@@ -39,12 +39,14 @@ pub enum LayerOp {
         scales: [i64; 2],
     },
     /// `transpose(reshape(x, view), perm)` (an empty `perm`: a reshape), read as `in_dims`,
-    /// written as `out_dims`; no requantization.
+    /// written as `out_dims` (placed at `offset` inside it, zero elsewhere, when `offset` is
+    /// not empty); no requantization.
     Relayout {
         in_dims: Vec<usize>,
         out_dims: Vec<usize>,
         view: Vec<usize>,
         perm: Vec<usize>,
+        offset: Vec<usize>,
     },
 }
 
@@ -350,6 +352,7 @@ fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
                 out_dims: r.out_dims.clone(),
                 view: r.view.clone(),
                 perm: r.perm.clone(),
+                offset: r.offset.clone(),
             },
             Vec::new(),
             false,
@@ -648,10 +651,11 @@ impl VerifyingKey {
                     out_dims,
                     view,
                     perm,
+                    offset,
                 } => (
-                    relayout::shape_error(in_dims, out_dims, view, perm).is_none()
+                    relayout::shape_error(in_dims, out_dims, view, perm, offset).is_none()
                         && numel(view) == Some(l.n_in)
-                        && l.n_in == l.n_out,
+                        && numel(out_dims) == Some(l.n_out),
                     None,
                 ),
                 LayerOp::Conv {

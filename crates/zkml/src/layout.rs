@@ -63,9 +63,24 @@ pub struct LayerShape {
     pub relu: bool,
     /// The tensors the layer reads: 0 is the model input, `k + 1` the output of layer `k`.
     pub inputs: Vec<usize>,
-    /// A relayout's sources: for each real C-order output index, the input index it holds
-    /// (empty for other kinds).
-    pub gather: Vec<usize>,
+    /// A relayout's wiring: `(pad_out(j), pad_in(src(j)))` for every real output index `j`
+    /// that holds an input value (empty for other kinds).
+    pub gather: Vec<(usize, usize)>,
+}
+
+/// The padded positions a relayout copies (see [`LayerShape::gather`]).
+fn gather(
+    in_dims: &[usize],
+    out_dims: &[usize],
+    view: &[usize],
+    perm: &[usize],
+    offset: &[usize],
+) -> Vec<(usize, usize)> {
+    relayout::sources(view, perm, offset, out_dims)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(j, s)| Some((padded_index(out_dims, j), padded_index(in_dims, s?))))
+        .collect()
 }
 
 /// Per-dimension padded variable counts.
@@ -209,14 +224,16 @@ impl Layout {
                     } else {
                         pow2_vars(out_dims[0])
                     },
+                    gather: match &l.op {
+                        LayerOp::Relayout {
+                            view, perm, offset, ..
+                        } => gather(&in_dims, &out_dims, view, perm, offset),
+                        _ => Vec::new(),
+                    },
                     in_dims,
                     out_dims,
                     relu: l.relu,
                     inputs: l.inputs.clone(),
-                    gather: match &l.op {
-                        LayerOp::Relayout { view, perm, .. } => relayout::sources(view, perm),
-                        _ => Vec::new(),
-                    },
                 }
             })
             .collect();

@@ -120,6 +120,9 @@ pub enum Spec {
     Add(usize, bool),
     /// The current tensor viewed as `view`, its axes permuted by `perm` (none: a reshape).
     Relayout([usize; 3], Option<[usize; 3]>),
+    /// The current `[C][H][W]` tensor placed at `offset` inside a zero tensor of shape `out`
+    /// (one input of a Concat).
+    Embed([usize; 3], [usize; 3]),
 }
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
@@ -232,6 +235,7 @@ pub fn cnn_bits(
                     out_dims: out.to_vec(),
                     view: view.to_vec(),
                     perm: perm.map_or_else(Vec::new, |p| p.to_vec()),
+                    offset: Vec::new(),
                     out_scale: 0.05,
                 }));
                 shape = out.to_vec();
@@ -260,6 +264,18 @@ pub fn cnn_bits(
                     out_scale: 0.05,
                 }));
                 shape = vec![shape[0], oh, ow];
+            }
+            Spec::Embed(out, offset) => {
+                layers.push(QuantLayer::Relayout(RelayoutLayer {
+                    name,
+                    in_dims: shape.clone(),
+                    out_dims: out.to_vec(),
+                    view: shape.clone(),
+                    perm: Vec::new(),
+                    offset: offset.to_vec(),
+                    out_scale: 0.05,
+                }));
+                shape = out.to_vec();
             }
             Spec::Dense(n_out, relu) => {
                 let n_in: usize = shape.iter().product();

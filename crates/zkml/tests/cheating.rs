@@ -24,7 +24,7 @@ use zkml::{
 use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
-use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Pool, Relayout};
+use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Relayout};
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
 
@@ -436,11 +436,34 @@ fn nonzero_padding_of_a_relayout_output_is_caught_by_its_wiring_check() {
 }
 
 #[test]
+fn a_value_outside_an_embedded_input_is_caught_by_the_relayout_wiring_check() {
+    // a conv's [2, 5, 5] output placed at channel 1 of a [3, 5, 5] output (a Concat input),
+    // the last layer: the stated output holds 5 at channel 0 (real, outside the embedded
+    // input), the committed column too. Caught by: relayout.rs `fin != input * wire`
+    // (positions outside the input appear in no sum).
+    let specs = [
+        Conv(2, [3, 3], [1, 1], [1; 4], true),
+        Embed([3, 5, 5], [1, 0, 0]),
+    ];
+    let pk = setup(cnn_model(&specs)).unwrap();
+    let tamper = |w: &mut Witness| {
+        w.layers[1].cols.out[0] = F::from_u64(5);
+        w.output[0] = 5;
+    };
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &inputs(1, 50, 78), &cheat);
+    assert!(matches!(err, VerifyError::Relayout { layer: 1 }), "{err}");
+}
+
+#[test]
 fn another_per_position_multiplier_is_caught_by_the_requant_check() {
     // an average pool dividing border windows by their positions inside the input (one
-    // multiplier per position); the prover's model has one border position's multiplier
-    // raised, its witness requantized with it. Caught by: requant.rs final check (the
-    // verifier evaluates the key's per-position multipliers).
+    // multiplier per position); the prover's model has the multipliers of the border
+    // positions raised, its witness requantized with them. Caught by: requant.rs final check
+    // (the verifier evaluates the key's per-position multipliers).
     let specs = [
         Conv(2, [3, 3], [1, 1], [1; 4], true),
         AvgPoolInside([3, 3], [1, 1], [1; 4]),
@@ -452,7 +475,12 @@ fn another_per_position_multiplier_is_caught_by_the_requant_check() {
         unreachable!()
     };
     assert_eq!(p.multiplier.len(), 2 * 5 * 5);
-    p.multiplier[0] += 1 << 28;
+    for (i, m) in p.multiplier.iter_mut().enumerate() {
+        let (y, x) = (i % 25 / 5, i % 5);
+        if y % 4 == 0 || x % 4 == 0 {
+            *m += 1 << 28;
+        }
+    }
     let mut cheat = setup(other).unwrap();
     cheat.vk = honest.vk.clone();
     let err = refused(&cheat, &inputs(1, 50, 78), &Cheat::default());

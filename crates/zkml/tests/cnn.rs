@@ -22,7 +22,7 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
     assert_eq!(out, expected);
 }
 
-use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Pool, Read, Relayout};
+use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Read, Relayout};
 
 #[test]
 fn lenet_style_conv_pool_dense() {
@@ -223,6 +223,34 @@ fn relayouts_prove_the_models_function() {
         ],
         2,
         51,
+    );
+}
+
+#[test]
+fn concatenations_prove_the_models_function() {
+    // Inception-style: two conv branches of the input concatenated along the channels (each
+    // placed by a relayout, joined by a sum), then along the rows with a third branch
+    // (tensors: 0 the input, k + 1 layer k's output)
+    let c3 = |c| Conv(c, [3, 3], [1, 1], [1; 4], true);
+    round_trip(
+        [2, 4, 4],
+        &[
+            c3(3),
+            Read(0),
+            c3(2),
+            Embed([5, 4, 4], [3, 0, 0]),
+            Read(1),
+            Embed([5, 4, 4], [0, 0, 0]),
+            Add(4, true),
+            Embed([5, 7, 4], [0, 0, 0]),
+            Read(0),
+            Conv(5, [2, 1], [2, 1], [0; 4], false),
+            Embed([5, 7, 4], [0, 4, 0]),
+            Add(8, false),
+            Dense(3, false),
+        ],
+        2,
+        52,
     );
 }
 

@@ -263,6 +263,94 @@ fn a_map_folds_forward_only_into_its_only_reader_and_the_reads_are_renumbered() 
 }
 
 #[test]
+fn concatenations_import_quantize_and_run() {
+    // Inception-style: three branches of x [3, 6, 6] concatenated along the channels (one of
+    // them x itself), a ReLU after, then along the rows with the input, a dense head
+    let mut p = Parts::default();
+    p.conv("a", "x", "ca", [3, 2], 3, 1);
+    p.conv("b", "x", "cb", [3, 4], 1, 1);
+    let mut cat = node("Concat", "cat", &["ca", "x", "cb"], "k", vec![]);
+    cat.attribute.push(AttributeProto {
+        name: "axis".into(),
+        i: 1,
+        r#type: AttributeType::Int as i32,
+        ..Default::default()
+    });
+    p.nodes.push(cat);
+    p.op("Relu", "relu", &["k"], "r");
+    p.conv("c", "r", "cc", [9, 3], 3, 1);
+    let mut rows = node("Concat", "rows", &["cc", "x"], "j", vec![]);
+    rows.attribute.push(AttributeProto {
+        name: "axis".into(),
+        i: -2,
+        r#type: AttributeType::Int as i32,
+        ..Default::default()
+    });
+    p.nodes.push(rows);
+    p.op("Flatten", "flat", &["j"], "f");
+    p.gemm("fc", "f", "y", 3 * 12 * 6, 4);
+    let g = float_matches_tract(&onnx_model(&[1, 3, 6, 6], p.nodes, p.inits), &[1, 3, 6, 6]);
+    assert_eq!(
+        kinds(&g),
+        [
+            "Conv", "Conv", "Concat", "Relu", "Conv", "Concat", "Reshape", "Dense"
+        ]
+    );
+    assert_eq!(g.nodes[2].out_shape, Some(vec![9, 6, 6]));
+    assert_eq!(g.nodes[5].out_shape, Some(vec![3, 12, 6]));
+    // each Concat: one relayout per input, sums joining them, the ReLU the last sum's clamp
+    let qm = quantized_within(&g, 3.0);
+    let kinds: Vec<&str> = qm
+        .layers
+        .iter()
+        .map(|l| match l {
+            QuantLayer::Relayout(_) => "Relayout",
+            QuantLayer::Add(a) if a.relu => "Add+Relu",
+            QuantLayer::Add(_) => "Add",
+            QuantLayer::Conv(_) => "Conv",
+            QuantLayer::Dense(_) => "Dense",
+            QuantLayer::MaxPool(_) | QuantLayer::AvgPool(_) => "Pool",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Conv", "Conv", "Relayout", "Relayout", "Relayout", "Add", "Add+Relu", "Conv",
+            "Relayout", "Relayout", "Add", "Dense"
+        ]
+    );
+}
+
+#[test]
+fn concatenations_of_constants_along_the_batch_or_of_other_shapes_are_gaps() {
+    let cat = |name: &str, inputs: &[&str], y: &str, axis: i64| {
+        let mut n = node("Concat", name, inputs, y, vec![]);
+        n.attribute.push(AttributeProto {
+            name: "axis".into(),
+            i: axis,
+            r#type: AttributeType::Int as i32,
+            ..Default::default()
+        });
+        n
+    };
+    let mut p = Parts::default();
+    p.gemm("fa", "x", "a", 4, 3);
+    p.gemm("fb", "x", "b", 4, 3);
+    p.nodes.push(cat("batch", &["a", "b"], "c", 0));
+    p.nodes.push(cat("constant", &["a", "fb.b"], "d", 1));
+    p.gemm("fc", "x", "e", 4, 6);
+    p.nodes.push(cat("shapes", &["c", "d", "e"], "y", 1));
+    let g = import(&onnx_model(&[1, 4], p.nodes, p.inits)).unwrap();
+    let gaps = gap_reasons(&g);
+    assert!(gaps[0].1.contains("axis 0 (a per-sample axis"), "{gaps:?}");
+    assert!(
+        gaps[1].1.contains("concatenates constants with data"),
+        "{gaps:?}"
+    );
+    assert_eq!(gaps.len(), 3, "{gaps:?}");
+}
+
+#[test]
 fn joins_of_other_shapes_or_ops_are_gaps_listed_together() {
     let mut p = Parts::default();
     p.gemm("fa", "x", "a", 4, 3);

@@ -386,13 +386,14 @@ fn visit(
 }
 
 /// The builder for a node with `n_sources` data inputs: `join::add` for an Add or Sum of two,
-/// none for other joins of several, else the registry's (a builder reads its first data input
+/// `join::concat` for a Concat, none for other joins of several, else the registry's (a builder reads its first data input
 /// and refuses a data tensor where it wants a constant, saying so).
 fn pick_builder(node: &NodeProto, n_sources: usize) -> Option<ops::Builder> {
     let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
     let op = node.op_type.as_str();
     match n_sources {
         2 if default_domain && matches!(op, "Add" | "Sum") => Some(join::add),
+        1.. if default_domain && op == "Concat" => Some(join::concat),
         0 | 1 => ops::builder(&node.domain, op),
         _ if JOINS.contains(&op) => None,
         _ => ops::builder(&node.domain, op),
@@ -435,7 +436,7 @@ fn push_node(
     }
     // a builder reads its first data input only; a join or a placeholder lists them all
     let all = match op {
-        Op::Add | Op::Unsupported(_) => ctx.sources.len(),
+        Op::Add | Op::Concat(_) | Op::Unsupported(_) => ctx.sources.len(),
         Op::Dense(_)
         | Op::Conv(_)
         | Op::MaxPool(_)

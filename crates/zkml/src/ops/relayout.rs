@@ -20,7 +20,7 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Stage, Value};
 use crate::error::VerifyError;
-use crate::layout::{Col, LayerShape, Lookup, padded_index};
+use crate::layout::{Col, LayerShape, Lookup};
 use crate::ops::requant::RequantColumns;
 use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::proof::LayerProof;
@@ -135,20 +135,10 @@ pub struct RelayoutProof {
     pub input: EF,
 }
 
-/// `(pad_out(j), pad_in(src(j)))` for every real output index `j`.
-fn positions(shape: &LayerShape) -> impl Iterator<Item = (usize, usize)> + '_ {
-    shape.gather.iter().enumerate().map(|(j, &s)| {
-        (
-            padded_index(&shape.out_dims, j),
-            padded_index(&shape.in_dims, s),
-        )
-    })
-}
-
 /// `G(x)` for every padded input index `x`, given `eq(rho_o, .)` over the padded output.
 fn gather_table(shape: &LayerShape, eq_out: &[EF]) -> Vec<EF> {
     let mut g = vec![EF::ZERO; 1 << shape.in_vars];
-    for (o, i) in positions(shape) {
+    for &(o, i) in &shape.gather {
         g[i] += eq_out[o];
     }
     g
@@ -156,16 +146,25 @@ fn gather_table(shape: &LayerShape, eq_out: &[EF]) -> Vec<EF> {
 
 /// `G` at a point, given `eq(rho_o, .)` and `eq(point, .)` (verifier side, `O(n)`).
 fn gather_eval(shape: &LayerShape, eq_out: &[EF], eq_in: &[EF]) -> EF {
-    positions(shape).map(|(o, i)| eq_out[o] * eq_in[i]).sum()
+    shape
+        .gather
+        .iter()
+        .map(|&(o, i)| eq_out[o] * eq_in[i])
+        .sum()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{Kind, dims_vars};
+    use crate::layout::{Kind, dims_vars, padded_index};
     use zkml_proof::field::F;
 
-    fn shape(in_dims: &[usize], out_dims: &[usize], gather: Vec<usize>) -> LayerShape {
+    fn shape(in_dims: &[usize], out_dims: &[usize], sources: &[usize]) -> LayerShape {
+        let gather = sources
+            .iter()
+            .enumerate()
+            .map(|(j, &s)| (padded_index(out_dims, j), padded_index(in_dims, s)))
+            .collect();
         LayerShape {
             kind: Kind::Relayout,
             in_dims: in_dims.to_vec(),
@@ -182,7 +181,7 @@ mod tests {
     #[test]
     fn the_gather_table_at_a_point_is_its_evaluation() {
         // [6] -> [2][3], transposed: out[c][p] = in[p * 2 + c]
-        let s = shape(&[6], &[2, 3], vec![0, 2, 4, 1, 3, 5]);
+        let s = shape(&[6], &[2, 3], &[0, 2, 4, 1, 3, 5]);
         let rho: Vec<EF> = (0..s.out_vars)
             .map(|i| EF::from(F::from_u64(7 + i as u64)))
             .collect();
