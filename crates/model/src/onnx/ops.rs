@@ -62,6 +62,7 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("GlobalAveragePool", super::pool::global_average_pool),
     ("ReduceMean", super::pool::reduce_mean),
     ("Transpose", super::transpose::transpose),
+    ("Pad", super::pad::pad),
 ];
 
 /// The builder for an op type, if it is supported.

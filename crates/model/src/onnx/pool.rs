@@ -1,22 +1,30 @@
-//! Builders of the average pools: AveragePool, GlobalAveragePool, and ReduceMean over the two
-//! spatial axes. All become [`Op::AvgPool`], whose divisor is the window area `kh kw`; options
-//! under which ONNX divides some windows by fewer inputs are refused.
+//! Builders of the average pools: AveragePool, GlobalAveragePool, and ReduceMean over the
+//! spatial axes, in 2-D (NCHW) or 1-D (NCL, as `[C, 1, L]`). All become [`Op::AvgPool`], whose
+//! divisor is the window area `kh kw`; options under which ONNX divides some windows by fewer
+//! inputs are refused.
 
 use tract_onnx::pb::NodeProto;
 
 use super::Ctx;
-use super::conv::{ceil_window, check_dilations, chw, output_hw, pool_kernel, window};
+use super::conv::{
+    ceil_window, check_dilations, check_pads, output_hw, pool_kernel, spatial_input, tracked,
+    window,
+};
 use super::ops::{Built, Refusal, const_input, unsupported};
+use super::pad;
 use super::proto::{attr_int, attr_ints};
 use crate::cnn::Window;
 use crate::graph::{AvgPool, Op};
 
+/// An AveragePool, 2-D or 1-D (as 2-D with `kh = 1`). A zero Pad that alone feeds it is folded
+/// into its padding: the Pad's zeros are inputs ONNX divides by, as the pool's divisor `kh kw`
+/// counts its padding.
 pub(crate) fn average_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     check_dilations(node)?;
-    let kernel = pool_kernel(node)?;
-    let in_shape = chw(ctx)?;
+    let (rank, in_shape) = spatial_input(ctx)?;
+    let kernel = pool_kernel(node, rank)?;
     let [c, h, w] = in_shape;
-    let win = window(node, kernel, [h, w])?;
+    let win = window(node, rank, kernel, [h, w])?;
     let count_pad = attr_int(node, "count_include_pad", 0) != 0;
     if !count_pad && win.pads.iter().any(|&p| p > 0) {
         return unsupported(format!(
@@ -38,16 +46,18 @@ pub(crate) fn average_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Ref
         other => return unsupported(format!("ceil_mode = {other} (0 or 1 are supported)")),
     }
     let [oh, ow] = output_hw(node, &win, [h, w])?;
-    pool(in_shape, [c, oh, ow], win, vec![c, oh, ow])
+    let (in_shape, win) = pad::fold(ctx, node, in_shape, win, |_, w, _| check_pads(w.pads))?;
+    pool(in_shape, [c, oh, ow], win, tracked(rank, [c, oh, ow]))
 }
 
+/// A GlobalAveragePool on NCHW (output `[C, 1, 1]`) or NCL (output `[C, 1]`).
 pub(crate) fn global_average_pool(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
-    let in_shape = chw(ctx)?;
-    global(in_shape, vec![in_shape[0], 1, 1])
+    let (rank, in_shape) = spatial_input(ctx)?;
+    global(in_shape, tracked(rank, [in_shape[0], 1, 1]))
 }
 
-/// ReduceMean over the two spatial axes of an NCHW tensor (axes from the attribute, or from
-/// the second input since opset 18): a global average pool.
+/// ReduceMean over the spatial axes of an NCHW tensor (`[2, 3]`) or an NCL tensor (`[2]`)
+/// (axes from the attribute, or from the second input since opset 18): a global average pool.
 pub(crate) fn reduce_mean(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     let axes = match attr_ints(node, "axes") {
         Some(a) => a.to_vec(),
@@ -56,20 +66,23 @@ pub(crate) fn reduce_mean(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refu
             .map_err(Refusal::Unsupported)?,
         None => return unsupported("a mean over every axis (no axes given)"),
     };
+    let (rank, in_shape) = spatial_input(ctx)?;
+    let data_rank = rank as i64 + 2;
     let mut axes: Vec<i64> = axes
         .iter()
-        .map(|&a| if a < 0 { a + 4 } else { a })
+        .map(|&a| if a < 0 { a + data_rank } else { a })
         .collect();
     axes.sort_unstable();
-    if axes != [2, 3] {
+    let spatial: Vec<i64> = (2..data_rank).collect();
+    if axes != spatial {
         return unsupported(format!(
-            "axes = {axes:?} (only the two spatial axes of an NCHW tensor, [2, 3])"
+            "axes = {axes:?} (only the spatial axes: [2, 3] of an NCHW tensor, [2] of an NCL \
+             tensor)"
         ));
     }
-    let in_shape = chw(ctx)?;
     let keep = attr_int(node, "keepdims", 1) != 0;
     let out = if keep {
-        vec![in_shape[0], 1, 1]
+        tracked(rank, [in_shape[0], 1, 1])
     } else {
         vec![in_shape[0]]
     };
