@@ -27,6 +27,10 @@ What each model exercises:
 - torch_resnet{,_dynamo}: a ResNet-style CNN: a conv-BN-ReLU stem, a basic block with an
   identity shortcut, one with a stride-2 1x1-conv downsample shortcut, global average pooling,
   a classifier (legacy and dynamo exporters; the same weights).
+- torch_cnn1d{,_dynamo}: a 1-D CNN (Conv1d, MaxPool1d, a strided padded Conv1d, AvgPool1d,
+  Flatten, Linear) on [N, C, L].
+- torch_pad{,_dynamo}: zero Pads: nn.ZeroPad2d before a Conv2d, F.pad before an AvgPool2d, and
+  F.pad of a ReLU's output before a MaxPool2d.
 - torch_unflatten{,_dynamo}: a conv after a dense layer through nn.Unflatten (the dense
   layer's output is relaid out for the conv, a proven permutation).
 - torch_permuted: `x.transpose(2, 3)` between two convs (a Transpose that moves data).
@@ -268,6 +272,43 @@ def torch_models():
             x = self.block2(self.block1(x))
             return self.fc(torch.flatten(self.gap(x), 1))
 
+    class Cnn1d(nn.Module):
+        """A 1-D CNN on [N, 2, 32]: Conv1d + ReLU + MaxPool1d, a strided padded Conv1d + ReLU +
+        AvgPool1d, Flatten, Linear."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv1d(2, 6, 5, padding=2)
+            self.pool1 = nn.MaxPool1d(2)
+            self.conv2 = nn.Conv1d(6, 8, 3, stride=2, padding=1)
+            self.pool2 = nn.AvgPool1d(2)
+            self.fc = nn.Linear(8 * 4, 5)
+
+        def forward(self, x):
+            x = self.pool1(torch.relu(self.conv1(x)))  # L 32 -> 32 -> 16
+            x = self.pool2(torch.relu(self.conv2(x)))  # 16 -> 8 -> 4
+            return self.fc(torch.flatten(x, 1))
+
+    class PadNet(nn.Module):
+        """Zero Pads: nn.ZeroPad2d before a Conv2d, F.pad before an AvgPool2d, and F.pad of a
+        ReLU's output before a MaxPool2d (each folded into the padding of the op after it)."""
+
+        def __init__(self):
+            super().__init__()
+            self.pad = nn.ZeroPad2d((1, 2, 0, 1))
+            self.conv1 = nn.Conv2d(1, 4, 3)
+            self.avg = nn.AvgPool2d(2)
+            self.conv2 = nn.Conv2d(4, 6, 3, padding=1)
+            self.max = nn.MaxPool2d(2)
+            self.fc = nn.Linear(6 * 2 * 3, 5)
+
+        def forward(self, x):
+            x = torch.relu(self.conv1(self.pad(x)))  # 8x8 -> 9x11 -> 7x9
+            x = self.avg(nn.functional.pad(x, (1, 0, 1, 0)))  # 8x10 -> 4x5
+            x = torch.relu(self.conv2(x))  # 4x5
+            x = self.max(nn.functional.pad(x, (0, 1, 0, 1)))  # 5x6 -> 2x3
+            return self.fc(torch.flatten(x, 1))
+
     def export(name, module, shape, dtype=torch.float32, opset=13, dynamo=False, ort=True):
         module = module.eval()
         x = torch.randn(SAMPLES, *shape, dtype=dtype) * 0.8
@@ -323,13 +364,21 @@ def torch_models():
         export("torch_resnet_dynamo", resnet, (3, 16, 16), opset=18, dynamo=True)
     except Exception as e:
         print(f"torch_resnet_dynamo skipped: {type(e).__name__}: {e}")
+    cnn1d, pad = Cnn1d(), PadNet()
+    export("torch_cnn1d", cnn1d, (2, 32))
+    export("torch_pad", pad, (1, 8, 8))
+    for name, module, shape in (("torch_cnn1d", cnn1d, (2, 32)), ("torch_pad", pad, (1, 8, 8))):
+        try:
+            export(f"{name}_dynamo", module, shape, opset=18, dynamo=True)
+        except Exception as e:
+            print(f"{name}_dynamo skipped: {type(e).__name__}: {e}")
     layout_models(export)
 
 
 def layout_models(export):
-    """Layouts the proof permutes (a relayout layer): a conv after a dense layer through
-    nn.Unflatten, a Transpose of H and W between two convs. Seeded apart, so that models added
-    above keep these weights."""
+    """Layouts the proof permutes (relayout layers): a conv after a dense layer through
+    nn.Unflatten, a Transpose of H and W between two convs, a torch.cat of three branches.
+    Seeded apart, so that models added above keep these weights."""
     import torch
     import torch.nn as nn
 

@@ -2,12 +2,13 @@
 //! legacy exporter at opsets 11/13/17 with `x.view(x.size(0), -1)` and a dynamic batch, the
 //! dynamo exporter, `MaxPool2d(ceil_mode=True)`, average pools (`AvgPool2d`,
 //! `AdaptiveAvgPool2d`, `mean`), normalisation by constants inside `forward`, a MobileNet-style
-//! block (depthwise, pointwise and dilated convs), float64 models, skl2onnx, Keras 3): each
-//! imports, the float graph and tract agree with onnxruntime's stored outputs (PyTorch's for
-//! `torch_ceil_last_window`, which onnxruntime rejects), and the binary sets up, proves and
-//! verifies it. Residual networks (an MLP residual, a ResNet-style CNN from the legacy and the
-//! dynamo exporters) import as DAGs and agree with onnxruntime. A model with ops not supported
-//! yet exits 3 naming them.
+//! block (depthwise, pointwise and dilated convs), a 1-D CNN (Conv1d, MaxPool1d, AvgPool1d),
+//! zero Pads (`nn.ZeroPad2d`, `F.pad`) before a conv and pools, float64 models, skl2onnx,
+//! Keras 3): each imports, the float graph and tract agree with onnxruntime's stored outputs
+//! (PyTorch's for `torch_ceil_last_window`, which onnxruntime rejects), and the binary sets up,
+//! proves and verifies it. Residual networks (an MLP residual, a ResNet-style CNN from the legacy
+//! and the dynamo exporters) import as DAGs and agree with onnxruntime. A model with ops not
+//! supported yet exits 3 naming them.
 
 use std::path::{Path, PathBuf};
 mod common;
@@ -30,6 +31,10 @@ const SUPPORTED: &[&str] = &[
     "torch_mean",
     "torch_normalised",
     "torch_mobile",
+    "torch_cnn1d",
+    "torch_cnn1d_dynamo",
+    "torch_pad",
+    "torch_pad_dynamo",
     "skl_mlp_regressor",
     "keras_mlp",
     "keras_cnn",

@@ -1,35 +1,59 @@
 //! Builders of the CNN ops: Conv, MaxPool, BatchNormalization (folded or a diagonal 1x1 Conv),
-//! and the window geometry the pooling builders (`pool.rs`) share.
+//! and the window geometry the pooling builders (`pool.rs`) share. A 1-D op (input `[N, C, L]`)
+//! is the 2-D op on `[C, 1, L]` (the same data): kernel `[1, k]`, pads `[0, p0, 0, p1]`; the
+//! walk keeps ONNX's `[C, L']` as the shape of its output.
 
 use tract_onnx::pb::NodeProto;
 
 use super::Ctx;
 use super::ops::{Built, Refusal, const_input, shape_error, unsupported};
+use super::pad;
 use super::proto::{attr_float, attr_int, attr_ints, attr_string};
 use crate::cnn::Window;
 use crate::graph::{Conv, MaxPool, Op};
 
-/// The per-sample `[C, H, W]` input of a 2-D window op.
-pub(super) fn chw(ctx: &Ctx) -> Result<[usize; 3], Refusal> {
+/// The per-sample input of a window op seen as `[C, H, W]`, with its spatial rank: `[C, H, W]`
+/// (2-D, NCHW) as it is, `[C, L]` (1-D, NCL) as `[C, 1, L]` (the same data, in the same order).
+pub(super) fn spatial_input(ctx: &Ctx) -> Result<(usize, [usize; 3]), Refusal> {
     match ctx.shape.as_deref() {
         None => unsupported("per-sample input shape unknown (after an unsupported op)"),
-        Some(&[c, h, w]) => Ok([c, h, w]),
+        Some(&[c, l]) => Ok((1, [c, 1, l])),
+        Some(&[c, h, w]) => Ok((2, [c, h, w])),
         Some(s) => unsupported(format!(
-            "only 2-D (NCHW) inputs are supported; per-sample input shape {s:?}"
+            "only 1-D (NCL) and 2-D (NCHW) inputs are supported; per-sample input shape {s:?}"
         )),
     }
 }
 
-/// An optional attribute of two values (`default` when absent).
-pub(super) fn pair(node: &NodeProto, name: &str, default: usize) -> Result<[usize; 2], Refusal> {
-    match attr_ints(node, name) {
-        None => Ok([default; 2]),
-        Some(&[a, b]) if a >= 1 && b >= 1 => Ok([a as usize, b as usize]),
-        Some(v) => unsupported(format!("{name} = {v:?} (expected two positive values)")),
+/// The shape the walk tracks for a window op's `[C, OH, OW]` output: ONNX's own, `[C, OW]`
+/// for a 1-D op (its `OH` is 1).
+pub(super) fn tracked(rank: usize, out: [usize; 3]) -> Vec<usize> {
+    if rank == 1 {
+        vec![out[0], out[2]]
+    } else {
+        out.to_vec()
     }
 }
 
-/// Dilation 1 on both axes, else a refusal.
+/// An optional per-axis attribute of `rank` positive values (`default` when absent), as
+/// `[H, W]`: a 1-D op's `[v]` is `[1, v]`.
+pub(super) fn pair(
+    node: &NodeProto,
+    name: &str,
+    rank: usize,
+    default: usize,
+) -> Result<[usize; 2], Refusal> {
+    match attr_ints(node, name) {
+        None => Ok([default; 2]),
+        Some(v) if v.len() == rank && v.iter().all(|&a| a >= 1) => {
+            let v: Vec<usize> = v.iter().map(|&a| a as usize).collect();
+            Ok(if rank == 1 { [1, v[0]] } else { [v[0], v[1]] })
+        }
+        Some(v) => unsupported(format!("{name} = {v:?} (expected {rank} positive values)")),
+    }
+}
+
+/// Dilation 1 on every axis, else a refusal.
 pub(super) fn check_dilations(node: &NodeProto) -> Result<(), Refusal> {
     match attr_ints(node, "dilations") {
         None => Ok(()),
@@ -38,15 +62,33 @@ pub(super) fn check_dilations(node: &NodeProto) -> Result<(), Refusal> {
     }
 }
 
-/// Kernel, strides and explicit pads `[top, left, bottom, right]` of a window op on an input
-/// `[H, W]`, with `auto_pad` resolved (ONNX `pads` are `[x1_begin, x2_begin, x1_end, x2_end]`,
-/// which is the same order).
+/// Explicit `pads` of a window op of spatial rank `rank` as `[top, left, bottom, right]`: ONNX
+/// `pads` are `[x1_begin, x2_begin, x1_end, x2_end]` (the same order), a 1-D op's
+/// `[begin, end]` pads only `W`.
+fn explicit_pads(node: &NodeProto, rank: usize) -> Result<[usize; 4], Refusal> {
+    let Some(p) = attr_ints(node, "pads") else {
+        return Ok([0; 4]);
+    };
+    if p.len() != 2 * rank || p.iter().any(|&v| v < 0) {
+        return unsupported(format!("pads = {p:?} (expected {} values >= 0)", 2 * rank));
+    }
+    let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
+    Ok(if rank == 1 {
+        [0, p[0], 0, p[1]]
+    } else {
+        [p[0], p[1], p[2], p[3]]
+    })
+}
+
+/// Kernel, strides and explicit pads `[top, left, bottom, right]` of a window op of spatial
+/// rank `rank` on an input `[H, W]` (`H = 1` for a 1-D op), with `auto_pad` resolved.
 pub(super) fn window(
     node: &NodeProto,
+    rank: usize,
     kernel: [usize; 2],
     hw: [usize; 2],
 ) -> Result<Window, Refusal> {
-    let stride = pair(node, "strides", 1)?;
+    let stride = pair(node, "strides", rank, 1)?;
     // the verifying key's limits; also keeps the arithmetic below far from overflow
     if kernel
         .iter()
@@ -59,13 +101,7 @@ pub(super) fn window(
     }
     let auto_pad = attr_string(node, "auto_pad", "NOTSET");
     let pads = match auto_pad.as_str() {
-        "NOTSET" => match attr_ints(node, "pads") {
-            None => [0; 4],
-            Some(&[t, l, b, r]) if [t, l, b, r].iter().all(|&p| p >= 0) => {
-                [t as usize, l as usize, b as usize, r as usize]
-            }
-            Some(p) => return unsupported(format!("pads = {p:?} (expected four values >= 0)")),
-        },
+        "NOTSET" => explicit_pads(node, rank)?,
         "VALID" => [0; 4],
         "SAME_UPPER" | "SAME_LOWER" => {
             let mut pads = [0; 4];
@@ -85,14 +121,20 @@ pub(super) fn window(
         }
         other => return unsupported(format!("auto_pad = {other:?}")),
     };
-    if pads.iter().any(|&p| p >= 64) {
-        return unsupported(format!("pads = {pads:?} (below 64 are supported)"));
-    }
+    check_pads(pads)?;
     Ok(Window {
         kernel,
         stride,
         pads,
     })
+}
+
+/// Pads below 64 (the verifying key's limit), else a refusal.
+pub(super) fn check_pads(pads: [usize; 4]) -> Result<(), Refusal> {
+    if pads.iter().any(|&p| p >= 64) {
+        return unsupported(format!("pads = {pads:?} (below 64 are supported)"));
+    }
+    Ok(())
 }
 
 /// Output `[OH, OW]` of a window on `[H, W]`, or a shape error.
@@ -110,32 +152,36 @@ pub(super) fn output_hw(
     }
 }
 
-/// A Conv. Grouped (depthwise) and dilated convolutions are proven as the plain convolution
-/// they equal: each filter is widened to every input channel and spread over the dilated
-/// window, with zeros elsewhere (exact; it costs `group` times the weights and MACs, and the
-/// window's area grows with the dilation).
+/// A Conv, 2-D (`[C_out, C_in, kh, kw]` weights) or 1-D (`[C_out, C_in, k]`, proven as the 2-D
+/// conv with `kh = 1`). Grouped (depthwise) and dilated convolutions are proven as the plain
+/// convolution they equal: each filter is widened to every input channel and spread over the
+/// dilated window, with zeros elsewhere (exact; it costs `group` times the weights and MACs, and
+/// the window's area grows with the dilation). A zero Pad that alone feeds it is folded into
+/// its padding.
 pub(crate) fn conv(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     let group = attr_int(node, "group", 1);
-    let dilation = pair(node, "dilations", 1)?;
     let w = const_input(node, ctx, 1)?;
-    let [c_out, c_in_w, kh, kw] = w.dims[..] else {
-        return unsupported(format!(
-            "weight shape {:?} (only 2-D convolutions, [C_out, C_in, kh, kw])",
-            w.dims
-        ));
-    };
-    let weight = w.floats().map_err(Refusal::Unsupported)?;
-    let has_bias = node.input.get(2).is_some_and(|n| !n.is_empty());
-    let bias = if has_bias {
-        let b = const_input(node, ctx, 2)?;
-        if b.dims != [c_out] {
-            return unsupported(format!("bias shape {:?} (expected [{c_out}])", b.dims));
+    let (rank, [c_out, c_in_w, kh, kw]) = match w.dims[..] {
+        [o, i, k] => (1, [o, i, 1, k]),
+        [o, i, kh, kw] => (2, [o, i, kh, kw]),
+        _ => {
+            return unsupported(format!(
+                "weight shape {:?} (only 1-D and 2-D convolutions, [C_out, C_in, k] or \
+                 [C_out, C_in, kh, kw])",
+                w.dims
+            ));
         }
-        Some(b.floats().map_err(Refusal::Unsupported)?)
-    } else {
-        None
     };
-    let in_shape = chw(ctx)?;
+    let dilation = pair(node, "dilations", rank, 1)?;
+    let weight = w.floats().map_err(Refusal::Unsupported)?;
+    let bias = conv_bias(node, ctx, c_out)?;
+    let (in_rank, in_shape) = spatial_input(ctx)?;
+    if in_rank != rank {
+        return shape_error(
+            node,
+            format!("{rank}-D weights {:?} on a {in_rank}-D input", w.dims),
+        );
+    }
     let [c_in, h, wd] = in_shape;
     let groups = usize::try_from(group).unwrap_or(0);
     if groups == 0 || c_out % groups != 0 || c_in_w.checked_mul(groups) != Some(c_in) {
@@ -147,17 +193,16 @@ pub(crate) fn conv(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
             ),
         );
     }
+    let spatial: Vec<i64> = w.dims[2..].iter().map(|&d| d as i64).collect();
     if let Some(k) = attr_ints(node, "kernel_shape")
-        && k != [kh as i64, kw as i64]
+        && k != spatial
     {
-        return shape_error(
-            node,
-            format!("kernel_shape {k:?} differs from the weight's {kh}x{kw}"),
-        );
+        let detail = format!("kernel_shape {k:?} differs from the weight's {spatial:?}");
+        return shape_error(node, detail);
     }
     let span = |k: usize, d: usize| (k - 1).saturating_mul(d).saturating_add(1);
     let kernel = [span(kh, dilation[0]), span(kw, dilation[1])];
-    let win = window(node, kernel, [h, wd])?;
+    let win = window(node, rank, kernel, [h, wd])?;
     let weight = if groups == 1 && dilation == [1, 1] {
         weight
     } else {
@@ -165,16 +210,29 @@ pub(crate) fn conv(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     };
     let [oh, ow] = output_hw(node, &win, [h, wd])?;
     let out_shape = [c_out, oh, ow];
+    let (in_shape, window) = pad::fold(ctx, node, in_shape, win, |_, w, _| check_pads(w.pads))?;
     Ok(Built::Op {
         op: Op::Conv(Conv {
             in_shape,
             out_shape,
-            window: win,
+            window,
             weight,
             bias,
         }),
-        out_shape: Some(out_shape.to_vec()),
+        out_shape: Some(tracked(rank, out_shape)),
     })
+}
+
+/// The Conv's optional bias, `[C_out]`.
+fn conv_bias(node: &NodeProto, ctx: &Ctx, c_out: usize) -> Result<Option<Vec<f32>>, Refusal> {
+    if node.input.get(2).is_none_or(|n| n.is_empty()) {
+        return Ok(None);
+    }
+    let b = const_input(node, ctx, 2)?;
+    if b.dims != [c_out] {
+        return unsupported(format!("bias shape {:?} (expected [{c_out}])", b.dims));
+    }
+    Ok(Some(b.floats().map_err(Refusal::Unsupported)?))
 }
 
 /// The `[C_out][C_in][kh'][kw']` weights of the plain convolution equal to a grouped, dilated
@@ -199,15 +257,21 @@ fn widen(weight: &[f32], dims: [usize; 4], groups: usize, dilation: [usize; 2]) 
     out
 }
 
-/// The `kernel_shape` of a 2-D pooling op.
-pub(super) fn pool_kernel(node: &NodeProto) -> Result<[usize; 2], Refusal> {
+/// The `kernel_shape` of a pooling op of spatial rank `rank`, as `[kh, kw]` (`[1, k]` in 1-D).
+pub(super) fn pool_kernel(node: &NodeProto, rank: usize) -> Result<[usize; 2], Refusal> {
     match attr_ints(node, "kernel_shape") {
-        Some(&[a, b]) if a >= 1 && b >= 1 => Ok([a as usize, b as usize]),
-        Some(k) => unsupported(format!("kernel_shape = {k:?} (only 2-D pooling)")),
         None => unsupported("kernel_shape is missing"),
+        Some(k) if k.len() != rank => unsupported(format!(
+            "kernel_shape = {k:?} on a {rank}-D input (only 1-D pooling on NCL and 2-D \
+             pooling on NCHW inputs)"
+        )),
+        Some(_) => pair(node, "kernel_shape", rank, 1),
     }
 }
 
+/// A MaxPool, 2-D or 1-D (as 2-D with `kh = 1`). A zero Pad that alone feeds it is folded into
+/// its padding only when it reads a Relu's output: the Pad's zeros then never exceed a window's
+/// max (a window must still hold an input value).
 pub(crate) fn max_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     if node.output.iter().skip(1).any(|o| !o.is_empty()) {
         return unsupported("the Indices output is not supported");
@@ -222,31 +286,50 @@ pub(crate) fn max_pool(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal
         1 => true,
         other => return unsupported(format!("ceil_mode = {other} (0 or 1 are supported)")),
     };
-    let kernel = pool_kernel(node)?;
-    let in_shape = chw(ctx)?;
+    let (rank, in_shape) = spatial_input(ctx)?;
+    let kernel = pool_kernel(node, rank)?;
     let [c, h, w] = in_shape;
-    let mut win = window(node, kernel, [h, w])?;
+    let mut win = window(node, rank, kernel, [h, w])?;
     if ceil && !attr_string(node, "auto_pad", "NOTSET").starts_with("SAME") {
         win = ceil_window(win, [h, w]);
-        if win.pads.iter().any(|&p| p >= 64) {
-            return unsupported(format!("pads = {:?} (below 64 are supported)", win.pads));
-        }
+        check_pads(win.pads)?;
     }
     let [oh, ow] = output_hw(node, &win, [h, w])?;
-    let empty = |axis: usize, n: usize, out: usize| {
-        (0..out).any(|o| (0..kernel[axis]).all(|k| win.source(axis, o, k, n).is_none()))
-    };
-    if empty(0, h, oh) || empty(1, w, ow) {
+    if has_empty_window(&win, [h, w], [oh, ow]) {
         return unsupported("a pooling window lies entirely in the padding");
     }
     let out_shape = [c, oh, ow];
+    let (in_shape, window) = pad::fold(ctx, node, in_shape, win, |ctx, merged, unpadded| {
+        if !pad::reads_relu(ctx) {
+            return unsupported(
+                "a zero Pad before a MaxPool of values that may be negative: its zeros could \
+                 win the max, where MaxPool's own padding never does (folded only when the Pad \
+                 reads a Relu's output)",
+            );
+        }
+        check_pads(merged.pads)?;
+        if has_empty_window(merged, [unpadded[1], unpadded[2]], [oh, ow]) {
+            return unsupported(
+                "folded into the MaxPool, a pooling window would lie entirely in the padding",
+            );
+        }
+        Ok(())
+    })?;
     Ok(Built::Op {
         op: Op::MaxPool(MaxPool {
             in_shape,
             out_shape,
-            window: win,
+            window,
         }),
-        out_shape: Some(out_shape.to_vec()),
+        out_shape: Some(tracked(rank, out_shape)),
+    })
+}
+
+/// Whether some window of `win` on `[h, w]` (output `[oh, ow]`) reads padding only.
+fn has_empty_window(win: &Window, hw: [usize; 2], out: [usize; 2]) -> bool {
+    (0..2).any(|axis| {
+        (0..out[axis])
+            .any(|o| (0..win.kernel[axis]).all(|k| win.source(axis, o, k, hw[axis]).is_none()))
     })
 }
 

@@ -22,6 +22,7 @@ mod conv;
 mod fold;
 mod join;
 mod ops;
+mod pad;
 mod pool;
 mod proto;
 mod squeeze;
@@ -114,6 +115,8 @@ pub(crate) struct Ctx {
     pub transposes: HashMap<usize, transpose::Pending>,
     /// The permutation of the input's axes an input Transpose stands for (empty: none).
     pub input_perm: Vec<usize>,
+    /// Zero Pads, by node index, waiting for the window op that reads them (`pad::fold`).
+    pub pads: HashMap<usize, pad::Pending>,
 }
 
 impl Ctx {
@@ -182,6 +185,7 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         affine: Vec::new(),
         transposes: HashMap::new(),
         input_perm: Vec::new(),
+        pads: HashMap::new(),
     };
     for (index, node) in g.node.iter().enumerate() {
         visit(&mut ctx, node, index, dir, path.contains(&index))?;
@@ -609,6 +613,10 @@ mod cnn_tests;
 mod dag_tests;
 #[cfg(test)]
 mod fold_tests;
+#[cfg(test)]
+mod oned_tests;
+#[cfg(test)]
+mod pad_tests;
 #[cfg(test)]
 mod pool_tests;
 #[cfg(test)]

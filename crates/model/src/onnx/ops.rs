@@ -64,6 +64,7 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("Transpose", super::transpose::transpose),
     ("Squeeze", super::squeeze::squeeze),
     ("Unsqueeze", super::squeeze::unsqueeze),
+    ("Pad", super::pad::pad),
 ];
 
 /// The builder for an op type, if it is supported.
