@@ -4,12 +4,14 @@
 - reshape_conv_conv.onnx:  Conv -> Relu -> Reshape[1,1,6,3] -> Conv
 - reshape_conv_pool.onnx:  Conv -> Reshape -> MaxPool
 - reshape_vars.onnx:       Conv -> Reshape [1,3,3,3] -> [1,1,3,9] -> Conv
-  (a Reshape between window ops: setup must refuse each, since the proof lays activations out
-  padded per dimension)
+  (a Reshape between window ops: the proof lays activations out padded per dimension, so each
+  is proven as a permutation, a relayout layer)
 - maxpool_only.onnx:       a lone MaxPool (no weights at all)
 - nhwc_cnn.onnx:           tf2onnx's layout on a 3-channel NHWC input: Transpose to NCHW, a
   padded Conv, Relu, Transpose back, Flatten, Gemm (the input's permutation and a Transpose
   folded into the dense layer)
+- dense_plus_conv.onnx:    a residual sum of a dense layer's output reshaped to [2, 3, 3] and a
+  conv's output (the two are written in different layouts: one is relaid out for the sum)
 
 Usage: python3 assets/scripts/make_layout_fixtures.py [--out crates/cli/tests/fixtures]
 """
@@ -88,7 +90,8 @@ def main():
         with open(os.path.join(out, stem + "_input.json"), "w") as f:
             json.dump({"input_data": x}, f)
     nhwc_cnn(out)
-    print(f"wrote {len(fixtures) + 1} fixtures to {out}")
+    dense_plus_conv(out)
+    print(f"wrote {len(fixtures) + 2} fixtures to {out}")
 
 
 def nhwc_cnn(out):
@@ -110,6 +113,33 @@ def nhwc_cnn(out):
         f.write(m.SerializeToString())
     x = [np.round(rng.uniform(-1, 1, 90), 4).tolist() for _ in range(3)]
     with open(os.path.join(out, "nhwc_cnn_input.json"), "w") as f:
+        json.dump({"input_data": x}, f)
+
+
+def dense_plus_conv(out):
+    rng = np.random.default_rng(9)
+
+    def init(name, dims):
+        return numpy_helper.from_array(rng.uniform(-0.5, 0.5, dims).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Flatten", ["x"], ["f"], name="flat", axis=1),
+        helper.make_node("Gemm", ["f", "w1", "b1"], ["g"], name="fc1", transB=1),
+        helper.make_node("Relu", ["g"], ["gr"], name="relu1"),
+        helper.make_node("Reshape", ["gr", "s"], ["u"], name="unflatten"),
+        helper.make_node("Conv", ["x", "cw"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["u", "c"], ["a"], name="add"),
+        helper.make_node("Relu", ["a"], ["ar"], name="relu2"),
+        helper.make_node("Flatten", ["ar"], ["f2"], name="flat2", axis=1),
+        helper.make_node("Gemm", ["f2", "w2"], ["y"], name="fc2", transB=1),
+    ]
+    inits = [init("w1", (18, 18)), init("b1", (18,)), shape("s", [1, 2, 3, 3]),
+             init("cw", (2, 2, 3, 3)), init("w2", (4, 18))]
+    m = model(nodes, [1, 2, 3, 3], [1, 4], inits, "dense_plus_conv")
+    with open(os.path.join(out, "dense_plus_conv.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+    x = [np.round(rng.uniform(-1, 1, 18), 4).tolist() for _ in range(3)]
+    with open(os.path.join(out, "dense_plus_conv_input.json"), "w") as f:
         json.dump({"input_data": x}, f)
 
 

@@ -145,7 +145,13 @@ fn a_reshape_between_window_ops_is_proven_as_a_permutation() {
     // activations are laid out padded per dimension: a window op reading a Reshape of another
     // window op's output reads it through a relayout layer (a proven permutation)
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    for stem in ["reshape_conv_conv", "reshape_conv_pool", "reshape_vars"] {
+    // (and a sum of a dense layer's reshaped output with a conv's: one is relaid out)
+    for stem in [
+        "reshape_conv_conv",
+        "reshape_conv_pool",
+        "reshape_vars",
+        "dense_plus_conv",
+    ] {
         round_trip_in(&fixtures, stem, &format!("{stem}_input.json"));
     }
 }
