@@ -28,7 +28,7 @@ use crate::error::{GapList, ModelError};
 use crate::graph::{AvgPool, Concat, Conv, Dense, Graph, MaxPool, Op, Transpose};
 use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
 use crate::relayout::RelayoutLayer;
-use crate::requant::{multiplier_from_real, weight_max};
+use crate::requant::{multiplier_from_real, row_multiplier, weight_max};
 
 /// Granularity of weight scales.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,7 +338,7 @@ fn quantize_rows(
         }
         q.bias.push(b as i64);
         let real = s_in * s_w / s_out;
-        let m = multiplier_from_real(real).ok_or_else(|| {
+        let m = row_multiplier(real, config.bits).ok_or_else(|| {
             err(format!(
                 "row {i}: multiplier {real} * 2^32 is not below 2^62"
             ))

@@ -46,6 +46,15 @@ pub fn multiplier_from_real(real: f64) -> Option<i64> {
     (m.is_finite() && m >= 0.0 && m < REQUANT_BOUND as f64).then_some(m as i64)
 }
 
+/// The multiplier of a requantizing row with real multiplier `real` at `bits` bits:
+/// [`multiplier_from_real`], capped at `2^(32 + bits)`. From `2^bits` on, every non-zero
+/// accumulator requantizes past the activation range (`|acc| m / 2^32 >= 2^bits`) and clamps,
+/// so the cap computes the same function, within the bounds the proof needs (a row dividing by
+/// a near-zero variance would otherwise exceed them).
+pub fn row_multiplier(real: f64, bits: u32) -> Option<i64> {
+    multiplier_from_real(real.min(f64::from(1u32 << bits)))
+}
+
 /// `A = sum_j |w_j| * 2^(bits-1) + |b|`: the largest `|acc|` a row can produce on in-range inputs.
 pub fn max_abs_acc(row: &[i64], bias: i64, bits: u32) -> i128 {
     let l1: i128 = row.iter().map(|&w| (w as i128).abs()).sum();

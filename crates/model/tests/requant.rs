@@ -2,7 +2,8 @@
 
 use proptest::prelude::*;
 use zkml_model::requant::{
-    activation_range, check_row_bounds, max_abs_acc, multiplier_from_real, weight_max,
+    activation_range, check_row_bounds, max_abs_acc, multiplier_from_real, row_multiplier,
+    weight_max,
 };
 use zkml_model::{REQUANT_SHIFT, requantize};
 
@@ -90,4 +91,20 @@ fn multipliers_and_bounds() {
     assert!(check_row_bounds(1 << 28, 1 << 32, 8).is_ok());
     assert!(check_row_bounds(10, -1, 8).is_err());
     assert!(check_row_bounds(1 << 62, 0, 8).is_err());
+}
+
+proptest! {
+    /// A row multiplier capped at 2^(32 + bits) requantizes every accumulator as the uncapped
+    /// one does: from 2^bits on, every non-zero accumulator clamps.
+    #[test]
+    fn a_capped_row_multiplier_computes_the_same(acc in -(1i64 << 20)..(1i64 << 20),
+                                                 real in 0.0f64..1e9, relu: bool,
+                                                 bits in 2u32..=16) {
+        let capped = row_multiplier(real, bits).unwrap();
+        prop_assert!(capped <= 1i64 << (32 + bits));
+        // real < 1e9: the uncapped multiplier fits an i64
+        let exact = (real * 2f64.powi(32)).round() as i64;
+        let full = reference(acc, exact, relu, bits);
+        prop_assert_eq!(requantize(acc, capped, relu, bits), full);
+    }
 }
