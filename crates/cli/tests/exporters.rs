@@ -266,3 +266,16 @@ fn an_sklearn_classifier_with_two_outputs_is_refused_with_3() {
         );
     }
 }
+
+#[test]
+fn a_keras_3_normalization_exported_as_graph_inputs_is_refused_with_3_saying_why() {
+    // Keras 3's export writes a Normalization layer's mean and variance as graph inputs with
+    // no value in the file
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras/mlp_norm_k3.onnx");
+    let (code, out, err) = zkml(&["inspect", &s(&model)]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains("expected exactly one graph input") && err.contains("must be initializers"),
+        "{err}"
+    );
+}

@@ -225,8 +225,17 @@ fn graph_input(
         .collect();
     let [input] = inputs.as_slice() else {
         let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        // Keras 3's export writes a Normalization layer's mean and variance as graph inputs
+        let why = if names.len() > 1 {
+            " (the model's data input and inputs without a value in the file: constants such as \
+             a normalisation's mean and variance must be initializers; Keras 3's \
+             `model.export(format=\"onnx\")` writes a Normalization layer's statistics as \
+             inputs: export with tf2onnx.convert.from_keras, or normalise outside the model)"
+        } else {
+            ""
+        };
         return Err(ModelError::Structure {
-            detail: format!("expected exactly one graph input, found {names:?}"),
+            detail: format!("expected exactly one graph input, found {names:?}{why}"),
         });
     };
     let (batch, shape) = proto::input_shape(input)?;
