@@ -215,6 +215,7 @@ fn keras_exports_agree_with_float_on_held_out_digits() {
     let stems = [
         "mlp_rescale_fk13",
         "mlp_rescale_k3",
+        "mlp_norm_fk13",
         "cnn_bn_fk13",
         "cnn_bn_fk17",
         "cnn_bn_k3",

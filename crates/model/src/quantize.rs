@@ -3,8 +3,10 @@
 //! Symmetric, zero point 0. Activations in `[-2^(bits-1), 2^(bits-1)-1]` with scale
 //! `max|a| / (2^(bits-1)-1)` over the calibration samples (a zero maximum gives scale 1);
 //! weights in `[-(2^(bits-1)-1), 2^(bits-1)-1]` with scale `max|w| / (2^(bits-1)-1)` per output
-//! row ([`ScaleMode::PerRow`]) or per layer (an all-zero row or layer gets scale 1); biases
-//! `round(b / (s_in * s_w))`; multipliers `round(s_in * s_w / s_out * 2^32)`. A Conv is
+//! row ([`ScaleMode::PerRow`]) or per layer (an all-zero row or layer gets scale 1; a dense
+//! layer's weights on inputs that are 0 in every calibration sample do not count, and clamp);
+//! biases `round(b / (s_in * s_w))`; multipliers `round(s_in * s_w / s_out * 2^32)` (capped
+//! where every non-zero accumulator clamps, see [`row_multiplier`]). A Conv is
 //! quantized like a dense layer whose rows are its output channels (`[C_in][kh][kw]` filters).
 //! A ReLU after a dense or conv layer (possibly with Reshape/Identity, or MaxPools, between) is
 //! fused into it; its output scale is calibrated after the ReLU. A MaxPool keeps the scale of
@@ -224,12 +226,21 @@ fn sole_source(graph: &Graph, readers: &[Vec<usize>], mut t: usize) -> Option<us
     Some(t)
 }
 
-/// Max |value| of the input and of each planned layer's output over the calibration samples.
+/// What calibration found: max |value| of the input and of each planned layer's output over
+/// the calibration samples, and for each dense layer which of its inputs are ever non-zero.
+struct Calibration {
+    max_in: f64,
+    max_out: Vec<f64>,
+    /// Per planned layer: for a dense layer, per input column, whether some sample makes it
+    /// non-zero (empty for other layers).
+    active: Vec<Vec<bool>>,
+}
+
 fn calibrate(
     graph: &Graph,
     layers: &[Planned<'_>],
     calibration: &[Vec<f32>],
-) -> Result<(f64, Vec<f64>), ModelError> {
+) -> Result<Calibration, ModelError> {
     if calibration.is_empty() {
         return Err(ModelError::Calibration {
             detail: "no calibration samples".into(),
@@ -237,6 +248,13 @@ fn calibrate(
     }
     let mut max_in = 0f64;
     let mut max_out = vec![0f64; layers.len()];
+    let mut active: Vec<Vec<bool>> = layers
+        .iter()
+        .map(|l| match l.kind {
+            Kind::Dense(d) => vec![false; d.n_in],
+            _ => Vec::new(),
+        })
+        .collect();
     for (k, x) in calibration.iter().enumerate() {
         if x.len() != graph.input_len() {
             let detail = format!(
@@ -252,11 +270,22 @@ fn calibrate(
         }
         max_in = x.iter().fold(max_in, |m, &v| m.max((v as f64).abs()));
         let outs = graph.float_forward(x)?;
+        let input = crate::graph::permute(x, &graph.input_shape, &graph.input_perm);
         for (l, layer) in layers.iter().enumerate() {
             let relu = if layer.relu { 0.0 } else { f64::NEG_INFINITY };
             max_out[l] = outs[layer.out_node]
                 .iter()
                 .fold(max_out[l], |m, v| m.max(v.max(relu).abs()));
+            if !active[l].is_empty() {
+                let t = graph.node_inputs(layer.node).first().copied().unwrap_or(0);
+                let values: Vec<f64> = match t.checked_sub(1) {
+                    None => input.iter().map(|&v| f64::from(v)).collect(),
+                    Some(k) => outs[k].clone(),
+                };
+                for (a, v) in active[l].iter_mut().zip(values) {
+                    *a |= v != 0.0;
+                }
+            }
         }
     }
     if let Some(l) = max_out.iter().position(|m| !m.is_finite()) {
@@ -266,7 +295,11 @@ fn calibrate(
         );
         return Err(ModelError::Calibration { detail });
     }
-    Ok((max_in, max_out))
+    Ok(Calibration {
+        max_in,
+        max_out,
+        active,
+    })
 }
 
 /// `max / (2^(bits-1) - 1)`, or 1 when the maximum is 0.
@@ -290,11 +323,17 @@ struct QuantRows {
     multiplier: Vec<i64>,
 }
 
+/// `active` (empty: all) marks the input columns that some calibration sample makes non-zero:
+/// only their weights set a row's scale (the others, clamped to the weight range, cannot
+/// spoil it: a normalisation that divides a feature constant at 0 by a near-zero variance
+/// makes its weights huge).
+#[allow(clippy::too_many_arguments)]
 fn quantize_rows(
     name: &str,
     weight: &[f32],
     bias: Option<&[f32]>,
     row_len: usize,
+    active: &[bool],
     s_in: f64,
     s_out: f64,
     config: &QuantConfig,
@@ -311,7 +350,16 @@ fn quantize_rows(
         return Err(err("a weight or bias is NaN or infinite".into()));
     }
     let wmax = weight_max(config.bits) as f64;
-    let layer_max = abs_max(weight);
+    let counted = |row: &[f32]| -> f64 {
+        let used = |j: usize| active.get(j).copied().unwrap_or(true);
+        let max = (0..row.len())
+            .filter(|&j| used(j))
+            .fold(0f64, |m, j| m.max(f64::from(row[j]).abs()));
+        if max > 0.0 { max } else { abs_max(row) }
+    };
+    let layer_max = weight
+        .chunks(row_len.max(1))
+        .fold(0f64, |m, row| m.max(counted(row)));
     let n_rows = weight.len().checked_div(row_len).unwrap_or(0);
     let mut q = QuantRows {
         weight: Vec::with_capacity(weight.len()),
@@ -321,7 +369,7 @@ fn quantize_rows(
     for i in 0..n_rows {
         let row = &weight[i * row_len..(i + 1) * row_len];
         let max = match config.scales {
-            ScaleMode::PerRow => abs_max(row),
+            ScaleMode::PerRow => counted(row),
             ScaleMode::PerLayer => layer_max,
         };
         let s_w = if max > 0.0 { max / wmax } else { 1.0 };
@@ -351,6 +399,7 @@ fn quantize_rows(
 fn quantize_dense(
     p: &Planned<'_>,
     d: &Dense,
+    active: &[bool],
     s_in: f64,
     s_out: f64,
     config: &QuantConfig,
@@ -360,6 +409,7 @@ fn quantize_dense(
         &d.weight,
         d.bias.as_deref(),
         d.n_in,
+        active,
         s_in,
         s_out,
         config,
@@ -389,6 +439,7 @@ fn quantize_conv(
         &c.weight,
         c.bias.as_deref(),
         per,
+        &[],
         s_in,
         s_out,
         config,
@@ -541,13 +592,13 @@ pub fn quantize(
         });
     }
     let planned = plan(graph)?;
-    let (max_in, max_out) = calibrate(graph, &planned, calibration)?;
-    let input_scale = activation_scale(max_in, config.bits);
+    let cal = calibrate(graph, &planned, calibration)?;
+    let input_scale = activation_scale(cal.max_in, config.bits);
     let mut layers: Vec<QuantLayer> = Vec::with_capacity(planned.len());
     let mut inputs: Vec<Vec<usize>> = Vec::with_capacity(planned.len());
     // the layer tensor of each planned one (a Concat makes several layers)
     let mut new_of = vec![0usize];
-    for (p, &max) in planned.iter().zip(&max_out) {
+    for ((p, &max), active) in planned.iter().zip(&cal.max_out).zip(&cal.active) {
         let reads: Vec<usize> = p.inputs.iter().map(|&t| new_of[t]).collect();
         let scale_of = |t: usize| {
             t.checked_sub(1)
@@ -566,7 +617,7 @@ pub fn quantize(
             continue;
         }
         let layer = match p.kind {
-            Kind::Dense(d) => QuantLayer::Dense(quantize_dense(p, d, s_in, s_out, config)?),
+            Kind::Dense(d) => QuantLayer::Dense(quantize_dense(p, d, active, s_in, s_out, config)?),
             Kind::Conv(c) => QuantLayer::Conv(quantize_conv(p, c, s_in, s_out, config)?),
             Kind::AvgPool(a) => QuantLayer::AvgPool(quantize_avg_pool(p, a, s_in, s_out)?),
             Kind::Add(shape) => {

@@ -194,10 +194,16 @@ fn bound_violations_name_layer_and_numbers() {
         "{text}"
     );
     // Alternating weights that cancel on the calibration sample: a tiny output range, hence a
-    // large multiplier, while the worst-case accumulator stays large.
-    let w = vec![1.0f32, -1.0, 1.0, -1.0];
-    let g = graph(vec![node("cancel", dense(4, 1, w, Some(vec![1e-8])))], 4);
-    let e = quantize(&g, &[vec![1.0; 4]], &QuantConfig::default()).unwrap_err();
+    // large multiplier (capped at 2^40, where every non-zero accumulator clamps), while the
+    // worst-case accumulator of 1024 inputs stays large.
+    let w: Vec<f32> = (0..1024)
+        .map(|j| if j % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let g = graph(
+        vec![node("cancel", dense(1024, 1, w, Some(vec![1e-8])))],
+        1024,
+    );
+    let e = quantize(&g, &[vec![1.0; 1024]], &QuantConfig::default()).unwrap_err();
     let text = e.to_string();
     assert!(
         matches!(&e, ModelError::Quantization { layer, .. } if layer == "cancel"),
@@ -229,4 +235,26 @@ fn quantized_model_serde_round_trip() {
     let json = serde_json::to_string(&m).unwrap();
     let back: QuantizedModel = serde_json::from_str(&json).unwrap();
     assert_eq!(back, m);
+}
+
+#[test]
+fn weights_of_inputs_that_calibration_never_sets_do_not_set_the_row_scale() {
+    // a normalisation folded into the weights divided an input that is always 0 by a
+    // near-zero variance: its weight is 1e7 times the others
+    let w = vec![0.5f32, -0.25, 1e7, 0.125];
+    let g = graph(vec![node("fc", dense(4, 1, w, None))], 4);
+    let calibration = [vec![1.0, -1.0, 0.0, 0.5], vec![-0.5, 0.25, 0.0, 1.0]];
+    let m = quantize(&g, &calibration, &QuantConfig::default()).unwrap();
+    let QuantLayer::Dense(d) = &m.layers[0] else {
+        panic!("not a dense layer")
+    };
+    // the row scale comes from 0.5 (127); the huge weight clamps
+    assert_eq!(d.weight, [127, -64, 127, 32]);
+    // when every input is set, every weight counts
+    let calibration = [vec![1.0, -1.0, 1.0, 0.5]];
+    let m = quantize(&g, &calibration, &QuantConfig::default()).unwrap();
+    let QuantLayer::Dense(d) = &m.layers[0] else {
+        panic!("not a dense layer")
+    };
+    assert_eq!(d.weight, [0, 0, 127, 0]);
 }
