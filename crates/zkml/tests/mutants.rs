@@ -690,3 +690,68 @@ fn a_proof_looks_into_exactly_the_tables_its_layers_use() {
     let plain_only = cnn([1, 2, 3], &plain, BatchDim::Dynamic, 3);
     assert_eq!(tables(plain_only), [Table::Limb, Table::Clamp]);
 }
+
+/// Keys with relayouts (a permutation, an embedding at an offset) and an average pool with
+/// per-position multipliers load from their bytes (the sanity check takes what setup writes);
+/// a relayout whose permutation is not one, or whose sizes are not the layer's, is refused.
+#[test]
+fn relayout_and_per_position_keys_load_and_bad_relayouts_are_refused() {
+    let specs = [
+        Spec::Conv(2, [3, 3], [1, 1], [1; 4], true),
+        Spec::Relayout([2, 6, 6], Some([0, 2, 1])),
+        Spec::Embed([3, 6, 6], [1, 0, 0]),
+        Spec::AvgPoolInside([3, 3], [1, 1], [1; 4]),
+        Spec::Dense(4, false),
+    ];
+    let vk = setup(cnn([2, 6, 6], &specs, BatchDim::Fixed(1), 6))
+        .unwrap()
+        .vk;
+    assert_eq!(vk.layers[3].multiplier.len(), 3 * 6 * 6);
+    let loaded = VerifyingKey::from_bytes(&vk.to_bytes()).unwrap();
+    assert_eq!(loaded.statement_bytes(), vk.statement_bytes());
+    let bad = |edit: &dyn Fn(&mut LayerOp, &mut usize)| {
+        let mut bad = vk.clone();
+        let layer = &mut bad.layers[1];
+        edit(&mut layer.op, &mut layer.n_out);
+        match load_error(&bad) {
+            FormatError::Malformed { why, .. } => why,
+            e => panic!("refused by another check: {e}"),
+        }
+    };
+    let set_perm = |op: &mut LayerOp, _: &mut usize| {
+        if let LayerOp::Relayout { perm, .. } = op {
+            *perm = vec![0, 1, 1];
+        }
+    };
+    assert!(bad(&set_perm).contains("impossible shape"));
+    // the view of another size than the layer reads (the output as written kept)
+    let set_view = |op: &mut LayerOp, _: &mut usize| {
+        if let LayerOp::Relayout { view, .. } = op {
+            *view = vec![2, 6, 5];
+        }
+    };
+    assert!(bad(&set_view).contains("impossible shape"));
+    // a width other than the output's size (the dense layer after it reads that width)
+    let specs = [
+        Spec::Conv(2, [3, 3], [1, 1], [1; 4], true),
+        Spec::Relayout([2, 6, 6], Some([0, 2, 1])),
+        Spec::Dense(4, false),
+    ];
+    let mut bad = setup(cnn([2, 6, 6], &specs, BatchDim::Fixed(1), 7))
+        .unwrap()
+        .vk;
+    bad.layers[1].n_out += 1;
+    bad.layers[2].n_in += 1;
+    match load_error(&bad) {
+        FormatError::Malformed { why, .. } => {
+            assert!(
+                why.contains(&format!(
+                    "layer {} has an impossible shape",
+                    bad.layers[1].name
+                )),
+                "{why}"
+            );
+        }
+        e => panic!("refused by another check: {e}"),
+    }
+}
