@@ -1,5 +1,6 @@
 //! Shared fixtures of the fuzz targets: two small quantized models with pseudo-random weights
-//! (`zkml::testing`), an MLP and a CNN (conv, max-pool, average pool, a residual sum, dense:
+//! (`zkml::testing`), an MLP and a CNN (conv, max-pool, average pool, a residual sum, a
+//! relayout, dense:
 //! those proof parts and key entries get decoded and verified too), their keys and one valid
 //! proof each, built once per process.
 //!
@@ -12,7 +13,7 @@
 
 use std::sync::OnceLock;
 
-use zkml::testing::Spec::{Add, AvgPool, Conv, Dense, Pool};
+use zkml::testing::Spec::{Add, AvgPool, Conv, Dense, Pool, Relayout};
 use zkml::testing::{Rng, cnn, model};
 use zkml::zkml_model::BatchDim;
 use zkml::{Proof, ProvingKey, VerifyingKey, verify};
@@ -21,8 +22,8 @@ use zkml::{Proof, ProvingKey, VerifyingKey, verify};
 pub const WIDTHS: [usize; 3] = [6, 5, 3];
 
 /// Input shape of the CNN fixture: conv 3x3 (pads 1, stride 2) to 2 channels, 2x2 max-pool
-/// with stride 1, a 2x1 average pool (padded), its sum with the max-pool's output (ReLU),
-/// dense to 3 outputs.
+/// with stride 1, a 2x1 average pool (padded), its sum with the max-pool's output (ReLU), its
+/// rows and columns transposed, dense to 3 outputs.
 pub const CNN_INPUT: [usize; 3] = [1, 5, 5];
 
 /// A fixture: keys, their bytes, and a valid proof.
@@ -52,6 +53,7 @@ pub fn cnn_fixture() -> &'static Fixture {
             Pool([2, 2], [1, 1], [0; 4]),
             AvgPool([2, 1], [1, 1], [0, 0, 1, 0], false),
             Add(2, true),
+            Relayout([2, 2, 2], Some([0, 2, 1])),
             Dense(3, false),
         ];
         let m = cnn(CNN_INPUT, &specs, BatchDim::Dynamic, 42);

@@ -32,6 +32,7 @@ fn proofs_made_by_the_reference_build_still_verify() {
         Spec::Pool([2, 2], [1, 1], [0; 4]),
         Spec::AvgPool([2, 1], [1, 1], [0, 0, 1, 0], false),
         Spec::Add(2, true),
+        Spec::Relayout([2, 2, 2], Some([0, 2, 1])),
         Spec::Dense(3, false),
     ];
     let cnn = setup(cnn([1, 5, 5], &specs, BatchDim::Dynamic, 42)).unwrap();
