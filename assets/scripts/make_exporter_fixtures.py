@@ -36,6 +36,7 @@ What each model exercises:
 - torch_permuted: `x.transpose(2, 3)` between two convs (a Transpose that moves data).
 - torch_concat{,_dynamo}: three branches (1x1 conv, 3x3 conv, max-pool) joined by torch.cat
   along the channels, a ReLU after.
+- torch_pixel_shuffle{,_dynamo}: nn.PixelShuffle (DepthToSpace) between two convs.
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
@@ -377,7 +378,8 @@ def torch_models():
 
 def layout_models(export):
     """Layouts the proof permutes (relayout layers): a conv after a dense layer through
-    nn.Unflatten, a Transpose of H and W between two convs, a torch.cat of three branches.
+    nn.Unflatten, a Transpose of H and W between two convs, a torch.cat of three branches, a
+    PixelShuffle.
     Seeded apart, so that models added above keep these weights."""
     import torch
     import torch.nn as nn
@@ -421,6 +423,20 @@ def layout_models(export):
             y = torch.cat([torch.relu(self.b1(x)), self.b3(x), self.pool(x)], 1)
             return self.fc(torch.flatten(torch.relu(y), 1))
 
+    class Shuffle(nn.Module):
+        """A sub-pixel convolution: nn.PixelShuffle (DepthToSpace, mode CRD), then a conv."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+            self.shuffle = nn.PixelShuffle(2)
+            self.conv2 = nn.Conv2d(2, 2, 3, stride=2)
+            self.fc = nn.Linear(2 * 5 * 5, 4)
+
+        def forward(self, x):
+            x = self.conv2(self.shuffle(torch.relu(self.conv1(x))))
+            return self.fc(torch.flatten(torch.relu(x), 1))
+
     unflatten = Unflatten()
     export("torch_unflatten", unflatten, (16,))
     try:
@@ -434,6 +450,12 @@ def layout_models(export):
         export("torch_concat_dynamo", inception, (2, 6, 6), opset=18, dynamo=True)
     except Exception as e:
         print(f"torch_concat_dynamo skipped: {type(e).__name__}: {e}")
+    shuffle = Shuffle()
+    export("torch_pixel_shuffle", shuffle, (1, 6, 6))
+    try:
+        export("torch_pixel_shuffle_dynamo", shuffle, (1, 6, 6), opset=18, dynamo=True)
+    except Exception as e:
+        print(f"torch_pixel_shuffle_dynamo skipped: {type(e).__name__}: {e}")
 
 
 def keras_models():

@@ -43,6 +43,8 @@ const SUPPORTED: &[&str] = &[
     "torch_permuted",
     "torch_concat",
     "torch_concat_dynamo",
+    "torch_pixel_shuffle",
+    "torch_pixel_shuffle_dynamo",
 ];
 
 /// The fixtures whose graphs are DAGs (residual joins), all supported too.

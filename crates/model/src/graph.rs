@@ -167,13 +167,16 @@ impl AvgPool {
     }
 }
 
-/// A permutation of the axes of a per-sample tensor (a Transpose that moves data).
+/// A permutation of the axes of a per-sample tensor (a Transpose that moves data; a
+/// DepthToSpace or SpaceToDepth, which are one on a finer view of the tensor).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transpose {
-    /// The per-sample shape it permutes.
+    /// The per-sample shape it views its input as and permutes.
     pub in_shape: Vec<usize>,
-    /// Axis `i` of the result is axis `perm[i]` of the input.
+    /// Axis `i` of the result is axis `perm[i]` of the view.
     pub perm: Vec<usize>,
+    /// The per-sample shape of the result (the permuted view, or a coarser view of it).
+    pub out_shape: Vec<usize>,
 }
 
 /// Concatenation of several data tensors along a per-sample axis.

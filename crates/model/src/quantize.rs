@@ -636,7 +636,7 @@ pub fn quantize(
             Kind::Transpose(t) => QuantLayer::Relayout(RelayoutLayer {
                 name: p.name.to_string(),
                 in_dims: t.in_shape.clone(),
-                out_dims: t.perm.iter().map(|&a| t.in_shape[a]).collect(),
+                out_dims: t.out_shape.clone(),
                 view: t.in_shape.clone(),
                 perm: t.perm.clone(),
                 offset: Vec::new(),

@@ -62,6 +62,8 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("GlobalAveragePool", super::pool::global_average_pool),
     ("ReduceMean", super::pool::reduce_mean),
     ("Transpose", super::transpose::transpose),
+    ("DepthToSpace", super::transpose::depth_to_space),
+    ("SpaceToDepth", super::transpose::space_to_depth),
     ("Squeeze", super::squeeze::squeeze),
     ("Unsqueeze", super::squeeze::unsqueeze),
     ("Pad", super::pad::pad),

@@ -13,8 +13,8 @@ use tract_onnx::pb::NodeProto;
 
 use super::Ctx;
 use super::affine::{remove_node, sole_reader};
-use super::ops::{Built, Refusal, unsupported};
-use super::proto::attr_ints;
+use super::ops::{Built, Refusal, shape_error, unsupported};
+use super::proto::{attr_int, attr_ints, attr_string};
 use crate::graph::{FoldedNode, Node, Op, Transpose, permuted_sources};
 
 /// A data-moving Transpose waiting to be folded: its per-sample input shape and permutation.
@@ -76,6 +76,76 @@ pub(crate) fn transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusa
         op: Op::Transpose(Transpose {
             in_shape: shape,
             perm,
+            out_shape: out_shape.clone(),
+        }),
+        out_shape: Some(out_shape),
+    })
+}
+
+/// DepthToSpace (PyTorch's `PixelShuffle`: mode CRD; DCR, the default, as TensorFlow writes it):
+/// `[C r r, H, W] -> [C, H r, W r]`, a Transpose of a finer view of the tensor.
+pub(crate) fn depth_to_space(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    let ([c, h, w], r) = block(node, ctx)?;
+    if c % (r * r) != 0 {
+        return shape_error(node, format!("{c} channels for a block of {r}x{r}"));
+    }
+    let d = c / (r * r);
+    let (view, perm) = match attr_string(node, "mode", "DCR").as_str() {
+        "DCR" => (vec![r, r, d, h, w], vec![2, 3, 0, 4, 1]),
+        "CRD" => (vec![d, r, r, h, w], vec![0, 3, 1, 4, 2]),
+        other => return unsupported(format!("mode {other:?} (DCR or CRD)")),
+    };
+    relaid(ctx, view, perm, vec![d, h * r, w * r])
+}
+
+/// SpaceToDepth: `[C, H, W] -> [C r r, H / r, W / r]`, a Transpose of a finer view.
+pub(crate) fn space_to_depth(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    let ([c, h, w], r) = block(node, ctx)?;
+    if h % r != 0 || w % r != 0 {
+        return shape_error(node, format!("{h}x{w} for a block of {r}x{r}"));
+    }
+    let view = vec![c, h / r, r, w / r, r];
+    relaid(
+        ctx,
+        view,
+        vec![2, 4, 0, 1, 3],
+        vec![c * r * r, h / r, w / r],
+    )
+}
+
+/// The `[C, H, W]` input and the block size of a DepthToSpace or SpaceToDepth.
+fn block(node: &NodeProto, ctx: &Ctx) -> Result<([usize; 3], usize), Refusal> {
+    let r = attr_int(node, "blocksize", 0);
+    let Some(r) = usize::try_from(r).ok().filter(|r| (1..=64).contains(r)) else {
+        return unsupported(format!("blocksize = {r} (1 to 64 are supported)"));
+    };
+    match ctx.shape.as_deref() {
+        Some(&[c, h, w]) => Ok(([c, h, w], r)),
+        Some(s) => unsupported(format!("per-sample input shape {s:?} is not [C, H, W]")),
+        None => unsupported("per-sample input shape unknown (after an unsupported op)"),
+    }
+}
+
+/// A graph Transpose of `view` by `perm`, read as `out_shape`; queued for folding into a
+/// dense layer that alone reads it, like a Transpose.
+fn relaid(
+    ctx: &mut Ctx,
+    view: Vec<usize>,
+    perm: Vec<usize>,
+    out_shape: Vec<usize>,
+) -> Result<Built, Refusal> {
+    ctx.transposes.insert(
+        ctx.nodes.len(),
+        Pending {
+            in_shape: view.clone(),
+            perm: perm.clone(),
+        },
+    );
+    Ok(Built::Op {
+        op: Op::Transpose(Transpose {
+            in_shape: view,
+            perm,
+            out_shape: out_shape.clone(),
         }),
         out_shape: Some(out_shape),
     })
@@ -318,6 +388,31 @@ mod tests {
             (&[12][..], &[3, 2, 2][..])
         );
         assert!(r.perm.is_empty());
+    }
+
+    #[test]
+    fn depth_to_space_and_space_to_depth_match_tract() {
+        use super::super::cnn_tests::{int_attr, str_attr};
+        for (op, mode, dims, out) in [
+            ("DepthToSpace", "DCR", [1, 8, 3, 2], vec![2, 6, 4]),
+            ("DepthToSpace", "CRD", [1, 8, 3, 2], vec![2, 6, 4]),
+            ("SpaceToDepth", "DCR", [1, 2, 4, 6], vec![8, 2, 3]),
+        ] {
+            // after a conv (a Transpose of the graph input would be the input's permutation)
+            let c = dims[1];
+            let mut attrs = vec![int_attr("blocksize", 2)];
+            if op == "DepthToSpace" {
+                attrs.push(str_attr("mode", mode));
+            }
+            let nodes = vec![
+                node("Conv", "conv", &["x", "w"], "c", vec![]),
+                node(op, "d2s", &["c"], "y", attrs),
+            ];
+            let inits = vec![tensor("w", &[c, c, 1, 1], rand_vals(7, c * c, -1.0, 1.0))];
+            let g = float_matches_tract(&onnx_model(&dims, nodes, inits), &dims);
+            assert!(matches!(g.nodes[1].op, Op::Transpose(_)), "{op} {mode}");
+            assert_eq!(g.nodes[1].out_shape, Some(out), "{op} {mode}");
+        }
     }
 
     #[test]
