@@ -37,6 +37,8 @@ What each model exercises:
 - torch_concat{,_dynamo}: three branches (1x1 conv, 3x3 conv, max-pool) joined by torch.cat
   along the channels, a ReLU after.
 - torch_pixel_shuffle{,_dynamo}: nn.PixelShuffle (DepthToSpace) between two convs.
+- torch_upsample{,_dynamo}: a U-Net step: nn.Upsample(scale_factor=2) (a nearest Resize) of a
+  strided conv's output, summed with the skip connection.
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
@@ -379,7 +381,7 @@ def torch_models():
 def layout_models(export):
     """Layouts the proof permutes (relayout layers): a conv after a dense layer through
     nn.Unflatten, a Transpose of H and W between two convs, a torch.cat of three branches, a
-    PixelShuffle.
+    PixelShuffle, a nearest Upsample.
     Seeded apart, so that models added above keep these weights."""
     import torch
     import torch.nn as nn
@@ -437,6 +439,23 @@ def layout_models(export):
             x = self.conv2(self.shuffle(torch.relu(self.conv1(x))))
             return self.fc(torch.flatten(torch.relu(x), 1))
 
+    class UNet(nn.Module):
+        """A U-Net step: a strided conv down, nn.Upsample(scale_factor=2) (a nearest Resize)
+        back up, summed with the skip connection."""
+
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.Conv2d(1, 4, 3, padding=1)
+            self.down = nn.Conv2d(4, 4, 2, stride=2)
+            self.up = nn.Upsample(scale_factor=2, mode="nearest")
+            self.dec = nn.Conv2d(4, 2, 3)
+            self.fc = nn.Linear(2 * 6 * 6, 4)
+
+        def forward(self, x):
+            skip = torch.relu(self.enc(x))
+            x = self.up(torch.relu(self.down(skip))) + skip
+            return self.fc(torch.flatten(torch.relu(self.dec(x)), 1))
+
     unflatten = Unflatten()
     export("torch_unflatten", unflatten, (16,))
     try:
@@ -456,6 +475,12 @@ def layout_models(export):
         export("torch_pixel_shuffle_dynamo", shuffle, (1, 6, 6), opset=18, dynamo=True)
     except Exception as e:
         print(f"torch_pixel_shuffle_dynamo skipped: {type(e).__name__}: {e}")
+    unet = UNet()
+    export("torch_upsample", unet, (1, 8, 8))
+    try:
+        export("torch_upsample_dynamo", unet, (1, 8, 8), opset=18, dynamo=True)
+    except Exception as e:
+        print(f"torch_upsample_dynamo skipped: {type(e).__name__}: {e}")
 
 
 def keras_models():

@@ -45,6 +45,8 @@ const SUPPORTED: &[&str] = &[
     "torch_concat_dynamo",
     "torch_pixel_shuffle",
     "torch_pixel_shuffle_dynamo",
+    "torch_upsample",
+    "torch_upsample_dynamo",
 ];
 
 /// The fixtures whose graphs are DAGs (residual joins), all supported too.

@@ -168,15 +168,19 @@ impl AvgPool {
 }
 
 /// A permutation of the axes of a per-sample tensor (a Transpose that moves data; a
-/// DepthToSpace or SpaceToDepth, which are one on a finer view of the tensor).
+/// DepthToSpace or SpaceToDepth, which are one on a finer view of the tensor), or a gather of
+/// coordinates along each axis (a nearest-neighbour Resize).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transpose {
     /// The per-sample shape it views its input as and permutes.
     pub in_shape: Vec<usize>,
-    /// Axis `i` of the result is axis `perm[i]` of the view.
+    /// Axis `i` of the result is axis `perm[i]` of the view (empty: none).
     pub perm: Vec<usize>,
     /// The per-sample shape of the result (the permuted view, or a coarser view of it).
     pub out_shape: Vec<usize>,
+    /// How the permuted view becomes the result.
+    #[serde(default)]
+    pub place: crate::relayout::Placement,
 }
 
 /// Concatenation of several data tensors along a per-sample axis.
@@ -522,7 +526,10 @@ fn node_forward(op: &Op, xs: &[&[f64]]) -> Result<Vec<f64>, String> {
         Op::Conv(c) => c.forward(x),
         Op::MaxPool(p) => p.forward(x),
         Op::AvgPool(p) => p.forward(x),
-        Op::Transpose(t) => permute(x, &t.in_shape, &t.perm),
+        Op::Transpose(t) => crate::relayout::sources(&t.in_shape, &t.perm, &t.place, &t.out_shape)
+            .iter()
+            .map(|s| s.map_or(0.0, |s| x[s]))
+            .collect(),
         Op::Relu => x.iter().map(|&v| v.max(0.0)).collect(),
         Op::Reshape | Op::Identity | Op::Add | Op::Concat(_) | Op::Unsupported(_) => x.to_vec(),
     })

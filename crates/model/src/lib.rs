@@ -43,6 +43,6 @@ pub use onnx::{import_onnx, import_onnx_bytes};
 pub use quantize::{QuantConfig, ScaleMode, quantize, random_calibration};
 pub use quantized::{DenseLayer, LayerTrace, QuantLayer, QuantizedModel, quantize_values};
 pub use reference::FloatReference;
-pub use relayout::RelayoutLayer;
+pub use relayout::{Placement, RelayoutLayer};
 pub use requant::{REQUANT_SHIFT, requantize};
 pub use summary::{OpSummary, Summary};

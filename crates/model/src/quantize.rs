@@ -29,7 +29,7 @@ use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::{GapList, ModelError};
 use crate::graph::{AvgPool, Concat, Conv, Dense, Graph, MaxPool, Op, Transpose};
 use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
-use crate::relayout::RelayoutLayer;
+use crate::relayout::{Placement, RelayoutLayer};
 use crate::requant::{multiplier_from_real, row_multiplier, weight_max};
 
 /// Granularity of weight scales.
@@ -546,7 +546,7 @@ fn quantize_concat(
             out_dims: out.clone(),
             view: shape.clone(),
             perm: Vec::new(),
-            offset,
+            place: Placement::Offset(offset),
             out_scale: scales[k],
         };
         layers.push((QuantLayer::Relayout(embed), vec![t]));
@@ -639,7 +639,7 @@ pub fn quantize(
                 out_dims: t.out_shape.clone(),
                 view: t.in_shape.clone(),
                 perm: t.perm.clone(),
-                offset: Vec::new(),
+                place: t.place.clone(),
                 out_scale: s_in,
             }),
         };
@@ -711,7 +711,7 @@ fn relayout(
                     in_dims: has,
                     out_dims: wants.clone(),
                     perm: Vec::new(),
-                    offset: Vec::new(),
+                    place: Placement::Whole,
                     out_scale: t
                         .checked_sub(1)
                         .map_or(input_scale, |k| layers[k].out_scale()),

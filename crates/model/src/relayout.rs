@@ -6,10 +6,11 @@
 //! window op's), so a window op reading a dense layer's output through a Reshape (`Unflatten`)
 //! reads it in another layout, and a Transpose moves the data itself. A [`RelayoutLayer`]
 //! does both: it views its input as `view`, permutes the axes by `perm`, and is read as
-//! `out_dims`; it reads its input in the layout `in_dims` it was written in. With an `offset`
-//! it places the permuted tensor at that offset inside a larger `out_dims`, zero elsewhere
-//! (one input of a Concat, which sums of such embeddings join). No requantization: the output
-//! keeps the input's scale.
+//! `out_dims`; it reads its input in the layout `in_dims` it was written in. Its [`Placement`]
+//! may instead put the permuted tensor at an offset inside a larger `out_dims`, zero elsewhere
+//! (one input of a Concat, which sums of such embeddings join), or pick along each axis the
+//! coordinate each output position copies (a nearest-neighbour Resize repeats them). No
+//! requantization: the output keeps the input's scale.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +20,20 @@ use crate::graph::permuted_sources;
 /// Largest rank of a relayout's shapes.
 pub const MAX_RANK: usize = 8;
 
-/// `out = transpose(reshape(x, view), perm)`, laid out as `out_dims` (or placed at `offset`
-/// inside `out_dims`, zero elsewhere).
+/// How the permuted tensor `t = transpose(reshape(x, view), perm)` becomes the output.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Placement {
+    /// `t` is the output, read as `out_dims` (the same number of values).
+    #[default]
+    Whole,
+    /// `t` sits at this offset inside `out_dims` (the same rank), zeros elsewhere.
+    Offset(Vec<usize>),
+    /// Output coordinate `o` of axis `a` copies coordinate `maps[a][o]` of `t` (the same
+    /// rank; `out_dims[a] = maps[a].len()`): a nearest-neighbour resize.
+    Gather(Vec<Vec<usize>>),
+}
+
+/// `out = transpose(reshape(x, view), perm)`, placed in `out_dims` as `place` says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RelayoutLayer {
     pub name: String,
@@ -32,9 +45,7 @@ pub struct RelayoutLayer {
     pub view: Vec<usize>,
     /// Axis `i` of the result is axis `perm[i]` of `view`; empty: none (a reshape).
     pub perm: Vec<usize>,
-    /// Where the permuted tensor starts inside `out_dims` (same rank); empty: it fills
-    /// `out_dims` (same number of values).
-    pub offset: Vec<usize>,
+    pub place: Placement,
     pub out_scale: f64,
 }
 
@@ -51,7 +62,7 @@ impl RelayoutLayer {
 
     /// For each C-order output index, the C-order input index it holds (`None`: a zero).
     pub fn sources(&self) -> Vec<Option<usize>> {
-        sources(&self.view, &self.perm, &self.offset, &self.out_dims)
+        sources(&self.view, &self.perm, &self.place, &self.out_dims)
     }
 
     /// The permuted sample.
@@ -72,7 +83,7 @@ impl RelayoutLayer {
             &self.out_dims,
             &self.view,
             &self.perm,
-            &self.offset,
+            &self.place,
         );
         match err {
             None => Ok(()),
@@ -94,12 +105,12 @@ fn permuted(view: &[usize], perm: &[usize]) -> Vec<usize> {
 }
 
 /// For each C-order index of the output, the index of `x` it holds: `transpose(reshape(x,
-/// view), perm)` read as `out_dims`, or placed at `offset` inside `out_dims` (`None` outside).
-/// The shapes must pass [`shape_error`].
+/// view), perm)` placed in `out_dims` as `place` says (`None`: a zero). The shapes must pass
+/// [`shape_error`].
 pub fn sources(
     view: &[usize],
     perm: &[usize],
-    offset: &[usize],
+    place: &Placement,
     out_dims: &[usize],
 ) -> Vec<Option<usize>> {
     let inner: Vec<usize> = if perm.is_empty() {
@@ -107,19 +118,22 @@ pub fn sources(
     } else {
         permuted_sources(view, perm)
     };
-    if offset.is_empty() {
+    let t = permuted(view, perm);
+    // the coordinate of `t` that output coordinate `c` of axis `a` holds, if any
+    let pick = |a: usize, c: usize| match place {
+        Placement::Whole => Some(c),
+        Placement::Offset(offset) => c.checked_sub(offset[a]).filter(|&c| c < t[a]),
+        Placement::Gather(maps) => Some(maps[a][c]),
+    };
+    if *place == Placement::Whole {
         return inner.into_iter().map(Some).collect();
     }
-    let t = permuted(view, perm);
     (0..out_dims.iter().product())
         .map(|j: usize| {
             let (mut rest, mut at, mut stride) = (j, 0, 1);
             for a in (0..out_dims.len()).rev() {
-                let c = (rest % out_dims[a]).checked_sub(offset[a])?;
+                let c = pick(a, rest % out_dims[a])?;
                 rest /= out_dims[a];
-                if c >= t[a] {
-                    return None;
-                }
                 at += c * stride;
                 stride *= t[a];
             }
@@ -130,15 +144,16 @@ pub fn sources(
 
 /// Why shapes and permutation do not make a relayout, if they do not: shapes of rank
 /// 1..=[`MAX_RANK`] with non-zero extents and at most `2^26` values, `in_dims` and `view` of the
-/// same size, `perm` empty or a permutation of `view`'s axes; without an offset `out_dims` of
-/// the same size, with one the permuted shape placed inside `out_dims` (same rank). Shared with
-/// the key check.
+/// same size, `perm` empty or a permutation of `view`'s axes; placed whole, `out_dims` of the
+/// same size; at an offset, the permuted shape inside `out_dims` (same rank); gathered, one map
+/// per axis (same rank) of `out_dims[a]` coordinates, each inside the permuted shape. Shared
+/// with the key check.
 pub fn shape_error(
     in_dims: &[usize],
     out_dims: &[usize],
     view: &[usize],
     perm: &[usize],
-    offset: &[usize],
+    place: &Placement,
 ) -> Option<String> {
     let numel = |d: &[usize]| {
         let ok = (1..=MAX_RANK).contains(&d.len()) && d.iter().all(|&e| e > 0);
@@ -148,10 +163,9 @@ pub fn shape_error(
     };
     let n = numel(view);
     let out = numel(out_dims);
-    let sizes = if offset.is_empty() {
-        out == n
-    } else {
-        out.is_some()
+    let sizes = match place {
+        Placement::Whole => out == n,
+        Placement::Offset(_) | Placement::Gather(_) => out.is_some(),
     };
     if n.is_none() || numel(in_dims) != n || !sizes {
         return Some(format!(
@@ -168,16 +182,28 @@ pub fn shape_error(
         ));
     }
     let t = permuted(view, perm);
-    let inside = offset.len() == t.len()
-        && out_dims.len() == t.len()
-        && (0..t.len()).all(|a| {
-            offset[a]
-                .checked_add(t[a])
-                .is_some_and(|e| e <= out_dims[a])
-        });
-    if !offset.is_empty() && !inside {
+    let rank = t.len();
+    let fits = match place {
+        Placement::Whole => true,
+        Placement::Offset(offset) => {
+            offset.len() == rank
+                && out_dims.len() == rank
+                && (0..rank).all(|a| {
+                    offset[a]
+                        .checked_add(t[a])
+                        .is_some_and(|e| e <= out_dims[a])
+                })
+        }
+        Placement::Gather(maps) => {
+            maps.len() == rank
+                && out_dims.len() == rank
+                && (0..rank)
+                    .all(|a| maps[a].len() == out_dims[a] && maps[a].iter().all(|&c| c < t[a]))
+        }
+    };
+    if !fits {
         return Some(format!(
-            "a {t:?} tensor at offset {offset:?} is not inside {out_dims:?}"
+            "a {t:?} tensor does not fit {out_dims:?} at its offset or coordinate maps"
         ));
     }
     None

@@ -3,7 +3,7 @@
 //! that certifies the committed ranges), and their files.
 
 use serde::{Deserialize, Serialize};
-use zkml_model::{BatchDim, QuantLayer, QuantizedModel, ScaleMode, Window, relayout};
+use zkml_model::{BatchDim, Placement, QuantLayer, QuantizedModel, ScaleMode, Window, relayout};
 use zkml_proof::field::{F, from_i64};
 use zkml_proof::pcs::{self, CommitShape, Commitment, ProverData};
 use zkml_proof::transcript::Transcript;
@@ -39,14 +39,13 @@ pub enum LayerOp {
         scales: [i64; 2],
     },
     /// `transpose(reshape(x, view), perm)` (an empty `perm`: a reshape), read as `in_dims`,
-    /// written as `out_dims` (placed at `offset` inside it, zero elsewhere, when `offset` is
-    /// not empty); no requantization.
+    /// placed in `out_dims` as `place` says; no requantization.
     Relayout {
         in_dims: Vec<usize>,
         out_dims: Vec<usize>,
         view: Vec<usize>,
         perm: Vec<usize>,
-        offset: Vec<usize>,
+        place: Placement,
     },
 }
 
@@ -352,7 +351,7 @@ fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
                 out_dims: r.out_dims.clone(),
                 view: r.view.clone(),
                 perm: r.perm.clone(),
-                offset: r.offset.clone(),
+                place: r.place.clone(),
             },
             Vec::new(),
             false,
@@ -651,9 +650,9 @@ impl VerifyingKey {
                     out_dims,
                     view,
                     perm,
-                    offset,
+                    place,
                 } => (
-                    relayout::shape_error(in_dims, out_dims, view, perm, offset).is_none()
+                    relayout::shape_error(in_dims, out_dims, view, perm, place).is_none()
                         && numel(view) == Some(l.n_in)
                         && numel(out_dims) == Some(l.n_out),
                     None,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use zkml_proof::pcs::CommitShape;
 
-use zkml_model::relayout;
+use zkml_model::{Placement, relayout};
 
 use crate::keys::{LayerOp, VerifyingKey, VkLayer};
 use crate::tables::Table;
@@ -74,9 +74,9 @@ fn gather(
     out_dims: &[usize],
     view: &[usize],
     perm: &[usize],
-    offset: &[usize],
+    place: &Placement,
 ) -> Vec<(usize, usize)> {
-    relayout::sources(view, perm, offset, out_dims)
+    relayout::sources(view, perm, place, out_dims)
         .into_iter()
         .enumerate()
         .filter_map(|(j, s)| Some((padded_index(out_dims, j), padded_index(in_dims, s?))))
@@ -226,8 +226,8 @@ impl Layout {
                     },
                     gather: match &l.op {
                         LayerOp::Relayout {
-                            view, perm, offset, ..
-                        } => gather(&in_dims, &out_dims, view, perm, offset),
+                            view, perm, place, ..
+                        } => gather(&in_dims, &out_dims, view, perm, place),
                         _ => Vec::new(),
                     },
                     in_dims,

@@ -6,7 +6,7 @@
 )]
 
 use zkml_model::{
-    AddLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, MaxPoolLayer, QuantLayer,
+    AddLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, MaxPoolLayer, Placement, QuantLayer,
     QuantizedModel, RelayoutLayer, ScaleMode, Window,
 };
 
@@ -123,6 +123,9 @@ pub enum Spec {
     /// The current `[C][H][W]` tensor placed at `offset` inside a zero tensor of shape `out`
     /// (one input of a Concat).
     Embed([usize; 3], [usize; 3]),
+    /// The current `[C][H][W]` tensor upsampled by repeating each row and column (a nearest
+    /// Resize by integer factors).
+    Upsample([usize; 2]),
 }
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
@@ -235,7 +238,7 @@ pub fn cnn_bits(
                     out_dims: out.to_vec(),
                     view: view.to_vec(),
                     perm: perm.map_or_else(Vec::new, |p| p.to_vec()),
-                    offset: Vec::new(),
+                    place: Placement::Whole,
                     out_scale: 0.05,
                 }));
                 shape = out.to_vec();
@@ -272,10 +275,28 @@ pub fn cnn_bits(
                     out_dims: out.to_vec(),
                     view: shape.clone(),
                     perm: Vec::new(),
-                    offset: offset.to_vec(),
+                    place: Placement::Offset(offset.to_vec()),
                     out_scale: 0.05,
                 }));
                 shape = out.to_vec();
+            }
+            Spec::Upsample(factor) => {
+                let out = vec![shape[0], shape[1] * factor[0], shape[2] * factor[1]];
+                let maps = vec![
+                    (0..shape[0]).collect(),
+                    (0..out[1]).map(|y| y / factor[0]).collect(),
+                    (0..out[2]).map(|x| x / factor[1]).collect(),
+                ];
+                layers.push(QuantLayer::Relayout(RelayoutLayer {
+                    name,
+                    in_dims: shape.clone(),
+                    out_dims: out.clone(),
+                    view: shape.clone(),
+                    perm: Vec::new(),
+                    place: Placement::Gather(maps),
+                    out_scale: 0.05,
+                }));
+                shape = out;
             }
             Spec::Dense(n_out, relu) => {
                 let n_in: usize = shape.iter().product();

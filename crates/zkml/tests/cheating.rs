@@ -24,7 +24,7 @@ use zkml::{
 use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
-use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Relayout};
+use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Relayout, Upsample};
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
 
@@ -449,6 +449,25 @@ fn a_value_outside_an_embedded_input_is_caught_by_the_relayout_wiring_check() {
     let tamper = |w: &mut Witness| {
         w.layers[1].cols.out[0] = F::from_u64(5);
         w.output[0] = 5;
+    };
+    let cheat = Cheat {
+        witness: Some(&tamper),
+        ..Cheat::default()
+    };
+    let err = refused(&pk, &inputs(1, 50, 78), &cheat);
+    assert!(matches!(err, VerifyError::Relayout { layer: 1 }), "{err}");
+}
+
+#[test]
+fn an_upsampled_copy_that_differs_from_its_source_is_caught_by_the_relayout_wiring_check() {
+    // a conv's [2, 5, 5] output upsampled 2x2 as the last layer: the stated output's second
+    // copy of the first value (cell 1) is raised by one, the committed column too. Caught
+    // by: relayout.rs `fin != input * wire`.
+    let specs = [Conv(2, [3, 3], [1, 1], [1; 4], true), Upsample([2, 2])];
+    let pk = setup(cnn_model(&specs)).unwrap();
+    let tamper = |w: &mut Witness| {
+        w.layers[1].cols.out[1] += F::ONE;
+        w.output[1] += 1;
     };
     let cheat = Cheat {
         witness: Some(&tamper),

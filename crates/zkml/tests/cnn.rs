@@ -22,7 +22,7 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
     assert_eq!(out, expected);
 }
 
-use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Read, Relayout};
+use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Read, Relayout, Upsample};
 
 #[test]
 fn lenet_style_conv_pool_dense() {
@@ -251,6 +251,25 @@ fn concatenations_prove_the_models_function() {
         ],
         2,
         52,
+    );
+}
+
+#[test]
+fn nearest_upsampling_proves_the_models_function() {
+    // U-Net style: a strided conv, upsampled back (each value copied to 2x2 or 1x3 positions)
+    // and summed with the skip connection from the first conv
+    round_trip(
+        [2, 6, 6],
+        &[
+            Conv(3, [3, 3], [1, 1], [1; 4], true),
+            Conv(3, [2, 2], [2, 2], [0; 4], true),
+            Upsample([2, 2]),
+            Add(1, true),
+            Upsample([1, 3]),
+            Dense(3, false),
+        ],
+        2,
+        53,
     );
 }
 

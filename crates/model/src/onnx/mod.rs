@@ -25,6 +25,7 @@ mod ops;
 mod pad;
 mod pool;
 mod proto;
+mod resize;
 mod squeeze;
 mod transpose;
 

@@ -63,6 +63,8 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("ReduceMean", super::pool::reduce_mean),
     ("Transpose", super::transpose::transpose),
     ("DepthToSpace", super::transpose::depth_to_space),
+    ("Resize", super::resize::resize),
+    ("Upsample", super::resize::resize),
     ("SpaceToDepth", super::transpose::space_to_depth),
     ("Squeeze", super::squeeze::squeeze),
     ("Unsqueeze", super::squeeze::unsqueeze),

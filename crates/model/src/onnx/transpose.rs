@@ -16,6 +16,7 @@ use super::affine::{remove_node, sole_reader};
 use super::ops::{Built, Refusal, shape_error, unsupported};
 use super::proto::{attr_int, attr_ints, attr_string};
 use crate::graph::{FoldedNode, Node, Op, Transpose, permuted_sources};
+use crate::relayout::Placement;
 
 /// A data-moving Transpose waiting to be folded: its per-sample input shape and permutation.
 pub(crate) struct Pending {
@@ -77,6 +78,7 @@ pub(crate) fn transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusa
             in_shape: shape,
             perm,
             out_shape: out_shape.clone(),
+            place: Placement::Whole,
         }),
         out_shape: Some(out_shape),
     })
@@ -146,6 +148,7 @@ fn relaid(
             in_shape: view,
             perm,
             out_shape: out_shape.clone(),
+            place: Placement::Whole,
         }),
         out_shape: Some(out_shape),
     })
