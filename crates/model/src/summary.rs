@@ -1,5 +1,6 @@
 //! A printable description of a [`Graph`] for `zkml inspect`.
 
+use crate::relayout::Placement;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,7 @@ impl Graph {
                     ),
                     Op::MaxPool(p) => format!("MaxPool {}", window_text(&p.window)),
                     Op::AvgPool(p) => format!("AvgPool {}", window_text(&p.window)),
+                    Op::Transpose(t) if t.place != Placement::Whole => "Resize nearest".into(),
                     Op::Transpose(t) => format!("Transpose {:?}", t.perm),
                     Op::Concat(c) => format!("Concat axis {}", c.axis + 1),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => {
@@ -125,6 +127,9 @@ impl Graph {
             Op::MaxPool(_) => "proven: max-pool".into(),
             Op::AvgPool(_) => "proven: window sum + requantization".into(),
             Op::Add => "proven: rescaled sum + requantization".into(),
+            Op::Transpose(t) if t.place != Placement::Whole => {
+                "proven: copies of input positions (wiring)".into()
+            }
             Op::Transpose(_) => "proven: permutation (wiring)".into(),
             Op::Concat(_) => "proven: each input placed by a permutation, rescaled sums".into(),
             Op::Relu => match self.clamped_layer(i) {

@@ -193,7 +193,9 @@ pub enum VerifyError {
     AvgPool { layer: usize },
     #[error("sum layer {layer}: the accumulator is not the rescaled sum of the inputs")]
     Add { layer: usize },
-    #[error("relayout layer {layer}: the permutation check failed")]
+    #[error(
+        "relayout layer {layer}: the wiring check (each output a copy of its input position) failed"
+    )]
     Relayout { layer: usize },
     #[error("the claimed output does not match the proven computation")]
     PublicOutput,

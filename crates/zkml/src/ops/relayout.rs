@@ -1,14 +1,16 @@
-//! Relayout: `out = X` permuted (a Transpose, or a Reshape read in another layout), no
-//! requantization.
+//! Relayout: each output position copies one input position or is zero, no requantization (a
+//! Transpose, a Reshape read in another layout, one input of a Concat placed at its offset, a
+//! nearest-neighbour Resize).
 //!
-//! For each real C-order output index `j` the shape says which input index `src(j)` it holds
-//! ([`LayerShape::gather`]); the output is written padded per dimension of `out_dims`, the
-//! input read padded per dimension of `in_dims`. At a random point `rho = (rho_s, rho_o)` the
+//! For each real C-order output index `j` that copies, the shape says which input index
+//! `src(j)` it holds ([`LayerShape::gather`]; several outputs may copy one input); the output is
+//! written padded per dimension of `out_dims`, the input read padded per dimension of
+//! `in_dims`. At a random point `rho = (rho_s, rho_o)` the
 //! prover sends `out(rho)`, and one sumcheck shows
 //! `out(rho) = sum_{s, x} X(s, x) eq(rho_s, s) G(x)` with `G(x) = sum_{j: pad_in(src(j)) = x}
 //! eq(rho_o, pad_out(j))`, which the verifier evaluates in `O(n)`. Output positions in the
-//! power-of-two padding appear in no sum, so the identity (in `rho`) also shows they are
-//! zero. It leaves claims on the output column at `rho` and on the input at the sumcheck's
+//! power-of-two padding, or that copy nothing, appear in no sum, so the identity (in `rho`)
+//! also shows they are zero. It leaves claims on the output column at `rho` and on the input at the sumcheck's
 //! point.
 
 use p3_field::PrimeCharacteristicRing;
