@@ -1,6 +1,5 @@
 //! A printable description of a [`Graph`] for `zkml inspect`.
 
-use crate::relayout::Placement;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -8,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::cnn::Window;
 use crate::error::UnsupportedOp;
 use crate::graph::{BatchDim, FoldedNode, Graph, Op};
+use crate::relayout::Placement;
 
 /// One op in a [`Summary`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
