@@ -126,6 +126,15 @@ fn edited(pk: &ProvingKey, xs: &[Vec<i64>], edit: Edit<'_>) -> VerifyError {
     refused(pk, xs, &cheat)
 }
 
+/// [`refused`] for a prover whose only deviation is the witness edit `tamper`.
+fn tampered(pk: &ProvingKey, xs: &[Vec<i64>], tamper: &dyn Fn(&mut Witness)) -> VerifyError {
+    let cheat = Cheat {
+        witness: Some(tamper),
+        ..Cheat::default()
+    };
+    refused(pk, xs, &cheat)
+}
+
 fn relu(pk: &ProvingKey) -> Vec<bool> {
     pk.vk.layers.iter().map(|l| l.relu).collect()
 }
@@ -290,11 +299,7 @@ fn fake_dense_accumulator_is_caught_by_the_dense_final_check() {
     // with consistent rounds, true final evaluations. Caught by: dense.rs `fin != weight * input`.
     let (pk, xs) = mlp();
     let tamper = |w: &mut Witness| fake_acc(&pk, w, 1, 2, 2);
-    let cheat = Cheat {
-        witness: Some(&tamper),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = tampered(&pk, &xs, &tamper);
     assert!(matches!(err, VerifyError::Dense { layer: 1 }), "{err}");
 }
 
@@ -304,11 +309,7 @@ fn false_conv_patch_sum_is_caught_by_the_patch_final_check() {
     // Caught by: conv.rs `fin != weight * unfolded`.
     let (pk, xs) = cnn_fixture();
     let tamper = |w: &mut Witness| fake_acc(&pk, w, 0, 0, 0);
-    let cheat = Cheat {
-        witness: Some(&tamper),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = tampered(&pk, &xs, &tamper);
     assert!(matches!(err, VerifyError::Conv { layer: 0 }), "{err}");
 }
 
@@ -398,11 +399,7 @@ fn false_average_pool_sum_is_caught_by_its_final_check() {
     // Caught by: avgpool.rs `fin != input * wire`.
     let (pk, xs) = avg_fixture();
     let tamper = |w: &mut Witness| fake_acc(&pk, w, 1, 0, 0);
-    let cheat = Cheat {
-        witness: Some(&tamper),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = tampered(&pk, &xs, &tamper);
     assert!(matches!(err, VerifyError::AvgPool { layer: 1 }), "{err}");
 }
 
@@ -427,11 +424,7 @@ fn nonzero_padding_of_a_relayout_output_is_caught_by_its_wiring_check() {
     // positions appear in no sum).
     let (pk, xs) = relayout_fixture();
     let tamper = |w: &mut Witness| w.layers[1].cols.out[5] = F::from_u64(5);
-    let cheat = Cheat {
-        witness: Some(&tamper),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = tampered(&pk, &xs, &tamper);
     assert!(matches!(err, VerifyError::Relayout { layer: 1 }), "{err}");
 }
 
@@ -450,11 +443,7 @@ fn a_value_outside_an_embedded_input_is_caught_by_the_relayout_wiring_check() {
         w.layers[1].cols.out[0] = F::from_u64(5);
         w.output[0] = 5;
     };
-    let cheat = Cheat {
-        witness: Some(&tamper),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &inputs(1, 50, 78), &cheat);
+    let err = tampered(&pk, &inputs(1, 50, 78), &tamper);
     assert!(matches!(err, VerifyError::Relayout { layer: 1 }), "{err}");
 }
 
@@ -469,11 +458,7 @@ fn an_upsampled_copy_that_differs_from_its_source_is_caught_by_the_relayout_wiri
         w.layers[1].cols.out[1] += F::ONE;
         w.output[1] += 1;
     };
-    let cheat = Cheat {
-        witness: Some(&tamper),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &inputs(1, 50, 78), &cheat);
+    let err = tampered(&pk, &inputs(1, 50, 78), &tamper);
     assert!(matches!(err, VerifyError::Relayout { layer: 1 }), "{err}");
 }
 
@@ -512,11 +497,7 @@ fn false_sum_accumulator_is_caught_by_the_sum_check() {
     // inputs sent. Caught by: add.rs `acc != m_a a + m_b b`.
     let (pk, xs) = residual_fixture();
     let tamper = |w: &mut Witness| fake_acc(&pk, w, 4, 0, 0);
-    let cheat = Cheat {
-        witness: Some(&tamper),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = tampered(&pk, &xs, &tamper);
     assert!(matches!(err, VerifyError::Add { layer: 4 }), "{err}");
 }
 
@@ -603,11 +584,7 @@ fn nonzero_padding_of_a_pool_output_is_caught_by_the_pool_wiring_check() {
         }
         w.recount(8, &r);
     };
-    let cheat = Cheat {
-        witness: Some(&tamper),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = tampered(&pk, &xs, &tamper);
     assert!(matches!(err, VerifyError::MaxPool { layer: 1 }), "{err}");
 }
 
@@ -623,11 +600,7 @@ fn nonzero_padding_of_a_conv_output_is_caught_by_the_requant_check() {
         w.layers[0].cols.sigma[5] = F::ZERO;
         w.recount(8, &r);
     };
-    let cheat = Cheat {
-        witness: Some(&tamper),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = tampered(&pk, &xs, &tamper);
     assert!(matches!(err, VerifyError::Requant { layer: 0 }), "{err}");
 }
 
@@ -642,11 +615,7 @@ fn forged_max_pool_as_the_last_layer_is_caught_by_the_public_output() {
     let pk = setup(cnn_model(&specs)).unwrap();
     let xs = inputs(1, 50, 78);
     let tamper = |w: &mut Witness| w.output[3] = if w.output[3] == 7 { 8 } else { 7 };
-    let cheat = Cheat {
-        witness: Some(&tamper),
-        ..Cheat::default()
-    };
-    let err = refused(&pk, &xs, &cheat);
+    let err = tampered(&pk, &xs, &tamper);
     assert!(matches!(err, VerifyError::PublicOutput), "{err}");
 }
 

@@ -292,9 +292,9 @@ mod tests {
         assert_eq!(g.nodes[0].out_shape, Some(vec![1, 5, 4]));
     }
 
-    #[test]
-    fn a_transpose_between_convs_is_a_graph_transpose() {
-        // NHWC Keras style inside the model: NCHW -> NHWC -> NCHW around a ReLU
+    /// NHWC Keras style inside a model on `[1, 2, 6, 7]`: a conv, NCHW -> NHWC, a ReLU,
+    /// NHWC -> NCHW, a conv.
+    fn transposes_around_a_relu() -> tract_onnx::pb::ModelProto {
         let nodes = vec![
             node("Conv", "c1", &["x", "w1"], "a", vec![]),
             node(
@@ -318,7 +318,12 @@ mod tests {
             tensor("w1", &[3, 2, 3, 3], rand_vals(5, 54, -1.0, 1.0)),
             tensor("w2", &[2, 3, 2, 2], rand_vals(6, 24, -1.0, 1.0)),
         ];
-        let g = float_matches_tract(&onnx_model(&[1, 2, 6, 7], nodes, inits), &[1, 2, 6, 7]);
+        onnx_model(&[1, 2, 6, 7], nodes, inits)
+    }
+
+    #[test]
+    fn a_transpose_between_convs_is_a_graph_transpose() {
+        let g = float_matches_tract(&transposes_around_a_relu(), &[1, 2, 6, 7]);
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.op.kind()).collect();
         assert_eq!(kinds, ["Conv", "Transpose", "Relu", "Transpose", "Conv"]);
         let Op::Transpose(t) = &g.nodes[1].op else {
@@ -343,30 +348,7 @@ mod tests {
             q.layers
         };
         // the Transposes around the ReLU become one relayout each, the ReLU the first conv's
-        let nodes = vec![
-            node("Conv", "c1", &["x", "w1"], "a", vec![]),
-            node(
-                "Transpose",
-                "t1",
-                &["a"],
-                "b",
-                vec![ints_attr("perm", &[0, 2, 3, 1])],
-            ),
-            node("Relu", "r", &["b"], "c", vec![]),
-            node(
-                "Transpose",
-                "t2",
-                &["c"],
-                "d",
-                vec![ints_attr("perm", &[0, 3, 1, 2])],
-            ),
-            node("Conv", "c2", &["d", "w2"], "y", vec![]),
-        ];
-        let inits = vec![
-            tensor("w1", &[3, 2, 3, 3], rand_vals(5, 54, -1.0, 1.0)),
-            tensor("w2", &[2, 3, 2, 2], rand_vals(6, 24, -1.0, 1.0)),
-        ];
-        let q = layers(&onnx_model(&[1, 2, 6, 7], nodes, inits), &[1, 2, 6, 7]);
+        let q = layers(&transposes_around_a_relu(), &[1, 2, 6, 7]);
         assert!(matches!(&q[0], QuantLayer::Conv(c) if c.relu));
         assert!(matches!(&q[1], QuantLayer::Relayout(r) if r.out_dims == [4, 5, 3]));
         assert!(matches!(&q[2], QuantLayer::Relayout(r) if r.in_dims == [4, 5, 3]));
