@@ -39,6 +39,8 @@ What each model exercises:
 - torch_pixel_shuffle{,_dynamo}: nn.PixelShuffle (DepthToSpace) between two convs.
 - torch_upsample{,_dynamo}: a U-Net step: nn.Upsample(scale_factor=2) (a nearest Resize) of a
   strided conv's output, summed with the skip connection.
+- torch_slice{,_dynamo}: slices of activations (a crop, every second channel) and x[:, 0] (a
+  Gather), joined by a sum and a concatenation.
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
@@ -381,7 +383,7 @@ def torch_models():
 def layout_models(export):
     """Layouts the proof permutes (relayout layers): a conv after a dense layer through
     nn.Unflatten, a Transpose of H and W between two convs, a torch.cat of three branches, a
-    PixelShuffle, a nearest Upsample.
+    PixelShuffle, a nearest Upsample, slices and a Gather.
     Seeded apart, so that models added above keep these weights."""
     import torch
     import torch.nn as nn
@@ -456,6 +458,24 @@ def layout_models(export):
             x = self.up(torch.relu(self.down(skip))) + skip
             return self.fc(torch.flatten(torch.relu(self.dec(x)), 1))
 
+    class Sliced(nn.Module):
+        """Slices and indexing of activations: a U-Net style crop of the skip connection, every
+        second channel, one channel picked (x[:, 0], a Gather), summed back."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(2, 6, 3, padding=1)
+            self.conv2 = nn.Conv2d(3, 3, 3)
+            self.fc = nn.Linear(3 * 4 * 4 + 16, 4)
+
+        def forward(self, x):
+            a = torch.relu(self.conv1(x))  # [6, 6, 6]
+            b = torch.relu(self.conv2(a[:, ::2]))  # [3, 4, 4]
+            crop = a[:, 1:4, 1:5, 1:5]  # [3, 4, 4]
+            picked = a[:, 0, 1:5, 1:5]  # [4, 4]
+            y = torch.cat([torch.flatten(b + crop, 1), torch.flatten(picked, 1)], 1)
+            return self.fc(y)
+
     unflatten = Unflatten()
     export("torch_unflatten", unflatten, (16,))
     try:
@@ -481,6 +501,12 @@ def layout_models(export):
         export("torch_upsample_dynamo", unet, (1, 8, 8), opset=18, dynamo=True)
     except Exception as e:
         print(f"torch_upsample_dynamo skipped: {type(e).__name__}: {e}")
+    sliced = Sliced()
+    export("torch_slice", sliced, (2, 6, 6))
+    try:
+        export("torch_slice_dynamo", sliced, (2, 6, 6), opset=18, dynamo=True)
+    except Exception as e:
+        print(f"torch_slice_dynamo skipped: {type(e).__name__}: {e}")
 
 
 def keras_models():

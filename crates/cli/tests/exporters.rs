@@ -47,6 +47,8 @@ const SUPPORTED: &[&str] = &[
     "torch_pixel_shuffle_dynamo",
     "torch_upsample",
     "torch_upsample_dynamo",
+    "torch_slice",
+    "torch_slice_dynamo",
 ];
 
 /// The fixtures whose graphs are DAGs (residual joins), all supported too.

@@ -68,7 +68,7 @@ impl Graph {
                     ),
                     Op::MaxPool(p) => format!("MaxPool {}", window_text(&p.window)),
                     Op::AvgPool(p) => format!("AvgPool {}", window_text(&p.window)),
-                    Op::Transpose(t) if t.place != Placement::Whole => "Resize nearest".into(),
+                    Op::Transpose(t) if t.place != Placement::Whole => "Gather".into(),
                     Op::Transpose(t) => format!("Transpose {:?}", t.perm),
                     Op::Concat(c) => format!("Concat axis {}", c.axis + 1),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => {

@@ -26,6 +26,7 @@ mod pad;
 mod pool;
 mod proto;
 mod resize;
+mod slice;
 mod squeeze;
 mod transpose;
 

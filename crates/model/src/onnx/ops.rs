@@ -65,6 +65,8 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("DepthToSpace", super::transpose::depth_to_space),
     ("Resize", super::resize::resize),
     ("Upsample", super::resize::resize),
+    ("Slice", super::slice::slice),
+    ("Gather", super::slice::gather),
     ("SpaceToDepth", super::transpose::space_to_depth),
     ("Squeeze", super::squeeze::squeeze),
     ("Unsqueeze", super::squeeze::unsqueeze),

@@ -109,6 +109,9 @@ fn axis_map(
     transform: &str,
     rounding: &str,
 ) -> Result<Vec<usize>, String> {
+    if n == 0 || !(s.is_finite() && s > 0.0) {
+        return Err(format!("a resize of an extent of {n} by {s}"));
+    }
     (0..m)
         .map(|o| {
             let o = o as f64;
