@@ -204,6 +204,7 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         &mut ctx.folded,
         std::mem::take(&mut ctx.affine),
     );
+    slice::merge_gathers(&mut ctx.nodes, &mut ctx.folded);
     Ok(Graph {
         input_name,
         output_name,

@@ -1,13 +1,15 @@
 //! Slice and Gather (with constant indices) of a data tensor along per-sample axes: each output
 //! coordinate copies one input coordinate per axis, so each is a graph `Transpose` with a
-//! [`Placement::Gather`] (a relayout, proven as copies of input positions).
+//! [`Placement::Gather`] (a relayout, proven as copies of input positions). Consecutive
+//! gathers are merged after the walk ([`merge_gathers`]).
 
 use tract_onnx::pb::NodeProto;
 
 use super::Ctx;
+use super::affine::{remove_node, sole_reader};
 use super::ops::{Built, Refusal, const_input, shape_error, unsupported};
 use super::proto::{attr_int, attr_ints};
-use crate::graph::{Op, Transpose};
+use crate::graph::{FoldedNode, Node, Op, Transpose};
 use crate::relayout::Placement;
 
 /// `x[starts:ends:steps]` along `axes` (constants; attributes before opset 10).
@@ -100,6 +102,59 @@ pub(crate) fn gather(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> 
     maps[a] = map;
     // a scalar index drops the axis from the node's shape (the relayout keeps it, of size 1)
     gathered(shape, maps, dims.is_empty().then_some(a))
+}
+
+/// After the walk: a gather (a Slice, a Gather, a nearest Resize) whose output only the next
+/// gather reads, directly and with the same axes, is merged into it (the coordinate maps
+/// compose): one relayout instead of two, as for a multi-axis slice that the legacy exporter
+/// writes as one Slice per axis.
+pub(crate) fn merge_gathers(nodes: &mut Vec<Node>, folded: &mut Vec<FoldedNode>) {
+    let mut k = 0;
+    while k < nodes.len() {
+        let merged = match sole_reader(nodes, k) {
+            Some((r, false)) => compose(&nodes[k].op, &nodes[r].op).map(|op| (r, op)),
+            _ => None,
+        };
+        let Some((r, op)) = merged else {
+            k += 1;
+            continue;
+        };
+        nodes[r].op = op;
+        nodes[r].in_shape = nodes[k].in_shape.clone();
+        let gone = remove_node(nodes, k);
+        let into = &mut nodes[r - 1];
+        into.onnx_op = format!("{}+{}", gone.onnx_op, into.onnx_op);
+        folded.push(FoldedNode {
+            name: gone.name,
+            onnx_op: gone.onnx_op,
+            how: format!("merged into {}", nodes[r - 1].name),
+        });
+    }
+}
+
+/// `second` after `first`, as one gather, when both gather coordinates (no permutation) and
+/// `second` reads `first`'s output with its axes.
+fn compose(first: &Op, second: &Op) -> Option<Op> {
+    let (Op::Transpose(a), Op::Transpose(b)) = (first, second) else {
+        return None;
+    };
+    let (Placement::Gather(ma), Placement::Gather(mb)) = (&a.place, &b.place) else {
+        return None;
+    };
+    if !(a.perm.is_empty() && b.perm.is_empty() && b.in_shape == a.out_shape) {
+        return None;
+    }
+    let maps = ma
+        .iter()
+        .zip(mb)
+        .map(|(ma, mb)| mb.iter().map(|&c| ma[c]).collect())
+        .collect();
+    Some(Op::Transpose(Transpose {
+        in_shape: a.in_shape.clone(),
+        perm: Vec::new(),
+        out_shape: b.out_shape.clone(),
+        place: Placement::Gather(maps),
+    }))
 }
 
 fn known_shape(ctx: &Ctx) -> Result<Vec<usize>, Refusal> {
@@ -205,6 +260,31 @@ mod tests {
             after_conv("Slice", &["starts", "ends"], vec![], consts),
             [2, 5, 6]
         );
+    }
+
+    #[test]
+    fn consecutive_slices_merge_into_one_gather() {
+        // a crop written as one Slice per axis, as the legacy exporter does
+        let dims = [1, 2, 5, 6];
+        let nodes = vec![
+            node("Conv", "conv", &["x", "w"], "c", vec![]),
+            node("Slice", "rows", &["c", "s1", "e1", "a1"], "r", vec![]),
+            node("Slice", "cols", &["r", "s2", "e2", "a2"], "y", vec![]),
+        ];
+        let inits = vec![
+            tensor("w", &[4, 2, 1, 1], rand_vals(9, 8, -1.0, 1.0)),
+            ints("s1", &[1]),
+            ints("e1", &[4]),
+            ints("a1", &[2]),
+            ints("s2", &[-5]),
+            ints("e2", &[-1]),
+            ints("a2", &[3]),
+        ];
+        let g = float_matches_tract(&onnx_model(&dims, nodes, inits), &dims);
+        assert_eq!(g.nodes.len(), 2, "{}", g.summary());
+        assert_eq!(g.nodes[1].onnx_op, "Slice+Slice");
+        assert_eq!(g.nodes[1].out_shape, Some(vec![4, 3, 4]));
+        assert_eq!(g.folded.last().unwrap().how, "merged into cols");
     }
 
     #[test]
