@@ -41,6 +41,8 @@ What each model exercises:
   strided conv's output, summed with the skip connection.
 - torch_slice{,_dynamo}: slices of activations (a crop, every second channel) and x[:, 0] (a
   Gather), joined by a sum and a concatenation.
+- torch_conv_transpose{,_dynamo}: a U-Net decoder: two ConvTranspose2d (stride 2; one with
+  padding and output_padding).
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
 - skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
@@ -383,7 +385,7 @@ def torch_models():
 def layout_models(export):
     """Layouts the proof permutes (relayout layers): a conv after a dense layer through
     nn.Unflatten, a Transpose of H and W between two convs, a torch.cat of three branches, a
-    PixelShuffle, a nearest Upsample, slices and a Gather.
+    PixelShuffle, a nearest Upsample, slices and a Gather, transposed convolutions.
     Seeded apart, so that models added above keep these weights."""
     import torch
     import torch.nn as nn
@@ -476,6 +478,21 @@ def layout_models(export):
             y = torch.cat([torch.flatten(b + crop, 1), torch.flatten(picked, 1)], 1)
             return self.fc(y)
 
+    class Decoder(nn.Module):
+        """A U-Net decoder: ConvTranspose2d (kernel 2, stride 2; kernel 3, stride 2, padding 1,
+        output_padding 1) after a strided conv."""
+
+        def __init__(self):
+            super().__init__()
+            self.down = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+            self.up1 = nn.ConvTranspose2d(4, 3, 2, stride=2)
+            self.up2 = nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1)
+            self.fc = nn.Linear(2 * 16 * 16, 4)
+
+        def forward(self, x):
+            x = torch.relu(self.up1(torch.relu(self.down(x))))
+            return self.fc(torch.flatten(torch.relu(self.up2(x)), 1))
+
     unflatten = Unflatten()
     export("torch_unflatten", unflatten, (16,))
     try:
@@ -507,6 +524,12 @@ def layout_models(export):
         export("torch_slice_dynamo", sliced, (2, 6, 6), opset=18, dynamo=True)
     except Exception as e:
         print(f"torch_slice_dynamo skipped: {type(e).__name__}: {e}")
+    decoder = Decoder()
+    export("torch_conv_transpose", decoder, (1, 8, 8))
+    try:
+        export("torch_conv_transpose_dynamo", decoder, (1, 8, 8), opset=18, dynamo=True)
+    except Exception as e:
+        print(f"torch_conv_transpose_dynamo skipped: {type(e).__name__}: {e}")
 
 
 def keras_models():

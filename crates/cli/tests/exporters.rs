@@ -49,6 +49,8 @@ const SUPPORTED: &[&str] = &[
     "torch_upsample_dynamo",
     "torch_slice",
     "torch_slice_dynamo",
+    "torch_conv_transpose",
+    "torch_conv_transpose_dynamo",
 ];
 
 /// The fixtures whose graphs are DAGs (residual joins), all supported too.

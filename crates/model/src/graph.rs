@@ -66,6 +66,10 @@ pub struct Conv {
     pub weight: Vec<f32>,
     /// `C_out` values, or `None` when the ONNX op had no bias.
     pub bias: Option<Vec<f32>>,
+    /// A ConvTranspose: the node's input `[C_in, h, w]` is first spread by these strides
+    /// (zeros between its values) to `in_shape = [C_in, (h - 1) s + 1, (w - 1) s + 1]`.
+    #[serde(default)]
+    pub spread: Option<[usize; 2]>,
 }
 
 impl Conv {
@@ -90,8 +94,30 @@ impl Conv {
         self.bias.as_ref().map_or(0.0, |b| b[o])
     }
 
-    /// Float convolution of one sample `[C_in][H][W]` (C order) into `[C_out][OH][OW]`.
+    /// The relayout that spreads a ConvTranspose's input (see [`Conv::spread`]): the node
+    /// input's shape and the placement.
+    pub fn spreading(&self) -> Option<(Vec<usize>, crate::relayout::Placement)> {
+        let [sh, sw] = self.spread?;
+        let [c, h, w] = self.in_shape;
+        let view = vec![c, (h - 1) / sh + 1, (w - 1) / sw + 1];
+        Some((view, crate::relayout::Placement::Spread(vec![1, sh, sw])))
+    }
+
+    /// Float convolution of one sample `[C_in][H][W]` (C order; before the spread of a
+    /// ConvTranspose) into `[C_out][OH][OW]`.
     pub fn forward(&self, x: &[f64]) -> Vec<f64> {
+        let spread;
+        let x = match self.spreading() {
+            None => x,
+            Some((view, place)) => {
+                let src = crate::relayout::sources(&view, &[], &place, &self.in_shape);
+                spread = src
+                    .iter()
+                    .map(|s| s.map_or(0.0, |s| x[s]))
+                    .collect::<Vec<f64>>();
+                &spread
+            }
+        };
         let weight: Vec<f64> = self.weight.iter().map(|&w| w as f64).collect();
         let bias: Vec<f64> = (0..self.c_out()).map(|o| self.bias_at(o) as f64).collect();
         crate::cnn::conv_accumulate(

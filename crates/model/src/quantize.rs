@@ -607,6 +607,26 @@ pub fn quantize(
         };
         let s_in = scale_of(reads.first().copied().unwrap_or(0));
         let s_out = activation_scale(max, config.bits);
+        // a ConvTranspose: its input spread by a relayout, then the conv reading it
+        if let Kind::Conv(c) = p.kind
+            && let Some((view, place)) = c.spreading()
+        {
+            layers.push(QuantLayer::Relayout(RelayoutLayer {
+                name: format!("{}/spread", p.name),
+                in_dims: view.clone(),
+                out_dims: c.in_shape.to_vec(),
+                view,
+                perm: Vec::new(),
+                place,
+                out_scale: s_in,
+            }));
+            inputs.push(reads);
+            let conv = quantize_conv(p, c, s_in, s_out, config)?;
+            layers.push(QuantLayer::Conv(conv));
+            inputs.push(vec![layers.len() - 1]);
+            new_of.push(layers.len());
+            continue;
+        }
         if let Kind::Concat(c) = p.kind {
             let scales: Vec<f64> = reads.iter().map(|&t| scale_of(t)).collect();
             for (layer, r) in quantize_concat(p, c, &reads, &scales, s_out, layers.len())? {

@@ -31,6 +31,10 @@ pub enum Placement {
     /// Output coordinate `o` of axis `a` copies coordinate `maps[a][o]` of `t` (the same
     /// rank; `out_dims[a] = maps[a].len()`): a nearest-neighbour resize.
     Gather(Vec<Vec<usize>>),
+    /// Output coordinate `o` of axis `a` copies coordinate `o / s[a]` of `t` when `s[a]`
+    /// divides it, else is zero (the same rank; `out_dims[a] = (t[a] - 1) s[a] + 1`): the
+    /// input of a ConvTranspose, spread by its strides.
+    Spread(Vec<usize>),
 }
 
 /// `out = transpose(reshape(x, view), perm)`, placed in `out_dims` as `place` says.
@@ -124,6 +128,7 @@ pub fn sources(
         Placement::Whole => Some(c),
         Placement::Offset(offset) => c.checked_sub(offset[a]).filter(|&c| c < t[a]),
         Placement::Gather(maps) => Some(maps[a][c]),
+        Placement::Spread(s) => (c % s[a] == 0).then_some(c / s[a]),
     };
     if *place == Placement::Whole {
         return inner.into_iter().map(Some).collect();
@@ -165,7 +170,7 @@ pub fn shape_error(
     let out = numel(out_dims);
     let sizes = match place {
         Placement::Whole => out == n,
-        Placement::Offset(_) | Placement::Gather(_) => out.is_some(),
+        Placement::Offset(_) | Placement::Gather(_) | Placement::Spread(_) => out.is_some(),
     };
     if n.is_none() || numel(in_dims) != n || !sizes {
         return Some(format!(
@@ -199,6 +204,12 @@ pub fn shape_error(
                 && out_dims.len() == rank
                 && (0..rank)
                     .all(|a| maps[a].len() == out_dims[a] && maps[a].iter().all(|&c| c < t[a]))
+        }
+        Placement::Spread(s) => {
+            s.len() == rank
+                && out_dims.len() == rank
+                && (0..rank)
+                    .all(|a| (1..=64).contains(&s[a]) && (t[a] - 1) * s[a] + 1 == out_dims[a])
         }
     };
     if !fits {

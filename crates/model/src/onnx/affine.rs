@@ -178,6 +178,7 @@ fn diagonal(shape: &[usize], scale: &[f64], shift: &[f64]) -> Result<Op, Refusal
         },
         weight,
         bias,
+        spread: None,
     }))
 }
 
@@ -232,7 +233,7 @@ pub(crate) fn fold_forward(
             Op::Conv(c)
                 if !through_reshape
                     && c.c_in() == p.scale.len()
-                    && (zero_shift || c.window.pads == [0; 4]) =>
+                    && (zero_shift || (c.window.pads == [0; 4] && c.spread.is_none())) =>
             {
                 let per = c.window.kernel[0] * c.window.kernel[1];
                 let (c_in, c_out) = (c.c_in(), c.c_out());

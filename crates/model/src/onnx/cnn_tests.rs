@@ -696,3 +696,66 @@ fn grouped_depthwise_and_dilated_convs_match_tract() {
         );
     }
 }
+
+#[test]
+fn conv_transposes_match_tract_and_quantize() {
+    // (kernel, strides, pads, output_padding) on a [3, 4, 5] input, 2 output channels
+    let cases: [([usize; 2], [usize; 2], [usize; 4], [usize; 2]); 4] = [
+        ([2, 2], [2, 2], [0; 4], [0, 0]),
+        ([3, 3], [2, 2], [1, 1, 1, 1], [1, 1]),
+        ([3, 2], [1, 3], [1, 0, 2, 1], [0, 2]),
+        ([1, 1], [3, 2], [0; 4], [2, 1]),
+    ];
+    for (k, s, p, extra) in cases {
+        let attrs = vec![
+            ints_attr("strides", &s),
+            ints_attr("pads", &p),
+            ints_attr("output_padding", &extra),
+        ];
+        // after a conv (a ReLU must follow a layer)
+        let nodes = vec![
+            node("Conv", "c", &["x", "w0"], "c", vec![]),
+            node("Relu", "r", &["c"], "r", vec![]),
+            node("ConvTranspose", "up", &["r", "w", "b"], "y", attrs),
+        ];
+        let inits = vec![
+            tensor("w0", &[3, 3, 1, 1], rand_vals(6, 9, -1.0, 1.0)),
+            tensor(
+                "w",
+                &[3, 2, k[0], k[1]],
+                rand_vals(7, 6 * k[0] * k[1], -1.0, 1.0),
+            ),
+            tensor("b", &[2], vec![0.1, -0.2]),
+        ];
+        let g = float_matches_tract(&onnx_model(&[1, 3, 4, 5], nodes, inits), &[1, 3, 4, 5]);
+        let x = rand_vals(8, 60, -1.0, 1.0);
+        let q = quantize(&g, std::slice::from_ref(&x), &QuantConfig::default()).unwrap();
+        // the conv, the spread (a relayout), then the transposed conv as a conv
+        assert!(
+            matches!(q.layers[1], QuantLayer::Relayout(_)),
+            "{k:?} {s:?}"
+        );
+        assert!(matches!(q.layers[2], QuantLayer::Conv(_)), "{k:?} {s:?}");
+        q.forward(&q.quantize_input(&x));
+    }
+}
+
+#[test]
+fn conv_transposes_that_crop_or_group_are_gaps() {
+    for (attrs, reason) in [
+        (
+            vec![ints_attr("pads", &[2, 0, 0, 0])],
+            "past the kernel's reach",
+        ),
+        (vec![int_attr("group", 3)], "group or dilations"),
+    ] {
+        let nodes = vec![
+            node("Relu", "r", &["x"], "r", vec![]),
+            node("ConvTranspose", "up", &["r", "w"], "y", attrs),
+        ];
+        let inits = vec![tensor("w", &[3, 1, 2, 2], rand_vals(7, 12, -1.0, 1.0))];
+        let g = import(&onnx_model(&[1, 3, 4, 5], nodes, inits)).unwrap();
+        let gaps = gap_reasons(&g);
+        assert!(gaps[0].1.contains(reason), "{gaps:?}");
+    }
+}

@@ -218,12 +218,109 @@ pub(crate) fn conv(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
             window,
             weight,
             bias,
+            spread: None,
         }),
         out_shape: Some(tracked(rank, out_shape)),
     })
 }
 
 /// The Conv's optional bias, `[C_out]`.
+/// A 2-D ConvTranspose (group 1, dilation 1): the plain convolution, with the kernel flipped
+/// and its channel axes swapped, of the input spread by the strides (zeros between its values)
+/// and padded by `k - 1 - pad` (plus `output_padding` at the end). The spread is a relayout.
+pub(crate) fn conv_transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    let w = const_input(node, ctx, 1)?;
+    let [c_in_w, c_out, kh, kw] = match w.dims[..] {
+        [i, o, kh, kw] => [i, o, kh, kw],
+        _ => {
+            let detail = format!(
+                "weight shape {:?} (only 2-D, [C_in, C_out, kh, kw])",
+                w.dims
+            );
+            return unsupported(detail);
+        }
+    };
+    let weight = w.floats().map_err(Refusal::Unsupported)?;
+    if attr_int(node, "group", 1) != 1 || pair(node, "dilations", 2, 1)? != [1, 1] {
+        return unsupported("group or dilations other than 1");
+    }
+    if !matches!(
+        attr_string(node, "auto_pad", "NOTSET").as_str(),
+        "NOTSET" | "VALID"
+    ) || attr_ints(node, "output_shape").is_some()
+    {
+        return unsupported("auto_pad SAME or an output_shape (explicit pads are supported)");
+    }
+    if [kh, kw].iter().any(|k| !(1..=64).contains(k)) {
+        return unsupported(format!("kernel {kh}x{kw} (1 to 64 are supported)"));
+    }
+    let bias = conv_bias(node, ctx, c_out)?;
+    let (rank, [c_in, h, wd]) = spatial_input(ctx)?;
+    if rank != 2 || c_in != c_in_w {
+        let detail = format!("weights {:?} on a per-sample input {:?}", w.dims, ctx.shape);
+        return shape_error(node, detail);
+    }
+    let stride = pair(node, "strides", 2, 1)?;
+    if stride.iter().any(|s| !(1..=64).contains(s)) {
+        return unsupported(format!("strides {stride:?} (1 to 64 are supported)"));
+    }
+    let [pt, pl, pb, pr] = match attr_ints(node, "pads") {
+        None => [0; 4],
+        Some(&[t, l, b, r]) => [t, l, b, r],
+        Some(p) => return unsupported(format!("pads = {p:?} (expected four values)")),
+    };
+    let extra = attr_ints(node, "output_padding")
+        .unwrap_or(&[0, 0])
+        .to_vec();
+    let ([eh, ew], [kh_, kw_]) = match extra[..] {
+        [eh, ew] => ([eh, ew], [kh as i64 - 1, kw as i64 - 1]),
+        _ => return unsupported("output_padding of other than two values"),
+    };
+    // the padding of the equivalent convolution; a negative one would crop
+    let pads = [kh_ - pt, kw_ - pl, kh_ - pb + eh, kw_ - pr + ew];
+    let Some(pads) = pads
+        .iter()
+        .map(|&p| usize::try_from(p).ok())
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return unsupported(format!(
+            "pads {:?} past the kernel's reach (a crop of the output)",
+            [pt, pl, pb, pr]
+        ));
+    };
+    let window = Window {
+        kernel: [kh, kw],
+        stride: [1, 1],
+        pads: [pads[0], pads[1], pads[2], pads[3]],
+    };
+    check_pads(window.pads)?;
+    let in_shape = [c_in, (h - 1) * stride[0] + 1, (wd - 1) * stride[1] + 1];
+    let [oh, ow] = output_hw(node, &window, [in_shape[1], in_shape[2]])?;
+    // W'[o][i][y][x] = W[i][o][kh - 1 - y][kw - 1 - x]
+    let mut flipped = vec![0f32; weight.len()];
+    for i in 0..c_in {
+        for o in 0..c_out {
+            for y in 0..kh {
+                for x in 0..kw {
+                    let from = ((i * c_out + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x);
+                    flipped[((o * c_in + i) * kh + y) * kw + x] = weight[from];
+                }
+            }
+        }
+    }
+    Ok(Built::Op {
+        op: Op::Conv(Conv {
+            in_shape,
+            out_shape: [c_out, oh, ow],
+            window,
+            weight: flipped,
+            bias,
+            spread: Some([stride[0], stride[1]]),
+        }),
+        out_shape: Some(vec![c_out, oh, ow]),
+    })
+}
+
 fn conv_bias(node: &NodeProto, ctx: &Ctx, c_out: usize) -> Result<Option<Vec<f32>>, Refusal> {
     if node.input.get(2).is_none_or(|n| n.is_empty()) {
         return Ok(None);

@@ -56,6 +56,7 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("Dropout", identity),
     ("Cast", cast),
     ("Conv", super::conv::conv),
+    ("ConvTranspose", super::conv::conv_transpose),
     ("MaxPool", super::conv::max_pool),
     ("BatchNormalization", super::conv::batch_norm),
     ("AveragePool", super::pool::average_pool),
