@@ -128,7 +128,7 @@ pub fn sources(
         Placement::Whole => Some(c),
         Placement::Offset(offset) => c.checked_sub(offset[a]).filter(|&c| c < t[a]),
         Placement::Gather(maps) => Some(maps[a][c]),
-        Placement::Spread(s) => (c % s[a] == 0).then_some(c / s[a]),
+        Placement::Spread(s) => c.is_multiple_of(s[a]).then_some(c / s[a]),
     };
     if *place == Placement::Whole {
         return inner.into_iter().map(Some).collect();

@@ -700,7 +700,7 @@ fn grouped_depthwise_and_dilated_convs_match_tract() {
 #[test]
 fn conv_transposes_match_tract_and_quantize() {
     // (kernel, strides, pads, output_padding) on a [3, 4, 5] input, 2 output channels
-    let cases: [([usize; 2], [usize; 2], [usize; 4], [usize; 2]); 4] = [
+    let cases = [
         ([2, 2], [2, 2], [0; 4], [0, 0]),
         ([3, 3], [2, 2], [1, 1, 1, 1], [1, 1]),
         ([3, 2], [1, 3], [1, 0, 2, 1], [0, 2]),

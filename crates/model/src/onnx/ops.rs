@@ -8,6 +8,10 @@ use crate::error::ModelError;
 use crate::graph::{BatchDim, Dense, Op};
 
 /// What a builder made of a node.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per ONNX node, moved once into the graph"
+)]
 pub(crate) enum Built {
     /// A new node of the graph, reading the node's data input(s).
     Op {
