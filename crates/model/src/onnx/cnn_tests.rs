@@ -699,18 +699,22 @@ fn grouped_depthwise_and_dilated_convs_match_tract() {
 
 #[test]
 fn conv_transposes_match_tract_and_quantize() {
-    // (kernel, strides, pads, output_padding) on a [3, 4, 5] input, 2 output channels
+    // (kernel, strides, pads, output_padding, group, dilations) on a [3, 4, 5] input; the
+    // weight is [3, 2, kh, kw], so 2 output channels per group
     let cases = [
-        ([2, 2], [2, 2], [0; 4], [0, 0]),
-        ([3, 3], [2, 2], [1, 1, 1, 1], [1, 1]),
-        ([3, 2], [1, 3], [1, 0, 2, 1], [0, 2]),
-        ([1, 1], [3, 2], [0; 4], [2, 1]),
+        ([2, 2], [2, 2], [0; 4], [0, 0], 1, [1, 1]),
+        ([3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 1, [1, 1]),
+        ([3, 2], [1, 3], [1, 0, 2, 1], [0, 2], 1, [1, 1]),
+        ([1, 1], [3, 2], [0; 4], [2, 1], 1, [1, 1]),
+        ([2, 3], [2, 1], [1, 0, 0, 2], [1, 0], 3, [2, 1]),
     ];
-    for (k, s, p, extra) in cases {
+    for (k, s, p, extra, group, dilation) in cases {
         let attrs = vec![
             ints_attr("strides", &s),
             ints_attr("pads", &p),
             ints_attr("output_padding", &extra),
+            int_attr("group", group),
+            ints_attr("dilations", &dilation),
         ];
         // after a conv (a ReLU must follow a layer)
         let nodes = vec![
@@ -718,6 +722,7 @@ fn conv_transposes_match_tract_and_quantize() {
             node("Relu", "r", &["c"], "r", vec![]),
             node("ConvTranspose", "up", &["r", "w", "b"], "y", attrs),
         ];
+        let c_out = 2 * group as usize;
         let inits = vec![
             tensor("w0", &[3, 3, 1, 1], rand_vals(6, 9, -1.0, 1.0)),
             tensor(
@@ -725,7 +730,7 @@ fn conv_transposes_match_tract_and_quantize() {
                 &[3, 2, k[0], k[1]],
                 rand_vals(7, 6 * k[0] * k[1], -1.0, 1.0),
             ),
-            tensor("b", &[2], vec![0.1, -0.2]),
+            tensor("b", &[c_out], rand_vals(8, c_out, -0.2, 0.2)),
         ];
         let g = float_matches_tract(&onnx_model(&[1, 3, 4, 5], nodes, inits), &[1, 3, 4, 5]);
         let x = rand_vals(8, 60, -1.0, 1.0);
@@ -741,21 +746,20 @@ fn conv_transposes_match_tract_and_quantize() {
 }
 
 #[test]
-fn conv_transposes_that_crop_or_group_are_gaps() {
-    for (attrs, reason) in [
-        (
-            vec![ints_attr("pads", &[2, 0, 0, 0])],
-            "past the kernel's reach",
-        ),
-        (vec![int_attr("group", 3)], "group or dilations"),
-    ] {
+fn conv_transposes_that_crop_are_gaps_and_bad_groups_errors() {
+    let model = |attrs| {
         let nodes = vec![
             node("Relu", "r", &["x"], "r", vec![]),
             node("ConvTranspose", "up", &["r", "w"], "y", attrs),
         ];
         let inits = vec![tensor("w", &[3, 1, 2, 2], rand_vals(7, 12, -1.0, 1.0))];
-        let g = import(&onnx_model(&[1, 3, 4, 5], nodes, inits)).unwrap();
-        let gaps = gap_reasons(&g);
-        assert!(gaps[0].1.contains(reason), "{gaps:?}");
-    }
+        onnx_model(&[1, 3, 4, 5], nodes, inits)
+    };
+    let g = import(&model(vec![ints_attr("pads", &[2, 0, 0, 0])])).unwrap();
+    let gaps = gap_reasons(&g);
+    assert!(gaps[0].1.contains("past the kernel's reach"), "{gaps:?}");
+    let err = import(&model(vec![int_attr("group", 2)]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("group 2 for 3 input channels"), "{err}");
 }

@@ -225,12 +225,13 @@ pub(crate) fn conv(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
 }
 
 /// The Conv's optional bias, `[C_out]`.
-/// A 2-D ConvTranspose (group 1, dilation 1): the plain convolution, with the kernel flipped
-/// and its channel axes swapped, of the input spread by the strides (zeros between its values)
-/// and padded by `k - 1 - pad` (plus `output_padding` at the end). The spread is a relayout.
+/// A 2-D ConvTranspose: the plain convolution, with the kernel flipped and its channel axes
+/// swapped (grouped and dilated ones widened as a Conv's are), of the input spread by the
+/// strides (zeros between its values) and padded by `span - 1 - pad` (plus `output_padding`
+/// at the end), `span = d (k - 1) + 1`. The spread is a relayout.
 pub(crate) fn conv_transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     let w = const_input(node, ctx, 1)?;
-    let [c_in_w, c_out, kh, kw] = match w.dims[..] {
+    let [c_in_w, c_out_g, kh, kw] = match w.dims[..] {
         [i, o, kh, kw] => [i, o, kh, kw],
         _ => {
             let detail = format!(
@@ -241,9 +242,12 @@ pub(crate) fn conv_transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, R
         }
     };
     let weight = w.floats().map_err(Refusal::Unsupported)?;
-    if attr_int(node, "group", 1) != 1 || pair(node, "dilations", 2, 1)? != [1, 1] {
-        return unsupported("group or dilations other than 1");
+    let dilation = pair(node, "dilations", 2, 1)?;
+    let groups = usize::try_from(attr_int(node, "group", 1)).unwrap_or(0);
+    if groups == 0 || c_in_w % groups != 0 {
+        return shape_error(node, format!("group {groups} for {c_in_w} input channels"));
     }
+    let c_out = c_out_g * groups;
     if !matches!(
         attr_string(node, "auto_pad", "NOTSET").as_str(),
         "NOTSET" | "VALID"
@@ -251,8 +255,12 @@ pub(crate) fn conv_transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, R
     {
         return unsupported("auto_pad SAME or an output_shape (explicit pads are supported)");
     }
-    if [kh, kw].iter().any(|k| !(1..=64).contains(k)) {
-        return unsupported(format!("kernel {kh}x{kw} (1 to 64 are supported)"));
+    let span = |k: usize, d: usize| (k - 1).saturating_mul(d).saturating_add(1);
+    let kernel = [span(kh, dilation[0]), span(kw, dilation[1])];
+    if [kh, kw].contains(&0) || kernel.iter().any(|k| *k > 64) {
+        return unsupported(format!(
+            "kernel {kh}x{kw} with dilations {dilation:?} (spans of 1 to 64 are supported)"
+        ));
     }
     let bias = conv_bias(node, ctx, c_out)?;
     let (rank, [c_in, h, wd]) = spatial_input(ctx)?;
@@ -269,15 +277,12 @@ pub(crate) fn conv_transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, R
         Some(&[t, l, b, r]) => [t, l, b, r],
         Some(p) => return unsupported(format!("pads = {p:?} (expected four values)")),
     };
-    let extra = attr_ints(node, "output_padding")
-        .unwrap_or(&[0, 0])
-        .to_vec();
-    let ([eh, ew], [kh_, kw_]) = match extra[..] {
-        [eh, ew] => ([eh, ew], [kh as i64 - 1, kw as i64 - 1]),
+    let ([eh, ew], [sh, sw]) = match attr_ints(node, "output_padding").unwrap_or(&[0, 0]) {
+        &[eh, ew] => ([eh, ew], [kernel[0] as i64 - 1, kernel[1] as i64 - 1]),
         _ => return unsupported("output_padding of other than two values"),
     };
     // the padding of the equivalent convolution; a negative one would crop
-    let pads = [kh_ - pt, kw_ - pl, kh_ - pb + eh, kw_ - pr + ew];
+    let pads = [sh - pt, sw - pl, sh - pb + eh, sw - pr + ew];
     let Some(pads) = pads
         .iter()
         .map(|&p| usize::try_from(p).ok())
@@ -289,31 +294,40 @@ pub(crate) fn conv_transpose(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, R
         ));
     };
     let window = Window {
-        kernel: [kh, kw],
+        kernel,
         stride: [1, 1],
         pads: [pads[0], pads[1], pads[2], pads[3]],
     };
     check_pads(window.pads)?;
     let in_shape = [c_in, (h - 1) * stride[0] + 1, (wd - 1) * stride[1] + 1];
     let [oh, ow] = output_hw(node, &window, [in_shape[1], in_shape[2]])?;
-    // W'[o][i][y][x] = W[i][o][kh - 1 - y][kw - 1 - x]
+    // per group: W'[o][i][y][x] = W[i][o][kh - 1 - y][kw - 1 - x], laid out as a grouped
+    // conv's [C_out][C_in / group][kh][kw]
+    let in_group = c_in / groups;
     let mut flipped = vec![0f32; weight.len()];
     for i in 0..c_in {
-        for o in 0..c_out {
+        let (g, i_local) = (i / in_group, i % in_group);
+        for o_local in 0..c_out_g {
+            let o = g * c_out_g + o_local;
             for y in 0..kh {
                 for x in 0..kw {
-                    let from = ((i * c_out + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x);
-                    flipped[((o * c_in + i) * kh + y) * kw + x] = weight[from];
+                    let from = ((i * c_out_g + o_local) * kh + (kh - 1 - y)) * kw + (kw - 1 - x);
+                    flipped[((o * in_group + i_local) * kh + y) * kw + x] = weight[from];
                 }
             }
         }
     }
+    let weight = if groups == 1 && dilation == [1, 1] {
+        flipped
+    } else {
+        widen(&flipped, [c_out, in_group, kh, kw], groups, dilation)
+    };
     Ok(Built::Op {
         op: Op::Conv(Conv {
             in_shape,
             out_shape: [c_out, oh, ow],
             window,
-            weight: flipped,
+            weight,
             bias,
             spread: Some([stride[0], stride[1]]),
         }),
