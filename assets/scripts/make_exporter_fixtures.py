@@ -493,43 +493,21 @@ def layout_models(export):
             x = torch.relu(self.up1(torch.relu(self.down(x))))
             return self.fc(torch.flatten(torch.relu(self.up2(x)), 1))
 
-    unflatten = Unflatten()
-    export("torch_unflatten", unflatten, (16,))
-    try:
-        export("torch_unflatten_dynamo", unflatten, (16,), opset=18, dynamo=True)
-    except Exception as e:
-        print(f"torch_unflatten_dynamo skipped: {type(e).__name__}: {e}")
+    def both(name, module, shape):
+        """The legacy export, and the dynamo one where that exporter works."""
+        export(name, module, shape)
+        try:
+            export(f"{name}_dynamo", module, shape, opset=18, dynamo=True)
+        except Exception as e:
+            print(f"{name}_dynamo skipped: {type(e).__name__}: {e}")
+
+    both("torch_unflatten", Unflatten(), (16,))
     export("torch_permuted", Permuted(), (2, 6, 4))
-    inception = Inception()
-    export("torch_concat", inception, (2, 6, 6))
-    try:
-        export("torch_concat_dynamo", inception, (2, 6, 6), opset=18, dynamo=True)
-    except Exception as e:
-        print(f"torch_concat_dynamo skipped: {type(e).__name__}: {e}")
-    shuffle = Shuffle()
-    export("torch_pixel_shuffle", shuffle, (1, 6, 6))
-    try:
-        export("torch_pixel_shuffle_dynamo", shuffle, (1, 6, 6), opset=18, dynamo=True)
-    except Exception as e:
-        print(f"torch_pixel_shuffle_dynamo skipped: {type(e).__name__}: {e}")
-    unet = UNet()
-    export("torch_upsample", unet, (1, 8, 8))
-    try:
-        export("torch_upsample_dynamo", unet, (1, 8, 8), opset=18, dynamo=True)
-    except Exception as e:
-        print(f"torch_upsample_dynamo skipped: {type(e).__name__}: {e}")
-    sliced = Sliced()
-    export("torch_slice", sliced, (2, 6, 6))
-    try:
-        export("torch_slice_dynamo", sliced, (2, 6, 6), opset=18, dynamo=True)
-    except Exception as e:
-        print(f"torch_slice_dynamo skipped: {type(e).__name__}: {e}")
-    decoder = Decoder()
-    export("torch_conv_transpose", decoder, (1, 8, 8))
-    try:
-        export("torch_conv_transpose_dynamo", decoder, (1, 8, 8), opset=18, dynamo=True)
-    except Exception as e:
-        print(f"torch_conv_transpose_dynamo skipped: {type(e).__name__}: {e}")
+    both("torch_concat", Inception(), (2, 6, 6))
+    both("torch_pixel_shuffle", Shuffle(), (1, 6, 6))
+    both("torch_upsample", UNet(), (1, 8, 8))
+    both("torch_slice", Sliced(), (2, 6, 6))
+    both("torch_conv_transpose", Decoder(), (1, 8, 8))
 
 
 def keras_models():
