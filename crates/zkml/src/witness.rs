@@ -23,6 +23,24 @@ pub struct LayerWitness {
     pub out: Vec<i64>,
 }
 
+impl LayerWitness {
+    /// The witness of a layer without requantization (max-pool, relayout): its padded integer
+    /// outputs, committed as `out`, and the max-pool's difference limbs (`diffs`).
+    pub(crate) fn unrequantized(out: Vec<i64>, diffs: Vec<Vec<Vec<F>>>) -> Self {
+        LayerWitness {
+            acc: Vec::new(),
+            cols: RequantColumns {
+                out: field(&out),
+                sigma: Vec::new(),
+                excess: Default::default(),
+                rem: Default::default(),
+            },
+            diffs,
+            out,
+        }
+    }
+}
+
 /// The whole witness of one proof.
 pub struct Witness {
     /// Public input `[samples][padded dims]`, in the field.

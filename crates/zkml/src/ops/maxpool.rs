@@ -16,13 +16,12 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Hook, Msg, Stage, Value};
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Lookup, diff_limbs, pow2_vars};
-use crate::ops::requant::RequantColumns;
 use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::proof::LayerProof;
 use crate::statement::Claims;
 use crate::tables::Table;
 use crate::wiring::Grid;
-use crate::witness::{LayerWitness, field, pad_rows};
+use crate::witness::{LayerWitness, pad_rows};
 
 /// The max-pool layer kind.
 pub struct MaxPool;
@@ -79,18 +78,7 @@ impl LayerKind for MaxPool {
                     .collect()
             })
             .collect();
-        let cols = RequantColumns {
-            out: field(&out),
-            sigma: Vec::new(),
-            excess: Default::default(),
-            rem: Default::default(),
-        };
-        LayerWitness {
-            acc: Vec::new(),
-            cols,
-            diffs,
-            out,
-        }
+        LayerWitness::unrequantized(out, diffs)
     }
 
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {

@@ -23,12 +23,11 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Stage, Value};
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Lookup};
-use crate::ops::requant::RequantColumns;
 use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::proof::LayerProof;
 use crate::statement::Claims;
 use crate::tables::Table;
-use crate::witness::{LayerWitness, field, pad_rows};
+use crate::witness::{LayerWitness, pad_rows};
 
 /// The relayout layer kind.
 pub struct Relayout;
@@ -45,18 +44,7 @@ impl LayerKind for Relayout {
 
     fn witness(&self, cx: &WitnessCx<'_>, _counts: &mut [(Table, Vec<u64>)]) -> LayerWitness {
         let rows: Vec<&[i64]> = cx.traces.iter().map(|t| t.out.as_slice()).collect();
-        let out = pad_rows(&rows, &cx.shape.out_dims);
-        LayerWitness {
-            acc: Vec::new(),
-            cols: RequantColumns {
-                out: field(&out),
-                sigma: Vec::new(),
-                excess: Default::default(),
-                rem: Default::default(),
-            },
-            diffs: Vec::new(),
-            out,
-        }
+        LayerWitness::unrequantized(pad_rows(&rows, &cx.shape.out_dims), Vec::new())
     }
 
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
