@@ -207,18 +207,33 @@ pub fn cnn_bits(
                 }));
                 shape = vec![shape[0], oh, ow];
             }
-            Spec::AvgPool(kernel, stride, pads, relu) => {
+            Spec::AvgPool(kernel, stride, pads, _) | Spec::AvgPoolInside(kernel, stride, pads) => {
                 let window = Window {
                     kernel,
                     stride,
                     pads,
                 };
                 let [oh, ow] = window.output_hw(shape[1], shape[2]).expect("geometry");
-                // about the average, times a factor in [1/2, 2)
-                let area = (kernel[0] * kernel[1]) as i64;
-                let multiplier = (0..shape[0])
-                    .map(|_| rng.range(1 << 31, 1 << 33) / area)
-                    .collect();
+                // about the average, times a factor in [1/2, 2): per channel (the divisor
+                // kh kw), or per position (the window's positions inside the input)
+                let (multiplier, relu) = match *spec {
+                    Spec::AvgPool(.., relu) => {
+                        let area = (kernel[0] * kernel[1]) as i64;
+                        let m = (0..shape[0])
+                            .map(|_| rng.range(1 << 31, 1 << 33) / area)
+                            .collect();
+                        (m, relu)
+                    }
+                    _ => {
+                        let hw = [shape[1], shape[2]];
+                        let counts = zkml_model::cnn::window_counts(&window, [0; 4], hw, [oh, ow]);
+                        let m = (0..shape[0])
+                            .flat_map(|_| counts.clone())
+                            .map(|n| rng.range(1 << 31, 1 << 33) / n.max(1) as i64)
+                            .collect();
+                        (m, false)
+                    }
+                };
                 layers.push(QuantLayer::AvgPool(AvgPoolLayer {
                     name,
                     in_shape: [shape[0], shape[1], shape[2]],
@@ -242,31 +257,6 @@ pub fn cnn_bits(
                     out_scale: 0.05,
                 }));
                 shape = out.to_vec();
-            }
-            Spec::AvgPoolInside(kernel, stride, pads) => {
-                let window = Window {
-                    kernel,
-                    stride,
-                    pads,
-                };
-                let [oh, ow] = window.output_hw(shape[1], shape[2]).expect("geometry");
-                let counts =
-                    zkml_model::cnn::window_counts(&window, [0; 4], [shape[1], shape[2]], [oh, ow]);
-                // about the average of each window, times a factor in [1/2, 2)
-                let multiplier = (0..shape[0])
-                    .flat_map(|_| counts.clone())
-                    .map(|n| rng.range(1 << 31, 1 << 33) / n.max(1) as i64)
-                    .collect();
-                layers.push(QuantLayer::AvgPool(AvgPoolLayer {
-                    name,
-                    in_shape: [shape[0], shape[1], shape[2]],
-                    out_shape: [shape[0], oh, ow],
-                    window,
-                    multiplier,
-                    relu: false,
-                    out_scale: 0.05,
-                }));
-                shape = vec![shape[0], oh, ow];
             }
             Spec::Embed(out, offset) => {
                 layers.push(QuantLayer::Relayout(RelayoutLayer {
