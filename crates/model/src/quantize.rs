@@ -278,12 +278,12 @@ fn calibrate(
                 .fold(max_out[l], |m, v| m.max(v.max(relu).abs()));
             if !active[l].is_empty() {
                 let t = graph.node_inputs(layer.node).first().copied().unwrap_or(0);
-                let values: Vec<f64> = match t.checked_sub(1) {
-                    None => input.iter().map(|&v| f64::from(v)).collect(),
-                    Some(k) => outs[k].clone(),
+                let set: Box<dyn Iterator<Item = bool>> = match t.checked_sub(1) {
+                    None => Box::new(input.iter().map(|&v| v != 0.0)),
+                    Some(k) => Box::new(outs[k].iter().map(|&v| v != 0.0)),
                 };
-                for (a, v) in active[l].iter_mut().zip(values) {
-                    *a |= v != 0.0;
+                for (a, nonzero) in active[l].iter_mut().zip(set) {
+                    *a |= nonzero;
                 }
             }
         }
