@@ -6,7 +6,7 @@
 use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto};
 
-use super::cnn_tests::{float_matches_tract, ints_attr, onnx_model, rand_vals, tensor};
+use super::cnn_tests::{float_matches_tract, int_attr, ints_attr, onnx_model, rand_vals, tensor};
 use super::tests::{gap_reasons, import, node};
 use crate::error::ModelError;
 use crate::graph::Graph;
@@ -73,14 +73,9 @@ impl Parts {
         let (wn, bn) = (format!("{name}.w"), format!("{name}.b"));
         self.inits.push(tensor(&wn, &[n_out, n_in], w));
         self.inits.push(tensor(&bn, &[n_out], b));
-        let mut trans = node("Gemm", name, &[x, &wn, &bn], y, vec![]);
-        trans.attribute.push(AttributeProto {
-            name: "transB".into(),
-            i: 1,
-            r#type: AttributeType::Int as i32,
-            ..Default::default()
-        });
-        self.nodes.push(trans);
+        let trans = vec![int_attr("transB", 1)];
+        self.nodes
+            .push(node("Gemm", name, &[x, &wn, &bn], y, trans));
     }
 
     fn op(&mut self, op: &str, name: &str, inputs: &[&str], y: &str) {
@@ -269,24 +264,14 @@ fn concatenations_import_quantize_and_run() {
     let mut p = Parts::default();
     p.conv("a", "x", "ca", [3, 2], 3, 1);
     p.conv("b", "x", "cb", [3, 4], 1, 1);
-    let mut cat = node("Concat", "cat", &["ca", "x", "cb"], "k", vec![]);
-    cat.attribute.push(AttributeProto {
-        name: "axis".into(),
-        i: 1,
-        r#type: AttributeType::Int as i32,
-        ..Default::default()
-    });
-    p.nodes.push(cat);
+    let cat = vec![int_attr("axis", 1)];
+    p.nodes
+        .push(node("Concat", "cat", &["ca", "x", "cb"], "k", cat));
     p.op("Relu", "relu", &["k"], "r");
     p.conv("c", "r", "cc", [9, 3], 3, 1);
-    let mut rows = node("Concat", "rows", &["cc", "x"], "j", vec![]);
-    rows.attribute.push(AttributeProto {
-        name: "axis".into(),
-        i: -2,
-        r#type: AttributeType::Int as i32,
-        ..Default::default()
-    });
-    p.nodes.push(rows);
+    let rows = vec![int_attr("axis", -2)];
+    p.nodes
+        .push(node("Concat", "rows", &["cc", "x"], "j", rows));
     p.op("Flatten", "flat", &["j"], "f");
     p.gemm("fc", "f", "y", 3 * 12 * 6, 4);
     let g = float_matches_tract(&onnx_model(&[1, 3, 6, 6], p.nodes, p.inits), &[1, 3, 6, 6]);
@@ -324,14 +309,7 @@ fn concatenations_import_quantize_and_run() {
 #[test]
 fn concatenations_of_constants_along_the_batch_or_of_other_shapes_are_gaps() {
     let cat = |name: &str, inputs: &[&str], y: &str, axis: i64| {
-        let mut n = node("Concat", name, inputs, y, vec![]);
-        n.attribute.push(AttributeProto {
-            name: "axis".into(),
-            i: axis,
-            r#type: AttributeType::Int as i32,
-            ..Default::default()
-        });
-        n
+        node("Concat", name, inputs, y, vec![int_attr("axis", axis)])
     };
     let mut p = Parts::default();
     p.gemm("fa", "x", "a", 4, 3);
