@@ -13,7 +13,7 @@ Models:
   mlp_batch4.onnx         fixed batch 4: [4,10] -> Gemm -> Relu -> Gemm -> [4,3]
   mlp_dropout_identity.onnx  Identity, Reshape (initializer and Constant shapes), Dropout,
                           MatMul with Constant-node weights followed by Add
-  unsupported.onnx        Gemm -> Sigmoid -> Gemm(alpha=0.5) -> Softmax (three gaps)
+  unsupported.onnx        Gemm -> Sigmoid -> Gemm(alpha=0.5) -> Softmax (two gaps)
 
 CNNs (NCHW):
   digits_cnn.onnx         trained here with plain numpy (Adam) on the digits data, [1,1,8,8]:

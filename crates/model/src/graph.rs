@@ -257,6 +257,8 @@ pub enum Op {
     Transpose(Transpose),
     /// `max(x, 0)`.
     Relu,
+    /// An element-wise function (Sigmoid, GELU, ...; the ONNX nodes that compute it fused).
+    Map(crate::map::Expr),
     /// Flatten or static Reshape: re-indexing only (the new shape is the node's output shape).
     Reshape,
     /// Identity, or Dropout at inference.
@@ -279,6 +281,7 @@ impl Op {
             Op::AvgPool(_) => "AvgPool",
             Op::Transpose(_) => "Transpose",
             Op::Relu => "Relu",
+            Op::Map(_) => "Map",
             Op::Reshape => "Reshape",
             Op::Identity => "Identity",
             Op::Add => "Add",
@@ -296,6 +299,7 @@ impl Op {
             | Op::AvgPool(_)
             | Op::Transpose(_)
             | Op::Relu
+            | Op::Map(_)
             | Op::Reshape
             | Op::Identity
             | Op::Add
@@ -428,6 +432,7 @@ impl Graph {
                 | Op::AvgPool(_)
                 | Op::Transpose(_)
                 | Op::Relu
+                | Op::Map(_)
                 | Op::Reshape
                 | Op::Identity
                 | Op::Add
@@ -557,6 +562,7 @@ fn node_forward(op: &Op, xs: &[&[f64]]) -> Result<Vec<f64>, String> {
             .map(|s| s.map_or(0.0, |s| x[s]))
             .collect(),
         Op::Relu => x.iter().map(|&v| v.max(0.0)).collect(),
+        Op::Map(e) => x.iter().map(|&v| e.eval(v)).collect(),
         Op::Reshape | Op::Identity | Op::Add | Op::Concat(_) | Op::Unsupported(_) => x.to_vec(),
     })
 }

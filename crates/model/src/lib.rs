@@ -16,6 +16,7 @@
 //! - [`relayout`]: the permutation of an activation (a Transpose, a Reshape read in another
 //!   layout).
 //! - [`quantized`]: [`QuantizedModel`], its layers, integer inference, validation.
+//! - [`map`]: element-wise functions (Sigmoid, GELU, ...) as expressions and quantized tables.
 //! - [`inputs`]: EZKL/DeepProve style input JSON, calibration files.
 //! - [`reference`]: float inference with tract, the reference for accuracy.
 
@@ -24,6 +25,7 @@ pub mod cnn;
 pub mod error;
 pub mod graph;
 pub mod inputs;
+pub mod map;
 pub mod onnx;
 pub mod quantize;
 pub mod quantized;
@@ -39,6 +41,7 @@ pub use graph::{AvgPool, BatchDim, Conv, Dense, FoldedNode, Graph, MaxPool, Node
 pub use inputs::{
     InputSpec, Inputs, load_calibration, load_inputs, parse_calibration, parse_inputs,
 };
+pub use map::{Bin, Expr, Func, MapLayer};
 pub use onnx::{import_onnx, import_onnx_bytes};
 pub use quantize::{QuantConfig, ScaleMode, quantize, random_calibration};
 pub use quantized::{DenseLayer, LayerTrace, QuantLayer, QuantizedModel, quantize_values};

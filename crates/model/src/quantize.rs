@@ -28,6 +28,7 @@ use crate::add::AddLayer;
 use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::{GapList, ModelError};
 use crate::graph::{AvgPool, Concat, Conv, Dense, Graph, MaxPool, Op, Transpose};
+use crate::map::{Expr, MapLayer};
 use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
 use crate::relayout::{Placement, RelayoutLayer};
 use crate::requant::{multiplier_from_real, row_multiplier, weight_max};
@@ -70,6 +71,8 @@ enum Kind<'a> {
     Add(&'a [usize]),
     Transpose(&'a Transpose),
     Concat(&'a Concat),
+    /// An element-wise function of a tensor of this many values.
+    Map(&'a Expr, usize),
 }
 
 impl Kind<'_> {
@@ -78,9 +81,12 @@ impl Kind<'_> {
     fn passes_relu(&self) -> bool {
         match self {
             Kind::MaxPool(_) | Kind::Transpose(_) => true,
-            Kind::Dense(_) | Kind::Conv(_) | Kind::AvgPool(_) | Kind::Add(_) | Kind::Concat(_) => {
-                false
-            }
+            Kind::Dense(_)
+            | Kind::Conv(_)
+            | Kind::AvgPool(_)
+            | Kind::Add(_)
+            | Kind::Concat(_)
+            | Kind::Map(..) => false,
         }
     }
 }
@@ -123,6 +129,16 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
             Op::AvgPool(p) => Kind::AvgPool(p),
             Op::Transpose(t) => Kind::Transpose(t),
             Op::Concat(c) => Kind::Concat(c),
+            Op::Map(e) => Kind::Map(
+                e,
+                node.out_shape
+                    .as_deref()
+                    .ok_or_else(|| ModelError::Structure {
+                        detail: format!("function node {} has no known shape", node.name),
+                    })?
+                    .iter()
+                    .product(),
+            ),
             Op::Add => {
                 Kind::Add(
                     node.out_shape
@@ -220,6 +236,7 @@ fn sole_source(graph: &Graph, readers: &[Vec<usize>], mut t: usize) -> Option<us
             | Op::Transpose(_)
             | Op::Add
             | Op::Concat(_)
+            | Op::Map(_)
             | Op::Unsupported(_) => return Some(t),
         }
     }
@@ -646,6 +663,13 @@ pub fn quantize(
                 QuantLayer::Add(sum_layer(p.name, shape, scales, p.relu, s_out))
             }
             Kind::Concat(_) => unreachable!("expanded above"),
+            Kind::Map(e, n) => QuantLayer::Map(MapLayer {
+                name: p.name.to_string(),
+                function: e.to_string(),
+                dims: vec![n],
+                table: MapLayer::table(e, p.relu, s_in, s_out, config.bits),
+                out_scale: s_out,
+            }),
             Kind::MaxPool(m) => QuantLayer::MaxPool(MaxPoolLayer {
                 name: p.name.to_string(),
                 in_shape: m.in_shape,
@@ -712,12 +736,27 @@ fn relayout(
         let mut reads: Vec<usize> = reads.iter().map(|&t| new_of[t]).collect();
         let first = written(&layers, reads[0]);
         match &mut layer {
-            QuantLayer::Relayout(r) => r.in_dims = first,
+            QuantLayer::Relayout(r) => r.in_dims = first.clone(),
             QuantLayer::Add(a) if a.shape != first => {
                 a.multiplier = vec![1; first[0]];
-                a.shape = first;
+                a.shape = first.clone();
             }
+            QuantLayer::Map(m) => m.dims = first.clone(),
             _ => {}
+        }
+        // a map looks its input up in the witness: the model input is copied there first
+        if matches!(layer, QuantLayer::Map(_)) && reads[0] == 0 {
+            layers.push(QuantLayer::Relayout(RelayoutLayer {
+                name: format!("{}/input", layer.name()),
+                view: vec![first.iter().product()],
+                in_dims: first.clone(),
+                out_dims: first,
+                perm: Vec::new(),
+                place: Placement::Whole,
+                out_scale: input_scale,
+            }));
+            inputs.push(vec![0]);
+            reads[0] = layers.len();
         }
         if let Some(wants) = layer.in_layout() {
             for t in &mut reads {

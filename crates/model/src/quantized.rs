@@ -7,6 +7,7 @@ use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::ModelError;
 use crate::graph::BatchDim;
 use crate::inputs::InputSpec;
+use crate::map::MapLayer;
 use crate::quantize::ScaleMode;
 use crate::relayout::RelayoutLayer;
 use crate::requant::{activation_range, check_row_bounds, max_abs_acc, requantize, weight_max};
@@ -40,6 +41,7 @@ pub enum QuantLayer {
     AvgPool(AvgPoolLayer),
     Add(AddLayer),
     Relayout(RelayoutLayer),
+    Map(MapLayer),
 }
 
 /// One layer's exact integer result on one sample.
@@ -134,6 +136,7 @@ impl QuantLayer {
             QuantLayer::AvgPool(p) => p.in_shape.iter().product(),
             QuantLayer::Add(a) => a.len(),
             QuantLayer::Relayout(r) => r.input_len(),
+            QuantLayer::Map(m) => m.input_len(),
         }
     }
 
@@ -146,6 +149,7 @@ impl QuantLayer {
             QuantLayer::AvgPool(p) => p.out_shape.iter().product(),
             QuantLayer::Add(a) => a.len(),
             QuantLayer::Relayout(r) => r.output_len(),
+            QuantLayer::Map(m) => m.input_len(),
         }
     }
 
@@ -158,6 +162,7 @@ impl QuantLayer {
             QuantLayer::AvgPool(p) => p.out_scale,
             QuantLayer::Add(a) => a.out_scale,
             QuantLayer::Relayout(r) => r.out_scale,
+            QuantLayer::Map(m) => m.out_scale,
         }
     }
 
@@ -170,6 +175,7 @@ impl QuantLayer {
             QuantLayer::AvgPool(p) => &p.name,
             QuantLayer::Add(a) => &a.name,
             QuantLayer::Relayout(r) => &r.name,
+            QuantLayer::Map(m) => &m.name,
         }
     }
 
@@ -184,14 +190,16 @@ impl QuantLayer {
             QuantLayer::AvgPool(p) => p.out_shape.to_vec(),
             QuantLayer::Add(a) => a.shape.clone(),
             QuantLayer::Relayout(r) => r.out_dims.clone(),
+            QuantLayer::Map(m) => m.dims.clone(),
         }
     }
 
     /// The layout the layer reads its inputs in; `None` for a dense layer, which reads any
-    /// (its weight columns are permuted to its input's layout at setup).
+    /// (its weight columns are permuted to its input's layout at setup), and a map, which
+    /// keeps it.
     pub fn in_layout(&self) -> Option<Vec<usize>> {
         match self {
-            QuantLayer::Dense(_) => None,
+            QuantLayer::Dense(_) | QuantLayer::Map(_) => None,
             QuantLayer::Conv(c) => Some(c.in_shape.to_vec()),
             QuantLayer::MaxPool(p) => Some(p.in_shape.to_vec()),
             QuantLayer::AvgPool(p) => Some(p.in_shape.to_vec()),
@@ -210,7 +218,7 @@ impl QuantLayer {
     }
 
     /// The accumulators of one sample for a requantizing layer (dense, conv, average pool,
-    /// sum) from its inputs; `None` for a layer without requantization (max-pool, relayout).
+    /// sum) from its inputs; `None` for a layer without requantization (max-pool, relayout, map).
     pub fn accumulate(&self, xs: &[&[i64]]) -> Option<Vec<i64>> {
         let x = xs.first().copied().unwrap_or_default();
         match self {
@@ -218,7 +226,7 @@ impl QuantLayer {
             QuantLayer::Conv(c) => Some(c.accumulate(x)),
             QuantLayer::AvgPool(p) => Some(p.accumulate(x)),
             QuantLayer::Add(a) => Some(a.accumulate(x, xs.get(1).copied().unwrap_or_default())),
-            QuantLayer::MaxPool(_) | QuantLayer::Relayout(_) => None,
+            QuantLayer::MaxPool(_) | QuantLayer::Relayout(_) | QuantLayer::Map(_) => None,
         }
     }
 
@@ -234,7 +242,7 @@ impl QuantLayer {
                 Some((&p.multiplier, per, p.relu))
             }
             QuantLayer::Add(a) => Some((&a.multiplier, a.shape[1..].iter().product(), a.relu)),
-            QuantLayer::MaxPool(_) | QuantLayer::Relayout(_) => None,
+            QuantLayer::MaxPool(_) | QuantLayer::Relayout(_) | QuantLayer::Map(_) => None,
         }
     }
 
@@ -245,6 +253,7 @@ impl QuantLayer {
         let out = match self {
             QuantLayer::MaxPool(p) => p.forward(x),
             QuantLayer::Relayout(r) => r.forward(x),
+            QuantLayer::Map(m) => m.forward(x),
             QuantLayer::Dense(_)
             | QuantLayer::Conv(_)
             | QuantLayer::AvgPool(_)
@@ -413,6 +422,7 @@ impl QuantizedModel {
                 QuantLayer::AvgPool(p) => p.validate(self.bits)?,
                 QuantLayer::Add(a) => a.validate(self.bits)?,
                 QuantLayer::Relayout(r) => r.validate()?,
+                QuantLayer::Map(m) => m.validate(self.bits)?,
             }
         }
         Ok(())

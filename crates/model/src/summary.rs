@@ -71,6 +71,7 @@ impl Graph {
                     Op::Transpose(t) if t.place != Placement::Whole => "Gather".into(),
                     Op::Transpose(t) => format!("Transpose {:?}", t.perm),
                     Op::Concat(c) => format!("Concat axis {}", c.axis + 1),
+                    Op::Map(e) => format!("Map {e}"),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => {
                         n.op.kind().to_string()
                     }
@@ -132,6 +133,7 @@ impl Graph {
             }
             Op::Transpose(_) => "proven: permutation (wiring)".into(),
             Op::Concat(_) => "proven: each input placed by a permutation, rescaled sums".into(),
+            Op::Map(_) => "proven: a lookup of each value in the function's table".into(),
             Op::Relu => match self.clamped_layer(i) {
                 Ok(n) => format!("proven: in the requantization clamp of {n}"),
                 Err(why) => format!("unsupported: {why}"),
@@ -157,7 +159,12 @@ impl Graph {
                 return Err("the output it clamps is also read by other nodes");
             }
             match n.op {
-                Op::Dense(_) | Op::Conv(_) | Op::AvgPool(_) | Op::Add | Op::Concat(_) => {
+                Op::Dense(_)
+                | Op::Conv(_)
+                | Op::AvgPool(_)
+                | Op::Add
+                | Op::Concat(_)
+                | Op::Map(_) => {
                     return Ok(&n.name);
                 }
                 Op::MaxPool(_) | Op::Transpose(_) | Op::Relu | Op::Reshape | Op::Identity => {

@@ -47,6 +47,11 @@ pub enum LayerOp {
         perm: Vec<usize>,
         place: Placement,
     },
+    /// An element-wise function: `out = table[x + 2^(bits-1)]` for each input value `x` (the
+    /// output keeps the input's layout); no requantization.
+    Map {
+        table: Vec<i64>,
+    },
 }
 
 impl LayerOp {
@@ -58,7 +63,10 @@ impl LayerOp {
     /// Shapes and window of a window op (conv, pools); `None` for dense.
     pub fn window(&self) -> Option<([usize; 3], [usize; 3], Window)> {
         match self {
-            LayerOp::Dense | LayerOp::Add { .. } | LayerOp::Relayout { .. } => None,
+            LayerOp::Dense
+            | LayerOp::Add { .. }
+            | LayerOp::Relayout { .. }
+            | LayerOp::Map { .. } => None,
             LayerOp::Conv {
                 in_shape,
                 out_shape,
@@ -264,7 +272,8 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
             QuantLayer::MaxPool(_)
             | QuantLayer::AvgPool(_)
             | QuantLayer::Add(_)
-            | QuantLayer::Relayout(_) => None,
+            | QuantLayer::Relayout(_)
+            | QuantLayer::Map(_) => None,
         })
         .collect();
     let mut vk = VerifyingKey {
@@ -345,6 +354,14 @@ fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
             a.relu,
             a.out_scale,
         ),
+        QuantLayer::Map(m) => (
+            LayerOp::Map {
+                table: m.table.clone(),
+            },
+            Vec::new(),
+            false,
+            m.out_scale,
+        ),
         QuantLayer::Relayout(r) => (
             LayerOp::Relayout {
                 in_dims: r.in_dims.clone(),
@@ -406,7 +423,8 @@ fn padded_weights(
             QuantLayer::MaxPool(_)
             | QuantLayer::AvgPool(_)
             | QuantLayer::Add(_)
-            | QuantLayer::Relayout(_) => None,
+            | QuantLayer::Relayout(_)
+            | QuantLayer::Map(_) => None,
         })
         .collect()
 }
@@ -436,7 +454,8 @@ impl VerifyingKey {
                 LayerOp::MaxPool { .. }
                 | LayerOp::AvgPool { .. }
                 | LayerOp::Add { .. }
-                | LayerOp::Relayout { .. } => None,
+                | LayerOp::Relayout { .. }
+                | LayerOp::Map { .. } => None,
             })
             .flatten()
             .collect()
@@ -570,7 +589,9 @@ impl VerifyingKey {
                         .map_err(|v| (l.name.clone(), v))?;
                     continue;
                 }
-                LayerOp::MaxPool { .. } | LayerOp::Relayout { .. } => continue,
+                LayerOp::MaxPool { .. } | LayerOp::Relayout { .. } | LayerOp::Map { .. } => {
+                    continue;
+                }
             };
             // one bound per multiplier: checked by `check_sane`, built so by setup
             let b = bias_bits.next().map_or(&[][..], Vec::as_slice);
@@ -645,6 +666,17 @@ impl VerifyingKey {
                     l.n_in == l.n_out && scales.iter().all(|&m| (0..1 << 42).contains(&m)),
                     None,
                 ),
+                // a map reads a committed column (a layer's output), one entry per input value
+                LayerOp::Map { table } => {
+                    let (lo, hi) = crate::ops::requant::range(false, self.bits);
+                    (
+                        l.n_in == l.n_out
+                            && l.inputs.first().is_some_and(|&t| t > 0)
+                            && table.len() == 1 << self.bits
+                            && table.iter().all(|v| (lo..=hi).contains(v)),
+                        None,
+                    )
+                }
                 LayerOp::Relayout {
                     in_dims,
                     out_dims,

@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use p3_field::PrimeCharacteristicRing;
+use zkml_proof::field::{EF, F};
 use zkml_proof::pcs::CommitShape;
 
 use zkml_model::{Placement, relayout};
@@ -46,6 +48,10 @@ pub struct Lookup {
     pub table: Table,
     pub a: Col,
     pub b: Option<Col>,
+    /// What `b` (a layer's output) is taken to hold at the padding positions of its layout
+    /// (0 for every lookup but a map's): the looked-up column is `b + fill (1 - real)`, with
+    /// `real` the indicator of real positions ([`real_eval`]).
+    pub fill: i64,
 }
 
 pub use crate::ops::Kind;
@@ -66,6 +72,8 @@ pub struct LayerShape {
     /// A relayout's wiring: `(pad_out(j), pad_in(src(j)))` for every real output index `j`
     /// that holds an input value (empty for other kinds).
     pub gather: Vec<(usize, usize)>,
+    /// A map's function table (empty for other kinds).
+    pub table: Vec<i64>,
 }
 
 /// The padded positions a relayout copies (see [`LayerShape::gather`]).
@@ -133,7 +141,7 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
         let first = tensor(l.inputs.first().copied().unwrap_or(0));
         let pair = match (l.op.fixed_dims(), &l.op) {
             (Some(fixed), _) => fixed,
-            (None, LayerOp::Add { .. }) => (first.clone(), first),
+            (None, LayerOp::Add { .. } | LayerOp::Map { .. }) => (first.clone(), first),
             (None, _) => (first, vec![l.n_out]),
         };
         dims.push(pair);
@@ -213,6 +221,7 @@ impl Layout {
                     LayerOp::AvgPool { window, .. } => Kind::AvgPool(window),
                     LayerOp::Add { scales } => Kind::Add(scales),
                     LayerOp::Relayout { .. } => Kind::Relayout,
+                    LayerOp::Map { .. } => Kind::Map,
                 };
                 LayerShape {
                     kind,
@@ -228,6 +237,10 @@ impl Layout {
                         LayerOp::Relayout {
                             view, perm, place, ..
                         } => gather(&in_dims, &out_dims, view, perm, place),
+                        _ => Vec::new(),
+                    },
+                    table: match &l.op {
+                        LayerOp::Map { table } => table.clone(),
                         _ => Vec::new(),
                     },
                     in_dims,
@@ -283,13 +296,59 @@ impl Layout {
         }
     }
 
-    /// The tables this model looks into (the byte table always), in `Table::ALL` order.
+    /// The tables this model looks into (the byte table always), in `Table::ALL` order, then
+    /// one per map layer.
     pub fn tables(&self) -> Vec<Table> {
         let lookups = self.lookups();
         Table::ALL
             .into_iter()
             .filter(|&t| t == Table::Limb || lookups.iter().any(|lk| lk.table == t))
+            .chain(self.map_tables())
             .collect()
+    }
+
+    /// Every table a witness counts into: `Table::ALL`, then one per map layer.
+    pub fn count_tables(&self) -> Vec<Table> {
+        Table::ALL.into_iter().chain(self.map_tables()).collect()
+    }
+
+    fn map_tables(&self) -> impl Iterator<Item = Table> + '_ {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == Kind::Map)
+            .map(|(l, _)| Table::Map(l))
+    }
+
+    /// The function of a map table (empty for the others).
+    pub fn table_function(&self, table: Table) -> &[i64] {
+        match table {
+            Table::Map(l) => &self.layers[l].table,
+            _ => &[],
+        }
+    }
+
+    /// The rows of a table.
+    pub fn table_rows(&self, table: Table) -> Vec<(F, F)> {
+        table.rows(self.bits, self.table_function(table))
+    }
+
+    /// Both columns' MLEs of a table at `z`.
+    pub fn table_eval(&self, table: Table, z: &[EF]) -> (EF, EF) {
+        table.eval(self.bits, z, self.table_function(table))
+    }
+
+    /// What [`Lookup::fill`] adds to lookup `lk`'s second column `col` at `point` (samples
+    /// first; every sample is real): the looked-up value minus this is the column's own.
+    pub fn unfill(&self, lk: &Lookup, col: Col, point: &[EF]) -> EF {
+        let Col::Out(l) = col else {
+            return EF::ZERO;
+        };
+        if lk.fill == 0 {
+            return EF::ZERO;
+        }
+        let real = real_eval(&self.layers[l].out_dims, &point[self.sample_vars..]);
+        EF::from(zkml_proof::field::from_i64(lk.fill)) * (EF::ONE - real)
     }
 
     /// Every lookup, in the order of the GKR segments (the table segments follow).
@@ -320,6 +379,43 @@ impl Layout {
     }
 }
 
+/// The MLE of `[i < n]` over `z.len()` variables (most significant first), in O(|z|).
+fn below_eval(z: &[EF], n: usize) -> EF {
+    let Some((&z0, rest)) = z.split_first() else {
+        return if n >= 1 { EF::ONE } else { EF::ZERO };
+    };
+    let half = 1usize << rest.len();
+    if n >= 2 * half {
+        EF::ONE
+    } else if n > half {
+        (EF::ONE - z0) + z0 * below_eval(rest, n - half)
+    } else {
+        (EF::ONE - z0) * below_eval(rest, n)
+    }
+}
+
+/// The MLE at `z` of the indicator of the real positions of a tensor of `dims` laid out
+/// padded per dimension, in O(|z|).
+pub fn real_eval(dims: &[usize], z: &[EF]) -> EF {
+    let mut at = 0;
+    dims.iter()
+        .zip(dims_vars(dims))
+        .map(|(&n, v)| {
+            at += v;
+            below_eval(&z[at - v..at], n)
+        })
+        .product()
+}
+
+/// The indicator of the real positions of one sample of a tensor of `dims`, padded.
+pub fn real_mask(dims: &[usize]) -> Vec<bool> {
+    let mut mask = vec![false; 1 << dims_vars(dims).iter().sum::<usize>()];
+    for j in 0..dims.iter().product() {
+        mask[padded_index(dims, j)] = true;
+    }
+    mask
+}
+
 /// `log2` of the next power of two of `n`.
 pub fn pow2_vars(n: usize) -> usize {
     n.max(1).next_power_of_two().trailing_zeros() as usize
@@ -337,4 +433,32 @@ pub fn padded(values: &[i64], vars: usize) -> Vec<zkml_proof::field::F> {
 /// Byte limbs of a max-pool difference (`0 <= out - input < 2^bits`).
 pub fn diff_limbs(bits: u32) -> usize {
     bits.div_ceil(crate::tables::LIMB_BITS) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkml_proof::mle::evaluate;
+
+    #[test]
+    fn the_real_indicator_at_a_point_is_its_evaluation() {
+        for dims in [
+            vec![1],
+            vec![5],
+            vec![8],
+            vec![3, 5, 6],
+            vec![4, 1, 7],
+            vec![2, 9],
+        ] {
+            let mask: Vec<F> = real_mask(&dims)
+                .iter()
+                .map(|&r| F::from_u64(u64::from(r)))
+                .collect();
+            let vars = dims_vars(&dims).iter().sum::<usize>();
+            let z: Vec<EF> = (0..vars).map(|k| EF::from_u64(k as u64 * 7 + 3)).collect();
+            assert_eq!(real_eval(&dims, &z), evaluate(&mask, &z), "{dims:?}");
+            let ones = mask.iter().filter(|&&m| m == F::ONE).count();
+            assert_eq!(ones, dims.iter().product::<usize>());
+        }
+    }
 }

@@ -45,6 +45,8 @@ pub enum LayerProof {
         inputs: [EF; 2],
     },
     Relayout(RelayoutProof),
+    /// A map has no messages of its own (its lookups are in the lookup argument).
+    Map,
 }
 
 /// A proof that the model behind a verifying key maps `input` to `output`.

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use p3_field::PrimeCharacteristicRing;
 use zkml_model::BatchDim;
-use zkml_proof::field::{EF, F};
+use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::gkr::{self, Segment};
 use zkml_proof::mle::evaluate;
 use zkml_proof::pcs;
@@ -13,7 +13,7 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Cheat, Hook, Msg};
 use crate::error::ProveError;
 use crate::keys::ProvingKey;
-use crate::layout::{Col, Layout};
+use crate::layout::{Col, Layout, Lookup, real_mask};
 use crate::ops::{ProveCx, requant};
 use crate::proof::Proof;
 use crate::statement::{Claims, Public, bind};
@@ -245,6 +245,24 @@ fn column(w: &Witness, col: Col) -> &[F] {
 
 type LookupParts = (gkr::GkrProof, Vec<EF>, Vec<EF>);
 
+/// Lookup `lk`'s second column `b`, with [`Lookup::fill`] at the padding positions.
+fn filled(layout: &Layout, w: &Witness, lk: &Lookup, b: Col) -> Vec<F> {
+    let values = column(w, b);
+    let Col::Out(l) = b else {
+        return values.to_vec();
+    };
+    if lk.fill == 0 {
+        return values.to_vec();
+    }
+    let mask = real_mask(&layout.layers[l].out_dims);
+    let fill = from_i64(lk.fill);
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| if mask[i % mask.len()] { v } else { v + fill })
+        .collect()
+}
+
 fn prove_lookups(
     layout: &Layout,
     w: &Witness,
@@ -255,14 +273,20 @@ fn prove_lookups(
 ) -> LookupParts {
     let (beta, gamma, alpha) = (t.sample(), t.sample(), t.sample());
     let lookups = layout.lookups();
+    // each lookup's second column, filled at the padding (a map's)
+    let looked_up: Vec<Option<Vec<F>>> = lookups
+        .iter()
+        .map(|lk| lk.b.map(|b| filled(layout, w, lk, b)))
+        .collect();
     let mut segments: Vec<Segment> = lookups
         .iter()
-        .map(|lk| {
+        .zip(&looked_up)
+        .map(|(lk, b)| {
             let a = column(w, lk.a);
-            let den = match lk.b {
+            let den = match b {
                 Some(b) => a
                     .iter()
-                    .zip(column(w, b))
+                    .zip(b)
                     .map(|(&x, &y)| alpha - combine(lk.table, x.into(), y.into(), beta, gamma))
                     .collect(),
                 None => a
@@ -282,8 +306,8 @@ fn prove_lookups(
         }
     }
     for table in layout.tables() {
-        let den = table
-            .rows(layout.bits)
+        let den = layout
+            .table_rows(table)
             .iter()
             .map(|&(x, s)| alpha - combine(table, x.into(), s.into(), beta, gamma))
             .collect();
@@ -298,9 +322,10 @@ fn prove_lookups(
         Some(e) => gkr::prove_deviating(segments, &mut |at, v| e(Msg::Gkr(at), v), t),
     };
     let mut lookup_evals = Vec::new();
-    for (lk, leaf) in lookups.iter().zip(&leaves) {
-        for col in std::iter::once(lk.a).chain(lk.b) {
-            lookup_evals.push(evaluate(column(w, col), &leaf.point));
+    for ((lk, b), leaf) in lookups.iter().zip(&looked_up).zip(&leaves) {
+        lookup_evals.push(evaluate(column(w, lk.a), &leaf.point));
+        if let Some(b) = b {
+            lookup_evals.push(evaluate(b, &leaf.point));
         }
     }
     let mut table_evals: Vec<EF> = leaves[lookups.len()..].iter().map(|l| l.num).collect();
@@ -310,8 +335,11 @@ fn prove_lookups(
     }
     let mut values = lookup_evals.iter();
     for (lk, leaf) in lookups.iter().zip(&leaves) {
-        for col in std::iter::once(lk.a).chain(lk.b) {
-            let v = values.next().copied().unwrap_or_default();
+        for (k, col) in std::iter::once(lk.a).chain(lk.b).enumerate() {
+            let mut v = values.next().copied().unwrap_or_default();
+            if k == 1 {
+                v -= layout.unfill(lk, col, &leaf.point);
+            }
             claims
                 .column(layout, public, col, leaf.point.clone(), v)
                 .ok();

@@ -7,6 +7,7 @@
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
 use zkml_proof::field::{EF, F, from_i64};
+use zkml_proof::mle::evaluate;
 
 /// Bits of one range-check limb.
 pub const LIMB_BITS: u32 = 8;
@@ -24,6 +25,9 @@ pub enum Table {
     /// `[-2^(bits-1), 2^(bits-1) - 1]`, the second half `(0, 1)`. A lookup of
     /// `(weight, pad)` proves a real weight in range and a padding weight zero.
     Weight,
+    /// `(x, f[x])` for `x` in `[-2^(bits-1), 2^(bits-1) - 1]`: the function of map layer `l`
+    /// (its key's table `f`, indexed from the lowest input).
+    Map(usize),
 }
 
 impl Table {
@@ -40,6 +44,7 @@ impl Table {
             Table::ClampRelu => 1,
             Table::Clamp => 2,
             Table::Weight => 3,
+            Table::Map(l) => 4 + l as u64,
         }
     }
 
@@ -53,7 +58,7 @@ impl Table {
         match self {
             Table::Limb => LIMB_BITS as usize,
             Table::ClampRelu => bits as usize - 1,
-            Table::Clamp => bits as usize,
+            Table::Clamp | Table::Map(_) => bits as usize,
             Table::Weight => bits as usize + 1,
         }
     }
@@ -62,7 +67,7 @@ impl Table {
     pub fn lo(self, bits: u32) -> i64 {
         match self {
             Table::Limb | Table::ClampRelu => 0,
-            Table::Clamp | Table::Weight => -(1i64 << (bits - 1)),
+            Table::Clamp | Table::Weight | Table::Map(_) => -(1i64 << (bits - 1)),
         }
     }
 
@@ -72,10 +77,16 @@ impl Table {
         (x - self.lo(bits)) as usize
     }
 
-    /// The rows `(x, sigma)` of the table.
-    pub fn rows(self, bits: u32) -> Vec<(F, F)> {
+    /// The rows `(x, sigma)` of the table; `f` is a map table's function (ignored by the
+    /// others).
+    pub fn rows(self, bits: u32, f: &[i64]) -> Vec<(F, F)> {
         let n = 1usize << self.num_vars(bits);
         let lo = self.lo(bits);
+        if let Table::Map(_) = self {
+            return (0..n)
+                .map(|i| (from_i64(lo + i as i64), from_i64(f[i])))
+                .collect();
+        }
         if self == Table::Weight {
             let half = n / 2;
             return (0..n)
@@ -101,14 +112,15 @@ impl Table {
         1 << bits
     }
 
-    /// The MLEs of both columns at `z` (length `num_vars(bits)`), in O(|z|).
-    pub fn eval(self, bits: u32, z: &[EF]) -> (EF, EF) {
+    /// The MLEs of both columns at `z` (length `num_vars(bits)`), in O(|z|) (a map table's
+    /// second column, the function `f`, in O(|f|)).
+    pub fn eval(self, bits: u32, z: &[EF], f: &[i64]) -> (EF, EF) {
         if self == Table::Weight {
             // first variable: which half; the rest index a signed value in the first half
             let Some((&z0, rest)) = z.split_first() else {
                 return (EF::ZERO, EF::ZERO);
             };
-            let (x, _) = Table::Clamp.eval(bits, rest);
+            let (x, _) = Table::Clamp.eval(bits, rest, &[]);
             return ((EF::ONE - z0) * x, z0);
         }
         let n = z.len();
@@ -120,6 +132,7 @@ impl Table {
             });
         let sigma = match self {
             Table::Limb => EF::ZERO,
+            Table::Map(_) => evaluate(&f.iter().map(|&v| from_i64(v)).collect::<Vec<_>>(), z),
             _ => {
                 let all_one: EF = z.iter().copied().product();
                 let all_zero: EF = z.iter().map(|&zk| EF::ONE - zk).product();
@@ -138,13 +151,13 @@ pub fn combine(table: Table, a: EF, b: EF, beta: EF, gamma: EF) -> EF {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zkml_proof::mle::evaluate;
 
     #[test]
     fn table_mles_equal_the_tables_on_the_hypercube() {
         for bits in [2u32, 4, 8] {
-            for table in Table::ALL.into_iter().chain([Table::Weight]) {
-                let rows = table.rows(bits);
+            let f: Vec<i64> = (0..1i64 << bits).map(|i| (i * 37 % 11) - 5).collect();
+            for table in Table::ALL.into_iter().chain([Table::Weight, Table::Map(3)]) {
+                let rows = table.rows(bits, &f);
                 let n = table.num_vars(bits);
                 let xs: Vec<F> = rows.iter().map(|r| r.0).collect();
                 let ss: Vec<F> = rows.iter().map(|r| r.1).collect();
@@ -152,25 +165,28 @@ mod tests {
                     let z: Vec<EF> = (0..n)
                         .map(|k| EF::from_u64(((i >> (n - 1 - k)) & 1) as u64))
                         .collect();
-                    assert_eq!(table.eval(bits, &z), (EF::from(xs[i]), EF::from(ss[i])));
+                    assert_eq!(table.eval(bits, &z, &f), (EF::from(xs[i]), EF::from(ss[i])));
                 }
                 // and off the hypercube the closed form agrees with the MLE of the rows
                 let z: Vec<EF> = (0..n).map(|k| EF::from_u64(k as u64 * 31 + 7)).collect();
-                assert_eq!(table.eval(bits, &z), (evaluate(&xs, &z), evaluate(&ss, &z)));
+                assert_eq!(
+                    table.eval(bits, &z, &f),
+                    (evaluate(&xs, &z), evaluate(&ss, &z))
+                );
             }
         }
     }
 
     #[test]
     fn clamp_table_sigma_marks_the_ends() {
-        let rows = Table::ClampRelu.rows(8);
+        let rows = Table::ClampRelu.rows(8, &[]);
         assert_eq!(rows.len(), 128);
         assert_eq!(rows[0], (F::ZERO, -F::ONE));
         assert_eq!(rows[127], (F::from_u64(127), F::ONE));
-        let rows = Table::Clamp.rows(8);
+        let rows = Table::Clamp.rows(8, &[]);
         assert_eq!(rows[0].0, from_i64(-128));
         assert_eq!(Table::Clamp.index_of(8, -128), 0);
-        let rows = Table::Weight.rows(4);
+        let rows = Table::Weight.rows(4, &[]);
         assert_eq!(rows.len(), 32);
         assert_eq!(rows[Table::Weight.index_of(4, -8)], (from_i64(-8), F::ZERO));
         assert_eq!(rows[Table::Weight.index_of(4, 7)], (from_i64(7), F::ZERO));

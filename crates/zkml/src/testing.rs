@@ -6,8 +6,8 @@
 )]
 
 use zkml_model::{
-    AddLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, MaxPoolLayer, Placement, QuantLayer,
-    QuantizedModel, RelayoutLayer, ScaleMode, Window,
+    AddLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, Expr, Func, MapLayer, MaxPoolLayer,
+    Placement, QuantLayer, QuantizedModel, RelayoutLayer, ScaleMode, Window,
 };
 
 /// A deterministic pseudo-random generator (xorshift), so tests need no extra crates.
@@ -126,6 +126,9 @@ pub enum Spec {
     /// The current `[C][H][W]` tensor upsampled by repeating each row and column (a nearest
     /// Resize by integer factors).
     Upsample([usize; 2]),
+    /// A sigmoid of the current tensor (a map: inputs at scale 1/16, outputs at 1/hi, so the
+    /// table is not 0 at input 0).
+    Sigmoid,
 }
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
@@ -287,6 +290,17 @@ pub fn cnn_bits(
                     out_scale: 0.05,
                 }));
                 shape = out;
+            }
+            Spec::Sigmoid => {
+                let f = Expr::unary(Func::Sigmoid, Expr::X);
+                let table = MapLayer::table(&f, false, 1.0 / 16.0, 1.0 / hi(bits) as f64, bits);
+                layers.push(QuantLayer::Map(MapLayer {
+                    name,
+                    function: f.to_string(),
+                    dims: shape.clone(),
+                    table,
+                    out_scale: 0.05,
+                }));
             }
             Spec::Dense(n_out, relu) => {
                 let n_in: usize = shape.iter().product();

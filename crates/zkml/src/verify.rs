@@ -220,6 +220,7 @@ fn verify_lookups(
         }
         claims.column(layout, public, lk.a, leaf.point.clone(), a)?;
         if let Some(col) = lk.b {
+            let b = b - layout.unfill(lk, col, &leaf.point);
             claims.column(layout, public, col, leaf.point.clone(), b)?;
         }
     }
@@ -230,7 +231,7 @@ fn verify_lookups(
         .enumerate()
     {
         let segment = lookups.len() + k;
-        let (x, s) = table.eval(layout.bits, &leaf.point);
+        let (x, s) = layout.table_eval(table, &leaf.point);
         if leaf.num != proof.table_evals[k] || leaf.den != alpha - combine(table, x, s, beta, gamma)
         {
             return Err(VerifyError::LookupLeaf { segment });

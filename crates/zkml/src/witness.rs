@@ -46,7 +46,7 @@ pub struct Witness {
     /// Public input `[samples][padded dims]`, in the field.
     pub input: Vec<F>,
     pub layers: Vec<LayerWitness>,
-    /// Lookup multiplicities per table (`Table::ALL` order, full table length).
+    /// Lookup multiplicities per table (`Layout::count_tables` order, full table length).
     pub mults: Vec<(Table, Vec<F>)>,
     /// Public output, `[padded samples][output_len]` (real values, C order).
     pub output: Vec<i64>,
@@ -62,13 +62,15 @@ pub fn generate(model: &QuantizedModel, layout: &Layout, inputs: &[Vec<i64>]) ->
         .collect();
     let traces: Vec<_> = rows.par_iter().map(|x| model.trace(x)).collect();
     let input = embed(&inputs.concat(), &layout.layers[0].in_dims, samples);
-    let mut counts: Vec<(Table, Vec<u64>)> = Table::ALL
-        .iter()
-        .map(|&t| (t, vec![0u64; 1 << t.num_vars(model.bits)]))
+    let mut counts: Vec<(Table, Vec<u64>)> = layout
+        .count_tables()
+        .into_iter()
+        .map(|t| (t, vec![0u64; 1 << t.num_vars(model.bits)]))
         .collect();
     let mut layers = Vec::with_capacity(model.layers.len());
     for (l, (layer, shape)) in model.layers.iter().zip(&layout.layers).enumerate() {
         let cx = WitnessCx {
+            layer_index: l,
             layer,
             shape,
             bits: model.bits,
@@ -117,8 +119,8 @@ pub(crate) fn field(values: &[i64]) -> Vec<F> {
 }
 
 impl Witness {
-    /// Recomputes the multiplicities from the committed columns (values outside every table
-    /// are not counted). Used by tests that forge a witness.
+    /// Recomputes the multiplicities of `Table::ALL` from the committed columns (values outside
+    /// every table are not counted; a map's are kept). Used by tests that forge a witness.
     pub fn recount(&mut self, bits: u32, relu: &[bool]) {
         let mut counts: Vec<(Table, Vec<u64>)> = Table::ALL
             .iter()
@@ -137,7 +139,8 @@ impl Witness {
             }
         };
         for (lw, &r) in self.layers.iter().zip(relu) {
-            if lw.diffs.is_empty() {
+            // a requantizing layer looks its output up in the clamp table
+            if !lw.cols.sigma.is_empty() {
                 lw.cols.out.iter().for_each(|&v| bump(Table::clamp(r), v));
             }
             lw.cols
@@ -152,9 +155,15 @@ impl Witness {
                 .flatten()
                 .for_each(|&v| bump(Table::Limb, v));
         }
+        // a map's multiplicities are kept as they are
+        let maps: Vec<(Table, Vec<F>)> = std::mem::take(&mut self.mults)
+            .into_iter()
+            .filter(|(t, _)| matches!(t, Table::Map(_)))
+            .collect();
         self.mults = counts
             .into_iter()
             .map(|(t, c)| (t, c.into_iter().map(F::from_u64).collect()))
+            .chain(maps)
             .collect();
     }
 }

@@ -24,7 +24,7 @@ use zkml::{
 use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
-use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Relayout, Upsample};
+use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Relayout, Sigmoid, Upsample};
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
 
@@ -163,7 +163,7 @@ fn fake_acc(pk: &ProvingKey, w: &mut Witness, l: usize, i: usize, row: usize) {
 
 #[test]
 fn the_cheating_prover_without_a_deviation_is_honest() {
-    for (pk, xs) in [mlp(), cnn_fixture()] {
+    for (pk, xs) in [mlp(), cnn_fixture(), map_fixture()] {
         let proof = prove_cheating(&pk, &xs, &Cheat::default()).unwrap();
         assert!(verify(&pk.vk, &proof).is_ok());
     }
@@ -462,6 +462,45 @@ fn an_upsampled_copy_that_differs_from_its_source_is_caught_by_the_relayout_wiri
     assert!(matches!(err, VerifyError::Relayout { layer: 1 }), "{err}");
 }
 
+/// Conv 3x3 (pads 1) to `[3, 5, 5]` -> sigmoid -> dense 5 -> sigmoid, on `[2, 5, 5]`.
+fn map_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
+    let specs = [
+        Conv(3, [3, 3], [1, 1], [1; 4], false),
+        Sigmoid,
+        Dense(5, false),
+        Sigmoid,
+    ];
+    let pk = setup(cnn_model(&specs)).unwrap();
+    (pk, inputs(2, 50, 78))
+}
+
+#[test]
+fn a_map_output_other_than_the_function_is_caught_by_the_lookup_sum() {
+    // the sigmoid's output at one real position raised by one (in range, committed, read by
+    // the dense layer after it consistently). Its pair (x, y + 1) is no row of the table, so
+    // no multiplicities balance the logup sum. Caught by: the GKR root sum check.
+    let (pk, xs) = map_fixture();
+    let tamper = |w: &mut Witness| w.layers[1].cols.out[0] -= F::ONE;
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(
+        matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),
+        "{err}"
+    );
+}
+
+#[test]
+fn nonzero_padding_of_a_map_output_is_caught_by_the_lookup_sum() {
+    // the map's output [3, 5, 5] padded to [4, 8, 8]: cell 5 is column 5 (padding), read by no
+    // layer. Its looked-up pair is (0, 1 + f(0)), no row. Caught by: the GKR root sum check.
+    let (pk, xs) = map_fixture();
+    let tamper = |w: &mut Witness| w.layers[1].cols.out[5] = F::ONE;
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(
+        matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),
+        "{err}"
+    );
+}
+
 #[test]
 fn another_per_position_multiplier_is_caught_by_the_requant_check() {
     // an average pool dividing border windows by their positions inside the input (one
@@ -694,6 +733,8 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
                 v.push((round(l, Stage::Wiring, 1), 2));
                 v.push(value(Value::Input));
             }
+            // no messages of its own
+            Kind::Map => {}
             Kind::Relayout => {
                 v.push(value(Value::Out));
                 v.push((round(l, Stage::Wiring, 0), 2));

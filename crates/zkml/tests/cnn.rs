@@ -22,7 +22,9 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
     assert_eq!(out, expected);
 }
 
-use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Read, Relayout, Upsample};
+use Spec::{
+    Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Read, Relayout, Sigmoid, Upsample,
+};
 
 #[test]
 fn lenet_style_conv_pool_dense() {
@@ -430,4 +432,26 @@ fn print_security_264k() {
         );
     }
     println!("{}", zkml::security(&pk.vk, 1));
+}
+
+#[test]
+fn element_wise_functions_anywhere_in_the_graph() {
+    // after a conv (a [4, 8, 8]-padded layout), after a pool, read twice (a residual), and as
+    // the last layer (5 outputs padded to 8: the public output's padding holds 0, not f(0))
+    round_trip(
+        [2, 5, 5],
+        &[
+            Conv(3, [3, 3], [1, 1], [1; 4], false),
+            Sigmoid,
+            Pool([2, 2], [1, 1], [0; 4]),
+            Sigmoid,
+            Add(3, false),
+            Dense(5, false),
+            Sigmoid,
+        ],
+        3,
+        61,
+    );
+    // on the model input (a relayout copies it into the witness first: see quantization)
+    round_trip([1, 3, 3], &[Dense(6, false), Sigmoid, Sigmoid], 2, 62);
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{Spec, cnn, cnn_bits, inputs, model};
 use p3_field::PrimeCharacteristicRing;
-use zkml::keys::LayerOp;
+use zkml::keys::{LayerOp, VkLayer};
 use zkml::zkml_model::BatchDim;
 use zkml::{FormatError, KeyProofError, VerifyingKey};
 use zkml::{Proof, ProvingKey, VerifyError, prove_tampered, setup, verify};
@@ -107,6 +107,7 @@ fn a_lookup_into_another_layers_table_is_refused() {
                     m[usize::try_from(e).unwrap()] += F::ONE;
                 }
                 zkml::tables::Table::Weight => unreachable!("a key proof table in a proof"),
+                zkml::tables::Table::Map(_) => unreachable!("the model has no map"),
             }
         }
     })
@@ -755,4 +756,54 @@ fn relayout_and_per_position_keys_load_and_bad_relayouts_are_refused() {
         }
         e => panic!("refused by another check: {e}"),
     }
+}
+
+#[test]
+fn map_keys_load_and_bad_tables_are_refused() {
+    // the map as wide as the model input, so that reading the input keeps every width
+    let specs = [Spec::Dense(8, false), Spec::Sigmoid, Spec::Dense(3, false)];
+    let vk = setup(cnn([1, 2, 4], &specs, BatchDim::Fixed(1), 8))
+        .unwrap()
+        .vk;
+    let loaded = VerifyingKey::from_bytes(&vk.to_bytes()).unwrap();
+    assert_eq!(loaded.statement_bytes(), vk.statement_bytes());
+    let why = |edit: &dyn Fn(&mut VkLayer)| {
+        let mut bad = vk.clone();
+        edit(&mut bad.layers[1]);
+        match load_error(&bad) {
+            FormatError::Malformed { why, .. } => why,
+            e => panic!("refused by another check: {e}"),
+        }
+    };
+    let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
+    let table = |edit: fn(&mut Vec<i64>)| {
+        why(&|l: &mut VkLayer| {
+            if let LayerOp::Map { table } = &mut l.op {
+                edit(table);
+            }
+        })
+    };
+    // an entry out of the 8-bit range, at either end; a table one entry short or long
+    assert_eq!(table(|t| t[3] = 128), shape);
+    assert_eq!(table(|t| t[3] = -129), shape);
+    assert_eq!(table(|t| t.truncate(255)), shape);
+    assert_eq!(table(|t| t.push(0)), shape);
+    // a map that reads the model input (no committed column to look up)
+    assert_eq!(why(&|l| l.inputs = vec![0]), shape);
+    // a map whose width is not its input's
+    let mut bad = vk.clone();
+    bad.layers[1].n_out += 1;
+    bad.layers[2].n_in += 1;
+    match load_error(&bad) {
+        FormatError::Malformed { why, .. } => assert_eq!(why, shape),
+        e => panic!("refused by another check: {e}"),
+    }
+    // the extremes of the range pass the sanity check (the key proof, which certifies the
+    // table as part of the statement, then refuses the edited key)
+    let mut edge = vk.clone();
+    if let LayerOp::Map { table } = &mut edge.layers[1].op {
+        table[0] = -128;
+        table[255] = 127;
+    }
+    assert!(matches!(load_error(&edge), FormatError::KeyProof(_)));
 }

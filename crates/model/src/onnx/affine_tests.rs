@@ -129,10 +129,11 @@ fn constants_that_are_not_per_channel_or_divide_by_the_data_are_gaps() {
             vec![1, 2, 2, 2],
             "only a scalar or one value per channel",
         ),
+        // (a scalar divided by the data is an element-wise function: map_tests)
         (
             node("Div", "op", &["c", "x"], "y", vec![]),
-            vec![1.0],
-            vec![1],
+            vec![1.0, 2.0],
+            vec![2, 1, 1],
             "division of a constant by the data",
         ),
         (

@@ -290,6 +290,7 @@ fn concatenations_import_quantize_and_run() {
         .iter()
         .map(|l| match l {
             QuantLayer::Relayout(_) => "Relayout",
+            QuantLayer::Map(_) => "Map",
             QuantLayer::Add(a) if a.relu => "Add+Relu",
             QuantLayer::Add(_) => "Add",
             QuantLayer::Conv(_) => "Conv",

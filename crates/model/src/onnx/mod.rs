@@ -21,6 +21,7 @@ mod affine;
 mod conv;
 mod fold;
 mod join;
+mod map;
 mod ops;
 mod pad;
 mod pool;
@@ -105,6 +106,9 @@ pub(crate) struct Ctx {
     pub nodes: Vec<Node>,
     /// ONNX nodes that are not graph nodes: constants and ops folded into a neighbour.
     pub folded: Vec<FoldedNode>,
+    /// The expressions of the element-wise functions, by the output of the node that ends each
+    /// (`map::fuse`).
+    pub maps: HashMap<String, crate::map::Expr>,
     /// The symbol of a dynamic batch in folded shape values.
     pub batch_symbol: Option<Symbol>,
     /// Why tract could not fold constants, if it could not.
@@ -158,6 +162,8 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
     for (name, value) in folded.consts {
         consts.entry(name).or_insert(value);
     }
+    let fused = map::fuse(g, &consts, dir, &output_name);
+    let g = &fused.graph;
     let path = data_path(
         g,
         &consts,
@@ -180,7 +186,8 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         tensors: HashMap::from([(input_name.clone(), input)]),
         readers,
         nodes: Vec::new(),
-        folded: Vec::new(),
+        folded: fused.folded,
+        maps: fused.exprs,
         batch_symbol: folded.batch,
         fold_failure: folded.failure,
         batch_dependent: folded.batch_dependent,
@@ -407,6 +414,9 @@ fn visit(
 fn pick_builder(node: &NodeProto, n_sources: usize) -> Option<ops::Builder> {
     let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
     let op = node.op_type.as_str();
+    if node.domain == map::DOMAIN {
+        return Some(map::build);
+    }
     match n_sources {
         2 if default_domain && matches!(op, "Add" | "Sum") => Some(join::add),
         1.. if default_domain && op == "Concat" => Some(join::concat),
@@ -459,6 +469,7 @@ fn push_node(
         | Op::AvgPool(_)
         | Op::Transpose(_)
         | Op::Relu
+        | Op::Map(_)
         | Op::Reshape
         | Op::Identity => 1,
     };
@@ -625,6 +636,8 @@ mod cnn_tests;
 mod dag_tests;
 #[cfg(test)]
 mod fold_tests;
+#[cfg(test)]
+mod map_tests;
 #[cfg(test)]
 mod oned_tests;
 #[cfg(test)]

@@ -182,8 +182,11 @@ fn a_relu_after_an_average_pool_is_its_clamp_and_reduce_mean_may_drop_the_axes()
             QuantLayer::Conv(c) => (false, c.relu),
             QuantLayer::AvgPool(p) => (true, p.relu),
             QuantLayer::Dense(d) => (false, d.relu),
-            QuantLayer::MaxPool(_) | QuantLayer::Add(_) | QuantLayer::Relayout(_) => {
-                panic!("no max-pool, sum or relayout here")
+            QuantLayer::MaxPool(_)
+            | QuantLayer::Add(_)
+            | QuantLayer::Relayout(_)
+            | QuantLayer::Map(_) => {
+                panic!("no max-pool, sum, relayout or map here")
             }
         })
         .collect();

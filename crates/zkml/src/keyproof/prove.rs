@@ -192,7 +192,7 @@ fn gkr_segments(
         .collect();
     for (table, mult) in Table::KEY.iter().zip(mults) {
         let den = table
-            .rows(shape.bits)
+            .rows(shape.bits, &[])
             .iter()
             .map(|&(x, s)| alpha - combine(*table, x.into(), s.into(), beta, gamma))
             .collect();

@@ -226,7 +226,7 @@ fn check_leaves(
     }
     let n = shape.segments.len();
     for (k, (table, leaf)) in Table::KEY.iter().zip(&leaves[n..]).enumerate() {
-        let (x, s) = table.eval(shape.bits, &leaf.point);
+        let (x, s) = table.eval(shape.bits, &leaf.point, &[]);
         let mult = proof.mult_evals[k];
         if leaf.num != mult || leaf.den != alpha - combine(*table, x, s, beta, gamma) {
             return Err(KeyProofError::LookupLeaf { segment: n + k });

@@ -41,6 +41,7 @@ impl LayerKind for MaxPool {
                 table: Table::Limb,
                 a,
                 b: None,
+                fill: 0,
             })
             .collect()
     }

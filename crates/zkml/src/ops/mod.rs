@@ -9,6 +9,7 @@ pub mod add; // a + b at two scales: the accumulator is a combination of the inp
 pub mod avgpool; // average pool: a wiring sumcheck with unit coefficients
 pub mod conv; // 2-D convolution: an im2col sumcheck and a wiring sumcheck
 pub mod dense; // y = W x + b by a sumcheck over the inner index
+pub mod map; // an element-wise function by table: one lookup per value
 pub mod maxpool; // max-pool: range-checked differences, a zero-check and a wiring sumcheck
 pub mod relayout; // copies of input positions (Transpose, Reshape, Concat, Resize): one wiring sumcheck
 pub mod requant; // out = clamp(round(acc * m / 2^32)) by a zero-check plus lookups
@@ -35,6 +36,7 @@ pub enum Kind {
     AvgPool(Window),
     Add([i64; 2]),
     Relayout,
+    Map,
 }
 
 impl Kind {
@@ -47,12 +49,15 @@ impl Kind {
             Kind::AvgPool(_) => &avgpool::AvgPool,
             Kind::Add(_) => &add::Add,
             Kind::Relayout => &relayout::Relayout,
+            Kind::Map => &map::Map,
         }
     }
 }
 
 /// One layer's inputs to its witness: the model's exact integer inference on every sample.
 pub(crate) struct WitnessCx<'a> {
+    /// The layer's index.
+    pub layer_index: usize,
     pub layer: &'a QuantLayer,
     pub shape: &'a LayerShape,
     pub bits: u32,

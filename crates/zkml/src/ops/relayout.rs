@@ -165,6 +165,7 @@ mod tests {
             relu: false,
             inputs: vec![0],
             gather,
+            table: Vec::new(),
         }
     }
 

@@ -316,11 +316,13 @@ pub(crate) fn lookups(l: usize, relu: bool) -> Vec<Lookup> {
         table: Table::Limb,
         a,
         b: None,
+        fill: 0,
     };
     let mut v = vec![Lookup {
         table: Table::clamp(relu),
         a: Col::Out(l),
         b: Some(Col::Sigma(l)),
+        fill: 0,
     }];
     v.extend((0..E_LIMBS).map(|k| limb(Col::Excess(l, k))));
     v.extend((0..R_LIMBS).map(|k| limb(Col::Rem(l, k))));

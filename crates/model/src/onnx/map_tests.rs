@@ -1,0 +1,192 @@
+//! Element-wise functions on hand-built protobufs: each ONNX activation becomes one map, the
+//! subgraphs that compute one (GELU's Erf form, SiLU, HardSwish by parts) fuse into one, and
+//! affine chains and functions of two tensors do not. Float inference against tract.
+
+use tract_onnx::pb::{NodeProto, TensorProto};
+
+use tract_onnx::pb::AttributeProto;
+use tract_onnx::pb::attribute_proto::AttributeType;
+
+use super::cnn_tests::{float_matches_tract, int_attr, onnx_model, rand_vals, tensor};
+use super::tests::{gap_reasons, import, node};
+use crate::graph::Op;
+use crate::quantize::{QuantConfig, quantize};
+use crate::quantized::QuantLayer;
+
+/// Gemm `6 -> 5` writing `h`, the `nodes` reading `h` and writing `a`, Gemm `5 -> 3` to `y`.
+fn between_gemms(
+    mut nodes: Vec<NodeProto>,
+    mut inits: Vec<TensorProto>,
+) -> tract_onnx::pb::ModelProto {
+    inits.push(tensor("w1", &[5, 6], rand_vals(1, 30, -1.0, 1.0)));
+    inits.push(tensor("b1", &[5], rand_vals(2, 5, -0.5, 0.5)));
+    inits.push(tensor("w2", &[3, 5], rand_vals(3, 15, -1.0, 1.0)));
+    inits.push(tensor("b2", &[3], rand_vals(4, 3, -0.5, 0.5)));
+    let trans = || vec![int_attr("transB", 1)];
+    nodes.insert(0, node("Gemm", "fc1", &["x", "w1", "b1"], "h", trans()));
+    nodes.push(node("Gemm", "fc2", &["a", "w2", "b2"], "y", trans()));
+    onnx_model(&[1, 6], nodes, inits)
+}
+
+fn float_attr(name: &str, f: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        f,
+        r#type: AttributeType::Float as i32,
+        ..Default::default()
+    }
+}
+
+fn scalar(name: &str, v: f32) -> TensorProto {
+    tensor(name, &[], vec![v])
+}
+
+/// The one map of a graph `fc1 -> map -> fc2`, and its ONNX op types.
+fn the_map(nodes: Vec<NodeProto>, inits: Vec<TensorProto>) -> (crate::map::Expr, String) {
+    let g = float_matches_tract(&between_gemms(nodes, inits), &[1, 6]);
+    assert_eq!(g.nodes.len(), 3, "{:?}", g.nodes);
+    match &g.nodes[1].op {
+        Op::Map(e) => (e.clone(), g.nodes[1].onnx_op.clone()),
+        op => panic!("{op:?}"),
+    }
+}
+
+#[test]
+fn each_activation_is_one_map() {
+    let one = |op: &str, attrs| vec![node(op, "act", &["h"], "a", attrs)];
+    for op in [
+        "Sigmoid",
+        "Tanh",
+        "Erf",
+        "Softplus",
+        "Softsign",
+        "Elu",
+        "Selu",
+        "HardSigmoid",
+        "HardSwish",
+        "Abs",
+        "Exp",
+    ] {
+        let (_, onnx) = the_map(one(op, vec![]), vec![]);
+        assert_eq!(onnx, op);
+    }
+    let (e, _) = the_map(one("LeakyRelu", vec![float_attr("alpha", 0.2)]), vec![]);
+    assert!((e.eval(-1.0) + 0.2).abs() < 1e-7);
+    let (e, _) = the_map(one("Elu", vec![float_attr("alpha", 0.5)]), vec![]);
+    assert!((e.eval(-30.0) + 0.5).abs() < 1e-9);
+    // Clip with constant bounds (ReLU6), and with only an upper one
+    let clip = vec![node("Clip", "act", &["h", "lo", "hi"], "a", vec![])];
+    let (e, onnx) = the_map(clip, vec![scalar("lo", 0.0), scalar("hi", 0.5)]);
+    assert_eq!(
+        (e.eval(-1.0), e.eval(0.25), e.eval(9.0), onnx.as_str()),
+        (0.0, 0.25, 0.5, "Clip")
+    );
+    // a scalar divided by the data
+    let div = vec![node("Div", "act", &["two", "h"], "a", vec![])];
+    let (e, _) = the_map(div, vec![scalar("two", 2.0)]);
+    assert_eq!(e.eval(4.0), 0.5);
+    let clip = vec![node("Clip", "act", &["h", "", "hi"], "a", vec![])];
+    let (e, _) = the_map(clip, vec![scalar("hi", 0.5)]);
+    assert_eq!((e.eval(-1.0), e.eval(9.0)), (-1.0, 0.5));
+}
+
+#[test]
+fn gelu_and_silu_subgraphs_fuse_into_one_map() {
+    // GELU as the legacy exporter writes it: x * 0.5 * (1 + erf(x / sqrt 2))
+    let nodes = vec![
+        node("Div", "div", &["h", "sqrt2"], "d", vec![]),
+        node("Erf", "erf", &["d"], "e", vec![]),
+        node("Add", "add", &["e", "one"], "p", vec![]),
+        node("Mul", "mul", &["h", "p"], "m", vec![]),
+        node("Mul", "half", &["m", "0.5"], "a", vec![]),
+    ];
+    let inits = vec![
+        scalar("sqrt2", std::f32::consts::SQRT_2),
+        scalar("one", 1.0),
+        scalar("0.5", 0.5),
+    ];
+    let (e, onnx) = the_map(nodes, inits);
+    assert_eq!(onnx, "Div+Erf+Add+Mul+Mul");
+    let gelu = crate::map::Expr::gelu(false);
+    for x in [-3.0, -0.5, 0.0, 0.7, 2.5] {
+        assert!((e.eval(x) - gelu.eval(x)).abs() < 1e-6, "{x}");
+    }
+    // SiLU: x * sigmoid(x); the tanh GELU with Pow
+    let silu = vec![
+        node("Sigmoid", "sig", &["h"], "s", vec![]),
+        node("Mul", "mul", &["h", "s"], "a", vec![]),
+    ];
+    let (e, onnx) = the_map(silu, vec![]);
+    assert_eq!(onnx, "Sigmoid+Mul");
+    assert!((e.eval(1.0) - 1.0 / (1.0 + (-1f64).exp())).abs() < 1e-12);
+    let cube = vec![
+        node("Pow", "pow", &["h", "three"], "c", vec![]),
+        node("Mul", "k", &["c", "k"], "kc", vec![]),
+        node("Add", "arg", &["h", "kc"], "u", vec![]),
+        node("Tanh", "tanh", &["u"], "a", vec![]),
+    ];
+    let (_, onnx) = the_map(cube, vec![scalar("three", 3.0), scalar("k", 0.044_715)]);
+    assert_eq!(onnx, "Pow+Mul+Add+Tanh");
+}
+
+#[test]
+fn affine_chains_and_functions_of_two_tensors_are_not_maps() {
+    // Mul and Add by constants fold into the Gemm before them
+    let nodes = vec![
+        node("Mul", "mul", &["h", "two"], "m", vec![]),
+        node("Add", "add", &["m", "one"], "a", vec![]),
+    ];
+    let m = between_gemms(nodes, vec![scalar("two", 2.0), scalar("one", 1.0)]);
+    let g = float_matches_tract(&m, &[1, 6]);
+    assert!(g.nodes.iter().all(|n| !matches!(n.op, Op::Map(_))));
+    // a gate of two different tensors: the Mul of two activations stays a gap
+    let nodes = vec![
+        node("Sigmoid", "sig", &["x"], "s", vec![]),
+        node("Mul", "gate", &["h", "s2"], "a", vec![]),
+        node(
+            "Gemm",
+            "fc0",
+            &["s", "w0", "b0"],
+            "s2",
+            vec![int_attr("transB", 1)],
+        ),
+    ];
+    let inits = vec![
+        tensor("w0", &[5, 6], rand_vals(5, 30, -1.0, 1.0)),
+        tensor("b0", &[5], rand_vals(6, 5, -0.5, 0.5)),
+    ];
+    let mut m = between_gemms(nodes, inits);
+    // graph order: fc1, sig, fc0, gate, fc2
+    let g = &mut m.graph.as_mut().unwrap().node;
+    g.swap(2, 3);
+    let g = import(&m).unwrap();
+    let gaps = gap_reasons(&g);
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].0, "gate");
+}
+
+#[test]
+fn a_function_shared_with_another_reader_is_kept_and_a_relu_after_a_map_is_in_its_table() {
+    // s = sigmoid(h) read by the SiLU's Mul and by an Add with h: two maps, both of h
+    let nodes = vec![
+        node("Sigmoid", "sig", &["h"], "s", vec![]),
+        node("Mul", "mul", &["h", "s"], "m", vec![]),
+        node("Add", "join", &["m", "s"], "j", vec![]),
+        node("Relu", "relu", &["j"], "a", vec![]),
+    ];
+    let g = float_matches_tract(&between_gemms(nodes, vec![]), &[1, 6]);
+    let kinds: Vec<&str> = g.nodes.iter().map(|n| n.onnx_op.as_str()).collect();
+    // the Add of two functions of h is itself a function of h: one map, then the ReLU
+    assert_eq!(
+        kinds,
+        ["Gemm", "Sigmoid+Mul+Add", "Relu", "Gemm"],
+        "{kinds:?}"
+    );
+    let calib: Vec<Vec<f32>> = (0..4).map(|k| rand_vals(10 + k, 6, -1.0, 1.0)).collect();
+    let q = quantize(&g, &calib, &QuantConfig::default()).unwrap();
+    let QuantLayer::Map(m) = &q.layers[1] else {
+        panic!("{:?}", q.layers[1])
+    };
+    assert!(m.table.iter().all(|&v| v >= 0), "the ReLU is in the table");
+    assert_eq!(q.layers.len(), 3);
+}
