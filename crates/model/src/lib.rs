@@ -16,6 +16,7 @@
 //! - [`relayout`]: the permutation of an activation (a Transpose, a Reshape read in another
 //!   layout).
 //! - [`quantized`]: [`QuantizedModel`], its layers, integer inference, validation.
+//! - [`softmax`]: softmax of a per-sample vector, exact integer semantics.
 //! - [`map`]: element-wise functions (Sigmoid, GELU, ...) as expressions and quantized tables.
 //! - [`inputs`]: EZKL/DeepProve style input JSON, calibration files.
 //! - [`reference`]: float inference with tract, the reference for accuracy.
@@ -32,6 +33,7 @@ pub mod quantized;
 pub mod reference;
 pub mod relayout;
 pub mod requant;
+pub mod softmax;
 pub mod summary;
 
 pub use add::AddLayer;
@@ -48,4 +50,5 @@ pub use quantized::{DenseLayer, LayerTrace, QuantLayer, QuantizedModel, quantize
 pub use reference::FloatReference;
 pub use relayout::{Placement, RelayoutLayer};
 pub use requant::{REQUANT_SHIFT, requantize};
+pub use softmax::SoftmaxLayer;
 pub use summary::{OpSummary, Summary};

@@ -413,4 +413,75 @@ mod tests {
         assert!(layer.validate(4).is_ok());
         assert!(layer.validate(5).is_err());
     }
+
+    /// Every function the importer makes, over its whole input range at 8 and 16 bits: inputs
+    /// `x` in `[-8, 8)` (scale `8 / 2^(bits-1)`), outputs at the scale calibration would pick
+    /// (`max |f|` over the range). Bound: half an output step for the table's own inputs, plus
+    /// the input's rounding (`L s_in / 2`, `L` the largest slope) for any `x` in the range.
+    /// Run with `--nocapture` for the table in docs/MODELS.md (the error in output steps).
+    #[test]
+    fn every_function_is_within_its_error_bound_at_8_and_16_bits() {
+        let x = || Expr::X;
+        let f = |func| Expr::unary(func, x());
+        let silu = Expr::binary(Bin::Mul, x(), f(Func::Sigmoid));
+        let mish = Expr::binary(Bin::Mul, x(), Expr::unary(Func::Tanh, f(Func::Softplus)));
+        let hard_swish = Expr::binary(Bin::Mul, x(), Expr::hard_sigmoid(1.0 / 6.0, 0.5));
+        let selu = Expr::binary(Bin::Mul, Expr::Const(1.0507), Expr::elu(1.6733));
+        let cases = [
+            ("Sigmoid", f(Func::Sigmoid)),
+            ("Tanh", f(Func::Tanh)),
+            ("Erf", f(Func::Erf)),
+            ("GELU", Expr::gelu(false)),
+            ("GELU (tanh)", Expr::gelu(true)),
+            ("SiLU", silu),
+            ("Mish", mish),
+            ("Softplus", f(Func::Softplus)),
+            ("Softsign", f(Func::Softsign)),
+            ("ELU", Expr::elu(1.0)),
+            ("SELU", selu),
+            ("LeakyReLU 0.1", Expr::leaky_relu(0.1)),
+            ("ReLU6", Expr::clip(Some(0.0), Some(6.0))),
+            ("HardSigmoid", Expr::hard_sigmoid(0.2, 0.5)),
+            ("HardSwish", hard_swish),
+            ("Exp", f(Func::Exp)),
+            ("Abs", f(Func::Abs)),
+        ];
+        for (name, e) in &cases {
+            let mut row = format!("| {name} |");
+            for bits in [8u32, 16] {
+                let (lo, hi) = activation_range(bits);
+                let s_in = 8.0 / (1u64 << (bits - 1)) as f64;
+                let grid: Vec<f64> = (lo..=hi).map(|q| q as f64 * s_in).collect();
+                let max = grid.iter().fold(0f64, |m, &v| m.max(e.eval(v).abs()));
+                let s_out = max / hi as f64;
+                let table = MapLayer::table(e, false, s_in, s_out, bits);
+                // at the table's own inputs: the rounding of the output only
+                let own = grid
+                    .iter()
+                    .zip(&table)
+                    .map(|(&v, &t)| (t as f64 * s_out - e.eval(v)).abs())
+                    .fold(0f64, f64::max);
+                assert!(own <= s_out / 2.0 * (1.0 + 1e-9), "{name} {bits}: {own}");
+                // anywhere in the range: also the input's rounding, at most L s_in / 2 (L from
+                // the steepest secant between neighbours, plus 10% for convex functions)
+                let slope = 1.1
+                    * grid
+                        .windows(2)
+                        .map(|w| ((e.eval(w[1]) - e.eval(w[0])) / s_in).abs())
+                        .fold(0f64, f64::max);
+                let mut worst = 0f64;
+                let (first, last) = (grid[0], grid[grid.len() - 1]);
+                for k in 0..20_000 {
+                    let v = first + (last - first) * (k as f64 + 0.5) / 20_000.0;
+                    let q = ((v / s_in).round() as i64).clamp(lo, hi);
+                    let got = table[usize::try_from(q - lo).unwrap()] as f64 * s_out;
+                    worst = worst.max((got - e.eval(v)).abs());
+                }
+                let bound = s_out / 2.0 + slope * s_in / 2.0;
+                assert!(worst <= bound * 1.01, "{name} {bits}: {worst} > {bound}");
+                row += &format!(" {worst:.2e} ({:.2} steps) |", worst / s_out);
+            }
+            println!("{row}");
+        }
+    }
 }

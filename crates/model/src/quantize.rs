@@ -32,6 +32,7 @@ use crate::map::{Expr, MapLayer};
 use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
 use crate::relayout::{Placement, RelayoutLayer};
 use crate::requant::{multiplier_from_real, row_multiplier, weight_max};
+use crate::softmax::SoftmaxLayer;
 
 /// Granularity of weight scales.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +74,8 @@ enum Kind<'a> {
     Concat(&'a Concat),
     /// An element-wise function of a tensor of this many values.
     Map(&'a Expr, usize),
+    /// Softmax of a per-sample vector of this many values.
+    Softmax(usize),
 }
 
 impl Kind<'_> {
@@ -86,7 +89,8 @@ impl Kind<'_> {
             | Kind::AvgPool(_)
             | Kind::Add(_)
             | Kind::Concat(_)
-            | Kind::Map(..) => false,
+            | Kind::Map(..)
+            | Kind::Softmax(_) => false,
         }
     }
 }
@@ -129,6 +133,15 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
             Op::AvgPool(p) => Kind::AvgPool(p),
             Op::Transpose(t) => Kind::Transpose(t),
             Op::Concat(c) => Kind::Concat(c),
+            Op::Softmax => Kind::Softmax(
+                node.out_shape
+                    .as_deref()
+                    .ok_or_else(|| ModelError::Structure {
+                        detail: format!("softmax node {} has no known shape", node.name),
+                    })?
+                    .iter()
+                    .product(),
+            ),
             Op::Map(e) => Kind::Map(
                 e,
                 node.out_shape
@@ -237,6 +250,7 @@ fn sole_source(graph: &Graph, readers: &[Vec<usize>], mut t: usize) -> Option<us
             | Op::Add
             | Op::Concat(_)
             | Op::Map(_)
+            | Op::Softmax
             | Op::Unsupported(_) => return Some(t),
         }
     }
@@ -669,6 +683,13 @@ pub fn quantize(
                 dims: vec![n],
                 table: MapLayer::table(e, p.relu, s_in, s_out, config.bits),
                 out_scale: s_out,
+            }),
+            // (a ReLU after it changes nothing: its outputs are not negative)
+            Kind::Softmax(n) => QuantLayer::Softmax(SoftmaxLayer {
+                name: p.name.to_string(),
+                n,
+                exp: SoftmaxLayer::exp_table(s_in, config.bits),
+                out_scale: 1.0 / SoftmaxLayer::q(config.bits) as f64,
             }),
             Kind::MaxPool(m) => QuantLayer::MaxPool(MaxPoolLayer {
                 name: p.name.to_string(),

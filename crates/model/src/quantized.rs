@@ -11,6 +11,7 @@ use crate::map::MapLayer;
 use crate::quantize::ScaleMode;
 use crate::relayout::RelayoutLayer;
 use crate::requant::{activation_range, check_row_bounds, max_abs_acc, requantize, weight_max};
+use crate::softmax::SoftmaxLayer;
 
 /// A dense layer with integer weights, fused requantization and optional fused ReLU.
 ///
@@ -42,6 +43,7 @@ pub enum QuantLayer {
     Add(AddLayer),
     Relayout(RelayoutLayer),
     Map(MapLayer),
+    Softmax(SoftmaxLayer),
 }
 
 /// One layer's exact integer result on one sample.
@@ -137,6 +139,7 @@ impl QuantLayer {
             QuantLayer::Add(a) => a.len(),
             QuantLayer::Relayout(r) => r.input_len(),
             QuantLayer::Map(m) => m.input_len(),
+            QuantLayer::Softmax(s) => s.n,
         }
     }
 
@@ -150,6 +153,7 @@ impl QuantLayer {
             QuantLayer::Add(a) => a.len(),
             QuantLayer::Relayout(r) => r.output_len(),
             QuantLayer::Map(m) => m.input_len(),
+            QuantLayer::Softmax(s) => s.n,
         }
     }
 
@@ -163,6 +167,7 @@ impl QuantLayer {
             QuantLayer::Add(a) => a.out_scale,
             QuantLayer::Relayout(r) => r.out_scale,
             QuantLayer::Map(m) => m.out_scale,
+            QuantLayer::Softmax(s) => s.out_scale,
         }
     }
 
@@ -176,6 +181,7 @@ impl QuantLayer {
             QuantLayer::Add(a) => &a.name,
             QuantLayer::Relayout(r) => &r.name,
             QuantLayer::Map(m) => &m.name,
+            QuantLayer::Softmax(s) => &s.name,
         }
     }
 
@@ -191,6 +197,7 @@ impl QuantLayer {
             QuantLayer::Add(a) => a.shape.clone(),
             QuantLayer::Relayout(r) => r.out_dims.clone(),
             QuantLayer::Map(m) => m.dims.clone(),
+            QuantLayer::Softmax(s) => vec![s.n],
         }
     }
 
@@ -205,6 +212,7 @@ impl QuantLayer {
             QuantLayer::AvgPool(p) => Some(p.in_shape.to_vec()),
             QuantLayer::Add(a) => Some(a.shape.clone()),
             QuantLayer::Relayout(r) => Some(r.in_dims.clone()),
+            QuantLayer::Softmax(s) => Some(vec![s.n]),
         }
     }
 
@@ -226,7 +234,10 @@ impl QuantLayer {
             QuantLayer::Conv(c) => Some(c.accumulate(x)),
             QuantLayer::AvgPool(p) => Some(p.accumulate(x)),
             QuantLayer::Add(a) => Some(a.accumulate(x, xs.get(1).copied().unwrap_or_default())),
-            QuantLayer::MaxPool(_) | QuantLayer::Relayout(_) | QuantLayer::Map(_) => None,
+            QuantLayer::MaxPool(_)
+            | QuantLayer::Relayout(_)
+            | QuantLayer::Map(_)
+            | QuantLayer::Softmax(_) => None,
         }
     }
 
@@ -242,7 +253,10 @@ impl QuantLayer {
                 Some((&p.multiplier, per, p.relu))
             }
             QuantLayer::Add(a) => Some((&a.multiplier, a.shape[1..].iter().product(), a.relu)),
-            QuantLayer::MaxPool(_) | QuantLayer::Relayout(_) | QuantLayer::Map(_) => None,
+            QuantLayer::MaxPool(_)
+            | QuantLayer::Relayout(_)
+            | QuantLayer::Map(_)
+            | QuantLayer::Softmax(_) => None,
         }
     }
 
@@ -254,6 +268,7 @@ impl QuantLayer {
             QuantLayer::MaxPool(p) => p.forward(x),
             QuantLayer::Relayout(r) => r.forward(x),
             QuantLayer::Map(m) => m.forward(x),
+            QuantLayer::Softmax(s) => s.forward(x, bits),
             QuantLayer::Dense(_)
             | QuantLayer::Conv(_)
             | QuantLayer::AvgPool(_)
@@ -423,6 +438,7 @@ impl QuantizedModel {
                 QuantLayer::Add(a) => a.validate(self.bits)?,
                 QuantLayer::Relayout(r) => r.validate()?,
                 QuantLayer::Map(m) => m.validate(self.bits)?,
+                QuantLayer::Softmax(s) => s.validate(self.bits)?,
             }
         }
         Ok(())

@@ -72,6 +72,7 @@ impl Graph {
                     Op::Transpose(t) => format!("Transpose {:?}", t.perm),
                     Op::Concat(c) => format!("Concat axis {}", c.axis + 1),
                     Op::Map(e) => format!("Map {e}"),
+                    Op::Softmax => "Softmax".into(),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => {
                         n.op.kind().to_string()
                     }
@@ -134,6 +135,9 @@ impl Graph {
             Op::Transpose(_) => "proven: permutation (wiring)".into(),
             Op::Concat(_) => "proven: each input placed by a permutation, rescaled sums".into(),
             Op::Map(_) => "proven: a lookup of each value in the function's table".into(),
+            Op::Softmax => {
+                "proven: the row max, exponentials by table, their sum, a division".into()
+            }
             Op::Relu => match self.clamped_layer(i) {
                 Ok(n) => format!("proven: in the requantization clamp of {n}"),
                 Err(why) => format!("unsupported: {why}"),
@@ -164,7 +168,8 @@ impl Graph {
                 | Op::AvgPool(_)
                 | Op::Add
                 | Op::Concat(_)
-                | Op::Map(_) => {
+                | Op::Map(_)
+                | Op::Softmax => {
                     return Ok(&n.name);
                 }
                 Op::MaxPool(_) | Op::Transpose(_) | Op::Relu | Op::Reshape | Op::Identity => {

@@ -72,6 +72,10 @@ pub enum Msg {
     Diffs(usize, usize),
     /// Sum layer `layer`: its two inputs at the requantization's point.
     SumInputs(usize),
+    /// Softmax layer `layer`: its sum and count of maxima at `tau_s`.
+    SoftmaxSums(usize),
+    /// Softmax layer `layer`: its column values at its sumcheck's point.
+    SoftmaxEvals(usize),
 }
 
 /// Rewrites a prover message in place.

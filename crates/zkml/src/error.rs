@@ -197,6 +197,8 @@ pub enum VerifyError {
         "relayout layer {layer}: the wiring check (each output a copy of its input position) failed"
     )]
     Relayout { layer: usize },
+    #[error("softmax layer {layer}: the check of the max, sum and division failed")]
+    Softmax { layer: usize },
     #[error("the claimed output does not match the proven computation")]
     PublicOutput,
     #[error("the claimed input does not match the proven computation")]

@@ -52,6 +52,11 @@ pub enum LayerOp {
     Map {
         table: Vec<i64>,
     },
+    /// Softmax of the per-sample vector (`[n]` in and out) with the exponential table `exp`
+    /// (`zkml_model::softmax`); no requantization.
+    Softmax {
+        exp: Vec<i64>,
+    },
 }
 
 impl LayerOp {
@@ -66,7 +71,8 @@ impl LayerOp {
             LayerOp::Dense
             | LayerOp::Add { .. }
             | LayerOp::Relayout { .. }
-            | LayerOp::Map { .. } => None,
+            | LayerOp::Map { .. }
+            | LayerOp::Softmax { .. } => None,
             LayerOp::Conv {
                 in_shape,
                 out_shape,
@@ -273,7 +279,8 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
             | QuantLayer::AvgPool(_)
             | QuantLayer::Add(_)
             | QuantLayer::Relayout(_)
-            | QuantLayer::Map(_) => None,
+            | QuantLayer::Map(_)
+            | QuantLayer::Softmax(_) => None,
         })
         .collect();
     let mut vk = VerifyingKey {
@@ -354,6 +361,12 @@ fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
             a.relu,
             a.out_scale,
         ),
+        QuantLayer::Softmax(s) => (
+            LayerOp::Softmax { exp: s.exp.clone() },
+            Vec::new(),
+            false,
+            s.out_scale,
+        ),
         QuantLayer::Map(m) => (
             LayerOp::Map {
                 table: m.table.clone(),
@@ -424,7 +437,8 @@ fn padded_weights(
             | QuantLayer::AvgPool(_)
             | QuantLayer::Add(_)
             | QuantLayer::Relayout(_)
-            | QuantLayer::Map(_) => None,
+            | QuantLayer::Map(_)
+            | QuantLayer::Softmax(_) => None,
         })
         .collect()
 }
@@ -455,7 +469,8 @@ impl VerifyingKey {
                 | LayerOp::AvgPool { .. }
                 | LayerOp::Add { .. }
                 | LayerOp::Relayout { .. }
-                | LayerOp::Map { .. } => None,
+                | LayerOp::Map { .. }
+                | LayerOp::Softmax { .. } => None,
             })
             .flatten()
             .collect()
@@ -589,9 +604,10 @@ impl VerifyingKey {
                         .map_err(|v| (l.name.clone(), v))?;
                     continue;
                 }
-                LayerOp::MaxPool { .. } | LayerOp::Relayout { .. } | LayerOp::Map { .. } => {
-                    continue;
-                }
+                LayerOp::MaxPool { .. }
+                | LayerOp::Relayout { .. }
+                | LayerOp::Map { .. }
+                | LayerOp::Softmax { .. } => continue,
             };
             // one bound per multiplier: checked by `check_sane`, built so by setup
             let b = bias_bits.next().map_or(&[][..], Vec::as_slice);
@@ -674,6 +690,19 @@ impl VerifyingKey {
                             && l.inputs.first().is_some_and(|&t| t > 0)
                             && table.len() == 1 << self.bits
                             && table.iter().all(|v| (lo..=hi).contains(v)),
+                        None,
+                    )
+                }
+                // a row of 1..=256 values (its count of maxima is a byte), exponentials from
+                // 2^EXP_BITS down, so that every sum is at least 2^EXP_BITS
+                LayerOp::Softmax { exp } => {
+                    let one = 1i64 << zkml_model::softmax::EXP_BITS;
+                    (
+                        l.n_in == l.n_out
+                            && (1..=zkml_model::softmax::MAX_ROW).contains(&l.n_in)
+                            && exp.len() == 1 << self.bits
+                            && exp.first() == Some(&one)
+                            && exp.iter().all(|v| (0..=one).contains(v)),
                         None,
                     )
                 }

@@ -29,6 +29,10 @@ pub enum Col {
     Rem(usize, usize),
     /// Max-pool layer `l`: limb `t` of `out - input` at window offset `k`.
     Diff(usize, usize, usize),
+    /// Column `k` of layer `l`'s own (a softmax's), laid out like its output.
+    Aux(usize, usize),
+    /// Per-sample column `k` of layer `l` (a softmax's row max, sum, count).
+    Row(usize, usize),
     /// Lookup multiplicities of a table.
     Mult(Table),
 }
@@ -142,6 +146,7 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
         let pair = match (l.op.fixed_dims(), &l.op) {
             (Some(fixed), _) => fixed,
             (None, LayerOp::Add { .. } | LayerOp::Map { .. }) => (first.clone(), first),
+            (None, LayerOp::Softmax { .. }) => (vec![l.n_in], vec![l.n_out]),
             (None, _) => (first, vec![l.n_out]),
         };
         dims.push(pair);
@@ -171,7 +176,7 @@ pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
     layers.iter().enumerate().find_map(|(l, layer)| {
         let wants = match (&layer.op, layer.op.fixed_dims()) {
             (_, Some((in_dims, _))) => in_dims,
-            (LayerOp::Add { .. }, None) => dims[l].0.clone(),
+            (LayerOp::Add { .. } | LayerOp::Softmax { .. }, None) => dims[l].0.clone(),
             (_, None) => return None,
         };
         let bad = layer.inputs.iter().find(|&&t| written(t) != wants)?;
@@ -222,6 +227,7 @@ impl Layout {
                     LayerOp::Add { scales } => Kind::Add(scales),
                     LayerOp::Relayout { .. } => Kind::Relayout,
                     LayerOp::Map { .. } => Kind::Map,
+                    LayerOp::Softmax { .. } => Kind::Softmax,
                 };
                 LayerShape {
                     kind,
@@ -241,6 +247,7 @@ impl Layout {
                     },
                     table: match &l.op {
                         LayerOp::Map { table } => table.clone(),
+                        LayerOp::Softmax { exp } => exp.clone(),
                         _ => Vec::new(),
                     },
                     in_dims,
@@ -283,7 +290,9 @@ impl Layout {
             | Col::Sigma(l)
             | Col::Excess(l, _)
             | Col::Rem(l, _)
-            | Col::Diff(l, _, _) => self.sample_vars + self.layers[l].out_vars,
+            | Col::Diff(l, _, _)
+            | Col::Aux(l, _) => self.sample_vars + self.layers[l].out_vars,
+            Col::Row(_, _) => self.sample_vars,
             Col::Mult(t) => t.num_vars(self.bits),
         }
     }
@@ -307,23 +316,27 @@ impl Layout {
             .collect()
     }
 
-    /// Every table a witness counts into: `Table::ALL`, then one per map layer.
+    /// Every table a witness counts into: `Table::ALL`, then one per map or softmax layer.
     pub fn count_tables(&self) -> Vec<Table> {
         Table::ALL.into_iter().chain(self.map_tables()).collect()
     }
 
+    /// The tables of the key's functions: a map's, a softmax's exponentials.
     fn map_tables(&self) -> impl Iterator<Item = Table> + '_ {
         self.layers
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.kind == Kind::Map)
-            .map(|(l, _)| Table::Map(l))
+            .filter_map(|(l, s)| match s.kind {
+                Kind::Map => Some(Table::Map(l)),
+                Kind::Softmax => Some(Table::Exp(l)),
+                _ => None,
+            })
     }
 
-    /// The function of a map table (empty for the others).
+    /// The function of a map or exponential table (empty for the others).
     pub fn table_function(&self, table: Table) -> &[i64] {
         match table {
-            Table::Map(l) => &self.layers[l].table,
+            Table::Map(l) | Table::Exp(l) => &self.layers[l].table,
             _ => &[],
         }
     }
@@ -341,7 +354,7 @@ impl Layout {
     /// What [`Lookup::fill`] adds to lookup `lk`'s second column `col` at `point` (samples
     /// first; every sample is real): the looked-up value minus this is the column's own.
     pub fn unfill(&self, lk: &Lookup, col: Col, point: &[EF]) -> EF {
-        let Col::Out(l) = col else {
+        let (Col::Out(l) | Col::Aux(l, _)) = col else {
             return EF::ZERO;
         };
         if lk.fill == 0 {

@@ -47,6 +47,7 @@ pub enum LayerProof {
     Relayout(RelayoutProof),
     /// A map has no messages of its own (its lookups are in the lookup argument).
     Map,
+    Softmax(crate::ops::softmax::SoftmaxProof),
 }
 
 /// A proof that the model behind a verifying key maps `input` to `output`.

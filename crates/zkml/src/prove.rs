@@ -233,6 +233,8 @@ fn column(w: &Witness, col: Col) -> &[F] {
         Col::Excess(l, k) => &w.layers[l].cols.excess[k],
         Col::Rem(l, k) => &w.layers[l].cols.rem[k],
         Col::Diff(l, k, t) => &w.layers[l].diffs[k][t],
+        Col::Aux(l, k) => &w.layers[l].aux[k],
+        Col::Row(l, k) => &w.layers[l].rows[k],
         Col::Mult(t) => {
             &w.mults
                 .iter()
@@ -248,7 +250,7 @@ type LookupParts = (gkr::GkrProof, Vec<EF>, Vec<EF>);
 /// Lookup `lk`'s second column `b`, with [`Lookup::fill`] at the padding positions.
 fn filled(layout: &Layout, w: &Witness, lk: &Lookup, b: Col) -> Vec<F> {
     let values = column(w, b);
-    let Col::Out(l) = b else {
+    let (Col::Out(l) | Col::Aux(l, _)) = b else {
         return values.to_vec();
     };
     if lk.fill == 0 {

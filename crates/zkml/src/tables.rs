@@ -28,11 +28,17 @@ pub enum Table {
     /// `(x, f[x])` for `x` in `[-2^(bits-1), 2^(bits-1) - 1]`: the function of map layer `l`
     /// (its key's table `f`, indexed from the lowest input).
     Map(usize),
+    /// `(d, E[d])` for `d` in `[0, 2^bits)`: the exponentials of softmax layer `l` (its key's
+    /// table `E`).
+    Exp(usize),
+    /// `(d, [d = 0])` for `d` in `[0, 2^bits)`: which differences are zero (a softmax's
+    /// maxima).
+    IsZero,
 }
 
 impl Table {
     /// All tables, in the order their multiplicity columns are committed.
-    pub const ALL: [Table; 3] = [Table::Limb, Table::ClampRelu, Table::Clamp];
+    pub const ALL: [Table; 4] = [Table::Limb, Table::ClampRelu, Table::Clamp, Table::IsZero];
 
     /// The tables of the key proof, in the order their multiplicity columns are committed.
     pub const KEY: [Table; 2] = [Table::Weight, Table::Limb];
@@ -44,7 +50,9 @@ impl Table {
             Table::ClampRelu => 1,
             Table::Clamp => 2,
             Table::Weight => 3,
-            Table::Map(l) => 4 + l as u64,
+            Table::IsZero => 4,
+            Table::Map(l) => 5 + 2 * l as u64,
+            Table::Exp(l) => 6 + 2 * l as u64,
         }
     }
 
@@ -58,7 +66,7 @@ impl Table {
         match self {
             Table::Limb => LIMB_BITS as usize,
             Table::ClampRelu => bits as usize - 1,
-            Table::Clamp | Table::Map(_) => bits as usize,
+            Table::Clamp | Table::Map(_) | Table::Exp(_) | Table::IsZero => bits as usize,
             Table::Weight => bits as usize + 1,
         }
     }
@@ -66,7 +74,7 @@ impl Table {
     /// The smallest first-column value.
     pub fn lo(self, bits: u32) -> i64 {
         match self {
-            Table::Limb | Table::ClampRelu => 0,
+            Table::Limb | Table::ClampRelu | Table::Exp(_) | Table::IsZero => 0,
             Table::Clamp | Table::Weight | Table::Map(_) => -(1i64 << (bits - 1)),
         }
     }
@@ -82,7 +90,7 @@ impl Table {
     pub fn rows(self, bits: u32, f: &[i64]) -> Vec<(F, F)> {
         let n = 1usize << self.num_vars(bits);
         let lo = self.lo(bits);
-        if let Table::Map(_) = self {
+        if let Table::Map(_) | Table::Exp(_) = self {
             return (0..n)
                 .map(|i| (from_i64(lo + i as i64), from_i64(f[i])))
                 .collect();
@@ -100,6 +108,7 @@ impl Table {
             .map(|i| {
                 let sigma = match self {
                     Table::Limb => 0,
+                    Table::IsZero => i64::from(i == 0),
                     _ => i64::from(i == n - 1) - i64::from(i == 0),
                 };
                 (from_i64(lo + i as i64), from_i64(sigma))
@@ -132,7 +141,10 @@ impl Table {
             });
         let sigma = match self {
             Table::Limb => EF::ZERO,
-            Table::Map(_) => evaluate(&f.iter().map(|&v| from_i64(v)).collect::<Vec<_>>(), z),
+            Table::Map(_) | Table::Exp(_) => {
+                evaluate(&f.iter().map(|&v| from_i64(v)).collect::<Vec<_>>(), z)
+            }
+            Table::IsZero => z.iter().map(|&zk| EF::ONE - zk).product(),
             _ => {
                 let all_one: EF = z.iter().copied().product();
                 let all_zero: EF = z.iter().map(|&zk| EF::ONE - zk).product();
@@ -156,7 +168,8 @@ mod tests {
     fn table_mles_equal_the_tables_on_the_hypercube() {
         for bits in [2u32, 4, 8] {
             let f: Vec<i64> = (0..1i64 << bits).map(|i| (i * 37 % 11) - 5).collect();
-            for table in Table::ALL.into_iter().chain([Table::Weight, Table::Map(3)]) {
+            let more = [Table::Weight, Table::Map(3), Table::Exp(2)];
+            for table in Table::ALL.into_iter().chain(more) {
                 let rows = table.rows(bits, &f);
                 let n = table.num_vars(bits);
                 let xs: Vec<F> = rows.iter().map(|r| r.0).collect();

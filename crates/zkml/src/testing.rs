@@ -7,7 +7,7 @@
 
 use zkml_model::{
     AddLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, Expr, Func, MapLayer, MaxPoolLayer,
-    Placement, QuantLayer, QuantizedModel, RelayoutLayer, ScaleMode, Window,
+    Placement, QuantLayer, QuantizedModel, RelayoutLayer, ScaleMode, SoftmaxLayer, Window,
 };
 
 /// A deterministic pseudo-random generator (xorshift), so tests need no extra crates.
@@ -129,6 +129,8 @@ pub enum Spec {
     /// A sigmoid of the current tensor (a map: inputs at scale 1/16, outputs at 1/hi, so the
     /// table is not 0 at input 0).
     Sigmoid,
+    /// A softmax of the current tensor, flat (inputs at scale 1/16).
+    Softmax,
 }
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
@@ -301,6 +303,16 @@ pub fn cnn_bits(
                     table,
                     out_scale: 0.05,
                 }));
+            }
+            Spec::Softmax => {
+                let n: usize = shape.iter().product();
+                layers.push(QuantLayer::Softmax(SoftmaxLayer {
+                    name,
+                    n,
+                    exp: SoftmaxLayer::exp_table(1.0 / 16.0, bits),
+                    out_scale: 1.0 / SoftmaxLayer::q(bits) as f64,
+                }));
+                shape = vec![n];
             }
             Spec::Dense(n_out, relu) => {
                 let n_in: usize = shape.iter().product();

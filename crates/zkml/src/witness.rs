@@ -21,6 +21,10 @@ pub struct LayerWitness {
     pub diffs: Vec<Vec<Vec<F>>>,
     /// Integer outputs, padded.
     pub out: Vec<i64>,
+    /// A kind's own columns `Col::Aux(l, k)`, laid out like `out`.
+    pub aux: Vec<Vec<F>>,
+    /// A kind's own per-sample columns `Col::Row(l, k)`.
+    pub rows: Vec<Vec<F>>,
 }
 
 impl LayerWitness {
@@ -37,6 +41,8 @@ impl LayerWitness {
             },
             diffs,
             out,
+            aux: Vec::new(),
+            rows: Vec::new(),
         }
     }
 }

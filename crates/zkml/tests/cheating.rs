@@ -16,6 +16,7 @@ use zkml::cheat::{Cheat, Edit, Msg, Stage, Value};
 use zkml::keys::LayerOp;
 use zkml::layout::{Kind, Layout};
 use zkml::ops::requant::{E_LIMBS, R_LIMBS, decompose};
+use zkml::tables::Table;
 use zkml::witness::{Witness, generate};
 use zkml::zkml_model::{BatchDim, QuantLayer, QuantizedModel};
 use zkml::{
@@ -24,7 +25,9 @@ use zkml::{
 use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
-use Spec::{Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Relayout, Sigmoid, Upsample};
+use Spec::{
+    Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Relayout, Sigmoid, Softmax, Upsample,
+};
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
 
@@ -163,7 +166,7 @@ fn fake_acc(pk: &ProvingKey, w: &mut Witness, l: usize, i: usize, row: usize) {
 
 #[test]
 fn the_cheating_prover_without_a_deviation_is_honest() {
-    for (pk, xs) in [mlp(), cnn_fixture(), map_fixture()] {
+    for (pk, xs) in [mlp(), cnn_fixture(), map_fixture(), softmax_fixture()] {
         let proof = prove_cheating(&pk, &xs, &Cheat::default()).unwrap();
         assert!(verify(&pk.vk, &proof).is_ok());
     }
@@ -501,6 +504,222 @@ fn nonzero_padding_of_a_map_output_is_caught_by_the_lookup_sum() {
     );
 }
 
+/// Dense 10 -> softmax (the last layer: its output is public), on `[1, 4, 4]`, two samples.
+fn softmax_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
+    let pk = setup(cnn(
+        [1, 4, 4],
+        &[Dense(10, false), Softmax],
+        BatchDim::Dynamic,
+        91,
+    ))
+    .unwrap();
+    (pk, inputs(2, 16, 92))
+}
+
+/// What a cheating prover rewrites in softmax layer `l` for sample `s`.
+#[derive(Default)]
+struct SoftmaxForgery<'a> {
+    /// New differences `m - x` (all of the row) and max.
+    d: Option<(&'a [i64], i64)>,
+    sum: Option<i64>,
+    count: Option<i64>,
+    /// Position `j`'s output raised by one, the remainder and gap moved to keep the division.
+    y_plus_one: Option<usize>,
+}
+
+/// Rewrites softmax layer `l` of sample `s` as `f` says, every other column of the row made
+/// consistent (`e = E[d]`, `z`, `S`, `y`, `rem`, `gap`, the count) and the lookup
+/// multiplicities recounted, so that only the check a forgery breaks can refuse it.
+fn forge_softmax(pk: &ProvingKey, w: &mut Witness, l: usize, s: usize, f: &SoftmaxForgery<'_>) {
+    let LayerOp::Softmax { exp } = &pk.vk.layers[l].op else {
+        panic!("layer {l} is not a softmax")
+    };
+    let (n, bits) = (pk.vk.layers[l].n_out, pk.vk.bits);
+    let width = n.next_power_of_two();
+    let q = (1i64 << (bits - 1)) - 1;
+    let count_all = |w: &mut Witness, sign: i64| {
+        let lw = &w.layers[l];
+        let mut bumps: Vec<(Table, i64)> = Vec::new();
+        for j in 0..n {
+            let d = to_i64(lw.aux[0][s * width + j]);
+            bumps.push((Table::Exp(l), d));
+            bumps.push((Table::IsZero, d));
+            for k in 3..13 {
+                bumps.push((Table::Limb, to_i64(lw.aux[k][s * width + j])));
+            }
+        }
+        bumps.push((Table::Limb, to_i64(lw.rows[2][s])));
+        for (t, v) in bumps {
+            let m = &mut w.mults.iter_mut().find(|(tt, _)| *tt == t).unwrap().1;
+            if let Some(slot) = usize::try_from(v).ok().and_then(|i| m.get_mut(i)) {
+                *slot += from_i64(sign);
+            }
+        }
+    };
+    count_all(w, -1);
+    let lw = &mut w.layers[l];
+    let row = |k: usize, lw: &zkml::witness::LayerWitness| to_i64(lw.rows[k][s]);
+    let (d, m): (Vec<i64>, i64) = match f.d {
+        Some((d, m)) => (d.to_vec(), m),
+        None => (
+            (0..n).map(|j| to_i64(lw.aux[0][s * width + j])).collect(),
+            row(0, lw),
+        ),
+    };
+    let e: Vec<i64> = d
+        .iter()
+        .map(|&v| exp[usize::try_from(v).unwrap()])
+        .collect();
+    let sum = f.sum.unwrap_or(e.iter().sum());
+    let count = f
+        .count
+        .unwrap_or(d.iter().filter(|&&v| v == 0).count() as i64);
+    for j in 0..n {
+        let mut y = (2 * q * e[j] + sum) / (2 * sum);
+        let rem = 2 * q * e[j] + sum - 2 * sum * y;
+        let gap = 2 * sum - 1 - rem;
+        let limbs = |v: i64| (0..4).map(move |k| (v >> (8 * k)) & 0xFF);
+        let (mut rem_limbs, mut gap_limbs): (Vec<i64>, Vec<i64>) =
+            (limbs(rem).collect(), limbs(gap).collect());
+        if f.y_plus_one == Some(j) {
+            // y + 1 with rem - 2S and gap + 2S: every identity holds, two limbs leave a byte
+            y += 1;
+            rem_limbs[0] -= 2 * sum;
+            gap_limbs[0] += 2 * sum;
+        }
+        let at = s * width + j;
+        let values = [d[j], e[j], i64::from(d[j] == 0), y & 0xFF, y >> 8];
+        for (k, v) in values
+            .into_iter()
+            .chain(rem_limbs)
+            .chain(gap_limbs)
+            .enumerate()
+        {
+            lw.aux[k][at] = from_i64(v);
+        }
+        lw.cols.out[at] = from_i64(y);
+        w.output[s * n + j] = y;
+    }
+    let lw = &mut w.layers[l];
+    lw.rows[0][s] = from_i64(m);
+    lw.rows[1][s] = from_i64(sum);
+    lw.rows[2][s] = from_i64(count - 1);
+    count_all(w, 1);
+}
+
+#[test]
+fn the_softmax_forger_without_a_change_is_honest() {
+    let (pk, xs) = softmax_fixture();
+    let tamper = |w: &mut Witness| forge_softmax(&pk, w, 1, 1, &SoftmaxForgery::default());
+    let proof = zkml::prove_tampered(&pk, &xs, &tamper).unwrap();
+    assert!(verify(&pk.vk, &proof).is_ok());
+}
+
+#[test]
+fn a_softmax_output_other_than_the_quotient_is_caught_by_its_final_check() {
+    // one output raised by one (its limbs kept: they are not the output's any more). Caught by:
+    // softmax.rs `fin != value` (the division and the limbs' sum at that position).
+    let (pk, xs) = softmax_fixture();
+    let tamper = |w: &mut Witness| {
+        w.layers[1].cols.out[3] += F::ONE;
+        w.output[3] += 1;
+    };
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(matches!(err, VerifyError::Softmax { layer: 1 }), "{err}");
+}
+
+#[test]
+fn a_softmax_quotient_with_a_remainder_out_of_range_is_caught_by_the_byte_lookups() {
+    // y + 1 with the remainder 2S lower and the gap 2S higher: every identity of the sumcheck
+    // holds; the low limbs of both are no bytes. Caught by: the logup root sum.
+    let (pk, xs) = softmax_fixture();
+    let forgery = SoftmaxForgery {
+        y_plus_one: Some(2),
+        ..SoftmaxForgery::default()
+    };
+    let tamper = |w: &mut Witness| forge_softmax(&pk, w, 1, 0, &forgery);
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(
+        matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_softmax_bound_above_the_max_is_caught_by_the_count_lookup() {
+    // m + 1 (every difference one more, the row recomputed from them): no difference is zero,
+    // so the count of maxima is 0 and c - 1 = -1 is no byte. Caught by: the logup root sum.
+    let (pk, xs) = softmax_fixture();
+    let tamper = |w: &mut Witness| {
+        let width = 16;
+        let d: Vec<i64> = (0..10)
+            .map(|j| to_i64(w.layers[1].aux[0][width + j]) + 1)
+            .collect();
+        let m = to_i64(w.layers[1].rows[0][1]) + 1;
+        let forgery = SoftmaxForgery {
+            d: Some((&d, m)),
+            ..SoftmaxForgery::default()
+        };
+        forge_softmax(&pk, w, 1, 1, &forgery);
+    };
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(
+        matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),
+        "{err}"
+    );
+}
+
+#[test]
+fn softmax_lies_that_keep_every_lookup_are_caught_by_its_final_check() {
+    // Caught by: softmax.rs `fin != value`, each time one term of the combined sumcheck:
+    // a count of maxima one more (the count sum), a sum one more (the exponentials' sum, the
+    // outputs recomputed from it), one difference one more (d - m + x, its exponential and
+    // the outputs recomputed).
+    let (pk, xs) = softmax_fixture();
+    let count = |w: &mut Witness| {
+        let c = to_i64(w.layers[1].rows[2][0]) + 2;
+        let forgery = SoftmaxForgery {
+            count: Some(c),
+            ..SoftmaxForgery::default()
+        };
+        forge_softmax(&pk, w, 1, 0, &forgery);
+    };
+    let sum = |w: &mut Witness| {
+        let forgery = SoftmaxForgery {
+            sum: Some(to_i64(w.layers[1].rows[1][0]) + 1),
+            ..SoftmaxForgery::default()
+        };
+        forge_softmax(&pk, w, 1, 0, &forgery);
+    };
+    let difference = |w: &mut Witness| {
+        let mut d: Vec<i64> = (0..10).map(|j| to_i64(w.layers[1].aux[0][j])).collect();
+        let j = d.iter().position(|&v| v > 0 && v < 200).unwrap();
+        d[j] += 1;
+        let forgery = SoftmaxForgery {
+            d: Some((&d, to_i64(w.layers[1].rows[0][0]))),
+            ..SoftmaxForgery::default()
+        };
+        forge_softmax(&pk, w, 1, 0, &forgery);
+    };
+    for tamper in [&count as &dyn Fn(&mut Witness), &sum, &difference] {
+        let err = tampered(&pk, &xs, tamper);
+        assert!(matches!(err, VerifyError::Softmax { layer: 1 }), "{err}");
+    }
+}
+
+#[test]
+fn nonzero_padding_of_a_softmax_exponential_is_caught_by_the_lookup() {
+    // position 12 of sample 0 is padding (10 values padded to 16), read by no sum: its
+    // exponential 1 makes the pair (0, 1 + E[0]), no row. Caught by: the logup root sum.
+    let (pk, xs) = softmax_fixture();
+    let tamper = |w: &mut Witness| w.layers[1].aux[1][12] = F::ONE;
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(
+        matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),
+        "{err}"
+    );
+}
+
 #[test]
 fn another_per_position_multiplier_is_caught_by_the_requant_check() {
     // an average pool dividing border windows by their positions inside the input (one
@@ -735,6 +954,12 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
             }
             // no messages of its own
             Kind::Map => {}
+            Kind::Softmax => {
+                v.push((Msg::SoftmaxSums(l), 2));
+                v.push((round(l, Stage::ZeroCheck, 0), 4));
+                v.push((round(l, Stage::ZeroCheck, 1), 4));
+                v.push((Msg::SoftmaxEvals(l), 15));
+            }
             Kind::Relayout => {
                 v.push(value(Value::Out));
                 v.push((round(l, Stage::Wiring, 0), 2));
@@ -785,6 +1010,8 @@ fn changing_any_prover_message_changes_every_later_challenge() {
         avg_fixture(),
         residual_fixture(),
         relayout_fixture(),
+        map_fixture(),
+        softmax_fixture(),
     ];
     for (pk, xs) in fixtures {
         let (proof, honest) = recorded(&pk, &xs, None);

@@ -23,7 +23,8 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
 }
 
 use Spec::{
-    Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Read, Relayout, Sigmoid, Upsample,
+    Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Read, Relayout, Sigmoid, Softmax,
+    Upsample,
 };
 
 #[test]
@@ -454,4 +455,40 @@ fn element_wise_functions_anywhere_in_the_graph() {
     );
     // on the model input (a relayout copies it into the witness first: see quantization)
     round_trip([1, 3, 3], &[Dense(6, false), Sigmoid, Sigmoid], 2, 62);
+}
+
+#[test]
+fn softmax_heads_and_a_softmax_inside_prove_the_models_function() {
+    // a classifier head (10 values padded to 16), one of 5 in the middle read by a dense
+    // layer, one of the model input, and a single value
+    round_trip([1, 4, 4], &[Dense(10, false), Softmax], 3, 71);
+    round_trip(
+        [2, 3, 3],
+        &[Dense(5, false), Softmax, Dense(3, false)],
+        2,
+        72,
+    );
+    round_trip([1, 1, 6], &[Softmax, Dense(3, false)], 2, 73);
+    round_trip([1, 2, 2], &[Dense(1, false), Softmax], 1, 74);
+}
+
+#[test]
+fn softmax_at_other_bit_widths_proves_the_models_function() {
+    for (bits, seed) in [(4, 81), (12, 82)] {
+        let m = common::cnn_bits(
+            [1, 3, 3],
+            &[Dense(7, false), Softmax],
+            BatchDim::Dynamic,
+            seed,
+            bits,
+        );
+        let xs = common::inputs_bits(2, 9, seed + 1, bits);
+        let expected: Vec<Vec<i64>> = xs
+            .iter()
+            .map(|x| m.forward(x).last().unwrap().clone())
+            .collect();
+        let pk = setup(m).expect("setup");
+        let out = verify(&pk.vk, &prove(&pk, &xs).expect("prove")).expect("verify");
+        assert_eq!(out, expected, "{bits} bits");
+    }
 }

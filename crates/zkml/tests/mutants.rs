@@ -107,7 +107,9 @@ fn a_lookup_into_another_layers_table_is_refused() {
                     m[usize::try_from(e).unwrap()] += F::ONE;
                 }
                 zkml::tables::Table::Weight => unreachable!("a key proof table in a proof"),
-                zkml::tables::Table::Map(_) => unreachable!("the model has no map"),
+                zkml::tables::Table::Map(_)
+                | zkml::tables::Table::Exp(_)
+                | zkml::tables::Table::IsZero => {}
             }
         }
     })
@@ -806,4 +808,49 @@ fn map_keys_load_and_bad_tables_are_refused() {
         table[255] = 127;
     }
     assert!(matches!(load_error(&edge), FormatError::KeyProof(_)));
+}
+
+#[test]
+fn softmax_keys_load_and_bad_exponential_tables_are_refused() {
+    let specs = [Spec::Dense(6, false), Spec::Softmax, Spec::Dense(3, false)];
+    let vk = setup(cnn([1, 2, 4], &specs, BatchDim::Fixed(1), 9))
+        .unwrap()
+        .vk;
+    let loaded = VerifyingKey::from_bytes(&vk.to_bytes()).unwrap();
+    assert_eq!(loaded.statement_bytes(), vk.statement_bytes());
+    let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
+    let exp = |edit: fn(&mut Vec<i64>)| {
+        let mut bad = vk.clone();
+        if let LayerOp::Softmax { exp } = &mut bad.layers[1].op {
+            edit(exp);
+        }
+        match load_error(&bad) {
+            FormatError::Malformed { why, .. } => why,
+            e => panic!("refused by another check: {e}"),
+        }
+    };
+    // E[0] other than 2^16 (a sum could be 0), an entry below 0 or above 2^16, a table one
+    // entry short or long
+    assert_eq!(exp(|e| e[0] -= 1), shape);
+    assert_eq!(exp(|e| e[5] = -1), shape);
+    assert_eq!(exp(|e| e[5] = (1 << 16) + 1), shape);
+    assert_eq!(exp(|e| e.truncate(255)), shape);
+    assert_eq!(exp(|e| e.push(0)), shape);
+    // the extremes pass the sanity check (the key proof then refuses the edited statement)
+    let mut edge = vk.clone();
+    if let LayerOp::Softmax { exp } = &mut edge.layers[1].op {
+        exp[1] = 1 << 16;
+        exp[255] = 0;
+    }
+    assert!(matches!(load_error(&edge), FormatError::KeyProof(_)));
+    // a row of 257 values (its count of maxima would not be a byte), the dense layer before
+    // it as wide
+    let mut bad = vk.clone();
+    bad.layers[0].n_out = 257;
+    bad.layers[0].multiplier = vec![1; 257];
+    (bad.layers[1].n_in, bad.layers[1].n_out, bad.layers[2].n_in) = (257, 257, 257);
+    match load_error(&bad) {
+        FormatError::Malformed { why, .. } => assert_eq!(why, shape),
+        e => panic!("refused by another check: {e}"),
+    }
 }

@@ -291,6 +291,7 @@ fn concatenations_import_quantize_and_run() {
         .map(|l| match l {
             QuantLayer::Relayout(_) => "Relayout",
             QuantLayer::Map(_) => "Map",
+            QuantLayer::Softmax(_) => "Softmax",
             QuantLayer::Add(a) if a.relu => "Add+Relu",
             QuantLayer::Add(_) => "Add",
             QuantLayer::Conv(_) => "Conv",

@@ -190,3 +190,24 @@ fn a_function_shared_with_another_reader_is_kept_and_a_relu_after_a_map_is_in_it
     assert!(m.table.iter().all(|&v| v >= 0), "the ReLU is in the table");
     assert_eq!(q.layers.len(), 3);
 }
+
+#[test]
+fn softmax_of_a_vector_is_an_op_and_of_other_shapes_a_gap() {
+    let axis = |a: i64| vec![int_attr("axis", a)];
+    for attrs in [vec![], axis(-1), axis(1)] {
+        let nodes = vec![node("Softmax", "sm", &["h"], "a", attrs)];
+        let g = float_matches_tract(&between_gemms(nodes, vec![]), &[1, 6]);
+        assert!(matches!(g.nodes[1].op, Op::Softmax), "{:?}", g.nodes[1]);
+    }
+    // over the channels of a [2, 3] per-sample tensor, or over its first axis: gaps
+    for (dims, attrs, why) in [
+        (&[1, 2, 3][..], axis(-1), "only of one vector per sample"),
+        (&[1, 2, 3][..], axis(1), "only the last axis"),
+    ] {
+        let nodes = vec![node("Softmax", "sm", &["x"], "y", attrs)];
+        let g = import(&onnx_model(dims, nodes, vec![])).unwrap();
+        let gaps = gap_reasons(&g);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert!(gaps[0].1.contains(why), "{gaps:?}");
+    }
+}

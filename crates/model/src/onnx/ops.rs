@@ -54,6 +54,7 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("Mul", super::affine::arithmetic),
     ("Div", super::affine::arithmetic),
     ("Relu", relu),
+    ("Softmax", softmax),
     ("Flatten", flatten),
     ("Reshape", reshape),
     ("Identity", identity),
@@ -256,6 +257,36 @@ fn relu(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     Ok(Built::Op {
         op: Op::Relu,
         out_shape: ctx.shape.clone(),
+    })
+}
+
+/// Softmax over the last axis of a per-sample vector (other per-sample axes of size 1).
+fn softmax(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    let Some(shape) = ctx.shape.clone() else {
+        return unsupported("per-sample input shape unknown (after an unsupported op)");
+    };
+    let rank = shape.len() as i64 + 1;
+    let axis = attr_int(node, "axis", -1);
+    let n: usize = shape.iter().product();
+    if axis != -1 && axis != rank - 1 {
+        return unsupported(format!(
+            "softmax over axis {axis} of a rank-{rank} tensor (only the last axis)"
+        ));
+    }
+    if shape.iter().rev().skip(1).any(|&d| d != 1) {
+        return unsupported(format!(
+            "softmax of per-sample shape {shape:?}: only of one vector per sample"
+        ));
+    }
+    if !(1..=crate::softmax::MAX_ROW).contains(&n) {
+        return unsupported(format!(
+            "softmax of {n} values (at most {})",
+            crate::softmax::MAX_ROW
+        ));
+    }
+    Ok(Built::Op {
+        op: Op::Softmax,
+        out_shape: Some(shape),
     })
 }
 

@@ -185,8 +185,9 @@ fn a_relu_after_an_average_pool_is_its_clamp_and_reduce_mean_may_drop_the_axes()
             QuantLayer::MaxPool(_)
             | QuantLayer::Add(_)
             | QuantLayer::Relayout(_)
-            | QuantLayer::Map(_) => {
-                panic!("no max-pool, sum, relayout or map here")
+            | QuantLayer::Map(_)
+            | QuantLayer::Softmax(_) => {
+                panic!("no max-pool, sum, relayout, map or softmax here")
             }
         })
         .collect();

@@ -13,6 +13,7 @@ pub mod map; // an element-wise function by table: one lookup per value
 pub mod maxpool; // max-pool: range-checked differences, a zero-check and a wiring sumcheck
 pub mod relayout; // copies of input positions (Transpose, Reshape, Concat, Resize): one wiring sumcheck
 pub mod requant; // out = clamp(round(acc * m / 2^32)) by a zero-check plus lookups
+pub mod softmax; // softmax of a vector: row max, exponentials by table, their sum, a division
 
 use zkml_model::{LayerTrace, QuantLayer, Window};
 use zkml_proof::field::{EF, F};
@@ -37,6 +38,7 @@ pub enum Kind {
     Add([i64; 2]),
     Relayout,
     Map,
+    Softmax,
 }
 
 impl Kind {
@@ -50,6 +52,7 @@ impl Kind {
             Kind::Add(_) => &add::Add,
             Kind::Relayout => &relayout::Relayout,
             Kind::Map => &map::Map,
+            Kind::Softmax => &softmax::Softmax,
         }
     }
 }

@@ -391,6 +391,8 @@ pub(crate) fn witness(cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> L
         cols,
         diffs: Vec::new(),
         out,
+        aux: Vec::new(),
+        rows: Vec::new(),
     }
 }
 
