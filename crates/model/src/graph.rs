@@ -259,8 +259,8 @@ pub enum Op {
     Relu,
     /// An element-wise function (Sigmoid, GELU, ...; the ONNX nodes that compute it fused).
     Map(crate::map::Expr),
-    /// Softmax over a per-sample vector.
-    Softmax,
+    /// Softmax (or LogSoftmax, `log`) over a per-sample vector.
+    Softmax { log: bool },
     /// Flatten or static Reshape: re-indexing only (the new shape is the node's output shape).
     Reshape,
     /// Identity, or Dropout at inference.
@@ -284,7 +284,8 @@ impl Op {
             Op::Transpose(_) => "Transpose",
             Op::Relu => "Relu",
             Op::Map(_) => "Map",
-            Op::Softmax => "Softmax",
+            Op::Softmax { log: false } => "Softmax",
+            Op::Softmax { log: true } => "LogSoftmax",
             Op::Reshape => "Reshape",
             Op::Identity => "Identity",
             Op::Add => "Add",
@@ -303,7 +304,7 @@ impl Op {
             | Op::Transpose(_)
             | Op::Relu
             | Op::Map(_)
-            | Op::Softmax
+            | Op::Softmax { .. }
             | Op::Reshape
             | Op::Identity
             | Op::Add
@@ -437,7 +438,7 @@ impl Graph {
                 | Op::Transpose(_)
                 | Op::Relu
                 | Op::Map(_)
-                | Op::Softmax
+                | Op::Softmax { .. }
                 | Op::Reshape
                 | Op::Identity
                 | Op::Add
@@ -568,11 +569,13 @@ fn node_forward(op: &Op, xs: &[&[f64]]) -> Result<Vec<f64>, String> {
             .collect(),
         Op::Relu => x.iter().map(|&v| v.max(0.0)).collect(),
         Op::Map(e) => x.iter().map(|&v| e.eval(v)).collect(),
-        Op::Softmax => {
+        Op::Softmax { log } => {
             let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let e: Vec<f64> = x.iter().map(|&v| (v - m).exp()).collect();
-            let total: f64 = e.iter().sum();
-            e.iter().map(|v| v / total).collect()
+            let total: f64 = x.iter().map(|&v| (v - m).exp()).sum();
+            match log {
+                false => x.iter().map(|&v| (v - m).exp() / total).collect(),
+                true => x.iter().map(|&v| v - m - total.ln()).collect(),
+            }
         }
         Op::Reshape | Op::Identity | Op::Add | Op::Concat(_) | Op::Unsupported(_) => x.to_vec(),
     })

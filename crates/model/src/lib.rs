@@ -50,5 +50,5 @@ pub use quantized::{DenseLayer, LayerTrace, QuantLayer, QuantizedModel, quantize
 pub use reference::FloatReference;
 pub use relayout::{Placement, RelayoutLayer};
 pub use requant::{REQUANT_SHIFT, requantize};
-pub use softmax::SoftmaxLayer;
+pub use softmax::{LogSoftmaxLayer, SoftmaxLayer};
 pub use summary::{OpSummary, Summary};

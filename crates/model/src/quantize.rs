@@ -32,7 +32,7 @@ use crate::map::{Expr, MapLayer};
 use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
 use crate::relayout::{Placement, RelayoutLayer};
 use crate::requant::{multiplier_from_real, row_multiplier, weight_max};
-use crate::softmax::SoftmaxLayer;
+use crate::softmax::{LogSoftmaxLayer, SoftmaxLayer};
 
 /// Granularity of weight scales.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,8 +74,8 @@ enum Kind<'a> {
     Concat(&'a Concat),
     /// An element-wise function of a tensor of this many values.
     Map(&'a Expr, usize),
-    /// Softmax of a per-sample vector of this many values.
-    Softmax(usize),
+    /// Softmax (`true`: LogSoftmax) of a per-sample vector of this many values.
+    Softmax(usize, bool),
 }
 
 impl Kind<'_> {
@@ -90,7 +90,7 @@ impl Kind<'_> {
             | Kind::Add(_)
             | Kind::Concat(_)
             | Kind::Map(..)
-            | Kind::Softmax(_) => false,
+            | Kind::Softmax(..) => false,
         }
     }
 }
@@ -133,7 +133,7 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
             Op::AvgPool(p) => Kind::AvgPool(p),
             Op::Transpose(t) => Kind::Transpose(t),
             Op::Concat(c) => Kind::Concat(c),
-            Op::Softmax => Kind::Softmax(
+            Op::Softmax { log } => Kind::Softmax(
                 node.out_shape
                     .as_deref()
                     .ok_or_else(|| ModelError::Structure {
@@ -141,6 +141,7 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
                     })?
                     .iter()
                     .product(),
+                *log,
             ),
             Op::Map(e) => Kind::Map(
                 e,
@@ -250,7 +251,7 @@ fn sole_source(graph: &Graph, readers: &[Vec<usize>], mut t: usize) -> Option<us
             | Op::Add
             | Op::Concat(_)
             | Op::Map(_)
-            | Op::Softmax
+            | Op::Softmax { .. }
             | Op::Unsupported(_) => return Some(t),
         }
     }
@@ -685,12 +686,20 @@ pub fn quantize(
                 out_scale: s_out,
             }),
             // (a ReLU after it changes nothing: its outputs are not negative)
-            Kind::Softmax(n) => QuantLayer::Softmax(SoftmaxLayer {
+            Kind::Softmax(n, false) => QuantLayer::Softmax(SoftmaxLayer {
                 name: p.name.to_string(),
                 n,
                 exp: SoftmaxLayer::exp_table(s_in, config.bits),
                 out_scale: 1.0 / SoftmaxLayer::q(config.bits) as f64,
             }),
+            // the output scale no finer than the log of a row's sum allows (see the layer)
+            Kind::Softmax(n, true) => QuantLayer::LogSoftmax(LogSoftmaxLayer::new(
+                p.name.to_string(),
+                n,
+                s_in,
+                s_out.max(LogSoftmaxLayer::min_scale(config.bits)),
+                config.bits,
+            )),
             Kind::MaxPool(m) => QuantLayer::MaxPool(MaxPoolLayer {
                 name: p.name.to_string(),
                 in_shape: m.in_shape,

@@ -11,7 +11,7 @@ use crate::map::MapLayer;
 use crate::quantize::ScaleMode;
 use crate::relayout::RelayoutLayer;
 use crate::requant::{activation_range, check_row_bounds, max_abs_acc, requantize, weight_max};
-use crate::softmax::SoftmaxLayer;
+use crate::softmax::{LogSoftmaxLayer, SoftmaxLayer};
 
 /// A dense layer with integer weights, fused requantization and optional fused ReLU.
 ///
@@ -44,6 +44,7 @@ pub enum QuantLayer {
     Relayout(RelayoutLayer),
     Map(MapLayer),
     Softmax(SoftmaxLayer),
+    LogSoftmax(LogSoftmaxLayer),
 }
 
 /// One layer's exact integer result on one sample.
@@ -140,6 +141,7 @@ impl QuantLayer {
             QuantLayer::Relayout(r) => r.input_len(),
             QuantLayer::Map(m) => m.input_len(),
             QuantLayer::Softmax(s) => s.n,
+            QuantLayer::LogSoftmax(s) => s.n,
         }
     }
 
@@ -154,6 +156,7 @@ impl QuantLayer {
             QuantLayer::Relayout(r) => r.output_len(),
             QuantLayer::Map(m) => m.input_len(),
             QuantLayer::Softmax(s) => s.n,
+            QuantLayer::LogSoftmax(s) => s.n,
         }
     }
 
@@ -168,6 +171,7 @@ impl QuantLayer {
             QuantLayer::Relayout(r) => r.out_scale,
             QuantLayer::Map(m) => m.out_scale,
             QuantLayer::Softmax(s) => s.out_scale,
+            QuantLayer::LogSoftmax(s) => s.out_scale,
         }
     }
 
@@ -182,6 +186,7 @@ impl QuantLayer {
             QuantLayer::Relayout(r) => &r.name,
             QuantLayer::Map(m) => &m.name,
             QuantLayer::Softmax(s) => &s.name,
+            QuantLayer::LogSoftmax(s) => &s.name,
         }
     }
 
@@ -198,6 +203,7 @@ impl QuantLayer {
             QuantLayer::Relayout(r) => r.out_dims.clone(),
             QuantLayer::Map(m) => m.dims.clone(),
             QuantLayer::Softmax(s) => vec![s.n],
+            QuantLayer::LogSoftmax(s) => vec![s.n],
         }
     }
 
@@ -213,6 +219,7 @@ impl QuantLayer {
             QuantLayer::Add(a) => Some(a.shape.clone()),
             QuantLayer::Relayout(r) => Some(r.in_dims.clone()),
             QuantLayer::Softmax(s) => Some(vec![s.n]),
+            QuantLayer::LogSoftmax(s) => Some(vec![s.n]),
         }
     }
 
@@ -237,7 +244,8 @@ impl QuantLayer {
             QuantLayer::MaxPool(_)
             | QuantLayer::Relayout(_)
             | QuantLayer::Map(_)
-            | QuantLayer::Softmax(_) => None,
+            | QuantLayer::Softmax(_)
+            | QuantLayer::LogSoftmax(_) => None,
         }
     }
 
@@ -256,7 +264,8 @@ impl QuantLayer {
             QuantLayer::MaxPool(_)
             | QuantLayer::Relayout(_)
             | QuantLayer::Map(_)
-            | QuantLayer::Softmax(_) => None,
+            | QuantLayer::Softmax(_)
+            | QuantLayer::LogSoftmax(_) => None,
         }
     }
 
@@ -269,6 +278,7 @@ impl QuantLayer {
             QuantLayer::Relayout(r) => r.forward(x),
             QuantLayer::Map(m) => m.forward(x),
             QuantLayer::Softmax(s) => s.forward(x, bits),
+            QuantLayer::LogSoftmax(s) => s.forward(x, bits),
             QuantLayer::Dense(_)
             | QuantLayer::Conv(_)
             | QuantLayer::AvgPool(_)
@@ -439,6 +449,7 @@ impl QuantizedModel {
                 QuantLayer::Relayout(r) => r.validate()?,
                 QuantLayer::Map(m) => m.validate(self.bits)?,
                 QuantLayer::Softmax(s) => s.validate(self.bits)?,
+                QuantLayer::LogSoftmax(s) => s.validate(self.bits)?,
             }
         }
         Ok(())

@@ -117,6 +117,161 @@ impl SoftmaxLayer {
     }
 }
 
+/// LogSoftmax of a per-sample vector: `m`, `d`, `e = E[d]` and `S` as for [`SoftmaxLayer`];
+/// `L` the integer with `B[L] <= S < B[L + 1]` (`B[k] = ceil(2^EXP_BITS exp((k - 1/2) s_out))`
+/// for `k >= 1`, `B[0] = 0`, capped at `2^(EXP_BITS + 9)`: `L = round(ln(S / 2^EXP_BITS) /
+/// s_out)`), `g_j = G[d_j]` with `G[d] = min(round(d s_in / s_out), 2^(bits-1))`, and
+/// `y_j = max(-2^(bits-1), -(g_j + L))`: `x_j - m - ln(sum exp(x - m))` at scale `s_out`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogSoftmaxLayer {
+    pub name: String,
+    pub n: usize,
+    /// `E[d]` for `d` in `[0, 2^bits)`.
+    pub exp: Vec<i64>,
+    /// `G[d]` for `d` in `[0, 2^bits)`.
+    pub steps: Vec<i64>,
+    /// `B[k]` for `k` in `[0, 2^bits]`.
+    pub bounds: Vec<i64>,
+    pub out_scale: f64,
+}
+
+/// The pieces of one row's log-softmax, as the prover commits them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSoftmaxRow {
+    pub max: i64,
+    pub d: Vec<i64>,
+    pub e: Vec<i64>,
+    pub sum: i64,
+    /// `L`.
+    pub log_sum: i64,
+    /// `G[d_j]`.
+    pub g: Vec<i64>,
+    pub out: Vec<i64>,
+}
+
+/// Past every sum of at most [`MAX_ROW`] exponentials.
+const BOUND_CAP: i64 = 1 << (EXP_BITS + 9);
+
+impl LogSoftmaxLayer {
+    /// The smallest output scale whose `L` stays below `2^(bits-1) - 1` (so that `g + L`
+    /// indexes a table of `2^bits` rows): `B[2^(bits-1) - 1]` must reach the cap,
+    /// `ln(2^9) / (2^(bits-1) - 3/2)` (and a little more, for rounding).
+    pub fn min_scale(bits: u32) -> f64 {
+        let ratio = (BOUND_CAP >> EXP_BITS) as f64;
+        ratio.ln() / ((1i64 << (bits - 1)) as f64 - 1.5) * 1.000_001
+    }
+
+    /// The tables for inputs at `s_in` and outputs at `s_out`.
+    pub fn new(name: String, n: usize, s_in: f64, s_out: f64, bits: u32) -> Self {
+        let half = 1i64 << (bits - 1);
+        let steps = (0..1i64 << bits)
+            .map(|d| ((d as f64 * s_in / s_out).round() as i64).min(half))
+            .collect();
+        let one = f64::from(1u32 << EXP_BITS);
+        let bounds = (0..=1i64 << bits)
+            .map(|k| match k {
+                0 => 0,
+                _ => {
+                    let b = (one * ((k as f64 - 0.5) * s_out).exp()).ceil();
+                    if b >= BOUND_CAP as f64 {
+                        BOUND_CAP
+                    } else {
+                        b as i64
+                    }
+                }
+            })
+            .collect();
+        LogSoftmaxLayer {
+            name,
+            n,
+            exp: SoftmaxLayer::exp_table(s_in, bits),
+            steps,
+            bounds,
+            out_scale: s_out,
+        }
+    }
+
+    pub fn row(&self, x: &[i64], bits: u32) -> LogSoftmaxRow {
+        assert_eq!(x.len(), self.n, "layer {}: input length", self.name);
+        let max = x.iter().copied().max().unwrap_or(0);
+        let d: Vec<i64> = x.iter().map(|&v| max - v).collect();
+        let at = |t: &[i64], k: i64| t[usize::try_from(k).unwrap_or(usize::MAX).min(t.len() - 1)];
+        let e: Vec<i64> = d.iter().map(|&k| at(&self.exp, k)).collect();
+        let sum: i64 = e.iter().sum();
+        let log_sum = self
+            .bounds
+            .iter()
+            .skip(1)
+            .take_while(|&&b| b <= sum)
+            .count() as i64;
+        let g: Vec<i64> = d.iter().map(|&k| at(&self.steps, k)).collect();
+        let lo = -(1i64 << (bits - 1));
+        let out = g.iter().map(|&v| (-(v + log_sum)).max(lo)).collect();
+        LogSoftmaxRow {
+            max,
+            d,
+            e,
+            sum,
+            log_sum,
+            g,
+            out,
+        }
+    }
+
+    pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
+        self.row(x, bits).out
+    }
+
+    /// The tables have their sizes and ranges: `E` as for [`SoftmaxLayer`], `G` in
+    /// `[0, 2^(bits-1)]`, `B` non-decreasing from `B[0] = 0` to the cap, with
+    /// `B[2^(bits-1) - 1]` past every sum (so that `L + g < 2^bits`).
+    ///
+    /// # Errors
+    /// [`ModelError::Quantization`] naming the layer.
+    pub fn validate(&self, bits: u32) -> Result<(), ModelError> {
+        let half = 1i64 << (bits - 1);
+        let ok = SoftmaxLayer {
+            name: self.name.clone(),
+            n: self.n,
+            exp: self.exp.clone(),
+            out_scale: 1.0,
+        }
+        .validate(bits)
+        .is_ok()
+            && log_tables_ok(&self.steps, &self.bounds, bits)
+            && self.steps.len() == 1 << bits
+            && half > 2;
+        if ok {
+            return Ok(());
+        }
+        Err(ModelError::Quantization {
+            layer: self.name.clone(),
+            detail: format!(
+                "a log-softmax of {} values with tables of {}, {} and {} entries (2^{bits}, \
+                 2^{bits}, 2^{bits} + 1) or values out of range (output scale {} below {})",
+                self.n,
+                self.exp.len(),
+                self.steps.len(),
+                self.bounds.len(),
+                self.out_scale,
+                Self::min_scale(bits)
+            ),
+        })
+    }
+}
+
+/// The conditions on a log-softmax's step and bound tables that its proof relies on.
+pub fn log_tables_ok(steps: &[i64], bounds: &[i64], bits: u32) -> bool {
+    let half = 1i64 << (bits - 1);
+    steps.len() == 1 << bits
+        && steps.iter().all(|v| (0..=half).contains(v))
+        && bounds.len() == (1 << bits) + 1
+        && bounds[0] == 0
+        && bounds.windows(2).all(|w| w[0] <= w[1])
+        && bounds[usize::try_from(half - 1).unwrap_or(0)] >= BOUND_CAP
+        && bounds.iter().all(|&b| b <= BOUND_CAP)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +302,38 @@ mod tests {
         let one = SoftmaxLayer { n: 1, ..layer };
         assert_eq!(one.forward(&[-3], 8), vec![127]);
         assert!(one.validate(9).is_err());
+    }
+
+    #[test]
+    fn log_rows_are_the_float_log_softmax_within_two_steps() {
+        let (s_in, bits) = (0.05, 8);
+        let s_out = 20.0 / 127.0;
+        let layer = LogSoftmaxLayer::new("ls".into(), 5, s_in, s_out, bits);
+        assert!(layer.validate(bits).is_ok(), "{:?}", layer.validate(bits));
+        for x in [
+            [10, -20, 127, 126, -128],
+            [0, 0, 0, 0, 0],
+            [-128, -128, 127, -128, -128],
+        ] {
+            let r = layer.row(&x, bits);
+            assert!(layer.bounds[r.log_sum as usize] <= r.sum);
+            assert!(r.sum < layer.bounds[r.log_sum as usize + 1]);
+            let total: f64 = x.iter().map(|&v| ((v - r.max) as f64 * s_in).exp()).sum();
+            for (j, &y) in r.out.iter().enumerate() {
+                let f = (x[j] - r.max) as f64 * s_in - total.ln();
+                let want = (f / s_out).max(-128.0);
+                assert!(
+                    (y as f64 - want).abs() <= 1.0 + 1e-6,
+                    "{x:?} {j}: {y} vs {want}"
+                );
+            }
+        }
+        // a scale so small that L could reach 2^(bits-1) is refused
+        let fine = LogSoftmaxLayer::new("ls".into(), 5, s_in, 0.01, bits);
+        assert!(fine.validate(bits).is_err());
+        let min = LogSoftmaxLayer::min_scale(bits);
+        assert!(min < 0.05);
+        let coarse = LogSoftmaxLayer::new("ls".into(), 5, s_in, min, bits);
+        assert!(coarse.validate(bits).is_ok());
     }
 }

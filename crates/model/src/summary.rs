@@ -72,7 +72,7 @@ impl Graph {
                     Op::Transpose(t) => format!("Transpose {:?}", t.perm),
                     Op::Concat(c) => format!("Concat axis {}", c.axis + 1),
                     Op::Map(e) => format!("Map {e}"),
-                    Op::Softmax => "Softmax".into(),
+                    Op::Softmax { .. } => n.op.kind().to_string(),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => {
                         n.op.kind().to_string()
                     }
@@ -135,8 +135,11 @@ impl Graph {
             Op::Transpose(_) => "proven: permutation (wiring)".into(),
             Op::Concat(_) => "proven: each input placed by a permutation, rescaled sums".into(),
             Op::Map(_) => "proven: a lookup of each value in the function's table".into(),
-            Op::Softmax => {
+            Op::Softmax { log: false } => {
                 "proven: the row max, exponentials by table, their sum, a division".into()
+            }
+            Op::Softmax { log: true } => {
+                "proven: the row max, exponentials by table, their sum, its log by bounds".into()
             }
             Op::Relu => match self.clamped_layer(i) {
                 Ok(n) => format!("proven: in the requantization clamp of {n}"),
@@ -169,7 +172,7 @@ impl Graph {
                 | Op::Add
                 | Op::Concat(_)
                 | Op::Map(_)
-                | Op::Softmax => {
+                | Op::Softmax { .. } => {
                     return Ok(&n.name);
                 }
                 Op::MaxPool(_) | Op::Transpose(_) | Op::Relu | Op::Reshape | Op::Identity => {

@@ -147,7 +147,7 @@ fn float_layers(graph: &Graph, mode: ScaleMode, bits: u32) -> Vec<FloatLayer> {
                     s_w,
                 });
             }
-            Op::Add | Op::Transpose(_) | Op::Concat(_) | Op::Map(_) | Op::Softmax => {
+            Op::Add | Op::Transpose(_) | Op::Concat(_) | Op::Map(_) | Op::Softmax { .. } => {
                 unimplemented!("the models of this test are chains of dense, conv and pools")
             }
             Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => {}
@@ -166,7 +166,8 @@ fn linear_parts(layer: &QuantLayer, x: &[i64]) -> Option<(Vec<i64>, bool, f64)> 
         QuantLayer::Add(_)
         | QuantLayer::Relayout(_)
         | QuantLayer::Map(_)
-        | QuantLayer::Softmax(_) => {
+        | QuantLayer::Softmax(_)
+        | QuantLayer::LogSoftmax(_) => {
             unimplemented!("the models of this test are chains without relayouts or maps")
         }
     }

@@ -74,8 +74,10 @@ pub enum Msg {
     SumInputs(usize),
     /// Softmax layer `layer`: its sum and count of maxima at `tau_s`.
     SoftmaxSums(usize),
-    /// Softmax layer `layer`: its column values at its sumcheck's point.
+    /// Softmax or log-softmax layer `layer`: its column values at its sumcheck's point.
     SoftmaxEvals(usize),
+    /// Log-softmax layer `layer`: its per-sample values at `tau_s`.
+    LogSoftmaxRows(usize),
 }
 
 /// Rewrites a prover message in place.

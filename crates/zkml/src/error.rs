@@ -199,6 +199,8 @@ pub enum VerifyError {
     Relayout { layer: usize },
     #[error("softmax layer {layer}: the check of the max, sum and division failed")]
     Softmax { layer: usize },
+    #[error("log-softmax layer {layer}: the check of the max, sum and log failed")]
+    LogSoftmax { layer: usize },
     #[error("the claimed output does not match the proven computation")]
     PublicOutput,
     #[error("the claimed input does not match the proven computation")]

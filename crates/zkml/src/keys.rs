@@ -57,6 +57,13 @@ pub enum LayerOp {
     Softmax {
         exp: Vec<i64>,
     },
+    /// LogSoftmax of the per-sample vector with the exponential, step and bound tables of
+    /// `zkml_model::softmax::LogSoftmaxLayer`; no requantization.
+    LogSoftmax {
+        exp: Vec<i64>,
+        steps: Vec<i64>,
+        bounds: Vec<i64>,
+    },
 }
 
 impl LayerOp {
@@ -72,7 +79,8 @@ impl LayerOp {
             | LayerOp::Add { .. }
             | LayerOp::Relayout { .. }
             | LayerOp::Map { .. }
-            | LayerOp::Softmax { .. } => None,
+            | LayerOp::Softmax { .. }
+            | LayerOp::LogSoftmax { .. } => None,
             LayerOp::Conv {
                 in_shape,
                 out_shape,
@@ -280,7 +288,8 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
             | QuantLayer::Add(_)
             | QuantLayer::Relayout(_)
             | QuantLayer::Map(_)
-            | QuantLayer::Softmax(_) => None,
+            | QuantLayer::Softmax(_)
+            | QuantLayer::LogSoftmax(_) => None,
         })
         .collect();
     let mut vk = VerifyingKey {
@@ -367,6 +376,16 @@ fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
             false,
             s.out_scale,
         ),
+        QuantLayer::LogSoftmax(s) => (
+            LayerOp::LogSoftmax {
+                exp: s.exp.clone(),
+                steps: s.steps.clone(),
+                bounds: s.bounds.clone(),
+            },
+            Vec::new(),
+            false,
+            s.out_scale,
+        ),
         QuantLayer::Map(m) => (
             LayerOp::Map {
                 table: m.table.clone(),
@@ -438,7 +457,8 @@ fn padded_weights(
             | QuantLayer::Add(_)
             | QuantLayer::Relayout(_)
             | QuantLayer::Map(_)
-            | QuantLayer::Softmax(_) => None,
+            | QuantLayer::Softmax(_)
+            | QuantLayer::LogSoftmax(_) => None,
         })
         .collect()
 }
@@ -470,7 +490,8 @@ impl VerifyingKey {
                 | LayerOp::Add { .. }
                 | LayerOp::Relayout { .. }
                 | LayerOp::Map { .. }
-                | LayerOp::Softmax { .. } => None,
+                | LayerOp::Softmax { .. }
+                | LayerOp::LogSoftmax { .. } => None,
             })
             .flatten()
             .collect()
@@ -607,7 +628,8 @@ impl VerifyingKey {
                 LayerOp::MaxPool { .. }
                 | LayerOp::Relayout { .. }
                 | LayerOp::Map { .. }
-                | LayerOp::Softmax { .. } => continue,
+                | LayerOp::Softmax { .. }
+                | LayerOp::LogSoftmax { .. } => continue,
             };
             // one bound per multiplier: checked by `check_sane`, built so by setup
             let b = bias_bits.next().map_or(&[][..], Vec::as_slice);
@@ -695,17 +717,21 @@ impl VerifyingKey {
                 }
                 // a row of 1..=256 values (its count of maxima is a byte), exponentials from
                 // 2^EXP_BITS down, so that every sum is at least 2^EXP_BITS
-                LayerOp::Softmax { exp } => {
-                    let one = 1i64 << zkml_model::softmax::EXP_BITS;
-                    (
-                        l.n_in == l.n_out
-                            && (1..=zkml_model::softmax::MAX_ROW).contains(&l.n_in)
-                            && exp.len() == 1 << self.bits
-                            && exp.first() == Some(&one)
-                            && exp.iter().all(|v| (0..=one).contains(v)),
-                        None,
-                    )
-                }
+                LayerOp::Softmax { exp } => (
+                    l.n_in == l.n_out
+                        && (1..=zkml_model::softmax::MAX_ROW).contains(&l.n_in)
+                        && exp_ok(exp, self.bits),
+                    None,
+                ),
+                // and steps, bounds as `log_tables_ok` says (so that `g + L < 2^bits`)
+                LayerOp::LogSoftmax { exp, steps, bounds } => (
+                    l.n_in == l.n_out
+                        && (1..=zkml_model::softmax::MAX_ROW).contains(&l.n_in)
+                        && self.bits > 2
+                        && exp_ok(exp, self.bits)
+                        && zkml_model::softmax::log_tables_ok(steps, bounds, self.bits),
+                    None,
+                ),
                 LayerOp::Relayout {
                     in_dims,
                     out_dims,
@@ -857,6 +883,12 @@ impl ProvingKey {
         pk.vk = vk;
         Ok(pk)
     }
+}
+
+/// A softmax's exponential table: `2^bits` entries in `[0, 2^EXP_BITS]` from `2^EXP_BITS`.
+fn exp_ok(exp: &[i64], bits: u32) -> bool {
+    let one = 1i64 << zkml_model::softmax::EXP_BITS;
+    exp.len() == 1 << bits && exp.first() == Some(&one) && exp.iter().all(|v| (0..=one).contains(v))
 }
 
 #[cfg(test)]

@@ -76,8 +76,9 @@ pub struct LayerShape {
     /// A relayout's wiring: `(pad_out(j), pad_in(src(j)))` for every real output index `j`
     /// that holds an input value (empty for other kinds).
     pub gather: Vec<(usize, usize)>,
-    /// A map's function table (empty for other kinds).
-    pub table: Vec<i64>,
+    /// The key's function tables of a map (its function), a softmax (its exponentials) or a
+    /// log-softmax (exponentials, steps, lower and upper bounds); empty for other kinds.
+    pub tables: Vec<Vec<i64>>,
 }
 
 /// The padded positions a relayout copies (see [`LayerShape::gather`]).
@@ -146,7 +147,9 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
         let pair = match (l.op.fixed_dims(), &l.op) {
             (Some(fixed), _) => fixed,
             (None, LayerOp::Add { .. } | LayerOp::Map { .. }) => (first.clone(), first),
-            (None, LayerOp::Softmax { .. }) => (vec![l.n_in], vec![l.n_out]),
+            (None, LayerOp::Softmax { .. } | LayerOp::LogSoftmax { .. }) => {
+                (vec![l.n_in], vec![l.n_out])
+            }
             (None, _) => (first, vec![l.n_out]),
         };
         dims.push(pair);
@@ -176,7 +179,9 @@ pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
     layers.iter().enumerate().find_map(|(l, layer)| {
         let wants = match (&layer.op, layer.op.fixed_dims()) {
             (_, Some((in_dims, _))) => in_dims,
-            (LayerOp::Add { .. } | LayerOp::Softmax { .. }, None) => dims[l].0.clone(),
+            (LayerOp::Add { .. } | LayerOp::Softmax { .. } | LayerOp::LogSoftmax { .. }, None) => {
+                dims[l].0.clone()
+            }
             (_, None) => return None,
         };
         let bad = layer.inputs.iter().find(|&&t| written(t) != wants)?;
@@ -208,6 +213,8 @@ pub struct Layout {
     pub layers: Vec<LayerShape>,
     /// Committed columns, in commitment order.
     pub columns: Vec<Col>,
+    /// `max(-2^(bits-1), -t)` for `t` in `[0, 2^bits)` ([`Table::NegClamp`]).
+    neg_clamp: Vec<i64>,
     index: HashMap<Col, usize>,
 }
 
@@ -228,6 +235,7 @@ impl Layout {
                     LayerOp::Relayout { .. } => Kind::Relayout,
                     LayerOp::Map { .. } => Kind::Map,
                     LayerOp::Softmax { .. } => Kind::Softmax,
+                    LayerOp::LogSoftmax { .. } => Kind::LogSoftmax,
                 };
                 LayerShape {
                     kind,
@@ -245,9 +253,15 @@ impl Layout {
                         } => gather(&in_dims, &out_dims, view, perm, place),
                         _ => Vec::new(),
                     },
-                    table: match &l.op {
-                        LayerOp::Map { table } => table.clone(),
-                        LayerOp::Softmax { exp } => exp.clone(),
+                    tables: match &l.op {
+                        LayerOp::Map { table } => vec![table.clone()],
+                        LayerOp::Softmax { exp } => vec![exp.clone()],
+                        LayerOp::LogSoftmax { exp, steps, bounds } => vec![
+                            exp.clone(),
+                            steps.clone(),
+                            bounds[..bounds.len() - 1].to_vec(),
+                            bounds[1..].to_vec(),
+                        ],
                         _ => Vec::new(),
                     },
                     in_dims,
@@ -270,6 +284,9 @@ impl Layout {
             sample_vars,
             layers,
             columns,
+            neg_clamp: (0..1i64 << vk.bits)
+                .map(|t| (-t).max(-(1i64 << (vk.bits - 1))))
+                .collect(),
             index: HashMap::new(),
         };
         let tables = layout.tables();
@@ -321,22 +338,34 @@ impl Layout {
         Table::ALL.into_iter().chain(self.map_tables()).collect()
     }
 
-    /// The tables of the key's functions: a map's, a softmax's exponentials.
+    /// The tables of the key's functions: a map's, a softmax's exponentials, a log-softmax's
+    /// exponentials, steps and bounds.
     fn map_tables(&self) -> impl Iterator<Item = Table> + '_ {
         self.layers
             .iter()
             .enumerate()
-            .filter_map(|(l, s)| match s.kind {
-                Kind::Map => Some(Table::Map(l)),
-                Kind::Softmax => Some(Table::Exp(l)),
-                _ => None,
+            .flat_map(|(l, s)| match s.kind {
+                Kind::Map => vec![Table::Map(l)],
+                Kind::Softmax => vec![Table::Exp(l)],
+                Kind::LogSoftmax => vec![
+                    Table::Exp(l),
+                    Table::LogSteps(l),
+                    Table::LogLo(l),
+                    Table::LogHi(l),
+                ],
+                _ => Vec::new(),
             })
     }
 
-    /// The function of a map or exponential table (empty for the others).
+    /// The second column of a function table (empty for the others).
     pub fn table_function(&self, table: Table) -> &[i64] {
+        let of = |l: usize, k: usize| self.layers[l].tables.get(k).map_or(&[][..], Vec::as_slice);
         match table {
-            Table::Map(l) | Table::Exp(l) => &self.layers[l].table,
+            Table::Map(l) | Table::Exp(l) => of(l, 0),
+            Table::LogSteps(l) => of(l, 1),
+            Table::LogLo(l) => of(l, 2),
+            Table::LogHi(l) => of(l, 3),
+            Table::NegClamp => &self.neg_clamp,
             _ => &[],
         }
     }

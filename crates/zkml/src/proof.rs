@@ -48,6 +48,7 @@ pub enum LayerProof {
     /// A map has no messages of its own (its lookups are in the lookup argument).
     Map,
     Softmax(crate::ops::softmax::SoftmaxProof),
+    LogSoftmax(crate::ops::logsoftmax::LogSoftmaxProof),
 }
 
 /// A proof that the model behind a verifying key maps `input` to `output`.

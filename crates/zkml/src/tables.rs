@@ -34,11 +34,25 @@ pub enum Table {
     /// `(d, [d = 0])` for `d` in `[0, 2^bits)`: which differences are zero (a softmax's
     /// maxima).
     IsZero,
+    /// `(t, max(-2^(bits-1), -t))` for `t` in `[0, 2^bits)`: a log-softmax's clamped output.
+    NegClamp,
+    /// `(d, G[d])`, `d` in `[0, 2^bits)`: log-softmax layer `l`'s steps (its key's table).
+    LogSteps(usize),
+    /// `(k, B[k])`, `k` in `[0, 2^bits)`: log-softmax layer `l`'s lower bounds.
+    LogLo(usize),
+    /// `(k, B[k + 1])`, `k` in `[0, 2^bits)`: log-softmax layer `l`'s upper bounds.
+    LogHi(usize),
 }
 
 impl Table {
     /// All tables, in the order their multiplicity columns are committed.
-    pub const ALL: [Table; 4] = [Table::Limb, Table::ClampRelu, Table::Clamp, Table::IsZero];
+    pub const ALL: [Table; 5] = [
+        Table::Limb,
+        Table::ClampRelu,
+        Table::Clamp,
+        Table::IsZero,
+        Table::NegClamp,
+    ];
 
     /// The tables of the key proof, in the order their multiplicity columns are committed.
     pub const KEY: [Table; 2] = [Table::Weight, Table::Limb];
@@ -51,9 +65,27 @@ impl Table {
             Table::Clamp => 2,
             Table::Weight => 3,
             Table::IsZero => 4,
-            Table::Map(l) => 5 + 2 * l as u64,
-            Table::Exp(l) => 6 + 2 * l as u64,
+            Table::NegClamp => 5,
+            // one layer is one kind: a map's table and a softmax's exponentials share a tag
+            Table::Map(l) | Table::Exp(l) => 6 + 4 * l as u64,
+            Table::LogSteps(l) => 7 + 4 * l as u64,
+            Table::LogLo(l) => 8 + 4 * l as u64,
+            Table::LogHi(l) => 9 + 4 * l as u64,
         }
+    }
+
+    /// Whether the second column is a function table `f` (from the key, or the clamped
+    /// negation) that the MLE evaluation reads in `O(|f|)`.
+    pub fn is_function(self) -> bool {
+        matches!(
+            self,
+            Table::Map(_)
+                | Table::Exp(_)
+                | Table::NegClamp
+                | Table::LogSteps(_)
+                | Table::LogLo(_)
+                | Table::LogHi(_)
+        )
     }
 
     /// The clamp table for a layer.
@@ -66,7 +98,14 @@ impl Table {
         match self {
             Table::Limb => LIMB_BITS as usize,
             Table::ClampRelu => bits as usize - 1,
-            Table::Clamp | Table::Map(_) | Table::Exp(_) | Table::IsZero => bits as usize,
+            Table::Clamp
+            | Table::Map(_)
+            | Table::Exp(_)
+            | Table::IsZero
+            | Table::NegClamp
+            | Table::LogSteps(_)
+            | Table::LogLo(_)
+            | Table::LogHi(_) => bits as usize,
             Table::Weight => bits as usize + 1,
         }
     }
@@ -74,7 +113,14 @@ impl Table {
     /// The smallest first-column value.
     pub fn lo(self, bits: u32) -> i64 {
         match self {
-            Table::Limb | Table::ClampRelu | Table::Exp(_) | Table::IsZero => 0,
+            Table::Limb
+            | Table::ClampRelu
+            | Table::Exp(_)
+            | Table::IsZero
+            | Table::NegClamp
+            | Table::LogSteps(_)
+            | Table::LogLo(_)
+            | Table::LogHi(_) => 0,
             Table::Clamp | Table::Weight | Table::Map(_) => -(1i64 << (bits - 1)),
         }
     }
@@ -90,7 +136,7 @@ impl Table {
     pub fn rows(self, bits: u32, f: &[i64]) -> Vec<(F, F)> {
         let n = 1usize << self.num_vars(bits);
         let lo = self.lo(bits);
-        if let Table::Map(_) | Table::Exp(_) = self {
+        if self.is_function() {
             return (0..n)
                 .map(|i| (from_i64(lo + i as i64), from_i64(f[i])))
                 .collect();
@@ -141,7 +187,7 @@ impl Table {
             });
         let sigma = match self {
             Table::Limb => EF::ZERO,
-            Table::Map(_) | Table::Exp(_) => {
+            _ if self.is_function() => {
                 evaluate(&f.iter().map(|&v| from_i64(v)).collect::<Vec<_>>(), z)
             }
             Table::IsZero => z.iter().map(|&zk| EF::ONE - zk).product(),

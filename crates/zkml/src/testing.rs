@@ -6,8 +6,9 @@
 )]
 
 use zkml_model::{
-    AddLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, Expr, Func, MapLayer, MaxPoolLayer,
-    Placement, QuantLayer, QuantizedModel, RelayoutLayer, ScaleMode, SoftmaxLayer, Window,
+    AddLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, Expr, Func, LogSoftmaxLayer, MapLayer,
+    MaxPoolLayer, Placement, QuantLayer, QuantizedModel, RelayoutLayer, ScaleMode, SoftmaxLayer,
+    Window,
 };
 
 /// A deterministic pseudo-random generator (xorshift), so tests need no extra crates.
@@ -131,6 +132,8 @@ pub enum Spec {
     Sigmoid,
     /// A softmax of the current tensor, flat (inputs at scale 1/16).
     Softmax,
+    /// A log-softmax of the current tensor, flat (inputs at scale 1/16, outputs at 1/8).
+    LogSoftmax,
 }
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
@@ -312,6 +315,18 @@ pub fn cnn_bits(
                     exp: SoftmaxLayer::exp_table(1.0 / 16.0, bits),
                     out_scale: 1.0 / SoftmaxLayer::q(bits) as f64,
                 }));
+                shape = vec![n];
+            }
+            Spec::LogSoftmax => {
+                let n: usize = shape.iter().product();
+                let s_out = (1.0f64 / 8.0).max(LogSoftmaxLayer::min_scale(bits));
+                layers.push(QuantLayer::LogSoftmax(LogSoftmaxLayer::new(
+                    name,
+                    n,
+                    1.0 / 16.0,
+                    s_out,
+                    bits,
+                )));
                 shape = vec![n];
             }
             Spec::Dense(n_out, relu) => {

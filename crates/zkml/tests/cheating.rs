@@ -26,7 +26,8 @@ use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
 use Spec::{
-    Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Relayout, Sigmoid, Softmax, Upsample,
+    Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, Pool, Relayout, Sigmoid, Softmax,
+    Upsample,
 };
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
@@ -166,7 +167,14 @@ fn fake_acc(pk: &ProvingKey, w: &mut Witness, l: usize, i: usize, row: usize) {
 
 #[test]
 fn the_cheating_prover_without_a_deviation_is_honest() {
-    for (pk, xs) in [mlp(), cnn_fixture(), map_fixture(), softmax_fixture()] {
+    let fixtures = [
+        mlp(),
+        cnn_fixture(),
+        map_fixture(),
+        softmax_fixture(),
+        log_softmax_fixture(),
+    ];
+    for (pk, xs) in fixtures {
         let proof = prove_cheating(&pk, &xs, &Cheat::default()).unwrap();
         assert!(verify(&pk.vk, &proof).is_ok());
     }
@@ -720,6 +728,106 @@ fn nonzero_padding_of_a_softmax_exponential_is_caught_by_the_lookup() {
     );
 }
 
+/// Dense 10 -> log-softmax (the last layer), on `[1, 4, 4]`, two samples.
+fn log_softmax_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
+    let specs = [Dense(10, false), LogSoftmax];
+    let pk = setup(cnn([1, 4, 4], &specs, BatchDim::Dynamic, 93)).unwrap();
+    (pk, inputs(2, 16, 94))
+}
+
+/// Moves one count of `table` from row `old` to row `new` (a forged column keeps its lookup
+/// multiplicities right).
+fn recount_one(w: &mut Witness, table: Table, old: i64, new: i64) {
+    let m = &mut w.mults.iter_mut().find(|(t, _)| *t == table).unwrap().1;
+    m[usize::try_from(old).unwrap()] -= F::ONE;
+    m[usize::try_from(new).unwrap()] += F::ONE;
+}
+
+#[test]
+fn a_log_softmax_bound_limb_off_by_one_is_caught_by_the_bound_check() {
+    // the low limb of S - B[L] of sample 0 one more (still a byte, recounted). Caught by:
+    // logsoftmax.rs, the identity `S - B[L] = limbs` at tau_s.
+    let (pk, xs) = log_softmax_fixture();
+    let tamper = |w: &mut Witness| {
+        let v = to_i64(w.layers[1].rows[6][0]);
+        let new = if v < 255 { v + 1 } else { v - 1 };
+        w.layers[1].rows[6][0] = from_i64(new);
+        recount_one(w, Table::Limb, v, new);
+    };
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(matches!(err, VerifyError::LogSoftmax { layer: 1 }), "{err}");
+}
+
+#[test]
+fn a_log_softmax_shift_other_than_its_log_sum_is_caught_by_its_final_check() {
+    // t = g + L one more at position 0 of sample 0, the output its clamped negation (so the
+    // lookups hold; the output is public and follows). Caught by: logsoftmax.rs `fin != value`.
+    let (pk, xs) = log_softmax_fixture();
+    let tamper = |w: &mut Witness| {
+        let t = to_i64(w.layers[1].aux[4][0]);
+        w.layers[1].aux[4][0] = from_i64(t + 1);
+        recount_one(w, Table::NegClamp, t, t + 1);
+        let y = (-(t + 1)).max(-128);
+        w.layers[1].cols.out[0] = from_i64(y);
+        w.output[0] = y;
+    };
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(matches!(err, VerifyError::LogSoftmax { layer: 1 }), "{err}");
+}
+
+#[test]
+fn a_log_softmax_output_other_than_its_clamped_negation_is_caught_by_the_lookup() {
+    // the output at position 3 of sample 1 one less (public, followed). Its pair (t, y - 1) is
+    // no row of the clamped negation. Caught by: the logup root sum.
+    let (pk, xs) = log_softmax_fixture();
+    let tamper = |w: &mut Witness| {
+        w.layers[1].cols.out[16 + 3] -= F::ONE;
+        w.output[10 + 3] -= 1;
+    };
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(
+        matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_log_sum_above_its_bounds_is_caught_by_the_byte_lookups() {
+    // L + 1 for sample 0 with B[L + 1], B[L + 2] from the key's bounds, every t one more and
+    // every output its clamped negation: the identities hold (S - B[L + 1] and B[L + 2] - 1 - S
+    // put in their low limbs), but S < B[L + 1] makes that low limb no byte. Caught by: the
+    // logup root sum.
+    let (pk, xs) = log_softmax_fixture();
+    let LayerOp::LogSoftmax { bounds, .. } = &pk.vk.layers[1].op else {
+        panic!("a log-softmax")
+    };
+    let tamper = |w: &mut Witness| {
+        let lw = &mut w.layers[1];
+        let (sum, log) = (to_i64(lw.rows[1][0]), to_i64(lw.rows[3][0]) + 1);
+        let (lo, hi) = (bounds[log as usize], bounds[log as usize + 1]);
+        lw.rows[3][0] = from_i64(log);
+        lw.rows[4][0] = from_i64(lo);
+        lw.rows[5][0] = from_i64(hi);
+        lw.rows[6][0] = from_i64(sum - lo);
+        lw.rows[10][0] = from_i64(hi - 1 - sum);
+        for k in [7, 8, 9, 11, 12, 13] {
+            lw.rows[k][0] = F::ZERO;
+        }
+        for j in 0..10 {
+            let t = to_i64(lw.aux[4][j]) + 1;
+            lw.aux[4][j] = from_i64(t);
+            let y = (-t).max(-128);
+            lw.cols.out[j] = from_i64(y);
+            w.output[j] = y;
+        }
+    };
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(
+        matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),
+        "{err}"
+    );
+}
+
 #[test]
 fn another_per_position_multiplier_is_caught_by_the_requant_check() {
     // an average pool dividing border windows by their positions inside the input (one
@@ -960,6 +1068,12 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
                 v.push((round(l, Stage::ZeroCheck, 1), 4));
                 v.push((Msg::SoftmaxEvals(l), 15));
             }
+            Kind::LogSoftmax => {
+                v.push((Msg::LogSoftmaxRows(l), 13));
+                v.push((round(l, Stage::ZeroCheck, 0), 3));
+                v.push((round(l, Stage::ZeroCheck, 1), 3));
+                v.push((Msg::SoftmaxEvals(l), 6));
+            }
             Kind::Relayout => {
                 v.push(value(Value::Out));
                 v.push((round(l, Stage::Wiring, 0), 2));
@@ -1012,6 +1126,7 @@ fn changing_any_prover_message_changes_every_later_challenge() {
         relayout_fixture(),
         map_fixture(),
         softmax_fixture(),
+        log_softmax_fixture(),
     ];
     for (pk, xs) in fixtures {
         let (proof, honest) = recorded(&pk, &xs, None);

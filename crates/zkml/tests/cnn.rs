@@ -23,8 +23,8 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
 }
 
 use Spec::{
-    Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, Pool, Read, Relayout, Sigmoid, Softmax,
-    Upsample,
+    Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, Pool, Read, Relayout, Sigmoid,
+    Softmax, Upsample,
 };
 
 #[test]
@@ -470,14 +470,29 @@ fn softmax_heads_and_a_softmax_inside_prove_the_models_function() {
     );
     round_trip([1, 1, 6], &[Softmax, Dense(3, false)], 2, 73);
     round_trip([1, 2, 2], &[Dense(1, false), Softmax], 1, 74);
+    // and log-softmax: a head, inside, of the input, of one value
+    round_trip([1, 4, 4], &[Dense(10, false), LogSoftmax], 3, 75);
+    round_trip(
+        [2, 3, 3],
+        &[Dense(5, false), LogSoftmax, Dense(3, false)],
+        2,
+        76,
+    );
+    round_trip([1, 1, 6], &[LogSoftmax, Dense(3, false)], 2, 77);
+    round_trip([1, 2, 2], &[Dense(1, false), LogSoftmax], 1, 78);
 }
 
 #[test]
 fn softmax_at_other_bit_widths_proves_the_models_function() {
-    for (bits, seed) in [(4, 81), (12, 82)] {
+    for (bits, seed, head) in [
+        (4, 81, Softmax),
+        (12, 82, Softmax),
+        (4, 83, LogSoftmax),
+        (12, 84, LogSoftmax),
+    ] {
         let m = common::cnn_bits(
             [1, 3, 3],
-            &[Dense(7, false), Softmax],
+            &[Dense(7, false), head],
             BatchDim::Dynamic,
             seed,
             bits,

@@ -107,9 +107,8 @@ fn a_lookup_into_another_layers_table_is_refused() {
                     m[usize::try_from(e).unwrap()] += F::ONE;
                 }
                 zkml::tables::Table::Weight => unreachable!("a key proof table in a proof"),
-                zkml::tables::Table::Map(_)
-                | zkml::tables::Table::Exp(_)
-                | zkml::tables::Table::IsZero => {}
+                // tables of other kinds: no lookups in this model
+                _ => {}
             }
         }
     })
@@ -853,4 +852,45 @@ fn softmax_keys_load_and_bad_exponential_tables_are_refused() {
         FormatError::Malformed { why, .. } => assert_eq!(why, shape),
         e => panic!("refused by another check: {e}"),
     }
+}
+
+#[test]
+fn log_softmax_keys_load_and_bad_tables_are_refused() {
+    let specs = [
+        Spec::Dense(6, false),
+        Spec::LogSoftmax,
+        Spec::Dense(3, false),
+    ];
+    let vk = setup(cnn([1, 2, 4], &specs, BatchDim::Fixed(1), 10))
+        .unwrap()
+        .vk;
+    let loaded = VerifyingKey::from_bytes(&vk.to_bytes()).unwrap();
+    assert_eq!(loaded.statement_bytes(), vk.statement_bytes());
+    let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
+    let why = |edit: fn(&mut Vec<i64>, &mut Vec<i64>, &mut Vec<i64>)| {
+        let mut bad = vk.clone();
+        if let LayerOp::LogSoftmax { exp, steps, bounds } = &mut bad.layers[1].op {
+            edit(exp, steps, bounds);
+        }
+        match load_error(&bad) {
+            FormatError::Malformed { why, .. } => why,
+            e => panic!("refused by another check: {e}"),
+        }
+    };
+    const CAP: i64 = 1 << 25;
+    // the exponentials as for softmax; a step below 0 or above 2^(bits-1); bounds that do not
+    // start at 0, decrease, pass the cap, or stay below it at 2^(bits-1) - 1 (L could reach
+    // 2^(bits-1)); tables of other lengths
+    assert_eq!(why(|e, _, _| e[0] = 0), shape);
+    assert_eq!(why(|_, g, _| g[4] = -1), shape);
+    assert_eq!(why(|_, g, _| g[4] = 129), shape);
+    assert_eq!(why(|_, _, b| b[0] = 1), shape);
+    assert_eq!(why(|_, _, b| b[3] = b[2] - 1), shape);
+    assert_eq!(why(|_, _, b| b[200] = CAP + 1), shape);
+    assert_eq!(
+        why(|_, _, b| b.iter_mut().skip(100).for_each(|v| *v = CAP - 1)),
+        shape
+    );
+    assert_eq!(why(|_, g, _| g.push(0)), shape);
+    assert_eq!(why(|_, _, b| b.truncate(256)), shape);
 }

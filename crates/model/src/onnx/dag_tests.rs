@@ -292,6 +292,7 @@ fn concatenations_import_quantize_and_run() {
             QuantLayer::Relayout(_) => "Relayout",
             QuantLayer::Map(_) => "Map",
             QuantLayer::Softmax(_) => "Softmax",
+            QuantLayer::LogSoftmax(_) => "LogSoftmax",
             QuantLayer::Add(a) if a.relu => "Add+Relu",
             QuantLayer::Add(_) => "Add",
             QuantLayer::Conv(_) => "Conv",

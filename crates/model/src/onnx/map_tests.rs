@@ -195,9 +195,11 @@ fn a_function_shared_with_another_reader_is_kept_and_a_relu_after_a_map_is_in_it
 fn softmax_of_a_vector_is_an_op_and_of_other_shapes_a_gap() {
     let axis = |a: i64| vec![int_attr("axis", a)];
     for attrs in [vec![], axis(-1), axis(1)] {
-        let nodes = vec![node("Softmax", "sm", &["h"], "a", attrs)];
-        let g = float_matches_tract(&between_gemms(nodes, vec![]), &[1, 6]);
-        assert!(matches!(g.nodes[1].op, Op::Softmax), "{:?}", g.nodes[1]);
+        for (op, log) in [("Softmax", false), ("LogSoftmax", true)] {
+            let nodes = vec![node(op, "sm", &["h"], "a", attrs.clone())];
+            let g = float_matches_tract(&between_gemms(nodes, vec![]), &[1, 6]);
+            assert_eq!(g.nodes[1].op, Op::Softmax { log }, "{:?}", g.nodes[1]);
+        }
     }
     // over the channels of a [2, 3] per-sample tensor, or over its first axis: gaps
     for (dims, attrs, why) in [

@@ -470,7 +470,7 @@ fn push_node(
         | Op::Transpose(_)
         | Op::Relu
         | Op::Map(_)
-        | Op::Softmax
+        | Op::Softmax { .. }
         | Op::Reshape
         | Op::Identity => 1,
     };

@@ -55,6 +55,7 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("Div", super::affine::arithmetic),
     ("Relu", relu),
     ("Softmax", softmax),
+    ("LogSoftmax", softmax),
     ("Flatten", flatten),
     ("Reshape", reshape),
     ("Identity", identity),
@@ -260,7 +261,8 @@ fn relu(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     })
 }
 
-/// Softmax over the last axis of a per-sample vector (other per-sample axes of size 1).
+/// Softmax or LogSoftmax over the last axis of a per-sample vector (other per-sample axes of
+/// size 1).
 fn softmax(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     let Some(shape) = ctx.shape.clone() else {
         return unsupported("per-sample input shape unknown (after an unsupported op)");
@@ -285,7 +287,9 @@ fn softmax(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
         ));
     }
     Ok(Built::Op {
-        op: Op::Softmax,
+        op: Op::Softmax {
+            log: node.op_type == "LogSoftmax",
+        },
         out_shape: Some(shape),
     })
 }

@@ -39,7 +39,12 @@ impl LayerKind for Map {
             table: Table::Map(l),
             a: Col::Out(producer),
             b: Some(Col::Out(l)),
-            fill: shape.table.get(zero_row(bits)).copied().unwrap_or(0),
+            fill: shape
+                .tables
+                .first()
+                .and_then(|f| f.get(zero_row(bits)))
+                .copied()
+                .unwrap_or(0),
         }]
     }
 

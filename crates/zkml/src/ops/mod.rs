@@ -9,6 +9,7 @@ pub mod add; // a + b at two scales: the accumulator is a combination of the inp
 pub mod avgpool; // average pool: a wiring sumcheck with unit coefficients
 pub mod conv; // 2-D convolution: an im2col sumcheck and a wiring sumcheck
 pub mod dense; // y = W x + b by a sumcheck over the inner index
+pub mod logsoftmax; // log-softmax of a vector: as softmax, then the log of the sum by bounds
 pub mod map; // an element-wise function by table: one lookup per value
 pub mod maxpool; // max-pool: range-checked differences, a zero-check and a wiring sumcheck
 pub mod relayout; // copies of input positions (Transpose, Reshape, Concat, Resize): one wiring sumcheck
@@ -39,6 +40,7 @@ pub enum Kind {
     Relayout,
     Map,
     Softmax,
+    LogSoftmax,
 }
 
 impl Kind {
@@ -53,6 +55,7 @@ impl Kind {
             Kind::Relayout => &relayout::Relayout,
             Kind::Map => &map::Map,
             Kind::Softmax => &softmax::Softmax,
+            Kind::LogSoftmax => &logsoftmax::LogSoftmax,
         }
     }
 }

@@ -165,7 +165,7 @@ mod tests {
             relu: false,
             inputs: vec![0],
             gather,
-            table: Vec::new(),
+            tables: Vec::new(),
         }
     }
 

@@ -117,7 +117,12 @@ impl LayerKind for Softmax {
                 table: Table::Exp(l),
                 a: Col::Aux(l, D),
                 b: Some(Col::Aux(l, E)),
-                fill: shape.table.first().copied().unwrap_or(0),
+                fill: shape
+                    .tables
+                    .first()
+                    .and_then(|e| e.first())
+                    .copied()
+                    .unwrap_or(0),
             },
             Lookup {
                 table: Table::IsZero,
