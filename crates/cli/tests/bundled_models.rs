@@ -285,4 +285,17 @@ fn activation_exports_agree_with_float_on_held_out_digits() {
         let agree = verified.iter().zip(&float).filter(|(a, b)| a == b).count();
         assert!(agree >= 46, "{stem}: {agree}/50");
     }
+    // scikit-learn's classifiers have two graph outputs (label and probabilities): refused
+    // (exit 3); with ZipMap, the message says how to export a tensor instead
+    for stem in ["skl_tanh", "skl_tanh_zipmap"] {
+        let model = dir.join(format!("{stem}.onnx"));
+        let (code, _, err) = zkml(&["inspect", model.to_str().unwrap()]);
+        assert_eq!(code, 3, "{stem}: {err}");
+        assert!(err.contains("exactly one graph output"), "{err}");
+        assert_eq!(
+            err.contains("\"zipmap\": False"),
+            stem.ends_with("zipmap"),
+            "{err}"
+        );
+    }
 }

@@ -252,4 +252,25 @@ mod tests {
         assert_eq!(rows[Table::pad_row(4)], (F::ZERO, F::ONE));
         assert_eq!(rows[31], (F::ZERO, F::ONE));
     }
+
+    /// Tags separate tables inside the one lookup argument: two tables with one tag would let
+    /// a pair of one be found in the other.
+    #[test]
+    fn every_table_has_its_own_tag() {
+        let mut tags = std::collections::HashSet::new();
+        let per_layer = |l| {
+            [
+                Table::Map(l),
+                Table::LogSteps(l),
+                Table::LogLo(l),
+                Table::LogHi(l),
+            ]
+        };
+        let fixed = Table::ALL.into_iter().chain([Table::Weight]);
+        for table in fixed.chain((0..64).flat_map(per_layer)) {
+            assert!(tags.insert(table.id()), "{table:?}");
+        }
+        // a softmax's exponentials take the tag of a map of the same layer (one kind a layer)
+        assert_eq!(Table::Exp(5).id(), Table::Map(5).id());
+    }
 }

@@ -500,6 +500,27 @@ fn a_map_output_other_than_the_function_is_caught_by_the_lookup_sum() {
 }
 
 #[test]
+fn another_kinds_proof_in_place_of_a_map_softmax_or_log_softmax_is_refused() {
+    // a map (no messages of its own), a softmax and a log-softmax each given the dense layer's
+    // proof before it. Caught by: each kind's check of the proof's kind.
+    for (pk, xs) in [map_fixture(), softmax_fixture(), log_softmax_fixture()] {
+        let mut proof = zkml::prove(&pk, &xs).unwrap();
+        let l = pk
+            .vk
+            .layers
+            .iter()
+            .position(|l| !matches!(l.op, LayerOp::Dense | LayerOp::Conv { .. }))
+            .unwrap();
+        proof.layers[l] = proof.layers[l - 1].clone();
+        let err = verify(&pk.vk, &proof).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::LayerKind { layer } if layer == l),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn nonzero_padding_of_a_map_output_is_caught_by_the_lookup_sum() {
     // the map's output [3, 5, 5] padded to [4, 8, 8]: cell 5 is column 5 (padding), read by no
     // layer. Its looked-up pair is (0, 1 + f(0)), no row. Caught by: the GKR root sum check.

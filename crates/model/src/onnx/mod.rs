@@ -253,15 +253,20 @@ fn graph_input(
 }
 
 fn graph_output(g: &GraphProto) -> Result<String, ModelError> {
-    match g.output.as_slice() {
-        [o] => Ok(o.name.clone()),
-        outs => Err(ModelError::Structure {
-            detail: format!(
-                "expected exactly one graph output, found {:?}",
-                outs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>()
-            ),
-        }),
-    }
+    let outs = match g.output.as_slice() {
+        [o] => return Ok(o.name.clone()),
+        outs => outs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+    };
+    // skl2onnx's classifiers: a label and a map of probabilities (ZipMap), not a tensor
+    let hint = if g.node.iter().any(|n| n.op_type == "ZipMap") {
+        "; the probabilities are a ZipMap (a map per sample, not a tensor): export with \
+         skl2onnx's options={id(model): {\"zipmap\": False}}"
+    } else {
+        ""
+    };
+    Err(ModelError::Structure {
+        detail: format!("expected exactly one graph output, found {outs:?}{hint}"),
+    })
 }
 
 /// The graph output must be the last node's output (or the input, when there is no node).
