@@ -160,6 +160,15 @@ impl Expr {
         }
     }
 
+    /// The number of terms (leaves and operations).
+    pub fn size(&self) -> usize {
+        match self {
+            Expr::X | Expr::Const(_) => 1,
+            Expr::Unary(_, e) => 1 + e.size(),
+            Expr::Binary(_, a, b) => 1 + a.size() + b.size(),
+        }
+    }
+
     fn has_x(&self) -> bool {
         match self {
             Expr::X => true,

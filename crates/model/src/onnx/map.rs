@@ -21,6 +21,12 @@ use super::proto::{Const, attr_float, attr_string, constant_node_value};
 use crate::graph::{FoldedNode, Op};
 use crate::map::{Bin, Expr, Func};
 
+/// The most ONNX nodes one expression takes (a longer chain becomes several maps), and the
+/// most terms it has (a node that squares its input doubles them): bound the expressions'
+/// depth (they are recursive) and the work of deriving them.
+const MAX_FUSED: usize = 64;
+const MAX_TERMS: usize = 1024;
+
 /// The domain of a rewritten root node (so that no ONNX op type is taken for it).
 pub(crate) const DOMAIN: &str = "zkml.map";
 
@@ -64,7 +70,11 @@ pub(crate) fn fuse(
         let Some(out) = node.output.first() else {
             continue;
         };
-        if let Some(d) = derive(node, i, &constants, &derived) {
+        // a node past the cap starts a new expression of the tensors it reads
+        let d = derive(node, i, &constants, Some(&derived))
+            .filter(|d| d.members.len() <= MAX_FUSED && d.expr.size() <= MAX_TERMS)
+            .or_else(|| derive(node, i, &constants, None));
+        if let Some(d) = d {
             derived.insert(out, d);
             by_node[i] = Some(out);
         }
@@ -187,12 +197,13 @@ enum Operand {
     Of(String, Expr, Vec<usize>),
 }
 
-/// What node `i` computes from one data tensor, if it is element-wise in one.
+/// What node `i` computes from one data tensor, if it is element-wise in one: in the tensors
+/// its inputs derive from (`derived`), or in its inputs themselves (`None`).
 fn derive(
     node: &NodeProto,
     i: usize,
     constants: &HashMap<&str, Option<f64>>,
-    derived: &HashMap<&str, Derived>,
+    derived: Option<&HashMap<&str, Derived>>,
 ) -> Option<Derived> {
     if !(node.domain.is_empty() || node.domain == "ai.onnx") || node.output.len() != 1 {
         return None;
@@ -201,7 +212,7 @@ fn derive(
         if let Some(&c) = constants.get(name) {
             return c.map(Operand::Const);
         }
-        Some(match derived.get(name) {
+        Some(match derived.and_then(|d| d.get(name)) {
             Some(d) => Operand::Of(d.source.clone(), d.expr.clone(), d.members.clone()),
             None => Operand::Of(name.to_string(), Expr::X, Vec::new()),
         })

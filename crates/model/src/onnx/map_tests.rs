@@ -213,3 +213,63 @@ fn softmax_of_a_vector_is_an_op_and_of_other_shapes_a_gap() {
         assert!(gaps[0].1.contains(why), "{gaps:?}");
     }
 }
+
+#[test]
+fn a_long_chain_of_functions_becomes_several_bounded_maps() {
+    // 1000 Sigmoids in a row (a hostile or generated file): maps of at most 64 nodes each,
+    // no deep recursion
+    let mut nodes = Vec::new();
+    for i in 0..1000 {
+        let input = if i == 0 {
+            "h".to_string()
+        } else {
+            format!("s{i}")
+        };
+        let output = if i == 999 {
+            "a".to_string()
+        } else {
+            format!("s{}", i + 1)
+        };
+        nodes.push(node(
+            "Sigmoid",
+            &format!("sig{i}"),
+            &[&input],
+            &output,
+            vec![],
+        ));
+    }
+    let g = import(&between_gemms(nodes, vec![])).unwrap();
+    assert!(g.unsupported().is_empty(), "{:?}", gap_reasons(&g));
+    let maps = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Map(_)))
+        .count();
+    assert_eq!(maps, 1000usize.div_ceil(64));
+    let x = rand_vals(3, 6, -1.0, 1.0);
+    assert!(g.float_forward(&x).is_ok());
+}
+
+#[test]
+fn repeated_squaring_stays_a_small_expression() {
+    // x, x^2, x^4, ... as Mul(a, a) 60 times: the terms would double each time
+    let mut nodes = vec![node("Sigmoid", "sig", &["h"], "s0", vec![])];
+    for i in 0..60 {
+        let (input, output) = (format!("s{i}"), format!("s{}", i + 1));
+        nodes.push(node(
+            "Mul",
+            &format!("sq{i}"),
+            &[&input, &input],
+            &output,
+            vec![],
+        ));
+    }
+    nodes.push(node("Identity", "out", &["s60"], "a", vec![]));
+    let g = import(&between_gemms(nodes, vec![])).unwrap();
+    assert!(g.unsupported().is_empty(), "{:?}", gap_reasons(&g));
+    for n in &g.nodes {
+        if let Op::Map(e) = &n.op {
+            assert!(e.size() <= 1024, "{}", e.size());
+        }
+    }
+}
