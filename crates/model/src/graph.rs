@@ -261,6 +261,8 @@ pub enum Op {
     Map(crate::map::Expr),
     /// Softmax (or LogSoftmax, `log`) over a per-sample vector.
     Softmax { log: bool },
+    /// The index of the first (`last`: the last) maximum of a per-sample vector.
+    ArgMax { last: bool },
     /// Flatten or static Reshape: re-indexing only (the new shape is the node's output shape).
     Reshape,
     /// Identity, or Dropout at inference.
@@ -286,6 +288,7 @@ impl Op {
             Op::Map(_) => "Map",
             Op::Softmax { log: false } => "Softmax",
             Op::Softmax { log: true } => "LogSoftmax",
+            Op::ArgMax { .. } => "ArgMax",
             Op::Reshape => "Reshape",
             Op::Identity => "Identity",
             Op::Add => "Add",
@@ -305,6 +308,7 @@ impl Op {
             | Op::Relu
             | Op::Map(_)
             | Op::Softmax { .. }
+            | Op::ArgMax { .. }
             | Op::Reshape
             | Op::Identity
             | Op::Add
@@ -439,6 +443,7 @@ impl Graph {
                 | Op::Relu
                 | Op::Map(_)
                 | Op::Softmax { .. }
+                | Op::ArgMax { .. }
                 | Op::Reshape
                 | Op::Identity
                 | Op::Add
@@ -569,6 +574,11 @@ fn node_forward(op: &Op, xs: &[&[f64]]) -> Result<Vec<f64>, String> {
             .collect(),
         Op::Relu => x.iter().map(|&v| v.max(0.0)).collect(),
         Op::Map(e) => x.iter().map(|&v| e.eval(v)).collect(),
+        Op::ArgMax { last } => {
+            let better = |a: f64, b: f64| if *last { a >= b } else { a > b };
+            let best = (0..x.len()).fold(0, |k, j| if better(x[j], x[k]) { j } else { k });
+            vec![best as f64]
+        }
         Op::Softmax { log } => {
             let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let total: f64 = x.iter().map(|&v| (v - m).exp()).sum();

@@ -16,12 +16,14 @@
 //! - [`relayout`]: the permutation of an activation (a Transpose, a Reshape read in another
 //!   layout).
 //! - [`quantized`]: [`QuantizedModel`], its layers, integer inference, validation.
+//! - [`argmax`]: the index of a vector's maximum (a classifier's label).
 //! - [`softmax`]: softmax of a per-sample vector, exact integer semantics.
 //! - [`map`]: element-wise functions (Sigmoid, GELU, ...) as expressions and quantized tables.
 //! - [`inputs`]: EZKL/DeepProve style input JSON, calibration files.
 //! - [`reference`]: float inference with tract, the reference for accuracy.
 
 pub mod add;
+pub mod argmax;
 pub mod cnn;
 pub mod error;
 pub mod graph;
@@ -37,6 +39,7 @@ pub mod softmax;
 pub mod summary;
 
 pub use add::AddLayer;
+pub use argmax::ArgMaxLayer;
 pub use cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer, Window};
 pub use error::{ModelError, UnsupportedOp};
 pub use graph::{AvgPool, BatchDim, Conv, Dense, FoldedNode, Graph, MaxPool, Node, Op, Transpose};

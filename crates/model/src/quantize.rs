@@ -13,7 +13,11 @@
 //! its input (no requantization); an AveragePool requantizes its window sums by
 //! `s_in / (kh kw s_out)` and takes a ReLU that follows it. A sum of two activations (an
 //! [`AddLayer`]) rescales each by `m_x = round(s_x / s_out 2^32)` and requantizes with
-//! multiplier 1; a ReLU after it is its clamp.
+//! multiplier 1; a ReLU after it is its clamp. An element-wise function (a map) becomes the
+//! table of its values from its input's scale to its calibrated output scale (a ReLU after it
+//! goes into the table); a Softmax outputs probabilities at `1 / (2^(bits-1) - 1)`, a
+//! LogSoftmax log-probabilities at their calibrated scale (no finer than
+//! [`LogSoftmaxLayer::min_scale`]).
 //!
 //! The graph is a DAG: each layer reads the layers (or the input) its graph node reads,
 //! Reshape/Identity nodes and fused ReLUs naming the tensor they read. A ReLU is fused only
@@ -25,6 +29,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::add::AddLayer;
+use crate::argmax::ArgMaxLayer;
 use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::{GapList, ModelError};
 use crate::graph::{AvgPool, Concat, Conv, Dense, Graph, MaxPool, Op, Transpose};
@@ -76,6 +81,8 @@ enum Kind<'a> {
     Map(&'a Expr, usize),
     /// Softmax (`true`: LogSoftmax) of a per-sample vector of this many values.
     Softmax(usize, bool),
+    /// ArgMax (`true`: the last maximum) of a per-sample vector of this many values.
+    ArgMax(usize, bool),
 }
 
 impl Kind<'_> {
@@ -90,7 +97,8 @@ impl Kind<'_> {
             | Kind::Add(_)
             | Kind::Concat(_)
             | Kind::Map(..)
-            | Kind::Softmax(..) => false,
+            | Kind::Softmax(..)
+            | Kind::ArgMax(..) => false,
         }
     }
 }
@@ -133,6 +141,16 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
             Op::AvgPool(p) => Kind::AvgPool(p),
             Op::Transpose(t) => Kind::Transpose(t),
             Op::Concat(c) => Kind::Concat(c),
+            Op::ArgMax { last } => Kind::ArgMax(
+                node.in_shape
+                    .as_deref()
+                    .ok_or_else(|| ModelError::Structure {
+                        detail: format!("argmax node {} has no known shape", node.name),
+                    })?
+                    .iter()
+                    .product(),
+                *last,
+            ),
             Op::Softmax { log } => Kind::Softmax(
                 node.out_shape
                     .as_deref()
@@ -252,6 +270,7 @@ fn sole_source(graph: &Graph, readers: &[Vec<usize>], mut t: usize) -> Option<us
             | Op::Concat(_)
             | Op::Map(_)
             | Op::Softmax { .. }
+            | Op::ArgMax { .. }
             | Op::Unsupported(_) => return Some(t),
         }
     }
@@ -691,6 +710,11 @@ pub fn quantize(
                 n,
                 exp: SoftmaxLayer::exp_table(s_in, config.bits),
                 out_scale: 1.0 / SoftmaxLayer::q(config.bits) as f64,
+            }),
+            Kind::ArgMax(n, last) => QuantLayer::ArgMax(ArgMaxLayer {
+                name: p.name.to_string(),
+                n,
+                last,
             }),
             // the output scale no finer than the log of a row's sum allows (see the layer)
             Kind::Softmax(n, true) => QuantLayer::LogSoftmax(LogSoftmaxLayer::new(

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::add::AddLayer;
+use crate::argmax::ArgMaxLayer;
 use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::ModelError;
 use crate::graph::BatchDim;
@@ -45,6 +46,7 @@ pub enum QuantLayer {
     Map(MapLayer),
     Softmax(SoftmaxLayer),
     LogSoftmax(LogSoftmaxLayer),
+    ArgMax(ArgMaxLayer),
 }
 
 /// One layer's exact integer result on one sample.
@@ -142,6 +144,7 @@ impl QuantLayer {
             QuantLayer::Map(m) => m.input_len(),
             QuantLayer::Softmax(s) => s.n,
             QuantLayer::LogSoftmax(s) => s.n,
+            QuantLayer::ArgMax(a) => a.n,
         }
     }
 
@@ -157,6 +160,7 @@ impl QuantLayer {
             QuantLayer::Map(m) => m.input_len(),
             QuantLayer::Softmax(s) => s.n,
             QuantLayer::LogSoftmax(s) => s.n,
+            QuantLayer::ArgMax(_) => 1,
         }
     }
 
@@ -172,6 +176,7 @@ impl QuantLayer {
             QuantLayer::Map(m) => m.out_scale,
             QuantLayer::Softmax(s) => s.out_scale,
             QuantLayer::LogSoftmax(s) => s.out_scale,
+            QuantLayer::ArgMax(_) => 1.0,
         }
     }
 
@@ -187,6 +192,7 @@ impl QuantLayer {
             QuantLayer::Map(m) => &m.name,
             QuantLayer::Softmax(s) => &s.name,
             QuantLayer::LogSoftmax(s) => &s.name,
+            QuantLayer::ArgMax(a) => &a.name,
         }
     }
 
@@ -204,6 +210,7 @@ impl QuantLayer {
             QuantLayer::Map(m) => m.dims.clone(),
             QuantLayer::Softmax(s) => vec![s.n],
             QuantLayer::LogSoftmax(s) => vec![s.n],
+            QuantLayer::ArgMax(_) => vec![1],
         }
     }
 
@@ -220,6 +227,7 @@ impl QuantLayer {
             QuantLayer::Relayout(r) => Some(r.in_dims.clone()),
             QuantLayer::Softmax(s) => Some(vec![s.n]),
             QuantLayer::LogSoftmax(s) => Some(vec![s.n]),
+            QuantLayer::ArgMax(a) => Some(vec![a.n]),
         }
     }
 
@@ -245,7 +253,8 @@ impl QuantLayer {
             | QuantLayer::Relayout(_)
             | QuantLayer::Map(_)
             | QuantLayer::Softmax(_)
-            | QuantLayer::LogSoftmax(_) => None,
+            | QuantLayer::LogSoftmax(_)
+            | QuantLayer::ArgMax(_) => None,
         }
     }
 
@@ -265,7 +274,8 @@ impl QuantLayer {
             | QuantLayer::Relayout(_)
             | QuantLayer::Map(_)
             | QuantLayer::Softmax(_)
-            | QuantLayer::LogSoftmax(_) => None,
+            | QuantLayer::LogSoftmax(_)
+            | QuantLayer::ArgMax(_) => None,
         }
     }
 
@@ -279,6 +289,7 @@ impl QuantLayer {
             QuantLayer::Map(m) => m.forward(x),
             QuantLayer::Softmax(s) => s.forward(x, bits),
             QuantLayer::LogSoftmax(s) => s.forward(x, bits),
+            QuantLayer::ArgMax(a) => a.forward(x),
             QuantLayer::Dense(_)
             | QuantLayer::Conv(_)
             | QuantLayer::AvgPool(_)
@@ -450,6 +461,7 @@ impl QuantizedModel {
                 QuantLayer::Map(m) => m.validate(self.bits)?,
                 QuantLayer::Softmax(s) => s.validate(self.bits)?,
                 QuantLayer::LogSoftmax(s) => s.validate(self.bits)?,
+                QuantLayer::ArgMax(a) => a.validate(self.bits)?,
             }
         }
         Ok(())

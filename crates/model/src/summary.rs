@@ -72,7 +72,7 @@ impl Graph {
                     Op::Transpose(t) => format!("Transpose {:?}", t.perm),
                     Op::Concat(c) => format!("Concat axis {}", c.axis + 1),
                     Op::Map(e) => format!("Map {e}"),
-                    Op::Softmax { .. } => n.op.kind().to_string(),
+                    Op::Softmax { .. } | Op::ArgMax { .. } => n.op.kind().to_string(),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => {
                         n.op.kind().to_string()
                     }
@@ -138,6 +138,9 @@ impl Graph {
             Op::Softmax { log: false } => {
                 "proven: the row max, exponentials by table, their sum, a division".into()
             }
+            Op::ArgMax { .. } => {
+                "proven: the row max of distinct keys, a one-hot index, its position".into()
+            }
             Op::Softmax { log: true } => {
                 "proven: the row max, exponentials by table, their sum, its log by bounds".into()
             }
@@ -172,7 +175,8 @@ impl Graph {
                 | Op::Add
                 | Op::Concat(_)
                 | Op::Map(_)
-                | Op::Softmax { .. } => {
+                | Op::Softmax { .. }
+                | Op::ArgMax { .. } => {
                     return Ok(&n.name);
                 }
                 Op::MaxPool(_) | Op::Transpose(_) | Op::Relu | Op::Reshape | Op::Identity => {

@@ -147,7 +147,12 @@ fn float_layers(graph: &Graph, mode: ScaleMode, bits: u32) -> Vec<FloatLayer> {
                     s_w,
                 });
             }
-            Op::Add | Op::Transpose(_) | Op::Concat(_) | Op::Map(_) | Op::Softmax { .. } => {
+            Op::Add
+            | Op::Transpose(_)
+            | Op::Concat(_)
+            | Op::Map(_)
+            | Op::Softmax { .. }
+            | Op::ArgMax { .. } => {
                 unimplemented!("the models of this test are chains of dense, conv and pools")
             }
             Op::Relu | Op::Reshape | Op::Identity | Op::Unsupported(_) => {}
@@ -167,7 +172,8 @@ fn linear_parts(layer: &QuantLayer, x: &[i64]) -> Option<(Vec<i64>, bool, f64)> 
         | QuantLayer::Relayout(_)
         | QuantLayer::Map(_)
         | QuantLayer::Softmax(_)
-        | QuantLayer::LogSoftmax(_) => {
+        | QuantLayer::LogSoftmax(_)
+        | QuantLayer::ArgMax(_) => {
             unimplemented!("the models of this test are chains without relayouts or maps")
         }
     }

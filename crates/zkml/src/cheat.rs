@@ -78,6 +78,8 @@ pub enum Msg {
     SoftmaxEvals(usize),
     /// Log-softmax layer `layer`: its per-sample values at `tau_s`.
     LogSoftmaxRows(usize),
+    /// ArgMax layer `layer`: its index at `tau_s`.
+    ArgMaxIndex(usize),
 }
 
 /// Rewrites a prover message in place.

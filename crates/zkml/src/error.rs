@@ -201,6 +201,8 @@ pub enum VerifyError {
     Softmax { layer: usize },
     #[error("log-softmax layer {layer}: the check of the max, sum and log failed")]
     LogSoftmax { layer: usize },
+    #[error("argmax layer {layer}: the check of the maximum and its index failed")]
+    ArgMax { layer: usize },
     #[error("the claimed output does not match the proven computation")]
     PublicOutput,
     #[error("the claimed input does not match the proven computation")]

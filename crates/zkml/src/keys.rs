@@ -64,6 +64,11 @@ pub enum LayerOp {
         steps: Vec<i64>,
         bounds: Vec<i64>,
     },
+    /// The index of the first (`last`: the last) maximum of the per-sample vector (`[n]` in,
+    /// `[1]` out); no requantization.
+    ArgMax {
+        last: bool,
+    },
 }
 
 impl LayerOp {
@@ -80,7 +85,8 @@ impl LayerOp {
             | LayerOp::Relayout { .. }
             | LayerOp::Map { .. }
             | LayerOp::Softmax { .. }
-            | LayerOp::LogSoftmax { .. } => None,
+            | LayerOp::LogSoftmax { .. }
+            | LayerOp::ArgMax { .. } => None,
             LayerOp::Conv {
                 in_shape,
                 out_shape,
@@ -289,7 +295,8 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
             | QuantLayer::Relayout(_)
             | QuantLayer::Map(_)
             | QuantLayer::Softmax(_)
-            | QuantLayer::LogSoftmax(_) => None,
+            | QuantLayer::LogSoftmax(_)
+            | QuantLayer::ArgMax(_) => None,
         })
         .collect();
     let mut vk = VerifyingKey {
@@ -376,6 +383,7 @@ fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
             false,
             s.out_scale,
         ),
+        QuantLayer::ArgMax(a) => (LayerOp::ArgMax { last: a.last }, Vec::new(), false, 1.0),
         QuantLayer::LogSoftmax(s) => (
             LayerOp::LogSoftmax {
                 exp: s.exp.clone(),
@@ -458,7 +466,8 @@ fn padded_weights(
             | QuantLayer::Relayout(_)
             | QuantLayer::Map(_)
             | QuantLayer::Softmax(_)
-            | QuantLayer::LogSoftmax(_) => None,
+            | QuantLayer::LogSoftmax(_)
+            | QuantLayer::ArgMax(_) => None,
         })
         .collect()
 }
@@ -491,7 +500,8 @@ impl VerifyingKey {
                 | LayerOp::Relayout { .. }
                 | LayerOp::Map { .. }
                 | LayerOp::Softmax { .. }
-                | LayerOp::LogSoftmax { .. } => None,
+                | LayerOp::LogSoftmax { .. }
+                | LayerOp::ArgMax { .. } => None,
             })
             .flatten()
             .collect()
@@ -629,7 +639,8 @@ impl VerifyingKey {
                 | LayerOp::Relayout { .. }
                 | LayerOp::Map { .. }
                 | LayerOp::Softmax { .. }
-                | LayerOp::LogSoftmax { .. } => continue,
+                | LayerOp::LogSoftmax { .. }
+                | LayerOp::ArgMax { .. } => continue,
             };
             // one bound per multiplier: checked by `check_sane`, built so by setup
             let b = bias_bits.next().map_or(&[][..], Vec::as_slice);
@@ -721,6 +732,11 @@ impl VerifyingKey {
                     l.n_in == l.n_out
                         && (1..=zkml_model::softmax::MAX_ROW).contains(&l.n_in)
                         && exp_ok(exp, self.bits),
+                    None,
+                ),
+                // one index out; every index an activation, every key below 2^32 (4 limbs)
+                LayerOp::ArgMax { .. } => (
+                    l.n_out == 1 && (1..=1usize << (self.bits - 1)).contains(&l.n_in),
                     None,
                 ),
                 // and steps, bounds as `log_tables_ok` says (so that `g + L < 2^bits`)

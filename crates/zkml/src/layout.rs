@@ -29,7 +29,7 @@ pub enum Col {
     Rem(usize, usize),
     /// Max-pool layer `l`: limb `t` of `out - input` at window offset `k`.
     Diff(usize, usize, usize),
-    /// Column `k` of layer `l`'s own (a softmax's), laid out like its output.
+    /// Column `k` of layer `l`'s own (a softmax's), laid out like its input.
     Aux(usize, usize),
     /// Per-sample column `k` of layer `l` (a softmax's row max, sum, count).
     Row(usize, usize),
@@ -147,9 +147,10 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
         let pair = match (l.op.fixed_dims(), &l.op) {
             (Some(fixed), _) => fixed,
             (None, LayerOp::Add { .. } | LayerOp::Map { .. }) => (first.clone(), first),
-            (None, LayerOp::Softmax { .. } | LayerOp::LogSoftmax { .. }) => {
-                (vec![l.n_in], vec![l.n_out])
-            }
+            (
+                None,
+                LayerOp::Softmax { .. } | LayerOp::LogSoftmax { .. } | LayerOp::ArgMax { .. },
+            ) => (vec![l.n_in], vec![l.n_out]),
             (None, _) => (first, vec![l.n_out]),
         };
         dims.push(pair);
@@ -179,9 +180,13 @@ pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
     layers.iter().enumerate().find_map(|(l, layer)| {
         let wants = match (&layer.op, layer.op.fixed_dims()) {
             (_, Some((in_dims, _))) => in_dims,
-            (LayerOp::Add { .. } | LayerOp::Softmax { .. } | LayerOp::LogSoftmax { .. }, None) => {
-                dims[l].0.clone()
-            }
+            (
+                LayerOp::Add { .. }
+                | LayerOp::Softmax { .. }
+                | LayerOp::LogSoftmax { .. }
+                | LayerOp::ArgMax { .. },
+                None,
+            ) => dims[l].0.clone(),
             (_, None) => return None,
         };
         let bad = layer.inputs.iter().find(|&&t| written(t) != wants)?;
@@ -236,6 +241,7 @@ impl Layout {
                     LayerOp::Map { .. } => Kind::Map,
                     LayerOp::Softmax { .. } => Kind::Softmax,
                     LayerOp::LogSoftmax { .. } => Kind::LogSoftmax,
+                    LayerOp::ArgMax { last } => Kind::ArgMax { last },
                 };
                 LayerShape {
                     kind,
@@ -307,8 +313,8 @@ impl Layout {
             | Col::Sigma(l)
             | Col::Excess(l, _)
             | Col::Rem(l, _)
-            | Col::Diff(l, _, _)
-            | Col::Aux(l, _) => self.sample_vars + self.layers[l].out_vars,
+            | Col::Diff(l, _, _) => self.sample_vars + self.layers[l].out_vars,
+            Col::Aux(l, _) => self.sample_vars + self.layers[l].in_vars,
             Col::Row(_, _) => self.sample_vars,
             Col::Mult(t) => t.num_vars(self.bits),
         }
@@ -380,16 +386,25 @@ impl Layout {
         table.eval(self.bits, z, self.table_function(table))
     }
 
+    /// The per-sample layout of a layer's output or own column (`None` for the others).
+    pub fn col_dims(&self, col: Col) -> Option<&[usize]> {
+        match col {
+            Col::Out(l) => Some(&self.layers[l].out_dims),
+            Col::Aux(l, _) => Some(&self.layers[l].in_dims),
+            _ => None,
+        }
+    }
+
     /// What [`Lookup::fill`] adds to lookup `lk`'s second column `col` at `point` (samples
     /// first; every sample is real): the looked-up value minus this is the column's own.
     pub fn unfill(&self, lk: &Lookup, col: Col, point: &[EF]) -> EF {
-        let (Col::Out(l) | Col::Aux(l, _)) = col else {
+        let Some(dims) = self.col_dims(col) else {
             return EF::ZERO;
         };
         if lk.fill == 0 {
             return EF::ZERO;
         }
-        let real = real_eval(&self.layers[l].out_dims, &point[self.sample_vars..]);
+        let real = real_eval(dims, &point[self.sample_vars..]);
         EF::from(zkml_proof::field::from_i64(lk.fill)) * (EF::ONE - real)
     }
 

@@ -49,6 +49,7 @@ pub enum LayerProof {
     Map,
     Softmax(crate::ops::softmax::SoftmaxProof),
     LogSoftmax(crate::ops::logsoftmax::LogSoftmaxProof),
+    ArgMax(crate::ops::argmax::ArgMaxProof),
 }
 
 /// A proof that the model behind a verifying key maps `input` to `output`.

@@ -250,13 +250,13 @@ type LookupParts = (gkr::GkrProof, Vec<EF>, Vec<EF>);
 /// Lookup `lk`'s second column `b`, with [`Lookup::fill`] at the padding positions.
 fn filled(layout: &Layout, w: &Witness, lk: &Lookup, b: Col) -> Vec<F> {
     let values = column(w, b);
-    let (Col::Out(l) | Col::Aux(l, _)) = b else {
+    let Some(dims) = layout.col_dims(b) else {
         return values.to_vec();
     };
     if lk.fill == 0 {
         return values.to_vec();
     }
-    let mask = real_mask(&layout.layers[l].out_dims);
+    let mask = real_mask(dims);
     let fill = from_i64(lk.fill);
     values
         .iter()

@@ -6,9 +6,9 @@
 )]
 
 use zkml_model::{
-    AddLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, Expr, Func, LogSoftmaxLayer, MapLayer,
-    MaxPoolLayer, Placement, QuantLayer, QuantizedModel, RelayoutLayer, ScaleMode, SoftmaxLayer,
-    Window,
+    AddLayer, ArgMaxLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, Expr, Func,
+    LogSoftmaxLayer, MapLayer, MaxPoolLayer, Placement, QuantLayer, QuantizedModel, RelayoutLayer,
+    ScaleMode, SoftmaxLayer, Window,
 };
 
 /// A deterministic pseudo-random generator (xorshift), so tests need no extra crates.
@@ -134,6 +134,8 @@ pub enum Spec {
     Softmax,
     /// A log-softmax of the current tensor, flat (inputs at scale 1/16, outputs at 1/8).
     LogSoftmax,
+    /// The index of the current tensor's first (`true`: last) maximum, flat.
+    ArgMax(bool),
 }
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
@@ -316,6 +318,11 @@ pub fn cnn_bits(
                     out_scale: 1.0 / SoftmaxLayer::q(bits) as f64,
                 }));
                 shape = vec![n];
+            }
+            Spec::ArgMax(last) => {
+                let n: usize = shape.iter().product();
+                layers.push(QuantLayer::ArgMax(ArgMaxLayer { name, n, last }));
+                shape = vec![1];
             }
             Spec::LogSoftmax => {
                 let n: usize = shape.iter().product();

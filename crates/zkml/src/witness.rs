@@ -21,7 +21,7 @@ pub struct LayerWitness {
     pub diffs: Vec<Vec<Vec<F>>>,
     /// Integer outputs, padded.
     pub out: Vec<i64>,
-    /// A kind's own columns `Col::Aux(l, k)`, laid out like `out`.
+    /// A kind's own columns `Col::Aux(l, k)`, laid out like the layer's input.
     pub aux: Vec<Vec<F>>,
     /// A kind's own per-sample columns `Col::Row(l, k)`.
     pub rows: Vec<Vec<F>>,

@@ -11,11 +11,12 @@ mod common;
 use std::cell::RefCell;
 
 use common::{Spec, cnn, cnn_bits, inputs, inputs_bits, model};
-use p3_field::PrimeCharacteristicRing;
+use p3_field::{Field, PrimeCharacteristicRing};
 use zkml::cheat::{Cheat, Edit, Msg, Stage, Value};
 use zkml::keys::LayerOp;
 use zkml::layout::{Kind, Layout};
 use zkml::ops::requant::{E_LIMBS, R_LIMBS, decompose};
+use zkml::proof::LayerProof;
 use zkml::tables::Table;
 use zkml::witness::{Witness, generate};
 use zkml::zkml_model::{BatchDim, QuantLayer, QuantizedModel};
@@ -26,8 +27,8 @@ use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
 use Spec::{
-    Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, Pool, Relayout, Sigmoid, Softmax,
-    Upsample,
+    Add, ArgMax, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, Pool, Relayout, Sigmoid,
+    Softmax, Upsample,
 };
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
@@ -173,6 +174,7 @@ fn the_cheating_prover_without_a_deviation_is_honest() {
         map_fixture(),
         softmax_fixture(),
         log_softmax_fixture(),
+        argmax_fixture(),
     ];
     for (pk, xs) in fixtures {
         let proof = prove_cheating(&pk, &xs, &Cheat::default()).unwrap();
@@ -500,10 +502,17 @@ fn a_map_output_other_than_the_function_is_caught_by_the_lookup_sum() {
 }
 
 #[test]
-fn another_kinds_proof_in_place_of_a_map_softmax_or_log_softmax_is_refused() {
-    // a map (no messages of its own), a softmax and a log-softmax each given the dense layer's
-    // proof before it. Caught by: each kind's check of the proof's kind.
-    for (pk, xs) in [map_fixture(), softmax_fixture(), log_softmax_fixture()] {
+fn another_kinds_proof_in_place_of_a_map_softmax_log_softmax_or_argmax_is_refused() {
+    // a map (no messages of its own) given the proof of the layer before it; a softmax, a
+    // log-softmax and an argmax given a map's. Caught by: each kind's check of the proof's
+    // kind.
+    let fixtures = [
+        map_fixture(),
+        softmax_fixture(),
+        log_softmax_fixture(),
+        argmax_fixture(),
+    ];
+    for (pk, xs) in fixtures {
         let mut proof = zkml::prove(&pk, &xs).unwrap();
         let l = pk
             .vk
@@ -511,7 +520,10 @@ fn another_kinds_proof_in_place_of_a_map_softmax_or_log_softmax_is_refused() {
             .iter()
             .position(|l| !matches!(l.op, LayerOp::Dense | LayerOp::Conv { .. }))
             .unwrap();
-        proof.layers[l] = proof.layers[l - 1].clone();
+        proof.layers[l] = match proof.layers[l] {
+            LayerProof::Map => proof.layers[l - 1].clone(),
+            _ => LayerProof::Map,
+        };
         let err = verify(&pk.vk, &proof).unwrap_err();
         assert!(
             matches!(err, VerifyError::LayerKind { layer } if layer == l),
@@ -849,6 +861,114 @@ fn a_log_sum_above_its_bounds_is_caught_by_the_byte_lookups() {
     );
 }
 
+/// The argmax of the model input (7 values, the last layer), two samples with ties: the
+/// maximum 9 at indices 1, 4 and 6, the maximum 3 at 0 and 2.
+fn argmax_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
+    let pk = setup(cnn([1, 1, 7], &[ArgMax(false)], BatchDim::Dynamic, 95)).unwrap();
+    let xs = vec![vec![5, 9, -3, 0, 9, 2, 9], vec![3, -8, 3, -128, 1, 0, 2]];
+    (pk, xs)
+}
+
+/// The argmax layer of its fixture (the first: it reads the input where the public input is).
+const ARGMAX: usize = 0;
+
+#[test]
+fn the_argmax_fixture_proves_the_first_maximum() {
+    let (pk, xs) = argmax_fixture();
+    assert!(matches!(
+        pk.vk.layers[ARGMAX].op,
+        LayerOp::ArgMax { last: false }
+    ));
+    let out = verify(&pk.vk, &zkml::prove(&pk, &xs).unwrap()).unwrap();
+    assert_eq!(out, vec![vec![1], vec![0]]);
+}
+
+#[test]
+fn another_maximum_or_index_is_caught_by_the_argmax_final_check() {
+    // the output and the one-hot moved to the last maximum (a tie: the same value, another
+    // key), or to a smaller value; the keys' differences kept. Caught by: argmax.rs
+    // `fin != value` (sum h d = 0 fails: the key there is below M).
+    let (pk, xs) = argmax_fixture();
+    for to in [6, 2] {
+        let tamper = |w: &mut Witness| {
+            let lw = &mut w.layers[ARGMAX];
+            lw.aux[0][1] = F::ZERO;
+            lw.aux[0][to] = F::ONE;
+            lw.cols.out[0] = F::from_u64(to as u64);
+            w.output[0] = to as i64;
+        };
+        let err = tampered(&pk, &xs, &tamper);
+        assert!(
+            matches!(err, VerifyError::ArgMax { layer: ARGMAX }),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_one_hot_that_is_not_boolean_is_caught_by_the_argmax_final_check() {
+    // the one-hot at index 1 plus weights w on indices 0, 2, 3 with sum w = 0 and
+    // sum w d = 0 (so every row sum but the index holds) and sum j w = 1: the output 2, an
+    // index with a smaller value. Only h^2 = h fails. Caught by: argmax.rs `fin != value`.
+    let (pk, xs) = argmax_fixture();
+    let tamper = |w: &mut Witness| {
+        let lw = &mut w.layers[ARGMAX];
+        let d = |j: usize| {
+            (1..5).fold(F::ZERO, |acc, k| {
+                acc + lw.aux[k][j] * F::from_u64(1 << (8 * (k - 1)))
+            })
+        };
+        let (d0, d2, d3) = (d(0), d(2), d(3));
+        // w0 + w2 + w3 = 0, w0 d0 + w2 d2 + w3 d3 = 0, 0 w0 + 2 w2 + 3 w3 = 1
+        // from the first two: w2 = w0 (d3 - d0) / (d2 - d3), w3 = -w0 - w2
+        let r = (d3 - d0) * (d2 - d3).try_inverse().unwrap();
+        let (w2_per, w3_per) = (r, -F::ONE - r);
+        let w0 = (F::TWO * w2_per + F::from_u64(3) * w3_per)
+            .try_inverse()
+            .unwrap();
+        for (j, v) in [(0, w0), (2, w0 * w2_per), (3, w0 * w3_per)] {
+            lw.aux[0][j] = v;
+        }
+        lw.cols.out[0] = F::TWO;
+        w.output[0] = 2;
+    };
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(
+        matches!(err, VerifyError::ArgMax { layer: ARGMAX }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bound_below_the_largest_key_is_caught_by_the_byte_lookups() {
+    // M one less for sample 1 (its index and one-hot kept, every difference one less): the
+    // difference at the index is -1, no four bytes. Caught by: the logup root sum.
+    let (pk, xs) = argmax_fixture();
+    let tamper = |w: &mut Witness| {
+        let lw = &mut w.layers[ARGMAX];
+        lw.rows[0][1] -= F::ONE;
+        for j in 0..7 {
+            let at = 8 + j;
+            let d: i64 = (1..5)
+                .map(|k| to_i64(lw.aux[k][at]) << (8 * (k - 1)))
+                .sum::<i64>()
+                - 1;
+            for k in 1..5 {
+                lw.aux[k][at] = if d < 0 && k == 1 {
+                    from_i64(d)
+                } else {
+                    from_i64((d.max(0) >> (8 * (k - 1))) & 0xFF)
+                };
+            }
+        }
+    };
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(
+        matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),
+        "{err}"
+    );
+}
+
 #[test]
 fn another_per_position_multiplier_is_caught_by_the_requant_check() {
     // an average pool dividing border windows by their positions inside the input (one
@@ -1089,6 +1209,12 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
                 v.push((round(l, Stage::ZeroCheck, 1), 4));
                 v.push((Msg::SoftmaxEvals(l), 15));
             }
+            Kind::ArgMax { .. } => {
+                v.push((Msg::ArgMaxIndex(l), 1));
+                v.push((round(l, Stage::ZeroCheck, 0), 4));
+                v.push((round(l, Stage::ZeroCheck, 1), 4));
+                v.push((Msg::SoftmaxEvals(l), 6));
+            }
             Kind::LogSoftmax => {
                 v.push((Msg::LogSoftmaxRows(l), 13));
                 v.push((round(l, Stage::ZeroCheck, 0), 3));
@@ -1148,6 +1274,7 @@ fn changing_any_prover_message_changes_every_later_challenge() {
         map_fixture(),
         softmax_fixture(),
         log_softmax_fixture(),
+        argmax_fixture(),
     ];
     for (pk, xs) in fixtures {
         let (proof, honest) = recorded(&pk, &xs, None);

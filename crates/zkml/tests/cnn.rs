@@ -23,8 +23,8 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
 }
 
 use Spec::{
-    Add, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, Pool, Read, Relayout, Sigmoid,
-    Softmax, Upsample,
+    Add, ArgMax, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, Pool, Read, Relayout,
+    Sigmoid, Softmax, Upsample,
 };
 
 #[test]
@@ -506,4 +506,32 @@ fn softmax_at_other_bit_widths_proves_the_models_function() {
         let out = verify(&pk.vk, &prove(&pk, &xs).expect("prove")).expect("verify");
         assert_eq!(out, expected, "{bits} bits");
     }
+}
+
+#[test]
+fn argmax_heads_prove_the_models_label() {
+    // after a dense layer (10 values padded to 16), after a softmax (ties of rounded
+    // probabilities: the first or the last), of the model input, of one value, read by a dense
+    // layer
+    round_trip([1, 4, 4], &[Dense(10, false), ArgMax(false)], 4, 101);
+    round_trip(
+        [1, 4, 4],
+        &[Dense(10, false), Softmax, ArgMax(false)],
+        4,
+        102,
+    );
+    round_trip(
+        [1, 4, 4],
+        &[Dense(10, false), Softmax, ArgMax(true)],
+        4,
+        103,
+    );
+    round_trip([1, 1, 7], &[ArgMax(false)], 3, 104);
+    round_trip([1, 2, 2], &[Dense(1, false), ArgMax(false)], 2, 105);
+    round_trip(
+        [1, 3, 3],
+        &[Dense(6, false), ArgMax(true), Dense(2, false)],
+        2,
+        106,
+    );
 }

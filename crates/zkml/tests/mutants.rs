@@ -894,3 +894,47 @@ fn log_softmax_keys_load_and_bad_tables_are_refused() {
     assert_eq!(why(|_, g, _| g.push(0)), shape);
     assert_eq!(why(|_, _, b| b.truncate(256)), shape);
 }
+
+#[test]
+fn argmax_keys_load_and_bad_shapes_are_refused() {
+    let specs = [
+        Spec::Dense(6, false),
+        Spec::ArgMax(false),
+        Spec::Dense(3, false),
+    ];
+    let vk = setup(cnn([1, 2, 4], &specs, BatchDim::Fixed(1), 11))
+        .unwrap()
+        .vk;
+    let loaded = VerifyingKey::from_bytes(&vk.to_bytes()).unwrap();
+    assert_eq!(loaded.statement_bytes(), vk.statement_bytes());
+    let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
+    let why = |edit: &dyn Fn(&mut VerifyingKey)| {
+        let mut bad = vk.clone();
+        edit(&mut bad);
+        match load_error(&bad) {
+            FormatError::Malformed { why, .. } => why,
+            e => panic!("refused by another check: {e}"),
+        }
+    };
+    // two outputs; 129 values at 8 bits (an index past the activation range), the dense
+    // layer before as wide
+    let two = |k: &mut VerifyingKey| {
+        k.layers[1].n_out = 2;
+        k.layers[2].n_in = 2;
+    };
+    assert_eq!(why(&two), shape);
+    let wide = |k: &mut VerifyingKey| {
+        k.layers[0].n_out = 129;
+        k.layers[0].multiplier = vec![1; 129];
+        k.layers[1].n_in = 129;
+    };
+    assert_eq!(why(&wide), shape);
+    // 128 values pass the argmax's check (another one then refuses the dense layer's widened
+    // weights)
+    let edge = |k: &mut VerifyingKey| {
+        k.layers[0].n_out = 128;
+        k.layers[0].multiplier = vec![1; 128];
+        k.layers[1].n_in = 128;
+    };
+    assert_ne!(why(&edge), shape);
+}

@@ -293,6 +293,7 @@ fn concatenations_import_quantize_and_run() {
             QuantLayer::Map(_) => "Map",
             QuantLayer::Softmax(_) => "Softmax",
             QuantLayer::LogSoftmax(_) => "LogSoftmax",
+            QuantLayer::ArgMax(_) => "ArgMax",
             QuantLayer::Add(a) if a.relu => "Add+Relu",
             QuantLayer::Add(_) => "Add",
             QuantLayer::Conv(_) => "Conv",

@@ -273,3 +273,32 @@ fn repeated_squaring_stays_a_small_expression() {
         }
     }
 }
+
+#[test]
+fn argmax_of_a_vector_is_an_op() {
+    for (attrs, last, out) in [
+        (vec![int_attr("axis", -1)], false, vec![1]),
+        (
+            vec![int_attr("axis", 1), int_attr("keepdims", 0)],
+            false,
+            vec![],
+        ),
+        (
+            vec![int_attr("axis", -1), int_attr("select_last_index", 1)],
+            true,
+            vec![1],
+        ),
+    ] {
+        let nodes = vec![node("ArgMax", "am", &["x"], "y", attrs)];
+        let g = import(&onnx_model(&[1, 6], nodes, vec![])).unwrap();
+        assert_eq!(g.nodes[0].op, Op::ArgMax { last });
+        assert_eq!(g.nodes[0].out_shape, Some(out));
+        let x = [0.5, 2.0, -1.0, 2.0, 0.0, 1.0];
+        let y = g.float_forward(&x).unwrap().pop().unwrap();
+        assert_eq!(y, vec![if last { 3.0 } else { 1.0 }]);
+    }
+    // the default axis 0 is the batch
+    let nodes = vec![node("ArgMax", "am", &["x"], "y", vec![])];
+    let g = import(&onnx_model(&[1, 6], nodes, vec![])).unwrap();
+    assert!(gap_reasons(&g)[0].1.contains("only the last axis"));
+}

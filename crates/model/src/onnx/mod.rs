@@ -476,6 +476,7 @@ fn push_node(
         | Op::Relu
         | Op::Map(_)
         | Op::Softmax { .. }
+        | Op::ArgMax { .. }
         | Op::Reshape
         | Op::Identity => 1,
     };

@@ -56,6 +56,7 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("Relu", relu),
     ("Softmax", softmax),
     ("LogSoftmax", softmax),
+    ("ArgMax", argmax),
     ("Flatten", flatten),
     ("Reshape", reshape),
     ("Identity", identity),
@@ -291,6 +292,37 @@ fn softmax(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
             log: node.op_type == "LogSoftmax",
         },
         out_shape: Some(shape),
+    })
+}
+
+/// ArgMax over the last axis of a per-sample vector (other per-sample axes of size 1).
+fn argmax(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    let Some(shape) = ctx.shape.clone() else {
+        return unsupported("per-sample input shape unknown (after an unsupported op)");
+    };
+    let rank = shape.len() as i64 + 1;
+    let axis = attr_int(node, "axis", 0);
+    if axis != -1 && axis != rank - 1 {
+        return unsupported(format!(
+            "argmax over axis {axis} of a rank-{rank} tensor (only the last axis)"
+        ));
+    }
+    if shape.iter().rev().skip(1).any(|&d| d != 1) {
+        return unsupported(format!(
+            "argmax of per-sample shape {shape:?}: only of one vector per sample"
+        ));
+    }
+    let mut out_shape = shape.clone();
+    if attr_int(node, "keepdims", 1) == 0 {
+        out_shape.pop();
+    } else if let Some(last) = out_shape.last_mut() {
+        *last = 1;
+    }
+    Ok(Built::Op {
+        op: Op::ArgMax {
+            last: attr_int(node, "select_last_index", 0) == 1,
+        },
+        out_shape: Some(out_shape),
     })
 }
 

@@ -187,7 +187,8 @@ fn a_relu_after_an_average_pool_is_its_clamp_and_reduce_mean_may_drop_the_axes()
             | QuantLayer::Relayout(_)
             | QuantLayer::Map(_)
             | QuantLayer::Softmax(_)
-            | QuantLayer::LogSoftmax(_) => {
+            | QuantLayer::LogSoftmax(_)
+            | QuantLayer::ArgMax(_) => {
                 panic!("no max-pool, sum, relayout, map or softmax here")
             }
         })

@@ -6,6 +6,7 @@
 //! ([`requant`]).
 
 pub mod add; // a + b at two scales: the accumulator is a combination of the inputs' values
+pub mod argmax; // the index of a vector's maximum: distinct keys, a one-hot index
 pub mod avgpool; // average pool: a wiring sumcheck with unit coefficients
 pub mod conv; // 2-D convolution: an im2col sumcheck and a wiring sumcheck
 pub mod dense; // y = W x + b by a sumcheck over the inner index
@@ -41,6 +42,7 @@ pub enum Kind {
     Map,
     Softmax,
     LogSoftmax,
+    ArgMax { last: bool },
 }
 
 impl Kind {
@@ -56,6 +58,7 @@ impl Kind {
             Kind::Map => &map::Map,
             Kind::Softmax => &softmax::Softmax,
             Kind::LogSoftmax => &logsoftmax::LogSoftmax,
+            Kind::ArgMax { .. } => &argmax::ArgMax,
         }
     }
 }

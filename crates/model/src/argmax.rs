@@ -1,0 +1,72 @@
+//! ArgMax of a per-sample vector (a classifier's label): the index of the first maximum (the
+//! last with ONNX's `select_last_index = 1`), an integer at scale 1.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ModelError;
+use crate::requant::activation_range;
+
+/// ArgMax of a per-sample vector of `n` values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArgMaxLayer {
+    pub name: String,
+    pub n: usize,
+    /// The last maximum rather than the first.
+    pub last: bool,
+}
+
+impl ArgMaxLayer {
+    /// The key of value `x` at index `j`: distinct for distinct `j`, ordered as the values, ties
+    /// broken towards the first index (the last with `last`): `n x + (n - 1 - j)` (`+ j`).
+    pub fn key(&self, x: i64, j: usize) -> i64 {
+        let n = self.n as i64;
+        n * x
+            + if self.last {
+                j as i64
+            } else {
+                n - 1 - j as i64
+            }
+    }
+
+    pub fn forward(&self, x: &[i64]) -> Vec<i64> {
+        assert_eq!(x.len(), self.n, "layer {}: input length", self.name);
+        let best = (0..self.n).max_by_key(|&j| self.key(x[j], j)).unwrap_or(0);
+        vec![best as i64]
+    }
+
+    /// A row of `1..=2^(bits-1)` values (every index is an activation).
+    ///
+    /// # Errors
+    /// [`ModelError::Quantization`] naming the layer.
+    pub fn validate(&self, bits: u32) -> Result<(), ModelError> {
+        let most = activation_range(bits).1 as usize + 1;
+        if (1..=most).contains(&self.n) {
+            return Ok(());
+        }
+        Err(ModelError::Quantization {
+            layer: self.name.clone(),
+            detail: format!("an argmax of {} values (1..={most} at {bits} bits)", self.n),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ties_go_to_the_first_or_the_last_maximum() {
+        let mut layer = ArgMaxLayer {
+            name: "a".into(),
+            n: 5,
+            last: false,
+        };
+        assert_eq!(layer.forward(&[3, 7, -1, 7, 2]), vec![1]);
+        assert_eq!(layer.forward(&[-128, -128, -128, -128, -128]), vec![0]);
+        layer.last = true;
+        assert_eq!(layer.forward(&[3, 7, -1, 7, 2]), vec![3]);
+        assert!(layer.validate(8).is_ok());
+        layer.n = 129;
+        assert!(layer.validate(8).is_err());
+    }
+}

@@ -1,0 +1,288 @@
+//! ArgMax of the per-sample vector `x` (`n <= 2^(bits-1)` values, laid out `[n]`), one index
+//! out (`zkml_model::argmax`): the index of the largest key `a_j = n x_j + (n - 1 - j)`
+//! (`+ j` for the last maximum), keys being distinct and ordered as the values.
+//!
+//! Committed, per input position: a one-hot `h` (1 at the index) and four byte limbs of
+//! `d = M - a` (`M` the largest key, per sample). At a random `tau` the prover sends the index
+//! `I(tau_s)` (the output); one degree-4 sumcheck with random coefficients proves, at every real
+//! position, `d - M + a = 0` and `h^2 = h`, and over each row `sum h = 1`, `sum j h = I`,
+//! `sum h d = 0`. So every key is at most `M` (`d` is four bytes, and every term is below
+//! `2^40`, so the identity is an integer one), `h` is one-hot at a key equal to `M`, which is
+//! then the unique largest key, and the output is its index.
+
+use p3_field::PrimeCharacteristicRing;
+use serde::{Deserialize, Serialize};
+use zkml_model::QuantLayer;
+use zkml_proof::field::{EF, F, from_i64};
+use zkml_proof::mle::{eq_eval, eq_table, evaluate};
+use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::transcript::Transcript;
+
+use crate::cheat::{Msg, Stage};
+use crate::error::VerifyError;
+use crate::layout::{Col, LayerShape, Layout, Lookup, real_eval, real_mask};
+use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, WitnessCx};
+use crate::proof::LayerProof;
+use crate::statement::{Claims, Public};
+use crate::tables::Table;
+use crate::witness::{LayerWitness, pad_rows};
+
+/// The argmax layer kind.
+pub struct ArgMax;
+
+/// `Col::Aux` indices: the one-hot, then the limbs of `d`.
+const H: usize = 0;
+const LIMBS: usize = 4;
+const AUX: usize = 1 + LIMBS;
+/// `Col::Row` index: the largest key.
+const MAX: usize = 0;
+
+/// An argmax layer's proof: the index at `tau_s`, the sumcheck, the columns at its point
+/// (`h`, the limbs of `d`, `x`) and `M` at its sample part.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArgMaxProof {
+    pub index: EF,
+    pub sumcheck: SumcheckProof,
+    pub evals: Vec<EF>,
+    pub max: EF,
+}
+
+/// Whether the layer breaks ties towards the last maximum.
+fn last(shape: &LayerShape) -> bool {
+    matches!(shape.kind, Kind::ArgMax { last: true })
+}
+
+/// `sum_k 256^k v[1 + k]`: `d` from its limbs.
+fn from_limbs(v: &[EF]) -> EF {
+    (0..LIMBS).fold(EF::ZERO, |acc, k| {
+        acc + v[1 + k] * F::from_u64(1 << (8 * k))
+    })
+}
+
+/// The MLE of the position index `j` over `vars` variables (most significant first).
+fn index_eval(point: &[EF]) -> EF {
+    let n = point.len();
+    point.iter().enumerate().fold(EF::ZERO, |acc, (k, &z)| {
+        acc + z * F::from_u64(1 << (n - 1 - k))
+    })
+}
+
+/// The key's tie-break term `+ (n - 1 - j)` (or `+ j`) at `j`.
+fn tie(n: usize, last: bool, j: EF) -> EF {
+    if last {
+        j
+    } else {
+        EF::from(F::from_u64(n as u64 - 1)) - j
+    }
+}
+
+impl LayerKind for ArgMax {
+    fn columns(&self, l: usize, _shape: &LayerShape, _bits: u32) -> Vec<Col> {
+        let mut v: Vec<Col> = (0..AUX).map(|k| Col::Aux(l, k)).collect();
+        v.push(Col::Row(l, MAX));
+        v
+    }
+
+    fn lookups(&self, l: usize, _shape: &LayerShape, _bits: u32) -> Vec<Lookup> {
+        (1..AUX)
+            .map(|k| Lookup {
+                table: Table::Limb,
+                a: Col::Aux(l, k),
+                b: None,
+                fill: 0,
+            })
+            .collect()
+    }
+
+    fn witness(&self, cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> LayerWitness {
+        let QuantLayer::ArgMax(layer) = cx.layer else {
+            unreachable!("an argmax layer")
+        };
+        let keys: Vec<Vec<i64>> = cx
+            .inputs
+            .iter()
+            .map(|x| (0..layer.n).map(|j| layer.key(x[j], j)).collect())
+            .collect();
+        let maxima: Vec<i64> = keys
+            .iter()
+            .map(|k| k.iter().copied().max().unwrap_or(0))
+            .collect();
+        let index: Vec<Vec<i64>> = cx.inputs.iter().map(|x| layer.forward(x)).collect();
+        let one_hot: Vec<Vec<i64>> = index
+            .iter()
+            .map(|i| (0..layer.n as i64).map(|j| i64::from(j == i[0])).collect())
+            .collect();
+        let mut aux = vec![pad_rows(&one_hot, &cx.shape.in_dims)];
+        for k in 0..LIMBS {
+            let limb: Vec<Vec<i64>> = keys
+                .iter()
+                .zip(&maxima)
+                .map(|(row, &m)| row.iter().map(|&a| ((m - a) >> (8 * k)) & 0xFF).collect())
+                .collect();
+            aux.push(pad_rows(&limb, &cx.shape.in_dims));
+        }
+        if let Some((_, c)) = counts.iter_mut().find(|(t, _)| *t == Table::Limb) {
+            for &v in aux[1..].iter().flatten() {
+                c[usize::try_from(v).unwrap_or(0)] += 1;
+            }
+        }
+        let mut w = LayerWitness::unrequantized(pad_rows(&index, &cx.shape.out_dims), Vec::new());
+        let field = |c: &Vec<i64>| c.iter().map(|&v| from_i64(v)).collect();
+        w.aux = aux.iter().map(field).collect();
+        w.rows = vec![maxima.iter().map(|&m| from_i64(m)).collect()];
+        w
+    }
+
+    fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
+        let (l, sv) = (cx.l, cx.layout.sample_vars);
+        let iv = cx.shape.in_vars;
+        let nv = sv + iv;
+        let lw = &cx.w.layers[l];
+        let tau = t.sample_vec(nv);
+        let tau_s = &tau[..sv];
+        let mut index = [evaluate(&lw.cols.out, tau_s)];
+        cx.hook.edit(Msg::ArgMaxIndex(l), &mut index);
+        let index = index[0];
+        t.absorb_ext(&[index]);
+        let c = t.sample_vec(5);
+        let width = 1usize << iv;
+        let lift = |col: &[F]| -> Vec<EF> { col.iter().map(|&f| EF::from(f)).collect() };
+        let broadcast = |col: &[EF]| -> Vec<EF> {
+            col.iter()
+                .flat_map(|&f| std::iter::repeat_n(f, width))
+                .collect()
+        };
+        let real: Vec<EF> = real_mask(&cx.shape.in_dims)
+            .iter()
+            .map(|&r| if r { EF::ONE } else { EF::ZERO })
+            .collect();
+        let samples = 1usize << sv;
+        let (n, last) = (cx.shape.in_dims.iter().product::<usize>(), last(cx.shape));
+        let ties: Vec<EF> = (0..width)
+            .map(|j| tie(n, last, EF::from(F::from_u64(j as u64))))
+            .collect();
+        let positions: Vec<EF> = (0..width)
+            .map(|j| EF::from(F::from_u64(j as u64)))
+            .collect();
+        // tables: eq(tau), eq(tau_s) broadcast, real, the tie term, j, h, the limbs, x, M
+        let mut tables = vec![
+            eq_table(&tau),
+            broadcast(&eq_table(tau_s)),
+            real.repeat(samples),
+            ties.repeat(samples),
+            positions.repeat(samples),
+        ];
+        tables.extend(lw.aux.iter().map(|col| lift(col)));
+        tables.push(lift(cx.input(0)));
+        tables.push(broadcast(&lift(&lw.rows[MAX])));
+        let col = |i: usize| 5 + i;
+        let (x, m) = (col(AUX), col(AUX + 1));
+        let (eq, eq_s, re, ti, jj, h) = (0, 1, 2, 3, 4, col(H));
+        let nf = EF::from(F::from_u64(n as u64));
+        let mut terms: Vec<(EF, Vec<usize>)> = vec![
+            (-c[0], vec![eq, re, m]),
+            (c[0] * nf, vec![eq, re, x]),
+            (c[0], vec![eq, re, ti]),
+            (c[1], vec![eq, re, h, h]),
+            (-c[1], vec![eq, re, h]),
+            (c[2], vec![eq_s, re, h]),
+            (c[3], vec![eq_s, re, jj, h]),
+        ];
+        for k in 0..LIMBS {
+            let p = EF::from(F::from_u64(1 << (8 * k)));
+            terms.push((c[0] * p, vec![eq, re, col(1 + k)]));
+            terms.push((c[4] * p, vec![eq_s, re, h, col(1 + k)]));
+        }
+        let claim = c[2] + c[3] * index;
+        let mut kernel = ProductSum { tables, terms };
+        let (sumcheck, point, _) = cx
+            .hook
+            .sumcheck(Stage::ZeroCheck, &mut kernel, nv, || claim, t);
+        let mut evals: Vec<EF> = (0..=AUX).map(|i| kernel.tables[col(i)][0]).collect();
+        cx.hook.edit(Msg::SoftmaxEvals(l), &mut evals);
+        let max = kernel.tables[m][0];
+        t.absorb_ext(&evals);
+        t.absorb_ext(&[max]);
+        let proof = ArgMaxProof {
+            index,
+            sumcheck,
+            evals,
+            max,
+        };
+        // fails only for a forged witness (tests): the verifier refuses it
+        queue_claims(cx.layout, cx.public, claims, l, &tau, &point, &proof).ok();
+        LayerProof::ArgMax(proof)
+    }
+
+    fn verify(
+        &self,
+        cx: &VerifyCx<'_>,
+        proof: &LayerProof,
+        claims: &mut Claims,
+        t: &mut Transcript,
+    ) -> Result<(), VerifyError> {
+        let LayerProof::ArgMax(p) = proof else {
+            return Err(VerifyError::LayerKind { layer: cx.l });
+        };
+        let (l, sv) = (cx.l, cx.layout.sample_vars);
+        let nv = sv + cx.shape.in_vars;
+        if p.evals.len() != AUX + 1 {
+            return Err(VerifyError::ArgMax { layer: l });
+        }
+        let tau = t.sample_vec(nv);
+        t.absorb_ext(&[p.index]);
+        let c = t.sample_vec(5);
+        let claim = c[2] + c[3] * p.index;
+        let (point, fin) = sumcheck::verify(claim, nv, 4, &p.sumcheck, t).map_err(|source| {
+            VerifyError::Sumcheck {
+                stage: format!("argmax layer {l} sumcheck"),
+                source,
+            }
+        })?;
+        t.absorb_ext(&p.evals);
+        t.absorb_ext(&[p.max]);
+        let (ps, pj) = point.split_at(sv);
+        let n = cx.shape.in_dims.iter().product::<usize>();
+        let (real, j) = (real_eval(&cx.shape.in_dims, pj), index_eval(pj));
+        let (h, x, d) = (p.evals[H], p.evals[AUX], from_limbs(&p.evals));
+        let key = EF::from(F::from_u64(n as u64)) * x + tie(n, last(cx.shape), j);
+        let value = eq_eval(&tau, &point) * real * (c[0] * (d - p.max + key) + c[1] * (h * h - h))
+            + eq_eval(&tau[..sv], ps) * real * (c[2] * h + c[3] * j * h + c[4] * h * d);
+        if fin != value {
+            return Err(VerifyError::ArgMax { layer: l });
+        }
+        queue_claims(cx.layout, cx.public, claims, l, &tau, &point, p)
+    }
+
+    fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
+        // tau (degree 1 in eq), five coefficients (degree 1), a degree-4 sumcheck
+        let nv = sample_vars + shape.in_vars;
+        nv + 5 + 4 * nv
+    }
+}
+
+/// Queues an argmax proof's claims: its columns at the sumcheck's point, `M` at its sample
+/// part, the output (the index) at `tau_s`, the input at the point.
+fn queue_claims(
+    layout: &Layout,
+    public: &Public,
+    claims: &mut Claims,
+    l: usize,
+    tau: &[EF],
+    point: &[EF],
+    p: &ArgMaxProof,
+) -> Result<(), VerifyError> {
+    let sv = layout.sample_vars;
+    for k in 0..AUX {
+        claims.column(layout, public, Col::Aux(l, k), point.to_vec(), p.evals[k])?;
+    }
+    claims.column(
+        layout,
+        public,
+        Col::Row(l, MAX),
+        point[..sv].to_vec(),
+        p.max,
+    )?;
+    claims.column(layout, public, Col::Out(l), tau[..sv].to_vec(), p.index)?;
+    claims.layer_input(layout, public, (l, 0), point.to_vec(), p.evals[AUX])
+}
