@@ -229,7 +229,6 @@ impl LogSoftmaxLayer {
     /// # Errors
     /// [`ModelError::Quantization`] naming the layer.
     pub fn validate(&self, bits: u32) -> Result<(), ModelError> {
-        let half = 1i64 << (bits - 1);
         let ok = SoftmaxLayer {
             name: self.name.clone(),
             n: self.n,
@@ -239,8 +238,7 @@ impl LogSoftmaxLayer {
         .validate(bits)
         .is_ok()
             && log_tables_ok(&self.steps, &self.bounds, bits)
-            && self.steps.len() == 1 << bits
-            && half > 2;
+            && self.steps.len() == 1 << bits;
         if ok {
             return Ok(());
         }

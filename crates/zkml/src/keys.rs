@@ -743,7 +743,6 @@ impl VerifyingKey {
                 LayerOp::LogSoftmax { exp, steps, bounds } => (
                     l.n_in == l.n_out
                         && (1..=zkml_model::softmax::MAX_ROW).contains(&l.n_in)
-                        && self.bits > 2
                         && exp_ok(exp, self.bits)
                         && zkml_model::softmax::log_tables_ok(steps, bounds, self.bits),
                     None,

@@ -489,6 +489,8 @@ fn softmax_at_other_bit_widths_proves_the_models_function() {
         (12, 82, Softmax),
         (4, 83, LogSoftmax),
         (12, 84, LogSoftmax),
+        (2, 85, Softmax),
+        (2, 86, LogSoftmax),
     ] {
         let m = common::cnn_bits(
             [1, 3, 3],
