@@ -14,13 +14,14 @@ use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
 use zkml_model::QuantLayer;
 use zkml_proof::field::{EF, F, from_i64};
-use zkml_proof::mle::{eq_eval, eq_table, evaluate};
+use zkml_proof::mle::{eq_eval, evaluate};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Msg, Stage};
 use crate::error::VerifyError;
-use crate::layout::{Col, LayerShape, Layout, Lookup, real_eval, real_mask};
+use crate::layout::{Col, LayerShape, Layout, Lookup, real_eval};
+use crate::ops::rows::{aux_claims, base_tables, broadcast, lift};
 use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::proof::LayerProof;
 use crate::statement::{Claims, Public};
@@ -146,16 +147,6 @@ impl LayerKind for ArgMax {
         t.absorb_ext(&[index]);
         let c = t.sample_vec(5);
         let width = 1usize << iv;
-        let lift = |col: &[F]| -> Vec<EF> { col.iter().map(|&f| EF::from(f)).collect() };
-        let broadcast = |col: &[EF]| -> Vec<EF> {
-            col.iter()
-                .flat_map(|&f| std::iter::repeat_n(f, width))
-                .collect()
-        };
-        let real: Vec<EF> = real_mask(&cx.shape.in_dims)
-            .iter()
-            .map(|&r| if r { EF::ONE } else { EF::ZERO })
-            .collect();
         let samples = 1usize << sv;
         let (n, last) = (cx.shape.in_dims.iter().product::<usize>(), last(cx.shape));
         let ties: Vec<EF> = (0..width)
@@ -165,16 +156,11 @@ impl LayerKind for ArgMax {
             .map(|j| EF::from(F::from_u64(j as u64)))
             .collect();
         // tables: eq(tau), eq(tau_s) broadcast, real, the tie term, j, h, the limbs, x, M
-        let mut tables = vec![
-            eq_table(&tau),
-            broadcast(&eq_table(tau_s)),
-            real.repeat(samples),
-            ties.repeat(samples),
-            positions.repeat(samples),
-        ];
+        let mut tables = base_tables(&tau, sv, &cx.shape.in_dims);
+        tables.extend([ties.repeat(samples), positions.repeat(samples)]);
         tables.extend(lw.aux.iter().map(|col| lift(col)));
         tables.push(lift(cx.input(0)));
-        tables.push(broadcast(&lift(&lw.rows[MAX])));
+        tables.push(broadcast(&lw.rows[MAX], width));
         let col = |i: usize| 5 + i;
         let (x, m) = (col(AUX), col(AUX + 1));
         let (eq, eq_s, re, ti, jj, h) = (0, 1, 2, 3, 4, col(H));
@@ -273,9 +259,7 @@ fn queue_claims(
     p: &ArgMaxProof,
 ) -> Result<(), VerifyError> {
     let sv = layout.sample_vars;
-    for k in 0..AUX {
-        claims.column(layout, public, Col::Aux(l, k), point.to_vec(), p.evals[k])?;
-    }
+    aux_claims(layout, public, claims, l, point, &p.evals[..AUX])?;
     claims.column(
         layout,
         public,

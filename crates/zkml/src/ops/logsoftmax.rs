@@ -16,13 +16,14 @@ use serde::{Deserialize, Serialize};
 use zkml_model::QuantLayer;
 use zkml_model::softmax::LogSoftmaxRow;
 use zkml_proof::field::{EF, F, from_i64};
-use zkml_proof::mle::{eq_eval, eq_table, evaluate};
+use zkml_proof::mle::{eq_eval, evaluate};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Msg, Stage};
 use crate::error::VerifyError;
-use crate::layout::{Col, LayerShape, Layout, Lookup, real_eval, real_mask};
+use crate::layout::{Col, LayerShape, Layout, Lookup, real_eval};
+use crate::ops::rows::{aux_claims, base_tables, broadcast, lift};
 use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::proof::LayerProof;
 use crate::statement::{Claims, Public};
@@ -184,26 +185,12 @@ impl LayerKind for LogSoftmax {
         t.absorb_ext(&rows);
         let c = t.sample_vec(4);
         let width = 1usize << cx.shape.out_vars;
-        let lift = |col: &[F]| -> Vec<EF> { col.iter().map(|&f| EF::from(f)).collect() };
-        let broadcast = |col: &[EF]| -> Vec<EF> {
-            col.iter()
-                .flat_map(|&f| std::iter::repeat_n(f, width))
-                .collect()
-        };
-        let real: Vec<EF> = real_mask(&cx.shape.out_dims)
-            .iter()
-            .map(|&r| if r { EF::ONE } else { EF::ZERO })
-            .collect();
         // tables: eq(tau), eq(tau_s) broadcast, real, d, e, z, g, t, x, m, L
-        let mut tables = vec![
-            eq_table(&tau),
-            broadcast(&eq_table(tau_s)),
-            real.repeat(1 << sv),
-        ];
+        let mut tables = base_tables(&tau, sv, &cx.shape.out_dims);
         tables.extend(lw.aux.iter().map(|col| lift(col)));
         tables.push(lift(cx.input(0)));
-        tables.push(broadcast(&lift(&lw.rows[MAX])));
-        tables.push(broadcast(&lift(&lw.rows[LOG])));
+        tables.push(broadcast(&lw.rows[MAX], width));
+        tables.push(broadcast(&lw.rows[LOG], width));
         let col = |i: usize| 3 + i;
         let (x, m, log) = (col(AUX), col(AUX + 1), col(AUX + 2));
         let (eq, eq_s, re) = (0, 1, 2);
@@ -308,9 +295,7 @@ fn queue_claims(
     p: &LogSoftmaxProof,
 ) -> Result<(), VerifyError> {
     let sv = layout.sample_vars;
-    for k in 0..AUX {
-        claims.column(layout, public, Col::Aux(l, k), point.to_vec(), p.evals[k])?;
-    }
+    aux_claims(layout, public, claims, l, point, &p.evals[..AUX])?;
     let ps = point[..sv].to_vec();
     claims.column(layout, public, Col::Row(l, MAX), ps.clone(), p.row[0])?;
     claims.column(layout, public, Col::Row(l, LOG), ps, p.row[1])?;

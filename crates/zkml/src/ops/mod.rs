@@ -15,6 +15,7 @@ pub mod map; // an element-wise function by table: one lookup per value
 pub mod maxpool; // max-pool: range-checked differences, a zero-check and a wiring sumcheck
 pub mod relayout; // copies of input positions (Transpose, Reshape, Concat, Resize): one wiring sumcheck
 pub mod requant; // out = clamp(round(acc * m / 2^32)) by a zero-check plus lookups
+mod rows; // the shared pieces of the per-sample vector ops (softmax, log-softmax, argmax)
 pub mod softmax; // softmax of a vector: row max, exponentials by table, their sum, a division
 
 use zkml_model::{LayerTrace, QuantLayer, Window};

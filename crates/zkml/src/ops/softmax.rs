@@ -24,13 +24,14 @@ use serde::{Deserialize, Serialize};
 use zkml_model::QuantLayer;
 use zkml_model::softmax::SoftmaxLayer;
 use zkml_proof::field::{EF, F, from_i64};
-use zkml_proof::mle::{eq_eval, eq_table, evaluate};
+use zkml_proof::mle::{eq_eval, evaluate};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::Stage;
 use crate::error::VerifyError;
-use crate::layout::{Col, LayerShape, Lookup, real_eval, real_mask};
+use crate::layout::{Col, LayerShape, Lookup, real_eval};
+use crate::ops::rows::{aux_claims, base_tables, broadcast, lift};
 use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::proof::LayerProof;
 use crate::statement::Claims;
@@ -209,28 +210,12 @@ impl LayerKind for Softmax {
         t.absorb_ext(&sums);
         let k = coeffs(t, cx.layout.bits);
         let width = 1usize << cx.shape.out_vars;
-        let lift = |c: &[F]| -> Vec<EF> { c.iter().map(|&f| EF::from(f)).collect() };
-        let broadcast = |c: &[F]| -> Vec<EF> {
-            c.iter()
-                .flat_map(|&f| std::iter::repeat_n(EF::from(f), width))
-                .collect()
-        };
-        let real: Vec<EF> = real_mask(&cx.shape.out_dims)
-            .iter()
-            .map(|&r| if r { EF::ONE } else { EF::ZERO })
-            .collect();
-        let samples = 1usize << sv;
-        // tables: eq(tau), eq(tau_s) broadcast, real, the columns (d, e, z, limbs.., y, x), m, S
-        let eq_s: Vec<EF> = eq_table(tau_s)
-            .iter()
-            .flat_map(|&e| std::iter::repeat_n(e, width))
-            .collect();
-        let mut tables = vec![eq_table(&tau), eq_s, real.repeat(samples)];
+        let mut tables = base_tables(&tau, sv, &cx.shape.out_dims);
         tables.extend(lw.aux.iter().map(|c| lift(c)));
         tables.push(lift(&lw.cols.out));
         tables.push(lift(cx.input(0)));
-        tables.push(broadcast(&lw.rows[MAX]));
-        tables.push(broadcast(&lw.rows[SUM]));
+        tables.push(broadcast(&lw.rows[MAX], width));
+        tables.push(broadcast(&lw.rows[SUM], width));
         let col = |i: usize| 3 + i;
         let (y, x, m, s) = (col(AUX), col(AUX + 1), col(AUX + 2), col(AUX + 3));
         let (eq, eq_s, re) = (0, 1, 2);
@@ -346,9 +331,7 @@ fn queue_claims(
     p: &SoftmaxProof,
 ) -> Result<(), VerifyError> {
     let sv = layout.sample_vars;
-    for k in 0..AUX {
-        claims.column(layout, public, Col::Aux(l, k), point.to_vec(), p.evals[k])?;
-    }
+    aux_claims(layout, public, claims, l, point, &p.evals[..AUX])?;
     claims.column(layout, public, Col::Out(l), point.to_vec(), p.evals[AUX])?;
     let ps = point[..sv].to_vec();
     claims.column(layout, public, Col::Row(l, MAX), ps.clone(), p.row[0])?;
