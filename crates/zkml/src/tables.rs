@@ -1,8 +1,11 @@
-//! The lookup tables of the requantization argument and their MLEs.
+//! The lookup tables of the proof and their MLEs.
 //!
-//! Every table is structured: the verifier evaluates its MLE in O(log |T|) and never
-//! materializes it. A lookup of the pair `(a, b)` into table `id` is the single value
-//! `a + beta * b + gamma * id` (random `beta`, `gamma` drawn after the witness commitment).
+//! The range and clamp tables are structured: the verifier evaluates their MLEs in O(log |T|)
+//! and never materializes them. A function table (a map's, a softmax's exponentials, a
+//! log-softmax's steps and bounds, the clamped negation) has a structured first column and
+//! its second from the key, evaluated in O(|T|). A lookup of the pair `(a, b)` into table `id`
+//! is the single value `a + beta * b + gamma * id` (random `beta`, `gamma` drawn after the
+//! witness commitment).
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
