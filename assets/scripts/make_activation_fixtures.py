@@ -7,8 +7,8 @@ Writes, into crates/cli/tests/fixtures/activations/ (or the directory given as O
 - NAME.onnx;
 - NAME_test.json: the first 50 held-out digits ("input_data", flat rows of 64 pixels in [0, 1]),
   onnxruntime's float outputs ("output_data"), the labels ("labels") and onnxruntime's argmax
-  ("ort_argmax"), as in fixtures/keras/; the skl_ classifiers add their label output
-  ("label_data") and their "output_data" is the probabilities (the second graph output);
+  ("ort_argmax"), as in fixtures/keras/; for the skl_ classifiers "output_data" is their first
+  graph output, the label (one value per row), and "probabilities_data" the second;
 - digits_calibration.json: the first 200 training inputs, flat rows of the [0, 1] pixels
   (the same file as fixtures/keras/digits_calibration.json), for every model here: all take
   pixel / 16, none scales inside (torch_cnn_tanh_l17 takes them as [N, 1, 8, 8], the same flat
@@ -359,7 +359,12 @@ def skl_section(x_tr, x_te, y_tr, y_te):
             prob = np.array([[p[k] for k in range(10)] for p in prob], np.float32)
         assert np.allclose(prob, clf.predict_proba(x_te), atol=1e-4), name
         assert np.array_equal(label, clf.predict(x_te)), name
-        write_test(name, x_te, prob, y_te, {"label_data": [int(v) for v in label[:TEST]]})
+        # output_data is the first graph output (the label); the probabilities beside it
+        extra = {
+            "output_data": [[int(v)] for v in label[:TEST]],
+            "probabilities_data": rows(prob[:TEST]),
+        }
+        write_test(name, x_te, prob, y_te, extra)
         report(name, path, prob, y_te, acc)
 
 

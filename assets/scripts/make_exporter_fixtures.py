@@ -45,7 +45,8 @@ What each model exercises:
   padding and output_padding).
 - skl_mlp_regressor: scikit-learn's MLPRegressor through skl2onnx (a Cast of the input, a
   final Reshape to [-1, 1]).
-- skl_mlp_classifier: MLPClassifier (two graph outputs, label and probabilities: refused).
+- skl_mlp_classifier: MLPClassifier (two graph outputs: label, in output_data, and
+  probabilities, in probabilities_data).
 - keras_mlp: a Keras 3 model through `model.export(format="onnx")` (tf2onnx)
 - keras_cnn: a Keras 3 CNN (NHWC, so Transposes around the conv and before Flatten). The keras_
   models are written only when tensorflow and tf2onnx import; run this script with a Python
@@ -71,11 +72,12 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
 SAMPLES = 4
 
 
-def write_json(name, x, y):
+def write_json(name, x, y, extra=None):
     doc = {
         "input_data": [[float(v) for v in row.reshape(-1)] for row in x],
         "output_data": [[float(v) for v in row.reshape(-1)] for row in y],
     }
+    doc.update(extra or {})
     with open(os.path.join(OUT, name + ".json"), "w") as f:
         json.dump(doc, f)
 
@@ -576,7 +578,7 @@ def sklearn_models():
     assert np.allclose(y.reshape(-1), reg.predict(x), atol=1e-4)
     write_json("skl_mlp_regressor", x, y)
     print(f"skl_mlp_regressor: {os.path.getsize(path)} bytes")
-    # a classifier has two outputs (label, probabilities): refused with exit code 3
+    # a classifier has two outputs (label, probabilities): output_data holds the first
     clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=200, random_state=0)
     clf.fit(x_train, (target > 0).astype(int))
     path = os.path.join(OUT, "skl_mlp_classifier.onnx")
@@ -584,7 +586,10 @@ def sklearn_models():
     with open(path, "wb") as f:
         onnx_model = to_onnx(clf, x_train[:1], target_opset=13, options=options)
         f.write(onnx_model.SerializeToString())
-    write_json("skl_mlp_classifier", x, ort_outputs(path, x, output=1))
+    labels = ort_outputs(path, x, output=0).reshape(-1, 1)
+    probabilities = ort_outputs(path, x, output=1)
+    extra = {"probabilities_data": [[float(v) for v in row] for row in probabilities]}
+    write_json("skl_mlp_classifier", x, labels, extra)
     print(f"skl_mlp_classifier: {os.path.getsize(path)} bytes")
 
 

@@ -90,31 +90,60 @@ fn argmax(v: &[f32]) -> usize {
         .fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
 }
 
+/// Per sample, every graph output by name (the first is `outputs`).
+type NamedRows = Vec<Vec<(String, Vec<f32>)>>;
+
+/// The first output of each sample, and every output by name (`outputs_by_name`).
+fn by_name(rows: &NamedRows) -> (Vec<Vec<f32>>, serde_json::Map<String, serde_json::Value>) {
+    let first = rows.iter().map(|r| r[0].1.clone()).collect();
+    let mut named = serde_json::Map::new();
+    for (k, (name, _)) in rows
+        .first()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .enumerate()
+    {
+        let values: Vec<&Vec<f32>> = rows.iter().map(|r| &r[k].1).collect();
+        named.insert(name.clone(), json!(values));
+    }
+    (first, named)
+}
+
+/// One sample's outputs as text: the first with its argmax, then every other by name.
+fn print_sample(i: usize, row: &[(String, Vec<f32>)]) {
+    let y = &row[0].1;
+    println!("sample {i}: argmax {} outputs {y:?}", argmax(y));
+    for (name, v) in &row[1..] {
+        println!("          {name}: {v:?}");
+    }
+}
+
 pub fn run(pk: &Path, input: &Path, as_json: bool) -> Result<(), Failure> {
     let pk = load_pk(pk)?;
     let inputs = load_inputs(input, &pk.model)?;
-    let outputs: Vec<Vec<f32>> = inputs
+    let rows: NamedRows = inputs
         .samples
         .iter()
         .map(|x| {
             let y = pk.model.forward(&pk.model.quantize_input(x));
-            pk.model.dequantize_output(y.last().expect("layers"))
+            pk.model.output_rows(y.last().expect("layers"))
         })
         .collect();
+    let (outputs, named) = by_name(&rows);
     let comparison = inputs
         .reference_outputs
         .as_ref()
         .map(|refs| compare(&outputs, refs));
     if as_json {
-        let mut doc = json!({ "outputs": outputs });
+        let mut doc = json!({ "outputs": outputs, "outputs_by_name": named });
         if let Some((err, agree)) = comparison {
             doc["max_abs_error"] = json!(err);
             doc["argmax_agreement"] = json!(agree);
         }
         println!("{doc}");
     } else {
-        for (i, y) in outputs.iter().enumerate() {
-            println!("sample {i}: argmax {} outputs {y:?}", argmax(y));
+        for (i, row) in rows.iter().enumerate() {
+            print_sample(i, row);
         }
         if let Some((err, agree)) = comparison {
             println!(
@@ -215,7 +244,8 @@ pub fn verify(
     let elapsed = start.elapsed();
     match result {
         Ok(outputs) => {
-            let deq: Vec<Vec<f32>> = outputs.iter().map(|y| vk.dequantize_output(y)).collect();
+            let rows: NamedRows = outputs.iter().map(|y| vk.output_rows(y)).collect();
+            let (deq, named) = by_name(&rows);
             if as_json {
                 println!(
                     "{}",
@@ -223,7 +253,8 @@ pub fn verify(
                         "valid": true,
                         "verify_ms": elapsed.as_secs_f64() * 1e3,
                         "key_check_ms": key_check.as_secs_f64() * 1e3,
-                        "outputs": deq
+                        "outputs": deq,
+                        "outputs_by_name": named
                     })
                 );
             } else {
@@ -232,8 +263,8 @@ pub fn verify(
                     ms(elapsed),
                     ms(key_check)
                 );
-                for (i, y) in deq.iter().enumerate() {
-                    println!("sample {i}: argmax {} outputs {y:?}", argmax(y));
+                for (i, row) in rows.iter().enumerate() {
+                    print_sample(i, row);
                 }
             }
             Ok(())

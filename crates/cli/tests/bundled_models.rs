@@ -259,13 +259,14 @@ fn keras_exports_agree_with_float_on_held_out_digits() {
 /// exporter, Keras through tf2onnx and `model.export`): Sigmoid, Tanh, GELU (Erf and tanh
 /// forms, the opset-20 `Gelu` node), SiLU/Swish, ReLU6, LeakyReLU, ELU, SELU, Softplus, Mish,
 /// HardSigmoid, HardSwish, a CNN with Tanh, Softmax heads (PyTorch and Keras), LogSoftmax
-/// heads and label heads (`argmax(-1)`, PyTorch). Each is set
+/// heads and label heads (`argmax(-1)`, PyTorch), and scikit-learn's classifiers (label and
+/// probabilities, two graph outputs). Each is set
 /// up, proven on 50 held-out digits in one proof and verified; the verified argmax agrees with
 /// onnxruntime's on at least 46.
 #[test]
 fn activation_exports_agree_with_float_on_held_out_digits() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/activations");
-    // scikit-learn's two-output classifiers: not yet
+    // scikit-learn's classifiers: below
     let later = |s: &str| s.starts_with("skl_");
     let mut stems: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -295,17 +296,36 @@ fn activation_exports_agree_with_float_on_held_out_digits() {
         let agree = verified.iter().zip(&float).filter(|(a, b)| a == b).count();
         assert!(agree >= 46, "{stem}: {agree}/50");
     }
-    // scikit-learn's classifiers have two graph outputs (label and probabilities): refused
-    // (exit 3); with ZipMap, the message says how to export a tensor instead
-    for stem in ["skl_tanh", "skl_tanh_zipmap"] {
-        let model = dir.join(format!("{stem}.onnx"));
-        let (code, _, err) = zkml(&["inspect", model.to_str().unwrap()]);
-        assert_eq!(code, 3, "{stem}: {err}");
-        assert!(err.contains("exactly one graph output"), "{err}");
-        assert_eq!(
-            err.contains("\"zipmap\": False"),
-            stem.ends_with("zipmap"),
-            "{err}"
-        );
+    // scikit-learn's MLPClassifier (zipmap=False): two graph outputs, the label (ArgMax) and
+    // the probabilities (Softmax), both proven; the label agrees with onnxruntime's, and so does
+    // the probabilities' argmax
+    for stem in ["skl_tanh", "skl_logistic", "skl_relu"] {
+        let test = format!("{stem}_test.json");
+        let out = round_trip_with(&dir, stem, &test, "digits_calibration.json");
+        let doc = json(&std::fs::read_to_string(dir.join(&test)).unwrap());
+        let labels = |rows: &serde_json::Value| -> Vec<usize> {
+            let rows = rows.as_array().unwrap();
+            rows.iter()
+                .map(|r| r[0].as_f64().unwrap() as usize)
+                .collect()
+        };
+        let verified = labels(&out["outputs"]);
+        assert_eq!(verified, labels(&out["outputs_by_name"]["label"]), "{stem}");
+        let agree = verified
+            .iter()
+            .zip(labels(&doc["output_data"]))
+            .filter(|(a, b)| **a == *b)
+            .count();
+        assert!(agree >= 46, "{stem}: {agree}/50");
+        let probs = argmaxes(&out["outputs_by_name"]["probabilities"]);
+        let float = argmaxes(&doc["probabilities_data"]);
+        let agree = probs.iter().zip(&float).filter(|(a, b)| a == b).count();
+        assert!(agree >= 46, "{stem} probabilities: {agree}/50");
     }
+    // with ZipMap the probabilities are a map per sample: refused (exit 3), saying how to
+    // export a tensor instead
+    let model = dir.join("skl_tanh_zipmap.onnx");
+    let (code, _, err) = zkml(&["inspect", model.to_str().unwrap()]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("\"zipmap\": False"), "{err}");
 }

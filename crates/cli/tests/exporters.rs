@@ -258,20 +258,61 @@ fn a_keras_cnn_folds_its_nhwc_transposes() {
 }
 
 #[test]
-fn an_sklearn_classifier_with_two_outputs_is_refused_with_3() {
+fn an_sklearn_binary_classifier_proves_its_label_and_probabilities() {
+    // MLPClassifier on two classes: Sigmoid and 1 - Sigmoid (two maps) joined by a Concat, the
+    // label by ArgMax and ArrayFeatureExtractor; two graph outputs, both proven
     let model = s(&fixture("skl_mlp_classifier.onnx"));
+    let input = s(&fixture("skl_mlp_classifier.json"));
     let dir = std::env::temp_dir().join(format!("zkml-exporters-skl-{}", std::process::id()));
-    for args in [
-        vec!["inspect", &model],
-        vec!["setup", &model, "--out", &s(&dir)],
-    ] {
-        let (code, out, err) = zkml(&args);
-        assert_eq!(code, 3, "{args:?}: {out}{err}");
-        assert!(err.contains("expected exactly one graph output"), "{err}");
-        assert!(
-            err.contains("label") && err.contains("probabilities"),
-            "{err}"
-        );
+    let (pk, vk, proof) = (
+        dir.join("model.pk"),
+        dir.join("model.vk"),
+        dir.join("proof.bin"),
+    );
+    let (code, _, err) = zkml(&["setup", &model, "--out", &s(&dir), "--calibration", &input]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = zkml(&[
+        "prove",
+        "--pk",
+        &s(&pk),
+        "--input",
+        &input,
+        "--proof",
+        &s(&proof),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = zkml(&[
+        "verify",
+        "--vk",
+        &s(&vk),
+        "--proof",
+        &s(&proof),
+        "--input",
+        &input,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&input).unwrap()).unwrap();
+    assert_eq!(doc["outputs"], doc["outputs_by_name"]["label"]);
+    let labels = |v: &serde_json::Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[0].as_f64().unwrap() as i64)
+            .collect()
+    };
+    assert_eq!(labels(&doc["outputs"]), labels(&reference["output_data"]));
+    let probs = doc["outputs_by_name"]["probabilities"].as_array().unwrap();
+    let want = reference["probabilities_data"].as_array().unwrap();
+    for (p, w) in probs.iter().zip(want) {
+        for (a, b) in p.as_array().unwrap().iter().zip(w.as_array().unwrap()) {
+            assert!(
+                (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 0.02,
+                "{p} {w}"
+            );
+        }
     }
 }
 

@@ -49,7 +49,9 @@ pub use inputs::{
 pub use map::{Bin, Expr, Func, MapLayer};
 pub use onnx::{import_onnx, import_onnx_bytes};
 pub use quantize::{QuantConfig, ScaleMode, quantize, random_calibration};
-pub use quantized::{DenseLayer, LayerTrace, QuantLayer, QuantizedModel, quantize_values};
+pub use quantized::{
+    DenseLayer, LayerTrace, OutputSpec, QuantLayer, QuantizedModel, quantize_values, split_outputs,
+};
 pub use reference::FloatReference;
 pub use relayout::{Placement, RelayoutLayer};
 pub use requant::{REQUANT_SHIFT, requantize};

@@ -34,9 +34,9 @@ use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::{GapList, ModelError};
 use crate::graph::{AvgPool, Concat, Conv, Dense, Graph, MaxPool, Op, Transpose};
 use crate::map::{Expr, MapLayer};
-use crate::quantized::{DenseLayer, QuantLayer, QuantizedModel};
+use crate::quantized::{DenseLayer, OutputSpec, QuantLayer, QuantizedModel};
 use crate::relayout::{Placement, RelayoutLayer};
-use crate::requant::{multiplier_from_real, row_multiplier, weight_max};
+use crate::requant::{REQUANT_SHIFT, multiplier_from_real, row_multiplier, weight_max};
 use crate::softmax::{LogSoftmaxLayer, SoftmaxLayer};
 
 /// Granularity of weight scales.
@@ -120,7 +120,7 @@ struct Planned<'a> {
 /// after a MaxPool is fused into the requantizing layer before the pool (max and ReLU
 /// commute); one after an AvgPool or Add into it; each only when the clamped output has no
 /// other reader. The last node's output must be the last layer's.
-fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
+fn plan(graph: &Graph) -> Result<(Vec<Planned<'_>>, Vec<usize>), ModelError> {
     let gaps = graph.unsupported();
     if !gaps.is_empty() {
         return Err(ModelError::Unsupported {
@@ -214,7 +214,7 @@ fn plan(graph: &Graph) -> Result<Vec<Planned<'_>>, ModelError> {
             detail: "the graph output is not the output of its last layer".into(),
         });
     }
-    Ok(layers)
+    Ok((layers, alias))
 }
 
 /// The requantizing layer whose clamp ReLU node `relu` becomes: the layer that produces its
@@ -642,7 +642,7 @@ pub fn quantize(
             detail: format!("bits = {} not in 2..=16", config.bits),
         });
     }
-    let planned = plan(graph)?;
+    let (planned, alias) = plan(graph)?;
     let cal = calibrate(graph, &planned, calibration)?;
     let input_scale = activation_scale(cal.max_in, config.bits);
     let mut layers: Vec<QuantLayer> = Vec::with_capacity(planned.len());
@@ -745,6 +745,7 @@ pub fn quantize(
         inputs.push(reads);
         new_of.push(layers.len());
     }
+    let outputs = join_outputs(graph, &alias, &new_of, &mut layers, &mut inputs)?;
     let (layers, inputs) = relayout(layers, inputs, graph.input_len(), input_scale);
     let chain = inputs.iter().enumerate().all(|(l, t)| *t == [l]);
     let model = QuantizedModel {
@@ -756,9 +757,80 @@ pub fn quantize(
         layers,
         inputs: if chain { Vec::new() } else { inputs },
         input_perm: graph.input_perm.clone(),
+        outputs,
     };
     model.validate()?;
     Ok(model)
+}
+
+/// For a graph of several outputs, appends the layers that join them into one output, in
+/// order: each output placed at its offset in a flat vector (a relayout), the pieces summed
+/// (sums with both scales `2^32` and multiplier 1, exact: each position holds one piece);
+/// returns each output's name, length and scale.
+fn join_outputs(
+    graph: &Graph,
+    alias: &[usize],
+    new_of: &[usize],
+    layers: &mut Vec<QuantLayer>,
+    inputs: &mut Vec<Vec<usize>>,
+) -> Result<Vec<OutputSpec>, ModelError> {
+    if graph.extra_outputs.is_empty() {
+        let last = layers.last();
+        return Ok(vec![OutputSpec {
+            name: graph.output_name.clone(),
+            len: last.map_or(0, QuantLayer::output_len),
+            scale: last.map_or(1.0, QuantLayer::out_scale),
+        }]);
+    }
+    let mut tensors = vec![(graph.output_name.clone(), layers.len())];
+    for (name, t) in &graph.extra_outputs {
+        tensors.push((name.clone(), new_of[alias[*t]]));
+    }
+    let mut specs = Vec::with_capacity(tensors.len());
+    for (name, t) in &tensors {
+        let Some(layer) = t.checked_sub(1).and_then(|k| layers.get(k)) else {
+            return Err(ModelError::Structure {
+                detail: format!("graph output {name:?} is the model input"),
+            });
+        };
+        specs.push(OutputSpec {
+            name: name.clone(),
+            len: layer.output_len(),
+            scale: layer.out_scale(),
+        });
+    }
+    let total: usize = specs.iter().map(|s| s.len).sum();
+    let mut joined = 0;
+    let mut offset = 0;
+    for (k, ((name, t), spec)) in tensors.iter().zip(&specs).enumerate() {
+        layers.push(QuantLayer::Relayout(RelayoutLayer {
+            name: format!("{name}/output"),
+            in_dims: vec![spec.len],
+            out_dims: vec![total],
+            view: vec![spec.len],
+            perm: Vec::new(),
+            place: Placement::Offset(vec![offset]),
+            out_scale: spec.scale,
+        }));
+        inputs.push(vec![*t]);
+        offset += spec.len;
+        let placed = layers.len();
+        if k == 0 {
+            joined = placed;
+            continue;
+        }
+        layers.push(QuantLayer::Add(AddLayer {
+            name: format!("{name}/join"),
+            shape: vec![total],
+            scales: [1 << REQUANT_SHIFT; 2],
+            multiplier: vec![1; total],
+            relu: false,
+            out_scale: 1.0,
+        }));
+        inputs.push(vec![joined, placed]);
+        joined = layers.len();
+    }
+    Ok(specs)
 }
 
 /// Makes every layer read its inputs in the layout they are written in (see

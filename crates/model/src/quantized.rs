@@ -79,6 +79,36 @@ pub struct QuantizedModel {
     /// The permutation of the input's per-sample axes applied as it is quantized (an input
     /// Transpose of the ONNX model, e.g. NHWC -> NCHW); empty: none.
     pub input_perm: Vec<usize>,
+    /// The graph's outputs, in order: each one's part of the last layer's output (which joins
+    /// them when there are several); empty: one unnamed output, the last layer's.
+    pub outputs: Vec<OutputSpec>,
+}
+
+/// Each output's name and dequantized values in one sample's output `yq` (the last layer's):
+/// split as `specs` say, or one output named `output` at `scale` when there are none.
+pub fn split_outputs(specs: &[OutputSpec], yq: &[i64], scale: f64) -> Vec<(String, Vec<f32>)> {
+    let deq = |v: &[i64], s: f64| v.iter().map(|&x| (x as f64 * s) as f32).collect();
+    if specs.is_empty() {
+        return vec![("output".to_string(), deq(yq, scale))];
+    }
+    let mut at = 0;
+    specs
+        .iter()
+        .map(|s| {
+            let part = yq.get(at..at + s.len).unwrap_or_default();
+            at += s.len;
+            (s.name.clone(), deq(part, s.scale))
+        })
+        .collect()
+}
+
+/// One graph output of a model with several: its name, its number of values and its scale
+/// (the values are the next `len` of the last layer's output).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputSpec {
+    pub name: String,
+    pub len: usize,
+    pub scale: f64,
 }
 
 impl DenseLayer {
@@ -334,7 +364,8 @@ impl QuantizedModel {
         InputSpec {
             batch: self.batch,
             sample_len: self.input_len(),
-            output_len: Some(self.output_len()),
+            // a reference output is the first graph output's
+            output_len: Some(self.outputs.first().map_or(self.output_len(), |o| o.len)),
         }
     }
 
@@ -394,11 +425,16 @@ impl QuantizedModel {
 
     /// Real values of a quantized output: `yq * out_scale` of the last layer.
     pub fn dequantize_output(&self, yq: &[i64]) -> Vec<f32> {
+        self.output_rows(yq).swap_remove(0).1
+    }
+
+    /// Every graph output of one sample, by name ([`split_outputs`]).
+    pub fn output_rows(&self, yq: &[i64]) -> Vec<(String, Vec<f32>)> {
         let scale = self
             .layers
             .last()
             .map_or(self.input_scale, QuantLayer::out_scale);
-        yq.iter().map(|&v| (v as f64 * scale) as f32).collect()
+        split_outputs(&self.outputs, yq, scale)
     }
 
     /// Check everything the prover relies on: bit width, layer widths chaining from the input,

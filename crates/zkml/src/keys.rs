@@ -3,7 +3,9 @@
 //! that certifies the committed ranges), and their files.
 
 use serde::{Deserialize, Serialize};
-use zkml_model::{BatchDim, Placement, QuantLayer, QuantizedModel, ScaleMode, Window, relayout};
+use zkml_model::{
+    BatchDim, OutputSpec, Placement, QuantLayer, QuantizedModel, ScaleMode, Window, relayout,
+};
 use zkml_proof::field::{F, from_i64};
 use zkml_proof::pcs::{self, CommitShape, Commitment, ProverData};
 use zkml_proof::transcript::Transcript;
@@ -173,6 +175,9 @@ pub struct VerifyingKey {
     /// Transpose, e.g. NHWC -> NCHW): the public input of a proof is the permuted one, and
     /// `check_input` permutes an input file alike. Empty: none.
     pub input_perm: Vec<usize>,
+    /// The graph's outputs, in order: each one's name, length and scale in the last layer's
+    /// output (`zkml_model::split_outputs`); empty: one unnamed output.
+    pub outputs: Vec<OutputSpec>,
     /// The key proof that certifies the weight and bias ranges (`crate::keyproof`); a key
     /// file without one is refused. The last field: [`VerifyingKey::statement_bytes`] is the
     /// encoding of every field before it.
@@ -310,6 +315,7 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
         weight_commitments: Vec::new(),
         bias_bits,
         input_perm: model.input_perm.clone(),
+        outputs: model.outputs.clone(),
         key_proof: None,
     };
     vk.check_bounds()
@@ -559,14 +565,20 @@ impl VerifyingKey {
         zkml_model::InputSpec {
             batch: self.batch,
             sample_len: self.input_len(),
-            output_len: Some(self.output_len()),
+            // a reference output is the first graph output's
+            output_len: Some(self.outputs.first().map_or(self.output_len(), |o| o.len)),
         }
     }
 
     /// Real values of a quantized output row.
     pub fn dequantize_output(&self, yq: &[i64]) -> Vec<f32> {
+        self.output_rows(yq).swap_remove(0).1
+    }
+
+    /// Every graph output of one sample's proven output, by name.
+    pub fn output_rows(&self, yq: &[i64]) -> Vec<(String, Vec<f32>)> {
         let scale = self.layers.last().map_or(1.0, |l| l.out_scale);
-        yq.iter().map(|&v| (v as f64 * scale) as f32).collect()
+        zkml_model::split_outputs(&self.outputs, yq, scale)
     }
 
     /// Serialized key: magic, format version, postcard body.
@@ -664,6 +676,7 @@ impl VerifyingKey {
             weight_commitments,
             bias_bits,
             input_perm,
+            outputs,
             key_proof: _,
         } = self;
         let fields = (
@@ -677,6 +690,7 @@ impl VerifyingKey {
             weight_commitments,
             bias_bits,
             input_perm,
+            outputs,
         );
         postcard::to_allocvec(&fields).unwrap_or_default()
     }
@@ -807,6 +821,16 @@ impl VerifyingKey {
             {
                 return bad(format!("layer {} multipliers", l.name));
             }
+        }
+        // the outputs split the last layer's output exactly
+        let total: usize = self.outputs.iter().map(|o| o.len).sum();
+        let last = self.layers.last().map_or(0, |l| l.n_out);
+        if !self.outputs.is_empty()
+            && (total != last || self.outputs.iter().any(|o| !o.scale.is_finite()))
+        {
+            return bad(format!(
+                "outputs of {total} values in all, the last layer has {last}"
+            ));
         }
         if let Some((l, why)) = chain_error(&self.layers) {
             return bad(format!("layer {}: {why}", self.layers[l].name));

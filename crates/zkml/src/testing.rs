@@ -83,6 +83,7 @@ pub fn model_bits(widths: &[usize], batch: BatchDim, seed: u64, bits: u32) -> Qu
         layers,
         inputs: Vec::new(),
         input_perm: Vec::new(),
+        outputs: Vec::new(),
     }
 }
 
@@ -365,6 +366,7 @@ pub fn cnn_bits(
         layers,
         inputs,
         input_perm: Vec::new(),
+        outputs: Vec::new(),
     }
 }
 

@@ -537,3 +537,30 @@ fn argmax_heads_prove_the_models_label() {
         106,
     );
 }
+
+#[test]
+fn vector_heads_at_their_largest_rows_prove_the_models_function() {
+    // softmax and log-softmax of 256 values (a count of maxima still a byte), argmax of 300 at
+    // 16 bits (keys up to 2^31: four limbs)
+    for (bits, n, head) in [
+        (16, 256, Softmax),
+        (16, 256, LogSoftmax),
+        (16, 300, ArgMax(false)),
+    ] {
+        let m = common::cnn_bits(
+            [1, 2, 2],
+            &[Dense(n, false), head],
+            BatchDim::Dynamic,
+            7,
+            bits,
+        );
+        let xs = common::inputs_bits(2, 4, 8, bits);
+        let expected: Vec<Vec<i64>> = xs
+            .iter()
+            .map(|x| m.forward(x).last().unwrap().clone())
+            .collect();
+        let pk = setup(m).expect("setup");
+        let out = verify(&pk.vk, &prove(&pk, &xs).expect("prove")).expect("verify");
+        assert_eq!(out, expected, "{n} values at {bits} bits");
+    }
+}

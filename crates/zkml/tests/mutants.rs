@@ -938,3 +938,36 @@ fn argmax_keys_load_and_bad_shapes_are_refused() {
     };
     assert_ne!(why(&edge), shape);
 }
+
+#[test]
+fn output_splits_that_do_not_cover_the_last_layer_are_refused() {
+    let mut model = cnn([1, 2, 4], &[Spec::Dense(6, false)], BatchDim::Fixed(1), 12);
+    let spec = |name: &str, len, scale| zkml::zkml_model::OutputSpec {
+        name: name.into(),
+        len,
+        scale,
+    };
+    model.outputs = vec![spec("label", 1, 1.0), spec("probabilities", 5, 0.1)];
+    let vk = setup(model).unwrap().vk;
+    let loaded = VerifyingKey::from_bytes(&vk.to_bytes()).unwrap();
+    assert_eq!(loaded.outputs, vk.outputs);
+    assert_eq!(
+        vk.output_rows(&[3, 1, 2, 3, 4, 5]),
+        vec![
+            ("label".to_string(), vec![3.0]),
+            ("probabilities".to_string(), vec![0.1, 0.2, 0.3, 0.4, 0.5]),
+        ]
+    );
+    for edit in [
+        |o: &mut Vec<zkml::zkml_model::OutputSpec>| o[1].len = 4,
+        |o: &mut Vec<zkml::zkml_model::OutputSpec>| o[0].len = 2,
+        |o: &mut Vec<zkml::zkml_model::OutputSpec>| o[1].scale = f64::NAN,
+    ] {
+        let mut bad = vk.clone();
+        edit(&mut bad.outputs);
+        match load_error(&bad) {
+            FormatError::Malformed { why, .. } => assert!(why.contains("outputs of"), "{why}"),
+            e => panic!("refused by another check: {e}"),
+        }
+    }
+}

@@ -51,7 +51,7 @@ pub(crate) fn fuse(
     g: &GraphProto,
     consts: &HashMap<String, Const>,
     dir: Option<&str>,
-    output: &str,
+    outputs: &[String],
 ) -> Fused {
     // constants by name: a scalar is an operand, any other is no source of data
     let mut constants: HashMap<&str, Option<f64>> = consts
@@ -87,7 +87,7 @@ pub(crate) fn fuse(
     }
     // a node whose every reader extends its expression (same source) is inside a subgraph
     let absorbed = |out: &str, source: &str| {
-        out != output
+        !outputs.iter().any(|o| o == out)
             && readers.get(out).is_some_and(|rs| {
                 rs.iter().all(|&r| {
                     by_node[r]
@@ -122,7 +122,7 @@ pub(crate) fn fuse(
             .copied()
             .filter(|&m| {
                 g.node[m].output.iter().any(|o| {
-                    o == output
+                    outputs.contains(o)
                         || readers.get(o.as_str()).is_some_and(|rs| {
                             rs.iter()
                                 .any(|r| !dropped.contains(r) && !root_set.contains(r))

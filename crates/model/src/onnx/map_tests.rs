@@ -302,3 +302,74 @@ fn argmax_of_a_vector_is_an_op() {
     let g = import(&onnx_model(&[1, 6], nodes, vec![])).unwrap();
     assert!(gap_reasons(&g)[0].1.contains("only the last axis"));
 }
+
+#[test]
+fn several_graph_outputs_are_joined_into_one_proven_output() {
+    // a classifier as skl2onnx writes it: probabilities (Softmax, through an Identity) and the
+    // label (ArgMax, ArrayFeatureExtractor of classes 0..4, Reshape, Cast to int64)
+    let mut inits = vec![
+        tensor("w1", &[5, 6], rand_vals(1, 30, -1.0, 1.0)),
+        tensor("b1", &[5], rand_vals(2, 5, -0.5, 0.5)),
+    ];
+    let mut classes = super::tests::ints("classes", &[0, 1, 2, 3, 4]);
+    classes.name = "classes".into();
+    inits.push(classes);
+    inits.push(super::tests::ints("shape", &[-1]));
+    let nodes = vec![
+        node(
+            "Gemm",
+            "fc",
+            &["x", "w1", "b1"],
+            "h",
+            vec![int_attr("transB", 1)],
+        ),
+        node("Softmax", "sm", &["h"], "p", vec![]),
+        node("Identity", "id", &["p"], "probabilities", vec![]),
+        node(
+            "ArgMax",
+            "am",
+            &["probabilities"],
+            "i",
+            vec![int_attr("axis", 1)],
+        ),
+        {
+            let mut n = node(
+                "ArrayFeatureExtractor",
+                "afe",
+                &["classes", "i"],
+                "c",
+                vec![],
+            );
+            n.domain = "ai.onnx.ml".into();
+            n
+        },
+        node("Reshape", "rs", &["c", "shape"], "r", vec![]),
+        node("Cast", "cast", &["r"], "label", vec![int_attr("to", 7)]),
+    ];
+    let mut m = onnx_model(&[1, 6], nodes, inits);
+    let g = &mut m.graph.as_mut().unwrap();
+    g.output = vec![
+        super::tests::value_info("label", &[1], tract_onnx::pb::tensor_proto::DataType::Int64),
+        super::tests::value_info(
+            "probabilities",
+            &[1, 5],
+            tract_onnx::pb::tensor_proto::DataType::Float,
+        ),
+    ];
+    let g = import(&m).unwrap();
+    assert!(g.unsupported().is_empty(), "{:?}", gap_reasons(&g));
+    assert_eq!(g.output_name, "label");
+    assert_eq!(g.extra_outputs.len(), 1);
+    let calib: Vec<Vec<f32>> = (0..8).map(|k| rand_vals(20 + k, 6, -1.0, 1.0)).collect();
+    let q = quantize(&g, &calib, &QuantConfig::default()).unwrap();
+    let names: Vec<(&str, usize)> = q.outputs.iter().map(|o| (o.name.as_str(), o.len)).collect();
+    assert_eq!(names, [("label", 1), ("probabilities", 5)]);
+    for x in &calib {
+        let rows = q.output_rows(q.forward(&q.quantize_input(x)).last().unwrap());
+        let (label, probs) = (&rows[0].1, &rows[1].1);
+        let best = (0..5).fold(0, |b, k| if probs[k] > probs[b] { k } else { b });
+        assert_eq!(label, &vec![best as f32]);
+        let total: f32 = probs.iter().sum();
+        assert!((total - 1.0).abs() < 0.03, "{total}");
+    }
+}

@@ -156,22 +156,17 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         consts.insert(t.name.clone(), proto::load_const(t, dir)?);
     }
     let (input_name, batch, input_shape) = graph_input(g, &consts)?;
-    let output_name = graph_output(g)?;
+    let outputs = graph_outputs(g)?;
+    let output_name = outputs[0].clone();
     let model_params = summary_params(g, &consts, dir);
     let folded = fold::fold(proto, dir, &input_name, batch, &input_shape);
     for (name, value) in folded.consts {
         consts.entry(name).or_insert(value);
     }
-    let fused = map::fuse(g, &consts, dir, &output_name);
+    let fused = map::fuse(g, &consts, dir, &outputs);
     let g = &fused.graph;
-    let path = data_path(
-        g,
-        &consts,
-        &folded.batch_dependent,
-        &input_name,
-        &output_name,
-    )?;
-    let readers = count_readers(g, &path, &output_name);
+    let path = data_path(g, &consts, &folded.batch_dependent, &input_name, &outputs)?;
+    let readers = count_readers(g, &path, &outputs);
     let input = Tensor {
         id: 0,
         shape: Some(input_shape.clone()),
@@ -200,6 +195,21 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         visit(&mut ctx, node, index, dir, path.contains(&index))?;
     }
     check_output(&ctx, &output_name)?;
+    // the other outputs, by the name of the node that makes each (folding renumbers nodes)
+    let mut extra: Vec<(String, String)> = Vec::new();
+    for name in &outputs[1..] {
+        let node = ctx
+            .tensors
+            .get(name)
+            .and_then(|t| t.id.checked_sub(1))
+            .and_then(|k| ctx.nodes.get(k))
+            .ok_or_else(|| ModelError::Structure {
+                detail: format!(
+                    "graph output {name:?} is not the output of a node of the data path"
+                ),
+            })?;
+        extra.push((name.clone(), node.name.clone()));
+    }
     for k in transpose::fold_forward(&mut ctx.nodes, &mut ctx.folded, &ctx.transposes) {
         // a removed node shifts the indices after it
         for p in ctx.affine.iter_mut().filter(|p| p.node > k) {
@@ -212,9 +222,21 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         std::mem::take(&mut ctx.affine),
     );
     slice::merge_gathers(&mut ctx.nodes, &mut ctx.folded);
+    let extra_outputs = extra
+        .into_iter()
+        .map(
+            |(output, node)| match ctx.nodes.iter().position(|n| n.name == node) {
+                Some(k) => Ok((output, k + 1)),
+                None => Err(ModelError::Structure {
+                    detail: format!("graph output {output:?}: its node {node} was folded away"),
+                }),
+            },
+        )
+        .collect::<Result<_, _>>()?;
     Ok(Graph {
         input_name,
         output_name,
+        extra_outputs,
         batch,
         input_shape,
         nodes: ctx.nodes,
@@ -252,21 +274,24 @@ fn graph_input(
     Ok((input.name.clone(), batch, shape))
 }
 
-fn graph_output(g: &GraphProto) -> Result<String, ModelError> {
-    let outs = match g.output.as_slice() {
-        [o] => return Ok(o.name.clone()),
-        outs => outs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
-    };
+/// The graph's outputs (at least one), in order.
+fn graph_outputs(g: &GraphProto) -> Result<Vec<String>, ModelError> {
+    let outs: Vec<String> = g.output.iter().map(|o| o.name.clone()).collect();
     // skl2onnx's classifiers: a label and a map of probabilities (ZipMap), not a tensor
-    let hint = if g.node.iter().any(|n| n.op_type == "ZipMap") {
-        "; the probabilities are a ZipMap (a map per sample, not a tensor): export with \
-         skl2onnx's options={id(model): {\"zipmap\": False}}"
-    } else {
-        ""
-    };
-    Err(ModelError::Structure {
-        detail: format!("expected exactly one graph output, found {outs:?}{hint}"),
-    })
+    if g.node.iter().any(|n| n.op_type == "ZipMap") {
+        return Err(ModelError::Structure {
+            detail: format!(
+                "graph outputs {outs:?}: the probabilities are a ZipMap (a map per sample, not \
+                 a tensor): export with skl2onnx's options={{id(model): {{\"zipmap\": False}}}}"
+            ),
+        });
+    }
+    if outs.is_empty() {
+        return Err(ModelError::Structure {
+            detail: "the graph has no output".into(),
+        });
+    }
+    Ok(outs)
 }
 
 /// The graph output must be the last node's output (or the input, when there is no node).
@@ -292,7 +317,7 @@ fn data_path(
     consts: &HashMap<String, Const>,
     batch_dependent: &HashSet<String>,
     input: &str,
-    output: &str,
+    outputs: &[String],
 ) -> Result<HashSet<usize>, ModelError> {
     let constant_outputs: HashSet<&str> = g
         .node
@@ -321,7 +346,7 @@ fn data_path(
             }
         }
     }
-    let mut to_output: HashSet<&str> = HashSet::from([output]);
+    let mut to_output: HashSet<&str> = outputs.iter().map(String::as_str).collect();
     let mut path = HashSet::new();
     changed = true;
     while std::mem::take(&mut changed) {
@@ -334,7 +359,7 @@ fn data_path(
             }
         }
     }
-    if !from_input.contains(output) {
+    if let Some(output) = outputs.iter().find(|o| !from_input.contains(o.as_str())) {
         return Err(ModelError::Structure {
             detail: format!("no chain of ops leads from input {input:?} to output {output:?}"),
         });
@@ -343,8 +368,12 @@ fn data_path(
 }
 
 /// Number of reads of each tensor by the nodes of the data path, plus one for the output.
-fn count_readers(g: &GraphProto, path: &HashSet<usize>, output: &str) -> HashMap<String, usize> {
-    let mut readers: HashMap<String, usize> = HashMap::from([(output.to_string(), 1)]);
+fn count_readers(
+    g: &GraphProto,
+    path: &HashSet<usize>,
+    outputs: &[String],
+) -> HashMap<String, usize> {
+    let mut readers: HashMap<String, usize> = outputs.iter().map(|o| (o.clone(), 1)).collect();
     let inputs = path.iter().flat_map(|&i| &g.node[i].input);
     for t in inputs.filter(|t| !t.is_empty()) {
         *readers.entry(t.clone()).or_default() += 1;
@@ -421,6 +450,9 @@ fn pick_builder(node: &NodeProto, n_sources: usize) -> Option<ops::Builder> {
     let op = node.op_type.as_str();
     if node.domain == map::DOMAIN {
         return Some(map::build);
+    }
+    if node.domain == "ai.onnx.ml" && op == "ArrayFeatureExtractor" && n_sources == 1 {
+        return Some(ops::array_feature_extractor);
     }
     match n_sources {
         2 if default_domain && matches!(op, "Add" | "Sum") => Some(join::add),

@@ -340,7 +340,9 @@ fn cast(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     use tract_onnx::pb::tensor_proto::DataType;
     let to = attr_int(node, "to", 0);
     let floats = [DataType::Float, DataType::Double, DataType::Float16].map(|d| d as i64);
-    if !floats.contains(&to) {
+    let ints = [DataType::Int64, DataType::Int32].map(|d| d as i64);
+    // an index (an ArgMax's, through reshapes) is an integer: a cast to an integer type keeps it
+    if !(floats.contains(&to) || ints.contains(&to) && is_index(ctx)) {
         let name = i32::try_from(to)
             .ok()
             .and_then(|t| DataType::try_from(t).ok())
@@ -356,6 +358,41 @@ fn cast(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
         }
         None => identity(node, ctx),
     }
+}
+
+/// Whether the data the node being built reads is an ArgMax's index (through reshapes).
+fn is_index(ctx: &Ctx) -> bool {
+    let mut k = ctx.producer();
+    while let Some(node) = k.and_then(|k| ctx.nodes.get(k)) {
+        match node.op {
+            Op::ArgMax { .. } => return true,
+            Op::Reshape | Op::Identity => k = node.inputs.first().and_then(|t| t.checked_sub(1)),
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// scikit-learn's `ArrayFeatureExtractor(classes, index)` (domain `ai.onnx.ml`): the class of an
+/// ArgMax's index. Classes `0, 1, .., n - 1` make it the index itself.
+pub(crate) fn array_feature_extractor(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    if node.input.first() == Some(&ctx.current) {
+        return unsupported("a lookup in data (only of constant classes by an index)");
+    }
+    let classes = const_input(node, ctx, 0)?;
+    let Ok(values) = classes.ints() else {
+        return unsupported("classes that are not integers (e.g. strings)");
+    };
+    if !is_index(ctx) {
+        return unsupported("a lookup by data that is not an ArgMax's index");
+    }
+    if values.iter().enumerate().any(|(i, &c)| c != i as i64) {
+        return unsupported(format!("classes {values:?} other than 0, 1, .., n - 1"));
+    }
+    if let Some(last) = ctx.producer().and_then(|k| ctx.nodes.get_mut(k)) {
+        last.onnx_op.push_str("+ArrayFeatureExtractor");
+    }
+    Ok(Built::Fused)
 }
 
 fn flatten(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
