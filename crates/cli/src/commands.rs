@@ -204,10 +204,20 @@ pub fn prove(pk: &Path, input: &Path, proof_path: &Path, as_json: bool) -> Resul
             .iter()
             .map(|(n, d)| ((*n).to_string(), json!(d.as_secs_f64() * 1e3)))
             .collect();
+        // the proven outputs (a padded batch's extra rows left out)
+        let len = pk.vk.output_len();
+        let rows: NamedRows = proof
+            .output
+            .chunks(len.max(1))
+            .take(xq.len())
+            .map(|y| pk.vk.output_rows(y))
+            .collect();
+        let (outputs, named) = by_name(&rows);
         println!(
             "{}",
             json!({ "proof": proof_path, "samples": xq.len(), "prove_ms": total.as_secs_f64() * 1e3,
-                    "phases_ms": phases, "proof_bytes": bytes.len() })
+                    "phases_ms": phases, "proof_bytes": bytes.len(), "outputs": outputs,
+                    "outputs_by_name": named })
         );
     } else {
         println!("proved {} sample(s) in {}", xq.len(), ms(total));

@@ -66,11 +66,15 @@ fn round_trip_with(base: &Path, stem: &str, input: &str, calibration: &str) -> s
     assert_eq!(code, 0, "{stem} verify: {err}");
     let verified = json(&verify_out);
     assert_eq!(verified["valid"], true);
-    assert_eq!(
-        verified["outputs"],
-        json(&run_out)["outputs"],
-        "{stem}: proven outputs differ from inference"
-    );
+    // run, prove and verify print the same outputs, the first and every one by name
+    for key in ["outputs", "outputs_by_name"] {
+        assert_eq!(
+            verified[key],
+            json(&run_out)[key],
+            "{stem}: proven {key} differ from inference"
+        );
+        assert_eq!(verified[key], json(&prove_out)[key], "{stem}: {key}");
+    }
     std::fs::remove_dir_all(&dir).ok();
     verified
 }
