@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Classifiers whose output is the label: the trained MLP of torch_softmax_l17 (weights read
-from that fixture) with `argmax(-1)` as its head, exported by PyTorch's legacy exporter
-(opset 17, `ArgMax` with keepdims 0) and its dynamo exporter, into
-crates/cli/tests/fixtures/activations/ as torch_argmax_l17 and torch_argmax_d, with
-NAME_test.json holding the same 50 held-out digits, onnxruntime's labels as `output_data`
-(one per row) and the true `labels`.
+"""Classifier heads on the trained MLP of torch_softmax_l17 (weights read from that fixture),
+exported by PyTorch's legacy exporter (opset 17) and its dynamo exporter into
+crates/cli/tests/fixtures/activations/:
+- torch_argmax_l17, torch_argmax_d: `argmax(-1)` as the head (`ArgMax`, keepdims 0), the
+  label as the output; NAME_test.json holds onnxruntime's labels as `output_data` (one per
+  row);
+- torch_two_outputs_l17, torch_two_outputs_d: `(softmax(-1), argmax(-1))`, two graph outputs;
+  `output_data` holds the first (the probabilities), `label_data` the second.
+Each NAME_test.json also holds the same 50 held-out digits and the true `labels`.
 
 Usage (torch, onnx, onnxruntime, onnxscript; the venv of make_activation_fixtures.py):
     python3 assets/scripts/make_argmax_fixtures.py
@@ -25,8 +28,9 @@ DIR = os.path.join(
 
 
 class Classifier(torch.nn.Module):
-    def __init__(self, weights):
+    def __init__(self, weights, two=False):
         super().__init__()
+        self.two = two
         self.body = torch.nn.Sequential(
             torch.nn.Linear(64, 48), torch.nn.ReLU(), torch.nn.Linear(48, 10)
         )
@@ -35,46 +39,54 @@ class Classifier(torch.nn.Module):
                 p.copy_(torch.from_numpy(weights["body." + name]))
 
     def forward(self, x):
-        return self.body(x).argmax(-1)
+        logits = self.body(x)
+        if self.two:
+            return logits.softmax(-1), logits.argmax(-1)
+        return logits.argmax(-1)
 
 
 def main():
     source = onnx.load(os.path.join(DIR, "torch_softmax_l17.onnx"))
     weights = {t.name: numpy_helper.to_array(t) for t in source.graph.initializer}
-    model = Classifier(weights).eval()
     with open(os.path.join(DIR, "torch_softmax_l17_test.json")) as f:
         test = json.load(f)
     x = np.array(test["input_data"], dtype=np.float32)
     example = torch.from_numpy(x[:1])
-    for stem, dynamo in [("torch_argmax_l17", False), ("torch_argmax_d", True)]:
-        path = os.path.join(DIR, stem + ".onnx")
-        if dynamo:
-            program = torch.onnx.export(
-                model, (example,), dynamo=True, dynamic_shapes={"x": {0: "N"}}
-            )
-            program.save(path)
-            m = onnx.load(path)
-            for node in m.graph.node:
-                del node.metadata_props[:]
-            onnx.save(m, path)
-        else:
-            torch.onnx.export(
-                model, (example,), path, dynamo=False, opset_version=17,
-                input_names=["x"], output_names=["label"],
-                dynamic_axes={"x": {0: "N"}, "label": {0: "N"}},
-            )
-        sess = ort.InferenceSession(path)
-        labels = sess.run(None, {sess.get_inputs()[0].name: x})[0]
-        out = {
-            "input_data": test["input_data"],
-            "output_data": [[int(v)] for v in labels.reshape(-1)],
-            "labels": test["labels"],
-        }
-        with open(os.path.join(DIR, stem + "_test.json"), "w") as f:
-            json.dump(out, f, separators=(",", ":"))
-        ops = " ".join(n.op_type for n in onnx.load(path).graph.node)
-        agree = sum(int(a == b) for a, b in zip(labels.reshape(-1), test["labels"]))
-        print(f"{stem}: {ops}; accuracy {agree}/{len(labels)}")
+    for base, two in [("torch_argmax", False), ("torch_two_outputs", True)]:
+        model = Classifier(weights, two).eval()
+        names = ["probabilities", "label"] if two else ["label"]
+        for stem, dynamo in [(base + "_l17", False), (base + "_d", True)]:
+            path = os.path.join(DIR, stem + ".onnx")
+            if dynamo:
+                program = torch.onnx.export(
+                    model, (example,), dynamo=True, dynamic_shapes={"x": {0: "N"}}
+                )
+                program.save(path)
+                m = onnx.load(path)
+                for node in m.graph.node:
+                    del node.metadata_props[:]
+                onnx.save(m, path)
+            else:
+                torch.onnx.export(
+                    model, (example,), path, dynamo=False, opset_version=17,
+                    input_names=["x"], output_names=names,
+                    dynamic_axes={"x": {0: "N"}, **{n: {0: "N"} for n in names}},
+                )
+            sess = ort.InferenceSession(path)
+            results = sess.run(None, {sess.get_inputs()[0].name: x})
+            labels = results[-1].reshape(-1)
+            out = {"input_data": test["input_data"]}
+            if two:
+                out["output_data"] = [[float(v) for v in row] for row in results[0]]
+                out["label_data"] = [int(v) for v in labels]
+            else:
+                out["output_data"] = [[int(v)] for v in labels]
+            out["labels"] = test["labels"]
+            with open(os.path.join(DIR, stem + "_test.json"), "w") as f:
+                json.dump(out, f, separators=(",", ":"))
+            ops = " ".join(n.op_type for n in onnx.load(path).graph.node)
+            agree = sum(int(a == b) for a, b in zip(labels, test["labels"]))
+            print(f"{stem}: {ops}; accuracy {agree}/{len(labels)}")
 
 
 if __name__ == "__main__":

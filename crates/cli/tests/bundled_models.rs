@@ -263,8 +263,8 @@ fn keras_exports_agree_with_float_on_held_out_digits() {
 /// exporter, Keras through tf2onnx and `model.export`): Sigmoid, Tanh, GELU (Erf and tanh
 /// forms, the opset-20 `Gelu` node), SiLU/Swish, ReLU6, LeakyReLU, ELU, SELU, Softplus, Mish,
 /// HardSigmoid, HardSwish, a CNN with Tanh, Softmax heads (PyTorch and Keras), LogSoftmax
-/// heads and label heads (`argmax(-1)`, PyTorch), and scikit-learn's classifiers (label and
-/// probabilities, two graph outputs). Each is set
+/// heads, label heads (`argmax(-1)`) and both at once (two graph outputs), all PyTorch, and
+/// scikit-learn's classifiers (label and probabilities). Each is set
 /// up, proven on 50 held-out digits in one proof and verified; the verified argmax agrees with
 /// onnxruntime's on at least 46.
 #[test]
@@ -279,7 +279,7 @@ fn activation_exports_agree_with_float_on_held_out_digits() {
         .filter(|s| !later(s))
         .collect();
     stems.sort();
-    assert_eq!(stems.len(), 43, "{stems:?}");
+    assert_eq!(stems.len(), 45, "{stems:?}");
     for stem in &stems {
         let test = format!("{stem}_test.json");
         let out = round_trip_with(&dir, stem, &test, "digits_calibration.json");
@@ -299,6 +299,23 @@ fn activation_exports_agree_with_float_on_held_out_digits() {
         assert_eq!(verified.len(), 50, "{stem}");
         let agree = verified.iter().zip(&float).filter(|(a, b)| a == b).count();
         assert!(agree >= 46, "{stem}: {agree}/50");
+        // two graph outputs (probabilities, label; named by the exporter): the label proven
+        if stem.contains("two_outputs") {
+            let named = out["outputs_by_name"].as_object().unwrap();
+            assert_eq!(named.len(), 2, "{stem}");
+            let label = named
+                .values()
+                .find(|v| v[0].as_array().unwrap().len() == 1)
+                .unwrap();
+            let label: Vec<u64> = (0..50)
+                .map(|i| label[i][0].as_f64().unwrap() as u64)
+                .collect();
+            let doc = json(&text);
+            let want: Vec<u64> = (0..50)
+                .map(|i| doc["label_data"][i].as_u64().unwrap())
+                .collect();
+            assert_eq!(label, want, "{stem}");
+        }
     }
     // scikit-learn's MLPClassifier (zipmap=False): two graph outputs, the label (ArgMax) and
     // the probabilities (Softmax), both proven; the label agrees with onnxruntime's, and so does

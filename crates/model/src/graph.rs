@@ -366,10 +366,10 @@ pub struct FoldedNode {
 pub struct Graph {
     pub input_name: String,
     pub output_name: String,
-    /// The other graph outputs, by name, with the tensor each is (`k + 1`: node `k`'s output);
-    /// the first output is the last node's.
+    /// Every graph output, in order, with the tensor each is (`k + 1`: node `k`'s output),
+    /// when there are several; empty: one output (`output_name`), the last node's.
     #[serde(default)]
-    pub extra_outputs: Vec<(String, usize)>,
+    pub outputs: Vec<(String, usize)>,
     pub batch: BatchDim,
     /// Per-sample input shape (batch dimension removed).
     pub input_shape: Vec<usize>,

@@ -209,7 +209,7 @@ fn plan(graph: &Graph) -> Result<(Vec<Planned<'_>>, Vec<usize>), ModelError> {
             detail: "the model has no Gemm/MatMul/Conv/MaxPool/AveragePool layer".into(),
         });
     }
-    if alias.last() != Some(&layers.len()) {
+    if graph.outputs.is_empty() && alias.last() != Some(&layers.len()) {
         return Err(ModelError::Structure {
             detail: "the graph output is not the output of its last layer".into(),
         });
@@ -774,7 +774,7 @@ fn join_outputs(
     layers: &mut Vec<QuantLayer>,
     inputs: &mut Vec<Vec<usize>>,
 ) -> Result<Vec<OutputSpec>, ModelError> {
-    if graph.extra_outputs.is_empty() {
+    if graph.outputs.is_empty() {
         let last = layers.last();
         return Ok(vec![OutputSpec {
             name: graph.output_name.clone(),
@@ -782,10 +782,11 @@ fn join_outputs(
             scale: last.map_or(1.0, QuantLayer::out_scale),
         }]);
     }
-    let mut tensors = vec![(graph.output_name.clone(), layers.len())];
-    for (name, t) in &graph.extra_outputs {
-        tensors.push((name.clone(), new_of[alias[*t]]));
-    }
+    let tensors: Vec<(String, usize)> = graph
+        .outputs
+        .iter()
+        .map(|(name, t)| (name.clone(), new_of[alias[*t]]))
+        .collect();
     let mut specs = Vec::with_capacity(tensors.len());
     for (name, t) in &tensors {
         let Some(layer) = t.checked_sub(1).and_then(|k| layers.get(k)) else {

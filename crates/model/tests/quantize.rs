@@ -30,7 +30,7 @@ fn graph(nodes: Vec<Node>, n_in: usize) -> Graph {
     Graph {
         input_name: "x".into(),
         output_name: "y".into(),
-        extra_outputs: Vec::new(),
+        outputs: Vec::new(),
         batch: BatchDim::Fixed(1),
         input_shape: vec![n_in],
         nodes,

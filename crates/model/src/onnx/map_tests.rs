@@ -347,20 +347,23 @@ fn several_graph_outputs_are_joined_into_one_proven_output() {
         node("Cast", "cast", &["r"], "label", vec![int_attr("to", 7)]),
     ];
     let mut m = onnx_model(&[1, 6], nodes, inits);
-    let g = &mut m.graph.as_mut().unwrap();
-    g.output = vec![
-        super::tests::value_info("label", &[1], tract_onnx::pb::tensor_proto::DataType::Int64),
-        super::tests::value_info(
-            "probabilities",
-            &[1, 5],
-            tract_onnx::pb::tensor_proto::DataType::Float,
-        ),
-    ];
+    use tract_onnx::pb::tensor_proto::DataType;
+    let label = super::tests::value_info("label", &[1], DataType::Int64);
+    let probs = super::tests::value_info("probabilities", &[1, 5], DataType::Float);
+    // the probabilities first (not the last node's output) is as good
+    let graph = m.graph.as_mut().unwrap();
+    graph.output = vec![probs.clone(), label.clone()];
+    let g = import(&m).unwrap();
+    let calib: Vec<Vec<f32>> = (0..8).map(|k| rand_vals(20 + k, 6, -1.0, 1.0)).collect();
+    let q = quantize(&g, &calib, &QuantConfig::default()).unwrap();
+    let names: Vec<&str> = q.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["probabilities", "label"]);
+    let graph = m.graph.as_mut().unwrap();
+    graph.output = vec![label, probs];
     let g = import(&m).unwrap();
     assert!(g.unsupported().is_empty(), "{:?}", gap_reasons(&g));
     assert_eq!(g.output_name, "label");
-    assert_eq!(g.extra_outputs.len(), 1);
-    let calib: Vec<Vec<f32>> = (0..8).map(|k| rand_vals(20 + k, 6, -1.0, 1.0)).collect();
+    assert_eq!(g.outputs.len(), 2);
     let q = quantize(&g, &calib, &QuantConfig::default()).unwrap();
     let names: Vec<(&str, usize)> = q.outputs.iter().map(|o| (o.name.as_str(), o.len)).collect();
     assert_eq!(names, [("label", 1), ("probabilities", 5)]);

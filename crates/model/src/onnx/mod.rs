@@ -194,10 +194,13 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
     for (index, node) in g.node.iter().enumerate() {
         visit(&mut ctx, node, index, dir, path.contains(&index))?;
     }
-    check_output(&ctx, &output_name)?;
-    // the other outputs, by the name of the node that makes each (folding renumbers nodes)
-    let mut extra: Vec<(String, String)> = Vec::new();
-    for name in &outputs[1..] {
+    // one output is the last node's; several, each by the name of the node that makes it
+    // (folding renumbers nodes)
+    if outputs.len() == 1 {
+        check_output(&ctx, &output_name)?;
+    }
+    let mut named: Vec<(String, String)> = Vec::new();
+    for name in outputs.iter().filter(|_| outputs.len() > 1) {
         let node = ctx
             .tensors
             .get(name)
@@ -208,7 +211,7 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
                     "graph output {name:?} is not the output of a node of the data path"
                 ),
             })?;
-        extra.push((name.clone(), node.name.clone()));
+        named.push((name.clone(), node.name.clone()));
     }
     for k in transpose::fold_forward(&mut ctx.nodes, &mut ctx.folded, &ctx.transposes) {
         // a removed node shifts the indices after it
@@ -222,7 +225,7 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
         std::mem::take(&mut ctx.affine),
     );
     slice::merge_gathers(&mut ctx.nodes, &mut ctx.folded);
-    let extra_outputs = extra
+    let outputs = named
         .into_iter()
         .map(
             |(output, node)| match ctx.nodes.iter().position(|n| n.name == node) {
@@ -236,7 +239,7 @@ pub(crate) fn import_proto(proto: &ModelProto, dir: Option<&str>) -> Result<Grap
     Ok(Graph {
         input_name,
         output_name,
-        extra_outputs,
+        outputs,
         batch,
         input_shape,
         nodes: ctx.nodes,
