@@ -39,6 +39,8 @@ pub struct Summary {
     pub batch: BatchDim,
     pub input_shape: Vec<usize>,
     pub output_shape: Option<Vec<usize>>,
+    /// Every graph output by name with its per-sample shape, when there are several.
+    pub outputs: Vec<(String, Option<Vec<usize>>)>,
     pub ops: Vec<OpSummary>,
     /// Parameters of the graph's layers (after BatchNormalization folding).
     pub total_params: usize,
@@ -94,6 +96,14 @@ impl Graph {
             batch: self.batch,
             input_shape: self.input_shape.clone(),
             output_shape,
+            outputs: self
+                .outputs
+                .iter()
+                .map(|(name, t)| {
+                    let shape = t.checked_sub(1).and_then(|k| self.nodes.get(k));
+                    (name.clone(), shape.and_then(|n| n.out_shape.clone()))
+                })
+                .collect(),
             ops,
             total_params: self.param_count(),
             model_params: self.model_params,
@@ -216,8 +226,17 @@ fn shape_text(batch: BatchDim, shape: &Option<Vec<usize>>) -> String {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let input = shape_text(self.batch, &Some(self.input_shape.clone()));
-        let output = shape_text(self.batch, &self.output_shape);
-        writeln!(f, "input {}: {input} -> output {output}", self.input_name)?;
+        let output = match self.outputs.as_slice() {
+            [] => format!("output {}", shape_text(self.batch, &self.output_shape)),
+            outs => {
+                let each: Vec<String> = outs
+                    .iter()
+                    .map(|(name, s)| format!("{name} {}", shape_text(self.batch, s)))
+                    .collect();
+                format!("outputs {}", each.join(", "))
+            }
+        };
+        writeln!(f, "input {}: {input} -> {output}", self.input_name)?;
         let w = self
             .ops
             .iter()

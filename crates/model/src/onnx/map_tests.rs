@@ -364,6 +364,11 @@ fn several_graph_outputs_are_joined_into_one_proven_output() {
     assert!(g.unsupported().is_empty(), "{:?}", gap_reasons(&g));
     assert_eq!(g.output_name, "label");
     assert_eq!(g.outputs.len(), 2);
+    let text = g.summary().to_string();
+    assert!(
+        text.contains("-> outputs label [1], probabilities [1, 5]"),
+        "{text}"
+    );
     let q = quantize(&g, &calib, &QuantConfig::default()).unwrap();
     let names: Vec<(&str, usize)> = q.outputs.iter().map(|o| (o.name.as_str(), o.len)).collect();
     assert_eq!(names, [("label", 1), ("probabilities", 5)]);
