@@ -74,7 +74,8 @@ pub enum Msg {
     SumInputs(usize),
     /// Softmax layer `layer`: its sum and count of maxima at `tau_s`.
     SoftmaxSums(usize),
-    /// Softmax or log-softmax layer `layer`: its column values at its sumcheck's point.
+    /// Softmax, log-softmax or argmax layer `layer`: its column values at its sumcheck's point
+    /// (an argmax's followed by its largest key).
     SoftmaxEvals(usize),
     /// Log-softmax layer `layer`: its per-sample values at `tau_s`.
     LogSoftmaxRows(usize),

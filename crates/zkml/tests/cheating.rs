@@ -940,6 +940,39 @@ fn a_one_hot_that_is_not_boolean_is_caught_by_the_argmax_final_check() {
 }
 
 #[test]
+fn an_argmax_input_lie_that_keeps_its_final_check_is_caught_by_the_public_input() {
+    // the input at the sumcheck's point one more and the largest key n more: every term of
+    // the final check is unchanged (d - M + n x + tie). The argmax reads the model input.
+    // Caught by: the public input check of the claim on it.
+    let (pk, xs) = argmax_fixture();
+    let n = EF::from_u64(7);
+    let edit = |m: Msg, v: &mut [EF]| {
+        if m == Msg::SoftmaxEvals(ARGMAX) {
+            v[5] += EF::ONE;
+            v[6] += n;
+        }
+    };
+    let err = edited(&pk, &xs, &edit);
+    assert!(matches!(err, VerifyError::PublicInput), "{err}");
+}
+
+#[test]
+fn a_log_softmax_upper_bound_limb_off_by_one_is_caught_by_the_bound_check() {
+    // the low limb of B[L + 1] - 1 - S of sample 1 one more (still a byte, recounted); the lower
+    // bound's identity still holds. Caught by: logsoftmax.rs, the identity
+    // `B[L + 1] - 1 - S = limbs` at tau_s.
+    let (pk, xs) = log_softmax_fixture();
+    let tamper = |w: &mut Witness| {
+        let v = to_i64(w.layers[1].rows[10][1]);
+        let new = if v < 255 { v + 1 } else { v - 1 };
+        w.layers[1].rows[10][1] = from_i64(new);
+        recount_one(w, Table::Limb, v, new);
+    };
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(matches!(err, VerifyError::LogSoftmax { layer: 1 }), "{err}");
+}
+
+#[test]
 fn a_bound_below_the_largest_key_is_caught_by_the_byte_lookups() {
     // M one less for sample 1 (its index and one-hot kept, every difference one less): the
     // difference at the index is -1, no four bytes. Caught by: the logup root sum.
@@ -1213,7 +1246,7 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
                 v.push((Msg::ArgMaxIndex(l), 1));
                 v.push((round(l, Stage::ZeroCheck, 0), 4));
                 v.push((round(l, Stage::ZeroCheck, 1), 4));
-                v.push((Msg::SoftmaxEvals(l), 6));
+                v.push((Msg::SoftmaxEvals(l), 7));
             }
             Kind::LogSoftmax => {
                 v.push((Msg::LogSoftmaxRows(l), 13));

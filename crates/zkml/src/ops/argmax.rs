@@ -184,9 +184,10 @@ impl LayerKind for ArgMax {
         let (sumcheck, point, _) = cx
             .hook
             .sumcheck(Stage::ZeroCheck, &mut kernel, nv, || claim, t);
-        let mut evals: Vec<EF> = (0..=AUX).map(|i| kernel.tables[col(i)][0]).collect();
+        // the edit sees the columns and M last
+        let mut evals: Vec<EF> = (0..=AUX + 1).map(|i| kernel.tables[col(i)][0]).collect();
         cx.hook.edit(Msg::SoftmaxEvals(l), &mut evals);
-        let max = kernel.tables[m][0];
+        let max = evals.pop().unwrap_or_default();
         t.absorb_ext(&evals);
         t.absorb_ext(&[max]);
         let proof = ArgMaxProof {
