@@ -957,6 +957,23 @@ fn an_argmax_input_lie_that_keeps_its_final_check_is_caught_by_the_public_input(
 }
 
 #[test]
+fn softmax_and_log_softmax_input_lies_that_keep_their_final_checks_are_caught_by_the_openings() {
+    // the input at the sumcheck's point one more and the difference d one less: d - m + x and
+    // every other term unchanged. The softmax reads the dense layer's committed output.
+    // Caught by: the witness opening of the claims on d and the input.
+    for ((pk, xs), x) in [(softmax_fixture(), 14), (log_softmax_fixture(), 5)] {
+        let edit = |m: Msg, v: &mut [EF]| {
+            if m == Msg::SoftmaxEvals(1) {
+                v[0] -= EF::ONE;
+                v[x] += EF::ONE;
+            }
+        };
+        let err = edited(&pk, &xs, &edit);
+        assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
+    }
+}
+
+#[test]
 fn a_log_softmax_upper_bound_limb_off_by_one_is_caught_by_the_bound_check() {
     // the low limb of B[L + 1] - 1 - S of sample 1 one more (still a byte, recounted); the lower
     // bound's identity still holds. Caught by: logsoftmax.rs, the identity
