@@ -425,9 +425,15 @@ impl Graph {
         self.input_shape.iter().product()
     }
 
-    /// Number of values in one output sample, when known.
+    /// Number of values of the first graph output in one sample, when known (what an input
+    /// file's `output_data` holds).
     pub fn output_len(&self) -> Option<usize> {
-        match self.nodes.last() {
+        // the first graph output's: the last node's, or the first of several
+        let node = match self.outputs.first() {
+            Some((_, t)) => t.checked_sub(1).and_then(|k| self.nodes.get(k)),
+            None => self.nodes.last(),
+        };
+        match node {
             None => Some(self.input_len()),
             Some(n) => n.out_shape.as_ref().map(|s| s.iter().product()),
         }

@@ -354,6 +354,7 @@ fn several_graph_outputs_are_joined_into_one_proven_output() {
     let graph = m.graph.as_mut().unwrap();
     graph.output = vec![probs.clone(), label.clone()];
     let g = import(&m).unwrap();
+    assert_eq!(g.output_len(), Some(5), "the first output's");
     let calib: Vec<Vec<f32>> = (0..8).map(|k| rand_vals(20 + k, 6, -1.0, 1.0)).collect();
     let q = quantize(&g, &calib, &QuantConfig::default()).unwrap();
     let names: Vec<&str> = q.outputs.iter().map(|o| o.name.as_str()).collect();
@@ -363,6 +364,7 @@ fn several_graph_outputs_are_joined_into_one_proven_output() {
     let g = import(&m).unwrap();
     assert!(g.unsupported().is_empty(), "{:?}", gap_reasons(&g));
     assert_eq!(g.output_name, "label");
+    assert_eq!(g.output_len(), Some(1));
     assert_eq!(g.outputs.len(), 2);
     let text = g.summary().to_string();
     assert!(
