@@ -459,27 +459,32 @@ fn element_wise_functions_anywhere_in_the_graph() {
 
 #[test]
 fn softmax_heads_and_a_softmax_inside_prove_the_models_function() {
-    // a classifier head (10 values padded to 16), one of 5 in the middle read by a dense
-    // layer, one of the model input, and a single value
-    round_trip([1, 4, 4], &[Dense(10, false), Softmax], 3, 71);
-    round_trip(
-        [2, 3, 3],
-        &[Dense(5, false), Softmax, Dense(3, false)],
-        2,
-        72,
-    );
-    round_trip([1, 1, 6], &[Softmax, Dense(3, false)], 2, 73);
-    round_trip([1, 2, 2], &[Dense(1, false), Softmax], 1, 74);
-    // and log-softmax: a head, inside, of the input, of one value
-    round_trip([1, 4, 4], &[Dense(10, false), LogSoftmax], 3, 75);
-    round_trip(
-        [2, 3, 3],
-        &[Dense(5, false), LogSoftmax, Dense(3, false)],
-        2,
-        76,
-    );
-    round_trip([1, 1, 6], &[LogSoftmax, Dense(3, false)], 2, 77);
-    round_trip([1, 2, 2], &[Dense(1, false), LogSoftmax], 1, 78);
+    // softmax and log-softmax: a classifier head (10 values padded to 16), one of 5 in the
+    // middle read by a dense layer, one of the model input, and a single value
+    for (head, seed) in [(Softmax, 71), (LogSoftmax, 75)] {
+        round_trip([1, 4, 4], &[Dense(10, false), head], 3, seed);
+        round_trip(
+            [2, 3, 3],
+            &[Dense(5, false), head, Dense(3, false)],
+            2,
+            seed + 1,
+        );
+        round_trip([1, 1, 6], &[head, Dense(3, false)], 2, seed + 2);
+        round_trip([1, 2, 2], &[Dense(1, false), head], 1, seed + 3);
+    }
+}
+
+/// [`round_trip`] at `bits` bits (2 samples).
+fn round_trip_bits(input: [usize; 3], specs: &[Spec], bits: u32, seed: u64) {
+    let m = common::cnn_bits(input, specs, BatchDim::Dynamic, seed, bits);
+    let xs = common::inputs_bits(2, input.iter().product(), seed + 1, bits);
+    let expected: Vec<Vec<i64>> = xs
+        .iter()
+        .map(|x| m.forward(x).last().unwrap().clone())
+        .collect();
+    let pk = setup(m).expect("setup");
+    let out = verify(&pk.vk, &prove(&pk, &xs).expect("prove")).expect("verify");
+    assert_eq!(out, expected, "{bits} bits");
 }
 
 #[test]
@@ -492,21 +497,7 @@ fn softmax_at_other_bit_widths_proves_the_models_function() {
         (2, 85, Softmax),
         (2, 86, LogSoftmax),
     ] {
-        let m = common::cnn_bits(
-            [1, 3, 3],
-            &[Dense(7, false), head],
-            BatchDim::Dynamic,
-            seed,
-            bits,
-        );
-        let xs = common::inputs_bits(2, 9, seed + 1, bits);
-        let expected: Vec<Vec<i64>> = xs
-            .iter()
-            .map(|x| m.forward(x).last().unwrap().clone())
-            .collect();
-        let pk = setup(m).expect("setup");
-        let out = verify(&pk.vk, &prove(&pk, &xs).expect("prove")).expect("verify");
-        assert_eq!(out, expected, "{bits} bits");
+        round_trip_bits([1, 3, 3], &[Dense(7, false), head], bits, seed);
     }
 }
 
@@ -542,25 +533,7 @@ fn argmax_heads_prove_the_models_label() {
 fn vector_heads_at_their_largest_rows_prove_the_models_function() {
     // softmax and log-softmax of 256 values (a count of maxima still a byte), argmax of 300 at
     // 16 bits (keys up to 2^31: four limbs)
-    for (bits, n, head) in [
-        (16, 256, Softmax),
-        (16, 256, LogSoftmax),
-        (16, 300, ArgMax(false)),
-    ] {
-        let m = common::cnn_bits(
-            [1, 2, 2],
-            &[Dense(n, false), head],
-            BatchDim::Dynamic,
-            7,
-            bits,
-        );
-        let xs = common::inputs_bits(2, 4, 8, bits);
-        let expected: Vec<Vec<i64>> = xs
-            .iter()
-            .map(|x| m.forward(x).last().unwrap().clone())
-            .collect();
-        let pk = setup(m).expect("setup");
-        let out = verify(&pk.vk, &prove(&pk, &xs).expect("prove")).expect("verify");
-        assert_eq!(out, expected, "{n} values at {bits} bits");
+    for (n, head) in [(256, Softmax), (256, LogSoftmax), (300, ArgMax(false))] {
+        round_trip_bits([1, 2, 2], &[Dense(n, false), head], 16, 7);
     }
 }
