@@ -265,8 +265,11 @@ impl Layout {
                         LayerOp::LogSoftmax { exp, steps, bounds } => vec![
                             exp.clone(),
                             steps.clone(),
-                            bounds[..bounds.len() - 1].to_vec(),
-                            bounds[1..].to_vec(),
+                            // (the key check makes `bounds` 2^bits + 1 long)
+                            bounds
+                                .split_last()
+                                .map_or(Vec::new(), |(_, lo)| lo.to_vec()),
+                            bounds.get(1..).unwrap_or_default().to_vec(),
                         ],
                         _ => Vec::new(),
                     },

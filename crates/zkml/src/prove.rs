@@ -1,5 +1,6 @@
 //! The whole-model prover.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use p3_field::PrimeCharacteristicRing;
@@ -248,21 +249,21 @@ fn column(w: &Witness, col: Col) -> &[F] {
 type LookupParts = (gkr::GkrProof, Vec<EF>, Vec<EF>);
 
 /// Lookup `lk`'s second column `b`, with [`Lookup::fill`] at the padding positions.
-fn filled(layout: &Layout, w: &Witness, lk: &Lookup, b: Col) -> Vec<F> {
+/// (Borrowed unless filled: most lookups fill nothing.)
+fn filled<'a>(layout: &Layout, w: &'a Witness, lk: &Lookup, b: Col) -> Cow<'a, [F]> {
     let values = column(w, b);
-    let Some(dims) = layout.col_dims(b) else {
-        return values.to_vec();
+    let dims = match layout.col_dims(b) {
+        Some(dims) if lk.fill != 0 => dims,
+        _ => return Cow::Borrowed(values),
     };
-    if lk.fill == 0 {
-        return values.to_vec();
-    }
     let mask = real_mask(dims);
     let fill = from_i64(lk.fill);
     values
         .iter()
         .enumerate()
         .map(|(i, &v)| if mask[i % mask.len()] { v } else { v + fill })
-        .collect()
+        .collect::<Vec<F>>()
+        .into()
 }
 
 fn prove_lookups(
@@ -276,7 +277,7 @@ fn prove_lookups(
     let (beta, gamma, alpha) = (t.sample(), t.sample(), t.sample());
     let lookups = layout.lookups();
     // each lookup's second column, filled at the padding (a map's)
-    let looked_up: Vec<Option<Vec<F>>> = lookups
+    let looked_up: Vec<Option<Cow<'_, [F]>>> = lookups
         .iter()
         .map(|lk| lk.b.map(|b| filled(layout, w, lk, b)))
         .collect();
@@ -288,7 +289,7 @@ fn prove_lookups(
             let den = match b {
                 Some(b) => a
                     .iter()
-                    .zip(b)
+                    .zip(b.iter())
                     .map(|(&x, &y)| alpha - combine(lk.table, x.into(), y.into(), beta, gamma))
                     .collect(),
                 None => a
