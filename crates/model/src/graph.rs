@@ -259,6 +259,9 @@ pub enum Op {
     Relu,
     /// An element-wise function (Sigmoid, GELU, ...; the ONNX nodes that compute it fused).
     Map(crate::map::Expr),
+    /// `max(x, 0) + a_c min(x, 0)` with one slope `a_c` per channel (the first per-sample
+    /// axis): PRelu with per-channel slopes (one slope is a [`Op::Map`]).
+    PRelu(Vec<f64>),
     /// Softmax (or LogSoftmax, `log`) over a per-sample vector.
     Softmax { log: bool },
     /// The index of the first (`last`: the last) maximum of a per-sample vector.
@@ -286,6 +289,7 @@ impl Op {
             Op::Transpose(_) => "Transpose",
             Op::Relu => "Relu",
             Op::Map(_) => "Map",
+            Op::PRelu(_) => "PRelu",
             Op::Softmax { log: false } => "Softmax",
             Op::Softmax { log: true } => "LogSoftmax",
             Op::ArgMax { .. } => "ArgMax",
@@ -302,6 +306,7 @@ impl Op {
         match self {
             Op::Dense(d) => d.weight.len() + d.bias.as_ref().map_or(0, Vec::len),
             Op::Conv(c) => c.weight.len() + c.bias.as_ref().map_or(0, Vec::len),
+            Op::PRelu(slopes) => slopes.len(),
             Op::MaxPool(_)
             | Op::AvgPool(_)
             | Op::Transpose(_)
@@ -452,6 +457,7 @@ impl Graph {
                 | Op::Transpose(_)
                 | Op::Relu
                 | Op::Map(_)
+                | Op::PRelu(_)
                 | Op::Softmax { .. }
                 | Op::ArgMax { .. }
                 | Op::Reshape
@@ -584,6 +590,13 @@ fn node_forward(op: &Op, xs: &[&[f64]]) -> Result<Vec<f64>, String> {
             .collect(),
         Op::Relu => x.iter().map(|&v| v.max(0.0)).collect(),
         Op::Map(e) => x.iter().map(|&v| e.eval(v)).collect(),
+        Op::PRelu(slopes) => {
+            let per = x.len() / slopes.len().max(1);
+            let slope = |j: usize| slopes.get(j / per.max(1)).copied().unwrap_or(0.0);
+            (0..x.len())
+                .map(|j| x[j].max(0.0) + slope(j) * x[j].min(0.0))
+                .collect()
+        }
         Op::ArgMax { last } => {
             let better = |a: f64, b: f64| if *last { a >= b } else { a > b };
             let best = (0..x.len()).fold(0, |k, j| if better(x[j], x[k]) { j } else { k });

@@ -295,8 +295,11 @@ pub struct MapLayer {
     pub function: String,
     /// The layout of the input, which the output keeps.
     pub dims: Vec<usize>,
-    /// `2^bits` outputs, one per input value from `lo = -2^(bits-1)` up.
+    /// `2^bits` outputs per channel, one per input value from `lo = -2^(bits-1)` up: the
+    /// table of channel `c` (the index along `dims[0]`) is `table[c 2^bits..(c + 1) 2^bits]`.
     pub table: Vec<i64>,
+    /// 1 (one table for every value) or `dims[0]` (one table per channel).
+    pub channels: usize,
     pub out_scale: f64,
 }
 
@@ -327,18 +330,17 @@ impl MapLayer {
         self.dims.iter().product()
     }
 
-    /// The table entry of each input value.
+    /// The table entry of each input value (in its channel's table).
     pub fn forward(&self, x: &[i64]) -> Vec<i64> {
-        let lo = -(self.table.len() as i64 / 2);
+        let size = self.table.len() / self.channels.max(1);
+        let lo = -(size as i64 / 2);
+        let per = x.len().div_ceil(self.channels.max(1)).max(1);
         x.iter()
-            .map(|&v| {
+            .enumerate()
+            .map(|(j, &v)| {
                 let i = usize::try_from(v - lo).unwrap_or(usize::MAX);
-                assert!(
-                    i < self.table.len(),
-                    "layer {}: input {v} out of range",
-                    self.name
-                );
-                self.table[i]
+                assert!(i < size, "layer {}: input {v} out of range", self.name);
+                self.table[j / per * size + i]
             })
             .collect()
     }
@@ -349,13 +351,33 @@ impl MapLayer {
     /// [`ModelError::Quantization`] naming the layer.
     pub fn validate(&self, bits: u32) -> Result<(), ModelError> {
         let (lo, hi) = activation_range(bits);
-        if self.table.len() != 1 << bits || self.table.iter().any(|v| !(lo..=hi).contains(v)) {
+        let channels_ok =
+            self.channels == 1 || self.channels > 1 && Some(&self.channels) == self.dims.first();
+        if !channels_ok
+            || self.table.len() != self.channels << bits
+            || self.table.iter().any(|v| !(lo..=hi).contains(v))
+        {
             return Err(ModelError::Quantization {
                 layer: self.name.clone(),
                 detail: format!(
-                    "a function table of {} entries, not 2^{bits} in [{lo}, {hi}]",
-                    self.table.len()
+                    "{} function tables of {} entries in all, not 2^{bits} each in [{lo}, {hi}] \
+                     for 1 or {:?} channels",
+                    self.channels,
+                    self.table.len(),
+                    self.dims.first()
                 ),
+            });
+        }
+        // a padding value is 0 in every channel, so every table has one value at input 0
+        let zero = 1usize << (bits - 1);
+        if self
+            .table
+            .chunks(1 << bits)
+            .any(|t| t[zero] != self.table[zero])
+        {
+            return Err(ModelError::Quantization {
+                layer: self.name.clone(),
+                detail: "channels whose functions differ at input 0".into(),
             });
         }
         Ok(())
@@ -416,11 +438,33 @@ mod tests {
             function: log.to_string(),
             dims: vec![3],
             table: t,
+            channels: 1,
             out_scale: 1.0,
         };
         assert_eq!(layer.forward(&[-8, 0, 7]), vec![0, -8, 2]);
         assert!(layer.validate(4).is_ok());
         assert!(layer.validate(5).is_err());
+        // one table per channel of [2, 3]: slopes 1/2 and 1/4 (half rounds away from zero)
+        let tables = [0.5, 0.25].map(|a| MapLayer::table(&Expr::leaky_relu(a), false, 1.0, 1.0, 4));
+        let mut prelu = MapLayer {
+            name: "prelu".into(),
+            function: "prelu".into(),
+            dims: vec![2, 3],
+            table: tables.concat(),
+            channels: 2,
+            out_scale: 1.0,
+        };
+        assert_eq!(
+            prelu.forward(&[-8, -3, 5, -8, -3, 5]),
+            vec![-4, -2, 5, -2, -1, 5]
+        );
+        assert!(prelu.validate(4).is_ok());
+        prelu.channels = 3;
+        assert!(prelu.validate(4).is_err());
+        prelu.channels = 2;
+        prelu.table[16 + 8] = 1;
+        let err = prelu.validate(4).unwrap_err().to_string();
+        assert!(err.contains("differ at input 0"), "{err}");
     }
 
     /// Every function the importer makes, over its whole input range at 8 and 16 bits: inputs

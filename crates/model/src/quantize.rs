@@ -79,6 +79,8 @@ enum Kind<'a> {
     Concat(&'a Concat),
     /// An element-wise function of a tensor of this many values.
     Map(&'a Expr, usize),
+    /// PRelu with these per-channel slopes of a tensor of this per-sample shape.
+    PRelu(&'a [f64], &'a [usize]),
     /// Softmax (`true`: LogSoftmax) of a per-sample vector of this many values.
     Softmax(usize, bool),
     /// ArgMax (`true`: the last maximum) of a per-sample vector of this many values.
@@ -97,6 +99,7 @@ impl Kind<'_> {
             | Kind::Add(_)
             | Kind::Concat(_)
             | Kind::Map(..)
+            | Kind::PRelu(..)
             | Kind::Softmax(..)
             | Kind::ArgMax(..) => false,
         }
@@ -160,6 +163,14 @@ fn plan(graph: &Graph) -> Result<(Vec<Planned<'_>>, Vec<usize>), ModelError> {
                     .iter()
                     .product(),
                 *log,
+            ),
+            Op::PRelu(slopes) => Kind::PRelu(
+                slopes,
+                node.out_shape
+                    .as_deref()
+                    .ok_or_else(|| ModelError::Structure {
+                        detail: format!("PRelu node {} has no known shape", node.name),
+                    })?,
             ),
             Op::Map(e) => Kind::Map(
                 e,
@@ -269,6 +280,7 @@ fn sole_source(graph: &Graph, readers: &[Vec<usize>], mut t: usize) -> Option<us
             | Op::Add
             | Op::Concat(_)
             | Op::Map(_)
+            | Op::PRelu(_)
             | Op::Softmax { .. }
             | Op::ArgMax { .. }
             | Op::Unsupported(_) => return Some(t),
@@ -702,6 +714,21 @@ pub fn quantize(
                 function: e.to_string(),
                 dims: vec![n],
                 table: MapLayer::table(e, p.relu, s_in, s_out, config.bits),
+                channels: 1,
+                out_scale: s_out,
+            }),
+            // one table per channel, the output laid out as the ONNX tensor (channel first)
+            Kind::PRelu(slopes, shape) => QuantLayer::Map(MapLayer {
+                name: p.name.to_string(),
+                function: format!("prelu({} slopes)", slopes.len()),
+                dims: shape.to_vec(),
+                table: slopes
+                    .iter()
+                    .flat_map(|&a| {
+                        MapLayer::table(&Expr::leaky_relu(a), p.relu, s_in, s_out, config.bits)
+                    })
+                    .collect(),
+                channels: slopes.len(),
                 out_scale: s_out,
             }),
             // (a ReLU after it changes nothing: its outputs are not negative)
@@ -868,7 +895,7 @@ fn relayout(
                 a.multiplier = vec![1; first[0]];
                 a.shape = first.clone();
             }
-            QuantLayer::Map(m) => m.dims = first.clone(),
+            QuantLayer::Map(m) if m.channels == 1 => m.dims = first.clone(),
             _ => {}
         }
         // a map looks its input up in the witness: the model input is copied there first

@@ -245,10 +245,11 @@ impl QuantLayer {
     }
 
     /// The layout the layer reads its inputs in; `None` for a dense layer, which reads any
-    /// (its weight columns are permuted to its input's layout at setup), and a map, which
-    /// keeps it.
+    /// (its weight columns are permuted to its input's layout at setup), and a map of one
+    /// table, which keeps it (a map with a table per channel reads the channel first).
     pub fn in_layout(&self) -> Option<Vec<usize>> {
         match self {
+            QuantLayer::Map(m) if m.channels > 1 => Some(m.dims.clone()),
             QuantLayer::Dense(_) | QuantLayer::Map(_) => None,
             QuantLayer::Conv(c) => Some(c.in_shape.to_vec()),
             QuantLayer::MaxPool(p) => Some(p.in_shape.to_vec()),
@@ -484,6 +485,18 @@ impl QuantizedModel {
                     return Err(err(format!(
                         "takes {} inputs, tensor {t} has {width}",
                         layer.input_len()
+                    )));
+                }
+            }
+            // a map with a function per channel finds the channel in its input's layout
+            if let QuantLayer::Map(m) = layer {
+                let producer = inputs.first().and_then(|t| t.checked_sub(1));
+                let written = producer.map(|k| self.layers[k].out_layout());
+                if m.channels > 1 && written.as_ref() != Some(&m.dims) {
+                    return Err(err(format!(
+                        "one function per channel of {:?}, reading {written:?} (a layer's \
+                         output laid out so, channel first)",
+                        m.dims
                     )));
                 }
             }

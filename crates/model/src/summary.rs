@@ -74,6 +74,7 @@ impl Graph {
                     Op::Transpose(t) => format!("Transpose {:?}", t.perm),
                     Op::Concat(c) => format!("Concat axis {}", c.axis + 1),
                     Op::Map(e) => format!("Map {e}"),
+                    Op::PRelu(slopes) => format!("PRelu {} slopes", slopes.len()),
                     Op::Softmax { .. } | Op::ArgMax { .. } => n.op.kind().to_string(),
                     Op::Relu | Op::Reshape | Op::Identity | Op::Add | Op::Unsupported(_) => {
                         n.op.kind().to_string()
@@ -145,6 +146,7 @@ impl Graph {
             Op::Transpose(_) => "proven: permutation (wiring)".into(),
             Op::Concat(_) => "proven: each input placed by a permutation, rescaled sums".into(),
             Op::Map(_) => "proven: a lookup of each value in the function's table".into(),
+            Op::PRelu(_) => "proven: a lookup of each value in its channel's table".into(),
             Op::Softmax { log: false } => {
                 "proven: the row max, exponentials by table, their sum, a division".into()
             }
@@ -185,6 +187,7 @@ impl Graph {
                 | Op::Add
                 | Op::Concat(_)
                 | Op::Map(_)
+                | Op::PRelu(_)
                 | Op::Softmax { .. }
                 | Op::ArgMax { .. } => {
                     return Ok(&n.name);

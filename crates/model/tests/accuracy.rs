@@ -151,6 +151,7 @@ fn float_layers(graph: &Graph, mode: ScaleMode, bits: u32) -> Vec<FloatLayer> {
             | Op::Transpose(_)
             | Op::Concat(_)
             | Op::Map(_)
+            | Op::PRelu(_)
             | Op::Softmax { .. }
             | Op::ArgMax { .. } => {
                 unimplemented!("the models of this test are chains of dense, conv and pools")

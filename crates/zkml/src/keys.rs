@@ -50,7 +50,9 @@ pub enum LayerOp {
         place: Placement,
     },
     /// An element-wise function: `out = table[x + 2^(bits-1)]` for each input value `x` (the
-    /// output keeps the input's layout); no requantization.
+    /// output keeps the input's layout), or one function per channel (`2^bits` entries per
+    /// channel of the layout, the channels padded to a power of two: `out = table[c 2^bits +
+    /// x + 2^(bits-1)]` in channel `c`); no requantization.
     Map {
         table: Vec<i64>,
     },
@@ -197,8 +199,19 @@ pub struct ProvingKey {
 /// Setup and proving refuse work whose estimated peak memory (bytes) exceeds this.
 pub const MEMORY_LIMIT: u128 = 16 << 30;
 
-const PK_MAGIC: &[u8; 8] = b"ZKMLPK\0\x03";
-const VK_MAGIC: &[u8; 8] = b"ZKMLVK\0\x03";
+/// Key file magics: 7 bytes, then the format version (one for keys and proofs).
+const PK_MAGIC: &[u8; 8] = &magic(b"ZKMLPK\0");
+const VK_MAGIC: &[u8; 8] = &magic(b"ZKMLVK\0");
+
+const fn magic(name: &[u8; 7]) -> [u8; 8] {
+    let mut m = [crate::proof::FORMAT_VERSION; 8];
+    let mut i = 0;
+    while i < 7 {
+        m[i] = name[i];
+        i += 1;
+    }
+    m
+}
 
 /// The security level setup insists on.
 pub const MIN_SECURITY_BITS: f64 = 100.0;
@@ -400,9 +413,22 @@ fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
             false,
             s.out_scale,
         ),
+        // one function per channel: padded to a power of two of channels with the first's
         QuantLayer::Map(m) => (
             LayerOp::Map {
-                table: m.table.clone(),
+                table: match m.channels {
+                    0 | 1 => m.table.clone(),
+                    c => {
+                        let size = m.table.len() / c;
+                        let first = m.table.get(..size).unwrap_or_default();
+                        let pad = (c.next_power_of_two() - c) * size;
+                        m.table
+                            .iter()
+                            .chain(first.iter().cycle().take(pad))
+                            .copied()
+                            .collect()
+                    }
+                },
             },
             Vec::new(),
             false,
@@ -730,13 +756,21 @@ impl VerifyingKey {
                     None,
                 ),
                 // a map reads a committed column (a layer's output), one entry per input value
+                // of one function, or of one per channel of its layout (padded to a power of
+                // two); all of them equal at input 0 (padding, see `ops/map.rs`)
                 LayerOp::Map { table } => {
                     let (lo, hi) = crate::ops::requant::range(false, self.bits);
+                    let size = 1usize << self.bits;
+                    let channels = layer_dims(input_len, &self.layers[..=k])
+                        .pop()
+                        .map_or(1, |(d, _)| 1 << pow2_vars(d.first().copied().unwrap_or(1)));
+                    let zero = |t: &[i64]| t.get(size / 2).copied();
                     (
                         l.n_in == l.n_out
                             && l.inputs.first().is_some_and(|&t| t > 0)
-                            && table.len() == 1 << self.bits
-                            && table.iter().all(|v| (lo..=hi).contains(v)),
+                            && (table.len() == size || table.len() == size * channels)
+                            && table.iter().all(|v| (lo..=hi).contains(v))
+                            && table.chunks(size).all(|t| zero(t) == zero(table)),
                         None,
                     )
                 }

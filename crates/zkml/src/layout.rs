@@ -56,6 +56,10 @@ pub struct Lookup {
     /// (0 for every lookup but a map's): the looked-up column is `b + fill (1 - real)`, with
     /// `real` the indicator of real positions ([`real_eval`]).
     pub fill: i64,
+    /// Whether the table holds one function per channel (a map's, see `ops/map.rs`): the
+    /// looked-up first column is then `a + 2^bits c`, `c` the index along the first
+    /// dimension of `a`'s layout, whose MLE the verifier evaluates ([`Layout::shift`]).
+    pub per_channel: bool,
 }
 
 pub use crate::ops::Kind;
@@ -319,7 +323,7 @@ impl Layout {
             | Col::Diff(l, _, _) => self.sample_vars + self.layers[l].out_vars,
             Col::Aux(l, _) => self.sample_vars + self.layers[l].in_vars,
             Col::Row(_, _) => self.sample_vars,
-            Col::Mult(t) => t.num_vars(self.bits),
+            Col::Mult(t) => self.table_vars(t),
         }
     }
 
@@ -411,6 +415,29 @@ impl Layout {
         EF::from(zkml_proof::field::from_i64(lk.fill)) * (EF::ONE - real)
     }
 
+    /// What [`Lookup::per_channel`] adds to lookup `lk`'s first column `col` at `point`
+    /// (samples first): `2^bits c(point)`, `c` the MLE of the channel index.
+    pub fn shift(&self, lk: &Lookup, col: Col, point: &[EF]) -> EF {
+        match self.col_dims(col) {
+            Some(dims) if lk.per_channel => {
+                let vars = pow2_vars(dims.first().copied().unwrap_or(1));
+                let z = &point[self.sample_vars..self.sample_vars + vars];
+                let c = z.iter().fold(EF::ZERO, |acc, &zk| acc.double() + zk);
+                c * F::from_u64(1 << self.bits)
+            }
+            _ => EF::ZERO,
+        }
+    }
+
+    /// `log2 |T|`: a function table's length (one function per channel, for a map's), else
+    /// [`Table::num_vars`].
+    pub fn table_vars(&self, table: Table) -> usize {
+        match self.table_function(table).len() {
+            0 => table.num_vars(self.bits),
+            n => n.trailing_zeros() as usize,
+        }
+    }
+
     /// Every lookup, in the order of the GKR segments (the table segments follow).
     pub fn lookups(&self) -> Vec<Lookup> {
         self.layers
@@ -427,7 +454,7 @@ impl Layout {
             .iter()
             .map(|lk| self.col_vars(lk.a))
             .collect();
-        v.extend(self.tables().iter().map(|t| t.num_vars(self.bits)));
+        v.extend(self.tables().iter().map(|&t| self.table_vars(t)));
         v
     }
 

@@ -17,7 +17,7 @@ use crate::ops::requant::RequantEvals;
 
 const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
 /// Version of the key and proof formats this build reads and writes.
-pub const FORMAT_VERSION: u8 = 4;
+pub const FORMAT_VERSION: u8 = 5;
 
 /// One layer's part of the proof.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Cheat, Hook, Msg};
 use crate::error::ProveError;
 use crate::keys::ProvingKey;
-use crate::layout::{Col, Layout, Lookup, real_mask};
+use crate::layout::{Col, Layout, Lookup, dims_vars, pow2_vars, real_mask};
 use crate::ops::{ProveCx, requant};
 use crate::proof::Proof;
 use crate::statement::{Claims, Public, bind};
@@ -266,6 +266,25 @@ fn filled<'a>(layout: &Layout, w: &'a Witness, lk: &Lookup, b: Col) -> Cow<'a, [
         .into()
 }
 
+/// Lookup `lk`'s first column `a`, plus `2^bits c` at each position of channel `c` when
+/// [`Lookup::per_channel`]. (Borrowed unless shifted.)
+fn shifted<'a>(layout: &Layout, w: &'a Witness, lk: &Lookup) -> Cow<'a, [F]> {
+    let values = column(w, lk.a);
+    let dims = match layout.col_dims(lk.a) {
+        Some(dims) if lk.per_channel => dims,
+        _ => return Cow::Borrowed(values),
+    };
+    let vars: usize = dims_vars(dims).iter().sum();
+    let inner = vars - pow2_vars(dims.first().copied().unwrap_or(1));
+    let width = 1usize << vars;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| v + F::from_u64((((i % width) >> inner) as u64) << layout.bits))
+        .collect::<Vec<F>>()
+        .into()
+}
+
 fn prove_lookups(
     layout: &Layout,
     w: &Witness,
@@ -281,11 +300,12 @@ fn prove_lookups(
         .iter()
         .map(|lk| lk.b.map(|b| filled(layout, w, lk, b)))
         .collect();
+    let firsts: Vec<Cow<'_, [F]>> = lookups.iter().map(|lk| shifted(layout, w, lk)).collect();
     let mut segments: Vec<Segment> = lookups
         .iter()
         .zip(&looked_up)
-        .map(|(lk, b)| {
-            let a = column(w, lk.a);
+        .zip(&firsts)
+        .map(|((lk, b), a)| {
             let den = match b {
                 Some(b) => a
                     .iter()
@@ -325,8 +345,8 @@ fn prove_lookups(
         Some(e) => gkr::prove_deviating(segments, &mut |at, v| e(Msg::Gkr(at), v), t),
     };
     let mut lookup_evals = Vec::new();
-    for ((lk, b), leaf) in lookups.iter().zip(&looked_up).zip(&leaves) {
-        lookup_evals.push(evaluate(column(w, lk.a), &leaf.point));
+    for ((a, b), leaf) in firsts.iter().zip(&looked_up).zip(&leaves) {
+        lookup_evals.push(evaluate(a, &leaf.point));
         if let Some(b) = b {
             lookup_evals.push(evaluate(b, &leaf.point));
         }
@@ -340,9 +360,10 @@ fn prove_lookups(
     for (lk, leaf) in lookups.iter().zip(&leaves) {
         for (k, col) in std::iter::once(lk.a).chain(lk.b).enumerate() {
             let mut v = values.next().copied().unwrap_or_default();
-            if k == 1 {
-                v -= layout.unfill(lk, col, &leaf.point);
-            }
+            v -= match k {
+                0 => layout.shift(lk, col, &leaf.point),
+                _ => layout.unfill(lk, col, &leaf.point),
+            };
             claims
                 .column(layout, public, col, leaf.point.clone(), v)
                 .ok();

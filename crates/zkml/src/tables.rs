@@ -96,7 +96,8 @@ impl Table {
         if relu { Table::ClampRelu } else { Table::Clamp }
     }
 
-    /// `log2 |T|` for activations of `bits` bits.
+    /// `log2 |T|` for activations of `bits` bits (a map's table with one function per channel
+    /// is longer: `Layout::table_vars`).
     pub fn num_vars(self, bits: u32) -> usize {
         match self {
             Table::Limb => LIMB_BITS as usize,
@@ -140,8 +141,12 @@ impl Table {
         let n = 1usize << self.num_vars(bits);
         let lo = self.lo(bits);
         if self.is_function() {
-            return (0..n)
-                .map(|i| (from_i64(lo + i as i64), from_i64(f[i])))
+            // (a map with one function per channel: `f` is longer, row `i` is channel
+            // `i >> bits`'s value at `lo + i mod 2^bits`, first column `lo + i`)
+            return f
+                .iter()
+                .enumerate()
+                .map(|(i, &y)| (from_i64(lo + i as i64), from_i64(y)))
                 .collect();
         }
         if self == Table::Weight {

@@ -131,6 +131,9 @@ pub enum Spec {
     /// A sigmoid of the current tensor (a map: inputs at scale 1/16, outputs at 1/hi, so the
     /// table is not 0 at input 0).
     Sigmoid,
+    /// PRelu of the current tensor with one slope per channel (its first dimension), each
+    /// different (a map with one table per channel; inputs and outputs at scale 1/16).
+    PRelu,
     /// A softmax of the current tensor, flat (inputs at scale 1/16).
     Softmax,
     /// A log-softmax of the current tensor, flat (inputs at scale 1/16, outputs at 1/8).
@@ -307,6 +310,24 @@ pub fn cnn_bits(
                     function: f.to_string(),
                     dims: shape.clone(),
                     table,
+                    channels: 1,
+                    out_scale: 0.05,
+                }));
+            }
+            Spec::PRelu => {
+                let slopes: Vec<f64> = (0..shape[0]).map(|c| 0.9 - 0.3 * c as f64).collect();
+                let table = slopes
+                    .iter()
+                    .flat_map(|&a| {
+                        MapLayer::table(&Expr::leaky_relu(a), false, 1.0 / 16.0, 1.0 / 16.0, bits)
+                    })
+                    .collect();
+                layers.push(QuantLayer::Map(MapLayer {
+                    name,
+                    function: format!("prelu({} slopes)", slopes.len()),
+                    dims: shape.clone(),
+                    table,
+                    channels: slopes.len(),
                     out_scale: 0.05,
                 }));
             }

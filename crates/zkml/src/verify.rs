@@ -218,6 +218,7 @@ fn verify_lookups(
         if leaf.num != -EF::ONE || leaf.den != alpha - combine(lk.table, a, b, beta, gamma) {
             return Err(VerifyError::LookupLeaf { segment });
         }
+        let a = a - layout.shift(lk, lk.a, &leaf.point);
         claims.column(layout, public, lk.a, leaf.point.clone(), a)?;
         if let Some(col) = lk.b {
             let b = b - layout.unfill(lk, col, &leaf.point);

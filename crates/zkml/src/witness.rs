@@ -71,7 +71,7 @@ pub fn generate(model: &QuantizedModel, layout: &Layout, inputs: &[Vec<i64>]) ->
     let mut counts: Vec<(Table, Vec<u64>)> = layout
         .count_tables()
         .into_iter()
-        .map(|t| (t, vec![0u64; 1 << t.num_vars(model.bits)]))
+        .map(|t| (t, vec![0u64; 1 << layout.table_vars(t)]))
         .collect();
     let mut layers = Vec::with_capacity(model.layers.len());
     for (l, (layer, shape)) in model.layers.iter().zip(&layout.layers).enumerate() {

@@ -27,8 +27,8 @@ use zkml_proof::field::{EF, F, from_i64, to_i64};
 use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
 use Spec::{
-    Add, ArgMax, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, Pool, Relayout, Sigmoid,
-    Softmax, Upsample,
+    Add, ArgMax, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, PRelu, Pool, Relayout,
+    Sigmoid, Softmax, Upsample,
 };
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
@@ -494,6 +494,49 @@ fn a_map_output_other_than_the_function_is_caught_by_the_lookup_sum() {
     // no multiplicities balance the logup sum. Caught by: the GKR root sum check.
     let (pk, xs) = map_fixture();
     let tamper = |w: &mut Witness| w.layers[1].cols.out[0] -= F::ONE;
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(
+        matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_prelu_output_by_another_channels_slope_is_caught_by_the_lookup_sum() {
+    // conv to [3, 5, 5] (padded [4, 8, 8]) -> PRelu (slopes 0.9, 0.6, 0.3) -> dense. At a
+    // negative input of channel 1 the cheater outputs channel 0's value and counts the lookup
+    // in channel 0's rows: the pair it looks up, (x + 2^bits, f_0(x)), is no row of the stacked
+    // tables (the verifier adds the channel itself). Caught by: the GKR root sum check.
+    let pk = setup(cnn_model(&[
+        Conv(3, [3, 3], [1, 1], [1; 4], false),
+        PRelu,
+        Dense(4, false),
+    ]))
+    .unwrap();
+    let xs = inputs(1, 50, 78);
+    let LayerOp::Map { table } = &pk.vk.layers[1].op else {
+        panic!("a map")
+    };
+    let w = generate(&pk.model, &Layout::new(&pk.vk, 1), &xs);
+    // a real position of channel 1 (padded index 64 + 8 row + col) where the slopes differ
+    let (pos, x) = (64..64 + 5 * 8)
+        .filter(|p| p % 8 < 5)
+        .map(|p| (p, to_i64(w.layers[0].cols.out[p])))
+        .find(|&(_, x)| x < 0 && table[(x + 128) as usize + 256] != table[(x + 128) as usize])
+        .expect("a negative input in channel 1");
+    let (own, other) = ((x + 128) as usize + 256, (x + 128) as usize);
+    let forged = table[other];
+    let tamper = move |w: &mut Witness| {
+        w.layers[1].cols.out[pos] = from_i64(forged);
+        let mults = &mut w
+            .mults
+            .iter_mut()
+            .find(|(t, _)| *t == Table::Map(1))
+            .unwrap()
+            .1;
+        mults[own] -= F::ONE;
+        mults[other] += F::ONE;
+    };
     let err = tampered(&pk, &xs, &tamper);
     assert!(
         matches!(err, VerifyError::Gkr(GkrError::NonZeroSum)),

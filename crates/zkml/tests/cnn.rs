@@ -23,8 +23,8 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
 }
 
 use Spec::{
-    Add, ArgMax, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, Pool, Read, Relayout,
-    Sigmoid, Softmax, Upsample,
+    Add, ArgMax, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, PRelu, Pool, Read,
+    Relayout, Sigmoid, Softmax, Upsample,
 };
 
 #[test]
@@ -455,6 +455,26 @@ fn element_wise_functions_anywhere_in_the_graph() {
     );
     // on the model input (a relayout copies it into the witness first: see quantization)
     round_trip([1, 3, 3], &[Dense(6, false), Sigmoid, Sigmoid], 2, 62);
+}
+
+#[test]
+fn per_channel_prelu_proves_the_models_function() {
+    // after a conv (3 channels padded to 4: the padding channel's table is the first's), after
+    // a dense layer (a slope per feature: 6 padded to 8), and as the last layer
+    round_trip(
+        [2, 5, 5],
+        &[
+            Conv(3, [3, 3], [1, 1], [1; 4], false),
+            PRelu,
+            Pool([2, 2], [1, 1], [0; 4]),
+            Dense(6, false),
+            PRelu,
+            Dense(5, false),
+            PRelu,
+        ],
+        3,
+        63,
+    );
 }
 
 #[test]

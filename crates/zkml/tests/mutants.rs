@@ -810,6 +810,41 @@ fn map_keys_load_and_bad_tables_are_refused() {
 }
 
 #[test]
+fn per_channel_map_keys_load_and_bad_tables_are_refused() {
+    // PRelu on a dense layer's 6 outputs: 8 tables (6 padded to a power of two)
+    let specs = [Spec::Dense(6, false), Spec::PRelu, Spec::Dense(3, false)];
+    let vk = setup(cnn([1, 2, 4], &specs, BatchDim::Fixed(1), 8))
+        .unwrap()
+        .vk;
+    let loaded = VerifyingKey::from_bytes(&vk.to_bytes()).unwrap();
+    assert_eq!(loaded.statement_bytes(), vk.statement_bytes());
+    let LayerOp::Map { table } = &vk.layers[1].op else {
+        panic!("a map")
+    };
+    assert_eq!(table.len(), 8 * 256);
+    let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
+    let why = |edit: &dyn Fn(&mut Vec<i64>)| {
+        let mut bad = vk.clone();
+        if let LayerOp::Map { table } = &mut bad.layers[1].op {
+            edit(table);
+        }
+        match load_error(&bad) {
+            FormatError::Malformed { why, .. } => why,
+            e => panic!("refused by another check: {e}"),
+        }
+    };
+    // as many tables as real channels (6, not a power of two), or 4 or 16 of them
+    assert_eq!(why(&|t| t.truncate(6 * 256)), shape);
+    assert_eq!(why(&|t| t.truncate(4 * 256)), shape);
+    assert_eq!(why(&|t| t.extend(t.clone())), shape);
+    // a channel whose function is not the others' at input 0 (padding would not hold 0)
+    assert_eq!(why(&|t| t[3 * 256 + 128] = 1), shape);
+    assert_eq!(why(&|t| t[7 * 256 + 128] = -1), shape);
+    // an entry out of range in the last table
+    assert_eq!(why(&|t| t[7 * 256 + 5] = 128), shape);
+}
+
+#[test]
 fn softmax_keys_load_and_bad_exponential_tables_are_refused() {
     let specs = [Spec::Dense(6, false), Spec::Softmax, Spec::Dense(3, false)];
     let vk = setup(cnn([1, 2, 4], &specs, BatchDim::Fixed(1), 9))

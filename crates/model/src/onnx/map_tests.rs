@@ -7,7 +7,7 @@ use tract_onnx::pb::{NodeProto, TensorProto};
 use tract_onnx::pb::AttributeProto;
 use tract_onnx::pb::attribute_proto::AttributeType;
 
-use super::cnn_tests::{float_matches_tract, int_attr, onnx_model, rand_vals, tensor};
+use super::cnn_tests::{float_matches_tract, int_attr, ints_attr, onnx_model, rand_vals, tensor};
 use super::tests::{gap_reasons, import, node};
 use crate::graph::Op;
 use crate::quantize::{QuantConfig, quantize};
@@ -189,6 +189,74 @@ fn a_function_shared_with_another_reader_is_kept_and_a_relu_after_a_map_is_in_it
     };
     assert!(m.table.iter().all(|&v| v >= 0), "the ReLU is in the table");
     assert_eq!(q.layers.len(), 3);
+}
+
+#[test]
+fn per_channel_prelu_is_one_map_with_a_table_per_channel() {
+    let slopes = rand_vals(7, 5, -0.5, 0.5);
+    // after a dense layer: a slope per feature, `[5]`
+    let prelu = vec![node("PRelu", "act", &["h", "slope"], "a", vec![])];
+    let g = float_matches_tract(
+        &between_gemms(prelu, vec![tensor("slope", &[5], slopes)]),
+        &[1, 6],
+    );
+    assert!(
+        matches!(&g.nodes[1].op, Op::PRelu(a) if a.len() == 5),
+        "{:?}",
+        g.nodes[1]
+    );
+    // after a conv: a slope per channel, `[3, 1, 1]` and `[1, 3, 1, 1]`, its table per channel
+    for dims in [&[3, 1, 1][..], &[1, 3, 1, 1]] {
+        let inits = vec![
+            tensor("w", &[3, 2, 3, 3], rand_vals(8, 54, -1.0, 1.0)),
+            tensor("slope", dims, rand_vals(9, 3, -0.5, 0.5)),
+        ];
+        let nodes = vec![
+            node(
+                "Conv",
+                "conv",
+                &["x", "w"],
+                "c",
+                vec![ints_attr("pads", &[1; 4])],
+            ),
+            node("PRelu", "act", &["c", "slope"], "y", vec![]),
+        ];
+        let m = onnx_model(&[1, 2, 4, 5], nodes, inits);
+        let g = float_matches_tract(&m, &[1, 2, 4, 5]);
+        let calib = vec![rand_vals(10, 40, -1.0, 1.0)];
+        let q = quantize(&g, &calib, &QuantConfig::default()).unwrap();
+        match &q.layers[1] {
+            QuantLayer::Map(m) => {
+                assert_eq!(
+                    (m.channels, m.table.len(), &m.dims[..]),
+                    (3, 768, &[3, 4, 5][..])
+                );
+            }
+            l => panic!("{l:?}"),
+        }
+    }
+    // slopes along the width, or per position: gaps that say so
+    for dims in [&[1, 1, 5][..], &[3, 4, 5]] {
+        let n = dims.iter().product();
+        let inits = vec![
+            tensor("w", &[3, 2, 3, 3], rand_vals(8, 54, -1.0, 1.0)),
+            tensor("slope", dims, rand_vals(9, n, -0.5, 0.5)),
+        ];
+        let nodes = vec![
+            node(
+                "Conv",
+                "conv",
+                &["x", "w"],
+                "c",
+                vec![ints_attr("pads", &[1; 4])],
+            ),
+            node("PRelu", "act", &["c", "slope"], "y", vec![]),
+        ];
+        let g = import(&onnx_model(&[1, 2, 4, 5], nodes, inits)).unwrap();
+        let gaps = gap_reasons(&g);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert!(gaps[0].1.contains("only one slope per channel"), "{gaps:?}");
+    }
 }
 
 #[test]

@@ -510,6 +510,7 @@ fn push_node(
         | Op::Transpose(_)
         | Op::Relu
         | Op::Map(_)
+        | Op::PRelu(_)
         | Op::Softmax { .. }
         | Op::ArgMax { .. }
         | Op::Reshape

@@ -54,6 +54,7 @@ const REGISTRY: &[(&str, Builder)] = &[
     ("Mul", super::affine::arithmetic),
     ("Div", super::affine::arithmetic),
     ("Relu", relu),
+    ("PRelu", prelu),
     ("Softmax", softmax),
     ("LogSoftmax", softmax),
     ("ArgMax", argmax),
@@ -259,6 +260,67 @@ fn relu(_node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     Ok(Built::Op {
         op: Op::Relu,
         out_shape: ctx.shape.clone(),
+    })
+}
+
+/// PRelu whose slope is not one scalar (that one is an element-wise function, fused before
+/// the walk): one slope per channel, the first per-sample axis. The slope broadcasts against
+/// the data as in numpy (`[C]` after a dense layer, `[C, 1, 1]` after a conv); slopes that
+/// vary along another axis are refused.
+fn prelu(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
+    if node.input.first() != Some(&ctx.current) {
+        return unsupported("the data must be the first input (the slope the second)");
+    }
+    let slope = const_input(node, ctx, 1)?;
+    let Some(shape) = ctx.shape.clone() else {
+        return unsupported("PRelu of a tensor of unknown shape");
+    };
+    let values = slope.floats().map_err(Refusal::Unsupported)?;
+    // the slope's axes, right-aligned with the data's `[N, shape...]`
+    let dims = &slope.dims;
+    let full: Vec<usize> = std::iter::once(1).chain(shape.iter().copied()).collect();
+    if dims.len() > full.len()
+        || dims
+            .iter()
+            .rev()
+            .zip(full.iter().rev())
+            .any(|(&d, &n)| d != 1 && d != n)
+        || shape.contains(&0)
+    {
+        return shape_error(
+            node,
+            format!("slope shape {dims:?} does not broadcast to per-sample shape {shape:?}"),
+        );
+    }
+    // the slope at each per-sample position, then one per channel
+    let at = |j: usize| {
+        let (mut rest, mut index, mut stride) = (j, 0, 1);
+        for (k, &n) in shape.iter().enumerate().rev() {
+            let i = rest % n;
+            rest /= n;
+            // per-sample axis k is slope axis k + dims.len() - shape.len() (if any)
+            if let Some(a) = (k + dims.len()).checked_sub(shape.len()) {
+                if dims[a] != 1 {
+                    index += i * stride;
+                }
+                stride *= dims[a];
+            }
+        }
+        f64::from(values.get(index).copied().unwrap_or(0.0))
+    };
+    let len: usize = shape.iter().product();
+    let channels = shape.first().copied().unwrap_or(1).max(1);
+    let per = len / channels;
+    let slopes: Vec<f64> = (0..channels).map(|c| at(c * per)).collect();
+    if (0..len).any(|j| at(j) != slopes[j / per]) {
+        return unsupported(format!(
+            "slopes of shape {dims:?} that vary along an axis other than the channel (the \
+             first per-sample axis of {shape:?}); only one slope per channel is supported"
+        ));
+    }
+    Ok(Built::Op {
+        op: Op::PRelu(slopes),
+        out_shape: Some(shape),
     })
 }
 

@@ -91,6 +91,7 @@ impl LayerKind for ArgMax {
                 a: Col::Aux(l, k),
                 b: None,
                 fill: 0,
+                per_channel: false,
             })
             .collect()
     }

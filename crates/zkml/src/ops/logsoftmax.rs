@@ -83,6 +83,7 @@ impl LayerKind for LogSoftmax {
             a,
             b: Some(b),
             fill,
+            per_channel: false,
         };
         let exp0 = shape
             .tables
@@ -104,6 +105,7 @@ impl LayerKind for LogSoftmax {
             a,
             b: None,
             fill: 0,
+            per_channel: false,
         };
         v.push(byte(Col::Row(l, COUNT)));
         v.extend((BELOW..ROWS).map(|k| byte(Col::Row(l, k))));

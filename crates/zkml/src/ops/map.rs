@@ -9,9 +9,16 @@
 //! the indicator of real positions, whose MLE the verifier evaluates in O(vars) (so a claim on
 //! the looked-up column at a point is one on `y` there). No sumcheck: the layer's claims come
 //! from the lookup argument's leaves.
+//!
+//! A map with one function per channel (PRelu's slopes) has one table of `2^bits` rows per
+//! channel `c` of its layout's first dimension (padded to a power of two), stacked:
+//! `(x + 2^bits c, f_c[x])`. The looked-up first column is `x + 2^bits c(z)` at position `z`,
+//! where `c(z)` is the position's channel, an affine function of the channel's variables that
+//! the verifier evaluates itself (`Layout::shift`). Every function has the same value at 0
+//! (the key check), so the padding fill holds in every channel.
 
 use crate::error::VerifyError;
-use crate::layout::{Col, LayerShape, Lookup};
+use crate::layout::{Col, LayerShape, Lookup, dims_vars, pow2_vars};
 use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::proof::LayerProof;
 use crate::statement::Claims;
@@ -45,6 +52,7 @@ impl LayerKind for Map {
                 .and_then(|f| f.get(zero_row(bits)))
                 .copied()
                 .unwrap_or(0),
+            per_channel: shape.tables.first().is_some_and(|f| f.len() > 1 << bits),
         }]
     }
 
@@ -54,9 +62,22 @@ impl LayerKind for Map {
         let x = pad_rows(&cx.inputs, &cx.shape.in_dims);
         let lo = -(1i64 << (cx.bits - 1));
         let l = cx.layer_index;
+        // the row of `v` at padded position `i`: in its channel's table if one per channel
+        let vars: usize = dims_vars(&cx.shape.in_dims).iter().sum();
+        let inner = vars - pow2_vars(cx.shape.in_dims.first().copied().unwrap_or(1));
+        let per_channel = cx
+            .shape
+            .tables
+            .first()
+            .is_some_and(|f| f.len() > 1 << cx.bits);
+        let channel = |i: usize| match per_channel {
+            true => ((i % (1 << vars)) >> inner) << cx.bits,
+            false => 0,
+        };
         if let Some((_, c)) = counts.iter_mut().find(|(t, _)| *t == Table::Map(l)) {
-            for &v in &x {
-                if let Some(slot) = usize::try_from(v - lo).ok().and_then(|i| c.get_mut(i)) {
+            for (i, &v) in x.iter().enumerate() {
+                let row = usize::try_from(v - lo).ok().map(|r| r + channel(i));
+                if let Some(slot) = row.and_then(|r| c.get_mut(r)) {
                     *slot += 1;
                 }
             }

@@ -42,6 +42,7 @@ impl LayerKind for MaxPool {
                 a,
                 b: None,
                 fill: 0,
+                per_channel: false,
             })
             .collect()
     }

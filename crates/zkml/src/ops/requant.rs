@@ -317,12 +317,14 @@ pub(crate) fn lookups(l: usize, relu: bool) -> Vec<Lookup> {
         a,
         b: None,
         fill: 0,
+        per_channel: false,
     };
     let mut v = vec![Lookup {
         table: Table::clamp(relu),
         a: Col::Out(l),
         b: Some(Col::Sigma(l)),
         fill: 0,
+        per_channel: false,
     }];
     v.extend((0..E_LIMBS).map(|k| limb(Col::Excess(l, k))));
     v.extend((0..R_LIMBS).map(|k| limb(Col::Rem(l, k))));

@@ -112,6 +112,7 @@ impl LayerKind for Softmax {
             a,
             b: None,
             fill: 0,
+            per_channel: false,
         };
         let mut v = vec![
             Lookup {
@@ -124,12 +125,14 @@ impl LayerKind for Softmax {
                     .and_then(|e| e.first())
                     .copied()
                     .unwrap_or(0),
+                per_channel: false,
             },
             Lookup {
                 table: Table::IsZero,
                 a: Col::Aux(l, D),
                 b: Some(Col::Aux(l, Z)),
                 fill: 1,
+                per_channel: false,
             },
         ];
         v.extend((Y_LIMBS..AUX).map(|k| byte(Col::Aux(l, k))));
