@@ -28,13 +28,15 @@ Sections (each needs its own packages; run the script once per venv, see below):
   3, padding=1) + Tanh + MaxPool2d(2) + Flatten + Linear(128, 10); torch_softmax /
   torch_logsoftmax: 64 -> 48 -> ReLU -> 10 trained on logits, exported with Softmax(dim=-1) /
   LogSoftmax(dim=-1) after the last Linear; torch_prelu: 64 -> 48 -> PReLU(48) -> 10 (a slope
-  per feature); torch_cnn_prelu: torch_cnn_tanh with PReLU(8) (a slope per channel) for Tanh.
+  per feature); torch_cnn_prelu: torch_cnn_tanh with PReLU(8) (a slope per channel) for Tanh;
+  torch_row_softmax / torch_row_logsoftmax: 64 -> 48, Unflatten to [6, 8], Softmax(dim=-1) /
+  LogSoftmax(dim=-1) of each row, Flatten, -> 10.
   Adam, 30 epochs, batch 32.
   Exporters: _l17: legacy (`dynamo=False`, opset 17), every model; _l20: legacy, opset 20
   (GELU becomes one `Gelu` node), the two GELUs; _d: dynamo (`dynamo=True`, opset 18 as in
   make_exporter_fixtures.py, weights saved into the one file, nodes' metadata_props
   dropped), sigmoid, tanh, gelu, silu, relu6, leaky_relu, softmax, logsoftmax, prelu,
-  cnn_prelu. Dynamic batch axis on all.
+  cnn_prelu, row_softmax, row_logsoftmax. Dynamic batch axis on all.
 - keras: Keras 3 models Dense(32, ACT) + Dense(10) for ACT in sigmoid, tanh, gelu, gelu_tanh
   (gelu with approximate=True), swish, relu6, leaky_relu, elu, softplus, selu, hard_sigmoid,
   and keras_softmax: Dense(32, relu) + Dense(10, softmax). Adam(3e-3), 15 epochs, batch 32, as make_keras_fixtures.py.
@@ -262,6 +264,13 @@ def torch_section(x_tr, x_te, y_tr, y_te):
     net, acc = train(lambda: cnn(lambda: nn.PReLU(8)), (1, 8, 8))
     export("torch_cnn_prelu_l17", net, acc, 17, False)
     export("torch_cnn_prelu_d", net, acc, 18, True)
+    # softmax / log-softmax of each row of a hidden tensor [6, 8] (not only of the head)
+    for row_name, row_act in (("row_softmax", nn.Softmax), ("row_logsoftmax", nn.LogSoftmax)):
+        net, acc = train(lambda: nn.Sequential(
+            nn.Linear(64, 48), nn.Unflatten(1, (6, 8)), row_act(dim=-1), nn.Flatten(),
+            nn.Linear(48, 10)))
+        export(f"torch_{row_name}_l17", net, acc, 17, False)
+        export(f"torch_{row_name}_d", net, acc, 18, True)
     net, acc = train(lambda: mlp(nn.ReLU))
     for head_name, head in (("softmax", nn.Softmax(dim=-1)), ("logsoftmax", nn.LogSoftmax(dim=-1))):
         net.head = head

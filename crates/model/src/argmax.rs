@@ -1,4 +1,4 @@
-//! ArgMax of a per-sample vector (a classifier's label): the index of the first maximum (the
+//! ArgMax over the last axis (a classifier's label, or one per row of a tensor): the index of the first maximum (the
 //! last with ONNX's `select_last_index = 1`), an integer at scale 1.
 
 use serde::{Deserialize, Serialize};
@@ -6,11 +6,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::ModelError;
 use crate::requant::activation_range;
 
-/// ArgMax of a per-sample vector of `n` values.
+/// ArgMax of each row of `n` values of a per-sample tensor `[outer.., n]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ArgMaxLayer {
     pub name: String,
     pub n: usize,
+    /// The per-sample axes before the last, as for [`crate::softmax::SoftmaxLayer::outer`].
+    pub outer: Vec<usize>,
     /// The last maximum rather than the first.
     pub last: bool,
 }
@@ -28,10 +30,15 @@ impl ArgMaxLayer {
             }
     }
 
-    pub fn forward(&self, x: &[i64]) -> Vec<i64> {
+    /// The index of one row's maximum.
+    pub fn index(&self, x: &[i64]) -> i64 {
         assert_eq!(x.len(), self.n, "layer {}: input length", self.name);
-        let best = (0..self.n).max_by_key(|&j| self.key(x[j], j)).unwrap_or(0);
-        vec![best as i64]
+        (0..self.n).max_by_key(|&j| self.key(x[j], j)).unwrap_or(0) as i64
+    }
+
+    /// Every row's index.
+    pub fn forward(&self, x: &[i64]) -> Vec<i64> {
+        x.chunks(self.n.max(1)).map(|r| self.index(r)).collect()
     }
 
     /// A row of `1..=2^(bits-1)` values (every index is an activation).
@@ -40,7 +47,7 @@ impl ArgMaxLayer {
     /// [`ModelError::Quantization`] naming the layer.
     pub fn validate(&self, bits: u32) -> Result<(), ModelError> {
         let most = activation_range(bits).1 as usize + 1;
-        if (1..=most).contains(&self.n) {
+        if (1..=most).contains(&self.n) && crate::softmax::rows_ok(&self.outer) {
             return Ok(());
         }
         Err(ModelError::Quantization {
@@ -59,6 +66,7 @@ mod tests {
         let mut layer = ArgMaxLayer {
             name: "a".into(),
             n: 5,
+            outer: Vec::new(),
             last: false,
         };
         assert_eq!(layer.forward(&[3, 7, -1, 7, 2]), vec![1]);

@@ -262,10 +262,11 @@ pub enum Op {
     /// `max(x, 0) + a_c min(x, 0)` with one slope `a_c` per channel (the first per-sample
     /// axis): PRelu with per-channel slopes (one slope is a [`Op::Map`]).
     PRelu(Vec<f64>),
-    /// Softmax (or LogSoftmax, `log`) over a per-sample vector.
-    Softmax { log: bool },
-    /// The index of the first (`last`: the last) maximum of a per-sample vector.
-    ArgMax { last: bool },
+    /// Softmax (or LogSoftmax, `log`) over the last axis, of rows of `n` values.
+    Softmax { log: bool, n: usize },
+    /// The index of the first (`last`: the last) maximum over the last axis, of rows of `n`
+    /// values (one index per row).
+    ArgMax { last: bool, n: usize },
     /// Flatten or static Reshape: re-indexing only (the new shape is the node's output shape).
     Reshape,
     /// Identity, or Dropout at inference.
@@ -290,8 +291,8 @@ impl Op {
             Op::Relu => "Relu",
             Op::Map(_) => "Map",
             Op::PRelu(_) => "PRelu",
-            Op::Softmax { log: false } => "Softmax",
-            Op::Softmax { log: true } => "LogSoftmax",
+            Op::Softmax { log: false, .. } => "Softmax",
+            Op::Softmax { log: true, .. } => "LogSoftmax",
             Op::ArgMax { .. } => "ArgMax",
             Op::Reshape => "Reshape",
             Op::Identity => "Identity",
@@ -597,19 +598,24 @@ fn node_forward(op: &Op, xs: &[&[f64]]) -> Result<Vec<f64>, String> {
                 .map(|j| x[j].max(0.0) + slope(j) * x[j].min(0.0))
                 .collect()
         }
-        Op::ArgMax { last } => {
+        Op::ArgMax { last, n } => {
             let better = |a: f64, b: f64| if *last { a >= b } else { a > b };
-            let best = (0..x.len()).fold(0, |k, j| if better(x[j], x[k]) { j } else { k });
-            vec![best as f64]
+            x.chunks((*n).max(1))
+                .map(|x| (0..x.len()).fold(0, |k, j| if better(x[j], x[k]) { j } else { k }))
+                .map(|best| best as f64)
+                .collect()
         }
-        Op::Softmax { log } => {
-            let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let total: f64 = x.iter().map(|&v| (v - m).exp()).sum();
-            match log {
-                false => x.iter().map(|&v| (v - m).exp() / total).collect(),
-                true => x.iter().map(|&v| v - m - total.ln()).collect(),
-            }
-        }
+        Op::Softmax { log, n } => x
+            .chunks((*n).max(1))
+            .flat_map(|x| {
+                let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = x.iter().map(|&v| (v - m).exp()).sum();
+                x.iter().map(move |&v| match log {
+                    false => (v - m).exp() / total,
+                    true => v - m - total.ln(),
+                })
+            })
+            .collect(),
         Op::Reshape | Op::Identity | Op::Add | Op::Concat(_) | Op::Unsupported(_) => x.to_vec(),
     })
 }

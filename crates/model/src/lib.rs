@@ -17,7 +17,7 @@
 //!   layout).
 //! - [`quantized`]: [`QuantizedModel`], its layers, integer inference, validation.
 //! - [`argmax`]: the index of a vector's maximum (a classifier's label).
-//! - [`softmax`]: softmax of a per-sample vector, exact integer semantics.
+//! - [`softmax`]: softmax and log-softmax of each row (the last axis), exact integer semantics.
 //! - [`map`]: element-wise functions (Sigmoid, GELU, ...) as expressions and quantized tables.
 //! - [`inputs`]: EZKL/DeepProve style input JSON, calibration files.
 //! - [`reference`]: float inference with tract, the reference for accuracy.

@@ -81,10 +81,11 @@ enum Kind<'a> {
     Map(&'a Expr, usize),
     /// PRelu with these per-channel slopes of a tensor of this per-sample shape.
     PRelu(&'a [f64], &'a [usize]),
-    /// Softmax (`true`: LogSoftmax) of a per-sample vector of this many values.
-    Softmax(usize, bool),
-    /// ArgMax (`true`: the last maximum) of a per-sample vector of this many values.
-    ArgMax(usize, bool),
+    /// Softmax (`true`: LogSoftmax) over the last axis of a per-sample tensor of this shape.
+    Softmax(&'a [usize], bool),
+    /// ArgMax (`true`: the last maximum) over the last axis of a per-sample tensor of this
+    /// shape.
+    ArgMax(&'a [usize], bool),
 }
 
 impl Kind<'_> {
@@ -144,24 +145,20 @@ fn plan(graph: &Graph) -> Result<(Vec<Planned<'_>>, Vec<usize>), ModelError> {
             Op::AvgPool(p) => Kind::AvgPool(p),
             Op::Transpose(t) => Kind::Transpose(t),
             Op::Concat(c) => Kind::Concat(c),
-            Op::ArgMax { last } => Kind::ArgMax(
+            Op::ArgMax { last, .. } => Kind::ArgMax(
                 node.in_shape
                     .as_deref()
                     .ok_or_else(|| ModelError::Structure {
                         detail: format!("argmax node {} has no known shape", node.name),
-                    })?
-                    .iter()
-                    .product(),
+                    })?,
                 *last,
             ),
-            Op::Softmax { log } => Kind::Softmax(
+            Op::Softmax { log, .. } => Kind::Softmax(
                 node.out_shape
                     .as_deref()
                     .ok_or_else(|| ModelError::Structure {
                         detail: format!("softmax node {} has no known shape", node.name),
-                    })?
-                    .iter()
-                    .product(),
+                    })?,
                 *log,
             ),
             Op::PRelu(slopes) => Kind::PRelu(
@@ -287,6 +284,22 @@ fn sole_source(graph: &Graph, readers: &[Vec<usize>], mut t: usize) -> Option<us
         }
     }
     Some(t)
+}
+
+/// The row length of a row op (softmax, argmax) on a per-sample tensor of `shape`: its last
+/// axis.
+fn row_length(shape: &[usize]) -> usize {
+    shape.last().copied().unwrap_or(1)
+}
+
+/// The axes before the last of a row op's tensor, none for one row (a vector per sample, laid
+/// out `[n]`).
+fn outer_axes(shape: &[usize]) -> Vec<usize> {
+    let outer = &shape[..shape.len().saturating_sub(1)];
+    match crate::softmax::rows(outer) {
+        1 => Vec::new(),
+        _ => outer.to_vec(),
+    }
 }
 
 /// What calibration found: max |value| of the input and of each planned layer's output over
@@ -732,21 +745,24 @@ pub fn quantize(
                 out_scale: s_out,
             }),
             // (a ReLU after it changes nothing: its outputs are not negative)
-            Kind::Softmax(n, false) => QuantLayer::Softmax(SoftmaxLayer {
+            Kind::Softmax(shape, false) => QuantLayer::Softmax(SoftmaxLayer {
                 name: p.name.to_string(),
-                n,
+                n: row_length(shape),
+                outer: outer_axes(shape),
                 exp: SoftmaxLayer::exp_table(s_in, config.bits),
                 out_scale: 1.0 / SoftmaxLayer::q(config.bits) as f64,
             }),
-            Kind::ArgMax(n, last) => QuantLayer::ArgMax(ArgMaxLayer {
+            Kind::ArgMax(shape, last) => QuantLayer::ArgMax(ArgMaxLayer {
                 name: p.name.to_string(),
-                n,
+                n: row_length(shape),
+                outer: outer_axes(shape),
                 last,
             }),
             // the output scale no finer than the log of a row's sum allows (see the layer)
-            Kind::Softmax(n, true) => QuantLayer::LogSoftmax(LogSoftmaxLayer::new(
+            Kind::Softmax(shape, true) => QuantLayer::LogSoftmax(LogSoftmaxLayer::new(
                 p.name.to_string(),
-                n,
+                row_length(shape),
+                outer_axes(shape),
                 s_in,
                 s_out.max(LogSoftmaxLayer::min_scale(config.bits)),
                 config.bits,

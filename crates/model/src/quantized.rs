@@ -12,7 +12,7 @@ use crate::map::MapLayer;
 use crate::quantize::ScaleMode;
 use crate::relayout::RelayoutLayer;
 use crate::requant::{activation_range, check_row_bounds, max_abs_acc, requantize, weight_max};
-use crate::softmax::{LogSoftmaxLayer, SoftmaxLayer};
+use crate::softmax::{LogSoftmaxLayer, SoftmaxLayer, rows};
 
 /// A dense layer with integer weights, fused requantization and optional fused ReLU.
 ///
@@ -82,6 +82,11 @@ pub struct QuantizedModel {
     /// The graph's outputs, in order: each one's part of the last layer's output (which joins
     /// them when there are several); empty: one unnamed output, the last layer's.
     pub outputs: Vec<OutputSpec>,
+}
+
+/// The layout of a row op's tensor `[outer.., n]`: `[n]` for one row.
+pub fn row_layout(outer: &[usize], n: usize) -> Vec<usize> {
+    outer.iter().copied().chain([n]).collect()
 }
 
 /// Each output's name and dequantized values in one sample's output `yq` (the last layer's):
@@ -172,9 +177,9 @@ impl QuantLayer {
             QuantLayer::Add(a) => a.len(),
             QuantLayer::Relayout(r) => r.input_len(),
             QuantLayer::Map(m) => m.input_len(),
-            QuantLayer::Softmax(s) => s.n,
-            QuantLayer::LogSoftmax(s) => s.n,
-            QuantLayer::ArgMax(a) => a.n,
+            QuantLayer::Softmax(s) => s.n * rows(&s.outer),
+            QuantLayer::LogSoftmax(s) => s.n * rows(&s.outer),
+            QuantLayer::ArgMax(a) => a.n * rows(&a.outer),
         }
     }
 
@@ -188,9 +193,9 @@ impl QuantLayer {
             QuantLayer::Add(a) => a.len(),
             QuantLayer::Relayout(r) => r.output_len(),
             QuantLayer::Map(m) => m.input_len(),
-            QuantLayer::Softmax(s) => s.n,
-            QuantLayer::LogSoftmax(s) => s.n,
-            QuantLayer::ArgMax(_) => 1,
+            QuantLayer::Softmax(s) => s.n * rows(&s.outer),
+            QuantLayer::LogSoftmax(s) => s.n * rows(&s.outer),
+            QuantLayer::ArgMax(a) => rows(&a.outer),
         }
     }
 
@@ -238,9 +243,9 @@ impl QuantLayer {
             QuantLayer::Add(a) => a.shape.clone(),
             QuantLayer::Relayout(r) => r.out_dims.clone(),
             QuantLayer::Map(m) => m.dims.clone(),
-            QuantLayer::Softmax(s) => vec![s.n],
-            QuantLayer::LogSoftmax(s) => vec![s.n],
-            QuantLayer::ArgMax(_) => vec![1],
+            QuantLayer::Softmax(s) => row_layout(&s.outer, s.n),
+            QuantLayer::LogSoftmax(s) => row_layout(&s.outer, s.n),
+            QuantLayer::ArgMax(a) => row_layout(&a.outer, 1),
         }
     }
 
@@ -256,9 +261,9 @@ impl QuantLayer {
             QuantLayer::AvgPool(p) => Some(p.in_shape.to_vec()),
             QuantLayer::Add(a) => Some(a.shape.clone()),
             QuantLayer::Relayout(r) => Some(r.in_dims.clone()),
-            QuantLayer::Softmax(s) => Some(vec![s.n]),
-            QuantLayer::LogSoftmax(s) => Some(vec![s.n]),
-            QuantLayer::ArgMax(a) => Some(vec![a.n]),
+            QuantLayer::Softmax(s) => Some(row_layout(&s.outer, s.n)),
+            QuantLayer::LogSoftmax(s) => Some(row_layout(&s.outer, s.n)),
+            QuantLayer::ArgMax(a) => Some(row_layout(&a.outer, a.n)),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Softmax over the per-sample vector (a classifier's head): exact integer semantics.
+//! Softmax over the last axis (a classifier's head, or each row of a tensor): exact integer
+//! semantics.
 //!
 //! For an input row `x` (scale `s_in`, `n` values): `m = max x`, `d_j = m - x_j` (in
 //! `[0, 2^bits)`), `e_j = E[d_j]` with the key's table `E[d] = round(2^EXP_BITS exp(-d s_in))`,
@@ -16,15 +17,31 @@ pub const EXP_BITS: u32 = 16;
 /// The most values a softmax row may have (the count of maxima is a byte).
 pub const MAX_ROW: usize = 256;
 
-/// Softmax of a per-sample vector of `n` values.
+/// Softmax of each row of `n` values of a per-sample tensor `[outer.., n]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SoftmaxLayer {
     pub name: String,
     pub n: usize,
+    /// The per-sample axes before the last (empty: one row; else of more than one row).
+    pub outer: Vec<usize>,
     /// `E[d]` for `d` in `[0, 2^bits)`.
     pub exp: Vec<i64>,
     /// `1 / q`.
     pub out_scale: f64,
+}
+
+/// The number of rows of a tensor `[outer.., n]` (1 for no outer axes).
+pub fn rows(outer: &[usize]) -> usize {
+    outer.iter().product()
+}
+
+/// Outer axes as a layer keeps them: none, or more than one row in all (at most `2^20`).
+pub fn rows_ok(outer: &[usize]) -> bool {
+    outer.is_empty()
+        || outer
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .is_some_and(|r| (2..=1 << 20).contains(&r))
 }
 
 /// The pieces of one row's softmax, as the prover commits them.
@@ -87,8 +104,11 @@ impl SoftmaxLayer {
         }
     }
 
+    /// Every row's output.
     pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
-        self.row(x, bits).out
+        x.chunks(self.n.max(1))
+            .flat_map(|r| self.row(r, bits).out)
+            .collect()
     }
 
     /// A row of `1..=MAX_ROW` values, a table of `2^bits` entries in `[0, 2^EXP_BITS]` that
@@ -99,6 +119,7 @@ impl SoftmaxLayer {
     pub fn validate(&self, bits: u32) -> Result<(), ModelError> {
         let one = 1i64 << EXP_BITS;
         let ok = (1..=MAX_ROW).contains(&self.n)
+            && rows_ok(&self.outer)
             && self.exp.len() == 1 << bits
             && self.exp.first() == Some(&one)
             && self.exp.iter().all(|v| (0..=one).contains(v));
@@ -117,7 +138,7 @@ impl SoftmaxLayer {
     }
 }
 
-/// LogSoftmax of a per-sample vector: `m`, `d`, `e = E[d]` and `S` as for [`SoftmaxLayer`];
+/// LogSoftmax of each row `[outer.., n]`: `m`, `d`, `e = E[d]` and `S` as for [`SoftmaxLayer`];
 /// `L` the integer with `B[L] <= S < B[L + 1]` (`B[k] = ceil(2^EXP_BITS exp((k - 1/2) s_out))`
 /// for `k >= 1`, `B[0] = 0`, capped at `2^(EXP_BITS + 9)`: `L = round(ln(S / 2^EXP_BITS) /
 /// s_out)`), `g_j = G[d_j]` with `G[d] = min(round(d s_in / s_out), 2^(bits-1))`, and
@@ -126,6 +147,8 @@ impl SoftmaxLayer {
 pub struct LogSoftmaxLayer {
     pub name: String,
     pub n: usize,
+    /// The per-sample axes before the last, as for [`SoftmaxLayer::outer`].
+    pub outer: Vec<usize>,
     /// `E[d]` for `d` in `[0, 2^bits)`.
     pub exp: Vec<i64>,
     /// `G[d]` for `d` in `[0, 2^bits)`.
@@ -162,7 +185,14 @@ impl LogSoftmaxLayer {
     }
 
     /// The tables for inputs at `s_in` and outputs at `s_out`.
-    pub fn new(name: String, n: usize, s_in: f64, s_out: f64, bits: u32) -> Self {
+    pub fn new(
+        name: String,
+        n: usize,
+        outer: Vec<usize>,
+        s_in: f64,
+        s_out: f64,
+        bits: u32,
+    ) -> Self {
         let half = 1i64 << (bits - 1);
         let steps = (0..1i64 << bits)
             .map(|d| ((d as f64 * s_in / s_out).round() as i64).min(half))
@@ -184,6 +214,7 @@ impl LogSoftmaxLayer {
         LogSoftmaxLayer {
             name,
             n,
+            outer,
             exp: SoftmaxLayer::exp_table(s_in, bits),
             steps,
             bounds,
@@ -218,8 +249,11 @@ impl LogSoftmaxLayer {
         }
     }
 
+    /// Every row's output.
     pub fn forward(&self, x: &[i64], bits: u32) -> Vec<i64> {
-        self.row(x, bits).out
+        x.chunks(self.n.max(1))
+            .flat_map(|r| self.row(r, bits).out)
+            .collect()
     }
 
     /// The tables have their sizes and ranges: `E` as for [`SoftmaxLayer`], `G` in
@@ -232,6 +266,7 @@ impl LogSoftmaxLayer {
         let ok = SoftmaxLayer {
             name: self.name.clone(),
             n: self.n,
+            outer: self.outer.clone(),
             exp: self.exp.clone(),
             out_scale: 1.0,
         }
@@ -277,13 +312,23 @@ mod tests {
     #[test]
     fn rows_round_to_the_float_softmax() {
         let s_in = 0.05;
-        let layer = SoftmaxLayer {
+        let mut layer = SoftmaxLayer {
             name: "sm".into(),
             n: 5,
+            outer: Vec::new(),
             exp: SoftmaxLayer::exp_table(s_in, 8),
             out_scale: 1.0 / 127.0,
         };
         assert!(layer.validate(8).is_ok());
+        // rows: each its own softmax; outer axes of one row in all are refused
+        layer.outer = vec![2, 1];
+        let rows = layer.forward(&[10, -20, 127, 126, -128, 0, 0, 0, 0, 0], 8);
+        assert_eq!(rows[..5], layer.row(&[10, -20, 127, 126, -128], 8).out[..]);
+        assert_eq!(rows[5..], [25; 5]);
+        assert!(layer.validate(8).is_ok());
+        layer.outer = vec![1, 1];
+        assert!(layer.validate(8).is_err());
+        layer.outer = Vec::new();
         let x = [10, -20, 127, 126, -128];
         let r = layer.row(&x, 8);
         assert_eq!((r.max, r.d[2], r.e[2]), (127, 0, 1 << EXP_BITS));
@@ -306,7 +351,7 @@ mod tests {
     fn log_rows_are_the_float_log_softmax_within_two_steps() {
         let (s_in, bits) = (0.05, 8);
         let s_out = 20.0 / 127.0;
-        let layer = LogSoftmaxLayer::new("ls".into(), 5, s_in, s_out, bits);
+        let layer = LogSoftmaxLayer::new("ls".into(), 5, Vec::new(), s_in, s_out, bits);
         assert!(layer.validate(bits).is_ok(), "{:?}", layer.validate(bits));
         for x in [
             [10, -20, 127, 126, -128],
@@ -327,11 +372,11 @@ mod tests {
             }
         }
         // a scale so small that L could reach 2^(bits-1) is refused
-        let fine = LogSoftmaxLayer::new("ls".into(), 5, s_in, 0.01, bits);
+        let fine = LogSoftmaxLayer::new("ls".into(), 5, Vec::new(), s_in, 0.01, bits);
         assert!(fine.validate(bits).is_err());
         let min = LogSoftmaxLayer::min_scale(bits);
         assert!(min < 0.05);
-        let coarse = LogSoftmaxLayer::new("ls".into(), 5, s_in, min, bits);
+        let coarse = LogSoftmaxLayer::new("ls".into(), 5, Vec::new(), s_in, min, bits);
         assert!(coarse.validate(bits).is_ok());
     }
 }

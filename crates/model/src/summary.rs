@@ -147,13 +147,13 @@ impl Graph {
             Op::Concat(_) => "proven: each input placed by a permutation, rescaled sums".into(),
             Op::Map(_) => "proven: a lookup of each value in the function's table".into(),
             Op::PRelu(_) => "proven: a lookup of each value in its channel's table".into(),
-            Op::Softmax { log: false } => {
+            Op::Softmax { log: false, .. } => {
                 "proven: the row max, exponentials by table, their sum, a division".into()
             }
             Op::ArgMax { .. } => {
                 "proven: the row max of distinct keys, a one-hot index, its position".into()
             }
-            Op::Softmax { log: true } => {
+            Op::Softmax { log: true, .. } => {
                 "proven: the row max, exponentials by table, their sum, its log by bounds".into()
             }
             Op::Relu => match self.clamped_layer(i) {

@@ -56,22 +56,26 @@ pub enum LayerOp {
     Map {
         table: Vec<i64>,
     },
-    /// Softmax of the per-sample vector (`[n]` in and out) with the exponential table `exp`
-    /// (`zkml_model::softmax`); no requantization.
+    /// Softmax of each row of `n` values (laid out `[outer.., n]` in and out; `outer` empty
+    /// for one row) with the exponential table `exp` (`zkml_model::softmax`); no
+    /// requantization.
     Softmax {
         exp: Vec<i64>,
+        outer: Vec<usize>,
     },
-    /// LogSoftmax of the per-sample vector with the exponential, step and bound tables of
+    /// LogSoftmax of each row with the exponential, step and bound tables of
     /// `zkml_model::softmax::LogSoftmaxLayer`; no requantization.
     LogSoftmax {
         exp: Vec<i64>,
         steps: Vec<i64>,
         bounds: Vec<i64>,
+        outer: Vec<usize>,
     },
-    /// The index of the first (`last`: the last) maximum of the per-sample vector (`[n]` in,
-    /// `[1]` out); no requantization.
+    /// The index of the first (`last`: the last) maximum of each row (`[outer.., n]` in,
+    /// `[outer.., 1]` out); no requantization.
     ArgMax {
         last: bool,
+        outer: Vec<usize>,
     },
 }
 
@@ -117,6 +121,17 @@ impl LayerOp {
                 in_dims, out_dims, ..
             } => Some((in_dims.clone(), out_dims.clone())),
             _ => self.window_shapes().map(|(i, o)| (i.to_vec(), o.to_vec())),
+        }
+    }
+
+    /// The axes before the last of a row op (softmax, log-softmax, argmax); `None` for the
+    /// others.
+    pub fn outer(&self) -> Option<&[usize]> {
+        match self {
+            LayerOp::Softmax { outer, .. }
+            | LayerOp::LogSoftmax { outer, .. }
+            | LayerOp::ArgMax { outer, .. } => Some(outer),
+            _ => None,
         }
     }
 
@@ -397,17 +412,29 @@ fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
             a.out_scale,
         ),
         QuantLayer::Softmax(s) => (
-            LayerOp::Softmax { exp: s.exp.clone() },
+            LayerOp::Softmax {
+                exp: s.exp.clone(),
+                outer: s.outer.clone(),
+            },
             Vec::new(),
             false,
             s.out_scale,
         ),
-        QuantLayer::ArgMax(a) => (LayerOp::ArgMax { last: a.last }, Vec::new(), false, 1.0),
+        QuantLayer::ArgMax(a) => (
+            LayerOp::ArgMax {
+                last: a.last,
+                outer: a.outer.clone(),
+            },
+            Vec::new(),
+            false,
+            1.0,
+        ),
         QuantLayer::LogSoftmax(s) => (
             LayerOp::LogSoftmax {
                 exp: s.exp.clone(),
                 steps: s.steps.clone(),
                 bounds: s.bounds.clone(),
+                outer: s.outer.clone(),
             },
             Vec::new(),
             false,
@@ -774,23 +801,30 @@ impl VerifyingKey {
                         None,
                     )
                 }
-                // a row of 1..=256 values (its count of maxima is a byte), exponentials from
+                // rows of 1..=256 values (the count of maxima is a byte), exponentials from
                 // 2^EXP_BITS down, so that every sum is at least 2^EXP_BITS
-                LayerOp::Softmax { exp } => (
+                LayerOp::Softmax { exp, outer } => (
                     l.n_in == l.n_out
-                        && (1..=zkml_model::softmax::MAX_ROW).contains(&l.n_in)
+                        && rows_fit(outer, l.n_in, zkml_model::softmax::MAX_ROW)
                         && exp_ok(exp, self.bits),
                     None,
                 ),
-                // one index out; every index an activation, every key below 2^32 (4 limbs)
-                LayerOp::ArgMax { .. } => (
-                    l.n_out == 1 && (1..=1usize << (self.bits - 1)).contains(&l.n_in),
+                // one index out per row; every index an activation, every key below 2^32 (4
+                // limbs)
+                LayerOp::ArgMax { outer, .. } => (
+                    rows_fit(outer, l.n_in, 1 << (self.bits - 1))
+                        && l.n_out == zkml_model::softmax::rows(outer),
                     None,
                 ),
                 // and steps, bounds as `log_tables_ok` says (so that `g + L < 2^bits`)
-                LayerOp::LogSoftmax { exp, steps, bounds } => (
+                LayerOp::LogSoftmax {
+                    exp,
+                    steps,
+                    bounds,
+                    outer,
+                } => (
                     l.n_in == l.n_out
-                        && (1..=zkml_model::softmax::MAX_ROW).contains(&l.n_in)
+                        && rows_fit(outer, l.n_in, zkml_model::softmax::MAX_ROW)
                         && exp_ok(exp, self.bits)
                         && zkml_model::softmax::log_tables_ok(steps, bounds, self.bits),
                     None,
@@ -955,6 +989,16 @@ impl ProvingKey {
         vk.check_key().map_err(FormatError::from)?;
         pk.vk = vk;
         Ok(pk)
+    }
+}
+
+/// Whether `len` values are rows of `1..=most` values each, as many rows as `outer` says
+/// (none or more than one; `zkml_model::softmax::rows_ok`).
+fn rows_fit(outer: &[usize], len: usize, most: usize) -> bool {
+    // (the product only once it is known not to overflow)
+    zkml_model::softmax::rows_ok(outer) && {
+        let rows = zkml_model::softmax::rows(outer);
+        len.is_multiple_of(rows) && (1..=most).contains(&(len / rows))
     }
 }
 

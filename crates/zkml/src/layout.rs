@@ -85,6 +85,14 @@ pub struct LayerShape {
     pub tables: Vec<Vec<i64>>,
 }
 
+impl LayerShape {
+    /// Variables of a row op's rows within a sample: the input's axes before the last (0 for
+    /// one row). The position variables are these, then the row's.
+    pub fn row_vars(&self) -> usize {
+        self.in_vars - pow2_vars(self.in_dims.last().copied().unwrap_or(1))
+    }
+}
+
 /// The padded positions a relayout copies (see [`LayerShape::gather`]).
 fn gather(
     in_dims: &[usize],
@@ -137,7 +145,7 @@ pub fn embed(data: &[i64], dims: &[usize], samples: usize) -> Vec<zkml_proof::fi
 /// (`[input_len]` for a dense layer or a sum). Layers must read earlier tensors (checked by
 /// the key's sanity check and setup).
 pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<usize>)> {
-    let input = match layers.first().and_then(|l| l.op.fixed_dims()) {
+    let input = match layers.first().and_then(own_dims) {
         Some((inp, _)) => inp,
         None => vec![input_len],
     };
@@ -148,18 +156,31 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
             Some(k) => dims.get(k).map_or_else(|| vec![l.n_in], |d| d.1.clone()),
         };
         let first = tensor(l.inputs.first().copied().unwrap_or(0));
-        let pair = match (l.op.fixed_dims(), &l.op) {
+        let pair = match (own_dims(l), &l.op) {
             (Some(fixed), _) => fixed,
             (None, LayerOp::Add { .. } | LayerOp::Map { .. }) => (first.clone(), first),
-            (
-                None,
-                LayerOp::Softmax { .. } | LayerOp::LogSoftmax { .. } | LayerOp::ArgMax { .. },
-            ) => (vec![l.n_in], vec![l.n_out]),
             (None, _) => (first, vec![l.n_out]),
         };
         dims.push(pair);
     }
     dims
+}
+
+/// The layouts a layer reads and writes whatever its input: a window op's and a relayout's
+/// ([`LayerOp::fixed_dims`]), and a row op's (softmax, log-softmax, argmax: `[outer.., n]` in,
+/// `[outer.., n]` or `[outer.., 1]` out, `n` the row length; `[n]` for one row).
+fn own_dims(l: &VkLayer) -> Option<(Vec<usize>, Vec<usize>)> {
+    if let Some(fixed) = l.op.fixed_dims() {
+        return Some(fixed);
+    }
+    let outer = l.op.outer()?;
+    let n = l.n_in / zkml_model::softmax::rows(outer).max(1);
+    let row = |len: usize| outer.iter().copied().chain([len]).collect::<Vec<usize>>();
+    let out = match l.op {
+        LayerOp::ArgMax { .. } => 1,
+        _ => n,
+    };
+    Some((row(n), row(out)))
 }
 
 /// Why layer `l` cannot read a tensor as it was written, if it cannot.
@@ -182,15 +203,9 @@ pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
         Some(k) => dims[k].1.clone(),
     };
     layers.iter().enumerate().find_map(|(l, layer)| {
-        let wants = match (&layer.op, layer.op.fixed_dims()) {
+        let wants = match (&layer.op, own_dims(layer)) {
             (_, Some((in_dims, _))) => in_dims,
-            (
-                LayerOp::Add { .. }
-                | LayerOp::Softmax { .. }
-                | LayerOp::LogSoftmax { .. }
-                | LayerOp::ArgMax { .. },
-                None,
-            ) => dims[l].0.clone(),
+            (LayerOp::Add { .. }, None) => dims[l].0.clone(),
             (_, None) => return None,
         };
         let bad = layer.inputs.iter().find(|&&t| written(t) != wants)?;
@@ -245,7 +260,7 @@ impl Layout {
                     LayerOp::Map { .. } => Kind::Map,
                     LayerOp::Softmax { .. } => Kind::Softmax,
                     LayerOp::LogSoftmax { .. } => Kind::LogSoftmax,
-                    LayerOp::ArgMax { last } => Kind::ArgMax { last },
+                    LayerOp::ArgMax { last, .. } => Kind::ArgMax { last },
                 };
                 LayerShape {
                     kind,
@@ -265,8 +280,10 @@ impl Layout {
                     },
                     tables: match &l.op {
                         LayerOp::Map { table } => vec![table.clone()],
-                        LayerOp::Softmax { exp } => vec![exp.clone()],
-                        LayerOp::LogSoftmax { exp, steps, bounds } => vec![
+                        LayerOp::Softmax { exp, .. } => vec![exp.clone()],
+                        LayerOp::LogSoftmax {
+                            exp, steps, bounds, ..
+                        } => vec![
                             exp.clone(),
                             steps.clone(),
                             // (the key check makes `bounds` 2^bits + 1 long)
@@ -322,7 +339,7 @@ impl Layout {
             | Col::Rem(l, _)
             | Col::Diff(l, _, _) => self.sample_vars + self.layers[l].out_vars,
             Col::Aux(l, _) => self.sample_vars + self.layers[l].in_vars,
-            Col::Row(_, _) => self.sample_vars,
+            Col::Row(l, _) => self.sample_vars + self.layers[l].row_vars(),
             Col::Mult(t) => self.table_vars(t),
         }
     }

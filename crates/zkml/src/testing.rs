@@ -5,6 +5,7 @@
     reason = "test and benchmark fixtures: a fixture that cannot be built is a bug in the test"
 )]
 
+use zkml_model::quantized::row_layout;
 use zkml_model::{
     AddLayer, ArgMaxLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, Expr, Func,
     LogSoftmaxLayer, MapLayer, MaxPoolLayer, Placement, QuantLayer, QuantizedModel, RelayoutLayer,
@@ -138,8 +139,26 @@ pub enum Spec {
     Softmax,
     /// A log-softmax of the current tensor, flat (inputs at scale 1/16, outputs at 1/8).
     LogSoftmax,
+    /// A softmax of each row (the last axis) of the current tensor, its layout kept.
+    SoftmaxRows,
+    /// A log-softmax of each row of the current tensor, its layout kept.
+    LogSoftmaxRows,
+    /// The index of each row's first (`true`: last) maximum: `[outer.., 1]` out.
+    ArgMaxRows(bool),
     /// The index of the current tensor's first (`true`: last) maximum, flat.
     ArgMax(bool),
+}
+
+/// A row op's row length and outer axes on a tensor of `shape`: over its last axis (`rows`),
+/// or flat.
+fn rows_of(shape: &[usize], rows: bool) -> (usize, Vec<usize>) {
+    match rows {
+        true => (
+            shape.last().copied().unwrap_or(1),
+            shape[..shape.len() - 1].to_vec(),
+        ),
+        false => (shape.iter().product(), Vec::new()),
+    }
 }
 
 /// A CNN on `[C, H, W]` inputs built from `specs`, with random int8 weights.
@@ -331,32 +350,39 @@ pub fn cnn_bits(
                     out_scale: 0.05,
                 }));
             }
-            Spec::Softmax => {
-                let n: usize = shape.iter().product();
+            Spec::Softmax | Spec::SoftmaxRows => {
+                let (n, outer) = rows_of(&shape, matches!(spec, Spec::SoftmaxRows));
                 layers.push(QuantLayer::Softmax(SoftmaxLayer {
                     name,
                     n,
+                    outer: outer.clone(),
                     exp: SoftmaxLayer::exp_table(1.0 / 16.0, bits),
                     out_scale: 1.0 / SoftmaxLayer::q(bits) as f64,
                 }));
-                shape = vec![n];
+                shape = row_layout(&outer, n);
             }
-            Spec::ArgMax(last) => {
-                let n: usize = shape.iter().product();
-                layers.push(QuantLayer::ArgMax(ArgMaxLayer { name, n, last }));
-                shape = vec![1];
+            Spec::ArgMax(last) | Spec::ArgMaxRows(last) => {
+                let (n, outer) = rows_of(&shape, matches!(spec, Spec::ArgMaxRows(_)));
+                shape = row_layout(&outer, 1);
+                layers.push(QuantLayer::ArgMax(ArgMaxLayer {
+                    name,
+                    n,
+                    outer,
+                    last,
+                }));
             }
-            Spec::LogSoftmax => {
-                let n: usize = shape.iter().product();
+            Spec::LogSoftmax | Spec::LogSoftmaxRows => {
+                let (n, outer) = rows_of(&shape, matches!(spec, Spec::LogSoftmaxRows));
                 let s_out = (1.0f64 / 8.0).max(LogSoftmaxLayer::min_scale(bits));
+                shape = row_layout(&outer, n);
                 layers.push(QuantLayer::LogSoftmax(LogSoftmaxLayer::new(
                     name,
                     n,
+                    outer,
                     1.0 / 16.0,
                     s_out,
                     bits,
                 )));
-                shape = vec![n];
             }
             Spec::Dense(n_out, relu) => {
                 let n_in: usize = shape.iter().product();

@@ -28,7 +28,7 @@ use zkml_proof::gkr::{GkrError, GkrMsg, Segment};
 
 use Spec::{
     Add, ArgMax, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, PRelu, Pool, Relayout,
-    Sigmoid, Softmax, Upsample,
+    Sigmoid, Softmax, SoftmaxRows, Upsample,
 };
 
 const WIDTHS: [usize; 4] = [12, 9, 6, 4];
@@ -615,7 +615,7 @@ struct SoftmaxForgery<'a> {
 /// consistent (`e = E[d]`, `z`, `S`, `y`, `rem`, `gap`, the count) and the lookup
 /// multiplicities recounted, so that only the check a forgery breaks can refuse it.
 fn forge_softmax(pk: &ProvingKey, w: &mut Witness, l: usize, s: usize, f: &SoftmaxForgery<'_>) {
-    let LayerOp::Softmax { exp } = &pk.vk.layers[l].op else {
+    let LayerOp::Softmax { exp, .. } = &pk.vk.layers[l].op else {
         panic!("layer {l} is not a softmax")
     };
     let (n, bits) = (pk.vk.layers[l].n_out, pk.vk.bits);
@@ -689,6 +689,33 @@ fn forge_softmax(pk: &ProvingKey, w: &mut Witness, l: usize, s: usize, f: &Softm
     lw.rows[1][s] = from_i64(sum);
     lw.rows[2][s] = from_i64(count - 1);
     count_all(w, 1);
+}
+
+#[test]
+fn a_padding_row_of_a_softmax_that_counts_is_caught_by_the_row_sums() {
+    // softmax over the rows of the model input [2, 3, 4] (rows [2, 3] padded to [2, 4]): the
+    // padding row 3 (per-row column index 3 of sample 0) given a count of maxima c = 2 (c - 1 =
+    // 1, a byte, recounted) or a sum S = 5. The real rows are honest; the verifier's row sums
+    // count only the real rows (`rows(tau_r)`), so the claimed sums are not the sumcheck's.
+    // Caught by: softmax.rs `fin != value` (the count and the sum terms).
+    let pk = setup(cnn([2, 3, 4], &[SoftmaxRows], BatchDim::Dynamic, 98)).unwrap();
+    let xs = inputs(1, 24, 99);
+    let count = |w: &mut Witness| {
+        w.layers[0].rows[2][3] = F::ONE;
+        let limbs = &mut w
+            .mults
+            .iter_mut()
+            .find(|(t, _)| *t == Table::Limb)
+            .unwrap()
+            .1;
+        limbs[0] -= F::ONE;
+        limbs[1] += F::ONE;
+    };
+    let sum = |w: &mut Witness| w.layers[0].rows[1][3] = from_i64(5);
+    for tamper in [&count as &dyn Fn(&mut Witness), &sum] {
+        let err = tampered(&pk, &xs, tamper);
+        assert!(matches!(err, VerifyError::Softmax { layer: 0 }), "{err}");
+    }
 }
 
 #[test]
@@ -920,7 +947,7 @@ fn the_argmax_fixture_proves_the_first_maximum() {
     let (pk, xs) = argmax_fixture();
     assert!(matches!(
         pk.vk.layers[ARGMAX].op,
-        LayerOp::ArgMax { last: false }
+        LayerOp::ArgMax { last: false, .. }
     ));
     let out = verify(&pk.vk, &zkml::prove(&pk, &xs).unwrap()).unwrap();
     assert_eq!(out, vec![vec![1], vec![0]]);

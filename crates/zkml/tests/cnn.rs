@@ -23,8 +23,8 @@ fn round_trip(input: [usize; 3], specs: &[Spec], samples: usize, seed: u64) {
 }
 
 use Spec::{
-    Add, ArgMax, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax, PRelu, Pool, Read,
-    Relayout, Sigmoid, Softmax, Upsample,
+    Add, ArgMax, ArgMaxRows, AvgPool, AvgPoolInside, Conv, Dense, Embed, LogSoftmax,
+    LogSoftmaxRows, PRelu, Pool, Read, Relayout, Sigmoid, Softmax, SoftmaxRows, Upsample,
 };
 
 #[test]
@@ -492,6 +492,22 @@ fn softmax_heads_and_a_softmax_inside_prove_the_models_function() {
         round_trip([1, 1, 6], &[head, Dense(3, false)], 2, seed + 2);
         round_trip([1, 2, 2], &[Dense(1, false), head], 1, seed + 3);
     }
+}
+
+#[test]
+fn row_ops_over_the_last_axis_of_a_tensor_prove_the_models_function() {
+    // each row of a conv's [3, 5, 5] output (15 rows of 5, padded to 4 x 8 rows of 8): softmax
+    // and log-softmax read by a dense layer, argmax (first and last maximum) as the output
+    // ([3, 5, 1]); and of the model input [2, 3, 4] (rows padded to 4 x 4 of 4)
+    let conv = Conv(3, [3, 3], [1, 1], [1; 4], false);
+    for (head, seed) in [(SoftmaxRows, 91), (LogSoftmaxRows, 93)] {
+        round_trip([2, 5, 5], &[conv, head, Dense(4, false)], 3, seed);
+        round_trip([2, 3, 4], &[head, Dense(3, false)], 2, seed + 1);
+    }
+    for (last, seed) in [(false, 95), (true, 96)] {
+        round_trip([2, 5, 5], &[conv, ArgMaxRows(last)], 3, seed);
+    }
+    round_trip([2, 3, 4], &[ArgMaxRows(false), Dense(3, false)], 2, 97);
 }
 
 /// [`round_trip`] at `bits` bits (2 samples).

@@ -845,6 +845,62 @@ fn per_channel_map_keys_load_and_bad_tables_are_refused() {
 }
 
 #[test]
+fn row_op_keys_load_and_impossible_rows_are_refused() {
+    // softmax, log-softmax and argmax over the rows of a conv's [2, 3, 4] output
+    let conv = Spec::Conv(2, [1, 1], [1, 1], [0; 4], false);
+    for (head, seed) in [
+        (Spec::SoftmaxRows, 11),
+        (Spec::LogSoftmaxRows, 12),
+        (Spec::ArgMaxRows(false), 13),
+    ] {
+        let vk = setup(cnn([1, 3, 4], &[conv, head], BatchDim::Fixed(1), seed))
+            .unwrap()
+            .vk;
+        let loaded = VerifyingKey::from_bytes(&vk.to_bytes()).unwrap();
+        assert_eq!(loaded.statement_bytes(), vk.statement_bytes());
+        let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
+        let why = |edit: &dyn Fn(&mut VkLayer)| {
+            let mut bad = vk.clone();
+            edit(&mut bad.layers[1]);
+            match load_error(&bad) {
+                FormatError::Malformed { why, .. } => why,
+                e => panic!("refused by another check: {e}"),
+            }
+        };
+        let outer = |o: Vec<usize>| {
+            move |l: &mut VkLayer| match &mut l.op {
+                LayerOp::Softmax { outer, .. }
+                | LayerOp::LogSoftmax { outer, .. }
+                | LayerOp::ArgMax { outer, .. } => *outer = o.clone(),
+                _ => panic!("a row op"),
+            }
+        };
+        // rows that do not divide the input (5 of 24), one row written as outer axes, no rows,
+        // a product that overflows
+        assert_eq!(why(&outer(vec![5])), shape);
+        assert_eq!(why(&outer(vec![1, 1])), shape);
+        assert_eq!(why(&outer(vec![0])), shape);
+        assert_eq!(why(&outer(vec![usize::MAX, 4])), shape);
+        // other rows of the same length: another layout than the conv writes
+        let other = outer(vec![6]);
+        let err = why(&|l: &mut VkLayer| {
+            other(l);
+            if matches!(l.op, LayerOp::ArgMax { .. }) {
+                l.n_out = 6;
+            }
+        });
+        assert!(
+            err.contains("reads a tensor written as [2, 3, 4] as [6, 4]"),
+            "{err}"
+        );
+        if matches!(vk.layers[1].op, LayerOp::ArgMax { .. }) {
+            // an index per row: not one in all
+            assert_eq!(why(&|l| l.n_out = 1), shape);
+        }
+    }
+}
+
+#[test]
 fn softmax_keys_load_and_bad_exponential_tables_are_refused() {
     let specs = [Spec::Dense(6, false), Spec::Softmax, Spec::Dense(3, false)];
     let vk = setup(cnn([1, 2, 4], &specs, BatchDim::Fixed(1), 9))
@@ -855,7 +911,7 @@ fn softmax_keys_load_and_bad_exponential_tables_are_refused() {
     let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
     let exp = |edit: fn(&mut Vec<i64>)| {
         let mut bad = vk.clone();
-        if let LayerOp::Softmax { exp } = &mut bad.layers[1].op {
+        if let LayerOp::Softmax { exp, .. } = &mut bad.layers[1].op {
             edit(exp);
         }
         match load_error(&bad) {
@@ -872,7 +928,7 @@ fn softmax_keys_load_and_bad_exponential_tables_are_refused() {
     assert_eq!(exp(|e| e.push(0)), shape);
     // the extremes pass the sanity check (the key proof then refuses the edited statement)
     let mut edge = vk.clone();
-    if let LayerOp::Softmax { exp } = &mut edge.layers[1].op {
+    if let LayerOp::Softmax { exp, .. } = &mut edge.layers[1].op {
         exp[1] = 1 << 16;
         exp[255] = 0;
     }
@@ -904,7 +960,10 @@ fn log_softmax_keys_load_and_bad_tables_are_refused() {
     let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
     let why = |edit: fn(&mut Vec<i64>, &mut Vec<i64>, &mut Vec<i64>)| {
         let mut bad = vk.clone();
-        if let LayerOp::LogSoftmax { exp, steps, bounds } = &mut bad.layers[1].op {
+        if let LayerOp::LogSoftmax {
+            exp, steps, bounds, ..
+        } = &mut bad.layers[1].op
+        {
             edit(exp, steps, bounds);
         }
         match load_error(&bad) {

@@ -260,26 +260,30 @@ fn per_channel_prelu_is_one_map_with_a_table_per_channel() {
 }
 
 #[test]
-fn softmax_of_a_vector_is_an_op_and_of_other_shapes_a_gap() {
+fn softmax_over_the_last_axis_is_an_op_and_over_another_a_gap() {
     let axis = |a: i64| vec![int_attr("axis", a)];
     for attrs in [vec![], axis(-1), axis(1)] {
         for (op, log) in [("Softmax", false), ("LogSoftmax", true)] {
             let nodes = vec![node(op, "sm", &["h"], "a", attrs.clone())];
             let g = float_matches_tract(&between_gemms(nodes, vec![]), &[1, 6]);
-            assert_eq!(g.nodes[1].op, Op::Softmax { log }, "{:?}", g.nodes[1]);
+            assert_eq!(g.nodes[1].op, Op::Softmax { log, n: 5 }, "{:?}", g.nodes[1]);
         }
     }
-    // over the channels of a [2, 3] per-sample tensor, or over its first axis: gaps
-    for (dims, attrs, why) in [
-        (&[1, 2, 3][..], axis(-1), "only of one vector per sample"),
-        (&[1, 2, 3][..], axis(1), "only the last axis"),
-    ] {
-        let nodes = vec![node("Softmax", "sm", &["x"], "y", attrs)];
-        let g = import(&onnx_model(dims, nodes, vec![])).unwrap();
-        let gaps = gap_reasons(&g);
-        assert_eq!(gaps.len(), 1, "{gaps:?}");
-        assert!(gaps[0].1.contains(why), "{gaps:?}");
+    // over the last axis of a [2, 3, 4] per-sample tensor: rows of 4 (float against tract);
+    // over another axis: a gap
+    for (op, log) in [("Softmax", false), ("LogSoftmax", true)] {
+        let nodes = vec![node(op, "sm", &["x"], "y", axis(-1))];
+        let g = float_matches_tract(&onnx_model(&[1, 2, 3, 4], nodes, vec![]), &[1, 2, 3, 4]);
+        assert_eq!(g.nodes[0].op, Op::Softmax { log, n: 4 });
+        let calib = vec![rand_vals(11, 24, -1.0, 1.0)];
+        let q = quantize(&g, &calib, &QuantConfig::default()).unwrap();
+        assert_eq!(q.layers.last().unwrap().out_layout(), [2, 3, 4]);
     }
+    let nodes = vec![node("Softmax", "sm", &["x"], "y", axis(1))];
+    let g = import(&onnx_model(&[1, 2, 3], nodes, vec![])).unwrap();
+    let gaps = gap_reasons(&g);
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(gaps[0].1.contains("only the last axis"), "{gaps:?}");
 }
 
 #[test]
@@ -343,7 +347,7 @@ fn repeated_squaring_stays_a_small_expression() {
 }
 
 #[test]
-fn argmax_of_a_vector_is_an_op() {
+fn argmax_over_the_last_axis_is_an_op() {
     for (attrs, last, out) in [
         (vec![int_attr("axis", -1)], false, vec![1]),
         (
@@ -359,12 +363,22 @@ fn argmax_of_a_vector_is_an_op() {
     ] {
         let nodes = vec![node("ArgMax", "am", &["x"], "y", attrs)];
         let g = import(&onnx_model(&[1, 6], nodes, vec![])).unwrap();
-        assert_eq!(g.nodes[0].op, Op::ArgMax { last });
+        assert_eq!(g.nodes[0].op, Op::ArgMax { last, n: 6 });
         assert_eq!(g.nodes[0].out_shape, Some(out));
         let x = [0.5, 2.0, -1.0, 2.0, 0.0, 1.0];
         let y = g.float_forward(&x).unwrap().pop().unwrap();
         assert_eq!(y, vec![if last { 3.0 } else { 1.0 }]);
     }
+    // one index per row of a [3, 4] per-sample tensor
+    let nodes = vec![node("ArgMax", "am", &["x"], "y", vec![int_attr("axis", 2)])];
+    let g = import(&onnx_model(&[1, 3, 4], nodes, vec![])).unwrap();
+    assert_eq!(g.nodes[0].op, Op::ArgMax { last: false, n: 4 });
+    assert_eq!(g.nodes[0].out_shape, Some(vec![3, 1]));
+    let x = [0.5, 2.0, -1.0, 2.0, 0.0, 1.0, 3.0, 1.0, 7.0, 6.0, 5.0, 4.0];
+    assert_eq!(
+        g.float_forward(&x).unwrap().pop().unwrap(),
+        vec![1.0, 2.0, 0.0]
+    );
     // the default axis 0 is the batch
     let nodes = vec![node("ArgMax", "am", &["x"], "y", vec![])];
     let g = import(&onnx_model(&[1, 6], nodes, vec![])).unwrap();

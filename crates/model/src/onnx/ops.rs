@@ -324,56 +324,57 @@ fn prelu(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     })
 }
 
-/// Softmax or LogSoftmax over the last axis of a per-sample vector (other per-sample axes of
-/// size 1).
+/// Softmax or LogSoftmax over the last axis: of each row of `n <= MAX_ROW` values.
 fn softmax(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     let Some(shape) = ctx.shape.clone() else {
         return unsupported("per-sample input shape unknown (after an unsupported op)");
     };
-    let rank = shape.len() as i64 + 1;
-    let axis = attr_int(node, "axis", -1);
-    let n: usize = shape.iter().product();
-    if axis != -1 && axis != rank - 1 {
-        return unsupported(format!(
-            "softmax over axis {axis} of a rank-{rank} tensor (only the last axis)"
-        ));
-    }
-    if shape.iter().rev().skip(1).any(|&d| d != 1) {
-        return unsupported(format!(
-            "softmax of per-sample shape {shape:?}: only of one vector per sample"
-        ));
-    }
+    let n = last_axis(node, &shape, -1, "softmax")?;
     if !(1..=crate::softmax::MAX_ROW).contains(&n) {
         return unsupported(format!(
-            "softmax of {n} values (at most {})",
+            "softmax of rows of {n} values (at most {})",
             crate::softmax::MAX_ROW
         ));
     }
     Ok(Built::Op {
         op: Op::Softmax {
             log: node.op_type == "LogSoftmax",
+            n,
         },
         out_shape: Some(shape),
     })
 }
 
-/// ArgMax over the last axis of a per-sample vector (other per-sample axes of size 1).
+/// The length of the last axis of per-sample `shape`, if the node's `axis` (default
+/// `default`) is that axis and the rows are few enough.
+fn last_axis(
+    node: &NodeProto,
+    shape: &[usize],
+    default: i64,
+    what: &str,
+) -> Result<usize, Refusal> {
+    let rank = shape.len() as i64 + 1;
+    let axis = attr_int(node, "axis", default);
+    if axis != -1 && axis != rank - 1 {
+        return unsupported(format!(
+            "{what} over axis {axis} of a rank-{rank} tensor (only the last axis)"
+        ));
+    }
+    let outer = &shape[..shape.len().saturating_sub(1)];
+    if !crate::softmax::rows_ok(outer) && crate::softmax::rows(outer) != 1 {
+        return unsupported(format!(
+            "{what} of per-sample shape {shape:?}: more than 2^20 rows"
+        ));
+    }
+    Ok(shape.last().copied().unwrap_or(1))
+}
+
+/// ArgMax over the last axis: one index per row.
 fn argmax(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     let Some(shape) = ctx.shape.clone() else {
         return unsupported("per-sample input shape unknown (after an unsupported op)");
     };
-    let rank = shape.len() as i64 + 1;
-    let axis = attr_int(node, "axis", 0);
-    if axis != -1 && axis != rank - 1 {
-        return unsupported(format!(
-            "argmax over axis {axis} of a rank-{rank} tensor (only the last axis)"
-        ));
-    }
-    if shape.iter().rev().skip(1).any(|&d| d != 1) {
-        return unsupported(format!(
-            "argmax of per-sample shape {shape:?}: only of one vector per sample"
-        ));
-    }
+    let n = last_axis(node, &shape, 0, "argmax")?;
     let mut out_shape = shape.clone();
     if attr_int(node, "keepdims", 1) == 0 {
         out_shape.pop();
@@ -383,6 +384,7 @@ fn argmax(node: &NodeProto, ctx: &mut Ctx) -> Result<Built, Refusal> {
     Ok(Built::Op {
         op: Op::ArgMax {
             last: attr_int(node, "select_last_index", 0) == 1,
+            n,
         },
         out_shape: Some(out_shape),
     })

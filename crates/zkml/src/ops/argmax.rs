@@ -1,12 +1,13 @@
-//! ArgMax of the per-sample vector `x` (`n <= 2^(bits-1)` values, laid out `[n]`), one index
-//! out (`zkml_model::argmax`): the index of the largest key `a_j = n x_j + (n - 1 - j)`
-//! (`+ j` for the last maximum), keys being distinct and ordered as the values.
+//! ArgMax of each row `x` (`n <= 2^(bits-1)` values) of the input `[outer.., n]`
+//! (`ops/rows.rs`), one index out per row (`[outer.., 1]`, `zkml_model::argmax`): the index of
+//! the largest key `a_j = n x_j + (n - 1 - j)` (`+ j` for the last maximum), keys being distinct
+//! and ordered as the values.
 //!
 //! Committed, per input position: a one-hot `h` (1 at the index) and four byte limbs of
-//! `d = M - a` (`M` the largest key, per sample). At a random `tau` the prover sends the index
-//! `I(tau_s)` (the output); one degree-4 sumcheck with random coefficients proves, at every real
-//! position, `d - M + a = 0` and `h^2 = h`, and over each row `sum h = 1`, `sum j h = I`,
-//! `sum h d = 0`. So every key is at most `M` (`d` is four bytes, and every term is below
+//! `d = M - a` (`M` the largest key, per row; 0 at a padding row). At a random `tau` the prover
+//! sends the index `I(tau_r)` (the output); one degree-4 sumcheck with random coefficients
+//! proves, at every real position, `d - M + a = 0` and `h^2 = h`, and over each row
+//! `sum h = 1` (`rows(tau_r)` in all, the real-row indicator), `sum j h = I`, `sum h d = 0`. So every key is at most `M` (`d` is four bytes, and every term is below
 //! `2^40`, so the identity is an integer one), `h` is one-hot at a key equal to `M`, which is
 //! then the unique largest key, and the output is its index.
 
@@ -21,7 +22,9 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Msg, Stage};
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Layout, Lookup, real_eval};
-use crate::ops::rows::{aux_claims, base_tables, broadcast, lift};
+use crate::ops::rows::{
+    aux_claims, base_tables, broadcast, lift, outer, prefix, real_rows, row_column,
+};
 use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::proof::LayerProof;
 use crate::statement::{Claims, Public};
@@ -38,8 +41,8 @@ const AUX: usize = 1 + LIMBS;
 /// `Col::Row` index: the largest key.
 const MAX: usize = 0;
 
-/// An argmax layer's proof: the index at `tau_s`, the sumcheck, the columns at its point
-/// (`h`, the limbs of `d`, `x`) and `M` at its sample part.
+/// An argmax layer's proof: the index at `tau_r`, the sumcheck, the columns at its point
+/// (`h`, the limbs of `d`, `x`) and `M` at its row part.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArgMaxProof {
     pub index: EF,
@@ -51,6 +54,11 @@ pub struct ArgMaxProof {
 /// Whether the layer breaks ties towards the last maximum.
 fn last(shape: &LayerShape) -> bool {
     matches!(shape.kind, Kind::ArgMax { last: true })
+}
+
+/// The row length `n` (the input's last axis).
+fn row_length(shape: &LayerShape) -> usize {
+    shape.in_dims.last().copied().unwrap_or(1)
 }
 
 /// `sum_k 256^k v[1 + k]`: `d` from its limbs.
@@ -100,26 +108,45 @@ impl LayerKind for ArgMax {
         let QuantLayer::ArgMax(layer) = cx.layer else {
             unreachable!("an argmax layer")
         };
-        let keys: Vec<Vec<i64>> = cx
+        let n = layer.n;
+        // per sample: each row's keys, largest key and index
+        let keys: Vec<Vec<Vec<i64>>> = cx
             .inputs
             .iter()
-            .map(|x| (0..layer.n).map(|j| layer.key(x[j], j)).collect())
+            .map(|x| {
+                x.chunks(n)
+                    .map(|r| (0..n).map(|j| layer.key(r[j], j)).collect())
+                    .collect()
+            })
             .collect();
-        let maxima: Vec<i64> = keys
+        let maxima: Vec<Vec<i64>> = keys
             .iter()
-            .map(|k| k.iter().copied().max().unwrap_or(0))
+            .map(|rows| {
+                rows.iter()
+                    .map(|k| k.iter().copied().max().unwrap_or(0))
+                    .collect()
+            })
             .collect();
         let index: Vec<Vec<i64>> = cx.inputs.iter().map(|x| layer.forward(x)).collect();
         let one_hot: Vec<Vec<i64>> = index
             .iter()
-            .map(|i| (0..layer.n as i64).map(|j| i64::from(j == i[0])).collect())
+            .map(|is| {
+                is.iter()
+                    .flat_map(|&i| (0..n as i64).map(move |j| i64::from(j == i)))
+                    .collect()
+            })
             .collect();
         let mut aux = vec![pad_rows(&one_hot, &cx.shape.in_dims)];
         for k in 0..LIMBS {
             let limb: Vec<Vec<i64>> = keys
                 .iter()
                 .zip(&maxima)
-                .map(|(row, &m)| row.iter().map(|&a| ((m - a) >> (8 * k)) & 0xFF).collect())
+                .map(|(rows, ms)| {
+                    rows.iter()
+                        .zip(ms)
+                        .flat_map(|(row, &m)| row.iter().map(move |&a| ((m - a) >> (8 * k)) & 0xFF))
+                        .collect()
+                })
                 .collect();
             aux.push(pad_rows(&limb, &cx.shape.in_dims));
         }
@@ -131,34 +158,32 @@ impl LayerKind for ArgMax {
         let mut w = LayerWitness::unrequantized(pad_rows(&index, &cx.shape.out_dims), Vec::new());
         let field = |c: &Vec<i64>| c.iter().map(|&v| from_i64(v)).collect();
         w.aux = aux.iter().map(field).collect();
-        w.rows = vec![maxima.iter().map(|&m| from_i64(m)).collect()];
+        w.rows = vec![field(&row_column(&maxima, outer(cx.shape), 0))];
         w
     }
 
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
         let (l, sv) = (cx.l, cx.layout.sample_vars);
-        let iv = cx.shape.in_vars;
-        let nv = sv + iv;
+        let (nv, pv) = (sv + cx.shape.in_vars, prefix(cx.layout, cx.shape));
         let lw = &cx.w.layers[l];
         let tau = t.sample_vec(nv);
-        let tau_s = &tau[..sv];
-        let mut index = [evaluate(&lw.cols.out, tau_s)];
+        let mut index = [evaluate(&lw.cols.out, &tau[..pv])];
         cx.hook.edit(Msg::ArgMaxIndex(l), &mut index);
         let index = index[0];
         t.absorb_ext(&[index]);
         let c = t.sample_vec(5);
-        let width = 1usize << iv;
-        let samples = 1usize << sv;
-        let (n, last) = (cx.shape.in_dims.iter().product::<usize>(), last(cx.shape));
+        // positions within a row, and the rows of all samples
+        let (width, rows) = (1usize << (nv - pv), 1usize << pv);
+        let (n, last) = (row_length(cx.shape), last(cx.shape));
         let ties: Vec<EF> = (0..width)
             .map(|j| tie(n, last, EF::from(F::from_u64(j as u64))))
             .collect();
         let positions: Vec<EF> = (0..width)
             .map(|j| EF::from(F::from_u64(j as u64)))
             .collect();
-        // tables: eq(tau), eq(tau_s) broadcast, real, the tie term, j, h, the limbs, x, M
-        let mut tables = base_tables(&tau, sv, &cx.shape.in_dims);
-        tables.extend([ties.repeat(samples), positions.repeat(samples)]);
+        // tables: eq(tau), eq(tau_r) broadcast, real, the tie term, j, h, the limbs, x, M
+        let mut tables = base_tables(&tau, pv, &cx.shape.in_dims);
+        tables.extend([ties.repeat(rows), positions.repeat(rows)]);
         tables.extend(lw.aux.iter().map(|col| lift(col)));
         tables.push(lift(cx.input(0)));
         tables.push(broadcast(&lw.rows[MAX], width));
@@ -180,7 +205,7 @@ impl LayerKind for ArgMax {
             terms.push((c[0] * p, vec![eq, re, col(1 + k)]));
             terms.push((c[4] * p, vec![eq_s, re, h, col(1 + k)]));
         }
-        let claim = c[2] + c[3] * index;
+        let claim = c[2] * real_rows(cx.shape, &tau[sv..pv]) + c[3] * index;
         let mut kernel = ProductSum { tables, terms };
         let (sumcheck, point, _) = cx
             .hook
@@ -198,7 +223,7 @@ impl LayerKind for ArgMax {
             max,
         };
         // fails only for a forged witness (tests): the verifier refuses it
-        queue_claims(cx.layout, cx.public, claims, l, &tau, &point, &proof).ok();
+        queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, &proof).ok();
         LayerProof::ArgMax(proof)
     }
 
@@ -213,14 +238,14 @@ impl LayerKind for ArgMax {
             return Err(VerifyError::LayerKind { layer: cx.l });
         };
         let (l, sv) = (cx.l, cx.layout.sample_vars);
-        let nv = sv + cx.shape.in_vars;
+        let (nv, pv) = (sv + cx.shape.in_vars, prefix(cx.layout, cx.shape));
         if p.evals.len() != AUX + 1 {
             return Err(VerifyError::ArgMax { layer: l });
         }
         let tau = t.sample_vec(nv);
         t.absorb_ext(&[p.index]);
         let c = t.sample_vec(5);
-        let claim = c[2] + c[3] * p.index;
+        let claim = c[2] * real_rows(cx.shape, &tau[sv..pv]) + c[3] * p.index;
         let (point, fin) = sumcheck::verify(claim, nv, 4, &p.sumcheck, t).map_err(|source| {
             VerifyError::Sumcheck {
                 stage: format!("argmax layer {l} sumcheck"),
@@ -229,17 +254,19 @@ impl LayerKind for ArgMax {
         })?;
         t.absorb_ext(&p.evals);
         t.absorb_ext(&[p.max]);
-        let (ps, pj) = point.split_at(sv);
-        let n = cx.shape.in_dims.iter().product::<usize>();
-        let (real, j) = (real_eval(&cx.shape.in_dims, pj), index_eval(pj));
+        let n = row_length(cx.shape);
+        let (real, j) = (
+            real_eval(&cx.shape.in_dims, &point[sv..]),
+            index_eval(&point[pv..]),
+        );
         let (h, x, d) = (p.evals[H], p.evals[AUX], from_limbs(&p.evals));
         let key = EF::from(F::from_u64(n as u64)) * x + tie(n, last(cx.shape), j);
         let value = eq_eval(&tau, &point) * real * (c[0] * (d - p.max + key) + c[1] * (h * h - h))
-            + eq_eval(&tau[..sv], ps) * real * (c[2] * h + c[3] * j * h + c[4] * h * d);
+            + eq_eval(&tau[..pv], &point[..pv]) * real * (c[2] * h + c[3] * j * h + c[4] * h * d);
         if fin != value {
             return Err(VerifyError::ArgMax { layer: l });
         }
-        queue_claims(cx.layout, cx.public, claims, l, &tau, &point, p)
+        queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, p)
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
@@ -249,26 +276,25 @@ impl LayerKind for ArgMax {
     }
 }
 
-/// Queues an argmax proof's claims: its columns at the sumcheck's point, `M` at its sample
-/// part, the output (the index) at `tau_s`, the input at the point.
+/// Queues an argmax proof's claims: its columns at the sumcheck's point, `M` at its row part,
+/// the output (the index) at `tau_r`, the input at the point.
 fn queue_claims(
     layout: &Layout,
     public: &Public,
     claims: &mut Claims,
-    l: usize,
+    (l, pv): (usize, usize),
     tau: &[EF],
     point: &[EF],
     p: &ArgMaxProof,
 ) -> Result<(), VerifyError> {
-    let sv = layout.sample_vars;
     aux_claims(layout, public, claims, l, point, &p.evals[..AUX])?;
     claims.column(
         layout,
         public,
         Col::Row(l, MAX),
-        point[..sv].to_vec(),
+        point[..pv].to_vec(),
         p.max,
     )?;
-    claims.column(layout, public, Col::Out(l), tau[..sv].to_vec(), p.index)?;
+    claims.column(layout, public, Col::Out(l), tau[..pv].to_vec(), p.index)?;
     claims.layer_input(layout, public, (l, 0), point.to_vec(), p.evals[AUX])
 }

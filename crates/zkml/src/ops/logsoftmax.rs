@@ -1,15 +1,17 @@
-//! LogSoftmax of the per-sample vector `x` (`n <= 256` values, laid out `[n]`), no
-//! requantization: the semantics of `zkml_model::softmax::LogSoftmaxLayer` (`m`, `d`, `e`, `S`
+//! LogSoftmax of each row `x` (`n <= 256` values) of the input `[outer.., n]` (`ops/rows.rs`),
+//! no requantization: the semantics of `zkml_model::softmax::LogSoftmaxLayer` (`m`, `d`, `e`, `S`
 //! as for softmax; `L` with `B[L] <= S < B[L + 1]`; `g = G[d]`; `y = max(lo, -(g + L))`).
 //!
-//! Committed, per position: `d`, `e`, `z = [d = 0]`, `g`, `t = g + L`; per sample: `m`, `S`,
+//! Committed, per position: `d`, `e`, `z = [d = 0]`, `g`, `t = g + L`; per row: `m`, `S`,
 //! `c - 1`, `L`, `B[L]`, `B[L + 1]` and four byte limbs each of `S - B[L]` and
-//! `B[L + 1] - 1 - S`. Lookups: `(d, e)`, `(d, z)` as for softmax, `(d, g)` into the key's
+//! `B[L + 1] - 1 - S` (at a padding row all 0 but `B[L + 1] = B[1]` and the limbs of
+//! `B[1] - 1`: a row with `S = 0` and `L = 0`, in bounds as `B[0] = 0`). Lookups: `(d, e)`, `(d, z)` as for softmax, `(d, g)` into the key's
 //! steps, `(t, y)` into the clamped negation `{(t, max(lo, -t))}`, `(L, B[L])` and
 //! `(L, B[L + 1])` into the key's bounds, every limb and `c - 1` a byte. At a random `tau` the
-//! prover sends the per-sample columns at `tau_s`; the verifier checks the two bound identities
-//! there; one sumcheck proves, with random coefficients, `d - m + x = 0` and `t - g - L = 0`
-//! at every real position and that `S` and `c` are the row sums of `e` and `z`.
+//! prover sends the per-row columns at `tau_r`; the verifier checks the two bound identities
+//! there (they hold at every row, padding too); one sumcheck proves, with random coefficients,
+//! `d - m + x = 0` and `t - g - L = 0` at every real position and that `S` and `c` are the row
+//! sums of `e` and `z` (for `c`: `(c - 1)(tau_r) + rows(tau_r)`, as for softmax).
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
@@ -23,7 +25,9 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Msg, Stage};
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Layout, Lookup, real_eval};
-use crate::ops::rows::{aux_claims, base_tables, broadcast, lift};
+use crate::ops::rows::{
+    aux_claims, base_tables, broadcast, lift, outer, prefix, real_rows, row_column,
+};
 use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::proof::LayerProof;
 use crate::statement::{Claims, Public};
@@ -52,9 +56,9 @@ const BELOW: usize = 6;
 const ABOVE: usize = 10;
 const ROWS: usize = 14;
 
-/// A log-softmax layer's proof: the per-sample columns but `m` at `tau_s` (`S, c - 1, L, B[L],
+/// A log-softmax layer's proof: the per-row columns but `m` at `tau_r` (`S, c - 1, L, B[L],
 /// B[L + 1]`, the limbs), the sumcheck, the columns at its point (`d, e, z, g, t, x`) and `m`,
-/// `L` at its sample part.
+/// `L` at its row part.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogSoftmaxProof {
     pub rows: Vec<EF>,
@@ -116,11 +120,20 @@ impl LayerKind for LogSoftmax {
         let QuantLayer::LogSoftmax(layer) = cx.layer else {
             unreachable!("a log-softmax layer")
         };
-        let rows: Vec<LogSoftmaxRow> = cx.inputs.iter().map(|x| layer.row(x, cx.bits)).collect();
+        // each sample's rows
+        let rows: Vec<Vec<LogSoftmaxRow>> = cx
+            .inputs
+            .iter()
+            .map(|x| x.chunks(layer.n).map(|r| layer.row(r, cx.bits)).collect())
+            .collect();
         let per_position = |f: &dyn Fn(&LogSoftmaxRow, usize) -> i64| {
             let v: Vec<Vec<i64>> = rows
                 .iter()
-                .map(|r| (0..layer.n).map(|j| f(r, j)).collect())
+                .map(|rs| {
+                    rs.iter()
+                        .flat_map(|r| (0..layer.n).map(|j| f(r, j)))
+                        .collect()
+                })
                 .collect();
             pad_rows(&v, &cx.shape.out_dims)
         };
@@ -132,19 +145,25 @@ impl LayerKind for LogSoftmax {
             per_position(&|r, j| r.g[j] + r.log_sum),
         ];
         let bound = |k: i64| layer.bounds[usize::try_from(k).unwrap_or(0)];
-        let per_sample =
-            |f: &dyn Fn(&LogSoftmaxRow) -> i64| -> Vec<i64> { rows.iter().map(f).collect() };
         let limb = |v: i64, k: usize| (v >> (8 * k)) & 0xFF;
+        // per row, with its value at a padding row (S = 0, L = 0: B[0] = 0 <= S < B[1])
+        let per_row = |f: &dyn Fn(&LogSoftmaxRow) -> i64, fill: i64| {
+            let v: Vec<Vec<i64>> = rows.iter().map(|rs| rs.iter().map(f).collect()).collect();
+            row_column(&v, outer(cx.shape), fill)
+        };
         let mut row_cols = vec![
-            per_sample(&|r| r.max),
-            per_sample(&|r| r.sum),
-            per_sample(&|r| r.d.iter().filter(|&&d| d == 0).count() as i64 - 1),
-            per_sample(&|r| r.log_sum),
-            per_sample(&|r| bound(r.log_sum)),
-            per_sample(&|r| bound(r.log_sum + 1)),
+            per_row(&|r| r.max, 0),
+            per_row(&|r| r.sum, 0),
+            per_row(&|r| r.d.iter().filter(|&&d| d == 0).count() as i64 - 1, 0),
+            per_row(&|r| r.log_sum, 0),
+            per_row(&|r| bound(r.log_sum), 0),
+            per_row(&|r| bound(r.log_sum + 1), bound(1)),
         ];
-        row_cols.extend((0..4).map(|k| per_sample(&|r| limb(r.sum - bound(r.log_sum), k))));
-        row_cols.extend((0..4).map(|k| per_sample(&|r| limb(bound(r.log_sum + 1) - 1 - r.sum, k))));
+        row_cols.extend((0..4).map(|k| per_row(&|r| limb(r.sum - bound(r.log_sum), k), 0)));
+        row_cols.extend((0..4).map(|k| {
+            let above = |r: &LogSoftmaxRow| limb(bound(r.log_sum + 1) - 1 - r.sum, k);
+            per_row(&above, limb(bound(1) - 1, k))
+        }));
         let l = cx.layer_index;
         for (t, c) in counts.iter_mut() {
             let mut bump = |v: i64| {
@@ -168,7 +187,10 @@ impl LayerKind for LogSoftmax {
                 _ => {}
             }
         }
-        let out: Vec<&[i64]> = rows.iter().map(|r| r.out.as_slice()).collect();
+        let out: Vec<Vec<i64>> = rows
+            .iter()
+            .map(|rs| rs.iter().flat_map(|r| r.out.clone()).collect())
+            .collect();
         let mut w = LayerWitness::unrequantized(pad_rows(&out, &cx.shape.out_dims), Vec::new());
         let field = |c: &Vec<i64>| c.iter().map(|&v| from_i64(v)).collect();
         w.aux = aux.iter().map(field).collect();
@@ -178,17 +200,17 @@ impl LayerKind for LogSoftmax {
 
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
         let (l, sv) = (cx.l, cx.layout.sample_vars);
-        let nv = sv + cx.shape.out_vars;
+        let (nv, pv) = (sv + cx.shape.out_vars, prefix(cx.layout, cx.shape));
         let lw = &cx.w.layers[l];
         let tau = t.sample_vec(nv);
-        let tau_s = &tau[..sv];
-        let mut rows: Vec<EF> = (SUM..ROWS).map(|k| evaluate(&lw.rows[k], tau_s)).collect();
+        let tau_r = &tau[..pv];
+        let mut rows: Vec<EF> = (SUM..ROWS).map(|k| evaluate(&lw.rows[k], tau_r)).collect();
         cx.hook.edit(Msg::LogSoftmaxRows(l), &mut rows);
         t.absorb_ext(&rows);
         let c = t.sample_vec(4);
-        let width = 1usize << cx.shape.out_vars;
-        // tables: eq(tau), eq(tau_s) broadcast, real, d, e, z, g, t, x, m, L
-        let mut tables = base_tables(&tau, sv, &cx.shape.out_dims);
+        let width = 1usize << (nv - pv);
+        // tables: eq(tau), eq(tau_r) broadcast, real, d, e, z, g, t, x, m, L
+        let mut tables = base_tables(&tau, pv, &cx.shape.out_dims);
         tables.extend(lw.aux.iter().map(|col| lift(col)));
         tables.push(lift(cx.input(0)));
         tables.push(broadcast(&lw.rows[MAX], width));
@@ -208,7 +230,7 @@ impl LayerKind for LogSoftmax {
             (c[3], vec![eq_s, re, col(Z)]),
         ];
         // rows[0] is S, rows[1] is c - 1
-        let claim = c[2] * rows[0] + c[3] * (rows[1] + EF::ONE);
+        let claim = c[2] * rows[0] + c[3] * (rows[1] + real_rows(cx.shape, &tau[sv..pv]));
         let mut kernel = ProductSum { tables, terms };
         let (sumcheck, point, _) = cx
             .hook
@@ -225,7 +247,7 @@ impl LayerKind for LogSoftmax {
             row,
         };
         // fails only for a forged witness (tests): the verifier refuses it
-        queue_claims(cx.layout, cx.public, claims, l, &tau, &point, &proof).ok();
+        queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, &proof).ok();
         LayerProof::LogSoftmax(proof)
     }
 
@@ -240,14 +262,14 @@ impl LayerKind for LogSoftmax {
             return Err(VerifyError::LayerKind { layer: cx.l });
         };
         let (l, sv) = (cx.l, cx.layout.sample_vars);
-        let nv = sv + cx.shape.out_vars;
+        let (nv, pv) = (sv + cx.shape.out_vars, prefix(cx.layout, cx.shape));
         let bad = VerifyError::LogSoftmax { layer: l };
         if p.rows.len() != ROWS - SUM || p.evals.len() != AUX + 1 {
             return Err(bad);
         }
         let tau = t.sample_vec(nv);
         t.absorb_ext(&p.rows);
-        // the bounds at tau_s: S - B[L] and B[L + 1] - 1 - S are their limbs
+        // the bounds at tau_r: S - B[L] and B[L + 1] - 1 - S are their limbs
         let row = |k: usize| p.rows[k - SUM];
         if row(SUM) - row(LO) != limbs(&p.rows, BELOW - SUM)
             || row(HI) - EF::ONE - row(SUM) != limbs(&p.rows, ABOVE - SUM)
@@ -255,7 +277,7 @@ impl LayerKind for LogSoftmax {
             return Err(bad);
         }
         let c = t.sample_vec(4);
-        let claim = c[2] * row(SUM) + c[3] * (row(COUNT) + EF::ONE);
+        let claim = c[2] * row(SUM) + c[3] * (row(COUNT) + real_rows(cx.shape, &tau[sv..pv]));
         let (point, fin) = sumcheck::verify(claim, nv, 3, &p.sumcheck, t).map_err(|source| {
             VerifyError::Sumcheck {
                 stage: format!("log-softmax layer {l} sumcheck"),
@@ -264,18 +286,17 @@ impl LayerKind for LogSoftmax {
         })?;
         t.absorb_ext(&p.evals);
         t.absorb_ext(&p.row);
-        let (ps, po) = point.split_at(sv);
-        let real = real_eval(&cx.shape.out_dims, po);
+        let real = real_eval(&cx.shape.out_dims, &point[sv..]);
         let v = &p.evals;
         let [m, log] = p.row;
         let value = eq_eval(&tau, &point)
             * real
             * (c[0] * (v[D] - m + v[AUX]) + c[1] * (v[T] - v[G] - log))
-            + eq_eval(&tau[..sv], ps) * real * (c[2] * v[E] + c[3] * v[Z]);
+            + eq_eval(&tau[..pv], &point[..pv]) * real * (c[2] * v[E] + c[3] * v[Z]);
         if fin != value {
             return Err(bad);
         }
-        queue_claims(cx.layout, cx.public, claims, l, &tau, &point, p)
+        queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, p)
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
@@ -286,27 +307,26 @@ impl LayerKind for LogSoftmax {
 }
 
 /// Queues a log-softmax proof's claims: its columns at the sumcheck's point, `m` and `L` at
-/// its sample part, the other per-sample columns at `tau_s`, the input at the point.
+/// its row part, the other per-row columns at `tau_r`, the input at the point.
 fn queue_claims(
     layout: &Layout,
     public: &Public,
     claims: &mut Claims,
-    l: usize,
+    (l, pv): (usize, usize),
     tau: &[EF],
     point: &[EF],
     p: &LogSoftmaxProof,
 ) -> Result<(), VerifyError> {
-    let sv = layout.sample_vars;
     aux_claims(layout, public, claims, l, point, &p.evals[..AUX])?;
-    let ps = point[..sv].to_vec();
-    claims.column(layout, public, Col::Row(l, MAX), ps.clone(), p.row[0])?;
-    claims.column(layout, public, Col::Row(l, LOG), ps, p.row[1])?;
+    let pr = point[..pv].to_vec();
+    claims.column(layout, public, Col::Row(l, MAX), pr.clone(), p.row[0])?;
+    claims.column(layout, public, Col::Row(l, LOG), pr, p.row[1])?;
     for k in SUM..ROWS {
         claims.column(
             layout,
             public,
             Col::Row(l, k),
-            tau[..sv].to_vec(),
+            tau[..pv].to_vec(),
             p.rows[k - SUM],
         )?;
     }

@@ -6,17 +6,17 @@
 //! ([`requant`]).
 
 pub mod add; // a + b at two scales: the accumulator is a combination of the inputs' values
-pub mod argmax; // the index of a vector's maximum: distinct keys, a one-hot index
+pub mod argmax; // the index of each row's maximum: distinct keys, a one-hot index
 pub mod avgpool; // average pool: a wiring sumcheck with unit coefficients
 pub mod conv; // 2-D convolution: an im2col sumcheck and a wiring sumcheck
 pub mod dense; // y = W x + b by a sumcheck over the inner index
-pub mod logsoftmax; // log-softmax of a vector: as softmax, then the log of the sum by bounds
+pub mod logsoftmax; // log-softmax of each row: as softmax, then the log of the sum by bounds
 pub mod map; // an element-wise function by table: one lookup per value
 pub mod maxpool; // max-pool: range-checked differences, a zero-check and a wiring sumcheck
 pub mod relayout; // copies of input positions (Transpose, Reshape, Concat, Resize): one wiring sumcheck
 pub mod requant; // out = clamp(round(acc * m / 2^32)) by a zero-check plus lookups
-mod rows; // the shared pieces of the per-sample vector ops (softmax, log-softmax, argmax)
-pub mod softmax; // softmax of a vector: row max, exponentials by table, their sum, a division
+mod rows; // the shared pieces of the row ops (softmax, log-softmax, argmax)
+pub mod softmax; // softmax of each row: row max, exponentials by table, their sum, a division
 
 use zkml_model::{LayerTrace, QuantLayer, Window};
 use zkml_proof::field::{EF, F};

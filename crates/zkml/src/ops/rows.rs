@@ -1,23 +1,62 @@
-//! What the ops on a per-sample vector (softmax, log-softmax, argmax) share: the first tables
-//! of their one sumcheck over `[samples][positions]`, and the claims on their own columns.
+//! What the row ops (softmax, log-softmax, argmax) share: the first tables of their one
+//! sumcheck over `[samples][rows][row]`, their per-row columns and the claims on their own
+//! columns.
+//!
+//! A row op works on each row (the last axis) of its input `[outer.., n]`, laid out padded per
+//! dimension, so a position's variables are the sample's, the row's within the sample (`outer`,
+//! none for one row) and the value's within the row; the first two together are the row
+//! variables (`prefix`). Per-row columns (`Col::Row`) have the row variables; at a padding row
+//! they hold 0 (a log-softmax's upper bound: see there), and identities that sum over every row
+//! count the real ones with [`real_rows`].
 
 use p3_field::PrimeCharacteristicRing;
 use zkml_proof::field::EF;
 use zkml_proof::mle::eq_table;
 
 use crate::error::VerifyError;
-use crate::layout::{Col, Layout, real_mask};
+use crate::layout::{Col, LayerShape, Layout, real_eval, real_mask};
 use crate::statement::{Claims, Public};
+use crate::witness::pad_rows;
 
-/// `eq(tau, z)`, `eq(tau_s, z_s)` and the real-position indicator of `dims`, over every
-/// position `z = (z_s, z_o)`: the weights of the sumcheck's terms.
-pub(crate) fn base_tables(tau: &[EF], sample_vars: usize, dims: &[usize]) -> Vec<Vec<EF>> {
+/// The number of row variables of a row op: samples, then rows within a sample.
+pub(crate) fn prefix(layout: &Layout, shape: &LayerShape) -> usize {
+    layout.sample_vars + shape.row_vars()
+}
+
+/// The MLE at `z` (the rows' variables within a sample) of the indicator of real rows.
+pub(crate) fn real_rows(shape: &LayerShape, z: &[EF]) -> EF {
+    real_eval(&shape.in_dims[..shape.in_dims.len() - 1], z)
+}
+
+/// `eq(tau, z)`, `eq(tau_r, z_r)` (`tau_r` the first `prefix` variables) and the real-position
+/// indicator of `dims` (one sample's), over every position `z`: the weights of the sumcheck's
+/// terms.
+pub(crate) fn base_tables(tau: &[EF], prefix: usize, dims: &[usize]) -> Vec<Vec<EF>> {
     let real: Vec<EF> = real_mask(dims)
         .iter()
         .map(|&r| if r { EF::ONE } else { EF::ZERO })
         .collect();
-    let eq_s = broadcast(&eq_table(&tau[..sample_vars]), real.len());
-    vec![eq_table(tau), eq_s, real.repeat(1 << sample_vars)]
+    let eq_r = broadcast(&eq_table(&tau[..prefix]), 1 << (tau.len() - prefix));
+    let samples = (1usize << tau.len()) / real.len();
+    vec![eq_table(tau), eq_r, real.repeat(samples)]
+}
+
+/// A per-row column: each sample's row values (`rows` per sample, C order over `outer`) laid
+/// out `[samples][outer padded]`, `fill` at the padding rows.
+pub(crate) fn row_column(values: &[Vec<i64>], outer: &[usize], fill: i64) -> Vec<i64> {
+    let mut col = pad_rows(values, outer);
+    let mask = real_mask(outer);
+    for (i, v) in col.iter_mut().enumerate() {
+        if !mask[i % mask.len()] {
+            *v = fill;
+        }
+    }
+    col
+}
+
+/// The axes before the last of a row op's input layout.
+pub(crate) fn outer(shape: &LayerShape) -> &[usize] {
+    &shape.in_dims[..shape.in_dims.len() - 1]
 }
 
 /// A column in the extension field.

@@ -1,28 +1,29 @@
-//! Softmax of the per-sample vector `x` (`n <= 256` values, laid out `[n]`), no
+//! Softmax of each row `x` (`n <= 256` values) of the input `[outer.., n]` (`ops/rows.rs`), no
 //! requantization: the semantics of `zkml_model::softmax` (`m = max x`, `d = m - x`,
 //! `e = E[d]` from the key's table, `S = sum e`, `y = floor((2 q e + S) / (2 S))`).
 //!
 //! Committed, per position: `d`, `e`, `z = [d = 0]`, the two byte limbs of `y`, four byte
-//! limbs each of `rem = 2 q e + S - 2 S y` and of `gap = 2 S - 1 - rem`; per sample: `m`, `S`
-//! and `c - 1`, `c` the number of maxima. Lookups: `(d, e)` into the exponential table (so
+//! limbs each of `rem = 2 q e + S - 2 S y` and of `gap = 2 S - 1 - rem`; per row: `m`, `S`
+//! and `c - 1`, `c` the number of maxima (all 0 at a padding row). Lookups: `(d, e)` into the exponential table (so
 //! `d` is in `[0, 2^bits)`), `(d, z)` into the zero table, every limb and `c - 1` a byte; at
 //! padding positions every column is 0 and the second columns are filled with `E[0]` and 1
-//! (see `ops/map.rs`). One sumcheck, at a random point `tau = (tau_s, tau_o)`, proves with
-//! random coefficients
+//! (see `ops/map.rs`). One sumcheck, at a random point `tau = (tau_r, tau_o)` (`tau_r` the row
+//! variables), proves with random coefficients
 //!
-//! - at every real position (weight `eq(tau, z) real(z_o)`): `d - m + x = 0`,
+//! - at every real position (weight `eq(tau, z) real(z)`): `d - m + x = 0`,
 //!   `2 q e + S - 2 S y - rem = 0`, `2 S - 1 - rem - gap = 0`, `y - y_0 - 256 y_1 = 0`;
-//! - `S(tau_s) = sum_{z} eq(tau_s, z_s) real(z_o) e(z)` and the same for `c(tau_s)` over `z`.
+//! - `S(tau_r) = sum_{z} eq(tau_r, z_r) real(z) e(z)`, and the same for `c` over `z`:
+//!   `(c - 1)(tau_r) + rows(tau_r)`, `rows` the real-row indicator (1 for one row).
 //!
-//! So `m` bounds every value and equals one (`c >= 1`), `S` is the sum of the exponentials,
-//! and with `0 <= rem < 2 S` (an integer identity: every term is below 2^42) `y` is the
-//! rounded quotient. Its claims: the columns at the sumcheck's point, `m` and `S` at its
-//! sample part, `S` and `c - 1` at `tau_s`, the input at the point.
+//! So `m` bounds every value of its row and equals one (`c >= 1`), `S` is the row's sum of the
+//! exponentials, and with `0 <= rem < 2 S` (an integer identity: every term is below 2^42) `y`
+//! is the rounded quotient. Its claims: the columns at the sumcheck's point, `m` and `S` at its
+//! row part, `S` and `c - 1` at `tau_r`, the input at the point.
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
 use zkml_model::QuantLayer;
-use zkml_model::softmax::SoftmaxLayer;
+use zkml_model::softmax::{SoftmaxLayer, SoftmaxRow};
 use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::mle::{eq_eval, evaluate};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
@@ -31,7 +32,9 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::Stage;
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Lookup, real_eval};
-use crate::ops::rows::{aux_claims, base_tables, broadcast, lift};
+use crate::ops::rows::{
+    aux_claims, base_tables, broadcast, lift, outer, prefix, real_rows, row_column,
+};
 use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::proof::LayerProof;
 use crate::statement::Claims;
@@ -56,8 +59,8 @@ const MAX: usize = 0;
 const SUM: usize = 1;
 const COUNT: usize = 2;
 
-/// A softmax layer's proof: `S` and `c - 1` at `tau_s`, the sumcheck, the columns at its point
-/// (`d, e, z, y_0, y_1, rem limbs, gap limbs, y, x`) and `m`, `S` at its sample part.
+/// A softmax layer's proof: `S` and `c - 1` at `tau_r`, the sumcheck, the columns at its point
+/// (`d, e, z, y_0, y_1, rem limbs, gap limbs, y, x`) and `m`, `S` at its row part.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SoftmaxProof {
     pub sum: EF,
@@ -73,8 +76,8 @@ struct Coeffs {
     q: EF,
 }
 
-/// The combined polynomial at one point from its factors: `eq(tau, z)`, `eq(tau_s, z_s)`,
-/// `real(z_o)`, the column values `v` (`d, e, z, y_0, y_1, rem.., gap.., y, x`) and `m`, `S`.
+/// The combined polynomial at one point from its factors: `eq(tau, z)`, `eq(tau_r, z_r)`,
+/// `real(z)`, the column values `v` (`d, e, z, y_0, y_1, rem.., gap.., y, x`) and `m`, `S`.
 fn combined(k: &Coeffs, eq: EF, eq_s: EF, real: EF, v: &[EF], m: EF, s: EF) -> EF {
     let limbs = |from: usize| {
         (0..R_LIMBS).fold(EF::ZERO, |acc, i| {
@@ -144,13 +147,26 @@ impl LayerKind for Softmax {
         let QuantLayer::Softmax(layer) = cx.layer else {
             unreachable!("a softmax layer")
         };
-        let rows: Vec<_> = cx.inputs.iter().map(|x| layer.row(x, cx.bits)).collect();
-        let per_position = |f: &dyn Fn(&zkml_model::softmax::SoftmaxRow, usize) -> i64| {
+        // each sample's rows
+        let rows: Vec<Vec<SoftmaxRow>> = cx
+            .inputs
+            .iter()
+            .map(|x| x.chunks(layer.n).map(|r| layer.row(r, cx.bits)).collect())
+            .collect();
+        let per_position = |f: &dyn Fn(&SoftmaxRow, usize) -> i64| {
             let v: Vec<Vec<i64>> = rows
                 .iter()
-                .map(|r| (0..layer.n).map(|j| f(r, j)).collect())
+                .map(|rs| {
+                    rs.iter()
+                        .flat_map(|r| (0..layer.n).map(|j| f(r, j)))
+                        .collect()
+                })
                 .collect();
             pad_rows(&v, &cx.shape.out_dims)
+        };
+        let per_row = |f: &dyn Fn(&SoftmaxRow) -> i64| {
+            let v: Vec<Vec<i64>> = rows.iter().map(|rs| rs.iter().map(f).collect()).collect();
+            row_column(&v, outer(cx.shape), 0)
         };
         let limb = |v: i64, k: usize| (v >> (8 * k)) & 0xFF;
         let mut aux: Vec<Vec<i64>> = vec![
@@ -163,11 +179,9 @@ impl LayerKind for Softmax {
         aux.extend((0..R_LIMBS).map(|k| per_position(&|r, j| limb(r.rem[j], k))));
         aux.extend((0..R_LIMBS).map(|k| per_position(&|r, j| limb(2 * r.sum - 1 - r.rem[j], k))));
         let row_cols: Vec<Vec<i64>> = vec![
-            rows.iter().map(|r| r.max).collect(),
-            rows.iter().map(|r| r.sum).collect(),
-            rows.iter()
-                .map(|r| r.d.iter().filter(|&&d| d == 0).count() as i64 - 1)
-                .collect(),
+            per_row(&|r| r.max),
+            per_row(&|r| r.sum),
+            per_row(&|r| r.d.iter().filter(|&&d| d == 0).count() as i64 - 1),
         ];
         for (t, c) in counts.iter_mut() {
             let mut bump = |v: i64| {
@@ -185,7 +199,10 @@ impl LayerKind for Softmax {
                 _ => {}
             }
         }
-        let out: Vec<&[i64]> = rows.iter().map(|r| r.out.as_slice()).collect();
+        let out: Vec<Vec<i64>> = rows
+            .iter()
+            .map(|rs| rs.iter().flat_map(|r| r.out.clone()).collect())
+            .collect();
         let mut w = LayerWitness::unrequantized(pad_rows(&out, &cx.shape.out_dims), Vec::new());
         w.aux = aux
             .iter()
@@ -200,20 +217,20 @@ impl LayerKind for Softmax {
 
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
         let (l, sv) = (cx.l, cx.layout.sample_vars);
-        let nv = sv + cx.shape.out_vars;
+        let (nv, pv) = (sv + cx.shape.out_vars, prefix(cx.layout, cx.shape));
         let lw = &cx.w.layers[l];
         let tau = t.sample_vec(nv);
-        let tau_s = &tau[..sv];
+        let tau_r = &tau[..pv];
         let mut sums = [
-            evaluate(&lw.rows[SUM], tau_s),
-            evaluate(&lw.rows[COUNT], tau_s),
+            evaluate(&lw.rows[SUM], tau_r),
+            evaluate(&lw.rows[COUNT], tau_r),
         ];
         cx.hook.edit(crate::cheat::Msg::SoftmaxSums(l), &mut sums);
         let [sum, count] = sums;
         t.absorb_ext(&sums);
         let k = coeffs(t, cx.layout.bits);
-        let width = 1usize << cx.shape.out_vars;
-        let mut tables = base_tables(&tau, sv, &cx.shape.out_dims);
+        let width = 1usize << (nv - pv);
+        let mut tables = base_tables(&tau, pv, &cx.shape.out_dims);
         tables.extend(lw.aux.iter().map(|c| lift(c)));
         tables.push(lift(&lw.cols.out));
         tables.push(lift(cx.input(0)));
@@ -248,7 +265,7 @@ impl LayerKind for Softmax {
         at_real(-c3 * F::from_u64(256), &[col(Y_LIMBS + 1)]);
         terms.push((c4, vec![eq_s, re, col(E)]));
         terms.push((c5, vec![eq_s, re, col(Z)]));
-        let claim = c4 * sum + c5 * (count + EF::ONE);
+        let claim = c4 * sum + c5 * (count + real_rows(cx.shape, &tau[sv..pv]));
         let mut kernel = ProductSum { tables, terms };
         let (sumcheck, point, _) = cx
             .hook
@@ -266,7 +283,7 @@ impl LayerKind for Softmax {
             row,
         };
         // fails only for a forged witness (tests): the verifier refuses it
-        queue_claims(cx.layout, cx.public, claims, l, &tau, &point, &proof).ok();
+        queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, &proof).ok();
         LayerProof::Softmax(proof)
     }
 
@@ -281,14 +298,14 @@ impl LayerKind for Softmax {
             return Err(VerifyError::LayerKind { layer: cx.l });
         };
         let (l, sv) = (cx.l, cx.layout.sample_vars);
-        let nv = sv + cx.shape.out_vars;
+        let (nv, pv) = (sv + cx.shape.out_vars, prefix(cx.layout, cx.shape));
         if p.evals.len() != AUX + 2 {
             return Err(VerifyError::Softmax { layer: l });
         }
         let tau = t.sample_vec(nv);
         t.absorb_ext(&[p.sum, p.count]);
         let k = coeffs(t, cx.layout.bits);
-        let claim = k.c[4] * p.sum + k.c[5] * (p.count + EF::ONE);
+        let claim = k.c[4] * p.sum + k.c[5] * (p.count + real_rows(cx.shape, &tau[sv..pv]));
         let (point, fin) = sumcheck::verify(claim, nv, 4, &p.sumcheck, t).map_err(|source| {
             VerifyError::Sumcheck {
                 stage: format!("softmax layer {l} sumcheck"),
@@ -297,13 +314,11 @@ impl LayerKind for Softmax {
         })?;
         t.absorb_ext(&p.evals);
         t.absorb_ext(&p.row);
-        let (tau_s, _) = tau.split_at(sv);
-        let (ps, po) = point.split_at(sv);
-        let real = real_eval(&cx.shape.out_dims, po);
+        let real = real_eval(&cx.shape.out_dims, &point[sv..]);
         let value = combined(
             &k,
             eq_eval(&tau, &point),
-            eq_eval(tau_s, ps),
+            eq_eval(&tau[..pv], &point[..pv]),
             real,
             &p.evals,
             p.row[0],
@@ -312,7 +327,7 @@ impl LayerKind for Softmax {
         if fin != value {
             return Err(VerifyError::Softmax { layer: l });
         }
-        queue_claims(cx.layout, cx.public, claims, l, &tau, &point, p)
+        queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, p)
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
@@ -323,24 +338,23 @@ impl LayerKind for Softmax {
 }
 
 /// Queues a softmax proof's claims: its columns at the sumcheck's point, `m` and `S` at its
-/// sample part, `S` and `c - 1` at `tau_s`, the input at the point.
+/// row part, `S` and `c - 1` at `tau_r`, the input at the point.
 fn queue_claims(
     layout: &crate::layout::Layout,
     public: &crate::statement::Public,
     claims: &mut Claims,
-    l: usize,
+    (l, pv): (usize, usize),
     tau: &[EF],
     point: &[EF],
     p: &SoftmaxProof,
 ) -> Result<(), VerifyError> {
-    let sv = layout.sample_vars;
     aux_claims(layout, public, claims, l, point, &p.evals[..AUX])?;
     claims.column(layout, public, Col::Out(l), point.to_vec(), p.evals[AUX])?;
-    let ps = point[..sv].to_vec();
-    claims.column(layout, public, Col::Row(l, MAX), ps.clone(), p.row[0])?;
-    claims.column(layout, public, Col::Row(l, SUM), ps, p.row[1])?;
-    let tau_s = tau[..sv].to_vec();
-    claims.column(layout, public, Col::Row(l, SUM), tau_s.clone(), p.sum)?;
-    claims.column(layout, public, Col::Row(l, COUNT), tau_s, p.count)?;
+    let pr = point[..pv].to_vec();
+    claims.column(layout, public, Col::Row(l, MAX), pr.clone(), p.row[0])?;
+    claims.column(layout, public, Col::Row(l, SUM), pr, p.row[1])?;
+    let tau_r = tau[..pv].to_vec();
+    claims.column(layout, public, Col::Row(l, SUM), tau_r.clone(), p.sum)?;
+    claims.column(layout, public, Col::Row(l, COUNT), tau_r, p.count)?;
     claims.layer_input(layout, public, (l, 0), point.to_vec(), p.evals[AUX + 1])
 }
