@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
+use crate::layer::{Layer, LayerTrace, first, requantized};
 use crate::requant::check_row_bounds;
 
 /// Elementwise `a + b` of two tensors of the same shape, rescaled and requantized.
@@ -68,5 +69,52 @@ impl AddLayer {
             )));
         }
         check_row_bounds(self.acc_max(bits), 1, bits).map_err(err)
+    }
+}
+
+impl Layer for AddLayer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn out_scale(&self) -> f64 {
+        self.out_scale
+    }
+
+    fn input_len(&self) -> usize {
+        self.len()
+    }
+
+    fn out_layout(&self) -> Vec<usize> {
+        self.shape.clone()
+    }
+
+    fn in_layout(&self) -> Option<Vec<usize>> {
+        Some(self.shape.clone())
+    }
+
+    fn arity(&self) -> usize {
+        2
+    }
+
+    fn requantization(&self) -> Option<(&[i64], usize, bool)> {
+        let per = self.shape[1..].iter().product();
+        Some((&self.multiplier, per, self.relu))
+    }
+
+    fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
+        let b = xs.get(1).copied().unwrap_or_default();
+        let per = self.shape[1..].iter().product();
+        requantized(
+            self.accumulate(first(xs), b),
+            &self.multiplier,
+            per,
+            self.relu,
+            bits,
+        )
+    }
+
+    fn check(&self, bits: u32) -> Result<(), ModelError> {
+        self.validate(bits)
     }
 }

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
+use crate::layer::{Layer, LayerTrace, first, plain};
 use crate::requant::activation_range;
+use crate::softmax::{row_layout, rows};
 
 /// ArgMax of each row of `n` values of a per-sample tensor `[outer.., n]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,6 +56,37 @@ impl ArgMaxLayer {
             layer: self.name.clone(),
             detail: format!("an argmax of {} values (1..={most} at {bits} bits)", self.n),
         })
+    }
+}
+
+impl Layer for ArgMaxLayer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// An index is an integer: scale 1.
+    fn out_scale(&self) -> f64 {
+        1.0
+    }
+
+    fn input_len(&self) -> usize {
+        self.n * rows(&self.outer)
+    }
+
+    fn out_layout(&self) -> Vec<usize> {
+        row_layout(&self.outer, 1)
+    }
+
+    fn in_layout(&self) -> Option<Vec<usize>> {
+        Some(row_layout(&self.outer, self.n))
+    }
+
+    fn trace(&self, xs: &[&[i64]], _bits: u32) -> LayerTrace {
+        plain(self.forward(first(xs)))
+    }
+
+    fn check(&self, bits: u32) -> Result<(), ModelError> {
+        self.validate(bits)
     }
 }
 

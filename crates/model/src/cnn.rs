@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
+use crate::layer::{Layer, LayerTrace, first, plain, requantized};
 use crate::requant::{check_row_bounds, max_abs_acc, weight_max};
 
 /// The geometry of a 2-D window op: kernel, strides and pads (auto_pad already resolved).
@@ -369,4 +370,121 @@ fn window_fold<T: Copy>(
         }
     }
     out
+}
+
+impl Layer for ConvLayer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn out_scale(&self) -> f64 {
+        self.out_scale
+    }
+
+    fn input_len(&self) -> usize {
+        self.in_shape.iter().product()
+    }
+
+    fn out_layout(&self) -> Vec<usize> {
+        self.out_shape.to_vec()
+    }
+
+    fn in_layout(&self) -> Option<Vec<usize>> {
+        Some(self.in_shape.to_vec())
+    }
+
+    fn requantization(&self) -> Option<(&[i64], usize, bool)> {
+        let per = self.out_shape[1] * self.out_shape[2];
+        Some((&self.multiplier, per, self.relu))
+    }
+
+    fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
+        let per = self.out_shape[1] * self.out_shape[2];
+        requantized(
+            self.accumulate(first(xs)),
+            &self.multiplier,
+            per,
+            self.relu,
+            bits,
+        )
+    }
+
+    fn check(&self, bits: u32) -> Result<(), ModelError> {
+        self.validate(bits)
+    }
+}
+
+impl Layer for MaxPoolLayer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn out_scale(&self) -> f64 {
+        self.out_scale
+    }
+
+    fn input_len(&self) -> usize {
+        self.in_shape.iter().product()
+    }
+
+    fn out_layout(&self) -> Vec<usize> {
+        self.out_shape.to_vec()
+    }
+
+    fn in_layout(&self) -> Option<Vec<usize>> {
+        Some(self.in_shape.to_vec())
+    }
+
+    fn trace(&self, xs: &[&[i64]], _bits: u32) -> LayerTrace {
+        plain(self.forward(first(xs)))
+    }
+
+    fn check(&self, _bits: u32) -> Result<(), ModelError> {
+        self.validate()
+    }
+}
+
+impl Layer for AvgPoolLayer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn out_scale(&self) -> f64 {
+        self.out_scale
+    }
+
+    fn input_len(&self) -> usize {
+        self.in_shape.iter().product()
+    }
+
+    fn out_layout(&self) -> Vec<usize> {
+        self.out_shape.to_vec()
+    }
+
+    fn in_layout(&self) -> Option<Vec<usize>> {
+        Some(self.in_shape.to_vec())
+    }
+
+    fn requantization(&self) -> Option<(&[i64], usize, bool)> {
+        Some((
+            &self.multiplier,
+            self.output_len_per_multiplier(),
+            self.relu,
+        ))
+    }
+
+    fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
+        let per = self.output_len_per_multiplier();
+        requantized(
+            self.accumulate(first(xs)),
+            &self.multiplier,
+            per,
+            self.relu,
+            bits,
+        )
+    }
+
+    fn check(&self, bits: u32) -> Result<(), ModelError> {
+        self.validate(bits)
+    }
 }

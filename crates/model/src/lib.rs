@@ -15,8 +15,11 @@
 //! - [`requant`]: [`requantize`], the exact fixed-point requantization the prover relies on.
 //! - [`relayout`]: the permutation of an activation (a Transpose, a Reshape read in another
 //!   layout).
-//! - [`quantized`]: [`QuantizedModel`], its layers, integer inference, validation.
-//! - [`argmax`]: the index of a vector's maximum (a classifier's label).
+//! - [`layer`]: [`Layer`], what inference needs of every quantized layer kind (each kind
+//!   implements it in its own file).
+//! - [`quantized`]: [`QuantizedModel`], the registry of layer kinds ([`QuantLayer`]), the
+//!   dense layer, integer inference, validation.
+//! - [`argmax`]: the index of each row's maximum (a classifier's label).
 //! - [`softmax`]: softmax and log-softmax of each row (the last axis), exact integer semantics.
 //! - [`map`]: element-wise functions (Sigmoid, GELU, ...) as expressions and quantized tables.
 //! - [`inputs`]: EZKL/DeepProve style input JSON, calibration files.
@@ -28,6 +31,7 @@ pub mod cnn;
 pub mod error;
 pub mod graph;
 pub mod inputs;
+pub mod layer;
 pub mod map;
 pub mod onnx;
 pub mod quantize;
@@ -46,11 +50,12 @@ pub use graph::{AvgPool, BatchDim, Conv, Dense, FoldedNode, Graph, MaxPool, Node
 pub use inputs::{
     InputSpec, Inputs, load_calibration, load_inputs, parse_calibration, parse_inputs,
 };
+pub use layer::{Layer, LayerTrace};
 pub use map::{Bin, Expr, Func, MapLayer};
 pub use onnx::{import_onnx, import_onnx_bytes};
 pub use quantize::{QuantConfig, ScaleMode, quantize, random_calibration};
 pub use quantized::{
-    DenseLayer, LayerTrace, OutputSpec, QuantLayer, QuantizedModel, quantize_values, split_outputs,
+    DenseLayer, OutputSpec, QuantLayer, QuantizedModel, quantize_values, split_outputs,
 };
 pub use reference::FloatReference;
 pub use relayout::{Placement, RelayoutLayer};

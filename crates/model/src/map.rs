@@ -13,6 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
+use crate::layer::{Layer, LayerTrace, first, plain};
 use crate::requant::activation_range;
 
 /// A scalar function of one variable.
@@ -381,6 +382,38 @@ impl MapLayer {
             });
         }
         Ok(())
+    }
+}
+
+impl Layer for MapLayer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn out_scale(&self) -> f64 {
+        self.out_scale
+    }
+
+    fn input_len(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    fn out_layout(&self) -> Vec<usize> {
+        self.dims.clone()
+    }
+
+    /// A map of one table keeps its input's layout; one with a table per channel reads the
+    /// channel first, as `dims` says.
+    fn in_layout(&self) -> Option<Vec<usize>> {
+        (self.channels > 1).then(|| self.dims.clone())
+    }
+
+    fn trace(&self, xs: &[&[i64]], _bits: u32) -> LayerTrace {
+        plain(self.forward(first(xs)))
+    }
+
+    fn check(&self, bits: u32) -> Result<(), ModelError> {
+        self.validate(bits)
     }
 }
 

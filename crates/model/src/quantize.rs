@@ -679,7 +679,7 @@ pub fn quantize(
         let scale_of = |t: usize| {
             t.checked_sub(1)
                 .and_then(|l| layers.get(l))
-                .map_or(input_scale, QuantLayer::out_scale)
+                .map_or(input_scale, |l| l.out_scale())
         };
         let s_in = scale_of(reads.first().copied().unwrap_or(0));
         let s_out = activation_scale(max, config.bits);
@@ -821,8 +821,8 @@ fn join_outputs(
         let last = layers.last();
         return Ok(vec![OutputSpec {
             name: graph.output_name.clone(),
-            len: last.map_or(0, QuantLayer::output_len),
-            scale: last.map_or(1.0, QuantLayer::out_scale),
+            len: last.map_or(0, |l| l.output_len()),
+            scale: last.map_or(1.0, |l| l.out_scale()),
         }]);
     }
     let tensors: Vec<(String, usize)> = graph
@@ -890,7 +890,7 @@ fn relayout(
     input_scale: f64,
 ) -> (Vec<QuantLayer>, Vec<Vec<usize>>) {
     // the model input is laid out as a window op that reads it first wants it, else flat
-    let input = match old.first().map(QuantLayer::in_layout) {
+    let input = match old.first().map(|l| l.in_layout()) {
         Some(Some(dims)) if !matches!(old[0], QuantLayer::Add(_)) => dims,
         _ => vec![input_len],
     };

@@ -8,11 +8,13 @@ use crate::cnn::{AvgPoolLayer, ConvLayer, MaxPoolLayer};
 use crate::error::ModelError;
 use crate::graph::BatchDim;
 use crate::inputs::InputSpec;
+pub use crate::layer::{Layer, LayerTrace};
+use crate::layer::{first, requantized};
 use crate::map::MapLayer;
 use crate::quantize::ScaleMode;
 use crate::relayout::RelayoutLayer;
-use crate::requant::{activation_range, check_row_bounds, max_abs_acc, requantize, weight_max};
-use crate::softmax::{LogSoftmaxLayer, SoftmaxLayer, rows};
+use crate::requant::{activation_range, check_row_bounds, max_abs_acc, weight_max};
+use crate::softmax::{LogSoftmaxLayer, SoftmaxLayer};
 
 /// A dense layer with integer weights, fused requantization and optional fused ReLU.
 ///
@@ -49,16 +51,6 @@ pub enum QuantLayer {
     ArgMax(ArgMaxLayer),
 }
 
-/// One layer's exact integer result on one sample.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerTrace {
-    /// The accumulators before requantization (dense, conv, average pool); `None` for
-    /// max-pool.
-    pub acc: Option<Vec<i64>>,
-    /// The layer's output.
-    pub out: Vec<i64>,
-}
-
 /// Quantized layers, each reading the model input or earlier layers' outputs: symmetric
 /// quantization, zero point 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -82,11 +74,6 @@ pub struct QuantizedModel {
     /// The graph's outputs, in order: each one's part of the last layer's output (which joins
     /// them when there are several); empty: one unnamed output, the last layer's.
     pub outputs: Vec<OutputSpec>,
-}
-
-/// The layout of a row op's tensor `[outer.., n]`: `[n]` for one row.
-pub fn row_layout(outer: &[usize], n: usize) -> Vec<usize> {
-    outer.iter().copied().chain([n]).collect()
 }
 
 /// Each output's name and dequantized values in one sample's output `yq` (the last layer's):
@@ -166,189 +153,63 @@ impl DenseLayer {
     }
 }
 
-impl QuantLayer {
-    /// Number of inputs (per sample).
-    pub fn input_len(&self) -> usize {
+impl std::ops::Deref for QuantLayer {
+    type Target = dyn Layer;
+
+    /// The registry: each kind's [`Layer`].
+    fn deref(&self) -> &(dyn Layer + 'static) {
         match self {
-            QuantLayer::Dense(d) => d.n_in,
-            QuantLayer::Conv(c) => c.in_shape.iter().product(),
-            QuantLayer::MaxPool(p) => p.in_shape.iter().product(),
-            QuantLayer::AvgPool(p) => p.in_shape.iter().product(),
-            QuantLayer::Add(a) => a.len(),
-            QuantLayer::Relayout(r) => r.input_len(),
-            QuantLayer::Map(m) => m.input_len(),
-            QuantLayer::Softmax(s) => s.n * rows(&s.outer),
-            QuantLayer::LogSoftmax(s) => s.n * rows(&s.outer),
-            QuantLayer::ArgMax(a) => a.n * rows(&a.outer),
+            QuantLayer::Dense(l) => l,
+            QuantLayer::Conv(l) => l,
+            QuantLayer::MaxPool(l) => l,
+            QuantLayer::AvgPool(l) => l,
+            QuantLayer::Add(l) => l,
+            QuantLayer::Relayout(l) => l,
+            QuantLayer::Map(l) => l,
+            QuantLayer::Softmax(l) => l,
+            QuantLayer::LogSoftmax(l) => l,
+            QuantLayer::ArgMax(l) => l,
         }
     }
+}
 
-    /// Number of outputs (per sample).
-    pub fn output_len(&self) -> usize {
-        match self {
-            QuantLayer::Dense(d) => d.n_out,
-            QuantLayer::Conv(c) => c.out_shape.iter().product(),
-            QuantLayer::MaxPool(p) => p.out_shape.iter().product(),
-            QuantLayer::AvgPool(p) => p.out_shape.iter().product(),
-            QuantLayer::Add(a) => a.len(),
-            QuantLayer::Relayout(r) => r.output_len(),
-            QuantLayer::Map(m) => m.input_len(),
-            QuantLayer::Softmax(s) => s.n * rows(&s.outer),
-            QuantLayer::LogSoftmax(s) => s.n * rows(&s.outer),
-            QuantLayer::ArgMax(a) => rows(&a.outer),
-        }
+impl Layer for DenseLayer {
+    fn name(&self) -> &str {
+        &self.name
     }
 
-    /// Scale of the layer's output.
-    pub fn out_scale(&self) -> f64 {
-        match self {
-            QuantLayer::Dense(d) => d.out_scale,
-            QuantLayer::Conv(c) => c.out_scale,
-            QuantLayer::MaxPool(p) => p.out_scale,
-            QuantLayer::AvgPool(p) => p.out_scale,
-            QuantLayer::Add(a) => a.out_scale,
-            QuantLayer::Relayout(r) => r.out_scale,
-            QuantLayer::Map(m) => m.out_scale,
-            QuantLayer::Softmax(s) => s.out_scale,
-            QuantLayer::LogSoftmax(s) => s.out_scale,
-            QuantLayer::ArgMax(_) => 1.0,
-        }
+    fn out_scale(&self) -> f64 {
+        self.out_scale
     }
 
-    /// Name (from the ONNX node).
-    pub fn name(&self) -> &str {
-        match self {
-            QuantLayer::Dense(d) => &d.name,
-            QuantLayer::Conv(c) => &c.name,
-            QuantLayer::MaxPool(p) => &p.name,
-            QuantLayer::AvgPool(p) => &p.name,
-            QuantLayer::Add(a) => &a.name,
-            QuantLayer::Relayout(r) => &r.name,
-            QuantLayer::Map(m) => &m.name,
-            QuantLayer::Softmax(s) => &s.name,
-            QuantLayer::LogSoftmax(s) => &s.name,
-            QuantLayer::ArgMax(a) => &a.name,
-        }
+    fn input_len(&self) -> usize {
+        self.n_in
     }
 
-    /// The layout a proof writes the output in: `[n]` for a dense layer, `[C][H][W]` for a
-    /// window op (conv, pools), a sum's shape, a relayout's `out_dims`. Values are C-ordered in
-    /// every case; the layout is how the proof pads them (per dimension).
-    pub fn out_layout(&self) -> Vec<usize> {
-        match self {
-            QuantLayer::Dense(d) => vec![d.n_out],
-            QuantLayer::Conv(c) => c.out_shape.to_vec(),
-            QuantLayer::MaxPool(p) => p.out_shape.to_vec(),
-            QuantLayer::AvgPool(p) => p.out_shape.to_vec(),
-            QuantLayer::Add(a) => a.shape.clone(),
-            QuantLayer::Relayout(r) => r.out_dims.clone(),
-            QuantLayer::Map(m) => m.dims.clone(),
-            QuantLayer::Softmax(s) => row_layout(&s.outer, s.n),
-            QuantLayer::LogSoftmax(s) => row_layout(&s.outer, s.n),
-            QuantLayer::ArgMax(a) => row_layout(&a.outer, 1),
-        }
+    fn out_layout(&self) -> Vec<usize> {
+        vec![self.n_out]
     }
 
-    /// The layout the layer reads its inputs in; `None` for a dense layer, which reads any
-    /// (its weight columns are permuted to its input's layout at setup), and a map of one
-    /// table, which keeps it (a map with a table per channel reads the channel first).
-    pub fn in_layout(&self) -> Option<Vec<usize>> {
-        match self {
-            QuantLayer::Map(m) if m.channels > 1 => Some(m.dims.clone()),
-            QuantLayer::Dense(_) | QuantLayer::Map(_) => None,
-            QuantLayer::Conv(c) => Some(c.in_shape.to_vec()),
-            QuantLayer::MaxPool(p) => Some(p.in_shape.to_vec()),
-            QuantLayer::AvgPool(p) => Some(p.in_shape.to_vec()),
-            QuantLayer::Add(a) => Some(a.shape.clone()),
-            QuantLayer::Relayout(r) => Some(r.in_dims.clone()),
-            QuantLayer::Softmax(s) => Some(row_layout(&s.outer, s.n)),
-            QuantLayer::LogSoftmax(s) => Some(row_layout(&s.outer, s.n)),
-            QuantLayer::ArgMax(a) => Some(row_layout(&a.outer, a.n)),
-        }
+    fn in_layout(&self) -> Option<Vec<usize>> {
+        None
     }
 
-    /// Number of tensors the layer reads (2 for a sum, else 1).
-    pub fn arity(&self) -> usize {
-        if matches!(self, QuantLayer::Add(_)) {
-            2
-        } else {
-            1
-        }
+    fn requantization(&self) -> Option<(&[i64], usize, bool)> {
+        Some((&self.multiplier, 1, self.relu))
     }
 
-    /// The accumulators of one sample for a requantizing layer (dense, conv, average pool,
-    /// sum) from its inputs; `None` for a layer without requantization (max-pool, relayout, map).
-    pub fn accumulate(&self, xs: &[&[i64]]) -> Option<Vec<i64>> {
-        let x = xs.first().copied().unwrap_or_default();
-        match self {
-            QuantLayer::Dense(d) => Some(d.accumulate(x)),
-            QuantLayer::Conv(c) => Some(c.accumulate(x)),
-            QuantLayer::AvgPool(p) => Some(p.accumulate(x)),
-            QuantLayer::Add(a) => Some(a.accumulate(x, xs.get(1).copied().unwrap_or_default())),
-            QuantLayer::MaxPool(_)
-            | QuantLayer::Relayout(_)
-            | QuantLayer::Map(_)
-            | QuantLayer::Softmax(_)
-            | QuantLayer::LogSoftmax(_)
-            | QuantLayer::ArgMax(_) => None,
-        }
+    fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
+        requantized(
+            self.accumulate(first(xs)),
+            &self.multiplier,
+            1,
+            self.relu,
+            bits,
+        )
     }
 
-    /// The requantization of a requantizing layer (dense, conv, average pool, sum): the
-    /// multipliers (per dense row, per output channel), how many consecutive outputs share
-    /// one, and whether ReLU is fused; `None` for max-pool and relayout.
-    pub fn requantization(&self) -> Option<(&[i64], usize, bool)> {
-        match self {
-            QuantLayer::Dense(d) => Some((&d.multiplier, 1, d.relu)),
-            QuantLayer::Conv(c) => Some((&c.multiplier, c.out_shape[1] * c.out_shape[2], c.relu)),
-            QuantLayer::AvgPool(p) => {
-                let per = p.output_len_per_multiplier();
-                Some((&p.multiplier, per, p.relu))
-            }
-            QuantLayer::Add(a) => Some((&a.multiplier, a.shape[1..].iter().product(), a.relu)),
-            QuantLayer::MaxPool(_)
-            | QuantLayer::Relayout(_)
-            | QuantLayer::Map(_)
-            | QuantLayer::Softmax(_)
-            | QuantLayer::LogSoftmax(_)
-            | QuantLayer::ArgMax(_) => None,
-        }
-    }
-
-    /// Exact integer inference of one sample from the layer's inputs, keeping the
-    /// accumulators.
-    pub fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
-        let x = xs.first().copied().unwrap_or_default();
-        let out = match self {
-            QuantLayer::MaxPool(p) => p.forward(x),
-            QuantLayer::Relayout(r) => r.forward(x),
-            QuantLayer::Map(m) => m.forward(x),
-            QuantLayer::Softmax(s) => s.forward(x, bits),
-            QuantLayer::LogSoftmax(s) => s.forward(x, bits),
-            QuantLayer::ArgMax(a) => a.forward(x),
-            QuantLayer::Dense(_)
-            | QuantLayer::Conv(_)
-            | QuantLayer::AvgPool(_)
-            | QuantLayer::Add(_) => {
-                let acc = self.accumulate(xs).unwrap_or_default();
-                let (m, per, relu) = self.requantization().unwrap_or((&[], 1, false));
-                let out = acc
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &a)| requantize(a, m.get(k / per).copied().unwrap_or(0), relu, bits))
-                    .collect();
-                return LayerTrace {
-                    acc: Some(acc),
-                    out,
-                };
-            }
-        };
-        LayerTrace { acc: None, out }
-    }
-
-    /// Exact integer forward of one sample from the layer's inputs.
-    pub fn forward(&self, xs: &[&[i64]], bits: u32) -> Vec<i64> {
-        self.trace(xs, bits).out
+    fn check(&self, bits: u32) -> Result<(), ModelError> {
+        self.validate(bits)
     }
 }
 
@@ -362,7 +223,7 @@ impl QuantizedModel {
     pub fn output_len(&self) -> usize {
         self.layers
             .last()
-            .map_or(self.input_len(), QuantLayer::output_len)
+            .map_or(self.input_len(), |l| l.output_len())
     }
 
     /// What an input JSON document must hold for this model.
@@ -439,7 +300,7 @@ impl QuantizedModel {
         let scale = self
             .layers
             .last()
-            .map_or(self.input_scale, QuantLayer::out_scale);
+            .map_or(self.input_scale, |l| l.out_scale());
         split_outputs(&self.outputs, yq, scale)
     }
 
@@ -505,18 +366,7 @@ impl QuantizedModel {
                     )));
                 }
             }
-            match layer {
-                QuantLayer::Dense(d) => d.validate(self.bits)?,
-                QuantLayer::Conv(c) => c.validate(self.bits)?,
-                QuantLayer::MaxPool(p) => p.validate()?,
-                QuantLayer::AvgPool(p) => p.validate(self.bits)?,
-                QuantLayer::Add(a) => a.validate(self.bits)?,
-                QuantLayer::Relayout(r) => r.validate()?,
-                QuantLayer::Map(m) => m.validate(self.bits)?,
-                QuantLayer::Softmax(s) => s.validate(self.bits)?,
-                QuantLayer::LogSoftmax(s) => s.validate(self.bits)?,
-                QuantLayer::ArgMax(a) => a.validate(self.bits)?,
-            }
+            layer.check(self.bits)?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::graph::permuted_sources;
+use crate::layer::{Layer, LayerTrace, first, plain};
 
 /// Largest rank of a relayout's shapes.
 pub const MAX_RANK: usize = 8;
@@ -218,4 +219,34 @@ pub fn shape_error(
         ));
     }
     None
+}
+
+impl Layer for RelayoutLayer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn out_scale(&self) -> f64 {
+        self.out_scale
+    }
+
+    fn input_len(&self) -> usize {
+        self.view.iter().product()
+    }
+
+    fn out_layout(&self) -> Vec<usize> {
+        self.out_dims.clone()
+    }
+
+    fn in_layout(&self) -> Option<Vec<usize>> {
+        Some(self.in_dims.clone())
+    }
+
+    fn trace(&self, xs: &[&[i64]], _bits: u32) -> LayerTrace {
+        plain(self.forward(first(xs)))
+    }
+
+    fn check(&self, _bits: u32) -> Result<(), ModelError> {
+        self.validate()
+    }
 }

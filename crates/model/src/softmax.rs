@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
+use crate::layer::{Layer, LayerTrace, first, plain};
 use crate::requant::activation_range;
 
 /// Fixed-point bits of the exponentials (`E[0] = 2^EXP_BITS`).
@@ -303,6 +304,71 @@ pub fn log_tables_ok(steps: &[i64], bounds: &[i64], bits: u32) -> bool {
         && bounds.windows(2).all(|w| w[0] <= w[1])
         && bounds[usize::try_from(half - 1).unwrap_or(0)] >= BOUND_CAP
         && bounds.iter().all(|&b| b <= BOUND_CAP)
+}
+
+impl Layer for SoftmaxLayer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn out_scale(&self) -> f64 {
+        self.out_scale
+    }
+
+    fn input_len(&self) -> usize {
+        self.n * rows(&self.outer)
+    }
+
+    fn out_layout(&self) -> Vec<usize> {
+        row_layout(&self.outer, self.n)
+    }
+
+    fn in_layout(&self) -> Option<Vec<usize>> {
+        Some(row_layout(&self.outer, self.n))
+    }
+
+    fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
+        plain(self.forward(first(xs), bits))
+    }
+
+    fn check(&self, bits: u32) -> Result<(), ModelError> {
+        self.validate(bits)
+    }
+}
+
+impl Layer for LogSoftmaxLayer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn out_scale(&self) -> f64 {
+        self.out_scale
+    }
+
+    fn input_len(&self) -> usize {
+        self.n * rows(&self.outer)
+    }
+
+    fn out_layout(&self) -> Vec<usize> {
+        row_layout(&self.outer, self.n)
+    }
+
+    fn in_layout(&self) -> Option<Vec<usize>> {
+        Some(row_layout(&self.outer, self.n))
+    }
+
+    fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
+        plain(self.forward(first(xs), bits))
+    }
+
+    fn check(&self, bits: u32) -> Result<(), ModelError> {
+        self.validate(bits)
+    }
+}
+
+/// The layout of a row op's tensor `[outer.., n]`: `[n]` for one row.
+pub fn row_layout(outer: &[usize], n: usize) -> Vec<usize> {
+    outer.iter().copied().chain([n]).collect()
 }
 
 #[cfg(test)]

@@ -237,7 +237,7 @@ fn error_bound(graph: &Graph, model: &QuantizedModel, x: &[f32]) -> Vec<f64> {
             }
             _ => panic!("layer {} does not match the graph", layer.name()),
         };
-        cur = layer.forward(&[&cur], model.bits);
+        cur = layer.run(&[&cur], model.bits);
         s_in = layer.out_scale();
     }
     e
@@ -266,7 +266,7 @@ fn check_layers_one_by_one(graph: &Graph, model: &QuantizedModel, x: &[f32]) -> 
     let mut worst = 0f64;
     let flayers = float_layers(graph, model.scales, model.bits);
     for (layer, fl) in model.layers.iter().zip(&flayers) {
-        let out = layer.forward(&[&cur], model.bits);
+        let out = layer.run(&[&cur], model.bits);
         match (fl, linear_parts(layer, &cur)) {
             (FloatLayer::Pool { windows }, None) => {
                 for (k, w) in windows.iter().enumerate() {

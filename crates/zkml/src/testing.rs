@@ -5,7 +5,7 @@
     reason = "test and benchmark fixtures: a fixture that cannot be built is a bug in the test"
 )]
 
-use zkml_model::quantized::row_layout;
+use zkml_model::softmax::row_layout;
 use zkml_model::{
     AddLayer, ArgMaxLayer, AvgPoolLayer, BatchDim, ConvLayer, DenseLayer, Expr, Func,
     LogSoftmaxLayer, MapLayer, MaxPoolLayer, Placement, QuantLayer, QuantizedModel, RelayoutLayer,

@@ -98,7 +98,7 @@ fn quantized_within(g: &Graph, steps: f64) -> QuantizedModel {
         .map(|s| rand_vals(60 + s, g.input_len(), -1.0, 1.0))
         .collect();
     let qm = quantize(g, &samples, &QuantConfig::default()).unwrap();
-    let out_scale = qm.layers.last().map(QuantLayer::out_scale).unwrap();
+    let out_scale = qm.layers.last().map(|l| l.out_scale()).unwrap();
     for x in &samples {
         let yq = qm.forward(&qm.quantize_input(x)).pop().unwrap();
         let got = qm.dequantize_output(&yq);
