@@ -98,6 +98,14 @@ def _rows(inputs: Any, sample_shape: Sequence[int]) -> np.ndarray:
     if list(a.shape) == list(sample_shape) or list(a.shape) == [sample_len]:
         return a.reshape((1, *sample_shape))
     if a.ndim >= 2 and a.shape[0] > 0 and int(np.prod(a.shape[1:])) == sample_len:
+        flat = a.reshape(-1)
+        finite = np.isfinite(flat)
+        if not finite.all():
+            i = int(np.argmin(finite))
+            raise InputError(
+                f"inputs row {i // sample_len}, value {i % sample_len}: {flat[i]} is not a "
+                "finite number"
+            )
         return a.reshape(a.shape[0], *sample_shape)
     dims = ", ".join(str(d) for d in sample_shape)
     raise InputError(
