@@ -29,7 +29,10 @@ where
         .name("zkml-work".into())
         .spawn(move || {
             let result = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
-                Err(Failure::new(Kind::Internal, panic_message(payload.as_ref())))
+                Err(Failure::new(
+                    Kind::Internal,
+                    panic_message(payload.as_ref()),
+                ))
             });
             // the caller may have gone (Ctrl-C): the result is dropped
             let _ = tx.send(result);

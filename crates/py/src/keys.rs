@@ -75,7 +75,9 @@ pub fn setup(
     let inner = background::run(py, move || {
         let graph = source.import()?;
         let calib = match calibration {
-            Some((bytes, shape)) => arrays::rows("calibration", &bytes, &shape, &graph.input_shape)?,
+            Some((bytes, shape)) => {
+                arrays::rows("calibration", &bytes, &shape, &graph.input_shape)?
+            }
             None => model::random_calibration(&graph, RANDOM_CALIBRATION, 0),
         };
         let quantized = model::quantize(&graph, &calib, &QuantConfig { bits, scales })
@@ -263,7 +265,8 @@ impl VerifyingKey {
     ) -> PyResult<Vec<(String, usize, Py<PyBytes>)>> {
         let (vk, proof, inputs) = (Arc::clone(&self.inner), proof.inner.clone(), array(inputs));
         let outputs = background::run(py, move || {
-            let refused = |e: zkml::VerifyError| Failure::new(Kind::Refused, format!("proof refused: {e}"));
+            let refused =
+                |e: zkml::VerifyError| Failure::new(Kind::Refused, format!("proof refused: {e}"));
             let outputs = zkml::verify(&vk, &proof).map_err(refused)?;
             if let Some((bytes, shape)) = inputs {
                 let rows = arrays::rows("inputs", &bytes, &shape, &vk.input_shape)?;
