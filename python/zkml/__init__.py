@@ -16,7 +16,8 @@ probabilities).
 
 Long calls (setup, loading a key, run, prove, verify) release the GIL and can be interrupted
 with Ctrl-C: `KeyboardInterrupt` is raised at once, while the abandoned native work, which
-cannot be cancelled, finishes in the background on its own thread and its result is dropped.
+cannot be cancelled, finishes in the background on its own thread and its result is dropped
+(it uses the CPU until then; it ends with the interpreter if that exits first).
 
 Distributed proving: `zkml.ray` (install with `pip install .[ray]`).
 """

@@ -130,10 +130,13 @@ def prove_many(
     per chunk; returns the proofs in the order of the rows.
 
     Connects to Ray if needed: a local instance by default, the cluster at `address`
-    otherwise (`"auto"`, `"ray://host:10001"`). `num_cpus`: CPUs each task asks for (the
-    prover uses every core of its process: give a task a node's share). `max_retries`: how
-    many times a task whose worker died is run again. A task that fails with an error (a bad
-    input) raises that error (`zkml.ZkmlError`) here.
+    otherwise (`"auto"`, `"ray://host:10001"`). `num_cpus`: CPUs each task asks for. The
+    prover's thread pool takes every core of its process unless the workers run with
+    `RAYON_NUM_THREADS` set: set it to `num_cpus` where several tasks share a node (a local
+    Ray started here inherits this process's environment). `max_retries`: how many times a
+    task whose worker died is run again. A task that fails with an error (a bad input; for a
+    model with a fixed batch N > 1, `rows_per_proof` must be N) raises that error
+    (`zkml.ZkmlError`) here, and the other tasks are cancelled.
     """
     if not isinstance(pk, ProvingKey):
         raise TypeError(f"pk must be a ProvingKey, not {type(pk).__name__}")
