@@ -282,3 +282,9 @@ def test_verify_argument_types(pk, proof):
         zkml.verify(pk.vk, proof.to_bytes())
     # a proving key stands for its verifying key
     np.testing.assert_array_equal(zkml.verify(pk, proof), zkml.verify(pk.vk, proof))
+
+
+def test_a_panic_becomes_an_exception():
+    with pytest.raises(zkml.InternalError, match="a bug in zkml.*on purpose"):
+        zkml._zkml._panic_in_background()
+    assert zkml._zkml.VERSION

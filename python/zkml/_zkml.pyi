@@ -8,7 +8,9 @@ _Array = Tuple[bytes, List[int]]
 #: one graph output of every row: name, values per row, float32 bytes of the rows
 _Output = Tuple[str, int, bytes]
 
-FORMAT_VERSION: str
+VERSION: str
+
+def _panic_in_background() -> None: ...
 
 def setup(
     model: Union[str, "os.PathLike[str]", bytes],

@@ -24,6 +24,16 @@ fn _zkml(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<keys::ProvingKey>()?;
     m.add_class::<keys::VerifyingKey>()?;
     m.add_class::<keys::Proof>()?;
-    m.add("FORMAT_VERSION", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(panic_in_background, m)?)?;
+    m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())
+}
+
+/// For the tests: a panic in background work must come back as `zkml.InternalError`.
+#[pyfunction]
+#[pyo3(name = "_panic_in_background")]
+fn panic_in_background(py: Python<'_>) -> PyResult<()> {
+    background::run(py, || -> errors::Result<()> {
+        std::panic::panic_any("a panic on purpose (zkml._zkml._panic_in_background)".to_string())
+    })
 }
