@@ -42,8 +42,8 @@ def test_a_killed_worker_loses_no_rows(marker, pk, rows256):
     y = zray.verify_many(pk.vk, proofs, inputs=rows256)
     np.testing.assert_array_equal(y, expected)
     for k, proof in enumerate(proofs):  # in order, each on its own rows
-        chunk = rows256[64 * k : 64 * (k + 1)]
-        np.testing.assert_array_equal(zkml.verify(pk.vk, proof, inputs=chunk), expected[64 * k : 64 * (k + 1)])
+        part = slice(64 * k, 64 * (k + 1))
+        np.testing.assert_array_equal(zkml.verify(pk.vk, proof, inputs=rows256[part]), expected[part])
 
 
 def test_uneven_chunks_and_one_row(marker, pk, digits):
