@@ -20,6 +20,11 @@ worker the estimate is min(N / T, 1 / serial) proofs per second.
 Output: a JSON document (`--json PATH`) and a Markdown table on stdout, medians per count,
 scaling efficiency = throughput(W) / (W * throughput(1)).
 
+On a cluster (`ray start --head --num-cpus=C` on one machine, `ray start --address=HEAD:6379
+--num-cpus=C` on the others, each started with RAYON_NUM_THREADS=1 in its environment), pass
+`--address auto --workers ...` from the head node; C / W CPUs must fit on one node, so there
+W runs from the number of nodes up (`--workers 4 8 16` on four nodes of C = 4).
+
 Usage:
   python assets/scripts/ray_bench.py [--model assets/models/cifar_cnn_264k.onnx]
       [--input assets/models/cifar_cnn_264k_input.json] [--workers 1 2] [--proofs 8]
@@ -58,7 +63,7 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if min(args.workers) < 1 or args.proofs < 1 or args.rows_per_proof < 1 or args.repeats < 1:
         p.error("counts must be positive")
-    if max(args.workers) > args.cpus:
+    if args.address is None and max(args.workers) > args.cpus:
         p.error(f"--workers up to --cpus ({args.cpus})")
     return args
 
@@ -89,6 +94,9 @@ def main() -> int:
     ray.init(address=args.address, num_cpus=None if args.address else args.cpus,
              include_dashboard=False, log_to_driver=False)
     cpus = int(ray.cluster_resources().get("CPU", args.cpus))
+    if max(args.workers) > cpus:
+        print(f"--workers up to the cluster's {cpus} CPUs", file=sys.stderr)
+        return 2
 
     def ray_round(workers: int) -> float:
         start = time.perf_counter()
