@@ -17,6 +17,9 @@ use crate::errors::{Failure, Kind, Result};
 /// How often the waiting caller lets Python check for signals.
 const POLL: Duration = Duration::from_millis(50);
 
+/// Stack of the work's thread.
+const STACK: usize = 8 << 20;
+
 /// Runs `work` on its own thread; returns its result, or raises what it failed with, or
 /// `KeyboardInterrupt` (or another signal handler's exception) while it runs.
 pub fn run<T, F>(py: Python<'_>, work: F) -> PyResult<T>
@@ -27,6 +30,8 @@ where
     let (tx, rx) = channel();
     std::thread::Builder::new()
         .name("zkml-work".into())
+        // as a main thread's, where the command line runs the same work
+        .stack_size(STACK)
         .spawn(move || {
             let result = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
                 Err(Failure::new(

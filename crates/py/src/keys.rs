@@ -139,11 +139,12 @@ pub struct ProvingKey {
 #[pymethods]
 impl ProvingKey {
     /// Parses `model.pk` bytes and recommits the weights (checked against the key's vk).
+    /// Any failure is a bad file, as for the CLI's `--pk`.
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
         let data = data.to_vec();
         let inner = background::run(py, move || {
-            zkml::ProvingKey::from_bytes(&data).map_err(Failure::setup)
+            zkml::ProvingKey::from_bytes(&data).map_err(|e| Failure::new(Kind::Usage, e))
         })?;
         Ok(Self {
             inner: Arc::new(inner),
