@@ -288,3 +288,42 @@ def test_a_panic_becomes_an_exception():
     with pytest.raises(zkml.InternalError, match="a bug in zkml.*on purpose"):
         zkml._zkml._panic_in_background()
     assert zkml._zkml.VERSION
+
+
+def test_from_torch_exports_through_torch_onnx(monkeypatch, tmp_path, calibration):
+    """With a stand-in for torch: the call torch.onnx.export gets, and the bytes it writes."""
+    import types
+
+    calls = []
+
+    class Tensor:
+        def __init__(self, data):
+            self.data = data
+
+    def export(module, args, f, **kwargs):
+        calls.append(kwargs)
+        if "dynamo" in kwargs:  # as a PyTorch older than the dynamo switch
+            raise TypeError("unexpected keyword argument 'dynamo'")
+        f.write(MLP.read_bytes())
+
+    torch = types.ModuleType("torch")
+    torch.Tensor = Tensor
+    torch.as_tensor = Tensor
+    torch.onnx = types.SimpleNamespace(export=export)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+
+    class Module:
+        training = True
+
+        def eval(self):
+            self.training = False
+
+        def train(self):
+            self.training = True
+
+    module = Module()
+    data = zkml.from_torch(module, np.zeros((1, 64)), path=tmp_path / "m.onnx")
+    assert data == MLP.read_bytes() == (tmp_path / "m.onnx").read_bytes()
+    assert module.training  # put back as it was
+    assert calls[-1]["dynamic_axes"] == {"input": {0: "batch"}, "output": {0: "batch"}}
+    assert zkml.setup(data, calibration=calibration).input_shape == (64,)
