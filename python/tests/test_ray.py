@@ -80,6 +80,10 @@ def test_bad_inputs_fail_before_any_task(marker, pk):
         zray.prove_many(pk, np.full((4, 64), np.inf))
 
 
+def test_zkml_ray_without_its_own_import():
+    assert zkml.ray is zray
+
+
 def test_pickled_objects_cross_ray(marker, pk, digits):
     @ray.remote
     def check(key, proof, x):

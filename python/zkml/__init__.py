@@ -67,6 +67,15 @@ PK_FILE = "model.pk"
 VK_FILE = "model.vk"
 
 
+def __getattr__(name: str) -> Any:
+    """`zkml.ray` without `import zkml.ray` (it imports Ray, so only when asked for)."""
+    if name == "ray":
+        import importlib
+
+        return importlib.import_module(".ray", __name__)
+    raise AttributeError(f"module 'zkml' has no attribute {name!r}")
+
+
 def _model(model: ModelSource) -> Union[str, bytes]:
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model)
