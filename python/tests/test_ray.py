@@ -80,6 +80,17 @@ def test_bad_inputs_fail_before_any_task(marker, pk):
         zray.prove_many(pk, np.full((4, 64), np.inf))
 
 
+def test_an_error_in_a_task_comes_back_as_itself(marker):
+    # a model with a fixed batch of 4 takes proofs of exactly 4 rows
+    with pytest.warns(UserWarning):
+        pk = zkml.setup(Path(__file__).parents[2] / "assets" / "models" / "mlp_batch4.onnx")
+    rows = np.zeros((8, 10))
+    assert [p.num_samples for p in zray.prove_many(pk, rows, rows_per_proof=4)] == [4, 4]
+    with pytest.raises(zkml.ZkmlError, match="fixed batch of 4 samples, got 3") as e:
+        zray.prove_many(pk, rows, rows_per_proof=3)
+    assert type(e.value) is not zkml.InternalError
+
+
 def test_zkml_ray_without_its_own_import():
     assert zkml.ray is zray
 
