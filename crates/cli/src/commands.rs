@@ -35,22 +35,43 @@ pub fn setup(
     scales: ScaleMode,
 ) -> Result<ProvingKey, Failure> {
     let start = Instant::now();
+    // a bar over the phases: import, quantize, zkml's setup phases, write
+    let bar = phase_bar(zkml::SETUP_PHASES.len() + 3, true);
+    let step = |phase: &'static str| {
+        if let Some(b) = &bar {
+            b.set_message(phase);
+            b.inc(1);
+        }
+    };
+    step("import the model");
     let graph = model::import_onnx(path).map_err(Failure::model)?;
+    step("quantize");
     let calib = match calibration {
         Some(f) => model::load_calibration(f, &graph.input_spec()).map_err(Failure::usage)?,
         None => {
-            eprintln!(
-                "note: no --calibration file: activation scales come from {RANDOM_CALIBRATION} random inputs in [-1, 1]; \
-                 pass real inputs for better accuracy"
-            );
+            let note = || {
+                eprintln!(
+                    "note: no --calibration file: activation scales come from {RANDOM_CALIBRATION} random inputs in [-1, 1]; \
+                     pass real inputs for better accuracy"
+                );
+            };
+            match &bar {
+                Some(b) => b.suspend(note),
+                None => note(),
+            }
             model::random_calibration(&graph, RANDOM_CALIBRATION, 0)
         }
     };
     let quantized =
         model::quantize(&graph, &calib, &QuantConfig { bits, scales }).map_err(Failure::model)?;
-    let pk = zkml::setup(quantized).map_err(Failure::setup)?;
+    let pk =
+        zkml::setup_with_progress(quantized, &mut |phase| step(phase)).map_err(Failure::setup)?;
+    step("write the keys");
     write(&out.join("model.pk"), &pk.to_bytes())?;
     write(&out.join("model.vk"), &pk.vk.to_bytes())?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let security = zkml::security(&pk.vk, 1);
     println!(
         "model:     {} ({} layers, {} parameters)",
@@ -67,6 +88,20 @@ pub fn setup(
     println!("security:  {security}");
     println!("setup:     {}", ms(start.elapsed()));
     Ok(pk)
+}
+
+/// A bar over `len` phases on stderr, with the elapsed time, where `show` and stderr is a
+/// terminal.
+fn phase_bar(len: usize, show: bool) -> Option<indicatif::ProgressBar> {
+    (show && std::io::stderr().is_terminal()).then(|| {
+        // (cleared when dropped: an error's message is not printed after a half bar)
+        let b = indicatif::ProgressBar::new(len as u64)
+            .with_finish(indicatif::ProgressFinish::AndClear);
+        let style = indicatif::ProgressStyle::with_template("{bar:30} {elapsed:>4} {msg}");
+        b.set_style(style.expect("template"));
+        b.enable_steady_tick(std::time::Duration::from_millis(250));
+        b
+    })
 }
 
 fn load_pk(path: &Path) -> Result<ProvingKey, Failure> {
@@ -179,11 +214,7 @@ pub fn prove(pk: &Path, input: &Path, proof_path: &Path, as_json: bool) -> Resul
         .iter()
         .map(|x| pk.model.quantize_input(x))
         .collect();
-    let bar = (!as_json && std::io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new(5);
-        b.set_style(indicatif::ProgressStyle::with_template("{bar:30} {msg}").expect("template"));
-        b
-    });
+    let bar = phase_bar(5, !as_json);
     let start = Instant::now();
     let (proof, timings) = zkml::prove_with_progress(&pk, &xq, &mut |phase| {
         if let Some(b) = &bar {

@@ -268,8 +268,22 @@ pub fn weight_groups(vars: &[usize]) -> Vec<Vec<usize>> {
 /// [`SetupError`] when a layer's accumulator range does not fit the requantization argument,
 /// or the layers do not chain.
 pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
-    setup_tampered(model, &KeyTamper::default())
+    setup_with_progress(model, &mut |_| {})
 }
+
+/// [`setup`], calling `progress` with each phase's name as it starts: [`SETUP_PHASES`].
+///
+/// # Errors
+/// As [`setup`].
+pub fn setup_with_progress(
+    model: QuantizedModel,
+    progress: &mut dyn FnMut(&'static str),
+) -> Result<ProvingKey, SetupError> {
+    setup_inner(model, &KeyTamper::default(), progress)
+}
+
+/// The phases of [`setup_with_progress`], in order (the last two take the time).
+pub const SETUP_PHASES: [&str; 3] = ["check the model", "commit to the weights", "prove the key"];
 
 /// [`setup`] with rewrites of its data at each step, to build the keys of a cheating setup
 /// in tests (not part of the stable API).
@@ -278,8 +292,17 @@ pub fn setup(model: QuantizedModel) -> Result<ProvingKey, SetupError> {
 /// As [`setup`].
 #[doc(hidden)]
 pub fn setup_tampered(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKey, SetupError> {
-    let mut pk = setup_unproven(model, tamper)?;
+    setup_inner(model, tamper, &mut |_| {})
+}
+
+fn setup_inner(
+    model: QuantizedModel,
+    tamper: &KeyTamper,
+    progress: &mut dyn FnMut(&'static str),
+) -> Result<ProvingKey, SetupError> {
+    let mut pk = setup_unproven(model, tamper, progress)?;
     (tamper.vk)(&mut pk.vk);
+    progress(SETUP_PHASES[2]);
     let proof = keyproof::prove(&pk.vk, &pk.weights, &pk.weight_data, tamper)
         .map_err(SetupError::KeyProof)?;
     pk.vk.key_proof = Some(proof);
@@ -287,7 +310,12 @@ pub fn setup_tampered(model: QuantizedModel, tamper: &KeyTamper) -> Result<Provi
 }
 
 /// Setup up to the key proof: checks, the verifying key without its proof, the commitments.
-fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKey, SetupError> {
+fn setup_unproven(
+    model: QuantizedModel,
+    tamper: &KeyTamper,
+    progress: &mut dyn FnMut(&'static str),
+) -> Result<ProvingKey, SetupError> {
+    progress(SETUP_PHASES[0]);
     if model.layers.is_empty() {
         return Err(SetupError::EmptyModel);
     }
@@ -357,6 +385,7 @@ fn setup_unproven(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKe
     if vk.weight_groups.len() > 1 && crate::security::security(&vk, 1).bits < MIN_SECURITY_BITS {
         vk.weight_groups = vec![(0..vars.len()).collect()];
     }
+    progress(SETUP_PHASES[1]);
     let mut weight_data = Vec::new();
     for group in &vk.weight_groups {
         let cols = group.iter().map(|&i| columns[i].clone()).collect();
@@ -982,7 +1011,7 @@ impl ProvingKey {
         let body = crate::proof::strip_magic(bytes, PK_MAGIC, "proving key")?;
         let (model, vk): (QuantizedModel, VerifyingKey) =
             crate::proof::decode_all(body, "proving key")?;
-        let mut pk = setup_unproven(model, &KeyTamper::default())?;
+        let mut pk = setup_unproven(model, &KeyTamper::default(), &mut |_| {})?;
         if pk.vk.statement_bytes() != vk.statement_bytes() {
             return Err(SetupError::KeyMismatch);
         }

@@ -27,7 +27,9 @@ pub mod wiring; // gathers of window ops (conv, pool) as multilinear wiring
 pub mod witness; // exact integer inference producing the committed columns
 
 pub use error::{FormatError, KeyProofError, ProveError, SetupError, VerifyError};
-pub use keys::{ProvingKey, VerifyingKey, setup, setup_tampered};
+pub use keys::{
+    ProvingKey, SETUP_PHASES, VerifyingKey, setup, setup_tampered, setup_with_progress,
+};
 pub use proof::Proof;
 pub use prove::{ProveTimings, prove, prove_cheating, prove_tampered, prove_with_progress};
 pub use security::{Security, security};

@@ -66,6 +66,21 @@ fn honest_keys_verify_on_load() {
 }
 
 #[test]
+fn setup_reports_its_phases_in_order_and_makes_the_same_key() {
+    let mut phases = Vec::new();
+    let pk = zkml::setup_with_progress(dense_model(), &mut |p| phases.push(p)).unwrap();
+    assert_eq!(phases, zkml::SETUP_PHASES);
+    assert_eq!(pk.vk.digest(), setup(dense_model()).unwrap().vk.digest());
+    // a refused model stops after the first phase
+    let mut empty = dense_model();
+    empty.layers.clear();
+    let mut seen = Vec::new();
+    let refused = zkml::setup_with_progress(empty, &mut |p| seen.push(p));
+    assert!(matches!(refused, Err(SetupError::EmptyModel)));
+    assert_eq!(seen, [zkml::SETUP_PHASES[0]]);
+}
+
+#[test]
 fn biases_at_every_limb_boundary_verify() {
     // b + M and M - b need B + 1 bits: one limb up to B = 7, two from B = 8, three from B = 16
     for (bias, limbs) in [
