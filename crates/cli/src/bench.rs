@@ -1,5 +1,6 @@
-//! `zkml bench`: setup once, then prove and verify several times; medians, proof size, peak
-//! memory, and the ratio of proving to plain quantized inference.
+//! `zkml bench`: setup once, then prove and verify several times; medians (of the whole prove
+//! and of each of its phases), proof size, peak memory, the ratio of proving to plain quantized
+//! inference and, with `--batch N`, the cost per row of an N-row proof.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ pub fn run(
     input: &Path,
     calibration: Option<&Path>,
     repeats: usize,
+    batch: Option<usize>,
     as_json: bool,
 ) -> Result<(), Failure> {
     let repeats = repeats.max(1);
@@ -53,11 +55,14 @@ pub fn run(
     .map_err(Failure::model)?;
     let pk = zkml::setup(quantized).map_err(Failure::setup)?;
     let setup = start.elapsed();
-    let xq: Vec<Vec<i64>> = inputs
+    let mut xq: Vec<Vec<i64>> = inputs
         .samples
         .iter()
         .map(|x| pk.model.quantize_input(x))
         .collect();
+    if let Some(n) = batch {
+        xq = xq.iter().cycle().take(n).cloned().collect();
+    }
 
     // plain inference: enough iterations for a stable median
     let infer_once = || {
@@ -70,10 +75,18 @@ pub fn run(
     let inference = median((0..(repeats * 20).max(50)).map(|_| infer_once()).collect());
 
     let (mut prove_t, mut verify_t, mut proof_bytes) = (Vec::new(), Vec::new(), 0);
+    let mut phase_t: Vec<(&'static str, Vec<Duration>)> = Vec::new();
     for _ in 0..repeats {
         let t = Instant::now();
-        let proof = zkml::prove(&pk, &xq).map_err(Failure::usage)?;
+        let (proof, timings) =
+            zkml::prove_with_progress(&pk, &xq, &mut |_| {}).map_err(Failure::usage)?;
         prove_t.push(t.elapsed());
+        for (i, (name, d)) in timings.phases.into_iter().enumerate() {
+            match phase_t.get_mut(i) {
+                Some((_, ds)) => ds.push(d),
+                None => phase_t.push((name, vec![d])),
+            }
+        }
         proof_bytes = proof.to_bytes().len();
         let t = Instant::now();
         zkml::verify(&pk.vk, &proof)
@@ -81,14 +94,22 @@ pub fn run(
         verify_t.push(t.elapsed());
     }
     let (prove, verify) = (median(prove_t), median(verify_t));
+    let phases: Vec<(&str, Duration)> =
+        phase_t.into_iter().map(|(n, ds)| (n, median(ds))).collect();
     let ratio = prove.as_secs_f64() / inference.as_secs_f64().max(1e-9);
+    let per_row = prove / u32::try_from(xq.len()).unwrap_or(u32::MAX).max(1);
     let peak = peak_rss();
     if as_json {
+        let phases_ms: serde_json::Map<String, serde_json::Value> = phases
+            .iter()
+            .map(|(n, d)| ((*n).to_string(), json!(d.as_secs_f64() * 1e3)))
+            .collect();
         println!(
             "{}",
             json!({
                 "model": path, "samples": xq.len(), "repeats": repeats, "params": graph.param_count(),
                 "setup_ms": setup.as_secs_f64() * 1e3, "prove_ms": prove.as_secs_f64() * 1e3,
+                "prove_ms_per_sample": per_row.as_secs_f64() * 1e3, "prove_phases_ms": phases_ms,
                 "verify_ms": verify.as_secs_f64() * 1e3, "inference_ms": inference.as_secs_f64() * 1e3,
                 "prove_over_inference": ratio, "proof_bytes": proof_bytes, "peak_rss_bytes": peak,
                 "security_bits": zkml::security(&pk.vk, xq.len()).bits,
@@ -107,6 +128,18 @@ pub fn run(
             ms(prove),
             ms(inference)
         );
+        let profile: Vec<String> = phases
+            .iter()
+            .map(|(n, d)| format!("{n} {}", ms(*d)))
+            .collect();
+        println!("  phases     {}", profile.join(", "));
+        if xq.len() > 1 {
+            println!(
+                "  per sample {}  ({} samples in one proof)",
+                ms(per_row),
+                xq.len()
+            );
+        }
         println!("  verify     {}", ms(verify));
         println!("  proof      {}", size(proof_bytes));
         if let Some(p) = peak {

@@ -77,6 +77,9 @@ enum Command {
         calibration: Option<PathBuf>,
         #[arg(long, default_value_t = 5)]
         repeats: usize,
+        /// Prove N rows in each proof (the input's rows repeated) and report the cost per row.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65536))]
+        batch: Option<u32>,
         #[arg(long)]
         json: bool,
     },
@@ -198,8 +201,16 @@ fn main() -> ExitCode {
             input,
             calibration,
             repeats,
+            batch,
             json,
-        }) => bench::run(&model, &input, calibration.as_deref(), repeats, json),
+        }) => bench::run(
+            &model,
+            &input,
+            calibration.as_deref(),
+            repeats,
+            batch.map(|b| b as usize),
+            json,
+        ),
         Some(Command::Verify {
             vk,
             proof,

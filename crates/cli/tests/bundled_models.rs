@@ -110,6 +110,47 @@ fn batch_of_many_digits_in_one_proof() {
 }
 
 #[test]
+fn bench_reports_the_phases_and_the_cost_per_row_of_a_batch() {
+    let (model, input) = (
+        assets().join("digits_mlp_7x50.onnx"),
+        assets().join("digits_mlp_7x50_input.json"),
+    );
+    let (model, input) = (model.to_str().unwrap(), input.to_str().unwrap());
+    let args = [
+        "bench",
+        model,
+        "--input",
+        input,
+        "--repeats",
+        "1",
+        "--batch",
+        "6",
+    ];
+    let (code, out, err) = zkml(&[&args[..], &["--json"]].concat());
+    assert_eq!(code, 0, "bench: {err}");
+    let report = json(&out);
+    assert_eq!(report["samples"], 6);
+    let (prove, per_row) = (
+        report["prove_ms"].as_f64(),
+        report["prove_ms_per_sample"].as_f64(),
+    );
+    assert!((prove.unwrap() / 6.0 - per_row.unwrap()).abs() < 1e-3 * prove.unwrap() + 1e-6);
+    let phases = report["prove_phases_ms"].as_object().unwrap();
+    let names: Vec<&str> = phases.keys().map(String::as_str).collect();
+    for phase in ["inference", "commit", "lookups", "layers", "open"] {
+        assert!(names.contains(&phase), "{phase} not in {names:?}");
+    }
+    let (code, out, err) = zkml(&args);
+    assert_eq!(code, 0, "bench: {err}");
+    assert!(
+        out.contains("per sample") && out.contains("(6 samples in one proof)"),
+        "{out}"
+    );
+    let (code, _, err) = zkml(&[&args[..6], &["--batch", "0"]].concat());
+    assert_eq!(code, 2, "a batch of 0 is bad usage: {err}");
+}
+
+#[test]
 fn demo_runs() {
     let (code, out, err) = zkml(&[]);
     assert_eq!(code, 0, "demo: {err}");
