@@ -306,65 +306,44 @@ pub fn log_tables_ok(steps: &[i64], bounds: &[i64], bits: u32) -> bool {
         && bounds.iter().all(|&b| b <= BOUND_CAP)
 }
 
-impl Layer for SoftmaxLayer {
-    fn name(&self) -> &str {
-        &self.name
-    }
+/// The `Layer` of a row op over the last axis whose `forward` takes the row values and the
+/// bit width (softmax and log-softmax alike).
+macro_rules! row_layer {
+    ($kind:ty) => {
+        impl Layer for $kind {
+            fn name(&self) -> &str {
+                &self.name
+            }
 
-    fn out_scale(&self) -> f64 {
-        self.out_scale
-    }
+            fn out_scale(&self) -> f64 {
+                self.out_scale
+            }
 
-    fn input_len(&self) -> usize {
-        self.n * rows(&self.outer)
-    }
+            fn input_len(&self) -> usize {
+                self.n * rows(&self.outer)
+            }
 
-    fn out_layout(&self) -> Vec<usize> {
-        row_layout(&self.outer, self.n)
-    }
+            fn out_layout(&self) -> Vec<usize> {
+                row_layout(&self.outer, self.n)
+            }
 
-    fn in_layout(&self) -> Option<Vec<usize>> {
-        Some(row_layout(&self.outer, self.n))
-    }
+            fn in_layout(&self) -> Option<Vec<usize>> {
+                Some(row_layout(&self.outer, self.n))
+            }
 
-    fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
-        plain(self.forward(first(xs), bits))
-    }
+            fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
+                plain(self.forward(first(xs), bits))
+            }
 
-    fn check(&self, bits: u32) -> Result<(), ModelError> {
-        self.validate(bits)
-    }
+            fn check(&self, bits: u32) -> Result<(), ModelError> {
+                self.validate(bits)
+            }
+        }
+    };
 }
 
-impl Layer for LogSoftmaxLayer {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn out_scale(&self) -> f64 {
-        self.out_scale
-    }
-
-    fn input_len(&self) -> usize {
-        self.n * rows(&self.outer)
-    }
-
-    fn out_layout(&self) -> Vec<usize> {
-        row_layout(&self.outer, self.n)
-    }
-
-    fn in_layout(&self) -> Option<Vec<usize>> {
-        Some(row_layout(&self.outer, self.n))
-    }
-
-    fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace {
-        plain(self.forward(first(xs), bits))
-    }
-
-    fn check(&self, bits: u32) -> Result<(), ModelError> {
-        self.validate(bits)
-    }
-}
+row_layer!(SoftmaxLayer);
+row_layer!(LogSoftmaxLayer);
 
 /// The layout of a row op's tensor `[outer.., n]`: `[n]` for one row.
 pub fn row_layout(outer: &[usize], n: usize) -> Vec<usize> {

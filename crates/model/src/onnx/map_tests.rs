@@ -191,6 +191,28 @@ fn a_function_shared_with_another_reader_is_kept_and_a_relu_after_a_map_is_in_it
     assert_eq!(q.layers.len(), 3);
 }
 
+/// A padded 3x3 conv of a `[1, 2, 4, 5]` input to 3 channels, then `PRelu` with slopes of
+/// shape `dims`.
+fn conv_prelu(dims: &[usize]) -> tract_onnx::pb::ModelProto {
+    let inits = vec![
+        tensor("w", &[3, 2, 3, 3], rand_vals(8, 54, -1.0, 1.0)),
+        tensor(
+            "slope",
+            dims,
+            rand_vals(9, dims.iter().product(), -0.5, 0.5),
+        ),
+    ];
+    let conv = node(
+        "Conv",
+        "conv",
+        &["x", "w"],
+        "c",
+        vec![ints_attr("pads", &[1; 4])],
+    );
+    let nodes = vec![conv, node("PRelu", "act", &["c", "slope"], "y", vec![])];
+    onnx_model(&[1, 2, 4, 5], nodes, inits)
+}
+
 #[test]
 fn per_channel_prelu_is_one_map_with_a_table_per_channel() {
     let slopes = rand_vals(7, 5, -0.5, 0.5);
@@ -207,22 +229,7 @@ fn per_channel_prelu_is_one_map_with_a_table_per_channel() {
     );
     // after a conv: a slope per channel, `[3, 1, 1]` and `[1, 3, 1, 1]`, its table per channel
     for dims in [&[3, 1, 1][..], &[1, 3, 1, 1]] {
-        let inits = vec![
-            tensor("w", &[3, 2, 3, 3], rand_vals(8, 54, -1.0, 1.0)),
-            tensor("slope", dims, rand_vals(9, 3, -0.5, 0.5)),
-        ];
-        let nodes = vec![
-            node(
-                "Conv",
-                "conv",
-                &["x", "w"],
-                "c",
-                vec![ints_attr("pads", &[1; 4])],
-            ),
-            node("PRelu", "act", &["c", "slope"], "y", vec![]),
-        ];
-        let m = onnx_model(&[1, 2, 4, 5], nodes, inits);
-        let g = float_matches_tract(&m, &[1, 2, 4, 5]);
+        let g = float_matches_tract(&conv_prelu(dims), &[1, 2, 4, 5]);
         let calib = vec![rand_vals(10, 40, -1.0, 1.0)];
         let q = quantize(&g, &calib, &QuantConfig::default()).unwrap();
         match &q.layers[1] {
@@ -237,22 +244,7 @@ fn per_channel_prelu_is_one_map_with_a_table_per_channel() {
     }
     // slopes along the width, or per position: gaps that say so
     for dims in [&[1, 1, 5][..], &[3, 4, 5]] {
-        let n = dims.iter().product();
-        let inits = vec![
-            tensor("w", &[3, 2, 3, 3], rand_vals(8, 54, -1.0, 1.0)),
-            tensor("slope", dims, rand_vals(9, n, -0.5, 0.5)),
-        ];
-        let nodes = vec![
-            node(
-                "Conv",
-                "conv",
-                &["x", "w"],
-                "c",
-                vec![ints_attr("pads", &[1; 4])],
-            ),
-            node("PRelu", "act", &["c", "slope"], "y", vec![]),
-        ];
-        let g = import(&onnx_model(&[1, 2, 4, 5], nodes, inits)).unwrap();
+        let g = import(&conv_prelu(dims)).unwrap();
         let gaps = gap_reasons(&g);
         assert_eq!(gaps.len(), 1, "{gaps:?}");
         assert!(gaps[0].1.contains("only one slope per channel"), "{gaps:?}");
