@@ -393,6 +393,10 @@ impl Layer for ConvLayer {
         Some(self.in_shape.to_vec())
     }
 
+    fn weights(&self) -> Option<(&[i64], &[i64])> {
+        Some((&self.weight, &self.bias))
+    }
+
     fn requantization(&self) -> Option<(&[i64], usize, bool)> {
         let per = self.out_shape[1] * self.out_shape[2];
         Some((&self.multiplier, per, self.relu))

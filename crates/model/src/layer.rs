@@ -56,6 +56,12 @@ pub trait Layer {
         None
     }
 
+    /// The weights (C order) and bias of a layer with weights (dense, conv); `None` for the
+    /// others.
+    fn weights(&self) -> Option<(&[i64], &[i64])> {
+        None
+    }
+
     /// Exact integer inference of one sample from the layer's inputs, keeping the
     /// accumulators.
     fn trace(&self, xs: &[&[i64]], bits: u32) -> LayerTrace;

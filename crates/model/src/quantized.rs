@@ -194,6 +194,10 @@ impl Layer for DenseLayer {
         None
     }
 
+    fn weights(&self) -> Option<(&[i64], &[i64])> {
+        Some((&self.weight, &self.bias))
+    }
+
     fn requantization(&self) -> Option<(&[i64], usize, bool)> {
         Some((&self.multiplier, 1, self.relu))
     }

@@ -3,157 +3,18 @@
 //! that certifies the committed ranges), and their files.
 
 use serde::{Deserialize, Serialize};
-use zkml_model::{
-    BatchDim, OutputSpec, Placement, QuantLayer, QuantizedModel, ScaleMode, Window, relayout,
-};
-use zkml_proof::field::{F, from_i64};
+use zkml_model::{BatchDim, OutputSpec, QuantLayer, QuantizedModel, ScaleMode};
+use zkml_proof::field::F;
 use zkml_proof::pcs::{self, CommitShape, Commitment, ProverData};
 use zkml_proof::transcript::Transcript;
 
 use crate::error::{FormatError, KeyProofError, SetupError};
 use crate::keyproof::{self, KeyProof, KeyTamper};
-use crate::layout::{chain_error, dims_vars, layer_dims, padded_index, pow2_vars};
-use crate::ops::requant::{
-    BoundViolation, check_derived_bounds, check_pool_bounds, check_sum_bounds,
-};
+use crate::layout::{chain_error, dims_vars, layer_dims, pow2_vars};
+use crate::ops::requant::BoundViolation;
+use crate::ops::{KeyCx, KeyFault};
 
-/// The op of a layer and its geometry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum LayerOp {
-    Dense,
-    Conv {
-        in_shape: [usize; 3],
-        out_shape: [usize; 3],
-        window: Window,
-    },
-    MaxPool {
-        in_shape: [usize; 3],
-        out_shape: [usize; 3],
-        window: Window,
-    },
-    AvgPool {
-        in_shape: [usize; 3],
-        out_shape: [usize; 3],
-        window: Window,
-    },
-    /// `a m_a + b m_b`, requantized with multiplier 1 (`scales = [m_a, m_b]`).
-    Add {
-        scales: [i64; 2],
-    },
-    /// `transpose(reshape(x, view), perm)` (an empty `perm`: a reshape), read as `in_dims`,
-    /// placed in `out_dims` as `place` says; no requantization.
-    Relayout {
-        in_dims: Vec<usize>,
-        out_dims: Vec<usize>,
-        view: Vec<usize>,
-        perm: Vec<usize>,
-        place: Placement,
-    },
-    /// An element-wise function: `out = table[x + 2^(bits-1)]` for each input value `x` (the
-    /// output keeps the input's layout), or one function per channel (`2^bits` entries per
-    /// channel of the layout, the channels padded to a power of two: `out = table[c 2^bits +
-    /// x + 2^(bits-1)]` in channel `c`); no requantization.
-    Map {
-        table: Vec<i64>,
-    },
-    /// Softmax of each row of `n` values (laid out `[outer.., n]` in and out; `outer` empty
-    /// for one row) with the exponential table `exp` (`zkml_model::softmax`); no
-    /// requantization.
-    Softmax {
-        exp: Vec<i64>,
-        outer: Vec<usize>,
-    },
-    /// LogSoftmax of each row with the exponential, step and bound tables of
-    /// `zkml_model::softmax::LogSoftmaxLayer`; no requantization.
-    LogSoftmax {
-        exp: Vec<i64>,
-        steps: Vec<i64>,
-        bounds: Vec<i64>,
-        outer: Vec<usize>,
-    },
-    /// The index of the first (`last`: the last) maximum of each row (`[outer.., n]` in,
-    /// `[outer.., 1]` out); no requantization.
-    ArgMax {
-        last: bool,
-        outer: Vec<usize>,
-    },
-}
-
-impl LayerOp {
-    /// `[C][H][W]` input and output shapes of a window op (conv, pools); `None` for dense.
-    pub fn window_shapes(&self) -> Option<([usize; 3], [usize; 3])> {
-        self.window().map(|(i, o, _)| (i, o))
-    }
-
-    /// Shapes and window of a window op (conv, pools); `None` for dense.
-    pub fn window(&self) -> Option<([usize; 3], [usize; 3], Window)> {
-        match self {
-            LayerOp::Dense
-            | LayerOp::Add { .. }
-            | LayerOp::Relayout { .. }
-            | LayerOp::Map { .. }
-            | LayerOp::Softmax { .. }
-            | LayerOp::LogSoftmax { .. }
-            | LayerOp::ArgMax { .. } => None,
-            LayerOp::Conv {
-                in_shape,
-                out_shape,
-                window,
-            }
-            | LayerOp::MaxPool {
-                in_shape,
-                out_shape,
-                window,
-            }
-            | LayerOp::AvgPool {
-                in_shape,
-                out_shape,
-                window,
-            } => Some((*in_shape, *out_shape, *window)),
-        }
-    }
-
-    /// The layouts a window op or a relayout reads and writes; `None` for the others (a dense
-    /// layer reads any layout and writes `[n_out]`, a sum keeps its first input's).
-    pub fn fixed_dims(&self) -> Option<(Vec<usize>, Vec<usize>)> {
-        match self {
-            LayerOp::Relayout {
-                in_dims, out_dims, ..
-            } => Some((in_dims.clone(), out_dims.clone())),
-            _ => self.window_shapes().map(|(i, o)| (i.to_vec(), o.to_vec())),
-        }
-    }
-
-    /// The axes before the last of a row op (softmax, log-softmax, argmax); `None` for the
-    /// others.
-    pub fn outer(&self) -> Option<&[usize]> {
-        match self {
-            LayerOp::Softmax { outer, .. }
-            | LayerOp::LogSoftmax { outer, .. }
-            | LayerOp::ArgMax { outer, .. } => Some(outer),
-            _ => None,
-        }
-    }
-
-    /// Whether the layer has committed weights and a bias (dense, conv).
-    pub fn has_weights(&self) -> bool {
-        matches!(self, LayerOp::Dense | LayerOp::Conv { .. })
-    }
-
-    /// Whether the layer is a pool (one output channel per input channel).
-    pub fn is_pool(&self) -> bool {
-        matches!(self, LayerOp::MaxPool { .. } | LayerOp::AvgPool { .. })
-    }
-
-    /// Number of tensors the layer reads.
-    pub fn arity(&self) -> usize {
-        if matches!(self, LayerOp::Add { .. }) {
-            2
-        } else {
-            1
-        }
-    }
-}
+pub use crate::ops::LayerOp;
 
 /// One layer as the verifier knows it (no weights).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -331,7 +192,7 @@ fn setup_unproven(
         return Err(SetupError::Unsupported { layer, why });
     }
     let dims = layer_dims(model.input_len(), &vk_layers);
-    let mut weights = padded_weights(&model, &dims);
+    let mut weights = padded_weights(&vk_layers, &model, &dims);
     (tamper.columns)(&mut weights);
     let columns: Vec<&Vec<F>> = weights.iter().flat_map(|(w, b)| [w, b]).collect();
     let vars: Vec<usize> = columns
@@ -347,18 +208,7 @@ fn setup_unproven(
     let bias_bits = model
         .layers
         .iter()
-        .filter_map(|l| match l {
-            QuantLayer::Dense(d) => Some(keyproof::bias_bits(&d.bias)),
-            QuantLayer::Conv(c) => Some(keyproof::bias_bits(&c.bias)),
-            QuantLayer::MaxPool(_)
-            | QuantLayer::AvgPool(_)
-            | QuantLayer::Add(_)
-            | QuantLayer::Relayout(_)
-            | QuantLayer::Map(_)
-            | QuantLayer::Softmax(_)
-            | QuantLayer::LogSoftmax(_)
-            | QuantLayer::ArgMax(_) => None,
-        })
+        .filter_map(|l| l.weights().map(|(_, bias)| keyproof::bias_bits(bias)))
         .collect();
     let mut vk = VerifyingKey {
         bits: model.bits,
@@ -402,196 +252,51 @@ fn setup_unproven(
 }
 
 fn vk_layer(layer: &QuantLayer, inputs: Vec<usize>) -> VkLayer {
-    let (op, multiplier, relu, out_scale) = match layer {
-        QuantLayer::Dense(d) => (LayerOp::Dense, d.multiplier.clone(), d.relu, d.out_scale),
-        QuantLayer::Conv(c) => (
-            LayerOp::Conv {
-                in_shape: c.in_shape,
-                out_shape: c.out_shape,
-                window: c.window,
-            },
-            c.multiplier.clone(),
-            c.relu,
-            c.out_scale,
-        ),
-        QuantLayer::MaxPool(p) => (
-            LayerOp::MaxPool {
-                in_shape: p.in_shape,
-                out_shape: p.out_shape,
-                window: p.window,
-            },
-            Vec::new(),
-            false,
-            p.out_scale,
-        ),
-        QuantLayer::AvgPool(p) => (
-            LayerOp::AvgPool {
-                in_shape: p.in_shape,
-                out_shape: p.out_shape,
-                window: p.window,
-            },
-            p.multiplier.clone(),
-            p.relu,
-            p.out_scale,
-        ),
-        QuantLayer::Add(a) => (
-            LayerOp::Add { scales: a.scales },
-            a.multiplier.clone(),
-            a.relu,
-            a.out_scale,
-        ),
-        QuantLayer::Softmax(s) => (
-            LayerOp::Softmax {
-                exp: s.exp.clone(),
-                outer: s.outer.clone(),
-            },
-            Vec::new(),
-            false,
-            s.out_scale,
-        ),
-        QuantLayer::ArgMax(a) => (
-            LayerOp::ArgMax {
-                last: a.last,
-                outer: a.outer.clone(),
-            },
-            Vec::new(),
-            false,
-            1.0,
-        ),
-        QuantLayer::LogSoftmax(s) => (
-            LayerOp::LogSoftmax {
-                exp: s.exp.clone(),
-                steps: s.steps.clone(),
-                bounds: s.bounds.clone(),
-                outer: s.outer.clone(),
-            },
-            Vec::new(),
-            false,
-            s.out_scale,
-        ),
-        // one function per channel: padded to a power of two of channels with the first's
-        QuantLayer::Map(m) => (
-            LayerOp::Map {
-                table: match m.channels {
-                    0 | 1 => m.table.clone(),
-                    c => {
-                        let size = m.table.len() / c;
-                        let first = m.table.get(..size).unwrap_or_default();
-                        let pad = (c.next_power_of_two() - c) * size;
-                        m.table
-                            .iter()
-                            .chain(first.iter().cycle().take(pad))
-                            .copied()
-                            .collect()
-                    }
-                },
-            },
-            Vec::new(),
-            false,
-            m.out_scale,
-        ),
-        QuantLayer::Relayout(r) => (
-            LayerOp::Relayout {
-                in_dims: r.in_dims.clone(),
-                out_dims: r.out_dims.clone(),
-                view: r.view.clone(),
-                perm: r.perm.clone(),
-                place: r.place.clone(),
-            },
-            Vec::new(),
-            false,
-            r.out_scale,
-        ),
-    };
+    let (multiplier, relu) = layer
+        .requantization()
+        .map_or((Vec::new(), false), |(m, _, relu)| (m.to_vec(), relu));
     VkLayer {
         name: layer.name().to_string(),
-        op,
+        op: LayerOp::of(layer),
         n_in: layer.input_len(),
         n_out: layer.output_len(),
         multiplier,
         relu,
-        out_scale,
+        out_scale: layer.out_scale(),
         inputs,
     }
 }
 
-/// Per layer with weights: weights and bias, zero-padded per dimension. A dense layer after a
-/// conv or pool takes its input in the padded `[C][H][W]` layout, so its columns are permuted.
+/// Per layer with weights: weights and bias, zero-padded per dimension
+/// ([`crate::ops::LayerKind::weight_dims`]). A dense layer after a conv or pool takes its input
+/// in the padded `[C][H][W]` layout, so its columns are permuted.
 fn padded_weights(
+    layers: &[VkLayer],
     model: &QuantizedModel,
     dims: &[(Vec<usize>, Vec<usize>)],
 ) -> Vec<(Vec<F>, Vec<F>)> {
-    let bias = |b: &[i64], n: usize| crate::layout::padded(b, pow2_vars(n));
-    model
-        .layers
-        .iter()
-        .zip(dims)
-        .filter_map(|(layer, (in_dims, _))| match layer {
-            QuantLayer::Dense(d) => {
-                let i_pad = 1usize << dims_vars(in_dims).iter().sum::<usize>();
-                let mut w = vec![F::default(); (1 << pow2_vars(d.n_out)) * i_pad];
-                for r in 0..d.n_out {
-                    for c in 0..d.n_in {
-                        w[r * i_pad + padded_index(in_dims, c)] =
-                            from_i64(d.weight[r * d.n_in + c]);
-                    }
-                }
-                Some((w, bias(&d.bias, d.n_out)))
-            }
-            QuantLayer::Conv(c) => {
-                let kdims = [
-                    c.out_shape[0],
-                    c.in_shape[0],
-                    c.window.kernel[0],
-                    c.window.kernel[1],
-                ];
-                let w = crate::layout::embed(&c.weight, &kdims, 1);
-                Some((w, bias(&c.bias, c.out_shape[0])))
-            }
-            QuantLayer::MaxPool(_)
-            | QuantLayer::AvgPool(_)
-            | QuantLayer::Add(_)
-            | QuantLayer::Relayout(_)
-            | QuantLayer::Map(_)
-            | QuantLayer::Softmax(_)
-            | QuantLayer::LogSoftmax(_)
-            | QuantLayer::ArgMax(_) => None,
+    (layers.iter().zip(&model.layers).zip(dims))
+        .filter_map(|((l, layer), (in_dims, _))| {
+            let wdims = l.op.kind().weight_dims(l.n_out, in_dims)?;
+            let (w, b) = layer.weights()?;
+            let bias = crate::layout::padded(b, pow2_vars(wdims[0]));
+            Some((crate::layout::embed(w, &wdims, 1), bias))
         })
         .collect()
 }
 
 impl VerifyingKey {
-    /// Shape of the weight commitment: per layer, weights then bias.
+    /// Shape of the weight commitment: per layer with weights, the variables of its weights
+    /// then of its bias.
     pub fn weight_vars(&self) -> Vec<usize> {
         layer_dims(self.input_len(), &self.layers)
             .iter()
             .zip(&self.layers)
-            .filter_map(|((in_dims, _), l)| match l.op {
-                LayerOp::Dense => {
-                    let o = pow2_vars(l.n_out);
-                    Some([o + dims_vars(in_dims).iter().sum::<usize>(), o])
-                }
-                LayerOp::Conv {
-                    in_shape,
-                    out_shape,
-                    window,
-                } => {
-                    let o = pow2_vars(out_shape[0]);
-                    let k = pow2_vars(in_shape[0])
-                        + pow2_vars(window.kernel[0])
-                        + pow2_vars(window.kernel[1]);
-                    Some([o + k, o])
-                }
-                LayerOp::MaxPool { .. }
-                | LayerOp::AvgPool { .. }
-                | LayerOp::Add { .. }
-                | LayerOp::Relayout { .. }
-                | LayerOp::Map { .. }
-                | LayerOp::Softmax { .. }
-                | LayerOp::LogSoftmax { .. }
-                | LayerOp::ArgMax { .. } => None,
+            .filter_map(|((in_dims, _), l)| l.op.kind().weight_dims(l.n_out, in_dims))
+            .flat_map(|dims| {
+                let vars = dims_vars(&dims);
+                [vars.iter().sum(), vars.first().copied().unwrap_or(0)]
             })
-            .flatten()
             .collect()
     }
 
@@ -601,7 +306,7 @@ impl VerifyingKey {
         self.layers
             .iter()
             .map(|l| {
-                l.op.has_weights().then(|| {
+                l.op.kind().has_weights().then(|| {
                     next += 2;
                     next - 2
                 })
@@ -713,32 +418,14 @@ impl VerifyingKey {
     pub fn check_bounds(&self) -> Result<(), (String, BoundViolation)> {
         let mut bias_bits = self.bias_bits.iter();
         for l in &self.layers {
-            let fan_in = match l.op {
-                LayerOp::Dense => l.n_in,
-                LayerOp::Conv {
-                    in_shape, window, ..
-                } => in_shape[0] * window.kernel[0] * window.kernel[1],
-                LayerOp::AvgPool { window, .. } => {
-                    let area = window.kernel[0] * window.kernel[1];
-                    check_pool_bounds(area, self.bits, &l.multiplier)
-                        .map_err(|v| (l.name.clone(), v))?;
-                    continue;
-                }
-                LayerOp::Add { scales } => {
-                    check_sum_bounds(scales, self.bits, &l.multiplier)
-                        .map_err(|v| (l.name.clone(), v))?;
-                    continue;
-                }
-                LayerOp::MaxPool { .. }
-                | LayerOp::Relayout { .. }
-                | LayerOp::Map { .. }
-                | LayerOp::Softmax { .. }
-                | LayerOp::LogSoftmax { .. }
-                | LayerOp::ArgMax { .. } => continue,
+            let op = l.op.kind();
+            // one bound per multiplier of a layer with weights: checked by `check_sane`, built
+            // so by setup
+            let b = match op.has_weights() {
+                true => bias_bits.next().map_or(&[][..], Vec::as_slice),
+                false => &[],
             };
-            // one bound per multiplier: checked by `check_sane`, built so by setup
-            let b = bias_bits.next().map_or(&[][..], Vec::as_slice);
-            check_derived_bounds(fan_in, self.bits, b, &l.multiplier)
+            op.check_bounds(l, self.bits, b)
                 .map_err(|v| (l.name.clone(), v))?;
         }
         Ok(())
@@ -801,120 +488,27 @@ impl VerifyingKey {
         for (k, l) in self.layers.iter().enumerate() {
             // each input an earlier tensor of the layer's width (0: the model input)
             let width = |t: usize| t.checked_sub(1).map_or(input_len, |p| self.layers[p].n_out);
-            let shape_ok = l.inputs.len() == l.op.arity()
+            let shape_ok = l.inputs.len() == l.op.kind().arity()
                 && l.inputs.iter().all(|&t| t <= k && width(t) == l.n_in)
                 && (1..=1 << 26).contains(&l.n_in)
                 && (1..=1 << 26).contains(&l.n_out);
-            let (op_ok, channels) = match &l.op {
-                LayerOp::Dense => (true, Some(l.n_out)),
-                LayerOp::Add { scales } => (
-                    l.n_in == l.n_out && scales.iter().all(|&m| (0..1 << 42).contains(&m)),
-                    None,
-                ),
-                // a map reads a committed column (a layer's output), one entry per input value
-                // of one function, or of one per channel of its layout (padded to a power of
-                // two); all of them equal at input 0 (padding, see `ops/map.rs`)
-                LayerOp::Map { table } => {
-                    let (lo, hi) = crate::ops::requant::range(false, self.bits);
-                    let size = 1usize << self.bits;
-                    let channels = layer_dims(input_len, &self.layers[..=k])
-                        .pop()
-                        .map_or(1, |(d, _)| 1 << pow2_vars(d.first().copied().unwrap_or(1)));
-                    let zero = |t: &[i64]| t.get(size / 2).copied();
-                    (
-                        l.n_in == l.n_out
-                            && l.inputs.first().is_some_and(|&t| t > 0)
-                            && (table.len() == size || table.len() == size * channels)
-                            && table.iter().all(|v| (lo..=hi).contains(v))
-                            && table.chunks(size).all(|t| zero(t) == zero(table)),
-                        None,
-                    )
-                }
-                // rows of 1..=256 values (the count of maxima is a byte), exponentials from
-                // 2^EXP_BITS down, so that every sum is at least 2^EXP_BITS
-                LayerOp::Softmax { exp, outer } => (
-                    l.n_in == l.n_out
-                        && rows_fit(outer, l.n_in, zkml_model::softmax::MAX_ROW)
-                        && exp_ok(exp, self.bits),
-                    None,
-                ),
-                // one index out per row; every index an activation, every key below 2^32 (4
-                // limbs)
-                LayerOp::ArgMax { outer, .. } => (
-                    rows_fit(outer, l.n_in, 1 << (self.bits - 1))
-                        && l.n_out == zkml_model::softmax::rows(outer),
-                    None,
-                ),
-                // and steps, bounds as `log_tables_ok` says (so that `g + L < 2^bits`)
-                LayerOp::LogSoftmax {
-                    exp,
-                    steps,
-                    bounds,
-                    outer,
-                } => (
-                    l.n_in == l.n_out
-                        && rows_fit(outer, l.n_in, zkml_model::softmax::MAX_ROW)
-                        && exp_ok(exp, self.bits)
-                        && zkml_model::softmax::log_tables_ok(steps, bounds, self.bits),
-                    None,
-                ),
-                LayerOp::Relayout {
-                    in_dims,
-                    out_dims,
-                    view,
-                    perm,
-                    place,
-                } => (
-                    relayout::shape_error(in_dims, out_dims, view, perm, place).is_none()
-                        && numel(view) == Some(l.n_in)
-                        && numel(out_dims) == Some(l.n_out),
-                    None,
-                ),
-                LayerOp::Conv {
-                    in_shape,
-                    out_shape,
-                    window,
-                }
-                | LayerOp::MaxPool {
-                    in_shape,
-                    out_shape,
-                    window,
-                }
-                | LayerOp::AvgPool {
-                    in_shape,
-                    out_shape,
-                    window,
-                } => {
-                    let geometry = numel(in_shape) == Some(l.n_in)
-                        && numel(out_shape) == Some(l.n_out)
-                        && window.kernel.iter().all(|&k| (1..=64).contains(&k))
-                        && window.stride.iter().all(|&k| (1..=64).contains(&k))
-                        && window.pads.iter().all(|&p| p < 64)
-                        && window.output_hw(in_shape[1], in_shape[2])
-                            == Some([out_shape[1], out_shape[2]]);
-                    let max_pool = matches!(l.op, LayerOp::MaxPool { .. });
-                    (
-                        geometry && (!l.op.is_pool() || in_shape[0] == out_shape[0]),
-                        (!max_pool).then_some(out_shape[0]),
-                    )
-                }
-            };
-            if !shape_ok || !op_ok {
+            if !shape_ok {
                 return bad(format!("layer {} has an impossible shape", l.name));
             }
-            // a sum's requantization multipliers are 1, one per channel of its layout
-            let expected = match l.op {
-                LayerOp::Add { .. } => layer_dims(input_len, &self.layers[..=k])
-                    .pop()
-                    .map_or(0, |(_, out)| out[0]),
-                // an average pool whose divisor varies has one per output position
-                LayerOp::AvgPool { .. } if l.multiplier.len() == l.n_out => l.n_out,
-                _ => channels.unwrap_or(0),
+            let cx = KeyCx {
+                vk: self,
+                k,
+                layer: l,
             };
-            let is_sum = matches!(l.op, LayerOp::Add { .. });
+            let expected = match l.op.kind().check_key(&cx) {
+                Ok(expected) => expected,
+                Err(KeyFault::Shape) => {
+                    return bad(format!("layer {} has an impossible shape", l.name));
+                }
+                Err(KeyFault::Multipliers) => return bad(format!("layer {} multipliers", l.name)),
+            };
             if l.multiplier.len() != expected
                 || l.multiplier.iter().any(|&m| !(0..1 << 62).contains(&m))
-                || (is_sum && l.multiplier.iter().any(|&m| m != 1))
             {
                 return bad(format!("layer {} multipliers", l.name));
             }
@@ -957,7 +551,7 @@ impl VerifyingKey {
         {
             return bad("weight groups".into());
         }
-        let rows = self.layers.iter().filter(|l| l.op.has_weights());
+        let rows = self.layers.iter().filter(|l| l.op.kind().has_weights());
         if self.bias_bits.len() != n / 2
             || rows
                 .zip(&self.bias_bits)
@@ -1019,22 +613,6 @@ impl ProvingKey {
         pk.vk = vk;
         Ok(pk)
     }
-}
-
-/// Whether `len` values are rows of `1..=most` values each, as many rows as `outer` says
-/// (none or more than one; `zkml_model::softmax::rows_ok`).
-fn rows_fit(outer: &[usize], len: usize, most: usize) -> bool {
-    // (the product only once it is known not to overflow)
-    zkml_model::softmax::rows_ok(outer) && {
-        let rows = zkml_model::softmax::rows(outer);
-        len.is_multiple_of(rows) && (1..=most).contains(&(len / rows))
-    }
-}
-
-/// A softmax's exponential table: `2^bits` entries in `[0, 2^EXP_BITS]` from `2^EXP_BITS`.
-fn exp_ok(exp: &[i64], bits: u32) -> bool {
-    let one = 1i64 << zkml_model::softmax::EXP_BITS;
-    exp.len() == 1 << bits && exp.first() == Some(&one) && exp.iter().all(|v| (0..=one).contains(v))
 }
 
 #[cfg(test)]

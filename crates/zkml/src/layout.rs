@@ -11,8 +11,6 @@ use p3_field::PrimeCharacteristicRing;
 use zkml_proof::field::{EF, F};
 use zkml_proof::pcs::CommitShape;
 
-use zkml_model::{Placement, relayout};
-
 use crate::keys::{LayerOp, VerifyingKey, VkLayer};
 use crate::tables::Table;
 
@@ -62,12 +60,11 @@ pub struct Lookup {
     pub per_channel: bool,
 }
 
-pub use crate::ops::Kind;
-
 /// Shape of one layer: real dimensions of its input and output, and padded variable counts.
 #[derive(Clone, Debug)]
 pub struct LayerShape {
-    pub kind: Kind,
+    /// What the key says the layer computes.
+    pub op: LayerOp,
     pub in_dims: Vec<usize>,
     pub out_dims: Vec<usize>,
     pub in_vars: usize,
@@ -80,9 +77,6 @@ pub struct LayerShape {
     /// A relayout's wiring: `(pad_out(j), pad_in(src(j)))` for every real output index `j`
     /// that holds an input value (empty for other kinds).
     pub gather: Vec<(usize, usize)>,
-    /// The key's function tables of a map (its function), a softmax (its exponentials) or a
-    /// log-softmax (exponentials, steps, lower and upper bounds); empty for other kinds.
-    pub tables: Vec<Vec<i64>>,
 }
 
 impl LayerShape {
@@ -91,21 +85,6 @@ impl LayerShape {
     pub fn row_vars(&self) -> usize {
         self.in_vars - pow2_vars(self.in_dims.last().copied().unwrap_or(1))
     }
-}
-
-/// The padded positions a relayout copies (see [`LayerShape::gather`]).
-fn gather(
-    in_dims: &[usize],
-    out_dims: &[usize],
-    view: &[usize],
-    perm: &[usize],
-    place: &Placement,
-) -> Vec<(usize, usize)> {
-    relayout::sources(view, perm, place, out_dims)
-        .into_iter()
-        .enumerate()
-        .filter_map(|(j, s)| Some((padded_index(out_dims, j), padded_index(in_dims, s?))))
-        .collect()
 }
 
 /// Per-dimension padded variable counts.
@@ -156,31 +135,20 @@ pub fn layer_dims(input_len: usize, layers: &[VkLayer]) -> Vec<(Vec<usize>, Vec<
             Some(k) => dims.get(k).map_or_else(|| vec![l.n_in], |d| d.1.clone()),
         };
         let first = tensor(l.inputs.first().copied().unwrap_or(0));
-        let pair = match (own_dims(l), &l.op) {
-            (Some(fixed), _) => fixed,
-            (None, LayerOp::Add { .. } | LayerOp::Map { .. }) => (first.clone(), first),
-            (None, _) => (first, vec![l.n_out]),
+        let op = l.op.kind();
+        let pair = match op.own_dims(l.n_in) {
+            Some(fixed) => fixed,
+            None if op.keeps_layout() => (first.clone(), first),
+            None => (first, vec![l.n_out]),
         };
         dims.push(pair);
     }
     dims
 }
 
-/// The layouts a layer reads and writes whatever its input: a window op's and a relayout's
-/// ([`LayerOp::fixed_dims`]), and a row op's (softmax, log-softmax, argmax: `[outer.., n]` in,
-/// `[outer.., n]` or `[outer.., 1]` out, `n` the row length; `[n]` for one row).
+/// The layouts a layer reads and writes whatever its input ([`crate::ops::LayerKind::own_dims`]).
 fn own_dims(l: &VkLayer) -> Option<(Vec<usize>, Vec<usize>)> {
-    if let Some(fixed) = l.op.fixed_dims() {
-        return Some(fixed);
-    }
-    let outer = l.op.outer()?;
-    let n = l.n_in / zkml_model::softmax::rows(outer).max(1);
-    let row = |len: usize| outer.iter().copied().chain([len]).collect::<Vec<usize>>();
-    let out = match l.op {
-        LayerOp::ArgMax { .. } => 1,
-        _ => n,
-    };
-    Some((row(n), row(out)))
+    l.op.kind().own_dims(l.n_in)
 }
 
 /// Why layer `l` cannot read a tensor as it was written, if it cannot.
@@ -203,10 +171,12 @@ pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
         Some(k) => dims[k].1.clone(),
     };
     layers.iter().enumerate().find_map(|(l, layer)| {
-        let wants = match (&layer.op, own_dims(layer)) {
-            (_, Some((in_dims, _))) => in_dims,
-            (LayerOp::Add { .. }, None) => dims[l].0.clone(),
-            (_, None) => return None,
+        // a layer of several inputs (a sum) reads them all at the same point
+        let several = layer.op.kind().arity() > 1;
+        let wants = match own_dims(layer) {
+            Some((in_dims, _)) => in_dims,
+            None if several => dims[l].0.clone(),
+            None => return None,
         };
         let bad = layer.inputs.iter().find(|&&t| written(t) != wants)?;
         let why = match bad.checked_sub(1) {
@@ -214,7 +184,7 @@ pub fn chain_error(layers: &[VkLayer]) -> Option<(usize, String)> {
                 "reads the model input as {wants:?}, the first layer reads it as {:?}",
                 written(0)
             ),
-            Some(_) if matches!(layer.op, LayerOp::Add { .. }) => format!(
+            Some(_) if several => format!(
                 "a sum of tensors laid out as {:?} and {:?} (a sum reads both at the same \
                  point, so they must share a layout)",
                 written(layer.inputs[0]),
@@ -239,6 +209,8 @@ pub struct Layout {
     pub columns: Vec<Col>,
     /// `max(-2^(bits-1), -t)` for `t` in `[0, 2^bits)` ([`Table::NegClamp`]).
     neg_clamp: Vec<i64>,
+    /// The key's function tables, layer by layer ([`crate::ops::LayerKind::tables`]).
+    functions: Vec<(Table, Vec<i64>)>,
     index: HashMap<Col, usize>,
 }
 
@@ -250,20 +222,8 @@ impl Layout {
             .into_iter()
             .zip(&vk.layers)
             .map(|((in_dims, out_dims), l)| {
-                let kind = match l.op {
-                    LayerOp::Dense => Kind::Dense,
-                    LayerOp::Conv { window, .. } => Kind::Conv(window),
-                    LayerOp::MaxPool { window, .. } => Kind::MaxPool(window),
-                    LayerOp::AvgPool { window, .. } => Kind::AvgPool(window),
-                    LayerOp::Add { scales } => Kind::Add(scales),
-                    LayerOp::Relayout { .. } => Kind::Relayout,
-                    LayerOp::Map { .. } => Kind::Map,
-                    LayerOp::Softmax { .. } => Kind::Softmax,
-                    LayerOp::LogSoftmax { .. } => Kind::LogSoftmax,
-                    LayerOp::ArgMax { last, .. } => Kind::ArgMax { last },
-                };
+                let op = l.op.kind();
                 LayerShape {
-                    kind,
                     in_vars: dims_vars(&in_dims).iter().sum(),
                     out_vars: dims_vars(&out_dims).iter().sum(),
                     // one multiplier per row or channel, or per position (an average pool)
@@ -272,28 +232,8 @@ impl Layout {
                     } else {
                         pow2_vars(out_dims[0])
                     },
-                    gather: match &l.op {
-                        LayerOp::Relayout {
-                            view, perm, place, ..
-                        } => gather(&in_dims, &out_dims, view, perm, place),
-                        _ => Vec::new(),
-                    },
-                    tables: match &l.op {
-                        LayerOp::Map { table } => vec![table.clone()],
-                        LayerOp::Softmax { exp, .. } => vec![exp.clone()],
-                        LayerOp::LogSoftmax {
-                            exp, steps, bounds, ..
-                        } => vec![
-                            exp.clone(),
-                            steps.clone(),
-                            // (the key check makes `bounds` 2^bits + 1 long)
-                            bounds
-                                .split_last()
-                                .map_or(Vec::new(), |(_, lo)| lo.to_vec()),
-                            bounds.get(1..).unwrap_or_default().to_vec(),
-                        ],
-                        _ => Vec::new(),
-                    },
+                    gather: op.gather(&in_dims, &out_dims),
+                    op: l.op.clone(),
                     in_dims,
                     out_dims,
                     relu: l.relu,
@@ -307,7 +247,7 @@ impl Layout {
             if l != last {
                 columns.push(Col::Out(l));
             }
-            columns.extend(shape.kind.op().columns(l, shape, vk.bits));
+            columns.extend(shape.op.kind().columns(l, shape, vk.bits));
         }
         let mut layout = Self {
             bits: vk.bits,
@@ -316,6 +256,9 @@ impl Layout {
             columns,
             neg_clamp: (0..1i64 << vk.bits)
                 .map(|t| (-t).max(-(1i64 << (vk.bits - 1))))
+                .collect(),
+            functions: (vk.layers.iter().enumerate())
+                .flat_map(|(l, layer)| layer.op.kind().tables(l))
                 .collect(),
             index: HashMap::new(),
         };
@@ -371,32 +314,16 @@ impl Layout {
     /// The tables of the key's functions: a map's, a softmax's exponentials, a log-softmax's
     /// exponentials, steps and bounds.
     fn map_tables(&self) -> impl Iterator<Item = Table> + '_ {
-        self.layers
-            .iter()
-            .enumerate()
-            .flat_map(|(l, s)| match s.kind {
-                Kind::Map => vec![Table::Map(l)],
-                Kind::Softmax => vec![Table::Exp(l)],
-                Kind::LogSoftmax => vec![
-                    Table::Exp(l),
-                    Table::LogSteps(l),
-                    Table::LogLo(l),
-                    Table::LogHi(l),
-                ],
-                _ => Vec::new(),
-            })
+        self.functions.iter().map(|(t, _)| *t)
     }
 
     /// The second column of a function table (empty for the others).
     pub fn table_function(&self, table: Table) -> &[i64] {
-        let of = |l: usize, k: usize| self.layers[l].tables.get(k).map_or(&[][..], Vec::as_slice);
         match table {
-            Table::Map(l) | Table::Exp(l) => of(l, 0),
-            Table::LogSteps(l) => of(l, 1),
-            Table::LogLo(l) => of(l, 2),
-            Table::LogHi(l) => of(l, 3),
             Table::NegClamp => &self.neg_clamp,
-            _ => &[],
+            _ => (self.functions.iter())
+                .find(|(t, _)| *t == table)
+                .map_or(&[], |(_, f)| f.as_slice()),
         }
     }
 
@@ -460,7 +387,7 @@ impl Layout {
         self.layers
             .iter()
             .enumerate()
-            .flat_map(|(l, shape)| shape.kind.op().lookups(l, shape, self.bits))
+            .flat_map(|(l, shape)| shape.op.kind().lookups(l, shape, self.bits))
             .collect()
     }
 

@@ -5,52 +5,13 @@ use serde::{Deserialize, Serialize};
 use zkml_proof::field::EF;
 use zkml_proof::gkr::GkrProof;
 use zkml_proof::pcs::{Commitment, OpeningProof};
-use zkml_proof::sumcheck::SumcheckProof;
 
 use crate::error::FormatError;
-use crate::ops::avgpool::AvgPoolProof;
-use crate::ops::conv::ConvProof;
-use crate::ops::dense::DenseProof;
-use crate::ops::maxpool::PoolProof;
-use crate::ops::relayout::RelayoutProof;
-use crate::ops::requant::RequantEvals;
+pub use crate::ops::LayerProof;
 
 const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
 /// Version of the key and proof formats this build reads and writes.
 pub const FORMAT_VERSION: u8 = 5;
-
-/// One layer's part of the proof.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum LayerProof {
-    Dense {
-        requant: SumcheckProof,
-        requant_evals: RequantEvals,
-        dense: DenseProof,
-    },
-    Conv {
-        requant: SumcheckProof,
-        requant_evals: RequantEvals,
-        conv: ConvProof,
-    },
-    MaxPool(PoolProof),
-    AvgPool {
-        requant: SumcheckProof,
-        requant_evals: RequantEvals,
-        pool: AvgPoolProof,
-    },
-    Add {
-        requant: SumcheckProof,
-        requant_evals: RequantEvals,
-        /// The two inputs at the requantization's point.
-        inputs: [EF; 2],
-    },
-    Relayout(RelayoutProof),
-    /// A map has no messages of its own (its lookups are in the lookup argument).
-    Map,
-    Softmax(crate::ops::softmax::SoftmaxProof),
-    LogSoftmax(crate::ops::logsoftmax::LogSoftmaxProof),
-    ArgMax(crate::ops::argmax::ArgMaxProof),
-}
 
 /// A proof that the model behind a verifying key maps `input` to `output`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -135,7 +135,7 @@ fn prove_inner(
             public: &public,
             hook: Hook::new(cheat, l),
         };
-        layers.push(shape.kind.op().prove(&cx, &mut claims, &mut t));
+        layers.push(shape.op.kind().prove(&cx, &mut claims, &mut t));
     }
 
     phase("open", &mut timings);

@@ -88,7 +88,7 @@ pub fn schwartz_zippel_terms(layout: &Layout) -> f64 {
     let sv = layout.sample_vars;
     let mut terms = 0usize;
     for shape in &layout.layers {
-        terms += shape.kind.op().sz_terms(shape, sv);
+        terms += shape.op.kind().sz_terms(shape, sv);
     }
     let segments = layout.segment_vars();
     let depth = segments.iter().copied().max().unwrap_or(0);

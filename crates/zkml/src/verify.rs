@@ -63,7 +63,7 @@ fn verify_in(
             public: &public,
             multiplier: &vk.layers[l].multiplier,
         };
-        shape.kind.op().verify(&cx, lp, &mut claims, t)?;
+        shape.op.kind().verify(&cx, lp, &mut claims, t)?;
     }
     pcs::verify(
         &layout.commit_shape(),

@@ -86,7 +86,7 @@ pub fn generate(model: &QuantizedModel, layout: &Layout, inputs: &[Vec<i64>]) ->
             },
             traces: traces.iter().map(|t| &t[l]).collect(),
         };
-        layers.push(shape.kind.op().witness(&cx, &mut counts));
+        layers.push(shape.op.kind().witness(&cx, &mut counts));
     }
     let output = traces
         .iter()

@@ -14,8 +14,9 @@ use common::{Spec, cnn, cnn_bits, inputs, inputs_bits, model};
 use p3_field::{Field, PrimeCharacteristicRing};
 use zkml::cheat::{Cheat, Edit, Msg, Stage, Value};
 use zkml::keys::LayerOp;
-use zkml::layout::{Kind, Layout};
+use zkml::layout::Layout;
 use zkml::ops::requant::{E_LIMBS, R_LIMBS, decompose};
+use zkml::ops::{logsoftmax, map::Map, softmax};
 use zkml::proof::LayerProof;
 use zkml::tables::Table;
 use zkml::witness::{Witness, generate};
@@ -106,7 +107,7 @@ fn relayout_fixture() -> (ProvingKey, Vec<Vec<i64>>) {
 
 /// `m_a`, `m_b` of sum layer `l`.
 fn sum_scales(pk: &ProvingKey, l: usize) -> [EF; 2] {
-    let LayerOp::Add { scales } = pk.vk.layers[l].op else {
+    let LayerOp::Add(zkml::ops::add::Add { scales }) = pk.vk.layers[l].op else {
         panic!("layer {l} is not a sum")
     };
     scales.map(|m| EF::from(from_i64(m)))
@@ -514,7 +515,7 @@ fn a_prelu_output_by_another_channels_slope_is_caught_by_the_lookup_sum() {
     ]))
     .unwrap();
     let xs = inputs(1, 50, 78);
-    let LayerOp::Map { table } = &pk.vk.layers[1].op else {
+    let LayerOp::Map(Map { table }) = &pk.vk.layers[1].op else {
         panic!("a map")
     };
     let w = generate(&pk.model, &Layout::new(&pk.vk, 1), &xs);
@@ -561,11 +562,11 @@ fn another_kinds_proof_in_place_of_a_map_softmax_log_softmax_or_argmax_is_refuse
             .vk
             .layers
             .iter()
-            .position(|l| !matches!(l.op, LayerOp::Dense | LayerOp::Conv { .. }))
+            .position(|l| !matches!(l.op, LayerOp::Dense(_) | LayerOp::Conv(_)))
             .unwrap();
         proof.layers[l] = match proof.layers[l] {
-            LayerProof::Map => proof.layers[l - 1].clone(),
-            _ => LayerProof::Map,
+            LayerProof::Map(()) => proof.layers[l - 1].clone(),
+            _ => LayerProof::Map(()),
         };
         let err = verify(&pk.vk, &proof).unwrap_err();
         assert!(
@@ -615,7 +616,7 @@ struct SoftmaxForgery<'a> {
 /// consistent (`e = E[d]`, `z`, `S`, `y`, `rem`, `gap`, the count) and the lookup
 /// multiplicities recounted, so that only the check a forgery breaks can refuse it.
 fn forge_softmax(pk: &ProvingKey, w: &mut Witness, l: usize, s: usize, f: &SoftmaxForgery<'_>) {
-    let LayerOp::Softmax { exp, .. } = &pk.vk.layers[l].op else {
+    let LayerOp::Softmax(softmax::Softmax { exp, .. }) = &pk.vk.layers[l].op else {
         panic!("layer {l} is not a softmax")
     };
     let (n, bits) = (pk.vk.layers[l].n_out, pk.vk.bits);
@@ -901,7 +902,7 @@ fn a_log_sum_above_its_bounds_is_caught_by_the_byte_lookups() {
     // put in their low limbs), but S < B[L + 1] makes that low limb no byte. Caught by: the
     // logup root sum.
     let (pk, xs) = log_softmax_fixture();
-    let LayerOp::LogSoftmax { bounds, .. } = &pk.vk.layers[1].op else {
+    let LayerOp::LogSoftmax(logsoftmax::LogSoftmax { bounds, .. }) = &pk.vk.layers[1].op else {
         panic!("a log-softmax")
     };
     let tamper = |w: &mut Witness| {
@@ -947,7 +948,7 @@ fn the_argmax_fixture_proves_the_first_maximum() {
     let (pk, xs) = argmax_fixture();
     assert!(matches!(
         pk.vk.layers[ARGMAX].op,
-        LayerOp::ArgMax { last: false, .. }
+        LayerOp::ArgMax(zkml::ops::argmax::ArgMax { last: false, .. })
     ));
     let out = verify(&pk.vk, &zkml::prove(&pk, &xs).unwrap()).unwrap();
     assert_eq!(out, vec![vec![1], vec![0]]);
@@ -1297,9 +1298,12 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
     };
     for (l, shape) in layout.layers.iter().enumerate() {
         let value = |f| (Msg::Value(l, f), 1);
-        match shape.kind {
-            Kind::MaxPool(w) => {
-                v.push((round(l, Stage::ZeroCheck, 0), w.kernel[0] * w.kernel[1] + 1));
+        match &shape.op {
+            LayerOp::MaxPool(p) => {
+                v.push((
+                    round(l, Stage::ZeroCheck, 0),
+                    p.window.kernel[0] * p.window.kernel[1] + 1,
+                ));
                 v.push((round(l, Stage::ZeroCheck, 1), 1));
                 v.push(value(Value::Out));
                 v.push((Msg::Diffs(l, 0), 1));
@@ -1307,13 +1311,13 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
                 v.push((round(l, Stage::Wiring, 0), 2));
                 v.push(value(Value::Input));
             }
-            Kind::Add(_) => {
+            LayerOp::Add(_) => {
                 v.push((round(l, Stage::Requant, 0), 3));
                 v.push((round(l, Stage::Requant, 1), 3));
                 v.push((Msg::RequantEvals(l), 3 + E_LIMBS + R_LIMBS));
                 v.push((Msg::SumInputs(l), 2));
             }
-            Kind::AvgPool(_) => {
+            LayerOp::AvgPool(_) => {
                 v.push((round(l, Stage::Requant, 0), 3));
                 v.push((round(l, Stage::Requant, 1), 3));
                 v.push((Msg::RequantEvals(l), 3 + E_LIMBS + R_LIMBS));
@@ -1322,38 +1326,38 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
                 v.push(value(Value::Input));
             }
             // no messages of its own
-            Kind::Map => {}
-            Kind::Softmax => {
+            LayerOp::Map(_) => {}
+            LayerOp::Softmax(_) => {
                 v.push((Msg::SoftmaxSums(l), 2));
                 v.push((round(l, Stage::ZeroCheck, 0), 4));
                 v.push((round(l, Stage::ZeroCheck, 1), 4));
                 v.push((Msg::SoftmaxEvals(l), 15));
             }
-            Kind::ArgMax { .. } => {
+            LayerOp::ArgMax(_) => {
                 v.push((Msg::ArgMaxIndex(l), 1));
                 v.push((round(l, Stage::ZeroCheck, 0), 4));
                 v.push((round(l, Stage::ZeroCheck, 1), 4));
                 v.push((Msg::SoftmaxEvals(l), 7));
             }
-            Kind::LogSoftmax => {
+            LayerOp::LogSoftmax(_) => {
                 v.push((Msg::LogSoftmaxRows(l), 13));
                 v.push((round(l, Stage::ZeroCheck, 0), 3));
                 v.push((round(l, Stage::ZeroCheck, 1), 3));
                 v.push((Msg::SoftmaxEvals(l), 6));
             }
-            Kind::Relayout => {
+            LayerOp::Relayout(_) => {
                 v.push(value(Value::Out));
                 v.push((round(l, Stage::Wiring, 0), 2));
                 v.push((round(l, Stage::Wiring, 1), 2));
                 v.push(value(Value::Input));
             }
-            Kind::Dense | Kind::Conv(_) => {
+            LayerOp::Dense(_) | LayerOp::Conv(_) => {
                 v.push((round(l, Stage::Requant, 0), 3));
                 v.push((round(l, Stage::Requant, 1), 3));
                 v.push((Msg::RequantEvals(l), 3 + E_LIMBS + R_LIMBS));
                 v.push(value(Value::Bias));
-                let stages: &[Stage] = match shape.kind {
-                    Kind::Dense => &[Stage::Dense],
+                let stages: &[Stage] = match shape.op {
+                    LayerOp::Dense(_) => &[Stage::Dense],
                     _ => &[Stage::Patches, Stage::Wiring],
                 };
                 for &s in stages {
@@ -1362,7 +1366,7 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
                 }
                 v.push(value(Value::Weight));
                 v.push(value(Value::Input));
-                if matches!(shape.kind, Kind::Conv(_)) {
+                if matches!(shape.op, LayerOp::Conv(_)) {
                     v.push(value(Value::Unfolded));
                 }
             }

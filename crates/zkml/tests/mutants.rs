@@ -6,6 +6,10 @@ mod common;
 use common::{Spec, cnn, cnn_bits, inputs, model};
 use p3_field::PrimeCharacteristicRing;
 use zkml::keys::{LayerOp, VkLayer};
+use zkml::ops::{
+    add::Add, argmax::ArgMax, avgpool::AvgPool, conv::Conv, logsoftmax::LogSoftmax, map::Map,
+    maxpool::MaxPool, relayout::Relayout, softmax::Softmax,
+};
 use zkml::zkml_model::BatchDim;
 use zkml::{FormatError, KeyProofError, VerifyingKey};
 use zkml::{Proof, ProvingKey, VerifyError, prove_tampered, setup, verify};
@@ -365,7 +369,7 @@ fn a_key_with_one_impossible_shape_is_refused_by_the_sanity_check() {
     impossible(&vk, "dense1");
 
     let mut vk = small_cnn();
-    let LayerOp::Conv { in_shape, .. } = &mut vk.layers[0].op else {
+    let LayerOp::Conv(Conv { in_shape, .. }) = &mut vk.layers[0].op else {
         unreachable!("the first layer is a conv")
     };
     in_shape[0] += 1;
@@ -374,11 +378,11 @@ fn a_key_with_one_impossible_shape_is_refused_by_the_sanity_check() {
     // pads of 64 (at most 63), with the output shape and the next layer's fan-in made to fit
     let mut vk = small_cnn();
     let pool = vk.layers[1].clone();
-    let LayerOp::MaxPool {
+    let LayerOp::MaxPool(MaxPool {
         in_shape,
         out_shape,
         mut window,
-    } = pool.op
+    }) = pool.op
     else {
         unreachable!("the second layer is a max-pool")
     };
@@ -386,11 +390,11 @@ fn a_key_with_one_impossible_shape_is_refused_by_the_sanity_check() {
     let [h, w] = window.output_hw(in_shape[1], in_shape[2]).unwrap();
     let out_shape = [out_shape[0], h, w];
     let n_out = out_shape.iter().product();
-    vk.layers[1].op = LayerOp::MaxPool {
+    vk.layers[1].op = LayerOp::MaxPool(MaxPool {
         in_shape,
         out_shape,
         window,
-    };
+    });
     vk.layers[1].n_out = n_out;
     vk.layers[2].n_in = n_out;
     impossible(&vk, &pool.name);
@@ -449,7 +453,7 @@ fn an_average_pool_key_is_checked_like_a_requantizing_layer() {
         e => panic!("refused by another check: {e}"),
     }
     let mut wider = vk.clone();
-    let LayerOp::AvgPool { out_shape, .. } = &mut wider.layers[1].op else {
+    let LayerOp::AvgPool(AvgPool { out_shape, .. }) = &mut wider.layers[1].op else {
         unreachable!("the second layer is an average pool")
     };
     out_shape[0] += 1;
@@ -513,9 +517,9 @@ fn a_sum_key_is_checked_like_a_requantizing_layer() {
         )
     );
     let mut big = vk.clone();
-    big.layers[3].op = LayerOp::Add {
+    big.layers[3].op = LayerOp::Add(Add {
         scales: [1 << 42, 1],
-    };
+    });
     assert_eq!(
         malformed(&big),
         format!("layer {name} has an impossible shape")
@@ -525,9 +529,9 @@ fn a_sum_key_is_checked_like_a_requantizing_layer() {
         .unwrap()
         .vk;
     let mut big = vk16.clone();
-    big.layers[3].op = LayerOp::Add {
+    big.layers[3].op = LayerOp::Add(Add {
         scales: [1 << 41, 1 << 41],
-    };
+    });
     match load_error(&big) {
         FormatError::KeyProof(KeyProofError::DerivedBound { layer, acc_max, .. }) => {
             assert_eq!((layer, acc_max), (name, 1i128 << 57))
@@ -635,14 +639,14 @@ fn a_key_whose_layers_do_not_chain_names_the_reading_layer() {
         e => panic!("refused by another check: {e}"),
     };
     let mut vk = small_cnn();
-    let LayerOp::MaxPool { window, .. } = vk.layers[1].op.clone() else {
+    let LayerOp::MaxPool(MaxPool { window, .. }) = vk.layers[1].op.clone() else {
         unreachable!("the second layer is a max-pool")
     };
-    vk.layers[1].op = LayerOp::MaxPool {
+    vk.layers[1].op = LayerOp::MaxPool(MaxPool {
         in_shape: [12, 3, 3],
         out_shape: [12, 1, 1],
         window,
-    };
+    });
     vk.layers[1].n_out = 12;
     vk.layers[2].n_in = 12;
     let why = chain_error(&vk);
@@ -655,7 +659,7 @@ fn a_key_whose_layers_do_not_chain_names_the_reading_layer() {
     let mut vk = small_cnn();
     let mut pool = vk.layers[1].clone();
     pool.name = "pool_after_dense".into();
-    pool.op = LayerOp::MaxPool {
+    pool.op = LayerOp::MaxPool(MaxPool {
         in_shape: [5, 1, 1],
         out_shape: [5, 1, 1],
         window: zkml::zkml_model::Window {
@@ -663,7 +667,7 @@ fn a_key_whose_layers_do_not_chain_names_the_reading_layer() {
             stride: [1, 1],
             pads: [0; 4],
         },
-    };
+    });
     (pool.n_in, pool.n_out) = (5, 5);
     pool.inputs = vec![vk.layers.len()];
     vk.layers.push(pool);
@@ -722,14 +726,14 @@ fn relayout_and_per_position_keys_load_and_bad_relayouts_are_refused() {
         }
     };
     let set_perm = |op: &mut LayerOp, _: &mut usize| {
-        if let LayerOp::Relayout { perm, .. } = op {
+        if let LayerOp::Relayout(Relayout { perm, .. }) = op {
             *perm = vec![0, 1, 1];
         }
     };
     assert!(bad(&set_perm).contains("impossible shape"));
     // the view of another size than the layer reads (the output as written kept)
     let set_view = |op: &mut LayerOp, _: &mut usize| {
-        if let LayerOp::Relayout { view, .. } = op {
+        if let LayerOp::Relayout(Relayout { view, .. }) = op {
             *view = vec![2, 6, 5];
         }
     };
@@ -779,7 +783,7 @@ fn map_keys_load_and_bad_tables_are_refused() {
     let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
     let table = |edit: fn(&mut Vec<i64>)| {
         why(&|l: &mut VkLayer| {
-            if let LayerOp::Map { table } = &mut l.op {
+            if let LayerOp::Map(Map { table }) = &mut l.op {
                 edit(table);
             }
         })
@@ -802,7 +806,7 @@ fn map_keys_load_and_bad_tables_are_refused() {
     // the extremes of the range pass the sanity check (the key proof, which certifies the
     // table as part of the statement, then refuses the edited key)
     let mut edge = vk.clone();
-    if let LayerOp::Map { table } = &mut edge.layers[1].op {
+    if let LayerOp::Map(Map { table }) = &mut edge.layers[1].op {
         table[0] = -128;
         table[255] = 127;
     }
@@ -818,14 +822,14 @@ fn per_channel_map_keys_load_and_bad_tables_are_refused() {
         .vk;
     let loaded = VerifyingKey::from_bytes(&vk.to_bytes()).unwrap();
     assert_eq!(loaded.statement_bytes(), vk.statement_bytes());
-    let LayerOp::Map { table } = &vk.layers[1].op else {
+    let LayerOp::Map(Map { table }) = &vk.layers[1].op else {
         panic!("a map")
     };
     assert_eq!(table.len(), 8 * 256);
     let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
     let why = |edit: &dyn Fn(&mut Vec<i64>)| {
         let mut bad = vk.clone();
-        if let LayerOp::Map { table } = &mut bad.layers[1].op {
+        if let LayerOp::Map(Map { table }) = &mut bad.layers[1].op {
             edit(table);
         }
         match load_error(&bad) {
@@ -869,9 +873,9 @@ fn row_op_keys_load_and_impossible_rows_are_refused() {
         };
         let outer = |o: Vec<usize>| {
             move |l: &mut VkLayer| match &mut l.op {
-                LayerOp::Softmax { outer, .. }
-                | LayerOp::LogSoftmax { outer, .. }
-                | LayerOp::ArgMax { outer, .. } => *outer = o.clone(),
+                LayerOp::Softmax(Softmax { outer, .. })
+                | LayerOp::LogSoftmax(LogSoftmax { outer, .. })
+                | LayerOp::ArgMax(ArgMax { outer, .. }) => *outer = o.clone(),
                 _ => panic!("a row op"),
             }
         };
@@ -885,7 +889,7 @@ fn row_op_keys_load_and_impossible_rows_are_refused() {
         let other = outer(vec![6]);
         let err = why(&|l: &mut VkLayer| {
             other(l);
-            if matches!(l.op, LayerOp::ArgMax { .. }) {
+            if matches!(l.op, LayerOp::ArgMax(_)) {
                 l.n_out = 6;
             }
         });
@@ -893,7 +897,7 @@ fn row_op_keys_load_and_impossible_rows_are_refused() {
             err.contains("reads a tensor written as [2, 3, 4] as [6, 4]"),
             "{err}"
         );
-        if matches!(vk.layers[1].op, LayerOp::ArgMax { .. }) {
+        if matches!(vk.layers[1].op, LayerOp::ArgMax(_)) {
             // an index per row: not one in all
             assert_eq!(why(&|l| l.n_out = 1), shape);
         }
@@ -911,7 +915,7 @@ fn softmax_keys_load_and_bad_exponential_tables_are_refused() {
     let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
     let exp = |edit: fn(&mut Vec<i64>)| {
         let mut bad = vk.clone();
-        if let LayerOp::Softmax { exp, .. } = &mut bad.layers[1].op {
+        if let LayerOp::Softmax(Softmax { exp, .. }) = &mut bad.layers[1].op {
             edit(exp);
         }
         match load_error(&bad) {
@@ -928,7 +932,7 @@ fn softmax_keys_load_and_bad_exponential_tables_are_refused() {
     assert_eq!(exp(|e| e.push(0)), shape);
     // the extremes pass the sanity check (the key proof then refuses the edited statement)
     let mut edge = vk.clone();
-    if let LayerOp::Softmax { exp, .. } = &mut edge.layers[1].op {
+    if let LayerOp::Softmax(Softmax { exp, .. }) = &mut edge.layers[1].op {
         exp[1] = 1 << 16;
         exp[255] = 0;
     }
@@ -960,9 +964,9 @@ fn log_softmax_keys_load_and_bad_tables_are_refused() {
     let shape = format!("layer {} has an impossible shape", vk.layers[1].name);
     let why = |edit: fn(&mut Vec<i64>, &mut Vec<i64>, &mut Vec<i64>)| {
         let mut bad = vk.clone();
-        if let LayerOp::LogSoftmax {
+        if let LayerOp::LogSoftmax(LogSoftmax {
             exp, steps, bounds, ..
-        } = &mut bad.layers[1].op
+        }) = &mut bad.layers[1].op
         {
             edit(exp, steps, bounds);
         }

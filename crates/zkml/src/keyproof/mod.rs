@@ -53,7 +53,7 @@ use zkml_proof::gkr::GkrProof;
 use zkml_proof::pcs::{self, CommitShape, Commitment, OpeningProof};
 use zkml_proof::transcript::Transcript;
 
-use crate::keys::{LayerOp, VerifyingKey};
+use crate::keys::VerifyingKey;
 use crate::layout::{dims_vars, layer_dims, pow2_vars};
 use crate::tables::{LIMB_BITS, Table};
 
@@ -154,21 +154,9 @@ impl KeyShape {
         for (l, ((in_dims, _), col)) in dims.iter().zip(&columns).enumerate() {
             let Some(column) = *col else { continue };
             let layer = &vk.layers[l];
-            let dims = match layer.op {
-                LayerOp::Conv {
-                    in_shape,
-                    out_shape,
-                    window,
-                } => vec![
-                    out_shape[0],
-                    in_shape[0],
-                    window.kernel[0],
-                    window.kernel[1],
-                ],
-                _ => std::iter::once(layer.n_out)
-                    .chain(in_dims.iter().copied())
-                    .collect(),
-            };
+            let dims = (layer.op.kind())
+                .weight_dims(layer.n_out, in_dims)
+                .unwrap_or_default();
             let bias_bits = vk.bias_bits.get(layers.len()).cloned().unwrap_or_default();
             layers.push(KeyLayer {
                 layer: l,

@@ -22,17 +22,32 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Msg, Stage};
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Layout, Lookup, real_eval};
+use crate::ops::LayerProof;
 use crate::ops::rows::{
     aux_claims, base_tables, broadcast, lift, outer, prefix, real_rows, row_column,
 };
-use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, WitnessCx};
-use crate::proof::LayerProof;
+use crate::ops::rows::{row_dims, rows_fit};
+use crate::ops::{KeyCx, KeyFault, LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::statement::{Claims, Public};
 use crate::tables::Table;
 use crate::witness::{LayerWitness, pad_rows};
 
-/// The argmax layer kind.
-pub struct ArgMax;
+/// The argmax layer kind: the index of the first (`last`: the last) maximum of each row
+/// (`[outer.., n]` in, `[outer.., 1]` out); no requantization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArgMax {
+    pub last: bool,
+    pub outer: Vec<usize>,
+}
+
+impl From<&zkml_model::ArgMaxLayer> for ArgMax {
+    fn from(a: &zkml_model::ArgMaxLayer) -> Self {
+        Self {
+            last: a.last,
+            outer: a.outer.clone(),
+        }
+    }
+}
 
 /// `Col::Aux` indices: the one-hot, then the limbs of `d`.
 const H: usize = 0;
@@ -49,11 +64,6 @@ pub struct ArgMaxProof {
     pub sumcheck: SumcheckProof,
     pub evals: Vec<EF>,
     pub max: EF,
-}
-
-/// Whether the layer breaks ties towards the last maximum.
-fn last(shape: &LayerShape) -> bool {
-    matches!(shape.kind, Kind::ArgMax { last: true })
 }
 
 /// The row length `n` (the input's last axis).
@@ -174,7 +184,7 @@ impl LayerKind for ArgMax {
         let c = t.sample_vec(5);
         // positions within a row, and the rows of all samples
         let (width, rows) = (1usize << (nv - pv), 1usize << pv);
-        let (n, last) = (row_length(cx.shape), last(cx.shape));
+        let (n, last) = (row_length(cx.shape), self.last);
         let ties: Vec<EF> = (0..width)
             .map(|j| tie(n, last, EF::from(F::from_u64(j as u64))))
             .collect();
@@ -224,7 +234,7 @@ impl LayerKind for ArgMax {
         };
         // fails only for a forged witness (tests): the verifier refuses it
         queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, &proof).ok();
-        LayerProof::ArgMax(proof)
+        proof.into()
     }
 
     fn verify(
@@ -234,9 +244,7 @@ impl LayerKind for ArgMax {
         claims: &mut Claims,
         t: &mut Transcript,
     ) -> Result<(), VerifyError> {
-        let LayerProof::ArgMax(p) = proof else {
-            return Err(VerifyError::LayerKind { layer: cx.l });
-        };
+        let p: &ArgMaxProof = cx.proof(proof)?;
         let (l, sv) = (cx.l, cx.layout.sample_vars);
         let (nv, pv) = (sv + cx.shape.in_vars, prefix(cx.layout, cx.shape));
         if p.evals.len() != AUX + 1 {
@@ -260,13 +268,27 @@ impl LayerKind for ArgMax {
             index_eval(&point[pv..]),
         );
         let (h, x, d) = (p.evals[H], p.evals[AUX], from_limbs(&p.evals));
-        let key = EF::from(F::from_u64(n as u64)) * x + tie(n, last(cx.shape), j);
+        let key = EF::from(F::from_u64(n as u64)) * x + tie(n, self.last, j);
         let value = eq_eval(&tau, &point) * real * (c[0] * (d - p.max + key) + c[1] * (h * h - h))
             + eq_eval(&tau[..pv], &point[..pv]) * real * (c[2] * h + c[3] * j * h + c[4] * h * d);
         if fin != value {
             return Err(VerifyError::ArgMax { layer: l });
         }
         queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, p)
+    }
+
+    fn check_key(&self, cx: &KeyCx<'_>) -> Result<usize, KeyFault> {
+        // one index out per row; every index an activation, every key below 2^32 (4 limbs);
+        // no requantization
+        let l = cx.layer;
+        (rows_fit(&self.outer, l.n_in, 1 << (cx.vk.bits - 1))
+            && l.n_out == zkml_model::softmax::rows(&self.outer))
+        .then_some(0)
+        .ok_or(KeyFault::Shape)
+    }
+
+    fn own_dims(&self, n_in: usize) -> Option<(Vec<usize>, Vec<usize>)> {
+        Some(row_dims(&self.outer, n_in, Some(1)))
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {

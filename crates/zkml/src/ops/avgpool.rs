@@ -12,6 +12,7 @@
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
+use zkml_model::Window;
 use zkml_proof::field::{EF, F};
 use zkml_proof::mle::{eq_eval, eq_table};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
@@ -19,15 +20,35 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Stage, Value};
 use crate::error::VerifyError;
+use crate::keys::VkLayer;
 use crate::layout::{LayerShape, pow2_vars};
+use crate::ops::LayerProof;
 use crate::ops::conv::outer;
-use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, requant};
-use crate::proof::LayerProof;
+use crate::ops::requant::BoundViolation;
+use crate::ops::requant::Requantized;
+use crate::ops::{KeyCx, KeyFault, LayerKind, LayerOp, ProveCx, VerifyCx, requant, window_ok};
 use crate::statement::Claims;
 use crate::wiring::Grid;
 
 /// The average-pool layer kind: a window-sum sumcheck, then the shared requantization.
-pub struct AvgPool;
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AvgPool {
+    /// `[C][H][W]` of the input.
+    pub in_shape: [usize; 3],
+    /// `[C][H][W]` of the output.
+    pub out_shape: [usize; 3],
+    pub window: Window,
+}
+
+impl From<&zkml_model::AvgPoolLayer> for AvgPool {
+    fn from(l: &zkml_model::AvgPoolLayer) -> Self {
+        Self {
+            in_shape: l.in_shape,
+            out_shape: l.out_shape,
+            window: l.window,
+        }
+    }
+}
 
 impl LayerKind for AvgPool {
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
@@ -36,11 +57,12 @@ impl LayerKind for AvgPool {
         let acc = requant_evals.acc;
         let (pool, input_point) = prove(cx.shape, cx.input(0), sv, &point, acc, cx.hook, t);
         cx.input_claim(claims, 0, input_point, pool.input);
-        LayerProof::AvgPool {
+        Requantized {
             requant,
             requant_evals,
-            pool,
+            inner: pool,
         }
+        .into()
     }
 
     fn verify(
@@ -50,18 +72,43 @@ impl LayerKind for AvgPool {
         claims: &mut Claims,
         t: &mut Transcript,
     ) -> Result<(), VerifyError> {
-        let LayerProof::AvgPool {
+        let Requantized {
             requant,
             requant_evals,
-            pool,
-        } = proof
-        else {
-            return Err(VerifyError::LayerKind { layer: cx.l });
-        };
+            inner: pool,
+        } = cx.proof::<Requantized<AvgPoolProof>>(proof)?;
         let point = requant::verify_step(cx, requant, requant_evals, claims, t)?;
         let sv = cx.layout.sample_vars;
         let input_point = verify(cx.l, cx.shape, requant_evals.acc, &point, sv, pool, t)?;
         claims.layer_input(cx.layout, cx.public, (cx.l, 0), input_point, pool.input)
+    }
+
+    fn check_key(&self, cx: &KeyCx<'_>) -> Result<usize, KeyFault> {
+        let ok = window_ok(cx.layer, self.in_shape, self.out_shape, self.window)
+            && self.in_shape[0] == self.out_shape[0];
+        // one multiplier per channel, or per output position where the divisor varies
+        let l = cx.layer;
+        let per_position = l.multiplier.len() == l.n_out;
+        ok.then_some(if per_position {
+            l.n_out
+        } else {
+            self.out_shape[0]
+        })
+        .ok_or(KeyFault::Shape)
+    }
+
+    fn own_dims(&self, _n_in: usize) -> Option<(Vec<usize>, Vec<usize>)> {
+        Some((self.in_shape.to_vec(), self.out_shape.to_vec()))
+    }
+
+    fn check_bounds(
+        &self,
+        l: &VkLayer,
+        bits: u32,
+        _bias_bits: &[u8],
+    ) -> Result<(), BoundViolation> {
+        let area = self.window.kernel[0] * self.window.kernel[1];
+        requant::check_pool_bounds(area, bits, &l.multiplier)
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
@@ -78,10 +125,10 @@ pub struct AvgPoolProof {
 }
 
 fn grid(shape: &LayerShape) -> Grid {
-    let Kind::AvgPool(w) = shape.kind else {
+    let LayerOp::AvgPool(p) = &shape.op else {
         unreachable!("average-pool layer")
     };
-    Grid::new(w, &shape.in_dims, &shape.out_dims)
+    Grid::new(p.window, &shape.in_dims, &shape.out_dims)
 }
 
 /// Unit coefficients for every kernel offset.

@@ -13,6 +13,7 @@
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
+use zkml_model::Window;
 use zkml_proof::field::{EF, F};
 use zkml_proof::mle::{eq_eval, eq_table};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
@@ -20,15 +21,35 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Stage, Value};
 use crate::error::VerifyError;
+use crate::keys::VkLayer;
 use crate::layout::{LayerShape, pow2_vars};
+use crate::ops::LayerProof;
 use crate::ops::dense::{DenseClaims, fold_rows};
-use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, requant};
-use crate::proof::LayerProof;
+use crate::ops::requant::BoundViolation;
+use crate::ops::requant::Requantized;
+use crate::ops::{KeyCx, KeyFault, LayerKind, LayerOp, ProveCx, VerifyCx, requant, window_ok};
 use crate::statement::Claims;
 use crate::wiring::Grid;
 
 /// The conv layer kind: patch and wiring sumchecks, then the shared requantization.
-pub struct Conv;
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conv {
+    /// `[C][H][W]` of the input.
+    pub in_shape: [usize; 3],
+    /// `[C][H][W]` of the output.
+    pub out_shape: [usize; 3],
+    pub window: Window,
+}
+
+impl From<&zkml_model::ConvLayer> for Conv {
+    fn from(l: &zkml_model::ConvLayer) -> Self {
+        Self {
+            in_shape: l.in_shape,
+            out_shape: l.out_shape,
+            window: l.window,
+        }
+    }
+}
 
 impl LayerKind for Conv {
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
@@ -44,11 +65,12 @@ impl LayerKind for Conv {
             cp.bias,
         );
         cx.input_claim(claims, 0, dc.input_point, cp.input);
-        LayerProof::Conv {
+        Requantized {
             requant,
             requant_evals,
-            conv: cp,
+            inner: cp,
         }
+        .into()
     }
 
     fn verify(
@@ -58,14 +80,11 @@ impl LayerKind for Conv {
         claims: &mut Claims,
         t: &mut Transcript,
     ) -> Result<(), VerifyError> {
-        let LayerProof::Conv {
+        let Requantized {
             requant,
             requant_evals,
-            conv,
-        } = proof
-        else {
-            return Err(VerifyError::LayerKind { layer: cx.l });
-        };
+            inner: conv,
+        } = cx.proof::<Requantized<ConvProof>>(proof)?;
         let point = requant::verify_step(cx, requant, requant_evals, claims, t)?;
         let sv = cx.layout.sample_vars;
         let dc = verify(cx.l, cx.shape, requant_evals.acc, &point, sv, conv, t)?;
@@ -77,6 +96,32 @@ impl LayerKind for Conv {
             conv.bias,
         );
         claims.layer_input(cx.layout, cx.public, (cx.l, 0), dc.input_point, conv.input)
+    }
+
+    fn check_key(&self, cx: &KeyCx<'_>) -> Result<usize, KeyFault> {
+        // one multiplier per output channel
+        window_ok(cx.layer, self.in_shape, self.out_shape, self.window)
+            .then_some(self.out_shape[0])
+            .ok_or(KeyFault::Shape)
+    }
+
+    fn own_dims(&self, _n_in: usize) -> Option<(Vec<usize>, Vec<usize>)> {
+        Some((self.in_shape.to_vec(), self.out_shape.to_vec()))
+    }
+
+    fn has_weights(&self) -> bool {
+        true
+    }
+
+    /// `[O][C][KH][KW]`.
+    fn weight_dims(&self, _n_out: usize, _in_dims: &[usize]) -> Option<Vec<usize>> {
+        let [kh, kw] = self.window.kernel;
+        Some(vec![self.out_shape[0], self.in_shape[0], kh, kw])
+    }
+
+    fn check_bounds(&self, l: &VkLayer, bits: u32, bias_bits: &[u8]) -> Result<(), BoundViolation> {
+        let fan_in = self.in_shape[0] * self.window.kernel[0] * self.window.kernel[1];
+        requant::check_derived_bounds(fan_in, bits, bias_bits, &l.multiplier)
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
@@ -121,10 +166,10 @@ fn vars(shape: &LayerShape, sample_vars: usize, grid: &Grid) -> Vars {
 }
 
 fn grid(shape: &LayerShape) -> Grid {
-    let Kind::Conv(w) = shape.kind else {
+    let LayerOp::Conv(c) = &shape.op else {
         unreachable!("conv layer")
     };
-    Grid::new(w, &shape.in_dims, &shape.out_dims)
+    Grid::new(c.window, &shape.in_dims, &shape.out_dims)
 }
 
 /// `eq(rho_i, i) eq(rho_j, j)` for the real kernel offsets, row-major `kh x kw`.

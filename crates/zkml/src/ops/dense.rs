@@ -15,13 +15,23 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Stage, Value};
 use crate::error::VerifyError;
+use crate::keys::VkLayer;
 use crate::layout::LayerShape;
-use crate::ops::{LayerKind, ProveCx, VerifyCx, requant};
-use crate::proof::LayerProof;
+use crate::ops::LayerProof;
+use crate::ops::requant::BoundViolation;
+use crate::ops::requant::Requantized;
+use crate::ops::{KeyCx, KeyFault, LayerKind, ProveCx, VerifyCx, requant};
 use crate::statement::Claims;
 
 /// The dense layer kind: a sumcheck over the inner index, then the shared requantization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dense;
+
+impl From<&zkml_model::DenseLayer> for Dense {
+    fn from(_: &zkml_model::DenseLayer) -> Self {
+        Self
+    }
+}
 
 impl LayerKind for Dense {
     fn prove(&self, cx: &ProveCx<'_>, claims: &mut Claims, t: &mut Transcript) -> LayerProof {
@@ -33,11 +43,12 @@ impl LayerKind for Dense {
         let weight_point = [rho_o, &rho_j].concat();
         claims.weights(cx.l, weight_point, dp.weight, cx.shape.mult_vars, dp.bias);
         cx.input_claim(claims, 0, [rho_s, &rho_j].concat(), dp.input);
-        LayerProof::Dense {
+        Requantized {
             requant,
             requant_evals,
-            dense: dp,
+            inner: dp,
         }
+        .into()
     }
 
     fn verify(
@@ -47,14 +58,11 @@ impl LayerKind for Dense {
         claims: &mut Claims,
         t: &mut Transcript,
     ) -> Result<(), VerifyError> {
-        let LayerProof::Dense {
+        let Requantized {
             requant,
             requant_evals,
-            dense,
-        } = proof
-        else {
-            return Err(VerifyError::LayerKind { layer: cx.l });
-        };
+            inner: dense,
+        } = cx.proof::<Requantized<DenseProof>>(proof)?;
         let point = requant::verify_step(cx, requant, requant_evals, claims, t)?;
         let (sv, in_vars) = (cx.layout.sample_vars, cx.shape.in_vars);
         let dc = verify(cx.l, requant_evals.acc, &point, sv, in_vars, dense, t)?;
@@ -66,6 +74,24 @@ impl LayerKind for Dense {
             dense.bias,
         );
         claims.layer_input(cx.layout, cx.public, (cx.l, 0), dc.input_point, dense.input)
+    }
+
+    fn check_key(&self, cx: &KeyCx<'_>) -> Result<usize, KeyFault> {
+        // one multiplier per row
+        Ok(cx.layer.n_out)
+    }
+
+    fn has_weights(&self) -> bool {
+        true
+    }
+
+    /// `[n_out]` then the input's layout: the weight columns are permuted to it at setup.
+    fn weight_dims(&self, n_out: usize, in_dims: &[usize]) -> Option<Vec<usize>> {
+        Some([&[n_out][..], in_dims].concat())
+    }
+
+    fn check_bounds(&self, l: &VkLayer, bits: u32, bias_bits: &[u8]) -> Result<(), BoundViolation> {
+        requant::check_derived_bounds(l.n_in, bits, bias_bits, &l.multiplier)
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {

@@ -25,17 +25,36 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Msg, Stage};
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Layout, Lookup, real_eval};
+use crate::ops::LayerProof;
 use crate::ops::rows::{
     aux_claims, base_tables, broadcast, lift, outer, prefix, real_rows, row_column,
 };
-use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
-use crate::proof::LayerProof;
+use crate::ops::rows::{exp_ok, row_dims, rows_fit};
+use crate::ops::{KeyCx, KeyFault, LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::statement::{Claims, Public};
 use crate::tables::Table;
 use crate::witness::{LayerWitness, pad_rows};
 
-/// The log-softmax layer kind.
-pub struct LogSoftmax;
+/// The log-softmax layer kind: log-softmax of each row with the exponential, step and bound
+/// tables of `zkml_model::softmax::LogSoftmaxLayer`; no requantization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogSoftmax {
+    pub exp: Vec<i64>,
+    pub steps: Vec<i64>,
+    pub bounds: Vec<i64>,
+    pub outer: Vec<usize>,
+}
+
+impl From<&zkml_model::LogSoftmaxLayer> for LogSoftmax {
+    fn from(s: &zkml_model::LogSoftmaxLayer) -> Self {
+        Self {
+            exp: s.exp.clone(),
+            steps: s.steps.clone(),
+            bounds: s.bounds.clone(),
+            outer: s.outer.clone(),
+        }
+    }
+}
 
 /// `Col::Aux` indices.
 const D: usize = 0;
@@ -81,7 +100,7 @@ impl LayerKind for LogSoftmax {
         v
     }
 
-    fn lookups(&self, l: usize, shape: &LayerShape, _bits: u32) -> Vec<Lookup> {
+    fn lookups(&self, l: usize, _shape: &LayerShape, _bits: u32) -> Vec<Lookup> {
         let pair = |table, a, b, fill| Lookup {
             table,
             a,
@@ -89,12 +108,7 @@ impl LayerKind for LogSoftmax {
             fill,
             per_channel: false,
         };
-        let exp0 = shape
-            .tables
-            .first()
-            .and_then(|e| e.first())
-            .copied()
-            .unwrap_or(0);
+        let exp0 = self.exp.first().copied().unwrap_or(0);
         let mut v = vec![
             pair(Table::Exp(l), Col::Aux(l, D), Col::Aux(l, E), exp0),
             pair(Table::IsZero, Col::Aux(l, D), Col::Aux(l, Z), 1),
@@ -248,7 +262,7 @@ impl LayerKind for LogSoftmax {
         };
         // fails only for a forged witness (tests): the verifier refuses it
         queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, &proof).ok();
-        LayerProof::LogSoftmax(proof)
+        proof.into()
     }
 
     fn verify(
@@ -258,9 +272,7 @@ impl LayerKind for LogSoftmax {
         claims: &mut Claims,
         t: &mut Transcript,
     ) -> Result<(), VerifyError> {
-        let LayerProof::LogSoftmax(p) = proof else {
-            return Err(VerifyError::LayerKind { layer: cx.l });
-        };
+        let p: &LogSoftmaxProof = cx.proof(proof)?;
         let (l, sv) = (cx.l, cx.layout.sample_vars);
         let (nv, pv) = (sv + cx.shape.out_vars, prefix(cx.layout, cx.shape));
         let bad = VerifyError::LogSoftmax { layer: l };
@@ -297,6 +309,36 @@ impl LayerKind for LogSoftmax {
             return Err(bad);
         }
         queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, p)
+    }
+
+    fn check_key(&self, cx: &KeyCx<'_>) -> Result<usize, KeyFault> {
+        // as a softmax's, and steps, bounds as `log_tables_ok` says (so that `g + L <
+        // 2^bits`); no requantization
+        let (l, bits) = (cx.layer, cx.vk.bits);
+        (l.n_in == l.n_out
+            && rows_fit(&self.outer, l.n_in, zkml_model::softmax::MAX_ROW)
+            && exp_ok(&self.exp, bits)
+            && zkml_model::softmax::log_tables_ok(&self.steps, &self.bounds, bits))
+        .then_some(0)
+        .ok_or(KeyFault::Shape)
+    }
+
+    fn own_dims(&self, n_in: usize) -> Option<(Vec<usize>, Vec<usize>)> {
+        Some(row_dims(&self.outer, n_in, None))
+    }
+
+    fn tables(&self, l: usize) -> Vec<(Table, Vec<i64>)> {
+        // (the key check makes `bounds` 2^bits + 1 long)
+        let b = &self.bounds;
+        vec![
+            (Table::Exp(l), self.exp.clone()),
+            (Table::LogSteps(l), self.steps.clone()),
+            (
+                Table::LogLo(l),
+                b.split_last().map_or(Vec::new(), |(_, lo)| lo.to_vec()),
+            ),
+            (Table::LogHi(l), b.get(1..).unwrap_or_default().to_vec()),
+        ]
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {

@@ -19,15 +19,42 @@
 
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Lookup, dims_vars, pow2_vars};
-use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
-use crate::proof::LayerProof;
+use crate::ops::LayerProof;
+use crate::ops::{KeyCx, KeyFault, LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::statement::Claims;
 use crate::tables::Table;
 use crate::witness::{LayerWitness, pad_rows};
+use serde::{Deserialize, Serialize};
 use zkml_proof::transcript::Transcript;
 
-/// The map layer kind.
-pub struct Map;
+/// The map layer kind: an element-wise function, `out = table[x + 2^(bits-1)]` for each input
+/// value `x` (the output keeps the input's layout), or one function per channel (`2^bits`
+/// entries per channel of the layout, the channels padded to a power of two: `out = table[c
+/// 2^bits + x + 2^(bits-1)]` in channel `c`); no requantization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Map {
+    pub table: Vec<i64>,
+}
+
+impl From<&zkml_model::MapLayer> for Map {
+    /// One function per channel: padded to a power of two of channels with the first's.
+    fn from(m: &zkml_model::MapLayer) -> Self {
+        let table = match m.channels {
+            0 | 1 => m.table.clone(),
+            c => {
+                let size = m.table.len() / c;
+                let first = m.table.get(..size).unwrap_or_default();
+                let pad = (c.next_power_of_two() - c) * size;
+                m.table
+                    .iter()
+                    .chain(first.iter().cycle().take(pad))
+                    .copied()
+                    .collect()
+            }
+        };
+        Self { table }
+    }
+}
 
 /// The index of input value 0 in a table of `bits` bits.
 fn zero_row(bits: u32) -> usize {
@@ -46,13 +73,8 @@ impl LayerKind for Map {
             table: Table::Map(l),
             a: Col::Out(producer),
             b: Some(Col::Out(l)),
-            fill: shape
-                .tables
-                .first()
-                .and_then(|f| f.get(zero_row(bits)))
-                .copied()
-                .unwrap_or(0),
-            per_channel: shape.tables.first().is_some_and(|f| f.len() > 1 << bits),
+            fill: self.table.get(zero_row(bits)).copied().unwrap_or(0),
+            per_channel: self.table.len() > 1 << bits,
         }]
     }
 
@@ -65,11 +87,7 @@ impl LayerKind for Map {
         // the row of `v` at padded position `i`: in its channel's table if one per channel
         let vars: usize = dims_vars(&cx.shape.in_dims).iter().sum();
         let inner = vars - pow2_vars(cx.shape.in_dims.first().copied().unwrap_or(1));
-        let per_channel = cx
-            .shape
-            .tables
-            .first()
-            .is_some_and(|f| f.len() > 1 << cx.bits);
+        let per_channel = self.table.len() > 1 << cx.bits;
         let channel = |i: usize| match per_channel {
             true => ((i % (1 << vars)) >> inner) << cx.bits,
             false => 0,
@@ -86,7 +104,7 @@ impl LayerKind for Map {
     }
 
     fn prove(&self, _cx: &ProveCx<'_>, _claims: &mut Claims, _t: &mut Transcript) -> LayerProof {
-        LayerProof::Map
+        ().into()
     }
 
     fn verify(
@@ -96,10 +114,35 @@ impl LayerKind for Map {
         _claims: &mut Claims,
         _t: &mut Transcript,
     ) -> Result<(), VerifyError> {
-        match proof {
-            LayerProof::Map => Ok(()),
-            _ => Err(VerifyError::LayerKind { layer: cx.l }),
-        }
+        // a map has no messages: only that its part of the proof is a map's
+        cx.proof::<()>(proof)?;
+        Ok(())
+    }
+
+    fn check_key(&self, cx: &KeyCx<'_>) -> Result<usize, KeyFault> {
+        // a map reads a committed column (a layer's output), one entry per input value of one
+        // function, or of one per channel of its layout (padded to a power of two); all of
+        // them equal at input 0 (padding, see the module docs); no requantization
+        let (l, bits, table) = (cx.layer, cx.vk.bits, &self.table);
+        let (lo, hi) = crate::ops::requant::range(false, bits);
+        let size = 1usize << bits;
+        let channels = 1 << pow2_vars(cx.dims().0.first().copied().unwrap_or(1));
+        let zero = |t: &[i64]| t.get(size / 2).copied();
+        (l.n_in == l.n_out
+            && l.inputs.first().is_some_and(|&t| t > 0)
+            && (table.len() == size || table.len() == size * channels)
+            && table.iter().all(|v| (lo..=hi).contains(v))
+            && table.chunks(size).all(|t| zero(t) == zero(table)))
+        .then_some(0)
+        .ok_or(KeyFault::Shape)
+    }
+
+    fn keeps_layout(&self) -> bool {
+        true
+    }
+
+    fn tables(&self, l: usize) -> Vec<(Table, Vec<i64>)> {
+        vec![(Table::Map(l), self.table.clone())]
     }
 
     fn sz_terms(&self, _shape: &LayerShape, _sample_vars: usize) -> usize {

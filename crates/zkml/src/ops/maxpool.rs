@@ -8,6 +8,7 @@
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
+use zkml_model::Window;
 use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::mle::{eq_eval, eq_table, evaluate};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
@@ -16,15 +17,32 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::{Hook, Msg, Stage, Value};
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Lookup, diff_limbs, pow2_vars};
-use crate::ops::{Kind, LayerKind, ProveCx, VerifyCx, WitnessCx};
-use crate::proof::LayerProof;
+use crate::ops::LayerProof;
+use crate::ops::{KeyCx, KeyFault, LayerKind, LayerOp, ProveCx, VerifyCx, WitnessCx, window_ok};
 use crate::statement::Claims;
 use crate::tables::Table;
 use crate::wiring::Grid;
 use crate::witness::{LayerWitness, pad_rows};
 
-/// The max-pool layer kind.
-pub struct MaxPool;
+/// The max-pool layer kind (no requantization).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaxPool {
+    /// `[C][H][W]` of the input.
+    pub in_shape: [usize; 3],
+    /// `[C][H][W]` of the output.
+    pub out_shape: [usize; 3],
+    pub window: Window,
+}
+
+impl From<&zkml_model::MaxPoolLayer> for MaxPool {
+    fn from(l: &zkml_model::MaxPoolLayer) -> Self {
+        Self {
+            in_shape: l.in_shape,
+            out_shape: l.out_shape,
+            window: l.window,
+        }
+    }
+}
 
 impl LayerKind for MaxPool {
     fn columns(&self, l: usize, shape: &LayerShape, bits: u32) -> Vec<Col> {
@@ -90,7 +108,7 @@ impl LayerKind for MaxPool {
         let (pp, pc) = prove(cx.shape, bits, out, diffs, cx.input(0), sv, cx.hook, t);
         // the checks against public data only fail for a forged witness (tests); the verifier refuses it
         queue_claims(cx.layout, cx.public, claims, cx.l, &pc, &pp).ok();
-        LayerProof::MaxPool(pp)
+        pp.into()
     }
 
     fn verify(
@@ -100,12 +118,22 @@ impl LayerKind for MaxPool {
         claims: &mut Claims,
         t: &mut Transcript,
     ) -> Result<(), VerifyError> {
-        let LayerProof::MaxPool(pp) = proof else {
-            return Err(VerifyError::LayerKind { layer: cx.l });
-        };
+        let pp = cx.proof(proof)?;
         let (sv, bits) = (cx.layout.sample_vars, cx.layout.bits);
         let pc = verify(cx.l, cx.shape, bits, sv, pp, t)?;
         queue_claims(cx.layout, cx.public, claims, cx.l, &pc, pp)
+    }
+
+    fn check_key(&self, cx: &KeyCx<'_>) -> Result<usize, KeyFault> {
+        // no requantization
+        (window_ok(cx.layer, self.in_shape, self.out_shape, self.window)
+            && self.in_shape[0] == self.out_shape[0])
+            .then_some(0)
+            .ok_or(KeyFault::Shape)
+    }
+
+    fn own_dims(&self, _n_in: usize) -> Option<(Vec<usize>, Vec<usize>)> {
+        Some((self.in_shape.to_vec(), self.out_shape.to_vec()))
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
@@ -193,10 +221,10 @@ pub fn pad_value(bits: u32) -> i64 {
 }
 
 fn grid(shape: &LayerShape) -> Grid {
-    let Kind::MaxPool(w) = shape.kind else {
+    let LayerOp::MaxPool(p) = &shape.op else {
         unreachable!("max-pool layer")
     };
-    Grid::new(w, &shape.in_dims, &shape.out_dims)
+    Grid::new(p.window, &shape.in_dims, &shape.out_dims)
 }
 
 fn recombine(limbs: &[EF]) -> EF {

@@ -1,6 +1,8 @@
 //! The layer kinds a proof knows, one file each behind one trait ([`LayerKind`]), and the
-//! registry ([`Kind::op`]): the one place a kind is matched. Adding a kind means a file that
-//! implements the trait, a [`Kind`] variant and its line in [`Kind::op`].
+//! registry (`registry!` below): the one place kinds are listed and matched. A kind's file
+//! defines the struct the verifying key states it with (its parameters, which implements
+//! [`LayerKind`]) and the type of its part of a proof; adding a kind means that file and its
+//! line in the registry.
 //!
 //! Requantization is not a kind: dense, conv and average-pool layers share it as their last step
 //! ([`requant`]).
@@ -18,50 +20,89 @@ pub mod requant; // out = clamp(round(acc * m / 2^32)) by a zero-check plus look
 mod rows; // the shared pieces of the row ops (softmax, log-softmax, argmax)
 pub mod softmax; // softmax of each row: row max, exponentials by table, their sum, a division
 
+use serde::{Deserialize, Serialize};
 use zkml_model::{LayerTrace, QuantLayer, Window};
 use zkml_proof::field::{EF, F};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::Hook;
 use crate::error::VerifyError;
-use crate::keys::ProvingKey;
-use crate::layout::{Col, LayerShape, Layout, Lookup};
-use crate::proof::LayerProof;
+use crate::keys::{ProvingKey, VerifyingKey, VkLayer};
+use crate::layout::{Col, LayerShape, Layout, Lookup, layer_dims};
+use crate::ops::requant::BoundViolation;
 use crate::statement::{Claims, Public};
 use crate::tables::Table;
 use crate::witness::{LayerWitness, Witness};
 
-/// What a layer computes, as the proof sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Dense,
-    Conv(Window),
-    MaxPool(Window),
-    AvgPool(Window),
-    Add([i64; 2]),
-    Relayout,
-    Map,
-    Softmax,
-    LogSoftmax,
-    ArgMax { last: bool },
+/// Generates, from one line per kind (`Variant(parameters, proof)`), the key's [`LayerOp`],
+/// the proof's [`LayerProof`], the dispatch to a kind's [`LayerKind`] and the conversions
+/// between a kind's proof and [`LayerProof`]. The variant names are those of
+/// [`zkml_model::QuantLayer`], whose layers convert (`From`) into the parameters.
+macro_rules! registry {
+    ($($(#[doc = $doc:literal])* $kind:ident($op:ty, $proof:ty),)*) => {
+        /// A layer's op as the verifying key states it: its kind and parameters.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub enum LayerOp {
+            $($(#[doc = $doc])* $kind($op),)*
+        }
+
+        /// One layer's part of the proof.
+        #[derive(Clone, Debug, Serialize, Deserialize)]
+        pub enum LayerProof {
+            $($kind($proof),)*
+        }
+
+        impl LayerOp {
+            /// The prover and verifier of this op.
+            pub(crate) fn kind(&self) -> &dyn LayerKind {
+                match self {
+                    $(Self::$kind(op) => op,)*
+                }
+            }
+
+            /// What the key states about a quantized layer's op.
+            pub fn of(layer: &QuantLayer) -> Self {
+                match layer {
+                    $(QuantLayer::$kind(l) => Self::$kind(l.into()),)*
+                }
+            }
+        }
+
+        $(
+            impl From<$proof> for LayerProof {
+                fn from(p: $proof) -> Self {
+                    Self::$kind(p)
+                }
+            }
+
+            impl<'a> TryFrom<&'a LayerProof> for &'a $proof {
+                type Error = ();
+
+                fn try_from(p: &'a LayerProof) -> Result<Self, ()> {
+                    match p {
+                        LayerProof::$kind(p) => Ok(p),
+                        _ => Err(()),
+                    }
+                }
+            }
+        )*
+    };
 }
 
-impl Kind {
-    /// The prover and verifier of this kind.
-    pub(crate) fn op(&self) -> &'static dyn LayerKind {
-        match self {
-            Kind::Dense => &dense::Dense,
-            Kind::Conv(_) => &conv::Conv,
-            Kind::MaxPool(_) => &maxpool::MaxPool,
-            Kind::AvgPool(_) => &avgpool::AvgPool,
-            Kind::Add(_) => &add::Add,
-            Kind::Relayout => &relayout::Relayout,
-            Kind::Map => &map::Map,
-            Kind::Softmax => &softmax::Softmax,
-            Kind::LogSoftmax => &logsoftmax::LogSoftmax,
-            Kind::ArgMax { .. } => &argmax::ArgMax,
-        }
-    }
+registry! {
+    Dense(dense::Dense, requant::Requantized<dense::DenseProof>),
+    Conv(conv::Conv, requant::Requantized<conv::ConvProof>),
+    MaxPool(maxpool::MaxPool, maxpool::PoolProof),
+    AvgPool(avgpool::AvgPool, requant::Requantized<avgpool::AvgPoolProof>),
+    /// `a m_a + b m_b`, requantized with multiplier 1; the proof's inner part holds the two
+    /// inputs at the requantization's point.
+    Add(add::Add, requant::Requantized<[EF; 2]>),
+    Relayout(relayout::Relayout, relayout::RelayoutProof),
+    /// A map has no messages of its own (its lookups are in the lookup argument).
+    Map(map::Map, ()),
+    Softmax(softmax::Softmax, softmax::SoftmaxProof),
+    LogSoftmax(logsoftmax::LogSoftmax, logsoftmax::LogSoftmaxProof),
+    ArgMax(argmax::ArgMax, argmax::ArgMaxProof),
 }
 
 /// One layer's inputs to its witness: the model's exact integer inference on every sample.
@@ -131,7 +172,23 @@ pub(crate) struct VerifyCx<'a> {
     pub multiplier: &'a [i64],
 }
 
-/// Everything a proof does for one kind of layer.
+impl VerifyCx<'_> {
+    /// `proof` as the proof of the kind `P` belongs to.
+    ///
+    /// # Errors
+    /// [`VerifyError::LayerKind`] when it is another kind's.
+    pub fn proof<'p, P>(&self, proof: &'p LayerProof) -> Result<&'p P, VerifyError>
+    where
+        &'p P: TryFrom<&'p LayerProof>,
+    {
+        proof
+            .try_into()
+            .map_err(|_| VerifyError::LayerKind { layer: self.l })
+    }
+}
+
+/// Everything a proof does for one kind of layer, implemented by the struct that states the
+/// kind in the key (its parameters).
 pub(crate) trait LayerKind: Sync {
     /// Layer `l`'s committed columns besides its output `Col::Out(l)` (by default those of a
     /// requantizing layer).
@@ -169,4 +226,115 @@ pub(crate) trait LayerKind: Sync {
     /// Schwartz-Zippel numerators (degree times rounds) of the layer's challenges, for the
     /// security estimate; `sample_vars` variables index the samples.
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize;
+
+    /// Checks the key's statement of the layer beyond what every layer shares (its inputs and
+    /// widths): its parameters must be ones setup makes, so that later code may trust them.
+    ///
+    /// # Errors
+    /// [`KeyFault::Shape`] for impossible parameters, [`KeyFault::Multipliers`] for
+    /// multipliers this kind never has.
+    ///
+    /// # Returns
+    /// The number of requantization multipliers the layer must have.
+    fn check_key(&self, cx: &KeyCx<'_>) -> Result<usize, KeyFault>;
+
+    /// Number of tensors the layer reads.
+    fn arity(&self) -> usize {
+        1
+    }
+
+    /// The layouts the layer reads and writes whatever its input (`n_in` values a sample): a
+    /// window op's `[C][H][W]`, a relayout's, a row op's `[outer.., n]`. `None` (the default)
+    /// for one that reads its first input as it was written and writes `[n_out]`, or that
+    /// input's layout if [`LayerKind::keeps_layout`].
+    fn own_dims(&self, _n_in: usize) -> Option<(Vec<usize>, Vec<usize>)> {
+        None
+    }
+
+    /// Whether a layer without [`LayerKind::own_dims`] writes its input's layout (a sum, a
+    /// map) rather than `[n_out]` (a dense layer).
+    fn keeps_layout(&self) -> bool {
+        false
+    }
+
+    /// Whether the layer has committed weights and a bias (dense, conv).
+    fn has_weights(&self) -> bool {
+        false
+    }
+
+    /// The dimensions of the layer's weight tensor, as committed (each padded to a power of
+    /// two), given its input's layout; its bias has one value per first dimension. `None` for
+    /// a layer without weights.
+    fn weight_dims(&self, _n_out: usize, _in_dims: &[usize]) -> Option<Vec<usize>> {
+        None
+    }
+
+    /// Checks every requantized row of the layer against the accumulator bound derived from
+    /// public numbers (`requant::check_derived_bounds`); `bias_bits` are its bias bounds (empty
+    /// for a layer without weights). Nothing to check by default.
+    ///
+    /// # Errors
+    /// The first row that fails.
+    fn check_bounds(
+        &self,
+        _l: &VkLayer,
+        _bits: u32,
+        _bias_bits: &[u8],
+    ) -> Result<(), BoundViolation> {
+        Ok(())
+    }
+
+    /// A relayout's wiring: `(pad_out(j), pad_in(src(j)))` for every real output index `j`
+    /// that holds an input value; empty by default.
+    fn gather(&self, _in_dims: &[usize], _out_dims: &[usize]) -> Vec<(usize, usize)> {
+        Vec::new()
+    }
+
+    /// The key's function tables of layer `l` (a map's function, a softmax's exponentials),
+    /// each with the second column of its rows; none by default.
+    fn tables(&self, _l: usize) -> Vec<(Table, Vec<i64>)> {
+        Vec::new()
+    }
+}
+
+/// What a layer's key check reads: the key and the layer's index in it.
+pub(crate) struct KeyCx<'a> {
+    pub vk: &'a VerifyingKey,
+    pub k: usize,
+    pub layer: &'a VkLayer,
+}
+
+impl KeyCx<'_> {
+    /// The layer's input and output layouts (its inputs are earlier tensors: checked before).
+    pub fn dims(&self) -> (Vec<usize>, Vec<usize>) {
+        layer_dims(self.vk.input_len(), &self.vk.layers[..=self.k])
+            .pop()
+            .unwrap_or_default()
+    }
+}
+
+/// Why a key's statement of a layer is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyFault {
+    /// Parameters no setup makes.
+    Shape,
+    /// Multipliers no setup makes.
+    Multipliers,
+}
+
+/// The key check shared by the window ops (conv, pools): `n_in`, `n_out` match the shapes,
+/// the window is one setup makes and maps the input's height and width to the output's.
+pub(crate) fn window_ok(
+    l: &VkLayer,
+    in_shape: [usize; 3],
+    out_shape: [usize; 3],
+    w: Window,
+) -> bool {
+    let numel = |s: [usize; 3]| s.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    numel(in_shape) == Some(l.n_in)
+        && numel(out_shape) == Some(l.n_out)
+        && w.kernel.iter().all(|&k| (1..=64).contains(&k))
+        && w.stride.iter().all(|&k| (1..=64).contains(&k))
+        && w.pads.iter().all(|&p| p < 64)
+        && w.output_hw(in_shape[1], in_shape[2]) == Some([out_shape[1], out_shape[2]])
 }

@@ -15,6 +15,7 @@
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
+use zkml_model::{Placement, relayout};
 use zkml_proof::field::EF;
 use zkml_proof::mle::{eq_eval, eq_table, evaluate};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
@@ -22,15 +23,36 @@ use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Stage, Value};
 use crate::error::VerifyError;
+use crate::layout::padded_index;
 use crate::layout::{Col, LayerShape, Lookup};
-use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
-use crate::proof::LayerProof;
+use crate::ops::LayerProof;
+use crate::ops::{KeyCx, KeyFault, LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::statement::Claims;
 use crate::tables::Table;
 use crate::witness::{LayerWitness, pad_rows};
 
-/// The relayout layer kind.
-pub struct Relayout;
+/// The relayout layer kind: `transpose(reshape(x, view), perm)` (an empty `perm`: a reshape),
+/// read as `in_dims`, placed in `out_dims` as `place` says; no requantization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Relayout {
+    pub in_dims: Vec<usize>,
+    pub out_dims: Vec<usize>,
+    pub view: Vec<usize>,
+    pub perm: Vec<usize>,
+    pub place: Placement,
+}
+
+impl From<&zkml_model::RelayoutLayer> for Relayout {
+    fn from(r: &zkml_model::RelayoutLayer) -> Self {
+        Self {
+            in_dims: r.in_dims.clone(),
+            out_dims: r.out_dims.clone(),
+            view: r.view.clone(),
+            perm: r.perm.clone(),
+            place: r.place.clone(),
+        }
+    }
+}
 
 impl LayerKind for Relayout {
     fn columns(&self, _l: usize, _shape: &LayerShape, _bits: u32) -> Vec<Col> {
@@ -76,7 +98,7 @@ impl LayerKind for Relayout {
             .column(cx.layout, cx.public, Col::Out(cx.l), rho, out)
             .ok();
         cx.input_claim(claims, 0, input_point, input);
-        LayerProof::Relayout(RelayoutProof { out, wiring, input })
+        RelayoutProof { out, wiring, input }.into()
     }
 
     fn verify(
@@ -86,9 +108,7 @@ impl LayerKind for Relayout {
         claims: &mut Claims,
         t: &mut Transcript,
     ) -> Result<(), VerifyError> {
-        let LayerProof::Relayout(p) = proof else {
-            return Err(VerifyError::LayerKind { layer: cx.l });
-        };
+        let p: &RelayoutProof = cx.proof(proof)?;
         let sv = cx.layout.sample_vars;
         let rho = t.sample_vec(sv + cx.shape.out_vars);
         t.absorb_ext(&[p.out]);
@@ -108,6 +128,35 @@ impl LayerKind for Relayout {
         }
         claims.column(cx.layout, cx.public, Col::Out(cx.l), rho, p.out)?;
         claims.layer_input(cx.layout, cx.public, (cx.l, 0), in_point, p.input)
+    }
+
+    fn check_key(&self, cx: &KeyCx<'_>) -> Result<usize, KeyFault> {
+        let numel = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let Self {
+            in_dims,
+            out_dims,
+            view,
+            perm,
+            place,
+        } = self;
+        // no requantization
+        (relayout::shape_error(in_dims, out_dims, view, perm, place).is_none()
+            && numel(view) == Some(cx.layer.n_in)
+            && numel(out_dims) == Some(cx.layer.n_out))
+        .then_some(0)
+        .ok_or(KeyFault::Shape)
+    }
+
+    fn own_dims(&self, _n_in: usize) -> Option<(Vec<usize>, Vec<usize>)> {
+        Some((self.in_dims.clone(), self.out_dims.clone()))
+    }
+
+    fn gather(&self, in_dims: &[usize], out_dims: &[usize]) -> Vec<(usize, usize)> {
+        relayout::sources(&self.view, &self.perm, &self.place, out_dims)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(j, s)| Some((padded_index(out_dims, j), padded_index(in_dims, s?))))
+            .collect()
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
@@ -146,7 +195,8 @@ fn gather_eval(shape: &LayerShape, eq_out: &[EF], eq_in: &[EF]) -> EF {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{Kind, dims_vars, padded_index};
+    use crate::layout::{dims_vars, padded_index};
+    use crate::ops::LayerOp;
     use zkml_proof::field::F;
 
     fn shape(in_dims: &[usize], out_dims: &[usize], sources: &[usize]) -> LayerShape {
@@ -156,7 +206,13 @@ mod tests {
             .map(|(j, &s)| (padded_index(out_dims, j), padded_index(in_dims, s)))
             .collect();
         LayerShape {
-            kind: Kind::Relayout,
+            op: LayerOp::Relayout(Relayout {
+                in_dims: in_dims.to_vec(),
+                out_dims: out_dims.to_vec(),
+                view: Vec::new(),
+                perm: Vec::new(),
+                place: Placement::default(),
+            }),
             in_dims: in_dims.to_vec(),
             out_dims: out_dims.to_vec(),
             in_vars: dims_vars(in_dims).iter().sum(),
@@ -165,7 +221,6 @@ mod tests {
             relu: false,
             inputs: vec![0],
             gather,
-            tables: Vec::new(),
         }
     }
 

@@ -161,6 +161,15 @@ pub struct RequantColumns {
     pub rem: [Vec<F>; R_LIMBS],
 }
 
+/// The part of a proof of a requantizing layer: the requantization's zero-check and its final
+/// evaluations, then the layer's own reduction of the accumulator claim (`inner`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requantized<P> {
+    pub requant: SumcheckProof,
+    pub requant_evals: RequantEvals,
+    pub inner: P,
+}
+
 /// The evaluations the prover sends at the end of the zero-check.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequantEvals {

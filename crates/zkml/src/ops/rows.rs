@@ -85,3 +85,31 @@ pub(crate) fn aux_claims(
     }
     Ok(())
 }
+
+/// Whether `len` values are rows of `1..=most` values each, as many rows as `outer` says
+/// (none or more than one; `zkml_model::softmax::rows_ok`).
+pub(crate) fn rows_fit(outer: &[usize], len: usize, most: usize) -> bool {
+    // (the product only once it is known not to overflow)
+    zkml_model::softmax::rows_ok(outer) && {
+        let rows = zkml_model::softmax::rows(outer);
+        len.is_multiple_of(rows) && (1..=most).contains(&(len / rows))
+    }
+}
+
+/// A softmax's exponential table: `2^bits` entries in `[0, 2^EXP_BITS]` from `2^EXP_BITS`.
+pub(crate) fn exp_ok(exp: &[i64], bits: u32) -> bool {
+    let one = 1i64 << zkml_model::softmax::EXP_BITS;
+    exp.len() == 1 << bits && exp.first() == Some(&one) && exp.iter().all(|v| (0..=one).contains(v))
+}
+
+/// A row op's layouts (`[outer.., n]` in, `[outer.., out]` out, `[n]` for one row), `n_in`
+/// values a sample: `n` is the row length.
+pub(crate) fn row_dims(
+    outer: &[usize],
+    n_in: usize,
+    out: Option<usize>,
+) -> (Vec<usize>, Vec<usize>) {
+    let n = n_in / zkml_model::softmax::rows(outer).max(1);
+    let row = |len: usize| outer.iter().copied().chain([len]).collect::<Vec<usize>>();
+    (row(n), row(out.unwrap_or(n)))
+}

@@ -32,17 +32,33 @@ use zkml_proof::transcript::Transcript;
 use crate::cheat::Stage;
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Lookup, real_eval};
+use crate::ops::LayerProof;
 use crate::ops::rows::{
     aux_claims, base_tables, broadcast, lift, outer, prefix, real_rows, row_column,
 };
-use crate::ops::{LayerKind, ProveCx, VerifyCx, WitnessCx};
-use crate::proof::LayerProof;
+use crate::ops::rows::{exp_ok, row_dims, rows_fit};
+use crate::ops::{KeyCx, KeyFault, LayerKind, ProveCx, VerifyCx, WitnessCx};
 use crate::statement::Claims;
 use crate::tables::Table;
 use crate::witness::{LayerWitness, pad_rows};
 
-/// The softmax layer kind.
-pub struct Softmax;
+/// The softmax layer kind: softmax of each row of `n` values (laid out `[outer.., n]` in and
+/// out; `outer` empty for one row) with the exponential table `exp` (`zkml_model::softmax`); no
+/// requantization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Softmax {
+    pub exp: Vec<i64>,
+    pub outer: Vec<usize>,
+}
+
+impl From<&SoftmaxLayer> for Softmax {
+    fn from(s: &SoftmaxLayer) -> Self {
+        Self {
+            exp: s.exp.clone(),
+            outer: s.outer.clone(),
+        }
+    }
+}
 
 /// Byte limbs of `rem` and of `gap` (`2 S < 2^(EXP_BITS + 9)`).
 const R_LIMBS: usize = 4;
@@ -109,7 +125,7 @@ impl LayerKind for Softmax {
         v
     }
 
-    fn lookups(&self, l: usize, shape: &LayerShape, _bits: u32) -> Vec<Lookup> {
+    fn lookups(&self, l: usize, _shape: &LayerShape, _bits: u32) -> Vec<Lookup> {
         let byte = |a| Lookup {
             table: Table::Limb,
             a,
@@ -122,12 +138,7 @@ impl LayerKind for Softmax {
                 table: Table::Exp(l),
                 a: Col::Aux(l, D),
                 b: Some(Col::Aux(l, E)),
-                fill: shape
-                    .tables
-                    .first()
-                    .and_then(|e| e.first())
-                    .copied()
-                    .unwrap_or(0),
+                fill: self.exp.first().copied().unwrap_or(0),
                 per_channel: false,
             },
             Lookup {
@@ -284,7 +295,7 @@ impl LayerKind for Softmax {
         };
         // fails only for a forged witness (tests): the verifier refuses it
         queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, &proof).ok();
-        LayerProof::Softmax(proof)
+        proof.into()
     }
 
     fn verify(
@@ -294,9 +305,7 @@ impl LayerKind for Softmax {
         claims: &mut Claims,
         t: &mut Transcript,
     ) -> Result<(), VerifyError> {
-        let LayerProof::Softmax(p) = proof else {
-            return Err(VerifyError::LayerKind { layer: cx.l });
-        };
+        let p: &SoftmaxProof = cx.proof(proof)?;
         let (l, sv) = (cx.l, cx.layout.sample_vars);
         let (nv, pv) = (sv + cx.shape.out_vars, prefix(cx.layout, cx.shape));
         if p.evals.len() != AUX + 2 {
@@ -328,6 +337,25 @@ impl LayerKind for Softmax {
             return Err(VerifyError::Softmax { layer: l });
         }
         queue_claims(cx.layout, cx.public, claims, (l, pv), &tau, &point, p)
+    }
+
+    fn check_key(&self, cx: &KeyCx<'_>) -> Result<usize, KeyFault> {
+        // rows of 1..=256 values (the count of maxima is a byte), exponentials from
+        // 2^EXP_BITS down, so that every sum is at least 2^EXP_BITS; no requantization
+        let l = cx.layer;
+        (l.n_in == l.n_out
+            && rows_fit(&self.outer, l.n_in, zkml_model::softmax::MAX_ROW)
+            && exp_ok(&self.exp, cx.vk.bits))
+        .then_some(0)
+        .ok_or(KeyFault::Shape)
+    }
+
+    fn own_dims(&self, n_in: usize) -> Option<(Vec<usize>, Vec<usize>)> {
+        Some(row_dims(&self.outer, n_in, None))
+    }
+
+    fn tables(&self, l: usize) -> Vec<(Table, Vec<i64>)> {
+        vec![(Table::Exp(l), self.exp.clone())]
     }
 
     fn sz_terms(&self, shape: &LayerShape, sample_vars: usize) -> usize {
