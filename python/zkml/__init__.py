@@ -259,8 +259,8 @@ class Proof:
 class ProvingKey:
     """A proving key: the quantized model and its verifying key (`model.pk`).
 
-    Loading one recommits the weights and checks them against its verifying key. Picklable
-    (as its bytes; unpickling recommits).
+    Loading one checks its weights against its verifying key (taking their commitment data
+    from the file, or recommitting them for a large key). Picklable (as its bytes).
     """
 
     __slots__ = ("_inner", "_vk")

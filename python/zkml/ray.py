@@ -5,7 +5,7 @@
     y = zkml.ray.verify_many(pk.vk, proofs, inputs=X)                # every row's outputs
 
 The proving key goes into Ray's object store once (as its bytes); each worker process loads it
-once and keeps it for the next tasks (loading recommits the weights). A chunk is one Ray task
+once and keeps it for the next tasks. A chunk is one Ray task
 with `num_cpus` CPUs; a task whose worker dies (killed, out of memory, a lost node) is run
 again, up to `max_retries` times, so no row is lost: the proofs come back in the order of the
 rows. Needs `pip install .[ray]`.

@@ -138,7 +138,8 @@ pub struct ProvingKey {
 
 #[pymethods]
 impl ProvingKey {
-    /// Parses `model.pk` bytes and recommits the weights (checked against the key's vk).
+    /// Parses `model.pk` bytes (the weights' commitment data from the file, or recommitted
+    /// for a key without it; checked against the key's vk).
     /// Any failure is a bad file, as for the CLI's `--pk`.
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {

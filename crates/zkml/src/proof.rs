@@ -114,21 +114,34 @@ pub(crate) fn decode_all<T: DeserializeOwned + Serialize>(
     body: &[u8],
     what: &'static str,
 ) -> Result<T, FormatError> {
-    let (value, rest) = postcard::take_from_bytes(body).map_err(|e| FormatError::Malformed {
-        what,
-        why: e.to_string(),
-    })?;
+    let (value, rest) = decode_prefix(body, what)?;
     if !rest.is_empty() {
         return Err(FormatError::TrailingBytes {
             what,
             count: rest.len(),
         });
     }
-    if postcard::to_allocvec(&value).ok().as_deref() != Some(body) {
+    Ok(value)
+}
+
+/// Decodes a canonical postcard value from the start of `body`; returns it and the bytes after.
+///
+/// # Errors
+/// [`FormatError::Malformed`] for bytes that do not decode or a non-canonical encoding.
+pub(crate) fn decode_prefix<'a, T: DeserializeOwned + Serialize>(
+    body: &'a [u8],
+    what: &'static str,
+) -> Result<(T, &'a [u8]), FormatError> {
+    let (value, rest) = postcard::take_from_bytes(body).map_err(|e| FormatError::Malformed {
+        what,
+        why: e.to_string(),
+    })?;
+    let used = &body[..body.len() - rest.len()];
+    if postcard::to_allocvec(&value).ok().as_deref() != Some(used) {
         return Err(FormatError::Malformed {
             what,
             why: "non-canonical encoding (a value is not in its shortest form)".into(),
         });
     }
-    Ok(value)
+    Ok((value, rest))
 }

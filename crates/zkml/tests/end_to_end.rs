@@ -3,8 +3,8 @@
 mod common;
 
 use common::{inputs, model};
-use zkml::zkml_model::BatchDim;
-use zkml::{Proof, ProvingKey, VerifyingKey, prove, setup, verify};
+use zkml::zkml_model::{BatchDim, QuantLayer};
+use zkml::{FormatError, Proof, ProvingKey, SetupError, VerifyingKey, prove, setup, verify};
 
 fn round_trip(widths: &[usize], batch: BatchDim, samples: usize, seed: u64) {
     let m = model(widths, batch, seed);
@@ -54,4 +54,38 @@ fn keys_round_trip_through_bytes() {
     let xs = inputs(2, 6, 10);
     let proof = prove(&pk2, &xs).unwrap();
     assert!(verify(&vk, &proof).is_ok());
+}
+
+#[test]
+fn a_proving_key_file_keeps_the_weight_commitment() {
+    let pk = setup(model(&[6, 5, 3], BatchDim::Fixed(1), 9)).unwrap();
+    let bytes = pk.to_bytes();
+    let xs = inputs(1, 6, 11);
+    // without the stored prover data (a file written before it was stored): recommitted
+    let head = 8 + postcard::to_allocvec(&(&pk.model, &pk.vk)).unwrap().len();
+    assert!(bytes.len() > head + 1000, "the prover data is stored");
+    let old = ProvingKey::from_bytes(&bytes[..head]).unwrap();
+    assert!(verify(&pk.vk, &prove(&old, &xs).unwrap()).is_ok());
+    // weights other than the stored commitment's are refused, not recommitted
+    let mut other = pk.clone();
+    let QuantLayer::Dense(d) = &mut other.model.layers[0] else {
+        unreachable!("a dense model")
+    };
+    d.weight[0] = if d.weight[0] == 1 { 2 } else { 1 };
+    match ProvingKey::from_bytes(&other.to_bytes()) {
+        Err(SetupError::Format(FormatError::Malformed { why, .. })) => {
+            assert_eq!(why, "its stored commitment data does not fit its model")
+        }
+        r => panic!("{:?}", r.map(|_| ())),
+    }
+    // a corrupted byte of the stored data fails its checksum
+    let mut bad = bytes.clone();
+    let at = bad.len() - 100;
+    bad[at] ^= 1;
+    match ProvingKey::from_bytes(&bad) {
+        Err(SetupError::Format(FormatError::Malformed { why, .. })) => {
+            assert!(why.contains("checksum"), "{why}")
+        }
+        r => panic!("{:?}", r.map(|_| ())),
+    }
 }

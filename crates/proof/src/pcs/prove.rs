@@ -169,6 +169,26 @@ impl ProverData {
         bytes
     }
 
+    /// Whether the data holds exactly `columns` (in commitment order, as [`commit`] took
+    /// them): a cheap check (no hashing) that stored data belongs to the columns it is meant
+    /// to open.
+    pub fn holds(&self, columns: &[&[F]]) -> bool {
+        let Ok(layout) = Layout::new(&self.shape, self.params.folding) else {
+            return false;
+        };
+        let fits = |poly: &[F], column: &[F]| {
+            poly.len() >= column.len()
+                && poly[..column.len()] == *column
+                && poly[column.len()..].iter().all(|v| *v == F::ZERO)
+        };
+        columns.len() == self.shape.column_vars.len()
+            && layout.tables.iter().enumerate().all(|(id, tp)| {
+                let polys: Vec<&[F]> = self.inner.table(id).iter_polys().collect();
+                polys.len() == tp.columns.len()
+                    && (polys.iter().zip(&tp.columns)).all(|(p, &c)| fits(p, columns[c]))
+            })
+    }
+
     /// Reads what [`ProverData::to_bytes`] wrote. Checks the checksum, the version, the table
     /// sizes against the shape, the codeword dimensions and that the tree's root is the stored
     /// commitment; it does not rehash the tree (the file is the prover's own: a deliberately
