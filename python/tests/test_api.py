@@ -33,6 +33,18 @@ def test_prove_verify_round_trip(pk, digits):
     np.testing.assert_array_equal(zkml.verify(pk.vk, again), y)
 
 
+def test_public_weights(pk, calibration, digits):
+    public = zkml.setup(MLP, calibration=calibration, public_weights=True)
+    assert public.vk.digest != pk.vk.digest
+    x = digits[:4]
+    proof = public.prove(x)
+    y = zkml.verify(public.vk, proof, inputs=x)
+    np.testing.assert_array_equal(y, zkml.verify(pk.vk, pk.prove(x)))
+    assert len(proof.to_bytes()) < len(pk.prove(x).to_bytes())
+    with pytest.raises(zkml.VerificationError):
+        zkml.verify(pk.vk, proof)
+
+
 def test_run_is_accurate(pk, digits):
     reference = rows(MODELS / "digits_mlp_5x100_test.json", "output_data")
     y = pk.run(digits)

@@ -328,12 +328,16 @@ def setup(
     calibration: Any = None,
     bits: int = 8,
     scales: str = "per-row",
+    public_weights: bool = False,
 ) -> ProvingKey:
     """Quantizes a model and commits to its weights, as `zkml setup`.
 
     `calibration`: sample inputs (an array, as for `run`) that fix the activation scales.
     Without it the scales come from 64 random inputs in [-1, 1] (a warning says so): pass real
-    inputs for accuracy. `scales`: "per-row" or "per-layer" weight scales.
+    inputs for accuracy. `scales`: "per-row" or "per-layer" weight scales. `public_weights`:
+    put the weights in the verifying key instead of committing to them (a public model, as
+    `zkml setup --public-weights`): proofs open no weight commitment, verifying reads every
+    weight.
 
     Raises `UnsupportedModelError` for a model the tool does not take, `ZkmlError` for an
     unreadable model or bad calibration data.
@@ -349,7 +353,7 @@ def setup(
         calib = _array(calibration, "calibration")
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 0 < bits < 64:
         raise InputError(f"bits must be a small positive integer, got {bits!r}")
-    return ProvingKey(_zkml.setup(_model(model), calib, int(bits), scales))
+    return ProvingKey(_zkml.setup(_model(model), calib, int(bits), scales, bool(public_weights)))
 
 
 @overload

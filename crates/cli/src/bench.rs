@@ -33,6 +33,7 @@ pub fn run(
     calibration: Option<&Path>,
     repeats: usize,
     batch: Option<usize>,
+    weights: zkml::Weights,
     as_json: bool,
 ) -> Result<(), Failure> {
     let repeats = repeats.max(1);
@@ -53,7 +54,7 @@ pub fn run(
         },
     )
     .map_err(Failure::model)?;
-    let pk = zkml::setup(quantized).map_err(Failure::setup)?;
+    let pk = zkml::setup_with(quantized, weights, &mut |_| {}).map_err(Failure::setup)?;
     let setup = start.elapsed();
     let mut xq: Vec<Vec<i64>> = inputs
         .samples

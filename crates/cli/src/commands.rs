@@ -33,6 +33,7 @@ pub fn setup(
     calibration: Option<&Path>,
     bits: u32,
     scales: ScaleMode,
+    weights: zkml::Weights,
 ) -> Result<ProvingKey, Failure> {
     let start = Instant::now();
     // a bar over the phases: import, quantize, zkml's setup phases, write
@@ -65,7 +66,7 @@ pub fn setup(
     let quantized =
         model::quantize(&graph, &calib, &QuantConfig { bits, scales }).map_err(Failure::model)?;
     let pk =
-        zkml::setup_with_progress(quantized, &mut |phase| step(phase)).map_err(Failure::setup)?;
+        zkml::setup_with(quantized, weights, &mut |phase| step(phase)).map_err(Failure::setup)?;
     step("write the keys");
     write(&out.join("model.pk"), &pk.to_bytes())?;
     write(&out.join("model.vk"), &pk.vk.to_bytes())?;
@@ -84,6 +85,9 @@ pub fn setup(
         out.join("model.pk").display(),
         out.join("model.vk").display()
     );
+    if weights == zkml::Weights::Public {
+        println!("weights:   public (in the verifying key; proofs open no weight commitment)");
+    }
     println!("vk digest: {}", pk.vk.digest());
     println!("security:  {security}");
     println!("setup:     {}", ms(start.elapsed()));

@@ -27,7 +27,14 @@ pub fn run() -> Result<(), Failure> {
     let out = std::env::temp_dir().join("zkml-demo");
     println!("ZKML demo: {MODEL} (an MLP trained on scikit-learn's digits)\n");
     println!("== setup");
-    commands::setup(&model, &out, Some(&calibration), 8, ScaleMode::PerRow)?;
+    commands::setup(
+        &model,
+        &out,
+        Some(&calibration),
+        8,
+        ScaleMode::PerRow,
+        zkml::Weights::Committed,
+    )?;
     println!("\n== prove");
     let proof_path = out.join("proof.bin");
     commands::prove(&out.join("model.pk"), &input, &proof_path, false)?;

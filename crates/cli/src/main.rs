@@ -46,6 +46,10 @@ enum Command {
         bits: u32,
         #[arg(long, value_enum, default_value = "per-row")]
         scales: Scales,
+        /// Put the weights in the verifying key instead of committing to them (a public
+        /// model): no weight opening in proofs; verifying reads every weight.
+        #[arg(long)]
+        public_weights: bool,
     },
     /// Quantized inference only.
     Run {
@@ -80,6 +84,9 @@ enum Command {
         /// Prove N rows in each proof (the input's rows repeated) and report the cost per row.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65536))]
         batch: Option<u32>,
+        /// Benchmark a public-weights key (see `setup --public-weights`).
+        #[arg(long)]
+        public_weights: bool,
         #[arg(long)]
         json: bool,
     },
@@ -95,6 +102,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// The weights of a key made with or without `--public-weights`.
+fn weights(public: bool) -> zkml::Weights {
+    match public {
+        true => zkml::Weights::Public,
+        false => zkml::Weights::Committed,
+    }
 }
 
 /// A failure with its exit code.
@@ -182,12 +197,14 @@ fn main() -> ExitCode {
             calibration,
             bits,
             scales,
+            public_weights,
         }) => {
             let scales = match scales {
                 Scales::PerRow => zkml::zkml_model::ScaleMode::PerRow,
                 Scales::PerLayer => zkml::zkml_model::ScaleMode::PerLayer,
             };
-            commands::setup(&model, &out, calibration.as_deref(), bits, scales).map(|_| ())
+            let weights = weights(public_weights);
+            commands::setup(&model, &out, calibration.as_deref(), bits, scales, weights).map(|_| ())
         }
         Some(Command::Run { pk, input, json }) => commands::run(&pk, &input, json),
         Some(Command::Prove {
@@ -202,6 +219,7 @@ fn main() -> ExitCode {
             calibration,
             repeats,
             batch,
+            public_weights,
             json,
         }) => bench::run(
             &model,
@@ -209,6 +227,7 @@ fn main() -> ExitCode {
             calibration.as_deref(),
             repeats,
             batch.map(|b| b as usize),
+            weights(public_weights),
             json,
         ),
         Some(Command::Verify {

@@ -10,8 +10,8 @@ fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
-fn round_trip(stem: &str, input: &str) {
-    round_trip_in(&assets(), stem, input);
+fn round_trip(stem: &str, input: &str) -> serde_json::Value {
+    round_trip_with(&assets(), stem, input, input)
 }
 
 /// `setup`, `run`, `prove`, `verify` of `base/stem.onnx` on `base/input`.
@@ -21,7 +21,19 @@ fn round_trip_in(base: &Path, stem: &str, input: &str) {
 
 /// [`round_trip_in`], calibrated on `base/calibration`; returns `verify --json`'s output.
 fn round_trip_with(base: &Path, stem: &str, input: &str, calibration: &str) -> serde_json::Value {
-    let dir = std::env::temp_dir().join(format!("zkml-test-{stem}-{}", std::process::id()));
+    round_trip_flags(base, stem, input, calibration, &[])
+}
+
+/// [`round_trip_with`], passing `flags` to `setup`.
+fn round_trip_flags(
+    base: &Path,
+    stem: &str,
+    input: &str,
+    calibration: &str,
+    flags: &[&str],
+) -> serde_json::Value {
+    let tag = flags.join("");
+    let dir = std::env::temp_dir().join(format!("zkml-test-{stem}{tag}-{}", std::process::id()));
     let (model, input) = (base.join(format!("{stem}.onnx")), base.join(input));
     let calibration = base.join(calibration);
     let (pk, vk, proof) = (
@@ -30,15 +42,18 @@ fn round_trip_with(base: &Path, stem: &str, input: &str, calibration: &str) -> s
         dir.join("proof.bin"),
     );
     let s = |p: &Path| p.to_str().unwrap().to_owned();
-    let (code, _, err) = zkml(&[
+    let setup = [
         "setup",
         &s(&model),
         "--out",
         &s(&dir),
         "--calibration",
         &s(&calibration),
-    ]);
+    ];
+    let (code, setup_out, err) = zkml(&[&setup[..], flags].concat());
     assert_eq!(code, 0, "{stem} setup: {err}");
+    let public = setup_out.contains("weights:   public");
+    assert_eq!(public, flags.contains(&"--public-weights"), "{setup_out}");
     let (code, run_out, err) = zkml(&["run", "--pk", &s(&pk), "--input", &s(&input), "--json"]);
     assert_eq!(code, 0, "{stem} run: {err}");
     let (code, prove_out, err) = zkml(&[
@@ -160,6 +175,15 @@ fn demo_runs() {
 #[test]
 fn cnn_trained_on_digits_batch_of_many() {
     round_trip("digits_cnn", "digits_cnn_test.json");
+}
+
+#[test]
+fn public_weights_prove_the_same_outputs() {
+    let (stem, input) = ("digits_cnn", "digits_cnn_test.json");
+    let public = round_trip_flags(&assets(), stem, input, input, &["--public-weights"]);
+    let committed = round_trip(stem, input);
+    assert!(public["outputs"].as_array().is_some_and(|o| !o.is_empty()));
+    assert_eq!(public["outputs"], committed["outputs"]);
 }
 
 #[test]

@@ -54,13 +54,14 @@ fn array(a: Option<(&[u8], Vec<usize>)>) -> Option<Array> {
 
 /// Quantizes and commits a model; the Python side writes the files.
 #[pyfunction]
-#[pyo3(signature = (model, calibration=None, bits=8, scales="per-row"))]
+#[pyo3(signature = (model, calibration=None, bits=8, scales="per-row", public_weights=false))]
 pub fn setup(
     py: Python<'_>,
     model: &Bound<'_, PyAny>,
     calibration: Option<(&[u8], Vec<usize>)>,
     bits: u32,
     scales: &str,
+    public_weights: bool,
 ) -> PyResult<ProvingKey> {
     let source = Source::from_py(model)?;
     let calibration = array(calibration);
@@ -82,7 +83,11 @@ pub fn setup(
         };
         let quantized = model::quantize(&graph, &calib, &QuantConfig { bits, scales })
             .map_err(Failure::model)?;
-        zkml::setup(quantized).map_err(Failure::setup)
+        let weights = match public_weights {
+            true => zkml::Weights::Public,
+            false => zkml::Weights::Committed,
+        };
+        zkml::setup_with(quantized, weights, &mut |_| {}).map_err(Failure::setup)
     })?;
     Ok(ProvingKey {
         inner: Arc::new(inner),

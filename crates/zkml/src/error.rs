@@ -31,6 +31,13 @@ pub enum FormatError {
 pub enum KeyProofError {
     #[error("the key carries no key proof")]
     Missing,
+    #[error("layer {layer}: public {what} {index} is {value}, out of its range")]
+    PublicWeight {
+        layer: String,
+        what: &'static str,
+        index: usize,
+        value: i64,
+    },
     #[error("key proof shape: {what} is {got}, expected {expected}")]
     Shape {
         what: &'static str,
@@ -211,6 +218,8 @@ pub enum VerifyError {
     WitnessOpening(PcsError),
     #[error("opening of the committed weights failed: {0}")]
     WeightOpening(PcsError),
+    #[error("a claimed evaluation of the public weights is wrong (weight column {column})")]
+    PublicWeights { column: usize },
     #[error("cannot check the input file: {why}")]
     InputFile { why: String },
     #[error(

@@ -56,8 +56,12 @@ pub struct VerifyingKey {
     /// The graph's outputs, in order: each one's name, length and scale in the last layer's
     /// output (`zkml_model::split_outputs`); empty: one unnamed output.
     pub outputs: Vec<OutputSpec>,
+    /// A public-weights key ([`Weights::Public`]): per layer with weights, its weights (C
+    /// order, as the model's layer) and bias. The verifier evaluates their MLEs itself, so
+    /// such a key has no weight commitments and no key proof. `None` for committed weights.
+    pub public_weights: Option<Vec<(Vec<i64>, Vec<i64>)>>,
     /// The key proof that certifies the weight and bias ranges (`crate::keyproof`); a key
-    /// file without one is refused. The last field: [`VerifyingKey::statement_bytes`] is the
+    /// file with committed weights and without one is refused. The last field: [`VerifyingKey::statement_bytes`] is the
     /// encoding of every field before it.
     pub key_proof: Option<KeyProof>,
 }
@@ -144,7 +148,32 @@ pub fn setup_with_progress(
     model: QuantizedModel,
     progress: &mut dyn FnMut(&'static str),
 ) -> Result<ProvingKey, SetupError> {
-    setup_inner(model, &KeyTamper::default(), progress)
+    setup_with(model, Weights::Committed, progress)
+}
+
+/// Where a key keeps the model's weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Weights {
+    /// Committed (the default): the verifying key holds their commitment and a key proof of
+    /// their ranges, not the weights; proofs open the commitment.
+    #[default]
+    Committed,
+    /// Public, for a model anyone may know: the verifying key holds the weights, the verifier
+    /// evaluates their MLEs itself (its cost grows with the parameter count), proofs carry no
+    /// weight opening and setup commits to nothing.
+    Public,
+}
+
+/// [`setup_with_progress`] with the weights kept as `weights` says.
+///
+/// # Errors
+/// As [`setup`].
+pub fn setup_with(
+    model: QuantizedModel,
+    weights: Weights,
+    progress: &mut dyn FnMut(&'static str),
+) -> Result<ProvingKey, SetupError> {
+    setup_inner(model, &KeyTamper::default(), weights, progress)
 }
 
 /// The phases of [`setup_with_progress`], in order (the last two take the time).
@@ -157,16 +186,20 @@ pub const SETUP_PHASES: [&str; 3] = ["check the model", "commit to the weights",
 /// As [`setup`].
 #[doc(hidden)]
 pub fn setup_tampered(model: QuantizedModel, tamper: &KeyTamper) -> Result<ProvingKey, SetupError> {
-    setup_inner(model, tamper, &mut |_| {})
+    setup_inner(model, tamper, Weights::Committed, &mut |_| {})
 }
 
 fn setup_inner(
     model: QuantizedModel,
     tamper: &KeyTamper,
+    weights: Weights,
     progress: &mut dyn FnMut(&'static str),
 ) -> Result<ProvingKey, SetupError> {
-    let mut pk = setup_unproven(model, tamper, None, progress)?;
+    let mut pk = setup_unproven(model, tamper, weights, None, progress)?;
     (tamper.vk)(&mut pk.vk);
+    if weights == Weights::Public {
+        return Ok(pk);
+    }
     progress(SETUP_PHASES[2]);
     let proof = keyproof::prove(&pk.vk, &pk.weights, &pk.weight_data, tamper)
         .map_err(SetupError::KeyProof)?;
@@ -179,6 +212,7 @@ fn setup_inner(
 fn setup_unproven(
     model: QuantizedModel,
     tamper: &KeyTamper,
+    weights_kept: Weights,
     stored: Option<Vec<ProverData>>,
     progress: &mut dyn FnMut(&'static str),
 ) -> Result<ProvingKey, SetupError> {
@@ -228,6 +262,7 @@ fn setup_unproven(
         bias_bits,
         input_perm: model.input_perm.clone(),
         outputs: model.outputs.clone(),
+        public_weights: None,
         key_proof: None,
     };
     vk.check_bounds()
@@ -242,6 +277,16 @@ fn setup_unproven(
         vk.weight_groups = vec![(0..vars.len()).collect()];
     }
     progress(SETUP_PHASES[1]);
+    if weights_kept == Weights::Public {
+        let own = |l: &QuantLayer| l.weights().map(|(w, b)| (w.to_vec(), b.to_vec()));
+        vk.public_weights = Some(model.layers.iter().filter_map(own).collect());
+        return Ok(ProvingKey {
+            model,
+            vk,
+            weights,
+            weight_data: Vec::new(),
+        });
+    }
     let weight_data = match stored {
         Some(data) => {
             let holds = |(d, group): (&ProverData, &Vec<usize>)| {
@@ -309,12 +354,17 @@ fn padded_weights(
 ) -> Vec<(Vec<F>, Vec<F>)> {
     (layers.iter().zip(&model.layers).zip(dims))
         .filter_map(|((l, layer), (in_dims, _))| {
-            let wdims = l.op.kind().weight_dims(l.n_out, in_dims)?;
             let (w, b) = layer.weights()?;
-            let bias = crate::layout::padded(b, pow2_vars(wdims[0]));
-            Some((crate::layout::embed(w, &wdims, 1), bias))
+            padded_layer(l, in_dims, w, b)
         })
         .collect()
+}
+
+/// One layer's padded weight and bias columns (`None` for a layer without weights).
+fn padded_layer(l: &VkLayer, in_dims: &[usize], w: &[i64], b: &[i64]) -> Option<(Vec<F>, Vec<F>)> {
+    let wdims = l.op.kind().weight_dims(l.n_out, in_dims)?;
+    let bias = crate::layout::padded(b, pow2_vars(wdims[0]));
+    Some((crate::layout::embed(w, &wdims, 1), bias))
 }
 
 impl VerifyingKey {
@@ -438,8 +488,61 @@ impl VerifyingKey {
                 acc_max: v.acc_max,
                 multiplier: v.multiplier,
             })?;
+        if let Some(weights) = &self.public_weights {
+            return self.check_public_weights(weights);
+        }
         let proof = self.key_proof.as_ref().ok_or(KeyProofError::Missing)?;
         keyproof::verify(self, proof)
+    }
+
+    /// What the key proof certifies of committed weights, checked on a public-weights key's
+    /// own: every weight in `[-2^(bits-1), 2^(bits-1))`, every bias within its row's bound
+    /// `|b(o)| <= 2^B(o) - 1`. The key has passed its sanity checks (the lengths fit).
+    ///
+    /// # Errors
+    /// [`KeyProofError::PublicWeight`] naming the first value out of range.
+    fn check_public_weights(&self, weights: &[(Vec<i64>, Vec<i64>)]) -> Result<(), KeyProofError> {
+        let half = 1i64 << (self.bits - 1);
+        let layers = self.layers.iter().filter(|l| l.op.kind().has_weights());
+        for ((l, (w, b)), bounds) in layers.zip(weights).zip(&self.bias_bits) {
+            let out = |what, index, value| KeyProofError::PublicWeight {
+                layer: l.name.clone(),
+                what,
+                index,
+                value,
+            };
+            if let Some((i, &v)) = w
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(-half..half).contains(*v))
+            {
+                return Err(out("weight", i, v));
+            }
+            let bias_ok = |(&v, &bits): (&i64, &u8)| v.unsigned_abs() < 1u64 << bits;
+            if let Some(i) = b.iter().zip(bounds).position(|p| !bias_ok(p)) {
+                return Err(out("bias", i, b[i]));
+            }
+        }
+        Ok(())
+    }
+
+    /// The padded weight and bias columns of a public-weights key (as setup pads them; `None`
+    /// for committed weights). The key has passed its sanity checks.
+    pub fn public_columns(&self) -> Option<Vec<(Vec<F>, Vec<F>)>> {
+        let weights = self.public_weights.as_ref()?;
+        let dims = layer_dims(self.input_len(), &self.layers);
+        let mut own = weights.iter();
+        let with_weights = (self.layers.iter().zip(&dims))
+            .filter(|(l, _)| l.op.kind().has_weights())
+            .map(|(l, (in_dims, _))| {
+                let (w, b) = own.next().map_or((&[][..], &[][..]), |(w, b)| (w, b));
+                (l, in_dims.as_slice(), w, b)
+            });
+        Some(
+            with_weights
+                .filter_map(|(l, d, w, b)| padded_layer(l, d, w, b))
+                .collect(),
+        )
     }
 
     /// Checks every requantized row against the accumulator bound derived from public numbers
@@ -478,6 +581,7 @@ impl VerifyingKey {
             bias_bits,
             input_perm,
             outputs,
+            public_weights,
             key_proof: _,
         } = self;
         let fields = (
@@ -492,6 +596,7 @@ impl VerifyingKey {
             bias_bits,
             input_perm,
             outputs,
+            public_weights,
         );
         postcard::to_allocvec(&fields).unwrap_or_default()
     }
@@ -577,11 +682,22 @@ impl VerifyingKey {
                 return bad("weight groups".into());
             }
         }
+        // committed weights: one commitment per group and a key proof; public weights: none
+        // of either, and each layer's weights and bias at their real sizes
+        let commitments = match self.public_weights {
+            Some(_) => 0,
+            None => self.weight_groups.len(),
+        };
         if seen.contains(&false)
             || self.weight_groups.iter().any(Vec::is_empty)
-            || self.weight_commitments.len() != self.weight_groups.len()
+            || self.weight_commitments.len() != commitments
         {
             return bad("weight groups".into());
+        }
+        if let Some(weights) = &self.public_weights
+            && (self.key_proof.is_some() || !self.public_sizes_fit(weights))
+        {
+            return bad("public weights".into());
         }
         let rows = self.layers.iter().filter(|l| l.op.kind().has_weights());
         if self.bias_bits.len() != n / 2
@@ -593,6 +709,18 @@ impl VerifyingKey {
             return bad("bias bounds".into());
         }
         Ok(())
+    }
+
+    /// Whether a public-weights key holds one weight tensor and one bias per layer with
+    /// weights, each of its real size.
+    fn public_sizes_fit(&self, weights: &[(Vec<i64>, Vec<i64>)]) -> bool {
+        let dims = layer_dims(self.input_len(), &self.layers);
+        let sizes: Vec<(usize, usize)> = (self.layers.iter().zip(&dims))
+            .filter_map(|(l, (in_dims, _))| l.op.kind().weight_dims(l.n_out, in_dims))
+            .map(|d| (d.iter().product(), d.first().copied().unwrap_or(0)))
+            .collect();
+        sizes.len() == weights.len()
+            && (sizes.iter().zip(weights)).all(|(&(w, b), (ws, bs))| ws.len() == w && bs.len() == b)
     }
 
     /// A 256-bit digest of the key (Poseidon2 sponge over [`VerifyingKey::statement_bytes`]),
@@ -660,7 +788,11 @@ impl ProvingKey {
                 read_prover_data(rest).map_err(|why| FormatError::Malformed { what: WHAT, why })?,
             ),
         };
-        let mut pk = setup_unproven(model, &KeyTamper::default(), stored, &mut |_| {})?;
+        let kept = match vk.public_weights {
+            Some(_) => Weights::Public,
+            None => Weights::Committed,
+        };
+        let mut pk = setup_unproven(model, &KeyTamper::default(), kept, stored, &mut |_| {})?;
         if pk.vk.statement_bytes() != vk.statement_bytes() {
             return Err(SetupError::KeyMismatch);
         }

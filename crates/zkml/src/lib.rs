@@ -28,7 +28,8 @@ pub mod witness; // exact integer inference producing the committed columns
 
 pub use error::{FormatError, KeyProofError, ProveError, SetupError, VerifyError};
 pub use keys::{
-    ProvingKey, SETUP_PHASES, VerifyingKey, setup, setup_tampered, setup_with_progress,
+    ProvingKey, SETUP_PHASES, VerifyingKey, Weights, setup, setup_tampered, setup_with,
+    setup_with_progress,
 };
 pub use proof::Proof;
 pub use prove::{ProveTimings, prove, prove_cheating, prove_tampered, prove_with_progress};

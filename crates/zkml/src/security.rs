@@ -59,8 +59,12 @@ pub fn security(vk: &VerifyingKey, samples: usize) -> Security {
     // column is claimed at most at its lookup leaf, its layer's check, and as the next input
     let witness_claims = 3 * layout.columns.len();
     let witness = pcs::security(&layout.commit_shape(), witness_claims);
-    let weight_reports: Vec<pcs::SecurityReport> = vk
-        .weight_shapes()
+    // a public-weights key's weights are not opened
+    let opened = match vk.public_weights {
+        Some(_) => Vec::new(),
+        None => vk.weight_shapes(),
+    };
+    let weight_reports: Vec<pcs::SecurityReport> = opened
         .iter()
         .map(|shape| pcs::security(shape, 2 * layers))
         .collect();

@@ -72,7 +72,7 @@ pub struct Claims {
 impl Claims {
     /// No claims yet, for a proof against `vk`.
     pub fn new(vk: &VerifyingKey) -> Self {
-        let groups = vk.weight_commitments.len();
+        let groups = vk.weight_groups.len();
         Self {
             witness: Vec::new(),
             witness_values: Vec::new(),

@@ -3,8 +3,9 @@
 
 use p3_field::PrimeCharacteristicRing;
 use zkml_model::BatchDim;
-use zkml_proof::field::EF;
+use zkml_proof::field::{EF, F};
 use zkml_proof::gkr;
+use zkml_proof::mle::evaluate;
 use zkml_proof::pcs;
 use zkml_proof::transcript::Transcript;
 
@@ -74,6 +75,9 @@ fn verify_in(
         t,
     )
     .map_err(VerifyError::WitnessOpening)?;
+    if let Some(columns) = vk.public_columns() {
+        check_public_weights(vk, &columns, &claims)?;
+    }
     let shapes = vk.weight_shapes();
     let groups = shapes
         .iter()
@@ -85,6 +89,31 @@ fn verify_in(
             .map_err(VerifyError::WeightOpening)?;
     }
     Ok(proof.outputs())
+}
+
+/// Checks every claim on the weights of a public-weights key by evaluating the claimed
+/// column's MLE (`columns`: the key's padded weight and bias columns).
+///
+/// # Errors
+/// [`VerifyError::PublicWeights`] naming the first column whose claim is wrong.
+fn check_public_weights(
+    vk: &VerifyingKey,
+    columns: &[(Vec<F>, Vec<F>)],
+    claims: &Claims,
+) -> Result<(), VerifyError> {
+    let flat: Vec<&[F]> = columns.iter().flat_map(|(w, b)| [&w[..], &b[..]]).collect();
+    for (g, group) in vk.weight_groups.iter().enumerate() {
+        for (claim, &value) in claims.weights[g].iter().zip(&claims.weight_values[g]) {
+            let column = group[claim.column];
+            let holds = flat.get(column).is_some_and(|c| {
+                c.len() == 1 << claim.point.len() && evaluate(c, &claim.point) == value
+            });
+            if !holds {
+                return Err(VerifyError::PublicWeights { column });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks that the proof's public input is the quantization of the float input in `json`
@@ -169,7 +198,11 @@ fn check_shape(vk: &VerifyingKey, proof: &Proof) -> Result<Layout, VerifyError> 
     }
     let layout = Layout::new(vk, n);
     shape("number of layers", layout.layers.len(), proof.layers.len())?;
-    let groups = vk.weight_shapes().len();
+    // none for a public-weights key
+    let groups = match vk.public_weights {
+        Some(_) => 0,
+        None => vk.weight_shapes().len(),
+    };
     shape(
         "number of weight commitments",
         groups,
