@@ -12,7 +12,6 @@
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
-use zkml_model::Window;
 use zkml_proof::field::{EF, F};
 use zkml_proof::mle::{eq_eval, eq_table};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
@@ -26,28 +25,15 @@ use crate::ops::LayerProof;
 use crate::ops::conv::outer;
 use crate::ops::requant::BoundViolation;
 use crate::ops::requant::Requantized;
-use crate::ops::{KeyCx, KeyFault, LayerKind, LayerOp, ProveCx, VerifyCx, requant, window_ok};
+use crate::ops::{
+    KeyCx, KeyFault, LayerKind, LayerOp, ProveCx, VerifyCx, requant, window_kind, window_ok,
+};
 use crate::statement::Claims;
 use crate::wiring::Grid;
 
-/// The average-pool layer kind: a window-sum sumcheck, then the shared requantization.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AvgPool {
-    /// `[C][H][W]` of the input.
-    pub in_shape: [usize; 3],
-    /// `[C][H][W]` of the output.
-    pub out_shape: [usize; 3],
-    pub window: Window,
-}
-
-impl From<&zkml_model::AvgPoolLayer> for AvgPool {
-    fn from(l: &zkml_model::AvgPoolLayer) -> Self {
-        Self {
-            in_shape: l.in_shape,
-            out_shape: l.out_shape,
-            window: l.window,
-        }
-    }
+window_kind! {
+    /// The average-pool layer kind: a window-sum sumcheck, then the shared requantization.
+    AvgPool, zkml_model::AvgPoolLayer
 }
 
 impl LayerKind for AvgPool {

@@ -13,7 +13,6 @@
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
-use zkml_model::Window;
 use zkml_proof::field::{EF, F};
 use zkml_proof::mle::{eq_eval, eq_table};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
@@ -27,28 +26,15 @@ use crate::ops::LayerProof;
 use crate::ops::dense::{DenseClaims, fold_rows};
 use crate::ops::requant::BoundViolation;
 use crate::ops::requant::Requantized;
-use crate::ops::{KeyCx, KeyFault, LayerKind, LayerOp, ProveCx, VerifyCx, requant, window_ok};
+use crate::ops::{
+    KeyCx, KeyFault, LayerKind, LayerOp, ProveCx, VerifyCx, requant, window_kind, window_ok,
+};
 use crate::statement::Claims;
 use crate::wiring::Grid;
 
-/// The conv layer kind: patch and wiring sumchecks, then the shared requantization.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Conv {
-    /// `[C][H][W]` of the input.
-    pub in_shape: [usize; 3],
-    /// `[C][H][W]` of the output.
-    pub out_shape: [usize; 3],
-    pub window: Window,
-}
-
-impl From<&zkml_model::ConvLayer> for Conv {
-    fn from(l: &zkml_model::ConvLayer) -> Self {
-        Self {
-            in_shape: l.in_shape,
-            out_shape: l.out_shape,
-            window: l.window,
-        }
-    }
+window_kind! {
+    /// The conv layer kind: patch and wiring sumchecks, then the shared requantization.
+    Conv, zkml_model::ConvLayer
 }
 
 impl LayerKind for Conv {

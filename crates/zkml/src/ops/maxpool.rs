@@ -8,7 +8,6 @@
 
 use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
-use zkml_model::Window;
 use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::mle::{eq_eval, eq_table, evaluate};
 use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
@@ -18,30 +17,17 @@ use crate::cheat::{Hook, Msg, Stage, Value};
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Lookup, diff_limbs, pow2_vars};
 use crate::ops::LayerProof;
-use crate::ops::{KeyCx, KeyFault, LayerKind, LayerOp, ProveCx, VerifyCx, WitnessCx, window_ok};
+use crate::ops::{
+    KeyCx, KeyFault, LayerKind, LayerOp, ProveCx, VerifyCx, WitnessCx, window_kind, window_ok,
+};
 use crate::statement::Claims;
 use crate::tables::Table;
 use crate::wiring::Grid;
 use crate::witness::{LayerWitness, pad_rows};
 
-/// The max-pool layer kind (no requantization).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MaxPool {
-    /// `[C][H][W]` of the input.
-    pub in_shape: [usize; 3],
-    /// `[C][H][W]` of the output.
-    pub out_shape: [usize; 3],
-    pub window: Window,
-}
-
-impl From<&zkml_model::MaxPoolLayer> for MaxPool {
-    fn from(l: &zkml_model::MaxPoolLayer) -> Self {
-        Self {
-            in_shape: l.in_shape,
-            out_shape: l.out_shape,
-            window: l.window,
-        }
-    }
+window_kind! {
+    /// The max-pool layer kind (no requantization).
+    MaxPool, zkml_model::MaxPoolLayer
 }
 
 impl LayerKind for MaxPool {

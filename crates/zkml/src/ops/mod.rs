@@ -322,6 +322,33 @@ pub(crate) enum KeyFault {
     Multipliers,
 }
 
+/// The key struct of a window op (conv, pools): its `[C][H][W]` input and output shapes and its
+/// window, converted from the model's layer.
+macro_rules! window_kind {
+    ($(#[doc = $doc:literal])* $name:ident, $layer:ty) => {
+        $(#[doc = $doc])*
+        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub struct $name {
+            /// `[C][H][W]` of the input.
+            pub in_shape: [usize; 3],
+            /// `[C][H][W]` of the output.
+            pub out_shape: [usize; 3],
+            pub window: zkml_model::Window,
+        }
+
+        impl From<&$layer> for $name {
+            fn from(l: &$layer) -> Self {
+                Self {
+                    in_shape: l.in_shape,
+                    out_shape: l.out_shape,
+                    window: l.window,
+                }
+            }
+        }
+    };
+}
+pub(crate) use window_kind;
+
 /// The key check shared by the window ops (conv, pools): `n_in`, `n_out` match the shapes,
 /// the window is one setup makes and maps the input's height and width to the output's.
 pub(crate) fn window_ok(
