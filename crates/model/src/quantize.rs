@@ -905,6 +905,11 @@ fn relayout(
     for (mut layer, reads) in old.into_iter().zip(old_inputs) {
         let mut reads: Vec<usize> = reads.iter().map(|&t| new_of[t]).collect();
         let first = written(&layers, reads[0]);
+        // a dense layer reads any layout, but its weights are committed in the one it reads
+        let flat = match &layer {
+            QuantLayer::Dense(d) if flatten_saves(&first, d.n_out) => Some(vec![d.n_in]),
+            _ => None,
+        };
         match &mut layer {
             QuantLayer::Relayout(r) => r.in_dims = first.clone(),
             QuantLayer::Add(a) if a.shape != first => {
@@ -928,7 +933,7 @@ fn relayout(
             inputs.push(vec![0]);
             reads[0] = layers.len();
         }
-        if let Some(wants) = layer.in_layout() {
+        if let Some(wants) = flat.or_else(|| layer.in_layout()) {
             for t in &mut reads {
                 let has = written(&layers, *t);
                 if has == wants {
@@ -954,6 +959,19 @@ fn relayout(
         new_of.push(layers.len());
     }
     (layers, inputs)
+}
+
+/// Whether a dense layer of `n_out` rows should read a tensor laid out as `has` through a
+/// relayout to `[n]`. Its weight columns are permuted at setup to the layout it reads, padded
+/// per dimension, so a layout whose padding exceeds that of `[n]` (`[64][5][5]` pads to 4096
+/// cells, `[1600]` to 2048) multiplies the committed weight cells; the relayout costs one
+/// committed column of `pad(n)` cells per sample and a wiring sumcheck over the input. Done when
+/// it saves at least 2^16 weight cells, where the weight commitment's size starts to matter.
+fn flatten_saves(has: &[usize], n_out: usize) -> bool {
+    let pad = |d: usize| d.max(1).next_power_of_two();
+    let padded: usize = has.iter().map(|&d| pad(d)).product();
+    let flat = pad(has.iter().product());
+    pad(n_out).saturating_mul(padded.saturating_sub(flat)) >= 1 << 16
 }
 
 /// `n` deterministic pseudo-random samples, uniform in `[-1, 1)`, for calibration without data.

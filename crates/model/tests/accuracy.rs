@@ -180,6 +180,14 @@ fn linear_parts(layer: &QuantLayer, x: &[i64]) -> Option<(Vec<i64>, bool, f64)> 
     }
 }
 
+/// The layers that stand for graph nodes: all but the flattening relayouts quantization puts
+/// before a dense layer whose weights would otherwise be committed in a padded `[C][H][W]`
+/// layout (`[n]` in, `[n]` out: the identity on the values).
+fn graph_layers(model: &QuantizedModel) -> Vec<&QuantLayer> {
+    let flatten = |l: &QuantLayer| matches!(l, QuantLayer::Relayout(r) if r.out_dims.len() == 1 && r.view.len() == 1 && r.perm.is_empty());
+    model.layers.iter().filter(|l| !flatten(l)).collect()
+}
+
 /// The clamp range `[lo, hi]` of a linear layer's output, in real units.
 fn real_range(bits: u32, relu: bool, out_scale: f64) -> (f64, f64) {
     let (lo, hi) = activation_range(bits);
@@ -207,8 +215,9 @@ fn error_bound(graph: &Graph, model: &QuantizedModel, x: &[f32]) -> Vec<f64> {
         .collect();
     let (mut s_in, mut cur) = (model.input_scale, xq);
     let flayers = float_layers(graph, model.scales, model.bits);
-    assert_eq!(flayers.len(), model.layers.len());
-    for ((layer, fl), y_float) in model.layers.iter().zip(&flayers).zip(&float_outs) {
+    let layers = graph_layers(model);
+    assert_eq!(flayers.len(), layers.len());
+    for ((layer, fl), y_float) in layers.into_iter().zip(&flayers).zip(&float_outs) {
         e = match (fl, linear_parts(layer, &cur)) {
             (FloatLayer::Pool { windows }, None) => windows
                 .iter()
@@ -265,7 +274,7 @@ fn check_layers_one_by_one(graph: &Graph, model: &QuantizedModel, x: &[f32]) -> 
     let (mut s_in, mut cur) = (model.input_scale, model.quantize_input(x));
     let mut worst = 0f64;
     let flayers = float_layers(graph, model.scales, model.bits);
-    for (layer, fl) in model.layers.iter().zip(&flayers) {
+    for (layer, fl) in graph_layers(model).into_iter().zip(&flayers) {
         let out = layer.run(&[&cur], model.bits);
         match (fl, linear_parts(layer, &cur)) {
             (FloatLayer::Pool { windows }, None) => {
