@@ -843,37 +843,14 @@ fn join_outputs(
             scale: layer.out_scale(),
         });
     }
-    let total: usize = specs.iter().map(|s| s.len).sum();
-    let mut joined = 0;
-    let mut offset = 0;
-    for (k, ((name, t), spec)) in tensors.iter().zip(&specs).enumerate() {
-        layers.push(QuantLayer::Relayout(RelayoutLayer {
-            name: format!("{name}/output"),
-            in_dims: vec![spec.len],
-            out_dims: vec![total],
-            view: vec![spec.len],
-            perm: Vec::new(),
-            place: Placement::Offset(vec![offset]),
-            out_scale: spec.scale,
-        }));
-        inputs.push(vec![*t]);
-        offset += spec.len;
-        let placed = layers.len();
-        if k == 0 {
-            joined = placed;
-            continue;
-        }
-        layers.push(QuantLayer::Add(AddLayer {
-            name: format!("{name}/join"),
-            shape: vec![total],
-            scales: [1 << REQUANT_SHIFT; 2],
-            multiplier: vec![1; total],
-            relu: false,
-            out_scale: 1.0,
-        }));
-        inputs.push(vec![joined, placed]);
-        joined = layers.len();
-    }
+    let pieces: Vec<(usize, usize, f64)> = (tensors.iter().zip(&specs))
+        .map(|((_, t), spec)| (*t, spec.len, spec.scale))
+        .collect();
+    let names = |k: usize| {
+        let name = &tensors[k].0;
+        (format!("{name}/output"), format!("{name}/join"))
+    };
+    join_flat(&pieces, 1.0, names, layers, inputs);
     Ok(specs)
 }
 
@@ -954,11 +931,110 @@ fn relayout(
                 *t = layers.len();
             }
         }
+        if let QuantLayer::Dense(d) = &layer {
+            let in_cells = written(&layers, reads[0]).iter().map(|&d| pad(d)).product();
+            let pieces = row_pieces(d.n_out, in_cells);
+            if pieces.len() > 1 {
+                let parts: Vec<(usize, usize, f64)> = (pieces.iter())
+                    .map(|&(start, len)| {
+                        layers.push(QuantLayer::Dense(d.rows(start, len)));
+                        inputs.push(reads.clone());
+                        (layers.len(), len, d.out_scale)
+                    })
+                    .collect();
+                let names = |k: usize| {
+                    let last = k + 1 == parts.len();
+                    let start = pieces[k].0;
+                    (
+                        format!("{}/rows{start}/place", d.name),
+                        if last {
+                            d.name.clone()
+                        } else {
+                            format!("{}/rows{start}/join", d.name)
+                        },
+                    )
+                };
+                join_flat(&parts, d.out_scale, names, &mut layers, &mut inputs);
+                new_of.push(layers.len());
+                continue;
+            }
+        }
         layers.push(layer);
         inputs.push(reads);
         new_of.push(layers.len());
     }
     (layers, inputs)
+}
+
+fn pad(d: usize) -> usize {
+    d.max(1).next_power_of_two()
+}
+
+/// The row ranges `(start, len)` a dense layer of `n_out` rows reading `in_cells` padded input
+/// cells is proven as. Its weights are committed as `pad(n_out) x in_cells`, so `n_out` just
+/// past a power of two (131 rows pad to 256) nearly doubles them; rows split into a power of two
+/// and the rest (128 + 3: 2^18 + 2^13 cells instead of 2^19 for a 2048-cell input), repeated
+/// on the rest, where each split saves at least 2^16 weight cells. The pieces' outputs are
+/// joined by exact sums (see [`join_flat`]): a few activations per sample.
+fn row_pieces(n_out: usize, in_cells: usize) -> Vec<(usize, usize)> {
+    let mut pieces = Vec::new();
+    let (mut start, mut rest) = (0, n_out);
+    while rest > 0 {
+        let head = pad(rest + 1) / 2;
+        let saves = (pad(rest) - head).saturating_sub(pad(rest - head));
+        if head == rest || saves.saturating_mul(in_cells) < 1 << 16 {
+            pieces.push((start, rest));
+            break;
+        }
+        pieces.push((start, head));
+        (start, rest) = (start + head, rest - head);
+    }
+    pieces
+}
+
+/// Joins flat pieces `(tensor, len, scale)` into one flat tensor of their total length: each
+/// placed at its offset (a relayout, zero elsewhere), then summed in order (sums with both
+/// scales `2^REQUANT_SHIFT` and multiplier 1, exact: each position holds one piece). `names(k)`
+/// names piece `k`'s relayout and the sum that adds it (the first piece's is unused); the sums
+/// are at `out_scale`.
+fn join_flat(
+    pieces: &[(usize, usize, f64)],
+    out_scale: f64,
+    names: impl Fn(usize) -> (String, String),
+    layers: &mut Vec<QuantLayer>,
+    inputs: &mut Vec<Vec<usize>>,
+) {
+    let total: usize = pieces.iter().map(|p| p.1).sum();
+    let (mut joined, mut offset) = (0, 0);
+    for (k, &(t, len, scale)) in pieces.iter().enumerate() {
+        let (place, join) = names(k);
+        layers.push(QuantLayer::Relayout(RelayoutLayer {
+            name: place,
+            in_dims: vec![len],
+            out_dims: vec![total],
+            view: vec![len],
+            perm: Vec::new(),
+            place: Placement::Offset(vec![offset]),
+            out_scale: scale,
+        }));
+        inputs.push(vec![t]);
+        offset += len;
+        let placed = layers.len();
+        if k == 0 {
+            joined = placed;
+            continue;
+        }
+        layers.push(QuantLayer::Add(AddLayer {
+            name: join,
+            shape: vec![total],
+            scales: [1 << REQUANT_SHIFT; 2],
+            multiplier: vec![1; total],
+            relu: false,
+            out_scale,
+        }));
+        inputs.push(vec![joined, placed]);
+        joined = layers.len();
+    }
 }
 
 /// Whether a dense layer of `n_out` rows should read a tensor laid out as `has` through a
@@ -968,7 +1044,6 @@ fn relayout(
 /// committed column of `pad(n)` cells per sample and a wiring sumcheck over the input. Done when
 /// it saves at least 2^16 weight cells, where the weight commitment's size starts to matter.
 fn flatten_saves(has: &[usize], n_out: usize) -> bool {
-    let pad = |d: usize| d.max(1).next_power_of_two();
     let padded: usize = has.iter().map(|&d| pad(d)).product();
     let flat = pad(has.iter().product());
     pad(n_out).saturating_mul(padded.saturating_sub(flat)) >= 1 << 16

@@ -109,6 +109,21 @@ impl DenseLayer {
         &self.weight[i * self.n_in..(i + 1) * self.n_in]
     }
 
+    /// Rows `start..start + len` as a layer of their own, named `{name}/rows{start}`.
+    pub fn rows(&self, start: usize, len: usize) -> DenseLayer {
+        let end = start + len;
+        DenseLayer {
+            name: format!("{}/rows{start}", self.name),
+            n_in: self.n_in,
+            n_out: len,
+            weight: self.weight[start * self.n_in..end * self.n_in].to_vec(),
+            bias: self.bias[start..end].to_vec(),
+            multiplier: self.multiplier[start..end].to_vec(),
+            relu: self.relu,
+            out_scale: self.out_scale,
+        }
+    }
+
     /// The accumulators `acc_i = sum_j W_ij x_j + b_i` (no overflow for in-range inputs of a
     /// validated layer: `|acc_i| <= A_i < 2^62`).
     pub fn accumulate(&self, x: &[i64]) -> Vec<i64> {

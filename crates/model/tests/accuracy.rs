@@ -5,8 +5,8 @@ mod common;
 use common::{MODELS, asset, load};
 use zkml_model::requant::{activation_range, weight_max};
 use zkml_model::{
-    FloatReference, Graph, Op, QuantConfig, QuantLayer, QuantizedModel, ScaleMode, quantize,
-    random_calibration,
+    DenseLayer, FloatReference, Graph, Op, QuantConfig, QuantLayer, QuantizedModel, ScaleMode,
+    quantize, random_calibration,
 };
 
 /// A float layer seen element by element: each output of a linear layer is
@@ -180,12 +180,71 @@ fn linear_parts(layer: &QuantLayer, x: &[i64]) -> Option<(Vec<i64>, bool, f64)> 
     }
 }
 
-/// The layers that stand for graph nodes: all but the flattening relayouts quantization puts
-/// before a dense layer whose weights would otherwise be committed in a padded `[C][H][W]`
-/// layout (`[n]` in, `[n]` out: the identity on the values).
-fn graph_layers(model: &QuantizedModel) -> Vec<&QuantLayer> {
-    let flatten = |l: &QuantLayer| matches!(l, QuantLayer::Relayout(r) if r.out_dims.len() == 1 && r.view.len() == 1 && r.perm.is_empty());
-    model.layers.iter().filter(|l| !flatten(l)).collect()
+/// The layers that stand for graph nodes, as one chain: without the flattening relayouts
+/// quantization puts before a dense layer whose weights would otherwise be committed in a padded
+/// `[C][H][W]` layout (`[n]` in, `[n]` out: the identity on the values), and with the row pieces
+/// of a dense layer it splits (`{name}/rows{start}`, each reading the same input) joined back
+/// into one layer, without the relayouts and exact sums that join their outputs.
+fn graph_layers(model: &QuantizedModel) -> Vec<QuantLayer> {
+    let mut layers: Vec<QuantLayer> = Vec::new();
+    for l in &model.layers {
+        let whole = |name: &str| name.split("/rows").next().unwrap_or(name).to_string();
+        match (l, layers.last_mut()) {
+            (QuantLayer::Relayout(r), _)
+                if r.out_dims.len() == 1 && r.view.len() == 1 && r.perm.is_empty() => {}
+            (QuantLayer::Dense(d), Some(QuantLayer::Dense(m)))
+                if d.name.contains("/rows") && m.name == whole(&d.name) =>
+            {
+                m.n_out += d.n_out;
+                m.weight.extend(&d.weight);
+                m.bias.extend(&d.bias);
+                m.multiplier.extend(&d.multiplier);
+            }
+            (QuantLayer::Dense(d), _) if d.name.contains("/rows") => {
+                layers.push(QuantLayer::Dense(DenseLayer {
+                    name: whole(&d.name),
+                    ..d.clone()
+                }));
+            }
+            (QuantLayer::Add(a), Some(QuantLayer::Dense(m))) if whole(&a.name) == m.name => {}
+            _ => layers.push(l.clone()),
+        }
+    }
+    layers
+}
+
+#[test]
+fn a_dense_layer_split_by_rows_computes_the_whole_layer() {
+    // the 264k CNN's fc7 (1600 -> 131, read flat: 2048 cells) is proven as rows 0..128 and
+    // 128..131; joined, the pieces' outputs are the whole layer's, bit for bit
+    let (graph, inputs) = load("cifar_cnn_264k.onnx", "cifar_cnn_264k_input.json");
+    let model = quantize(
+        &graph,
+        &random_calibration(&graph, 8, 3),
+        &QuantConfig::default(),
+    )
+    .unwrap();
+    let names: Vec<&str> = model.layers.iter().map(|l| l.name()).collect();
+    let piece = |n: &str| names.iter().position(|&m| m == n).unwrap();
+    let (head, rest, joined) = (piece("fc7/rows0"), piece("fc7/rows128"), piece("fc7"));
+    let rows = |l: usize| match &model.layers[l] {
+        QuantLayer::Dense(d) => d.n_out,
+        _ => panic!("{} is not a dense layer", names[l]),
+    };
+    assert_eq!((rows(head), rows(rest)), (128, 3));
+    assert_eq!(model.layer_inputs(head), model.layer_inputs(rest));
+    let whole = graph_layers(&model)
+        .into_iter()
+        .find(|l| l.name() == "fc7")
+        .unwrap();
+    for x in &inputs.samples {
+        let traces = model.trace(&model.quantize_input(x));
+        let input = match model.layer_inputs(head)[0] {
+            0 => model.quantize_input(x),
+            t => traces[t - 1].out.clone(),
+        };
+        assert_eq!(whole.run(&[&input], model.bits), traces[joined].out);
+    }
 }
 
 /// The clamp range `[lo, hi]` of a linear layer's output, in real units.
@@ -217,7 +276,7 @@ fn error_bound(graph: &Graph, model: &QuantizedModel, x: &[f32]) -> Vec<f64> {
     let flayers = float_layers(graph, model.scales, model.bits);
     let layers = graph_layers(model);
     assert_eq!(flayers.len(), layers.len());
-    for ((layer, fl), y_float) in layers.into_iter().zip(&flayers).zip(&float_outs) {
+    for ((layer, fl), y_float) in layers.iter().zip(&flayers).zip(&float_outs) {
         e = match (fl, linear_parts(layer, &cur)) {
             (FloatLayer::Pool { windows }, None) => windows
                 .iter()
@@ -274,7 +333,7 @@ fn check_layers_one_by_one(graph: &Graph, model: &QuantizedModel, x: &[f32]) -> 
     let (mut s_in, mut cur) = (model.input_scale, model.quantize_input(x));
     let mut worst = 0f64;
     let flayers = float_layers(graph, model.scales, model.bits);
-    for (layer, fl) in graph_layers(model).into_iter().zip(&flayers) {
+    for (layer, fl) in graph_layers(model).iter().zip(&flayers) {
         let out = layer.run(&[&cur], model.bits);
         match (fl, linear_parts(layer, &cur)) {
             (FloatLayer::Pool { windows }, None) => {
