@@ -966,6 +966,7 @@ fn relayout(
     (layers, inputs)
 }
 
+/// `d` rounded up to a power of two (a dimension's padded size; 1 for 0).
 fn pad(d: usize) -> usize {
     d.max(1).next_power_of_two()
 }
