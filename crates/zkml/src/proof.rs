@@ -11,7 +11,7 @@ pub use crate::ops::LayerProof;
 
 const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
 /// Version of the key and proof formats this build reads and writes.
-pub const FORMAT_VERSION: u8 = 6;
+pub const FORMAT_VERSION: u8 = 7;
 
 /// A proof that the model behind a verifying key maps `input` to `output`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

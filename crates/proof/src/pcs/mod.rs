@@ -24,9 +24,21 @@
 //!
 //! # Parameters and security
 //!
-//! Folding factor 4, starting rate 1/2 (log inverse rate 1, growing by 3 per round), WHIR
-//! per-term target 105 bits with at most 12 bits of grinding per phase, cubic-extension
-//! challenges (~191 bits), Poseidon2 Merkle trees with 4-element (256-bit) digests.
+//! Folding factor 4, starting rate 1/2 (log inverse rate 1), WHIR per-term target 105 bits with
+//! at most 12 bits of grinding per phase, cubic-extension challenges (~191 bits), Poseidon2
+//! Merkle trees with 4-element (256-bit) digests.
+//!
+//! The first round shrinks the evaluation domain by 4 (by 8 from 2^20 cells of the stacked
+//! polynomial) instead of halving it as p3-whir would; the later rounds halve it. The first
+//! round's codeword is the one big Merkle tree an opening builds (in the extension field: three
+//! base elements a cell); halving makes it `2^n` cells for a `2^n`-cell polynomial, shrinking by
+//! 4 or 8 makes it `2^(n-1)` or `2^(n-2)`. The price is the next round's rate (1/8 or 1/4
+//! instead of 1/16), so more queries there: +4 or +14 KiB per opening at the same composed
+//! security. Measured with `explore_parameters` (grid `4,1,12,S`, S the log2 of the first
+//! shrink; the first of two runs): at 2^20 cells, opening 0.38, 0.21, 0.10, 0.06 s and proof 78,
+//! 82, 92, 119 KiB for S = 1, 2, 3, 4; at 2^18, 91, 53, 30 ms and 62, 66, 75 KiB for S = 1, 2, 3.
+//! S = 3 below 2^20 would cost the 264k CNN's proof (two 2^19-cell openings) its 250 KB
+//! budget for about 15% of its prove time.
 //!
 //! Assumption: `CapacityBound` (p3-security's name), proximity radius `1 - rho - eta` with
 //! `eta = rho / 20`: the conjecture that Reed-Solomon codes are list-decodable and have
@@ -54,17 +66,22 @@
 //!
 //! # Measurements
 //!
-//! This machine (2 cores, `target-cpu=native`, p3 without its `parallel` feature), five
+//! This machine (2 cores, `target-cpu=native`, p3 with its `parallel` feature), five
 //! columns (three of `2^(n-2)`, two of `2^(n-3)` cells), 20 claims at 10 points, proof
 //! size as postcard bytes; "prover data" is [`ProverData::to_bytes`]:
 //!
 //! | cells | commit  | open    | verify | proof    | prover data | to_bytes | from_bytes |
 //! |-------|---------|---------|--------|----------|-------------|----------|------------|
-//! | 2^12  | 1.0 ms  | 3.8 ms  | 1.3 ms | 30.9 KiB | 0.13 MiB    | 0.3 ms   | 0.14 ms    |
-//! | 2^16  | 15 ms   | 35 ms   | 2.1 ms | 53.8 KiB | 2.0 MiB     | 3.6 ms   | 2.2 ms     |
-//! | 2^20  | 243 ms  | 578 ms  | 2.7 ms | 78.8 KiB | 32 MiB      | 54 ms    | 36 ms      |
+//! | 2^12  | 1.0 ms  | 8.9 ms  | 1.5 ms | 33.1 KiB | 0.13 MiB    | 0.3 ms   | 0.13 ms    |
+//! | 2^16  | 7.9 ms  | 22 ms   | 2.0 ms | 58.0 KiB | 2.0 MiB     | 2.9 ms   | 2.8 ms     |
+//! | 2^20  | 119 ms  | 112 ms  | 2.9 ms | 94.2 KiB | 32 MiB      | 62 ms    | 44 ms      |
 //!
-//! The opening time hardly depends on the claim count (1 to 60 claims at 2^20: 0.58-0.67 s).
+//! (Before the first round shrank the domain by more than 2, in an earlier session: opening
+//! 3.8 ms, 35 ms, 578 ms and proof 30.9, 53.8, 78.8 KiB. At 2^12 the opening is mostly
+//! grinding, the same with either shrink.)
+//!
+//! The opening time hardly depends on the claim count (1 to 60 claims at 2^20: 0.58-0.67 s,
+//! before the shrink).
 //! Reproduce with `cargo test --release -p zkml-proof pcs::tests::bench -- --ignored
 //! --nocapture`; the parameter comparison with `pcs::tests::explore_parameters`.
 //!
@@ -140,6 +157,10 @@ pub(crate) struct Params {
     pub(crate) pow_bits: usize,
     /// Reed-Solomon proximity regime.
     pub(crate) assumption: SecurityAssumption,
+    /// Log2 of the factor by which the first WHIR round shrinks the evaluation domain, for
+    /// polynomials of fewer than [`LARGE_VARS`] variables and from there (p3-whir's default is
+    /// 1, halving); later rounds halve it.
+    pub(crate) first_shrink: (usize, usize),
 }
 
 /// The parameters every commitment uses.
@@ -149,7 +170,12 @@ pub(crate) const PARAMS: Params = Params {
     security_level: 105,
     pow_bits: 12,
     assumption: SecurityAssumption::CapacityBound,
+    first_shrink: (2, 3),
 };
+
+/// From this many variables of the stacked polynomial on, the first round shrinks the domain
+/// by `first_shrink.1`.
+const LARGE_VARS: usize = 20;
 
 /// Which columns a commitment holds: the number of variables of each column, in order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -468,7 +494,7 @@ fn mmcs() -> Mmcs {
 fn make_pcs(p: &Params, num_variables: usize, prover: bool) -> Result<Pcs, PcsError> {
     let params = ProtocolParameters {
         starting_log_inv_rate: p.log_inv_rate,
-        round_log_inv_rates: Vec::new(),
+        round_log_inv_rates: round_rates(p, num_variables),
         folding_factor: FoldingFactor::Constant(p.folding),
         soundness_type: p.assumption,
         security_level: p.security_level,
@@ -482,6 +508,30 @@ fn make_pcs(p: &Params, num_variables: usize, prover: bool) -> Result<Pcs, PcsEr
         Dft::default()
     };
     Ok(Pcs::new(config, dft, mmcs()))
+}
+
+/// The log inverse rate of each round's codeword: the first round shrinks the domain by
+/// `2^first_shrink`, the others halve it.
+fn round_rates(p: &Params, num_variables: usize) -> Vec<usize> {
+    let first_shrink = if num_variables < LARGE_VARS {
+        p.first_shrink.0
+    } else {
+        p.first_shrink.1
+    };
+    let schedule = FoldingFactor::Constant(p.folding)
+        .compute_folding_schedule(num_variables)
+        .unwrap_or_default();
+    let mut rate = p.log_inv_rate;
+    let mut rates = Vec::new();
+    for (round, &k) in schedule
+        .iter()
+        .take(schedule.len().saturating_sub(1))
+        .enumerate()
+    {
+        rate = rate + k - if round == 0 { first_shrink } else { 1 };
+        rates.push(rate);
+    }
+    rates
 }
 
 /// Absorbs the label and the shape (both sides, before the root).

@@ -403,17 +403,17 @@ fn explore_parameters() {
     let shape = CommitShape {
         column_vars: vars.clone(),
     };
-    let grid: Vec<(usize, usize, usize)> = std::env::var("PCS_GRID")
+    let grid: Vec<(usize, usize, usize, usize)> = std::env::var("PCS_GRID")
         .ok()
         .map(|g| {
             g.split(';')
                 .map(|t| {
                     let v: Vec<usize> = t.split(',').map(|x| x.parse().unwrap()).collect();
-                    (v[0], v[1], v[2])
+                    (v[0], v[1], v[2], v.get(3).copied().unwrap_or(1))
                 })
                 .collect()
         })
-        .unwrap_or_else(|| vec![(4, 1, 16), (4, 2, 16)]);
+        .unwrap_or_else(|| vec![(4, 1, 16, 1), (4, 2, 16, 1)]);
     for assumption in [
         SecurityAssumption::CapacityBound,
         SecurityAssumption::JohnsonBound,
@@ -422,7 +422,7 @@ fn explore_parameters() {
         if std::env::var("PCS_CB_ONLY").is_ok() && assumption != SecurityAssumption::CapacityBound {
             continue;
         }
-        for &(folding, log_inv_rate, pow_bits) in &grid {
+        for &(folding, log_inv_rate, pow_bits, first_shrink) in &grid {
             // smallest per-term level whose composed security reaches 100 bits
             let found = (100..130).find_map(|security_level| {
                 let p = Params {
@@ -431,6 +431,7 @@ fn explore_parameters() {
                     security_level,
                     pow_bits,
                     assumption,
+                    first_shrink: (first_shrink, first_shrink),
                 };
                 let report = security_with(&p, &shape, 20);
                 (report.algebraic_bits >= 102.0).then_some((p, report))
@@ -448,7 +449,7 @@ fn explore_parameters() {
                 .unwrap_or(20);
             let (c, o, v, bytes) = measure(&p, &vars, nc);
             println!(
-                "{assumption:?} k={folding} rate={log_inv_rate} pow={pow_bits} level={} bits={:.1} \
+                "{assumption:?} k={folding} rate={log_inv_rate} pow={pow_bits} shrink={first_shrink} level={} bits={:.1} \
                  list={:.1}: commit {c:.3}s open {o:.3}s verify {:.1}ms proof {} KiB",
                 p.security_level,
                 report.algebraic_bits,
@@ -687,6 +688,27 @@ fn security_is_at_least_100_bits() {
         .bits,
         0.0
     );
+}
+
+/// The first round shrinks the domain by 4 below 2^20 cells and by 8 from there, the others
+/// halve it: each codeword's size `2^(vars + rate)` follows.
+#[test]
+fn first_round_shrinks_the_domain_by_size() {
+    let codewords = |num_variables: usize| -> Vec<usize> {
+        let pcs = make_pcs(&PARAMS, num_variables, false).unwrap();
+        let c: &WhirConfig<EF, F, Challenger> = &pcs;
+        c.round_parameters()
+            .iter()
+            .map(|r| r.num_variables + r.log_inv_rate)
+            .collect()
+    };
+    // the commitment is 2^(n+1); after the first fold of 4 variables, 2^(n-1) then halving
+    assert_eq!(codewords(19), vec![18, 17, 16]);
+    assert_eq!(codewords(16), vec![15, 14]);
+    // from 2^20: 2^(n-2)
+    assert_eq!(codewords(20), vec![18, 17, 16]);
+    assert_eq!(codewords(24), vec![22, 21, 20, 19]);
+    assert_eq!(round_rates(&PARAMS, 4), Vec::<usize>::new());
 }
 
 /// The numbers in the module docs: `cargo test --release -p zkml-proof pcs::tests::bench --
