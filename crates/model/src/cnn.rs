@@ -284,27 +284,48 @@ where
     let [c_in, h, w] = in_shape;
     let [c_out, oh, ow] = out_shape;
     let [kh, kw] = window.kernel;
+    let [sw, pl] = [window.stride[1], window.pads[1]];
     let per_filter = c_in * kh * kw;
+    // per kernel column j, the output columns whose source `x sw + j - pl` lies in [0, w)
+    let columns: Vec<std::ops::Range<usize>> = (0..kw)
+        .map(|j| {
+            let lo = pl.saturating_sub(j).div_ceil(sw);
+            let hi = (w + pl).saturating_sub(j).div_ceil(sw).min(ow);
+            lo.min(hi)..hi
+        })
+        .collect();
     let mut acc = Vec::with_capacity(c_out * oh * ow);
+    // every output adds its terms in (c, i, j) order after the bias, as a direct sum would
     for (o, &b) in bias.iter().enumerate().take(c_out) {
         let f = &weight[o * per_filter..(o + 1) * per_filter];
-        for y in 0..oh {
-            for xx in 0..ow {
-                let mut a = b;
-                for c in 0..c_in {
-                    for i in 0..kh {
-                        let Some(sy) = window.source(0, y, i, h) else {
+        let start = acc.len();
+        acc.resize(start + oh * ow, b);
+        let out = &mut acc[start..];
+        for c in 0..c_in {
+            for y in 0..oh {
+                let orow = &mut out[y * ow..(y + 1) * ow];
+                for i in 0..kh {
+                    let Some(sy) = window.source(0, y, i, h) else {
+                        continue;
+                    };
+                    let row = &x[(c * h + sy) * w..(c * h + sy + 1) * w];
+                    for (j, cols) in columns.iter().enumerate() {
+                        if cols.is_empty() {
                             continue;
-                        };
-                        for j in 0..kw {
-                            let Some(sx) = window.source(1, xx, j, w) else {
-                                continue;
-                            };
-                            a = a + f[(c * kh + i) * kw + j] * x[(c * h + sy) * w + sx];
+                        }
+                        let wv = f[(c * kh + i) * kw + j];
+                        if sw == 1 {
+                            let src = &row[cols.start + j - pl..cols.end + j - pl];
+                            for (a, &v) in orow[cols.clone()].iter_mut().zip(src) {
+                                *a = *a + wv * v;
+                            }
+                        } else {
+                            for xx in cols.clone() {
+                                orow[xx] = orow[xx] + wv * row[xx * sw + j - pl];
+                            }
                         }
                     }
                 }
-                acc.push(a);
             }
         }
     }
@@ -490,5 +511,76 @@ impl Layer for AvgPoolLayer {
 
     fn check(&self, bits: u32) -> Result<(), ModelError> {
         self.validate(bits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{Window, conv_accumulate};
+
+    /// The convolution as its definition reads: each output a direct sum over its window.
+    fn direct(
+        x: &[i64],
+        weight: &[i64],
+        bias: &[i64],
+        in_shape: [usize; 3],
+        out_shape: [usize; 3],
+        window: &Window,
+    ) -> Vec<i64> {
+        let [c_in, h, w] = in_shape;
+        let [c_out, oh, ow] = out_shape;
+        let [kh, kw] = window.kernel;
+        let mut acc = Vec::new();
+        for o in 0..c_out {
+            for y in 0..oh {
+                for xx in 0..ow {
+                    let mut a = bias[o];
+                    for c in 0..c_in {
+                        for i in 0..kh {
+                            for j in 0..kw {
+                                let (Some(sy), Some(sx)) =
+                                    (window.source(0, y, i, h), window.source(1, xx, j, w))
+                                else {
+                                    continue;
+                                };
+                                a += weight[((o * c_in + c) * kh + i) * kw + j]
+                                    * x[(c * h + sy) * w + sx];
+                            }
+                        }
+                    }
+                    acc.push(a);
+                }
+            }
+        }
+        acc
+    }
+
+    proptest! {
+        #[test]
+        fn conv_accumulate_is_the_direct_sum(
+            c_in in 1usize..3, c_out in 1usize..3, h in 1usize..7, w in 1usize..7,
+            kernel in prop::array::uniform2(1usize..4), stride in prop::array::uniform2(1usize..4),
+            pads in prop::array::uniform4(0usize..3), seed in any::<u64>(),
+        ) {
+            let window = Window { kernel, stride, pads };
+            let Some([oh, ow]) = window.output_hw(h, w) else {
+                return Ok(());
+            };
+            let mut state = seed;
+            let mut next = || {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 40) as i64 % 255 - 127
+            };
+            let x: Vec<i64> = (0..c_in * h * w).map(|_| next()).collect();
+            let weight: Vec<i64> = (0..c_out * c_in * kernel[0] * kernel[1]).map(|_| next()).collect();
+            let bias: Vec<i64> = (0..c_out).map(|_| next()).collect();
+            let shapes = ([c_in, h, w], [c_out, oh, ow]);
+            prop_assert_eq!(
+                conv_accumulate(&x, &weight, &bias, shapes.0, shapes.1, &window),
+                direct(&x, &weight, &bias, shapes.0, shapes.1, &window)
+            );
+        }
     }
 }

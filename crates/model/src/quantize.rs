@@ -322,15 +322,6 @@ fn calibrate(
             detail: "no calibration samples".into(),
         });
     }
-    let mut max_in = 0f64;
-    let mut max_out = vec![0f64; layers.len()];
-    let mut active: Vec<Vec<bool>> = layers
-        .iter()
-        .map(|l| match l.kind {
-            Kind::Dense(d) => vec![false; d.n_in],
-            _ => Vec::new(),
-        })
-        .collect();
     for (k, x) in calibration.iter().enumerate() {
         if x.len() != graph.input_len() {
             let detail = format!(
@@ -344,6 +335,60 @@ fn calibrate(
             let detail = format!("sample {k} has a NaN or infinite value");
             return Err(ModelError::Calibration { detail });
         }
+    }
+    // float inference of the samples on every core; maxima and ORs do not depend on the order
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = calibration.len().div_ceil(threads);
+    let parts: Vec<Result<Calibration, ModelError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = calibration
+            .chunks(chunk)
+            .map(|samples| scope.spawn(move || calibrate_samples(graph, layers, samples)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("calibration thread panicked"))
+            .collect()
+    });
+    let mut parts = parts.into_iter();
+    let mut cal = parts.next().expect("at least one sample")?;
+    for part in parts {
+        let part = part?;
+        cal.max_in = cal.max_in.max(part.max_in);
+        for (m, p) in cal.max_out.iter_mut().zip(part.max_out) {
+            *m = m.max(p);
+        }
+        for (a, p) in cal.active.iter_mut().zip(part.active) {
+            for (a, p) in a.iter_mut().zip(p) {
+                *a |= p;
+            }
+        }
+    }
+    if let Some(l) = cal.max_out.iter().position(|m| !m.is_finite()) {
+        let detail = format!(
+            "float activations of layer {} are not finite",
+            layers[l].name
+        );
+        return Err(ModelError::Calibration { detail });
+    }
+    Ok(cal)
+}
+
+/// The calibration maxima and active inputs over `samples` (already checked).
+fn calibrate_samples(
+    graph: &Graph,
+    layers: &[Planned<'_>],
+    samples: &[Vec<f32>],
+) -> Result<Calibration, ModelError> {
+    let mut max_in = 0f64;
+    let mut max_out = vec![0f64; layers.len()];
+    let mut active: Vec<Vec<bool>> = layers
+        .iter()
+        .map(|l| match l.kind {
+            Kind::Dense(d) => vec![false; d.n_in],
+            _ => Vec::new(),
+        })
+        .collect();
+    for x in samples {
         max_in = x.iter().fold(max_in, |m, &v| m.max((v as f64).abs()));
         let outs = graph.float_forward(x)?;
         let input = crate::graph::permute(x, &graph.input_shape, &graph.input_perm);
@@ -363,13 +408,6 @@ fn calibrate(
                 }
             }
         }
-    }
-    if let Some(l) = max_out.iter().position(|m| !m.is_finite()) {
-        let detail = format!(
-            "float activations of layer {} are not finite",
-            layers[l].name
-        );
-        return Err(ModelError::Calibration { detail });
     }
     Ok(Calibration {
         max_in,
