@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark the zkml prover (and optionally EZKL) on MLPs trained on scikit-learn's digits.
+"""Benchmark the zkml prover (and optionally EZKL) on digits MLPs, CNNs and other ONNX models.
 
 A config `d,w` is an MLP of d Gemm layers (transB=1) of width w with ReLU between:
 64 -> w -> ... -> w -> 10, trained with scikit-learn's MLPClassifier on the digits data
@@ -20,22 +20,40 @@ sample: the proven input) and a test JSON (100 held-out samples), then measures:
         (zkml's prove includes inference too); its wall time adds Python start-up and
         `import ezkl`. Accuracy from gen_witness on the test rows.
 
-CSV columns: setup_ms (zkml: as `setup` prints it; EZKL: gen_settings + calibrate_settings +
-compile_circuit + setup, SRS generation excluded), prove_ms, verify_ms, proof_bytes,
-peak_rss_mb (of the prove process), accuracy and float_agreement (argmax on the 100 test rows
-vs labels / vs the float model), *_wall_ms (whole subprocess), witness_ms (EZKL),
+`--model-type cnn` benchmarks ONNX files as they are: a config is either the name of a bundled
+model of assets/models (NAME.onnx and NAME_input.json, see docs/MODELS.md) or a path to an ONNX
+file (a config containing `/` or ending in `.onnx`, e.g. /tmp/big/vgg16.onnx from
+make_vgg16.py), whose input JSON is the file beside it named STEM_input.json (its config label
+is STEM). For either, STEM_calibration.json and STEM_test.json beside the model are used where
+they exist, else the input JSON.
+
+CSV columns: params (weights and biases of the model as zkml `setup` prints them: a BatchNorm
+folded into its convolution adds nothing, unlike in a sum of the ONNX initializers), setup_ms
+(zkml: as `setup` prints it; EZKL: gen_settings + calibrate_settings + compile_circuit + setup,
+SRS generation excluded), prove_ms, verify_ms, proof_bytes, peak_rss_mb (of the prove
+process), accuracy and float_agreement (argmax on the 100 test rows vs labels / vs the float
+model), *_wall_ms (whole subprocess), witness_ms (EZKL),
 output_argmax (on the proven input), argmax_match_zkml (EZKL vs zkml on that input).
 
-Outputs in --output-dir: results.csv (one row per run), results.json (everything, with
-zkml's phases_ms), summary.md (medians per config and system, EZKL/ZKML prove ratio; also
-printed) and prove_time.png (median prove time per config, log scale).
+Outputs in --output-dir: results.csv (one row per run), results.json (everything: the rows,
+zkml's phases_ms, model_type and params per config), summary.md (medians per config and
+system, EZKL/ZKML prove ratio, a config | params | zkml prove ms table; also printed),
+prove_time.png (median prove time per config, log scale) and prove_vs_params.png (median prove
+time against parameter count, both log scale, one labelled point per config; EZKL points too
+when it ran).
 
 Usage:
   python assets/scripts/bench.py --configs 5,100:7,50 --repeats 5 [--run-ezkl]
       [--num-threads N] [--model-type mlp|cnn] [--output-dir DIR] [--zkml PATH]
+  python assets/scripts/bench.py --model-type cnn --configs digits_cnn:/tmp/big/vgg16.onnx
+  python assets/scripts/bench.py --plot-from DIR1,DIR2,... --output-dir DIR
+      runs nothing: reads the results.json of earlier runs (e.g. one mlp and one cnn run) and
+      draws prove_vs_params.png of all their configs into --output-dir (and prints the
+      config | params | prove ms table).
 
 Exit codes: 0 ok; 1 a step failed, a metric is missing or a proof did not verify;
-2 bad usage. `--model-type cnn` takes bundled CNNs of assets/models by name (see docs/MODELS.md).
+2 bad usage (also: a model path or its STEM_input.json missing, a --plot-from DIR without
+results.json).
 """
 
 import argparse
@@ -45,6 +63,7 @@ import inspect
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -61,6 +80,7 @@ CSV_FIELDS = [
     "config",
     "system",
     "run",
+    "params",
     "setup_ms",
     "prove_ms",
     "verify_ms",
@@ -78,6 +98,7 @@ CSV_FIELDS = [
 ]
 # Metrics that must be present in every row; a missing one fails the run.
 REQUIRED = [
+    "params",
     "setup_ms",
     "prove_ms",
     "verify_ms",
@@ -223,26 +244,61 @@ def parse_configs(text):
     return configs
 
 
-def prepare_bundled(out_dir, stem):
-    """A bundled model of assets/models (CNN configs): its ONNX and JSON files as they are.
+def parse_cnn_configs(text):
+    """CNN configs: [(label, ONNX path)]; a bundled name resolves to assets/models/NAME.onnx.
 
+    A config containing `/` or ending in `.onnx` is a path to an ONNX file, labelled by its stem,
+    whose input is STEM_input.json beside it. Raises ValueError (bad usage) for a missing file
+    or a label used twice.
+    """
+    models = os.path.join(REPO, "assets", "models")
+    configs = []
+    for part in text.split(":"):
+        part = part.strip()
+        if not part:
+            continue
+        if "/" in part or part.endswith(".onnx"):
+            path = os.path.abspath(os.path.expanduser(part))
+            stem = os.path.splitext(os.path.basename(path))[0]
+            where = path
+        else:
+            stem, path = part, os.path.join(models, f"{part}.onnx")
+            where = f"bundled model {part!r}"
+        inp = os.path.join(os.path.dirname(path), f"{stem}_input.json")
+        if not os.path.isfile(path):
+            raise ValueError(f"config {part!r}: no ONNX file {path}")
+        if not os.path.isfile(inp):
+            raise ValueError(f"config {part!r}: {where} has no input JSON {inp}")
+        if any(stem == c[0] for c in configs):
+            raise ValueError(f"config {part!r}: label {stem!r} is used twice")
+        configs.append((stem, path))
+    if not configs:
+        raise ValueError("--configs is empty")
+    return configs
+
+
+def prepare_bundled(out_dir, stem, onnx_path):
+    """A CNN config (bundled or a path): its ONNX and JSON files as they are.
+
+    The JSON files lie beside the ONNX file: STEM_input.json (the proven input), and
+    STEM_calibration.json and STEM_test.json where they exist (else the input JSON).
     Accuracy is measured on `STEM_test.json` against its labels where the file exists (the
     trained digits CNN); for a model with random weights the "labels" are the float model's
     argmax on the input rows, so accuracy equals the agreement with float.
     """
-    models = os.path.join(REPO, "assets", "models")
+    models = os.path.dirname(onnx_path)
     pick = lambda *names: next(os.path.join(models, n) for n in names if os.path.exists(os.path.join(models, n)))
     try:
         paths = {
             "name": stem,
             "dir": os.path.join(out_dir, "models", stem),
-            "onnx": pick(f"{stem}.onnx"),
+            "onnx": onnx_path,
             "input": pick(f"{stem}_input.json"),
             "calibration": pick(f"{stem}_calibration.json", f"{stem}_input.json"),
             "test": pick(f"{stem}_test.json", f"{stem}_input.json"),
         }
     except StopIteration:
-        raise BenchError(f"no bundled model {stem!r} in {models} (need {stem}.onnx and {stem}_input.json)")
+        raise BenchError(f"no {stem}_input.json beside {onnx_path}")
     os.makedirs(paths["dir"], exist_ok=True)
     with open(paths["test"]) as f:
         test = json.load(f)
@@ -260,7 +316,7 @@ def prepare_bundled(out_dir, stem):
     labels = test.get("labels", float_argmax)
     params = sum(int(np.prod(t.dims)) for t in model.graph.initializer)
     paths["meta_data"] = {"config": stem, "parameters": params, "labels": labels, "float_argmax": float_argmax}
-    log(f"config {stem}: bundled model, {params} parameters, {len(labels)} accuracy samples")
+    log(f"config {stem}: {onnx_path}, {params} initializer values, {len(labels)} accuracy samples")
     return paths
 
 
@@ -344,6 +400,15 @@ def prepare_model(out_dir, d, w):
 # zkml
 
 
+def parse_setup_params(stdout):
+    """P of zkml setup's `model:     PATH (N layers, P parameters)` line, or None."""
+    for line in stdout.splitlines():
+        m = re.match(r"model:\s.*\((\d+) layers, (\d+) parameters\)\s*$", line)
+        if m:
+            return int(m.group(2))
+    return None
+
+
 def bench_zkml(runner, zkml, model, repeats):
     name, meta = model["name"], model["meta_data"]
     wdir = os.path.join(os.path.dirname(os.path.dirname(model["dir"])), "zkml", name)
@@ -362,6 +427,11 @@ def bench_zkml(runner, zkml, model, repeats):
     if setup_ms is None:
         log(f"config {name}: zkml setup printed no 'setup: X ms' line; using the wall time")
         setup_ms = setup_wall
+    params = parse_setup_params(out)
+    if params is None:
+        params = meta.get("parameters")
+        log(f"config {name}: zkml setup printed no 'model: ... (N layers, P parameters)' line; "
+            f"using {params} from the ONNX file")
 
     log(f"config {name}: zkml run on {len(meta['labels'])} test samples (accuracy)")
     out, _, _ = runner.run(
@@ -401,6 +471,7 @@ def bench_zkml(runner, zkml, model, repeats):
             "config": name,
             "system": "zkml",
             "run": i,
+            "params": params,
             "setup_ms": setup_ms,
             "prove_ms": p.get("prove_ms"),
             "verify_ms": v.get("verify_ms"),
@@ -519,7 +590,7 @@ def ensure_ezkl():
     return out.stdout.strip()
 
 
-def bench_ezkl(runner, model, repeats, zkml_argmax, timeout):
+def bench_ezkl(runner, model, repeats, zkml_argmax, timeout, params):
     name, meta = model["name"], model["meta_data"]
     out_dir = os.path.dirname(os.path.dirname(model["dir"]))
     edir = os.path.join(out_dir, "ezkl", name)
@@ -583,6 +654,7 @@ def bench_ezkl(runner, model, repeats, zkml_argmax, timeout):
             "config": name,
             "system": "ezkl",
             "run": i,
+            "params": params,
             "setup_ms": setup_ms,
             "prove_ms": p["witness_ms"] + p["prove_only_ms"],
             "verify_ms": v["ms"],
@@ -670,6 +742,10 @@ def summarize(rows, configs, phases, ezkl_details, env_line):
         md.append(tabulate(ratios, ["config", "zkml prove ms", "ezkl prove ms",
                                     "ratio ezkl/zkml", "ratio (wall)", "same argmax"],
                            tablefmt="github", floatfmt=("", ".1f", ".1f", ".1f", ".1f", "")))
+    pts = param_points(rows, configs)
+    if pts:
+        md.append("\n\n## Prove time vs parameters\n")
+        md.append(params_table(pts))
     keys = sorted({k for name in configs for p in phases.get(name) or [] for k in p})
     ph_rows = []
     for name in configs:
@@ -691,7 +767,92 @@ def summarize(rows, configs, phases, ezkl_details, env_line):
     return "\n".join(md) + "\n"
 
 
-def plot(rows, configs, path):
+def param_points(rows, configs):
+    """[{config, params, zkml, ezkl}] per config of rows: its parameter count and the median
+    prove_ms of each system (None where the system did not run)."""
+    points = []
+    for name in configs:
+        rs = [r for r in rows if r["config"] == name]
+        params = next((r["params"] for r in rs if r.get("params") is not None), None)
+        points.append({
+            "config": name,
+            "params": params,
+            "zkml": med([r for r in rs if r["system"] == "zkml"], "prove_ms"),
+            "ezkl": med([r for r in rs if r["system"] == "ezkl"], "prove_ms"),
+        })
+    return points
+
+
+def params_table(points):
+    from tabulate import tabulate
+
+    return tabulate([[p["config"], p["params"], p["zkml"]] for p in points],
+                    ["config", "params", "zkml prove ms (median)"], tablefmt="github",
+                    floatfmt=("", "", ".1f"), intfmt=",")
+
+
+def plot_params(points, path, title):
+    """Median prove time against parameter count, both log scale, one labelled point per
+    config (zkml: circles, EZKL: squares); points without a parameter count are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for s, marker in (("zkml", "o"), ("ezkl", "s")):
+        pts = [p for p in points if p["params"] and p[s] is not None]
+        if not pts:
+            continue
+        ax.scatter([p["params"] for p in pts], [p[s] for p in pts], marker=marker, s=36,
+                   label=s.upper(), zorder=3)
+        for p in pts:
+            ax.annotate(p["config"] if s == "zkml" else f"{p['config']} (EZKL)",
+                        (p["params"], p[s]), textcoords="offset points", xytext=(5, 4),
+                        fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters (log scale)")
+    ax.set_ylabel("median prove time (ms, log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="major", linestyle=":", alpha=0.6)
+    ax.margins(x=0.15, y=0.15)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_from(dirs, out_dir):
+    """--plot-from: prove_vs_params.png of the configs of earlier runs' results.json."""
+    points, seen = [], set()
+    for d in dirs:
+        with open(os.path.join(d, "results.json")) as f:
+            res = json.load(f)
+        rows = res.get("rows") or []
+        mtype = res.get("model_type") or (res.get("env") or "").split(" ")[0]
+        names = list(dict.fromkeys(r["config"] for r in rows))
+        for p in param_points(rows, names):
+            if mtype == "mlp":
+                p["config"] = f"MLP {p['config']}"
+            if p["params"] is None:
+                log(f"warning: {d}/results.json: config {p['config']} has no params (a run "
+                    f"before bench.py recorded them); left out")
+                continue
+            if p["config"] in seen:
+                p["config"] += f" ({os.path.basename(os.path.normpath(d))})"
+            seen.add(p["config"])
+            points.append(p)
+    if not points:
+        raise BenchError("--plot-from: no config with a parameter count in " + ", ".join(dirs))
+    points.sort(key=lambda p: p["params"])
+    path = os.path.join(out_dir, "prove_vs_params.png")
+    plot_params(points, path, "Prove time vs parameters")
+    print(params_table(points))
+    log(f"wrote {path} ({len(points)} configs from {len(dirs)} runs)")
+
+
+def plot(rows, configs, path, model_type):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -711,9 +872,10 @@ def plot(rows, configs, path):
         ax.bar_label(bars, labels=[f"{y:.0f}" for y in ys], fontsize=8)
     ax.set_yscale("log")
     ax.set_xticks(range(len(configs)))
-    ax.set_xticklabels([f"MLP {c}" for c in configs])
+    ax.set_xticklabels([f"MLP {c}" if model_type == "mlp" else c for c in configs])
     ax.set_ylabel("median prove time (ms, log scale)")
-    ax.set_title("Prove time per config (d Gemm layers x width)")
+    ax.set_title("Prove time per config (d Gemm layers x width)" if model_type == "mlp"
+                 else "Prove time per config")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -726,7 +888,8 @@ def main():
                                      epilog="\n".join(__doc__.splitlines()[1:]))
     parser.add_argument("--configs", default=None,
                         help="mlp: d,w pairs separated by ':' (d Gemm layers of width w; default "
-                             f"{DEFAULT_MLP}); cnn: bundled model names (default {DEFAULT_CNN})")
+                             f"{DEFAULT_MLP}); cnn: bundled model names or paths to ONNX files "
+                             f"with STEM_input.json beside them (default {DEFAULT_CNN})")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--run-ezkl", action="store_true", help="also benchmark EZKL")
     parser.add_argument("--num-threads", type=int, default=None,
@@ -737,14 +900,38 @@ def main():
                         help="path of the zkml binary (default: target/release/zkml)")
     parser.add_argument("--ezkl-timeout", type=int, default=1800,
                         help="seconds allowed to one EZKL step (default 1800)")
+    parser.add_argument("--plot-from", default=None, metavar="DIR1,DIR2,...",
+                        help="run nothing: draw prove_vs_params.png into --output-dir from the "
+                             "results.json of these earlier output dirs")
     args = parser.parse_args()
+
+    if args.plot_from is not None:
+        if args.configs is not None or args.run_ezkl:
+            parser.error("--plot-from runs nothing: it takes no --configs or --run-ezkl")
+        dirs = [os.path.abspath(d) for d in args.plot_from.split(",") if d.strip()]
+        if not dirs:
+            parser.error("--plot-from is empty")
+        for d in dirs:
+            if not os.path.isfile(os.path.join(d, "results.json")):
+                parser.error(f"--plot-from: no results.json in {d}")
+        out_dir = os.path.abspath(args.output_dir)
+        os.makedirs(out_dir, exist_ok=True)
+        try:
+            plot_from(dirs, out_dir)
+        except (BenchError, ValueError, KeyError) as e:
+            print(f"bench.py: FAILED: {e}", file=sys.stderr)
+            return 1
+        return 0
 
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     if args.num_threads is not None and args.num_threads < 1:
         parser.error("--num-threads must be >= 1")
     if args.model_type == "cnn":
-        configs = [c for c in (args.configs or DEFAULT_CNN).split(":") if c]
+        try:
+            configs = parse_cnn_configs(args.configs or DEFAULT_CNN)
+        except ValueError as e:
+            parser.error(str(e))
     else:
         try:
             configs = parse_configs(args.configs or DEFAULT_MLP)
@@ -764,7 +951,7 @@ def main():
         rows, phases, ezkl_details, names = [], {}, {}, []
         for config in configs:
             if args.model_type == "cnn":
-                model = prepare_bundled(out_dir, config)
+                model = prepare_bundled(out_dir, *config)
             else:
                 model = prepare_model(out_dir, *config)
             name = model["name"]
@@ -774,7 +961,8 @@ def main():
             phases[name] = zphases
             if args.run_ezkl:
                 erows, details = bench_ezkl(runner, model, args.repeats,
-                                            zrows[0]["output_argmax"], args.ezkl_timeout)
+                                            zrows[0]["output_argmax"], args.ezkl_timeout,
+                                            zrows[0]["params"])
                 rows += erows
                 ezkl_details[name] = details
         validate(rows)
@@ -787,18 +975,24 @@ def main():
         wr.writeheader()
         for r in rows:
             wr.writerow({k: r.get(k) for k in CSV_FIELDS})
-    env_line = (f"{args.model_type} configs {':'.join(m if isinstance(m, str) else f'{m[0]},{m[1]}' for m in configs)}, repeats {args.repeats}, threads "
+    labels = names if args.model_type == "cnn" else [f"{d},{w}" for d, w in configs]
+    env_line = (f"{args.model_type} configs {':'.join(labels)}, repeats {args.repeats}, threads "
                 f"{args.num_threads or 'default'}, nproc {os.cpu_count()}"
                 + (f", ezkl {ezkl_version}" if ezkl_version else ""))
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"env": env_line, "rows": rows, "zkml_phases_ms": phases,
-                   "ezkl_details": ezkl_details}, f, indent=1)
+        json.dump({"env": env_line, "model_type": args.model_type,
+                   "params": {p["config"]: p["params"] for p in param_points(rows, names)},
+                   "rows": rows, "zkml_phases_ms": phases, "ezkl_details": ezkl_details},
+                  f, indent=1)
     summary = summarize(rows, names, phases, ezkl_details, env_line)
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write(summary)
-    plot(rows, names, os.path.join(out_dir, "prove_time.png"))
+    plot(rows, names, os.path.join(out_dir, "prove_time.png"), args.model_type)
+    plot_params(param_points(rows, names), os.path.join(out_dir, "prove_vs_params.png"),
+                f"Prove time vs parameters ({args.model_type})")
     print(summary)
-    log(f"wrote {out_dir}/results.csv, results.json, summary.md, prove_time.png")
+    log(f"wrote {out_dir}/results.csv, results.json, summary.md, prove_time.png, "
+        f"prove_vs_params.png")
     return 0
 
 
