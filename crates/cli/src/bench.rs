@@ -100,6 +100,23 @@ pub fn run(
     let ratio = prove.as_secs_f64() / inference.as_secs_f64().max(1e-9);
     let per_row = prove / u32::try_from(xq.len()).unwrap_or(u32::MAX).max(1);
     let peak = peak_rss();
+    // committed cells of one proof (each column padded to a power of two): the witness and,
+    // unless the key holds them, the weights
+    let cells = |vars: &[usize]| vars.iter().map(|&v| 1u64 << v).sum::<u64>();
+    let witness_cells = cells(
+        &zkml::layout::Layout::new(&pk.vk, xq.len())
+            .commit_shape()
+            .column_vars,
+    );
+    let weight_cells: u64 = match pk.vk.public_weights {
+        Some(_) => 0,
+        None => pk
+            .vk
+            .weight_shapes()
+            .iter()
+            .map(|s| cells(&s.column_vars))
+            .sum(),
+    };
     if as_json {
         let phases_ms: serde_json::Map<String, serde_json::Value> = phases
             .iter()
@@ -114,6 +131,7 @@ pub fn run(
                 "verify_ms": verify.as_secs_f64() * 1e3, "inference_ms": inference.as_secs_f64() * 1e3,
                 "prove_over_inference": ratio, "proof_bytes": proof_bytes, "peak_rss_bytes": peak,
                 "security_bits": zkml::security(&pk.vk, xq.len()).bits,
+                "witness_cells": witness_cells, "weight_cells": weight_cells,
             })
         );
     } else {
@@ -143,6 +161,7 @@ pub fn run(
         }
         println!("  verify     {}", ms(verify));
         println!("  proof      {}", size(proof_bytes));
+        println!("  committed  {witness_cells} witness cells, {weight_cells} weight cells");
         if let Some(p) = peak {
             println!("  peak RSS   {}", size(p as usize));
         }

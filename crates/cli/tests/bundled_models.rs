@@ -155,6 +155,13 @@ fn bench_reports_the_phases_and_the_cost_per_row_of_a_batch() {
     for phase in ["inference", "commit", "lookups", "layers", "open"] {
         assert!(names.contains(&phase), "{phase} not in {names:?}");
     }
+    // the 16,510 parameters padded to powers of two; six rows' witness
+    let weight_cells = report["weight_cells"].as_u64().unwrap();
+    assert!((16_510..4 * 16_510).contains(&weight_cells), "{report}");
+    assert!(
+        report["witness_cells"].as_u64().unwrap() > 6 * 64,
+        "{report}"
+    );
     let (code, out, err) = zkml(&args);
     assert_eq!(code, 0, "bench: {err}");
     assert!(
