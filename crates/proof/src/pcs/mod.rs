@@ -77,11 +77,13 @@
 //! | 2^20  | 119 ms  | 112 ms  | 2.9 ms | 94.2 KiB | 32 MiB      | 62 ms    | 44 ms      |
 //!
 //! (Before the first round shrank the domain by more than 2, in an earlier session: opening
-//! 3.8 ms, 35 ms, 578 ms and proof 30.9, 53.8, 78.8 KiB. At 2^12 the opening is mostly
-//! grinding, the same with either shrink.)
+//! 3.8 ms, 35 ms, 578 ms and proof 30.9, 53.8, 78.8 KiB. At 2^12 the shrink changes nothing:
+//! 11-12 ms with either in `explore_parameters` today, 9 ms without grinding; the 3.8 ms came
+//! from an older state of the tree.)
 //!
-//! The opening time hardly depends on the claim count (1 to 60 claims at 2^20: 0.58-0.67 s,
-//! before the shrink).
+//! Each claim at a point of its own adds work over its column: at 2^20 cells in seven columns
+//! (`explore_parameters`, `PCS_CLAIMS`), 1, 10 and 40 claims open in 102, 121 and 156 ms; 20
+//! claims on one 2^20-cell column take about 290 ms (`hiding_overhead`).
 //! Reproduce with `cargo test --release -p zkml-proof pcs::tests::bench -- --ignored
 //! --nocapture`; the parameter comparison with `pcs::tests::explore_parameters`.
 //!
