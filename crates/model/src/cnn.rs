@@ -286,12 +286,13 @@ where
     let [kh, kw] = window.kernel;
     let [sw, pl] = [window.stride[1], window.pads[1]];
     let per_filter = c_in * kh * kw;
-    // per kernel column j, the output columns whose source `x sw + j - pl` lies in [0, w)
+    // per kernel column j, the output columns whose source `x sw + j - pl` lies in [0, w) (an
+    // empty range, possibly with lo > hi, where none does)
     let columns: Vec<std::ops::Range<usize>> = (0..kw)
         .map(|j| {
             let lo = pl.saturating_sub(j).div_ceil(sw);
             let hi = (w + pl).saturating_sub(j).div_ceil(sw).min(ow);
-            lo.min(hi)..hi
+            lo..hi
         })
         .collect();
     let mut acc = Vec::with_capacity(c_out * oh * ow);

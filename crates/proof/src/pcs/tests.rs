@@ -717,6 +717,11 @@ fn first_round_shrinks_the_domain_by_size() {
     assert_eq!(codewords(20), vec![18, 17, 16]);
     assert_eq!(codewords(24), vec![22, 21, 20, 19]);
     assert_eq!(round_rates(&PARAMS, 4), Vec::<usize>::new());
+    // every size a stacked polynomial can have (the layout pads to the folding factor) gets a
+    // configuration
+    for n in PARAMS.folding..=MAX_NUM_VARS {
+        assert!(make_pcs(&PARAMS, n, false).is_ok(), "{n} variables");
+    }
 }
 
 /// The numbers in the module docs: `cargo test --release -p zkml-proof pcs::tests::bench --
