@@ -61,10 +61,15 @@ fn a_proving_key_file_keeps_the_weight_commitment() {
     let pk = setup(model(&[6, 5, 3], BatchDim::Fixed(1), 9)).unwrap();
     let bytes = pk.to_bytes();
     let xs = inputs(1, 6, 11);
-    // without the stored prover data (a file written before it was stored): recommitted
+    // without the stored digests (a file written before they were stored): hashed again
     let head = 8 + postcard::to_allocvec(&(&pk.model, &pk.vk)).unwrap().len();
-    assert!(bytes.len() > head + 1000, "the prover data is stored");
+    assert!(bytes.len() > head + 1000, "the digests are stored");
     let old = ProvingKey::from_bytes(&bytes[..head]).unwrap();
+    assert!(verify(&pk.vk, &prove(&old, &xs).unwrap()).is_ok());
+    // stored data in another format (an older version's whole prover data): hashed again
+    let mut other_version = bytes.clone();
+    other_version[head + 8] = 1;
+    let old = ProvingKey::from_bytes(&other_version).unwrap();
     assert!(verify(&pk.vk, &prove(&old, &xs).unwrap()).is_ok());
     // weights other than the stored commitment's are refused, not recommitted
     let mut other = pk.clone();
@@ -73,9 +78,10 @@ fn a_proving_key_file_keeps_the_weight_commitment() {
     };
     d.weight[0] = if d.weight[0] == 1 { 2 } else { 1 };
     match ProvingKey::from_bytes(&other.to_bytes()) {
-        Err(SetupError::Format(FormatError::Malformed { why, .. })) => {
-            assert_eq!(why, "its stored commitment data does not fit its model")
-        }
+        Err(SetupError::Format(FormatError::Malformed { why, .. })) => assert!(
+            why.starts_with("its stored weight digests do not fit its model (codeword row "),
+            "{why}"
+        ),
         r => panic!("{:?}", r.map(|_| ())),
     }
     // a corrupted byte of the stored data fails its checksum

@@ -492,38 +492,63 @@ fn pcs_config(pcs: &Pcs) -> String {
 }
 
 #[test]
-fn prover_data_survives_bytes() {
+fn stored_digests_recommit_the_same_tree() {
     let cols = columns(&MIXED);
-    let (commitment, data) = commit(cols, &mut Transcript::new()).unwrap();
-    let bytes = data.to_bytes();
-    let restored = ProverData::from_bytes(&bytes).unwrap();
+    let (commitment, data) = commit(cols.clone(), &mut Transcript::new()).unwrap();
+    let bytes = data.digests();
+    let restored = commit_stored(cols.clone(), &bytes).unwrap();
     assert_eq!(restored.commitment(), &commitment);
+    let tree = |d: &ProverData| postcard::to_allocvec(&d.inner.merkle_data).unwrap();
+    assert_eq!(tree(&restored), tree(&data));
     let spec = mixed_spec();
     let mut t = Transcript::new();
     let claims = claims_from(&mut t, &MIXED, &spec);
     let (values, proof) = open(restored, &claims, &mut t.clone()).unwrap();
-    let (values2, _) = open(data, &claims, &mut t.clone()).unwrap();
+    let (values2, proof2) = open(data, &claims, &mut t.clone()).unwrap();
     assert_eq!(values, values2);
+    assert_eq!(
+        postcard::to_allocvec(&proof).unwrap(),
+        postcard::to_allocvec(&proof2).unwrap()
+    );
     let mut t = Transcript::new();
     claims_from(&mut t, &MIXED, &spec);
-    verify(
-        &CommitShape {
-            column_vars: MIXED.to_vec(),
-        },
-        &commitment,
-        &claims,
-        &values,
-        &proof,
-        &mut t,
-    )
-    .unwrap();
-    assert!(ProverData::from_bytes(&bytes[..bytes.len() / 2]).is_err());
-    assert!(ProverData::from_bytes(&[]).is_err());
-    for pos in [0, 9, bytes.len() / 2, bytes.len() - 20, bytes.len() - 1] {
-        let mut other = bytes.clone();
-        other[pos] ^= 1;
-        assert!(ProverData::from_bytes(&other).is_err(), "flip at {pos}");
+    let shape = CommitShape {
+        column_vars: MIXED.to_vec(),
+    };
+    verify(&shape, &commitment, &claims, &values, &proof, &mut t).unwrap();
+
+    let reason = |cols: Vec<Vec<F>>, bytes: &[u8]| match commit_stored(cols, bytes) {
+        Err(PcsError::Decode { reason, .. }) => reason,
+        r => panic!("{:?}", r.map(|_| ())),
+    };
+    // other columns of the same shape: every codeword row differs
+    let mut other = cols.clone();
+    other[2][5] += F::ONE;
+    assert!(reason(other, &bytes).starts_with("codeword row "));
+    assert_eq!(reason(columns(&[8, 8]), &bytes), "the columns' shape");
+    assert_eq!(reason(cols.clone(), &bytes[..1]), "too short");
+    for pos in [1, 9, bytes.len() / 2, bytes.len() - 20, bytes.len() - 1] {
+        let mut flipped = bytes.clone();
+        flipped[pos] ^= 1;
+        assert_eq!(
+            reason(cols.clone(), &flipped),
+            "checksum mismatch",
+            "flip at {pos}"
+        );
     }
+    // digests of another size, with a valid checksum
+    let with_sum = |mut payload: Vec<u8>| {
+        let sum = super::prove::checksum(&payload);
+        payload.extend_from_slice(&sum.to_le_bytes());
+        payload
+    };
+    let payload = &bytes[..bytes.len() - 8];
+    let half = with_sum(payload[..payload.len() / 2].to_vec());
+    assert_eq!(reason(cols.clone(), &half), "truncated digests");
+    // a file in the old format (the whole prover data): a version of its own
+    let mut old = bytes.clone();
+    old[0] = 1;
+    assert_eq!(reason(cols, &old), "version 1");
 }
 
 /// The structural mutations [`mutate`] applies, by case number.
@@ -729,7 +754,7 @@ fn first_round_shrinks_the_domain_by_size() {
 #[test]
 #[ignore = "benchmark"]
 fn bench() {
-    println!("| cells | commit | open | verify | proof | prover data | to_bytes | from_bytes |");
+    println!("| cells | commit | open | verify | proof | digests | digests() | commit_stored |");
     for log in [12, 16, 20] {
         let vars = [log - 2, log - 2, log - 2, log - 3, log - 3];
         let spec: Vec<(usize, usize)> = (0..20).map(|i| (i % vars.len(), i / 2)).collect();
@@ -738,10 +763,11 @@ fn bench() {
         let (commitment, data) = commit(columns(&vars), &mut t).unwrap();
         let t_commit = start.elapsed();
         let start = Instant::now();
-        let bytes = data.to_bytes();
+        let bytes = data.digests();
         let t_to = start.elapsed();
+        let cols = columns(&vars);
         let start = Instant::now();
-        let data = ProverData::from_bytes(&bytes).unwrap();
+        let data = commit_stored(cols, &bytes).unwrap();
         let t_from = start.elapsed();
         let claims = claims_from(&mut t, &vars, &spec);
         let start = Instant::now();
