@@ -88,7 +88,9 @@
 //! claims on one 2^20-cell column take about 290 ms (`hiding_overhead`). Small openings feel
 //! the distinct points most: 20 claims at one point against 20 points (`PCS_POINTS=1`) open in
 //! 3 against 7-9 ms at 2^12 cells, 13 against 22-24 ms at 2^16, 133-160 against 158-181 ms at
-//! 2^20 (p3-sumcheck's initial fold builds accumulators per point).
+//! 2^20 (p3-sumcheck's initial fold builds accumulators per point). Reducing each table's
+//! claims to one point by a sumcheck of our own did not pay: its sumchecks cost more than WHIR
+//! saved (docs/BENCHMARKS.md, P).
 //! Reproduce with `cargo test --release -p zkml-proof pcs::tests::bench -- --ignored
 //! --nocapture`; the parameter comparison with `pcs::tests::explore_parameters`.
 //!

@@ -504,12 +504,10 @@ fn stored_digests_recommit_the_same_tree() {
     let mut t = Transcript::new();
     let claims = claims_from(&mut t, &MIXED, &spec);
     let (values, proof) = open(restored, &claims, &mut t.clone()).unwrap();
-    let (values2, proof2) = open(data, &claims, &mut t.clone()).unwrap();
+    // the same values (not byte-equal proofs: WHIR's grinding takes the first witness a
+    // thread finds), and the proof from the stored digests verifies
+    let (values2, _) = open(data, &claims, &mut t.clone()).unwrap();
     assert_eq!(values, values2);
-    assert_eq!(
-        postcard::to_allocvec(&proof).unwrap(),
-        postcard::to_allocvec(&proof2).unwrap()
-    );
     let mut t = Transcript::new();
     claims_from(&mut t, &MIXED, &spec);
     let shape = CommitShape {
