@@ -15,6 +15,7 @@
 mod error;
 mod prove;
 mod verify;
+pub mod zk;
 
 #[cfg(test)]
 mod tests;

@@ -164,3 +164,183 @@ fn mle_helpers_match_their_definitions() {
             .all(|(&a, &b)| a == b * EF::from_u64(9))
     );
 }
+
+mod zero_knowledge {
+    use p3_field::{BasedVectorSpace, PrimeCharacteristicRing, PrimeField64};
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    use super::super::zk::{self, Mask};
+    use super::super::{ProductSum, RoundKernel};
+    use super::{instance, lift, table};
+    use crate::field::{EF, F};
+    use crate::mle::evaluate;
+    use crate::transcript::Transcript;
+
+    pub(super) fn draw(rng: &mut StdRng) -> impl FnMut() -> EF + '_ {
+        || EF::from_basis_coefficients_fn(|_| F::from_u64(rng.random::<u64>()))
+    }
+
+    #[test]
+    fn the_final_claim_is_the_masked_sum_at_the_point() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for n in [1, 3, 8] {
+            let (r, a, b, c, mut ps) = instance(n);
+            let sum = ps.sum();
+            let mask = Mask::new(n, 3, &mut draw(&mut rng));
+            let (proof, point, rho) = zk::prove(&mut ps, &mask, &mut Transcript::new());
+            let (pt, fin, rho2) = zk::verify(sum, n, 3, &proof, &mut Transcript::new()).unwrap();
+            assert_eq!((&pt, rho2), (&point, rho));
+            let f = crate::mle::eq_eval(&r, &pt) * evaluate(&a, &pt) * evaluate(&b, &pt)
+                + EF::from_u64(5) * evaluate(&c, &pt);
+            assert_eq!(fin, f + rho * mask.evaluate(&pt), "n = {n}");
+            // a false sum ends at a false claim
+            let (pt, fin, rho) =
+                zk::verify(sum + EF::ONE, n, 3, &proof, &mut Transcript::new()).unwrap();
+            let f = crate::mle::eq_eval(&r, &pt) * evaluate(&a, &pt) * evaluate(&b, &pt)
+                + EF::from_u64(5) * evaluate(&c, &pt);
+            assert_ne!(fin, f + rho * mask.evaluate(&pt), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn the_mask_sum_and_evaluation_are_its_hypercube_sum_and_value() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let n = 4;
+        let mask = Mask::new(n, 2, &mut draw(&mut rng));
+        let cube: EF = (0..1u32 << n)
+            .map(|x| {
+                let point: Vec<EF> = (0..n)
+                    .map(|i| EF::from_u64(u64::from(x >> (n - 1 - i) & 1)))
+                    .collect();
+                mask.evaluate(&point)
+            })
+            .sum();
+        assert_eq!(mask.sum(), cube);
+    }
+
+    /// `a * b` over 3 variables, or the same tables reversed: the same sum, another function.
+    fn pair(reversed: bool) -> ProductSum {
+        let (mut a, mut b) = (lift(&table(3, 4)), lift(&table(3, 5)));
+        if reversed {
+            a.reverse();
+            b.reverse();
+        }
+        ProductSum {
+            tables: vec![a, b],
+            terms: vec![(EF::ONE, vec![0, 1])],
+        }
+    }
+
+    /// A bin of the first round message: its coordinates mixed (splitmix64), mod 16.
+    fn first_message_bin(reversed: bool, mask: &Mask) -> usize {
+        let (proof, _, _) = zk::prove(&mut pair(reversed), mask, &mut Transcript::new());
+        let mut h = 0u64;
+        for v in &proof.rounds.rounds[0] {
+            let coordinates: &[F] = v.as_basis_coefficients_slice();
+            for c in coordinates {
+                let mut z = (h ^ c.as_canonical_u64()).wrapping_add(0x9E37_79B9_7F4A_7C15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                h = z ^ (z >> 31);
+            }
+        }
+        (h % 16) as usize
+    }
+
+    /// Two-sample chi-square statistic of the first round messages of `a * b` and of its
+    /// reversal (same sum), over `proofs` proofs each with fresh masks (`zeroed`: all zero).
+    fn chi_square(proofs: usize, zeroed: bool) -> f64 {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut counts = [[0f64; 16]; 2];
+        for (side, reversed) in [false, true].into_iter().enumerate() {
+            for _ in 0..proofs {
+                let mut mask = Mask::new(3, 2, &mut draw(&mut rng));
+                if zeroed {
+                    mask.coefficients
+                        .iter_mut()
+                        .flatten()
+                        .for_each(|c| *c = EF::ZERO);
+                }
+                counts[side][first_message_bin(reversed, &mask)] += 1.0;
+            }
+        }
+        (0..16)
+            .filter(|&k| counts[0][k] + counts[1][k] > 0.0)
+            .map(|k| (counts[0][k] - counts[1][k]).powi(2) / (counts[0][k] + counts[1][k]))
+            .sum()
+    }
+
+    /// The masked first messages of two functions with the same sum are identically
+    /// distributed (seeded: 2000 proofs each; 15 degrees of freedom, 37.7 is the 0.1% critical
+    /// value), and without the mask the same test tells them apart.
+    #[test]
+    fn masked_messages_do_not_depend_on_the_function() {
+        assert_eq!(pair(false).sum(), pair(true).sum());
+        assert_ne!(pair(false).round_evals(), pair(true).round_evals());
+        let masked = chi_square(2000, false);
+        assert!(masked < 37.7, "masked: chi-square {masked}");
+        let unmasked = chi_square(50, true);
+        println!("chi-square: masked {masked:.1}, unmasked {unmasked:.1}");
+        assert!(unmasked > 37.7, "unmasked: chi-square {unmasked}");
+    }
+}
+
+/// The masked sumcheck with its mask committed and opened through the commitment scheme.
+#[test]
+fn a_committed_mask_opens_to_its_value_at_the_point() {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::zk::{self, Mask, mask_points, mask_value};
+    use crate::pcs::{self, Claim, CommitShape};
+
+    let mut rng = StdRng::seed_from_u64(4);
+    for degree in [1, 2, 3] {
+        let n = 5;
+        let (r, a, b, c, _) = instance(n);
+        let mut ps = ProductSum {
+            tables: vec![eq_table(&r), lift(&a), lift(&b), lift(&c)],
+            terms: match degree {
+                1 => vec![(EF::ONE, vec![3])],
+                2 => vec![(EF::ONE, vec![1, 2])],
+                _ => vec![(EF::ONE, vec![0, 1, 2])],
+            },
+        };
+        let f = |pt: &[EF]| match degree {
+            1 => evaluate(&c, pt),
+            2 => evaluate(&a, pt) * evaluate(&b, pt),
+            _ => eq_eval(&r, pt) * evaluate(&a, pt) * evaluate(&b, pt),
+        };
+        let sum = ps.sum();
+        let mask = Mask::new(n, degree, &mut zero_knowledge::draw(&mut rng));
+        let columns = mask.columns();
+        let shape = CommitShape {
+            column_vars: columns
+                .iter()
+                .map(|c| c.len().trailing_zeros() as usize)
+                .collect(),
+        };
+        let claims = |point: &[EF]| -> Vec<Claim> {
+            let points = mask_points(degree, point).unwrap();
+            (0..shape.column_vars.len())
+                .map(|column| Claim {
+                    column,
+                    point: points[column / 3].clone(),
+                })
+                .collect()
+        };
+        let mut t = Transcript::new();
+        let (commitment, data) = pcs::commit(columns, &mut t).unwrap();
+        let (proof, point, _) = zk::prove(&mut ps, &mask, &mut t);
+        let (values, opening) = pcs::open(data, &claims(&point), &mut t).unwrap();
+
+        let mut t = Transcript::new();
+        pcs::observe(&shape, &commitment, &mut t);
+        let (pt, fin, rho) = zk::verify(sum, n, degree, &proof, &mut t).unwrap();
+        pcs::verify(&shape, &commitment, &claims(&pt), &values, &opening, &mut t).unwrap();
+        let g = mask_value(degree, &pt, &values);
+        assert_eq!(g, mask.evaluate(&pt), "degree {degree}");
+        assert_eq!(fin, f(&pt) + rho * g, "degree {degree}");
+    }
+}
