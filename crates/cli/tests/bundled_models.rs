@@ -4,7 +4,7 @@
 use std::path::Path;
 mod common;
 
-use common::{assets, zkml};
+use common::{Scratch, assets, zkml};
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
@@ -33,7 +33,7 @@ fn round_trip_flags(
     flags: &[&str],
 ) -> serde_json::Value {
     let tag = flags.join("");
-    let dir = std::env::temp_dir().join(format!("zkml-test-{stem}{tag}-{}", std::process::id()));
+    let dir = Scratch::new(&format!("test-{stem}{tag}"));
     let (model, input) = (base.join(format!("{stem}.onnx")), base.join(input));
     let calibration = base.join(calibration);
     let (pk, vk, proof) = (
@@ -90,7 +90,6 @@ fn round_trip_flags(
         );
         assert_eq!(verified[key], json(&prove_out)[key], "{stem}: {key}");
     }
-    std::fs::remove_dir_all(&dir).ok();
     verified
 }
 

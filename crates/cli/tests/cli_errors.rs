@@ -2,21 +2,18 @@
 //! refused, 2 bad usage or a bad file, 3 a model the tool does not support; never 101 (a
 //! panic), and nothing on stderr may say "panicked".
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 mod common;
 
-use common::{assets, zkml};
+use common::{Scratch, assets, zkml};
 
 fn asset(name: &str) -> String {
     assets().join(name).to_str().unwrap().to_owned()
 }
 
 /// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zkml-cli-errors-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("cli-errors-{name}"))
 }
 
 fn s(p: &Path) -> String {

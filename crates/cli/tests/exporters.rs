@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 mod common;
 
-use common::zkml;
+use common::{Scratch, zkml};
 use zkml_model::{FloatReference, Graph, Inputs, QuantConfig, import_onnx, parse_inputs, quantize};
 
 /// The fixtures whose ops are all supported.
@@ -176,8 +176,7 @@ fn json(s: &str) -> serde_json::Value {
 #[test]
 fn exports_set_up_prove_and_verify() {
     for stem in SUPPORTED.iter().chain(RESIDUAL) {
-        let dir =
-            std::env::temp_dir().join(format!("zkml-exporters-{stem}-{}", std::process::id()));
+        let dir = Scratch::new(&format!("exporters-{stem}"));
         let (model, input) = (
             fixture(&format!("{stem}.onnx")),
             fixture(&format!("{stem}.json")),
@@ -234,7 +233,6 @@ fn exports_set_up_prove_and_verify() {
                 );
             }
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -263,7 +261,7 @@ fn an_sklearn_binary_classifier_proves_its_label_and_probabilities() {
     // label by ArgMax and ArrayFeatureExtractor; two graph outputs, both proven
     let model = s(&fixture("skl_mlp_classifier.onnx"));
     let input = s(&fixture("skl_mlp_classifier.json"));
-    let dir = std::env::temp_dir().join(format!("zkml-exporters-skl-{}", std::process::id()));
+    let dir = Scratch::new("exporters-skl");
     let (pk, vk, proof) = (
         dir.join("model.pk"),
         dir.join("model.vk"),
