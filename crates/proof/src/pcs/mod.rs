@@ -104,6 +104,7 @@
 //! p3's Merkle tree is put together through its serde implementation (`store.rs`).
 
 mod error;
+pub mod hiding;
 mod prove;
 mod store;
 mod verify;

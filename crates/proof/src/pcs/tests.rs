@@ -907,3 +907,135 @@ fn hiding_overhead() {
         );
     }
 }
+
+mod hiding_stack {
+    use p3_field::PrimeCharacteristicRing;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::super::hiding::{self, HidingCommitment, HidingOpeningProof};
+    use super::{MIXED, claims_from, columns, mixed_spec};
+    use crate::field::EF;
+    use crate::mle::evaluate;
+    use crate::pcs::{Claim, CommitShape, PcsError};
+    use crate::transcript::Transcript;
+
+    #[derive(Clone)]
+    struct Hidden {
+        shape: CommitShape,
+        commitment: HidingCommitment,
+        claims: Vec<Claim>,
+        values: Vec<EF>,
+        proof: HidingOpeningProof,
+    }
+
+    fn run(seed: u64) -> Hidden {
+        let cols = columns(&MIXED);
+        let mut t = Transcript::new();
+        let (commitment, data) =
+            hiding::commit(cols.clone(), StdRng::seed_from_u64(seed), &mut t).unwrap();
+        let claims = claims_from(&mut t, &MIXED, &mixed_spec());
+        let (values, proof) = hiding::open(data, &claims, &mut t).unwrap();
+        // the stacked points give each column's own evaluation
+        for (claim, &v) in claims.iter().zip(&values) {
+            assert_eq!(v, evaluate(&cols[claim.column], &claim.point));
+        }
+        let shape = CommitShape {
+            column_vars: MIXED.to_vec(),
+        };
+        Hidden {
+            shape,
+            commitment,
+            claims,
+            values,
+            proof,
+        }
+    }
+
+    /// Verifies `h`, the transcript first absorbing `history` when it is not empty.
+    fn check(h: &Hidden, history: &[u8]) -> Result<(), PcsError> {
+        let mut t = Transcript::new();
+        if !history.is_empty() {
+            t.absorb_bytes(history);
+        }
+        hiding::observe(&h.shape, &h.commitment, &mut t)?;
+        claims_from(&mut t, &MIXED, &mixed_spec());
+        hiding::verify(
+            &h.shape,
+            &h.commitment,
+            &h.claims,
+            &h.values,
+            &h.proof,
+            &mut t,
+        )
+    }
+
+    /// The hiding stack against our commitment on a witness-like shape: 20 columns of 2^12 to
+    /// 2^17 cells (2^19.9 in all), 140 claims at 28 points (the 264k CNN's witness opening has
+    /// 141 at 28). `cargo test --release -p zkml-proof hiding_stack::overhead -- --ignored
+    /// --nocapture`
+    #[test]
+    #[ignore = "benchmark"]
+    fn overhead() {
+        use std::time::Instant;
+        let vars = [
+            17, 17, 17, 17, 16, 16, 16, 16, 15, 15, 15, 15, 14, 14, 14, 14, 13, 13, 12, 12,
+        ];
+        let spec: Vec<(usize, usize)> = (0..140).map(|i| (i % vars.len(), i % 28)).collect();
+        let shape = CommitShape {
+            column_vars: vars.to_vec(),
+        };
+        for round in 0..2 {
+            let mut t = Transcript::new();
+            let start = Instant::now();
+            let (c, data) = crate::pcs::commit(columns(&vars), &mut t).unwrap();
+            let claims = claims_from(&mut t, &vars, &spec);
+            let (values, proof) = crate::pcs::open(data, &claims, &mut t).unwrap();
+            let ours = start.elapsed();
+            let mut tv = Transcript::new();
+            crate::pcs::observe(&shape, &c, &mut tv);
+            claims_from(&mut tv, &vars, &spec);
+            let start = Instant::now();
+            crate::pcs::verify(&shape, &c, &claims, &values, &proof, &mut tv).unwrap();
+            let ours_v = start.elapsed();
+            let ours_bytes = postcard::to_allocvec(&proof).unwrap().len();
+
+            let mut t = Transcript::new();
+            let start = Instant::now();
+            let rng = StdRng::seed_from_u64(round);
+            let (hc, data) = hiding::commit(columns(&vars), rng, &mut t).unwrap();
+            let claims = claims_from(&mut t, &vars, &spec);
+            let (values, proof) = hiding::open(data, &claims, &mut t).unwrap();
+            let hidden = start.elapsed();
+            let mut tv = Transcript::new();
+            hiding::observe(&shape, &hc, &mut tv).unwrap();
+            claims_from(&mut tv, &vars, &spec);
+            let start = Instant::now();
+            hiding::verify(&shape, &hc, &claims, &values, &proof, &mut tv).unwrap();
+            let hidden_v = start.elapsed();
+            let hidden_bytes = postcard::to_allocvec(&proof).unwrap().len();
+            println!(
+                "commit + open: ours {ours:.1?}, hiding {hidden:.1?}; verify {ours_v:.1?} / \
+                 {hidden_v:.1?}; proof {} / {} KiB",
+                ours_bytes / 1024,
+                hidden_bytes / 1024
+            );
+        }
+    }
+
+    #[test]
+    fn a_hiding_stack_opens_every_column_and_refuses_wrong_values() {
+        let h = run(1);
+        check(&h, b"").unwrap();
+        let mut bad = h.clone();
+        bad.values[7] += EF::ONE;
+        assert!(matches!(
+            check(&bad, b""),
+            Err(PcsError::WrongValue { claim: 7 })
+        ));
+        let r = check(&h, b"other history");
+        assert!(matches!(r, Err(PcsError::Whir(_))), "{:?}", r.err());
+        // randomized: the same columns commit to other roots under other randomness
+        assert_ne!(run(2).commitment, h.commitment);
+    }
+}
