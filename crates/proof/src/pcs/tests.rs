@@ -1023,6 +1023,26 @@ mod hiding_stack {
         }
     }
 
+    /// Two shapes with the same stack (2^12 cells) and root bind different transcripts.
+    #[test]
+    fn observe_binds_the_shape() {
+        let (commitment, _) = hiding::commit(
+            columns(&[12]),
+            StdRng::seed_from_u64(5),
+            &mut Transcript::new(),
+        )
+        .unwrap();
+        let next = |vars: &[usize]| {
+            let mut t = Transcript::new();
+            let shape = CommitShape {
+                column_vars: vars.to_vec(),
+            };
+            hiding::observe(&shape, &commitment, &mut t).unwrap();
+            t.sample()
+        };
+        assert_ne!(next(&[12]), next(&[11, 11]));
+    }
+
     #[test]
     fn a_hiding_stack_opens_every_column_and_refuses_wrong_values() {
         let h = run(1);
