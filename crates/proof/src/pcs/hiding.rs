@@ -61,7 +61,7 @@ pub struct HidingProverData {
 /// Where each column sits in the stack.
 #[derive(Clone, Debug)]
 struct Stack {
-    column_vars: Vec<usize>,
+    shape: CommitShape,
     offsets: Vec<usize>,
     num_vars: usize,
 }
@@ -99,31 +99,15 @@ impl Stack {
             });
         }
         Ok(Self {
-            column_vars: vars.clone(),
+            shape: shape.clone(),
             offsets,
             num_vars,
         })
     }
 
-    /// The stack's point of a claim (checked against the shape).
+    /// The stack's point of claim `i` (checked against the shape).
     fn point(&self, i: usize, claim: &Claim) -> Result<Point<EF>, PcsError> {
-        let num_columns = self.column_vars.len();
-        let &vars = self
-            .column_vars
-            .get(claim.column)
-            .ok_or(PcsError::BadColumn {
-                claim: i,
-                column: claim.column,
-                num_columns,
-            })?;
-        if claim.point.len() != vars {
-            let (expected, actual) = (vars, claim.point.len());
-            return Err(PcsError::BadPointLength {
-                claim: i,
-                expected,
-                actual,
-            });
-        }
+        let vars = self.shape.claim_vars(i, claim)?;
         let prefix = self.num_vars - vars;
         let block = self.offsets[claim.column] >> vars;
         let bits = (0..prefix).map(|k| EF::from_bool((block >> (prefix - 1 - k)) & 1 == 1));
@@ -181,17 +165,7 @@ pub fn commit(
     mut rng: StdRng,
     t: &mut Transcript,
 ) -> Result<(HidingCommitment, HidingProverData), PcsError> {
-    let mut column_vars = Vec::with_capacity(columns.len());
-    for (column, c) in columns.iter().enumerate() {
-        if !c.len().is_power_of_two() {
-            return Err(PcsError::BadColumnLength {
-                column,
-                len: c.len(),
-            });
-        }
-        column_vars.push(c.len().trailing_zeros() as usize);
-    }
-    let shape = CommitShape { column_vars };
+    let shape = CommitShape::of(&columns)?;
     let stack = Stack::new(&shape)?;
     let mut values = vec![F::ZERO; 1 << stack.num_vars];
     for (c, column) in columns.iter().enumerate() {

@@ -197,6 +197,53 @@ pub struct CommitShape {
     pub column_vars: Vec<usize>,
 }
 
+impl CommitShape {
+    /// The shape of `columns`.
+    ///
+    /// # Errors
+    ///
+    /// [`PcsError::BadColumnLength`] for a column whose length is not a power of two.
+    fn of(columns: &[Vec<F>]) -> Result<Self, PcsError> {
+        let mut column_vars = Vec::with_capacity(columns.len());
+        for (column, c) in columns.iter().enumerate() {
+            if !c.len().is_power_of_two() {
+                return Err(PcsError::BadColumnLength {
+                    column,
+                    len: c.len(),
+                });
+            }
+            column_vars.push(c.len().trailing_zeros() as usize);
+        }
+        Ok(Self { column_vars })
+    }
+
+    /// The number of variables of claim `i`'s column, once the claim is checked to fit.
+    ///
+    /// # Errors
+    ///
+    /// [`PcsError::BadColumn`] or [`PcsError::BadPointLength`] for a claim that does not fit.
+    fn claim_vars(&self, i: usize, claim: &Claim) -> Result<usize, PcsError> {
+        let num_columns = self.column_vars.len();
+        let &expected = self
+            .column_vars
+            .get(claim.column)
+            .ok_or(PcsError::BadColumn {
+                claim: i,
+                column: claim.column,
+                num_columns,
+            })?;
+        if claim.point.len() != expected {
+            let actual = claim.point.len();
+            return Err(PcsError::BadPointLength {
+                claim: i,
+                expected,
+                actual,
+            });
+        }
+        Ok(expected)
+    }
+}
+
 /// The Merkle root of a commitment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commitment(Root);
@@ -418,23 +465,7 @@ impl Openings {
         let mut index: BTreeMap<(usize, Vec<u64>), usize> = BTreeMap::new();
         let mut local = Vec::with_capacity(claims.len());
         for (i, claim) in claims.iter().enumerate() {
-            let num_columns = shape.column_vars.len();
-            let &expected = shape
-                .column_vars
-                .get(claim.column)
-                .ok_or(PcsError::BadColumn {
-                    claim: i,
-                    column: claim.column,
-                    num_columns,
-                })?;
-            if claim.point.len() != expected {
-                let actual = claim.point.len();
-                return Err(PcsError::BadPointLength {
-                    claim: i,
-                    expected,
-                    actual,
-                });
-            }
+            shape.claim_vars(i, claim)?;
             let (table, row) = layout.position[claim.column];
             let key = (table, point_key(&claim.point));
             let b = *index.entry(key).or_insert_with(|| {

@@ -59,17 +59,7 @@ pub(super) fn witness(
     p: &Params,
     mut columns: Vec<Vec<F>>,
 ) -> Result<(CommitShape, Layout, Witness<F>), PcsError> {
-    let mut column_vars = Vec::with_capacity(columns.len());
-    for (column, c) in columns.iter().enumerate() {
-        if !c.len().is_power_of_two() {
-            return Err(PcsError::BadColumnLength {
-                column,
-                len: c.len(),
-            });
-        }
-        column_vars.push(c.len().trailing_zeros() as usize);
-    }
-    let shape = CommitShape { column_vars };
+    let shape = CommitShape::of(&columns)?;
     let layout = Layout::new(&shape, p.folding)?;
     let tables = layout
         .tables
