@@ -126,7 +126,7 @@ impl Stack {
 }
 
 /// p3's hiding scheme for a stack of `num_vars` variables (`rng`: the prover's randomness).
-fn make_hiding(num_vars: usize, rng: StdRng) -> Result<Hiding, PcsError> {
+pub(super) fn make_hiding(num_vars: usize, rng: StdRng) -> Result<Hiding, PcsError> {
     let p = PARAMS;
     let params = ProtocolParameters {
         starting_log_inv_rate: p.log_inv_rate,

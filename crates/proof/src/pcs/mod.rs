@@ -92,7 +92,8 @@
 //! claims to one point by a sumcheck of our own did not pay: its sumchecks cost more than WHIR
 //! saved (docs/BENCHMARKS.md, P).
 //! Reproduce with `cargo test --release -p zkml-proof pcs::tests::bench -- --ignored
-//! --nocapture`; the parameter comparison with `pcs::tests::explore_parameters`.
+//! --nocapture` (the 2^25 row with 25 added to its sizes); the parameter comparison with
+//! `pcs::tests::explore_parameters`.
 //!
 //! # Stored digests
 //!

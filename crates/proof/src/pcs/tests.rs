@@ -848,7 +848,6 @@ fn bench() {
 #[ignore = "benchmark"]
 fn hiding_overhead() {
     use p3_commit::MultilinearPcs;
-    use p3_whir::pcs::zk::{HidingWhirPcs, ZkParameters, ZkWhirConfig};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
@@ -861,20 +860,7 @@ fn hiding_overhead() {
     println!("| cells | ours: commit, open, verify, proof | hiding: commit, open, verify, proof |");
     for log in [12, 16, 20] {
         let (c, o, v, bytes) = measure(&PARAMS, &[log], claims);
-        let params = ProtocolParameters {
-            starting_log_inv_rate: PARAMS.log_inv_rate,
-            round_log_inv_rates: Vec::new(),
-            folding_factor: FoldingFactor::Constant(PARAMS.folding),
-            soundness_type: PARAMS.assumption,
-            security_level: PARAMS.security_level,
-            pow_bits: PARAMS.pow_bits,
-        };
-        let zk = ZkParameters {
-            ell_zk: 4,
-            mask_log_inv_rate: 1,
-        };
-        let config = ZkWhirConfig::<EF, F, Challenger>::new(log, params, zk).unwrap();
-        let pcs = HidingWhirPcs::new(config, Dft::default(), mmcs(), StdRng::seed_from_u64(7));
+        let pcs = super::hiding::make_hiding(log, StdRng::seed_from_u64(7)).unwrap();
         let poly = Poly::new(column(log, 3));
         let mut t = Transcript::new();
         let start = Instant::now();
