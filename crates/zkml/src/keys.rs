@@ -83,12 +83,16 @@ pub const STORED_CELLS: usize = 1 << 26;
 /// Setup and proving refuse work whose estimated peak memory (bytes) exceeds this.
 pub const MEMORY_LIMIT: u128 = 16 << 30;
 
-/// Key file magics: 7 bytes, then the format version (one for keys and proofs).
+/// Version of the key formats this build reads and writes (proofs have their own,
+/// [`crate::proof::FORMAT_VERSION`]).
+pub const KEY_FORMAT_VERSION: u8 = 7;
+
+/// Key file magics: 7 bytes, then the key format version.
 const PK_MAGIC: &[u8; 8] = &magic(b"ZKMLPK\0");
 const VK_MAGIC: &[u8; 8] = &magic(b"ZKMLVK\0");
 
 const fn magic(name: &[u8; 7]) -> [u8; 8] {
-    let mut m = [crate::proof::FORMAT_VERSION; 8];
+    let mut m = [KEY_FORMAT_VERSION; 8];
     let mut i = 0;
     while i < 7 {
         m[i] = name[i];
@@ -545,10 +549,14 @@ impl VerifyingKey {
     /// Checks every requantized row against the accumulator bound derived from public numbers
     /// (real fan-in, bit width, bias bound; see [`check_derived_bounds`]).
     ///
+    /// # Returns
+    /// The bits of each layer's clamp excess (0 for a layer without requantization).
+    ///
     /// # Errors
     /// The name of the first layer that fails, and its row.
-    pub fn check_bounds(&self) -> Result<(), (String, BoundViolation)> {
+    pub fn check_bounds(&self) -> Result<Vec<u32>, (String, BoundViolation)> {
         let mut bias_bits = self.bias_bits.iter();
+        let mut excess_bits = Vec::with_capacity(self.layers.len());
         for l in &self.layers {
             let op = l.op.kind();
             // one bound per multiplier of a layer with weights: checked by `check_sane`, built
@@ -557,10 +565,10 @@ impl VerifyingKey {
                 true => bias_bits.next().map_or(&[][..], Vec::as_slice),
                 false => &[],
             };
-            op.check_bounds(l, self.bits, b)
-                .map_err(|v| (l.name.clone(), v))?;
+            let bits = (op.check_bounds(l, self.bits, b)).map_err(|v| (l.name.clone(), v))?;
+            excess_bits.push(bits);
         }
-        Ok(())
+        Ok(excess_bits)
     }
 
     /// The encoding of every field but the key proof: what the key proof certifies.

@@ -12,6 +12,7 @@ use zkml_proof::field::{EF, F};
 use zkml_proof::pcs::CommitShape;
 
 use crate::keys::{LayerOp, VerifyingKey, VkLayer};
+use crate::ops::requant::{EXCESS_BITS, Limbs};
 use crate::tables::Table;
 
 /// A column of the per-proof witness (or a public tensor that takes a column's place).
@@ -77,6 +78,9 @@ pub struct LayerShape {
     /// A relayout's wiring: `(pad_out(j), pad_in(src(j)))` for every real output index `j`
     /// that holds an input value (empty for other kinds).
     pub gather: Vec<(usize, usize)>,
+    /// How its requantization splits the excess and the remainder into limbs (bytes or 16-bit
+    /// limbs: one choice per proof; the excess's bits from the key's bound on the layer).
+    pub limbs: Limbs,
 }
 
 impl LayerShape {
@@ -218,7 +222,7 @@ impl Layout {
     /// The layout for `num_samples` samples of the model behind `vk`.
     pub fn new(vk: &VerifyingKey, num_samples: usize) -> Self {
         let sample_vars = num_samples.next_power_of_two().trailing_zeros() as usize;
-        let layers: Vec<LayerShape> = layer_dims(vk.input_len(), &vk.layers)
+        let mut layers: Vec<LayerShape> = layer_dims(vk.input_len(), &vk.layers)
             .into_iter()
             .zip(&vk.layers)
             .map(|((in_dims, out_dims), l)| {
@@ -238,9 +242,27 @@ impl Layout {
                     out_dims,
                     relu: l.relu,
                     inputs: l.inputs.clone(),
+                    limbs: Limbs::default(),
                 }
             })
             .collect();
+        // the requantizing layers are those with a clamp indicator
+        let requantized: usize = (layers.iter().enumerate())
+            .filter(|(l, shape)| {
+                (shape.op.kind().columns(*l, shape, vk.bits)).contains(&Col::Sigma(*l))
+            })
+            .map(|(_, shape)| 1usize << (sample_vars + shape.out_vars))
+            .sum();
+        let wide = Limbs::wide_for(requantized);
+        // a key whose bounds fail is refused on load and at setup; its layers keep the most
+        // excess bits here
+        let excess_bits = vk.check_bounds().unwrap_or_default();
+        for (l, shape) in layers.iter_mut().enumerate() {
+            shape.limbs = Limbs {
+                wide,
+                excess_bits: excess_bits.get(l).copied().unwrap_or(EXCESS_BITS),
+            };
+        }
         let last = layers.len() - 1;
         let mut columns = Vec::new();
         for (l, shape) in layers.iter().enumerate() {
@@ -295,7 +317,7 @@ impl Layout {
         }
     }
 
-    /// The tables this model looks into (the byte table always), in `Table::ALL` order, then
+    /// The tables this proof looks into (the byte table always), in `Table::ALL` order, then
     /// one per map layer.
     pub fn tables(&self) -> Vec<Table> {
         let lookups = self.lookups();
@@ -306,9 +328,14 @@ impl Layout {
             .collect()
     }
 
-    /// Every table a witness counts into: `Table::ALL`, then one per map or softmax layer.
+    /// Every table a witness counts into: `Table::ALL` (the 16-bit table only where the
+    /// limbs are 16-bit), then one per map or softmax layer.
     pub fn count_tables(&self) -> Vec<Table> {
-        Table::ALL.into_iter().chain(self.map_tables()).collect()
+        let wide = self.layers.iter().any(|shape| shape.limbs.wide);
+        (Table::ALL.into_iter())
+            .filter(|&t| wide || t != Table::Limb16)
+            .chain(self.map_tables())
+            .collect()
     }
 
     /// The tables of the key's functions: a map's, a softmax's exponentials, a log-softmax's

@@ -10,8 +10,9 @@ use crate::error::FormatError;
 pub use crate::ops::LayerProof;
 
 const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
-/// Version of the key and proof formats this build reads and writes.
-pub const FORMAT_VERSION: u8 = 7;
+/// Version of the proof format this build reads and writes (8: the requantization's limbs
+/// are a list, bytes or 16-bit limbs).
+pub const FORMAT_VERSION: u8 = 8;
 
 /// A proof that the model behind a verifying key maps `input` to `output`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use zkml_proof::transcript::Transcript;
 use crate::error::VerifyError;
 use crate::keys::VerifyingKey;
 use crate::layout::{Col, Layout, Source, embed};
-use crate::ops::requant::{E_LIMBS, R_LIMBS};
+use crate::ops::requant::{EXCESS_BITS, REM_BITS, WIDE_FROM};
 use crate::proof::FORMAT_VERSION;
 use crate::tables::LIMB_BITS;
 
@@ -23,8 +23,9 @@ pub fn bind(
     t.absorb_bytes(b"zkml proof");
     t.absorb_u64(u64::from(FORMAT_VERSION));
     t.absorb_u64(u64::from(LIMB_BITS));
-    t.absorb_u64(E_LIMBS as u64);
-    t.absorb_u64(R_LIMBS as u64);
+    t.absorb_u64(u64::from(EXCESS_BITS));
+    t.absorb_u64(u64::from(REM_BITS));
+    t.absorb_u64(WIDE_FROM as u64);
     t.absorb_bytes(vk.digest().as_bytes());
     t.absorb_u64(num_samples as u64);
     t.absorb_base(&input.iter().map(|&v| from_i64(v)).collect::<Vec<F>>());

@@ -20,6 +20,9 @@ pub const LIMB_BITS: u32 = 8;
 pub enum Table {
     /// `x` in `[0, 2^LIMB_BITS)`, second column 0: range checks of limbs.
     Limb,
+    /// `x` in `[0, 2^16)`, second column 0: range checks of a requantization's 16-bit limbs
+    /// (`ops::requant::Limbs::Wide`).
+    Limb16,
     /// `x` in `[0, 2^(bits-1) - 1]` with `sigma(x) = [x = hi] - [x = lo]`: clamp fused with ReLU.
     ClampRelu,
     /// `x` in `[-2^(bits-1), 2^(bits-1) - 1]` with `sigma(x) = [x = hi] - [x = lo]`: plain clamp.
@@ -49,8 +52,9 @@ pub enum Table {
 
 impl Table {
     /// All tables, in the order their multiplicity columns are committed.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Limb,
+        Table::Limb16,
         Table::ClampRelu,
         Table::Clamp,
         Table::IsZero,
@@ -69,11 +73,12 @@ impl Table {
             Table::Weight => 3,
             Table::IsZero => 4,
             Table::NegClamp => 5,
+            Table::Limb16 => 6,
             // one layer is one kind: a map's table and a softmax's exponentials share a tag
-            Table::Map(l) | Table::Exp(l) => 6 + 4 * l as u64,
-            Table::LogSteps(l) => 7 + 4 * l as u64,
-            Table::LogLo(l) => 8 + 4 * l as u64,
-            Table::LogHi(l) => 9 + 4 * l as u64,
+            Table::Map(l) | Table::Exp(l) => 7 + 4 * l as u64,
+            Table::LogSteps(l) => 8 + 4 * l as u64,
+            Table::LogLo(l) => 9 + 4 * l as u64,
+            Table::LogHi(l) => 10 + 4 * l as u64,
         }
     }
 
@@ -101,6 +106,7 @@ impl Table {
     pub fn num_vars(self, bits: u32) -> usize {
         match self {
             Table::Limb => LIMB_BITS as usize,
+            Table::Limb16 => 16,
             Table::ClampRelu => bits as usize - 1,
             Table::Clamp
             | Table::Map(_)
@@ -118,6 +124,7 @@ impl Table {
     pub fn lo(self, bits: u32) -> i64 {
         match self {
             Table::Limb
+            | Table::Limb16
             | Table::ClampRelu
             | Table::Exp(_)
             | Table::IsZero
@@ -161,7 +168,7 @@ impl Table {
         (0..n)
             .map(|i| {
                 let sigma = match self {
-                    Table::Limb => 0,
+                    Table::Limb | Table::Limb16 => 0,
                     Table::IsZero => i64::from(i == 0),
                     _ => i64::from(i == n - 1) - i64::from(i == 0),
                 };
@@ -194,7 +201,7 @@ impl Table {
                 acc + zk * F::from_u64(1u64 << (n - 1 - k))
             });
         let sigma = match self {
-            Table::Limb => EF::ZERO,
+            Table::Limb | Table::Limb16 => EF::ZERO,
             _ if self.is_function() => {
                 evaluate(&f.iter().map(|&v| from_i64(v)).collect::<Vec<_>>(), z)
             }

@@ -8,7 +8,7 @@ use zkml_proof::field::{F, from_i64};
 
 use crate::layout::{Layout, dims_vars, embed, padded_index};
 use crate::ops::WitnessCx;
-use crate::ops::requant::RequantColumns;
+use crate::ops::requant::{RequantColumns, limb_table};
 use crate::tables::Table;
 
 /// One layer's witness, every column `[samples][padded dims]`.
@@ -36,8 +36,9 @@ impl LayerWitness {
             cols: RequantColumns {
                 out: field(&out),
                 sigma: Vec::new(),
-                excess: Default::default(),
-                rem: Default::default(),
+                excess: Vec::new(),
+                rem: Vec::new(),
+                limbs: Default::default(),
             },
             diffs,
             out,
@@ -149,12 +150,11 @@ impl Witness {
             if !lw.cols.sigma.is_empty() {
                 lw.cols.out.iter().for_each(|&v| bump(Table::clamp(r), v));
             }
-            lw.cols
-                .excess
-                .iter()
-                .chain(&lw.cols.rem)
-                .flatten()
-                .for_each(|&v| bump(Table::Limb, v));
+            let limbs = lw.cols.limbs;
+            let widths = limbs.excess().into_iter().chain(limbs.rem());
+            for (column, w) in lw.cols.excess.iter().chain(&lw.cols.rem).zip(widths) {
+                column.iter().for_each(|&v| bump(limb_table(w), v));
+            }
             lw.diffs
                 .iter()
                 .flatten()

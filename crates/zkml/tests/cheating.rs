@@ -15,7 +15,7 @@ use p3_field::{Field, PrimeCharacteristicRing};
 use zkml::cheat::{Cheat, Edit, Msg, Stage, Value};
 use zkml::keys::LayerOp;
 use zkml::layout::Layout;
-use zkml::ops::requant::{E_LIMBS, R_LIMBS, decompose};
+use zkml::ops::requant::{Limbs, decompose, split};
 use zkml::ops::{logsoftmax, map::Map, softmax};
 use zkml::proof::LayerProof;
 use zkml::tables::Table;
@@ -158,11 +158,17 @@ fn fake_acc(pk: &ProvingKey, w: &mut Witness, l: usize, i: usize, row: usize) {
     assert_eq!(old.out, new.out, "the fake accumulator keeps the output");
     lw.acc[i] += F::ONE;
     lw.cols.sigma[i] = from_i64(new.sigma);
-    for k in 0..E_LIMBS {
-        lw.cols.excess[k][i] = F::from_u8(new.excess[k]);
+    let limbs = lw.cols.limbs;
+    for (column, limb) in lw
+        .cols
+        .excess
+        .iter_mut()
+        .zip(split(new.excess, &limbs.excess()))
+    {
+        column[i] = F::from_u64(limb);
     }
-    for k in 0..R_LIMBS {
-        lw.cols.rem[k][i] = F::from_u8(new.rem[k]);
+    for (column, limb) in lw.cols.rem.iter_mut().zip(split(new.rem, &limbs.rem())) {
+        column[i] = F::from_u64(limb);
     }
     w.recount(pk.vk.bits, &relu(pk));
 }
@@ -183,13 +189,19 @@ fn the_cheating_prover_without_a_deviation_is_honest() {
     }
 }
 
-/// `out + d` and `rem_0 - 2^32 d`: the requantization identity still holds at the point.
-fn requant_lie(layer: usize) -> impl Fn(Msg, &mut [EF]) {
+/// `out + d` and `rem_0 - 2^32 d`: the requantization identity still holds at the point
+/// (`wide`: the proof's limbs are 16-bit).
+fn requant_lie(layer: usize, wide: bool) -> impl Fn(Msg, &mut [EF]) {
     move |at, v| {
         if at == Msg::RequantEvals(layer) {
             let d = EF::from_u64(3);
             v[1] += d;
-            v[3 + E_LIMBS] -= d * F::from_u64(1 << 32);
+            // the first remainder limb: the remainder's limbs come last
+            let rem = Limbs {
+                wide,
+                ..Limbs::default()
+            };
+            v[v.len() - rem.rem().len()] -= d * F::from_u64(1 << 32);
         }
     }
 }
@@ -198,7 +210,7 @@ fn requant_lie(layer: usize) -> impl Fn(Msg, &mut [EF]) {
 fn requant_evaluation_lie_is_caught_by_the_witness_opening() {
     // caught by: the opening of the witness commitment (Out(1) at the zero-check point)
     let (pk, xs) = mlp();
-    let edit = requant_lie(1);
+    let edit = requant_lie(1, false);
     let err = edited(&pk, &xs, &edit);
     assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
 }
@@ -209,7 +221,7 @@ fn requant_evaluation_lie_on_the_last_layer_is_caught_by_the_public_output() {
     // The lie also moves `rem_0`, a committed column: without that check the witness opening
     // refuses it (the public-output check alone: `forged_max_pool_as_the_last_layer_..`).
     let (pk, xs) = mlp();
-    let edit = requant_lie(2);
+    let edit = requant_lie(2, false);
     let err = edited(&pk, &xs, &edit);
     assert!(matches!(err, VerifyError::PublicOutput), "{err}");
 }
@@ -1314,13 +1326,13 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
             LayerOp::Add(_) => {
                 v.push((round(l, Stage::Requant, 0), 3));
                 v.push((round(l, Stage::Requant, 1), 3));
-                v.push((Msg::RequantEvals(l), 3 + E_LIMBS + R_LIMBS));
+                v.push((Msg::RequantEvals(l), shape.limbs.evals()));
                 v.push((Msg::SumInputs(l), 2));
             }
             LayerOp::AvgPool(_) => {
                 v.push((round(l, Stage::Requant, 0), 3));
                 v.push((round(l, Stage::Requant, 1), 3));
-                v.push((Msg::RequantEvals(l), 3 + E_LIMBS + R_LIMBS));
+                v.push((Msg::RequantEvals(l), shape.limbs.evals()));
                 v.push((round(l, Stage::Wiring, 0), 2));
                 v.push((round(l, Stage::Wiring, 1), 2));
                 v.push(value(Value::Input));
@@ -1354,7 +1366,7 @@ fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
             LayerOp::Dense(_) | LayerOp::Conv(_) => {
                 v.push((round(l, Stage::Requant, 0), 3));
                 v.push((round(l, Stage::Requant, 1), 3));
-                v.push((Msg::RequantEvals(l), 3 + E_LIMBS + R_LIMBS));
+                v.push((Msg::RequantEvals(l), shape.limbs.evals()));
                 v.push(value(Value::Bias));
                 let stages: &[Stage] = match shape.op {
                     LayerOp::Dense(_) => &[Stage::Dense],
@@ -1454,5 +1466,131 @@ fn changing_the_statement_changes_every_challenge() {
             v.iter().zip(&honest).all(|(a, b)| a != b),
             "statement {which}"
         );
+    }
+}
+
+/// The MLP proving 2048 samples: 2048 x 28 requantized values (outputs padded to 16, 8 and 4),
+/// past `WIDE_FROM`, so its proofs split the excess and the remainder into 16-bit limbs.
+fn wide_mlp() -> (ProvingKey, Vec<Vec<i64>>) {
+    let (pk, _) = mlp();
+    (pk, inputs(2048, WIDTHS[0], 43))
+}
+
+/// An element of layer `l` strictly inside the clamp range (`sigma = 0`), below `hi - 1`.
+fn unclamped(w: &Witness, l: usize) -> usize {
+    let out = &w.layers[l].out;
+    out.iter()
+        .position(|&v| v > 0 && v < 100)
+        .expect("an unclamped element")
+}
+
+#[test]
+fn a_proof_takes_wide_limbs_from_enough_requantized_values() {
+    let (pk, xs) = wide_mlp();
+    // 1024 samples: 28672 values; 1025 pad to 2048: 57344
+    let excess_bits = pk.vk.check_bounds().unwrap();
+    for (samples, wide) in [(1, false), (1024, false), (1025, true), (2048, true)] {
+        let layout = Layout::new(&pk.vk, samples);
+        for (shape, &bits) in layout.layers.iter().zip(&excess_bits) {
+            assert_eq!(
+                shape.limbs,
+                Limbs {
+                    wide,
+                    excess_bits: bits
+                },
+                "{samples}"
+            );
+        }
+        assert_eq!(layout.tables().contains(&Table::Limb16), wide, "{samples}");
+        assert!(layout.tables().contains(&Table::Limb));
+    }
+    // the key's bounds leave fewer than 24 bits of excess: fewer limbs
+    assert!(
+        excess_bits.iter().all(|&b| (8..=16).contains(&b)),
+        "{excess_bits:?}"
+    );
+    let proof = prove_cheating(&pk, &xs, &Cheat::default()).unwrap();
+    let proof = Proof::from_bytes(&proof.to_bytes()).unwrap();
+    assert_eq!(verify(&pk.vk, &proof).unwrap().len(), 2048);
+}
+
+#[test]
+fn wide_requant_evaluation_lie_is_caught_by_the_witness_opening() {
+    let (pk, xs) = wide_mlp();
+    let edit = requant_lie(1, true);
+    let err = edited(&pk, &xs, &edit);
+    assert!(matches!(err, VerifyError::WitnessOpening(_)), "{err}");
+}
+
+#[test]
+fn wide_fake_dense_accumulator_is_caught_by_the_dense_final_check() {
+    let (pk, xs) = wide_mlp();
+    let tamper = |w: &mut Witness| fake_acc(&pk, w, 1, 2, 2);
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(matches!(err, VerifyError::Dense { layer: 1 }), "{err}");
+}
+
+#[test]
+fn wide_remainder_outside_its_limbs_is_refused_by_the_lookup() {
+    // out + 1 balanced by remainder - 2^32: the identity holds, the top 16-bit limb goes
+    // negative. Caught by: the lookup of that limb into the 16-bit table.
+    let (pk, xs) = wide_mlp();
+    let tamper = |w: &mut Witness| {
+        let i = unclamped(w, 1);
+        let c = &mut w.layers[1].cols;
+        c.out[i] += F::ONE;
+        c.rem[1][i] -= F::from_u64(1 << 16);
+        w.recount(8, &relu(&pk));
+    };
+    let err = tampered(&pk, &xs, &tamper);
+    assert!(matches!(err, VerifyError::Gkr(_)), "{err}");
+}
+
+#[test]
+fn excess_top_limb_is_within_its_bits() {
+    // where out is inside the range, sigma = 0 and the excess does not enter the identity: a
+    // top limb of 2^width (an excess past what the key's bounds allow) keeps every other
+    // check. Caught by: the lookup of that limb into its table (bytes, or 16-bit limbs).
+    for (pk, xs) in [mlp(), wide_mlp()] {
+        let tamper = |w: &mut Witness| {
+            let i = unclamped(w, 1);
+            let c = &mut w.layers[1].cols;
+            let widths = c.limbs.excess();
+            let top = widths.len() - 1;
+            c.excess[top][i] = F::from_u64(1 << widths[top]);
+            w.recount(8, &relu(&pk));
+        };
+        let err = tampered(&pk, &xs, &tamper);
+        assert!(matches!(err, VerifyError::Gkr(_)), "{err}");
+    }
+}
+
+#[test]
+fn requant_evaluations_with_another_limb_count_are_refused() {
+    // each layer's zero-check sends the layout's limbs: bytes for one sample, 16-bit limbs
+    // for 2048; one more or one fewer is refused before the check
+    for (pk, xs) in [mlp(), wide_mlp()] {
+        let proof = prove_cheating(&pk, &xs, &Cheat::default()).unwrap();
+        let limbs = Layout::new(&pk.vk, xs.len()).layers[0].limbs;
+        type Part = fn(&mut zkml::ops::requant::RequantEvals) -> &mut Vec<EF>;
+        let parts: [(&str, usize, Part); 2] = [
+            ("excess limbs", limbs.excess().len(), |e| &mut e.excess),
+            ("remainder limbs", limbs.rem().len(), |e| &mut e.rem),
+        ];
+        for (what, expected, part) in parts {
+            for got in [expected - 1, expected + 1] {
+                let mut bad = proof.clone();
+                let LayerProof::Dense(r) = &mut bad.layers[0] else {
+                    panic!("a dense layer")
+                };
+                part(&mut r.requant_evals).resize(got, EF::ZERO);
+                let err = verify(&pk.vk, &bad).unwrap_err();
+                assert!(
+                    matches!(err, VerifyError::Shape { what: w, expected: e, got: g }
+                        if w == what && e == expected && g == got),
+                    "{err}"
+                );
+            }
+        }
     }
 }

@@ -313,12 +313,12 @@ fn onnx_import_regressions() {
 
 #[test]
 fn provers_refuse_work_over_the_memory_limit_up_front() {
-    // a 4096-wide hidden layer: 4096 samples commit ~2^30 witness cells (~190 GiB of proving)
+    // a 4096-wide hidden layer: 8192 samples commit ~2^27.3 witness cells (~30 GiB of proving)
     let pk = setup(model(&[4, 4096, 2], BatchDim::Dynamic, 3)).unwrap();
-    let err = prove(&pk, &inputs(4096, 4, 5)).unwrap_err();
+    let err = prove(&pk, &inputs(8192, 4, 5)).unwrap_err();
     let msg = err.to_string();
     assert!(
-        matches!(err, zkml::ProveError::MemoryLimit { samples: 4096, .. }),
+        matches!(err, zkml::ProveError::MemoryLimit { samples: 8192, .. }),
         "{msg}"
     );
     assert!(

@@ -101,7 +101,7 @@ impl LayerKind for Add {
         l: &VkLayer,
         bits: u32,
         _bias_bits: &[u8],
-    ) -> Result<(), BoundViolation> {
+    ) -> Result<u32, BoundViolation> {
         requant::check_sum_bounds(self.scales, bits, &l.multiplier)
     }
 

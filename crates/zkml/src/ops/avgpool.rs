@@ -92,7 +92,7 @@ impl LayerKind for AvgPool {
         l: &VkLayer,
         bits: u32,
         _bias_bits: &[u8],
-    ) -> Result<(), BoundViolation> {
+    ) -> Result<u32, BoundViolation> {
         let area = self.window.kernel[0] * self.window.kernel[1];
         requant::check_pool_bounds(area, bits, &l.multiplier)
     }

@@ -105,7 +105,12 @@ impl LayerKind for Conv {
         Some(vec![self.out_shape[0], self.in_shape[0], kh, kw])
     }
 
-    fn check_bounds(&self, l: &VkLayer, bits: u32, bias_bits: &[u8]) -> Result<(), BoundViolation> {
+    fn check_bounds(
+        &self,
+        l: &VkLayer,
+        bits: u32,
+        bias_bits: &[u8],
+    ) -> Result<u32, BoundViolation> {
         let fan_in = self.in_shape[0] * self.window.kernel[0] * self.window.kernel[1];
         requant::check_derived_bounds(fan_in, bits, bias_bits, &l.multiplier)
     }

@@ -90,7 +90,12 @@ impl LayerKind for Dense {
         Some([&[n_out][..], in_dims].concat())
     }
 
-    fn check_bounds(&self, l: &VkLayer, bits: u32, bias_bits: &[u8]) -> Result<(), BoundViolation> {
+    fn check_bounds(
+        &self,
+        l: &VkLayer,
+        bits: u32,
+        bias_bits: &[u8],
+    ) -> Result<u32, BoundViolation> {
         requant::check_derived_bounds(l.n_in, bits, bias_bits, &l.multiplier)
     }
 

@@ -192,13 +192,13 @@ impl VerifyCx<'_> {
 pub(crate) trait LayerKind: Sync {
     /// Layer `l`'s committed columns besides its output `Col::Out(l)` (by default those of a
     /// requantizing layer).
-    fn columns(&self, l: usize, _shape: &LayerShape, _bits: u32) -> Vec<Col> {
-        requant::columns(l)
+    fn columns(&self, l: usize, shape: &LayerShape, _bits: u32) -> Vec<Col> {
+        requant::columns(l, shape.limbs)
     }
 
     /// Layer `l`'s lookups, in the order of the GKR segments (by default a requantization's).
     fn lookups(&self, l: usize, shape: &LayerShape, _bits: u32) -> Vec<Lookup> {
-        requant::lookups(l, shape.relu)
+        requant::lookups(l, shape.relu, shape.limbs)
     }
 
     /// The layer's witness columns; counts its lookups into `counts` (`Table::ALL` order). By
@@ -273,6 +273,9 @@ pub(crate) trait LayerKind: Sync {
     /// public numbers (`requant::check_derived_bounds`); `bias_bits` are its bias bounds (empty
     /// for a layer without weights). Nothing to check by default.
     ///
+    /// # Returns
+    /// The bits of the layer's clamp excess (0 without requantization).
+    ///
     /// # Errors
     /// The first row that fails.
     fn check_bounds(
@@ -280,8 +283,8 @@ pub(crate) trait LayerKind: Sync {
         _l: &VkLayer,
         _bits: u32,
         _bias_bits: &[u8],
-    ) -> Result<(), BoundViolation> {
-        Ok(())
+    ) -> Result<u32, BoundViolation> {
+        Ok(0)
     }
 
     /// A relayout's wiring: `(pad_out(j), pad_in(src(j)))` for every real output index `j`

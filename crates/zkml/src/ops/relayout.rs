@@ -221,6 +221,7 @@ mod tests {
             relu: false,
             inputs: vec![0],
             gather,
+            limbs: Default::default(),
         }
     }
 

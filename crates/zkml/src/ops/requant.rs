@@ -2,8 +2,10 @@
 //! ReLU fused as `lo = 0`.
 //!
 //! Witness per element: `out`, `sigma = [out = hi] - [out = lo]`, the clamp excess
-//! `e = |q - out|` in `E_LIMBS` bytes and the remainder `r` in `R_LIMBS` bytes. Lookups prove
-//! `(out, sigma)` is a row of the clamp table and every limb is a byte. A zero-check proves
+//! `e = |q - out|` (`EXCESS_BITS` bits) and the remainder `r` (`REM_BITS` bits) in limbs
+//! ([`Limbs`]: bytes, or 16-bit limbs where a proof requantizes enough values to pay for the
+//! 2^16-row table). Lookups prove `(out, sigma)` is a row of the clamp table and every limb is
+//! in its range. A zero-check proves
 //!
 //! `acc * m + 2^31 - 2^32 (out + sigma e) - r = 0` on every element.
 //!
@@ -33,18 +35,98 @@ use crate::statement::{Claims, Public};
 use crate::tables::Table;
 use crate::witness::{LayerWitness, field, pad_rows};
 
-/// Byte limbs of the clamp excess (`e < 2^24`).
-pub const E_LIMBS: usize = 3;
-/// Byte limbs of the rounding remainder (`r < 2^32`).
-pub const R_LIMBS: usize = 4;
+/// Bits of the clamp excess `e = |q - out|` (setup bounds it: [`check_derived_bounds`]).
+pub const EXCESS_BITS: u32 = 24;
+/// Bits of the rounding remainder `r`.
+pub const REM_BITS: u32 = REQUANT_SHIFT;
 
-/// The witness of one requantized element.
+/// How a layer's excess and remainder are split into range-checked limbs: bytes, or 16-bit
+/// limbs where the proof requantizes enough values to pay for the 2^16-row table (one choice
+/// per proof, [`Limbs::wide_for`]); the excess in as few limbs as the key's bound on it allows
+/// (`excess_bits`, from [`check_derived_bounds`] and its siblings). Prover and verifier both
+/// derive it from the key and the number of samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Limbs {
+    pub wide: bool,
+    /// The excess is below `2^excess_bits` (at most [`EXCESS_BITS`]).
+    pub excess_bits: u32,
+}
+
+impl Default for Limbs {
+    fn default() -> Self {
+        Self {
+            wide: false,
+            excess_bits: EXCESS_BITS,
+        }
+    }
+}
+
+/// From this many requantized values (samples times padded outputs, over all layers) a proof
+/// takes 16-bit limbs: they save two or three committed cells and lookups a value, and cost
+/// the 2^16-row table's multiplicities and its part of the lookup argument.
+pub const WIDE_FROM: usize = 1 << 15;
+
+impl Limbs {
+    /// Whether a proof that requantizes `values` values takes 16-bit limbs.
+    pub fn wide_for(values: usize) -> bool {
+        values >= WIDE_FROM
+    }
+
+    /// Bits of each limb of the excess, least significant first: bytes, or 16-bit limbs and a
+    /// byte for the last 8 bits or fewer.
+    pub fn excess(self) -> Vec<u32> {
+        widths(self.excess_bits, self.wide)
+    }
+
+    /// Bits of each limb of the remainder, least significant first.
+    pub fn rem(self) -> Vec<u32> {
+        widths(REM_BITS, self.wide)
+    }
+
+    /// The number of evaluations a zero-check sends: `acc`, `out`, `sigma`, then the limbs.
+    pub fn evals(self) -> usize {
+        3 + self.excess().len() + self.rem().len()
+    }
+}
+
+/// Limbs of 8 bits (16 if `wide`, the last one 8 if that is enough) covering `bits` bits.
+fn widths(bits: u32, wide: bool) -> Vec<u32> {
+    let mut v = Vec::new();
+    let mut left = bits;
+    while left > 0 {
+        let w = if wide && left > 8 { 16 } else { 8 };
+        v.push(w);
+        left = left.saturating_sub(w);
+    }
+    v
+}
+
+/// The range table of a limb of `bits` bits.
+pub fn limb_table(bits: u32) -> Table {
+    if bits == 16 {
+        Table::Limb16
+    } else {
+        Table::Limb
+    }
+}
+
+/// `v` split into limbs of `widths` bits, least significant first.
+pub fn split(v: u64, widths: &[u32]) -> impl Iterator<Item = u64> + '_ {
+    widths.iter().scan(0u32, move |at, &w| {
+        let limb = (v >> *at) & ((1u64 << w) - 1);
+        *at += w;
+        Some(limb)
+    })
+}
+
+/// The witness of one requantized element: the excess and remainder whole ([`split`] gives
+/// their limbs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decomposed {
     pub out: i64,
     pub sigma: i64,
-    pub excess: [u8; E_LIMBS],
-    pub rem: [u8; R_LIMBS],
+    pub excess: u64,
+    pub rem: u64,
 }
 
 /// Activation range of `bits`-bit values with or without ReLU.
@@ -62,12 +144,12 @@ pub fn decompose(acc: i64, m: i64, relu: bool, bits: u32) -> Decomposed {
     let out = q.clamp(i128::from(lo), i128::from(hi)) as i64;
     let sigma = i64::from(out == hi) - i64::from(out == lo);
     let e = (q - i128::from(out)).unsigned_abs() as u64;
-    debug_assert!(e < 1 << (8 * E_LIMBS), "setup bounds the excess");
+    debug_assert!(e < 1 << EXCESS_BITS, "setup bounds the excess");
     Decomposed {
         out,
         sigma,
-        excess: std::array::from_fn(|k| (e >> (8 * k)) as u8),
-        rem: std::array::from_fn(|k| (r >> (8 * k)) as u8),
+        excess: e,
+        rem: r,
     }
 }
 
@@ -95,6 +177,10 @@ pub fn derived_acc_max(fan_in: usize, bits: u32, bias_bits: u8) -> i128 {
 /// `q_max + 2^(bits-1) < 2^24`. Setup refuses a layer that fails, and the verifier checks it
 /// again when it loads a key, from the key's public numbers alone.
 ///
+/// # Returns
+/// The excess bits of the layer: the least `k` with `q_max + 2^(bits-1) < 2^k` on every row
+/// (no more than [`EXCESS_BITS`]), the excess's range in its proofs.
+///
 /// # Errors
 /// The first row that fails, with its bound and multiplier.
 pub fn check_derived_bounds(
@@ -102,7 +188,7 @@ pub fn check_derived_bounds(
     bits: u32,
     bias_bits: &[u8],
     multiplier: &[i64],
-) -> Result<(), BoundViolation> {
+) -> Result<u32, BoundViolation> {
     let rows = multiplier.iter().zip(bias_bits);
     check_rows(
         rows.map(|(&m, &b)| (derived_acc_max(fan_in, bits, b), m)),
@@ -115,7 +201,11 @@ pub fn check_derived_bounds(
 ///
 /// # Errors
 /// The first channel that fails.
-pub fn check_pool_bounds(area: usize, bits: u32, multiplier: &[i64]) -> Result<(), BoundViolation> {
+pub fn check_pool_bounds(
+    area: usize,
+    bits: u32,
+    multiplier: &[i64],
+) -> Result<u32, BoundViolation> {
     // lossless: usize has at most 64 bits
     let acc_max = (area as i128) << (bits - 1);
     check_rows(multiplier.iter().map(|&m| (acc_max, m)), bits)
@@ -130,35 +220,41 @@ pub fn check_sum_bounds(
     scales: [i64; 2],
     bits: u32,
     multiplier: &[i64],
-) -> Result<(), BoundViolation> {
+) -> Result<u32, BoundViolation> {
     let [a, b] = scales.map(|m| i128::from(m).abs());
     let acc_max = (a + b) << (bits - 1);
     check_rows(multiplier.iter().map(|&m| (acc_max, m)), bits)
 }
 
 /// The bounds of the module docs for rows `(acc_max, m)`.
-fn check_rows(rows: impl Iterator<Item = (i128, i64)>, bits: u32) -> Result<(), BoundViolation> {
+fn check_rows(rows: impl Iterator<Item = (i128, i64)>, bits: u32) -> Result<u32, BoundViolation> {
     let x_max = 1i128 << (bits - 1);
+    let mut excess_max = 0i128;
     for (row, (acc_max, m)) in rows.enumerate() {
         let v_max = acc_max.saturating_mul(i128::from(m)) + (1 << (REQUANT_SHIFT - 1));
         let q_max = (v_max >> REQUANT_SHIFT) + 1;
-        if m < 0 || acc_max >= 1 << 62 || v_max >= 1 << 62 || q_max + x_max >= 1 << (8 * E_LIMBS) {
+        if m < 0 || acc_max >= 1 << 62 || v_max >= 1 << 62 || q_max + x_max >= 1 << EXCESS_BITS {
             return Err(BoundViolation {
                 row,
                 acc_max,
                 multiplier: m,
             });
         }
+        excess_max = excess_max.max(q_max + x_max);
     }
-    Ok(())
+    // `e = |q - out| <= q_max + x_max < 2^k`
+    Ok(128 - excess_max.leading_zeros())
 }
 
 /// Columns of one layer's requantization, each `[samples][rows]` padded, in the base field.
 pub struct RequantColumns {
     pub out: Vec<F>,
     pub sigma: Vec<F>,
-    pub excess: [Vec<F>; E_LIMBS],
-    pub rem: [Vec<F>; R_LIMBS],
+    /// The excess's limbs, `limbs.excess()` bits each.
+    pub excess: Vec<Vec<F>>,
+    /// The remainder's limbs, `limbs.rem()` bits each.
+    pub rem: Vec<Vec<F>>,
+    pub limbs: Limbs,
 }
 
 /// The part of a proof of a requantizing layer: the requantization's zero-check and its final
@@ -170,52 +266,60 @@ pub struct Requantized<P> {
     pub inner: P,
 }
 
-/// The evaluations the prover sends at the end of the zero-check.
+/// The evaluations the prover sends at the end of the zero-check (as many limbs as the
+/// proof's [`Limbs`]: the verifier checks the counts).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequantEvals {
     pub acc: EF,
     pub out: EF,
     pub sigma: EF,
-    pub excess: [EF; E_LIMBS],
-    pub rem: [EF; R_LIMBS],
+    pub excess: Vec<EF>,
+    pub rem: Vec<EF>,
 }
 
 impl RequantEvals {
-    /// Inverse of `flat` (a slice of the right length: acc, out, sigma, excess, rem).
-    fn from_flat(v: &[EF]) -> Self {
+    /// Inverse of `flat` for `limbs` (a slice of the right length: acc, out, sigma, excess,
+    /// rem).
+    fn from_flat(v: &[EF], limbs: Limbs) -> Self {
         let at = |i: usize| v.get(i).copied().unwrap_or_default();
+        let e = limbs.excess().len();
         Self {
             acc: at(0),
             out: at(1),
             sigma: at(2),
-            excess: std::array::from_fn(|k| at(3 + k)),
-            rem: std::array::from_fn(|k| at(3 + E_LIMBS + k)),
+            excess: (0..e).map(|k| at(3 + k)).collect(),
+            rem: (0..limbs.rem().len()).map(|k| at(3 + e + k)).collect(),
         }
     }
 
     fn flat(&self) -> Vec<EF> {
         let mut v = vec![self.acc, self.out, self.sigma];
-        v.extend(self.excess);
-        v.extend(self.rem);
+        v.extend(&self.excess);
+        v.extend(&self.rem);
         v
     }
 }
 
-fn limb_sum(limbs: &[EF]) -> EF {
+/// `sum_k 2^(offset_k) limbs[k]`, limb `k` of `widths[k]` bits.
+fn limb_sum(limbs: &[EF], widths: &[u32]) -> EF {
     limbs
         .iter()
+        .zip(widths)
         .rev()
-        .fold(EF::ZERO, |acc, &l| acc * F::from_u64(256) + l)
+        .fold(EF::ZERO, |acc, (&l, &w)| acc * F::from_u64(1 << w) + l)
 }
 
-fn limb_sum_table(limbs: &[Vec<F>]) -> Vec<EF> {
+/// [`limb_sum`] of every element.
+fn limb_sum_table(limbs: &[Vec<F>], widths: &[u32]) -> Vec<EF> {
     (0..limbs[0].len())
+        .into_par_iter()
         .map(|i| {
             EF::from(
                 limbs
                     .iter()
+                    .zip(widths)
                     .rev()
-                    .fold(F::ZERO, |acc, l| acc * F::from_u64(256) + l[i]),
+                    .fold(F::ZERO, |acc, (l, &w)| acc * F::from_u64(1 << w) + l[i]),
             )
         })
         .collect()
@@ -246,8 +350,8 @@ pub fn prove(
             m_full,
             lift(&cols.out),
             lift(&cols.sigma),
-            limb_sum_table(&cols.excess),
-            limb_sum_table(&cols.rem),
+            limb_sum_table(&cols.excess, &cols.limbs.excess()),
+            limb_sum_table(&cols.rem, &cols.limbs.rem()),
         ],
         terms: vec![
             (EF::ONE, vec![0, 1, 2]),
@@ -263,13 +367,13 @@ pub fn prove(
         acc: ev(acc),
         out: ev(&cols.out),
         sigma: ev(&cols.sigma),
-        excess: std::array::from_fn(|k| ev(&cols.excess[k])),
-        rem: std::array::from_fn(|k| ev(&cols.rem[k])),
+        excess: cols.excess.iter().map(|c| ev(c)).collect(),
+        rem: cols.rem.iter().map(|c| ev(c)).collect(),
     };
     let mut flat = evals.flat();
     if hook.active() {
         hook.edit(Msg::RequantEvals(hook.layer()), &mut flat);
-        evals = RequantEvals::from_flat(&flat);
+        evals = RequantEvals::from_flat(&flat, cols.limbs);
     }
     t.absorb_ext(&flat);
     (proof, point, evals)
@@ -279,8 +383,8 @@ pub fn prove(
 /// evaluation in `evals` (the accumulator by the dense sumcheck, the rest by openings).
 ///
 /// # Errors
-/// [`VerifyError::Sumcheck`] on a malformed sumcheck, [`VerifyError::Requant`] when the final
-/// identity fails.
+/// [`VerifyError::Shape`] when the limb counts are not the layout's, [`VerifyError::Sumcheck`]
+/// on a malformed sumcheck, [`VerifyError::Requant`] when the final identity fails.
 pub fn verify(
     layer: usize,
     multiplier: &[i64],
@@ -291,6 +395,19 @@ pub fn verify(
     t: &mut Transcript,
 ) -> Result<Vec<EF>, VerifyError> {
     let (num_vars, mult_vars) = (sample_vars + shape.out_vars, shape.mult_vars);
+    let limbs = shape.limbs;
+    for (what, expected, got) in [
+        ("excess limbs", limbs.excess().len(), evals.excess.len()),
+        ("remainder limbs", limbs.rem().len(), evals.rem.len()),
+    ] {
+        if expected != got {
+            return Err(VerifyError::Shape {
+                what,
+                expected,
+                got,
+            });
+        }
+    }
     let tau = t.sample_vec(num_vars);
     let (point, fin) = sumcheck::verify(EF::ZERO, num_vars, 3, proof, t).map_err(|source| {
         VerifyError::Sumcheck {
@@ -303,8 +420,8 @@ pub fn verify(
     let m_eval = evaluate_padded(&m, &point[sample_vars..sample_vars + mult_vars]);
     let two32 = EF::from(F::from_u64(1 << 32));
     let body = evals.acc * m_eval + F::from_u64(1 << 31)
-        - two32 * (evals.out + evals.sigma * limb_sum(&evals.excess))
-        - limb_sum(&evals.rem);
+        - two32 * (evals.out + evals.sigma * limb_sum(&evals.excess, &limbs.excess()))
+        - limb_sum(&evals.rem, &limbs.rem());
     if fin != eq_eval(&tau, &point) * body {
         return Err(VerifyError::Requant { layer });
     }
@@ -312,17 +429,17 @@ pub fn verify(
 }
 
 /// Layer `l`'s requantization columns besides its output.
-pub(crate) fn columns(l: usize) -> Vec<Col> {
+pub(crate) fn columns(l: usize, limbs: Limbs) -> Vec<Col> {
     let mut v = vec![Col::Sigma(l)];
-    v.extend((0..E_LIMBS).map(|k| Col::Excess(l, k)));
-    v.extend((0..R_LIMBS).map(|k| Col::Rem(l, k)));
+    v.extend((0..limbs.excess().len()).map(|k| Col::Excess(l, k)));
+    v.extend((0..limbs.rem().len()).map(|k| Col::Rem(l, k)));
     v
 }
 
-/// Layer `l`'s lookups: `(out, sigma)` into the clamp table, every limb into the byte table.
-pub(crate) fn lookups(l: usize, relu: bool) -> Vec<Lookup> {
-    let limb = |a| Lookup {
-        table: Table::Limb,
+/// Layer `l`'s lookups: `(out, sigma)` into the clamp table, every limb into its range table.
+pub(crate) fn lookups(l: usize, relu: bool, limbs: Limbs) -> Vec<Lookup> {
+    let limb = |a, bits| Lookup {
+        table: limb_table(bits),
         a,
         b: None,
         fill: 0,
@@ -335,8 +452,10 @@ pub(crate) fn lookups(l: usize, relu: bool) -> Vec<Lookup> {
         fill: 0,
         per_channel: false,
     }];
-    v.extend((0..E_LIMBS).map(|k| limb(Col::Excess(l, k))));
-    v.extend((0..R_LIMBS).map(|k| limb(Col::Rem(l, k))));
+    let excess = limbs.excess().into_iter().enumerate();
+    v.extend(excess.map(|(k, bits)| limb(Col::Excess(l, k), bits)));
+    let rem = limbs.rem().into_iter().enumerate();
+    v.extend(rem.map(|(k, bits)| limb(Col::Rem(l, k), bits)));
     v
 }
 
@@ -377,16 +496,23 @@ pub(crate) fn witness(cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> L
         .enumerate()
         .map(|(k, &a)| decompose(a, m[k % m.len()], relu, cx.bits))
         .collect();
-    let clamp = Table::clamp(relu);
-    for (t, c) in counts.iter_mut() {
-        for dc in &decs {
-            if *t == clamp {
-                c[clamp.index_of(cx.bits, dc.out)] += 1;
-            } else if *t == Table::Limb {
-                dc.excess
-                    .iter()
-                    .chain(&dc.rem)
-                    .for_each(|&l| c[usize::from(l)] += 1);
+    let limbs = cx.shape.limbs;
+    let excess = limb_columns(&decs, |dc| dc.excess, &limbs.excess());
+    let rem = limb_columns(&decs, |dc| dc.rem, &limbs.rem());
+    let slot = |table: Table| counts.iter().position(|(t, _)| *t == table);
+    let clamp = slot(Table::clamp(relu));
+    let (excess_widths, rem_widths) = (limbs.excess(), limbs.rem());
+    let widths = excess_widths.iter().chain(&rem_widths);
+    let limb_slots: Vec<Option<usize>> = widths.map(|&bits| slot(limb_table(bits))).collect();
+    for dc in &decs {
+        if let Some(i) = clamp {
+            counts[i].1[Table::clamp(relu).index_of(cx.bits, dc.out)] += 1;
+        }
+        let parts = split(dc.excess, &excess_widths).chain(split(dc.rem, &rem_widths));
+        for (limb, &at) in parts.zip(&limb_slots) {
+            if let Some(i) = at {
+                // lossless: a limb is below 2^16
+                counts[i].1[limb as usize] += 1;
             }
         }
     }
@@ -394,8 +520,9 @@ pub(crate) fn witness(cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> L
     let cols = RequantColumns {
         out: field(&out),
         sigma: decs.iter().map(|dc| from_i64(dc.sigma)).collect(),
-        excess: std::array::from_fn(|k| decs.iter().map(|dc| F::from_u8(dc.excess[k])).collect()),
-        rem: std::array::from_fn(|k| decs.iter().map(|dc| F::from_u8(dc.rem[k])).collect()),
+        excess,
+        rem,
+        limbs,
     };
     LayerWitness {
         acc: field(&acc),
@@ -405,6 +532,21 @@ pub(crate) fn witness(cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> L
         aux: Vec::new(),
         rows: Vec::new(),
     }
+}
+
+/// The limb columns of one part (`part` of each element, split into `widths`).
+fn limb_columns(
+    decs: &[Decomposed],
+    part: impl Fn(&Decomposed) -> u64 + Sync,
+    widths: &[u32],
+) -> Vec<Vec<F>> {
+    let mut columns = vec![Vec::with_capacity(decs.len()); widths.len()];
+    for dc in decs {
+        for (column, limb) in columns.iter_mut().zip(split(part(dc), widths)) {
+            column.push(F::from_u64(limb));
+        }
+    }
+    columns
 }
 
 /// Proves layer `cx.l`'s requantization and queues the claims it leaves on its columns;
@@ -474,7 +616,13 @@ mod tests {
     fn derived_bound_is_the_worst_case_and_refuses_what_does_not_fit() {
         // 8 bits, fan-in 100, |b| < 2^10: 100 * 2^14 + 2^10 - 1
         assert_eq!(derived_acc_max(100, 8, 10), 100 * 16384 + 1023);
-        assert!(check_derived_bounds(100, 8, &[10, 10], &[1 << 20, 0]).is_ok());
+        // q_max = floor((acc_max 2^20 + 2^31) / 2^32) + 1 = 401: the excess is below
+        // 401 + 128 < 2^10 (the row of multiplier 0: below 1 + 128 < 2^8)
+        assert_eq!(
+            check_derived_bounds(100, 8, &[10, 10], &[1 << 20, 0]),
+            Ok(10)
+        );
+        assert_eq!(check_derived_bounds(100, 8, &[10], &[0]), Ok(8));
         // q_max = acc_max * m / 2^32 reaches 2^24
         let m = (1i64 << 56) / 1_639_423;
         let err = check_derived_bounds(100, 8, &[10, 10], &[1, m]).unwrap_err();
@@ -501,13 +649,35 @@ mod tests {
                 if fits(mid) { lo = mid } else { hi = mid }
             }
             let m = i64::try_from(lo).unwrap();
-            assert!(
-                check_derived_bounds(fan_in, bits, &[b], &[m]).is_ok(),
+            assert_eq!(
+                check_derived_bounds(fan_in, bits, &[b], &[m]),
+                Ok(EXCESS_BITS),
                 "{bits} bits, m {m}"
             );
             let err = check_derived_bounds(fan_in, bits, &[b], &[m + 1]).unwrap_err();
             assert_eq!((err.row, err.acc_max, err.multiplier), (0, a, m + 1));
         }
+    }
+
+    /// Bytes, or 16-bit limbs with a byte for the last 8 bits or fewer, covering the bits.
+    #[test]
+    fn limbs_cover_their_bits() {
+        let limbs = |wide, excess_bits| Limbs { wide, excess_bits };
+        for (bits, bytes, wide) in [
+            (1, vec![8], vec![8]),
+            (8, vec![8], vec![8]),
+            (9, vec![8, 8], vec![16]),
+            (16, vec![8, 8], vec![16]),
+            (17, vec![8, 8, 8], vec![16, 8]),
+            (24, vec![8, 8, 8], vec![16, 8]),
+        ] {
+            assert_eq!(limbs(false, bits).excess(), bytes, "{bits}");
+            assert_eq!(limbs(true, bits).excess(), wide, "{bits}");
+        }
+        assert_eq!(limbs(false, 9).rem(), [8; 4]);
+        assert_eq!(limbs(true, 9).rem(), [16; 2]);
+        assert_eq!(limbs(true, 9).evals(), 3 + 1 + 2);
+        assert!(!Limbs::wide_for(WIDE_FROM - 1) && Limbs::wide_for(WIDE_FROM));
     }
 
     #[test]
@@ -522,21 +692,28 @@ mod tests {
             for relu in [false, true] {
                 let d = decompose(acc, m, relu, 8);
                 assert_eq!(d.out, zkml_model::requantize(acc, m, relu, 8));
-                let e = d
-                    .excess
-                    .iter()
-                    .rev()
-                    .fold(0i128, |a, &l| a * 256 + i128::from(l));
-                let r = d
-                    .rem
-                    .iter()
-                    .rev()
-                    .fold(0i128, |a, &l| a * 256 + i128::from(l));
+                let (e, r) = (i128::from(d.excess), i128::from(d.rem));
                 let lhs = i128::from(acc) * i128::from(m) + (1 << 31);
                 assert_eq!(
                     lhs,
                     (i128::from(d.out) + i128::from(d.sigma) * e) * (1 << 32) + r
                 );
+                // both limb splits recompose, each limb within its bits
+                for wide in [false, true] {
+                    let limbs = Limbs {
+                        wide,
+                        excess_bits: EXCESS_BITS,
+                    };
+                    for (v, widths) in [(d.excess, limbs.excess()), (d.rem, limbs.rem())] {
+                        let parts: Vec<u64> = split(v, &widths).collect();
+                        let back = limb_sum(
+                            &parts.iter().map(|&p| EF::from_u64(p)).collect::<Vec<_>>(),
+                            &widths,
+                        );
+                        assert_eq!(back, EF::from_u64(v));
+                        assert!(parts.iter().zip(&widths).all(|(&p, &w)| p < 1 << w));
+                    }
+                }
             }
         }
     }
