@@ -12,6 +12,15 @@ use zkml_model::{
     ScaleMode, SoftmaxLayer, Window,
 };
 
+/// Index of an element of layer `l`'s output strictly inside the clamp range (`0 < out < 100`:
+/// `sigma = 0`, and `out + 1` stays inside), for tests that forge a witness.
+pub fn interior(w: &crate::witness::Witness, l: usize) -> usize {
+    let out = &w.layers[l].out;
+    out.iter()
+        .position(|&v| v > 0 && v < 100)
+        .expect("an unclamped element")
+}
+
 /// A deterministic pseudo-random generator (xorshift), so tests need no extra crates.
 pub struct Rng(pub u64);
 

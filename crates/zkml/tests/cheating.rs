@@ -10,7 +10,7 @@ mod common;
 
 use std::cell::RefCell;
 
-use common::{Spec, cnn, cnn_bits, inputs, inputs_bits, model};
+use common::{Spec, cnn, cnn_bits, inputs, inputs_bits, interior, model};
 use p3_field::{Field, PrimeCharacteristicRing};
 use zkml::cheat::{Cheat, Edit, Msg, Stage, Value};
 use zkml::keys::LayerOp;
@@ -1476,14 +1476,6 @@ fn wide_mlp() -> (ProvingKey, Vec<Vec<i64>>) {
     (pk, inputs(2048, WIDTHS[0], 43))
 }
 
-/// An element of layer `l` strictly inside the clamp range (`sigma = 0`), below `hi - 1`.
-fn unclamped(w: &Witness, l: usize) -> usize {
-    let out = &w.layers[l].out;
-    out.iter()
-        .position(|&v| v > 0 && v < 100)
-        .expect("an unclamped element")
-}
-
 #[test]
 fn a_proof_takes_wide_limbs_from_enough_requantized_values() {
     let (pk, xs) = wide_mlp();
@@ -1536,7 +1528,7 @@ fn wide_remainder_outside_its_limbs_is_refused_by_the_lookup() {
     // negative. Caught by: the lookup of that limb into the 16-bit table.
     let (pk, xs) = wide_mlp();
     let tamper = |w: &mut Witness| {
-        let i = unclamped(w, 1);
+        let i = interior(w, 1);
         let c = &mut w.layers[1].cols;
         c.out[i] += F::ONE;
         c.rem[1][i] -= F::from_u64(1 << 16);
@@ -1553,7 +1545,7 @@ fn excess_top_limb_is_within_its_bits() {
     // check. Caught by: the lookup of that limb into its table (bytes, or 16-bit limbs).
     for (pk, xs) in [mlp(), wide_mlp()] {
         let tamper = |w: &mut Witness| {
-            let i = unclamped(w, 1);
+            let i = interior(w, 1);
             let c = &mut w.layers[1].cols;
             let widths = c.limbs.excess();
             let top = widths.len() - 1;

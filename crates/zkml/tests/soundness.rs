@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{inputs, model};
+use common::{inputs, interior, model};
 use p3_field::PrimeCharacteristicRing;
 use rayon::prelude::*;
-use zkml::witness::Witness;
 use zkml::zkml_model::{BatchDim, QuantLayer};
 use zkml::{Proof, ProvingKey, VerifyError, prove, prove_tampered, setup, verify};
 use zkml_proof::field::F;
@@ -24,14 +23,6 @@ fn fixture() -> (ProvingKey, Vec<Vec<i64>>, Proof) {
 
 fn relu(pk: &ProvingKey) -> Vec<bool> {
     pk.vk.layers.iter().map(|l| l.relu).collect()
-}
-
-/// Index of an element of layer `l`'s output strictly inside the clamp range.
-fn interior(w: &Witness, l: usize) -> usize {
-    let out = &w.layers[l].out;
-    out.iter()
-        .position(|&v| v > 0 && v < 100)
-        .expect("an unclamped element")
 }
 
 #[test]
