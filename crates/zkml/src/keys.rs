@@ -565,8 +565,10 @@ impl VerifyingKey {
                 true => bias_bits.next().map_or(&[][..], Vec::as_slice),
                 false => &[],
             };
-            let bits = (op.check_bounds(l, self.bits, b)).map_err(|v| (l.name.clone(), v))?;
-            excess_bits.push(bits);
+            excess_bits.push(
+                op.check_bounds(l, self.bits, b)
+                    .map_err(|v| (l.name.clone(), v))?,
+            );
         }
         Ok(excess_bits)
     }

@@ -395,10 +395,10 @@ pub fn verify(
     t: &mut Transcript,
 ) -> Result<Vec<EF>, VerifyError> {
     let (num_vars, mult_vars) = (sample_vars + shape.out_vars, shape.mult_vars);
-    let limbs = shape.limbs;
+    let (excess_widths, rem_widths) = (shape.limbs.excess(), shape.limbs.rem());
     for (what, expected, got) in [
-        ("excess limbs", limbs.excess().len(), evals.excess.len()),
-        ("remainder limbs", limbs.rem().len(), evals.rem.len()),
+        ("excess limbs", excess_widths.len(), evals.excess.len()),
+        ("remainder limbs", rem_widths.len(), evals.rem.len()),
     ] {
         if expected != got {
             return Err(VerifyError::Shape {
@@ -420,8 +420,8 @@ pub fn verify(
     let m_eval = evaluate_padded(&m, &point[sample_vars..sample_vars + mult_vars]);
     let two32 = EF::from(F::from_u64(1 << 32));
     let body = evals.acc * m_eval + F::from_u64(1 << 31)
-        - two32 * (evals.out + evals.sigma * limb_sum(&evals.excess, &limbs.excess()))
-        - limb_sum(&evals.rem, &limbs.rem());
+        - two32 * (evals.out + evals.sigma * limb_sum(&evals.excess, &excess_widths))
+        - limb_sum(&evals.rem, &rem_widths);
     if fin != eq_eval(&tau, &point) * body {
         return Err(VerifyError::Requant { layer });
     }
@@ -497,11 +497,11 @@ pub(crate) fn witness(cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> L
         .map(|(k, &a)| decompose(a, m[k % m.len()], relu, cx.bits))
         .collect();
     let limbs = cx.shape.limbs;
-    let excess = limb_columns(&decs, |dc| dc.excess, &limbs.excess());
-    let rem = limb_columns(&decs, |dc| dc.rem, &limbs.rem());
+    let (excess_widths, rem_widths) = (limbs.excess(), limbs.rem());
+    let excess = limb_columns(&decs, |dc| dc.excess, &excess_widths);
+    let rem = limb_columns(&decs, |dc| dc.rem, &rem_widths);
     let slot = |table: Table| counts.iter().position(|(t, _)| *t == table);
     let clamp = slot(Table::clamp(relu));
-    let (excess_widths, rem_widths) = (limbs.excess(), limbs.rem());
     let widths = excess_widths.iter().chain(&rem_widths);
     let limb_slots: Vec<Option<usize>> = widths.map(|&bits| slot(limb_table(bits))).collect();
     for dc in &decs {
@@ -537,7 +537,7 @@ pub(crate) fn witness(cx: &WitnessCx<'_>, counts: &mut [(Table, Vec<u64>)]) -> L
 /// The limb columns of one part (`part` of each element, split into `widths`).
 fn limb_columns(
     decs: &[Decomposed],
-    part: impl Fn(&Decomposed) -> u64 + Sync,
+    part: impl Fn(&Decomposed) -> u64,
     widths: &[u32],
 ) -> Vec<Vec<F>> {
     let mut columns = vec![Vec::with_capacity(decs.len()); widths.len()];
