@@ -85,7 +85,7 @@
 //!
 //! Each claim at a point of its own adds work over its column: at 2^20 cells in seven columns
 //! (`explore_parameters`, `PCS_CLAIMS`), 1, 10 and 40 claims open in 102, 121 and 156 ms; 20
-//! claims on one 2^20-cell column take about 290 ms (`hiding_overhead`). Small openings feel
+//! claims on one 2^20-cell column take about 290-350 ms (`hiding_parameters`). Small openings feel
 //! the distinct points most: 20 claims at one point against 20 points (`PCS_POINTS=1`) open in
 //! 3 against 7-9 ms at 2^12 cells, 13 against 22-24 ms at 2^16, 133-160 against 158-181 ms at
 //! 2^20 (p3-sumcheck's initial fold builds accumulators per point). Reducing each table's

@@ -824,73 +824,100 @@ fn bench() {
     }
 }
 
-/// What a hiding opening (p3-whir's HVZK-WHIR, `pcs::zk::HidingWhirPcs`) costs against ours, for
-/// the zero-knowledge issue: one column of `2^n` cells, 20 claims at 20 points, the same hash,
-/// field, folding, starting rate, grinding and per-term target (its composed security is not
-/// computed here), masks with `ell_zk` 4 at rate 1/2. It needs p3-whir's default round rates:
-/// with our first-round shrink its codewords lack the slack for the hiding randomness
-/// (`RandomnessExceedsSlack`). Two runs on 2026-12-02 (ours, then hiding):
-///
-/// | cells | commit | open | verify | proof |
-/// |-------|--------|------|--------|-------|
-/// | 2^12 | 1.1 / 0.7 ms | 13 / 13 ms | 1.7 / 9.5 ms | 33 / 171 KiB |
-/// | 2^16 | 13 / 7 ms | 34-43 / 46-50 ms | 2.8 / 13 ms | 57 / 220 KiB |
-/// | 2^20 | 130 / 100-112 ms | 289-290 / 446-478 ms | 4.1 / 18 ms | 93 / 305 KiB |
-///
-/// With more claims (`HIDING_CLAIMS`, one run each, a later session), opening 2^16 / 2^20
-/// cells, ours against hiding: 20 claims 25 / 35 and 202 / 367 ms; 60 claims 65 / 44 and
-/// 477 / 455 ms; 140 claims 132 / 67 and 1031 / 647 ms. The hiding proof stays near 220 and
-/// 305 KiB.
-///
-/// `HIDING_CLAIMS=20 cargo test --release -p zkml-proof pcs::tests::hiding_overhead --
-/// --ignored --nocapture`
+/// The serialized size of any part of a proof.
+mod erased {
+    pub trait Ser {
+        fn len(&self) -> usize;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn len(&self) -> usize {
+            postcard::to_allocvec(self).unwrap().len()
+        }
+    }
+}
+
+/// The hiding scheme's cost against its knobs, on one column of 2^`HIDING_VARS` cells (default
+/// 20) with 1 and `HIDING_CLAIMS` claims (default 20):
+/// `cargo test --release -p zkml-proof pcs::tests::hiding_parameters -- --ignored --nocapture`
 #[test]
 #[ignore = "benchmark"]
-fn hiding_overhead() {
+fn hiding_parameters() {
     use p3_commit::MultilinearPcs;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    // `HIDING_CLAIMS`: claims per opening, each at a point of its own (default 20)
-    let claims: usize = std::env::var("HIDING_CLAIMS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    println!("{claims} claims");
-    println!("| cells | ours: commit, open, verify, proof | hiding: commit, open, verify, proof |");
-    for log in [12, 16, 20] {
-        let (c, o, v, bytes) = measure(&PARAMS, &[log], claims);
-        let pcs = super::hiding::make_hiding(log, StdRng::seed_from_u64(7)).unwrap();
-        let poly = Poly::new(column(log, 3));
-        let mut t = Transcript::new();
-        let start = Instant::now();
-        let (commitment, data) = pcs.commit(poly, t.challenger()).unwrap();
-        let zc = start.elapsed().as_secs_f64();
-        // points from a transcript of their own: `verify` observes the commitment itself
-        let mut draw = Transcript::new();
-        let points: Vec<Point<EF>> = (0..claims)
-            .map(|_| Point::new(draw.sample_vec(log)))
-            .collect();
-        let start = Instant::now();
-        let proof = pcs.open(data, points.clone(), t.challenger()).unwrap();
-        let zo = start.elapsed().as_secs_f64();
-        let zbytes = postcard::to_allocvec(&proof).unwrap().len();
-        let mut t = Transcript::new();
-        let start = Instant::now();
-        pcs.verify(&commitment, &proof, t.challenger(), points)
-            .unwrap();
-        let zv = start.elapsed().as_secs_f64();
-        println!(
-            "| 2^{log} | {:.1} ms, {:.1} ms, {:.1} ms, {} KiB | {:.1} ms, {:.1} ms, {:.1} ms, {} KiB |",
-            c * 1e3,
-            o * 1e3,
-            v * 1e3,
-            bytes / 1024,
-            zc * 1e3,
-            zo * 1e3,
-            zv * 1e3,
-            zbytes / 1024
-        );
+    use super::hiding::{HidingParams, make_hiding_with};
+
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let log = env("HIDING_VARS", 20);
+    let many = env("HIDING_CLAIMS", 20);
+    println!("2^{log} cells");
+    println!("| folding, rate, ell_zk, mask rate | claims | commit | open | verify | proof |");
+    let (c, o, v, bytes) = measure(&PARAMS, &[log], many);
+    println!(
+        "| plain, {many} claims | {:.1} ms, {:.1} ms, {:.1} ms, {} KiB |",
+        c * 1e3,
+        o * 1e3,
+        v * 1e3,
+        bytes / 1024
+    );
+    for (folding, log_inv_rate, ell_zk, mask_log_inv_rate) in [
+        (4, 1, 4, 1),
+        (4, 1, 4, 5),
+        (5, 1, 4, 1),
+        (5, 1, 4, 3),
+        (5, 1, 4, 5),
+        (5, 1, 4, 8),
+        (6, 1, 4, 5),
+        (5, 2, 4, 5),
+    ] {
+        let h = HidingParams {
+            folding,
+            log_inv_rate,
+            ell_zk,
+            mask_log_inv_rate,
+        };
+        for claims in [1, many] {
+            let Ok(pcs) = make_hiding_with(log, &h, StdRng::seed_from_u64(7)) else {
+                println!("| {folding}, {log_inv_rate}, {ell_zk}, {mask_log_inv_rate} | refused |");
+                break;
+            };
+            let poly = Poly::new(column(log, 3));
+            let mut t = Transcript::new();
+            let start = Instant::now();
+            let (commitment, data) = pcs.commit(poly, t.challenger()).unwrap();
+            let c = start.elapsed();
+            let mut draw = Transcript::new();
+            let points: Vec<Point<EF>> = (0..claims)
+                .map(|_| Point::new(draw.sample_vec(log)))
+                .collect();
+            let start = Instant::now();
+            let proof = pcs.open(data, points.clone(), t.challenger()).unwrap();
+            let o = start.elapsed();
+            let bytes = postcard::to_allocvec(&proof).unwrap().len();
+            let size = |v: &dyn erased::Ser| v.len() / 1024;
+            println!(
+                "  sumchecks {} KiB, rounds {} KiB, base case {} KiB",
+                size(&proof.sumchecks),
+                size(&proof.rounds),
+                size(&proof.base_case)
+            );
+            let mut t = Transcript::new();
+            let start = Instant::now();
+            pcs.verify(&commitment, &proof, t.challenger(), points)
+                .unwrap();
+            let v = start.elapsed();
+            println!(
+                "| {folding}, {log_inv_rate}, {ell_zk}, {mask_log_inv_rate} | {claims} | {c:.1?} | \
+                 {o:.1?} | {v:.1?} | {} KiB |",
+                bytes / 1024
+            );
+        }
     }
 }
 
@@ -899,7 +926,7 @@ mod hiding_stack {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    use super::super::hiding::{self, HidingCommitment, HidingOpeningProof};
+    use super::super::hiding::{self, Hide, HidingCommitment, HidingOpeningProof};
     use super::{MIXED, claims_from, columns, mixed_spec};
     use crate::field::EF;
     use crate::mle::evaluate;
@@ -916,14 +943,18 @@ mod hiding_stack {
     }
 
     fn run(seed: u64) -> Hidden {
+        run_deviating(seed, None)
+    }
+
+    fn run_deviating(seed: u64, cheat: Option<(EF, Hide)>) -> Hidden {
         let cols = columns(&MIXED);
         let mut t = Transcript::new();
         let (commitment, data) =
             hiding::commit(cols.clone(), StdRng::seed_from_u64(seed), &mut t).unwrap();
         let claims = claims_from(&mut t, &MIXED, &mixed_spec());
-        let (values, proof) = hiding::open(data, &claims, &mut t).unwrap();
-        // the stacked points give each column's own evaluation
-        for (claim, &v) in claims.iter().zip(&values) {
+        let (values, proof) = hiding::open_deviating(data, &claims, cheat, &mut t).unwrap();
+        // the stacked points give each column's own evaluation (the first is a cheat's)
+        for (claim, &v) in claims.iter().zip(&values).skip(cheat.map_or(0, |_| 1)) {
             assert_eq!(v, evaluate(&cols[claim.column], &claim.point));
         }
         let shape = CommitShape {
@@ -1033,15 +1064,105 @@ mod hiding_stack {
     fn a_hiding_stack_opens_every_column_and_refuses_wrong_values() {
         let h = run(1);
         check(&h, b"").unwrap();
+        // a wrong value changes the sum the reduction proves: its mask sumcheck ends wrong
         let mut bad = h.clone();
         bad.values[7] += EF::ONE;
+        let wrong = |r: Result<(), PcsError>, k: usize| {
+            assert!(
+                matches!(r, Err(PcsError::WrongValue { claim }) if claim == k),
+                "{:?}",
+                r.err()
+            );
+        };
+        wrong(check(&bad, b""), 1);
+        wrong(check(&h, b"other history"), 1);
+        let mut short = h.clone();
+        short.values.pop();
         assert!(matches!(
-            check(&bad, b""),
-            Err(PcsError::WrongValue { claim: 7 })
+            check(&short, b""),
+            Err(PcsError::ValueCountMismatch { .. })
         ));
-        let r = check(&h, b"other history");
-        assert!(matches!(r, Err(PcsError::Whir(_))), "{:?}", r.err());
         // randomized: the same columns commit to other roots under other randomness
         assert_ne!(run(2).commitment, h.commitment);
+    }
+
+    /// One cheating prover per check of the reduction: a false first value whose error the
+    /// prover hides in one place, caught by that place's check alone.
+    #[test]
+    fn each_check_of_the_reduction_refuses_its_cheat() {
+        let delta = EF::from_u64(5);
+        for (hide, claim) in [
+            (Hide::Nowhere, 1),
+            (Hide::AtS, 2),
+            (Hide::AtT, 3),
+            (Hide::Pad, 4),
+        ] {
+            let h = run_deviating(3, Some((delta, hide)));
+            let r = check(&h, b"");
+            assert!(
+                matches!(r, Err(PcsError::WrongValue { claim: k }) if k == claim),
+                "{hide:?}: {:?}",
+                r.err()
+            );
+        }
+    }
+
+    /// Every part of the proof is bound: changing it is refused.
+    #[test]
+    fn every_part_of_the_proof_is_checked() {
+        let h = run(4);
+        type Edit = fn(&mut HidingOpeningProof);
+        let edits: Vec<(&str, Edit)> = vec![
+            ("mask sum", |p| p.reduction.masked.mask_sum += EF::ONE),
+            ("a reduction round", |p| {
+                p.reduction.masked.rounds.rounds[3][1] += EF::ONE
+            }),
+            ("P(s)", |p| p.reduction.at_s += EF::ONE),
+            ("the pad", |p| p.reduction.pad += EF::ONE),
+            ("a mask round", |p| {
+                p.reduction.mask_rounds.rounds[2][0] += EF::ONE
+            }),
+            ("M(t)", |p| p.reduction.at_t += EF::ONE),
+            ("an opened value", |p| p.opening.evals[1] += EF::ONE),
+        ];
+        for (what, edit) in edits {
+            let mut bad = h.clone();
+            edit(&mut bad.proof);
+            assert!(check(&bad, b"").is_err(), "{what}");
+        }
+        let mut bad = h.clone();
+        bad.proof.reduction.masked.rounds.rounds.pop();
+        assert!(matches!(
+            check(&bad, b""),
+            Err(PcsError::MalformedProof { .. })
+        ));
+        let mut bad = h.clone();
+        bad.proof.reduction.mask_rounds.rounds[0].push(EF::ONE);
+        assert!(matches!(
+            check(&bad, b""),
+            Err(PcsError::MalformedProof { .. })
+        ));
+        let mut bad = h;
+        bad.proof.opening.evals.push(EF::ONE);
+        assert!(matches!(
+            check(&bad, b""),
+            Err(PcsError::MalformedProof { .. })
+        ));
+    }
+
+    /// The mask block is the opening's own: no claim may name it.
+    #[test]
+    fn claims_on_the_mask_block_are_refused() {
+        let mut h = run(5);
+        h.claims[0].column = MIXED.len();
+        h.claims[0].point = vec![EF::ONE; hiding::MASK_VARS];
+        assert!(matches!(
+            check(&h, b""),
+            Err(PcsError::BadColumn { claim: 0, .. })
+        ));
+        let mut t = Transcript::new();
+        let (_, data) = hiding::commit(columns(&MIXED), StdRng::seed_from_u64(5), &mut t).unwrap();
+        let r = hiding::open(data, &h.claims, &mut t);
+        assert!(matches!(r, Err(PcsError::BadColumn { claim: 0, .. })));
     }
 }
