@@ -675,6 +675,26 @@ mod tests {
 
     use super::*;
 
+    /// The block's coefficient half weighed by `U_s` is `g(s)`, up to the largest stack; the
+    /// pad half weighed by `eq(zeta, .)` is the pad's share.
+    #[test]
+    fn the_mask_block_holds_the_mask() {
+        let mut rng = StdRng::seed_from_u64(2);
+        for n in [MIN_VARS, 21, 22, MAX_NUM_VARS] {
+            let mask = Mask::new(n, DEGREE, &mut || rng.random());
+            let block = mask_block(&mask, &mut rng);
+            let s: Vec<EF> = (0..n).map(|_| rng.random()).collect();
+            let zeta: Vec<EF> = (0..PAD_VARS).map(|_| rng.random()).collect();
+            let weights = mask_weights(&s, &zeta);
+            let dot = |range: std::ops::Range<usize>| -> EF {
+                range.map(|i| weights[i] * block[i]).sum()
+            };
+            assert_eq!(dot(0..1 << PAD_VARS), mask.evaluate(&s), "{n} variables");
+            let pad = evaluate(&block[1 << PAD_VARS..], &zeta);
+            assert_eq!(dot(1 << PAD_VARS..1 << MASK_VARS), pad);
+        }
+    }
+
     /// Mixes an element's coordinates (splitmix64) into one of 16 bins.
     fn bin(v: EF) -> usize {
         let mut h = 0u64;

@@ -1150,6 +1150,56 @@ mod hiding_stack {
         ));
     }
 
+    /// Random shapes and claims: the honest opening verifies, with each claim's own value, and
+    /// a value one off is refused.
+    #[test]
+    fn random_shapes_open_and_refuse_a_wrong_value() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+
+        let shapes = prop::collection::vec(0usize..14, 1..6);
+        let mut runner = TestRunner::new(Config {
+            cases: 12,
+            ..Config::default()
+        });
+        let strategy = (
+            shapes,
+            prop::collection::vec((0usize..6, 0usize..4), 1..12),
+            any::<u64>(),
+        );
+        runner
+            .run(&strategy, |(vars, picks, seed)| {
+                let spec: Vec<(usize, usize)> =
+                    picks.iter().map(|&(c, p)| (c % vars.len(), p)).collect();
+                let cols = columns(&vars);
+                let shape = CommitShape {
+                    column_vars: vars.clone(),
+                };
+                let mut t = Transcript::new();
+                let (c, data) =
+                    hiding::commit(cols.clone(), StdRng::seed_from_u64(seed), &mut t).unwrap();
+                let claims = claims_from(&mut t, &vars, &spec);
+                let (values, proof) = hiding::open(data, &claims, &mut t).unwrap();
+                for (claim, &v) in claims.iter().zip(&values) {
+                    prop_assert_eq!(v, evaluate(&cols[claim.column], &claim.point));
+                }
+                let check = |values: &[EF]| {
+                    let mut t = Transcript::new();
+                    hiding::observe(&shape, &c, &mut t).unwrap();
+                    claims_from(&mut t, &vars, &spec);
+                    hiding::verify(&shape, &c, &claims, values, &proof, &mut t)
+                };
+                prop_assert!(check(&values).is_ok());
+                let k = (seed as usize) % values.len();
+                let mut wrong = values.clone();
+                wrong[k] += EF::ONE;
+                let refused = matches!(check(&wrong), Err(PcsError::WrongValue { claim: 1 }));
+                prop_assert!(refused, "a wrong value of claim {} verified", k);
+                Ok(())
+            })
+            .unwrap();
+    }
+
     /// The mask block is the opening's own: no claim may name it.
     #[test]
     fn claims_on_the_mask_block_are_refused() {
