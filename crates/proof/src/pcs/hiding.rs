@@ -27,8 +27,9 @@
 //! second sumcheck's rounds and `M(t)`: linear functions of the stack in which the pad's 512
 //! random cells appear with weights the challenges make independent, so that they are
 //! uniform. p3's opening reveals nothing but the three values (its module docs list what
-//! hides what). The stack holds the witness and the mask only: hiding the claimed values
-//! themselves is the caller's part (masked columns, docs/SECURITY.md).
+//! hides what). A claim may be a [`Combination`] of columns' evaluations, of which only the
+//! total is revealed. Hiding the claimed values themselves is the caller's part (masked
+//! columns, docs/SECURITY.md).
 //!
 //! It runs with folding factor 5 and masks at rate 1/32 (p3's mask code; its spot checks
 //! are sized for the full security level, so a lower rate means fewer of them and a smaller
@@ -118,6 +119,23 @@ pub struct Reduction {
     pub at_t: EF,
 }
 
+/// A claim on a linear combination of columns' evaluations, `sum_k a_k c_k(z_k)`: one value
+/// is revealed, not the terms' (a masked column's `f(z) + z_a (1 - z_a) R_f(z')`, or a Libra
+/// mask's `g(r)` from its coefficient columns: [`crate::sumcheck::zk::mask_claim`]).
+#[derive(Clone, Debug)]
+pub struct Combination {
+    /// The coefficients and the point claims.
+    pub terms: Vec<(EF, Claim)>,
+}
+
+impl From<Claim> for Combination {
+    fn from(claim: Claim) -> Self {
+        Self {
+            terms: vec![(EF::ONE, claim)],
+        }
+    }
+}
+
 /// What [`open`] needs: the stack's layout and cells, the mask, p3's data and the prover's
 /// randomness.
 pub struct HidingProverData {
@@ -193,60 +211,70 @@ impl Stack {
     }
 
     /// Checks the claims against the caller's columns (not the mask block).
-    fn check(&self, claims: &[Claim]) -> Result<(), PcsError> {
-        for (i, claim) in claims.iter().enumerate() {
-            if claim.column >= self.mask() {
-                return Err(PcsError::BadColumn {
-                    claim: i,
-                    column: claim.column,
-                    num_columns: self.mask(),
-                });
+    fn check(&self, claims: &[Combination]) -> Result<(), PcsError> {
+        for (i, combination) in claims.iter().enumerate() {
+            for (_, claim) in &combination.terms {
+                if claim.column >= self.mask() {
+                    return Err(PcsError::BadColumn {
+                        claim: i,
+                        column: claim.column,
+                        num_columns: self.mask(),
+                    });
+                }
+                self.shape.claim_vars(i, claim)?;
             }
-            self.shape.claim_vars(i, claim)?;
         }
         Ok(())
     }
 
-    /// `W(s) = sum_j alpha^j eq(Z_j, s)`, the claims' weights at `s`.
-    fn weight_at(&self, claims: &[Claim], alpha: EF, s: &[EF]) -> EF {
+    /// `W(s) = sum_j alpha^j sum_k a_jk eq(Z_jk, s)`, the claims' weights at `s`.
+    fn weight_at(&self, claims: &[Combination], alpha: EF, s: &[EF]) -> EF {
         let mut power = EF::ONE;
         let mut sum = EF::ZERO;
-        for claim in claims {
-            sum += power * eq_eval(&self.lift(claim.column, &claim.point), s);
+        for combination in claims {
+            for (a, claim) in &combination.terms {
+                sum += power * *a * eq_eval(&self.lift(claim.column, &claim.point), s);
+            }
             power *= alpha;
         }
         sum
     }
 
     /// The table of `W` over the stack.
-    fn weights(&self, claims: &[Claim], eqs: &EqTables, alpha: EF) -> Vec<EF> {
+    fn weights(&self, claims: &[Combination], eqs: &EqTables, alpha: EF) -> Vec<EF> {
         let mut w = vec![EF::ZERO; 1 << self.num_vars];
         let mut power = EF::ONE;
-        for (j, claim) in claims.iter().enumerate() {
-            let at = self.offsets[claim.column];
-            let eq = eqs.of(j);
-            w[at..at + eq.len()]
-                .par_iter_mut()
-                .zip(eq)
-                .for_each(|(a, &b)| *a += power * b);
+        let mut term = 0;
+        for combination in claims {
+            for (a, claim) in &combination.terms {
+                let at = self.offsets[claim.column];
+                let eq = eqs.of(term);
+                let scale = power * *a;
+                w[at..at + eq.len()]
+                    .par_iter_mut()
+                    .zip(eq)
+                    .for_each(|(x, &b)| *x += scale * b);
+                term += 1;
+            }
             power *= alpha;
         }
         w
     }
 }
 
-/// The eq tables of the claims' points, one per distinct point.
+/// The eq tables of the claims' points (every term's, in order), one per distinct point.
 struct EqTables {
     tables: Vec<Vec<EF>>,
-    /// `which[j]`: claim `j`'s table.
+    /// `which[k]`: term `k`'s table.
     which: Vec<usize>,
 }
 
 impl EqTables {
-    fn new(claims: &[Claim]) -> Self {
+    fn new(claims: &[Combination]) -> Self {
         let mut points: Vec<&[EF]> = Vec::new();
         let which = claims
             .iter()
+            .flat_map(|c| c.terms.iter().map(|(_, c)| c))
             .map(|c| {
                 points
                     .iter()
@@ -261,8 +289,8 @@ impl EqTables {
         Self { tables, which }
     }
 
-    fn of(&self, claim: usize) -> &[EF] {
-        &self.tables[self.which[claim]]
+    fn of(&self, term: usize) -> &[EF] {
+        &self.tables[self.which[term]]
     }
 }
 
@@ -422,7 +450,7 @@ pub fn observe(
 /// [`PcsError::Whir`] when WHIR refuses.
 pub fn open(
     data: HidingProverData,
-    claims: &[Claim],
+    claims: &[Combination],
     t: &mut Transcript,
 ) -> Result<(Vec<EF>, HidingOpeningProof), PcsError> {
     open_deviating(data, claims, None, t)
@@ -448,7 +476,7 @@ pub enum Hide {
 #[doc(hidden)]
 pub fn open_deviating(
     data: HidingProverData,
-    claims: &[Claim],
+    claims: &[Combination],
     cheat: Option<(EF, Hide)>,
     t: &mut Transcript,
 ) -> Result<(Vec<EF>, HidingOpeningProof), PcsError> {
@@ -472,7 +500,7 @@ fn reduce(
     stack: &Stack,
     cells: &[F],
     mask: &Mask,
-    claims: &[Claim],
+    claims: &[Combination],
     cheat: Option<(EF, Hide)>,
     t: &mut Transcript,
 ) -> Result<Reduced, PcsError> {
@@ -480,15 +508,22 @@ fn reduce(
     let column = |c: usize, vars: usize| &cells[stack.offsets[c]..stack.offsets[c] + (1 << vars)];
     // one eq table per distinct point gives the values and, below, the weights
     let eqs = EqTables::new(claims);
-    let mut values: Vec<EF> = claims
+    let terms: Vec<(usize, EF, &Claim)> = (claims.iter().enumerate())
+        .flat_map(|(j, c)| c.terms.iter().map(move |(a, claim)| (j, *a, claim)))
+        .collect();
+    let term_values: Vec<EF> = terms
         .par_iter()
         .enumerate()
-        .map(|(j, c)| {
-            let eq = eqs.of(j);
+        .map(|(k, &(_, a, c))| {
             let cells = column(c.column, c.point.len());
-            cells.iter().zip(eq).map(|(&v, &e)| e * v).sum()
+            let v: EF = cells.iter().zip(eqs.of(k)).map(|(&v, &e)| e * v).sum();
+            a * v
         })
         .collect();
+    let mut values = vec![EF::ZERO; claims.len()];
+    for (&(j, _, _), v) in terms.iter().zip(term_values) {
+        values[j] += v;
+    }
     let (delta, hide) = cheat.unwrap_or((EF::ZERO, Hide::Nowhere));
     if let Some(v) = values.first_mut() {
         *v += delta;
@@ -607,7 +642,7 @@ fn final_points(stack: &Stack, s: &[EF], t: &[EF], zeta: &[EF]) -> Vec<Point<EF>
 pub fn verify(
     shape: &CommitShape,
     c: &HidingCommitment,
-    claims: &[Claim],
+    claims: &[Combination],
     values: &[EF],
     proof: &HidingOpeningProof,
     t: &mut Transcript,
@@ -710,7 +745,7 @@ mod tests {
 
     /// Two stacks of one 2^13-cell column with the same value at a base-field point `z`
     /// (they differ by a vector orthogonal to `eq(z, .)`), and the claim.
-    fn twins() -> (Stack, [Vec<F>; 2], Vec<Claim>) {
+    fn twins() -> (Stack, [Vec<F>; 2], Vec<Combination>) {
         let stack = Stack::new(&CommitShape {
             column_vars: vec![13],
         })
@@ -728,7 +763,7 @@ mod tests {
             column: 0,
             point: z,
         };
-        (stack, [one, two], vec![claim])
+        (stack, [one, two], vec![claim.into()])
     }
 
     /// Over `runs` reductions of each twin with fresh masks (`zero_mask`, `zero_pad`: the
@@ -760,7 +795,7 @@ mod tests {
                 cells[at..at + block.len()].copy_from_slice(&block);
                 let (values, r, _) =
                     reduce(&stack, &cells, &mask, &claims, None, &mut Transcript::new()).unwrap();
-                assert_eq!(values[0], evaluate(&twins[0], &claims[0].point));
+                assert_eq!(values[0], evaluate(&twins[0], &claims[0].terms[0].1.point));
                 // the twins differ in the last variable only: so do their last rounds
                 last[side][bin(r.masked.rounds.rounds[stack.num_vars - 1][0])] += 1.0;
                 sums[bin(r.masked.mask_sum)] += 1.0;

@@ -923,12 +923,12 @@ fn hiding_parameters() {
 
 mod hiding_stack {
     use p3_field::PrimeCharacteristicRing;
-    use rand::SeedableRng;
     use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
 
-    use super::super::hiding::{self, Hide, HidingCommitment, HidingOpeningProof};
-    use super::{MIXED, claims_from, columns, mixed_spec};
-    use crate::field::EF;
+    use super::super::hiding::{self, Combination, Hide, HidingCommitment, HidingOpeningProof};
+    use super::{MIXED, claims_from, column, columns, mixed_spec};
+    use crate::field::{EF, F};
     use crate::mle::evaluate;
     use crate::pcs::{Claim, CommitShape, PcsError};
     use crate::transcript::Transcript;
@@ -937,9 +937,13 @@ mod hiding_stack {
     struct Hidden {
         shape: CommitShape,
         commitment: HidingCommitment,
-        claims: Vec<Claim>,
+        claims: Vec<Combination>,
         values: Vec<EF>,
         proof: HidingOpeningProof,
+    }
+
+    fn combinations(claims: Vec<Claim>) -> Vec<Combination> {
+        claims.into_iter().map(Combination::from).collect()
     }
 
     fn run(seed: u64) -> Hidden {
@@ -951,10 +955,11 @@ mod hiding_stack {
         let mut t = Transcript::new();
         let (commitment, data) =
             hiding::commit(cols.clone(), StdRng::seed_from_u64(seed), &mut t).unwrap();
-        let claims = claims_from(&mut t, &MIXED, &mixed_spec());
+        let claims = combinations(claims_from(&mut t, &MIXED, &mixed_spec()));
         let (values, proof) = hiding::open_deviating(data, &claims, cheat, &mut t).unwrap();
         // the stacked points give each column's own evaluation (the first is a cheat's)
         for (claim, &v) in claims.iter().zip(&values).skip(cheat.map_or(0, |_| 1)) {
+            let (_, claim) = &claim.terms[0];
             assert_eq!(v, evaluate(&cols[claim.column], &claim.point));
         }
         let shape = CommitShape {
@@ -1021,7 +1026,7 @@ mod hiding_stack {
             let start = Instant::now();
             let rng = StdRng::seed_from_u64(round);
             let (hc, data) = hiding::commit(columns(&vars), rng, &mut t).unwrap();
-            let claims = claims_from(&mut t, &vars, &spec);
+            let claims = combinations(claims_from(&mut t, &vars, &spec));
             let (values, proof) = hiding::open(data, &claims, &mut t).unwrap();
             let hidden = start.elapsed();
             let mut tv = Transcript::new();
@@ -1178,9 +1183,10 @@ mod hiding_stack {
                 let mut t = Transcript::new();
                 let (c, data) =
                     hiding::commit(cols.clone(), StdRng::seed_from_u64(seed), &mut t).unwrap();
-                let claims = claims_from(&mut t, &vars, &spec);
+                let claims = combinations(claims_from(&mut t, &vars, &spec));
                 let (values, proof) = hiding::open(data, &claims, &mut t).unwrap();
                 for (claim, &v) in claims.iter().zip(&values) {
+                    let (_, claim) = &claim.terms[0];
                     prop_assert_eq!(v, evaluate(&cols[claim.column], &claim.point));
                 }
                 let check = |values: &[EF]| {
@@ -1200,12 +1206,126 @@ mod hiding_stack {
             .unwrap();
     }
 
+    /// A zero-knowledge sumcheck of a committed column end to end: `S = sum_x f(x) h(x)` (`h`
+    /// public) over the masked column `f^ = f + x_0 (1 - x_0) R` (equal to `f` on the cube),
+    /// its Libra mask's coefficients in the hiding stack; the verifier's last check takes
+    /// `f^(r)` and `g(r)`, each one value of a combination the hiding stack opens, so `f(r)`
+    /// itself is never sent. A false `S` is refused by that check.
+    #[test]
+    fn a_masked_sumcheck_of_a_committed_column_opens_through_the_stack() {
+        use crate::sumcheck::ProductSum;
+        use crate::sumcheck::zk::{self, Mask};
+
+        const N: usize = 6;
+        const DEGREE: usize = 4;
+        let f = column(N, 21);
+        let r_f = column(N - 1, 22);
+        let h: Vec<EF> = column(N, 23).into_iter().map(EF::from).collect();
+        let sum: EF = f.iter().zip(&h).map(|(&a, &b)| b * a).sum();
+        let prove = |claimed: EF| {
+            let mut rng = StdRng::seed_from_u64(9);
+            let mask = Mask::new(N, DEGREE, &mut || rng.random());
+            let mut cols = vec![f.clone(), r_f.clone()];
+            cols.extend(mask.columns());
+            let mut t = Transcript::new();
+            let (c, data) = hiding::commit(cols, StdRng::seed_from_u64(10), &mut t).unwrap();
+            t.absorb_ext(&[claimed]);
+            let lift = |v: &[F]| v.iter().map(|&x| EF::from(x)).collect::<Vec<EF>>();
+            let x0: Vec<EF> = (0..1usize << N)
+                .map(|x| EF::from_bool(x >> (N - 1) == 1))
+                .collect();
+            let mut kernel = ProductSum {
+                tables: vec![
+                    lift(&f),
+                    h.clone(),
+                    x0.iter().map(|&v| EF::ONE - v).collect(),
+                    x0,
+                    lift(&r_f).repeat(2),
+                ],
+                terms: vec![(EF::ONE, vec![0, 1]), (EF::ONE, vec![3, 2, 4, 1])],
+            };
+            let (rounds, r, _) = zk::prove(&mut kernel, &mask, &mut t);
+            let claims = [
+                Combination {
+                    terms: vec![
+                        (
+                            EF::ONE,
+                            Claim {
+                                column: 0,
+                                point: r.clone(),
+                            },
+                        ),
+                        (
+                            r[0] * (EF::ONE - r[0]),
+                            Claim {
+                                column: 1,
+                                point: r[1..].to_vec(),
+                            },
+                        ),
+                    ],
+                },
+                zk::mask_claim(DEGREE, 2, &r).unwrap(),
+            ];
+            let (values, opening) = hiding::open(data, &claims, &mut t).unwrap();
+            (c, rounds, values, opening)
+        };
+        let verify = |claimed: EF, (c, rounds, values, opening): &(_, _, Vec<EF>, _)| {
+            let shape = CommitShape {
+                column_vars: [N, N - 1]
+                    .into_iter()
+                    .chain(std::iter::repeat_n(3, 3 * N))
+                    .collect(),
+            };
+            let mut t = Transcript::new();
+            hiding::observe(&shape, c, &mut t)?;
+            t.absorb_ext(&[claimed]);
+            let (r, e, rho) = zk::verify(claimed, N, DEGREE, rounds, &mut t).unwrap();
+            if e != values[0] * evaluate(&h, &r) + rho * values[1] {
+                return Err(PcsError::WrongValue { claim: usize::MAX });
+            }
+            let claims = [
+                Combination {
+                    terms: vec![
+                        (
+                            EF::ONE,
+                            Claim {
+                                column: 0,
+                                point: r.clone(),
+                            },
+                        ),
+                        (
+                            r[0] * (EF::ONE - r[0]),
+                            Claim {
+                                column: 1,
+                                point: r[1..].to_vec(),
+                            },
+                        ),
+                    ],
+                },
+                zk::mask_claim(DEGREE, 2, &r).unwrap(),
+            ];
+            hiding::verify(&shape, c, &claims, values, opening, &mut t)
+        };
+        let honest = prove(sum);
+        verify(sum, &honest).unwrap();
+        let false_sum = sum + EF::ONE;
+        assert!(matches!(
+            verify(false_sum, &prove(false_sum)),
+            Err(PcsError::WrongValue { claim: usize::MAX })
+        ));
+        let mut bad = honest;
+        bad.2[1] += EF::ONE;
+        assert!(verify(sum, &bad).is_err());
+    }
+
     /// The mask block is the opening's own: no claim may name it.
     #[test]
     fn claims_on_the_mask_block_are_refused() {
         let mut h = run(5);
-        h.claims[0].column = MIXED.len();
-        h.claims[0].point = vec![EF::ONE; hiding::MASK_VARS];
+        h.claims[0].terms[0].1 = Claim {
+            column: MIXED.len(),
+            point: vec![EF::ONE; hiding::MASK_VARS],
+        };
         assert!(matches!(
             check(&h, b""),
             Err(PcsError::BadColumn { claim: 0, .. })

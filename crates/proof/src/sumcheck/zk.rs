@@ -31,6 +31,8 @@ use super::{
     RoundKernel, SumcheckError, SumcheckProof, prove as prove_plain, verify as verify_plain,
 };
 use crate::field::{EF, F};
+use crate::pcs::Claim;
+use crate::pcs::hiding::Combination;
 use crate::transcript::Transcript;
 
 /// Domain label absorbed before the mask's sum.
@@ -160,6 +162,33 @@ pub fn mask_value(degree: usize, point: &[EF], values: &[EF]) -> EF {
             scale * combined
         })
         .sum()
+}
+
+/// The claim `g(point)` on the mask's columns ([`Mask::columns`], committed from column
+/// `first` of a hiding stack on): one value, the sum of every column's opening at
+/// [`mask_points`] weighed as [`mask_value`] weighs it, so that no `g_i(point_i)` is revealed
+/// alone. `None` where [`mask_points`] is.
+pub fn mask_claim(degree: usize, first: usize, point: &[EF]) -> Option<Combination> {
+    let k = coefficient_vars(degree);
+    let points = mask_points(degree, point)?;
+    let mut terms = Vec::with_capacity(COORDINATES * point.len());
+    for (i, (&x, z)) in point.iter().zip(points).enumerate() {
+        let mut s = x;
+        let mut scale = EF::ONE;
+        for _ in 0..k {
+            scale *= EF::ONE + s;
+            s = s.square();
+        }
+        for c in 0..COORDINATES {
+            let basis = <EF as BasedVectorSpace<F>>::ith_basis_element(c).unwrap_or(EF::ZERO);
+            let claim = Claim {
+                column: first + COORDINATES * i + c,
+                point: z.clone(),
+            };
+            terms.push((scale * basis, claim));
+        }
+    }
+    Some(Combination { terms })
 }
 
 /// The mask's part of the round kernel: its round polynomial is
