@@ -706,9 +706,8 @@ pub fn verify(
 
 #[cfg(test)]
 mod tests {
-    use p3_field::PrimeField64;
-
     use super::*;
+    use crate::sumcheck::tests::zero_knowledge::bin;
 
     /// The block's coefficient half weighed by `U_s` is `g(s)`, up to the largest stack; the
     /// pad half weighed by `eq(zeta, .)` is the pad's share.
@@ -728,19 +727,6 @@ mod tests {
             let pad = evaluate(&block[1 << PAD_VARS..], &zeta);
             assert_eq!(dot(1 << PAD_VARS..1 << MASK_VARS), pad);
         }
-    }
-
-    /// Mixes an element's coordinates (splitmix64) into one of 16 bins.
-    fn bin(v: EF) -> usize {
-        let mut h = 0u64;
-        let coordinates: &[F] = v.as_basis_coefficients_slice();
-        for c in coordinates {
-            let mut z = (h ^ c.as_canonical_u64()).wrapping_add(0x9E37_79B9_7F4A_7C15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            h = z ^ (z >> 31);
-        }
-        (h % 16) as usize
     }
 
     /// Two stacks of one 2^13-cell column with the same value at a base-field point `z`
@@ -797,9 +783,9 @@ mod tests {
                     reduce(&stack, &cells, &mask, &claims, None, &mut Transcript::new()).unwrap();
                 assert_eq!(values[0], evaluate(&twins[0], &claims[0].terms[0].1.point));
                 // the twins differ in the last variable only: so do their last rounds
-                last[side][bin(r.masked.rounds.rounds[stack.num_vars - 1][0])] += 1.0;
-                sums[bin(r.masked.mask_sum)] += 1.0;
-                pads[bin(r.pad)] += 1.0;
+                last[side][bin(&r.masked.rounds.rounds[stack.num_vars - 1][..1])] += 1.0;
+                sums[bin(&[r.masked.mask_sum])] += 1.0;
+                pads[bin(&[r.pad])] += 1.0;
             }
         }
         let two_sample = (0..16)

@@ -1222,6 +1222,30 @@ mod hiding_stack {
         let r_f = column(N - 1, 22);
         let h: Vec<EF> = column(N, 23).into_iter().map(EF::from).collect();
         let sum: EF = f.iter().zip(&h).map(|(&a, &b)| b * a).sum();
+        // f^(r) = f(r) + r_0 (1 - r_0) R_f(r_1..), and g(r)
+        let claims_at = |r: &[EF]| {
+            [
+                Combination {
+                    terms: vec![
+                        (
+                            EF::ONE,
+                            Claim {
+                                column: 0,
+                                point: r.to_vec(),
+                            },
+                        ),
+                        (
+                            r[0] * (EF::ONE - r[0]),
+                            Claim {
+                                column: 1,
+                                point: r[1..].to_vec(),
+                            },
+                        ),
+                    ],
+                },
+                zk::mask_claim(DEGREE, 2, r).unwrap(),
+            ]
+        };
         let prove = |claimed: EF| {
             let mut rng = StdRng::seed_from_u64(9);
             let mask = Mask::new(N, DEGREE, &mut || rng.random());
@@ -1245,27 +1269,7 @@ mod hiding_stack {
                 terms: vec![(EF::ONE, vec![0, 1]), (EF::ONE, vec![3, 2, 4, 1])],
             };
             let (rounds, r, _) = zk::prove(&mut kernel, &mask, &mut t);
-            let claims = [
-                Combination {
-                    terms: vec![
-                        (
-                            EF::ONE,
-                            Claim {
-                                column: 0,
-                                point: r.clone(),
-                            },
-                        ),
-                        (
-                            r[0] * (EF::ONE - r[0]),
-                            Claim {
-                                column: 1,
-                                point: r[1..].to_vec(),
-                            },
-                        ),
-                    ],
-                },
-                zk::mask_claim(DEGREE, 2, &r).unwrap(),
-            ];
+            let claims = claims_at(&r);
             let (values, opening) = hiding::open(data, &claims, &mut t).unwrap();
             (c, rounds, values, opening)
         };
@@ -1283,27 +1287,7 @@ mod hiding_stack {
             if e != values[0] * evaluate(&h, &r) + rho * values[1] {
                 return Err(PcsError::WrongValue { claim: usize::MAX });
             }
-            let claims = [
-                Combination {
-                    terms: vec![
-                        (
-                            EF::ONE,
-                            Claim {
-                                column: 0,
-                                point: r.clone(),
-                            },
-                        ),
-                        (
-                            r[0] * (EF::ONE - r[0]),
-                            Claim {
-                                column: 1,
-                                point: r[1..].to_vec(),
-                            },
-                        ),
-                    ],
-                },
-                zk::mask_claim(DEGREE, 2, &r).unwrap(),
-            ];
+            let claims = claims_at(&r);
             hiding::verify(&shape, c, &claims, values, opening, &mut t)
         };
         let honest = prove(sum);

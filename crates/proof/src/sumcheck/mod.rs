@@ -18,7 +18,7 @@ mod verify;
 pub mod zk;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use error::SumcheckError;
 pub use prove::{ProductSum, RoundKernel, prove, prove_deviating};

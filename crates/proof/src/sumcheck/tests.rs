@@ -165,7 +165,7 @@ fn mle_helpers_match_their_definitions() {
     );
 }
 
-mod zero_knowledge {
+pub(crate) mod zero_knowledge {
     use p3_field::{BasedVectorSpace, PrimeCharacteristicRing, PrimeField64};
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
@@ -232,11 +232,10 @@ mod zero_knowledge {
         }
     }
 
-    /// A bin of the first round message: its coordinates mixed (splitmix64), mod 16.
-    fn first_message_bin(reversed: bool, mask: &Mask) -> usize {
-        let (proof, _, _) = zk::prove(&mut pair(reversed), mask, &mut Transcript::new());
+    /// One of 16 bins for `values`: their coordinates mixed (splitmix64).
+    pub(crate) fn bin(values: &[EF]) -> usize {
         let mut h = 0u64;
-        for v in &proof.rounds.rounds[0] {
+        for v in values {
             let coordinates: &[F] = v.as_basis_coefficients_slice();
             for c in coordinates {
                 let mut z = (h ^ c.as_canonical_u64()).wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -246,6 +245,12 @@ mod zero_knowledge {
             }
         }
         (h % 16) as usize
+    }
+
+    /// The bin of the first round message.
+    fn first_message_bin(reversed: bool, mask: &Mask) -> usize {
+        let (proof, _, _) = zk::prove(&mut pair(reversed), mask, &mut Transcript::new());
+        bin(&proof.rounds.rounds[0])
     }
 
     /// Two-sample chi-square statistic of the first round messages of `a * b` and of its
