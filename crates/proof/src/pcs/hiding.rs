@@ -547,9 +547,11 @@ fn reduce(
     // the verifier's last claim is off by `offset`: move it into P(s) or g(s)
     let (mut at_s, off) = (kernel.kernel.tables[0][0], kernel.offset);
     let mut g_error = EF::ZERO;
-    match hide {
-        Hide::AtS => at_s += off * stack.weight_at(claims, alpha, &s).inverse(),
-        Hide::AtT | Hide::Pad | Hide::Nowhere => g_error = off * rho.inverse(),
+    if off != EF::ZERO {
+        match hide {
+            Hide::AtS => at_s += off * stack.weight_at(claims, alpha, &s).inverse(),
+            Hide::AtT | Hide::Pad | Hide::Nowhere => g_error = off * rho.inverse(),
+        }
     }
     t.absorb_ext(&[at_s]);
 
