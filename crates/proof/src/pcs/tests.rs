@@ -824,18 +824,6 @@ fn bench() {
     }
 }
 
-/// The serialized size of any part of a proof.
-mod erased {
-    pub trait Ser {
-        fn len(&self) -> usize;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn len(&self) -> usize {
-            postcard::to_allocvec(self).unwrap().len()
-        }
-    }
-}
-
 /// The hiding scheme's cost against its knobs, on one column of 2^`HIDING_VARS` cells (default
 /// 20) with 1 and `HIDING_CLAIMS` claims (default 20):
 /// `cargo test --release -p zkml-proof pcs::tests::hiding_parameters -- --ignored --nocapture`
@@ -847,6 +835,10 @@ fn hiding_parameters() {
     use rand::rngs::StdRng;
 
     use super::hiding::{HidingParams, make_hiding_with};
+
+    fn kib<T: serde::Serialize>(v: &T) -> usize {
+        postcard::to_allocvec(v).unwrap().len() / 1024
+    }
 
     let env = |k: &str, d: usize| {
         std::env::var(k)
@@ -900,12 +892,11 @@ fn hiding_parameters() {
             let proof = pcs.open(data, points.clone(), t.challenger()).unwrap();
             let o = start.elapsed();
             let bytes = postcard::to_allocvec(&proof).unwrap().len();
-            let size = |v: &dyn erased::Ser| v.len() / 1024;
             println!(
                 "  sumchecks {} KiB, rounds {} KiB, base case {} KiB",
-                size(&proof.sumchecks),
-                size(&proof.rounds),
-                size(&proof.base_case)
+                kib(&proof.sumchecks),
+                kib(&proof.rounds),
+                kib(&proof.base_case)
             );
             let mut t = Transcript::new();
             let start = Instant::now();
