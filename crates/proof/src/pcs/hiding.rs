@@ -40,7 +40,7 @@
 use std::cmp::Reverse;
 
 use p3_commit::MultilinearPcs;
-use p3_field::{BasedVectorSpace, Field, PrimeCharacteristicRing};
+use p3_field::{Algebra, BasedVectorSpace, Field, PrimeCharacteristicRing};
 use p3_multilinear_util::point::Point;
 use p3_multilinear_util::poly::Poly;
 use p3_whir::parameters::{FoldingFactor, ProtocolParameters};
@@ -56,7 +56,7 @@ use super::{
     Challenger, Claim, CommitShape, Dft, MAX_NUM_VARS, Mmcs, PARAMS, PcsError, Root, mmcs,
 };
 use crate::field::{EF, F};
-use crate::mle::{eq_eval, eq_table, evaluate};
+use crate::mle::{eq_eval, eq_table, evaluate, fold_first};
 use crate::sumcheck::zk::{self, Mask, ZkSumcheckProof};
 use crate::sumcheck::{self, ProductSum, SumcheckProof};
 use crate::transcript::Transcript;
@@ -534,18 +534,16 @@ fn reduce(
 
     // 1-2: the masked sumcheck of P W
     let mut kernel = Deviating {
-        kernel: ProductSum {
-            tables: vec![
-                cells.iter().map(|&v| EF::from(v)).collect(),
-                stack.weights(claims, &eqs, alpha),
-            ],
-            terms: vec![(EF::ONE, vec![0, 1])],
+        kernel: StackProduct {
+            cells,
+            folded: Vec::new(),
+            weights: stack.weights(claims, &eqs, alpha),
         },
         offset: delta,
     };
     let (masked, s, rho) = zk::prove(&mut kernel, mask, t);
     // the verifier's last claim is off by `offset`: move it into P(s) or g(s)
-    let (mut at_s, off) = (kernel.kernel.tables[0][0], kernel.offset);
+    let (mut at_s, off) = (kernel.kernel.folded[0], kernel.offset);
     let mut g_error = EF::ZERO;
     if off != EF::ZERO {
         match hide {
@@ -590,6 +588,59 @@ fn reduce(
     };
     let points = final_points(stack, &s, &mask_point, &zeta);
     Ok((values, reduction, points))
+}
+
+/// `sum_y P(y) W(y)`, the stack's cells read in the base field until the first round binds
+/// a variable (no extension-field copy of the stack).
+struct StackProduct<'a> {
+    cells: &'a [F],
+    /// `P` with the bound variables fixed; empty before the first fold.
+    folded: Vec<EF>,
+    weights: Vec<EF>,
+}
+
+/// `h(0), h(2)` of `sum p w` over the first variable.
+fn product_round<T>(p: &[T], w: &[EF]) -> Vec<EF>
+where
+    T: PrimeCharacteristicRing + Copy + Send + Sync,
+    EF: Algebra<T>,
+{
+    let half = w.len() / 2;
+    let [at0, at2] = (0..half)
+        .into_par_iter()
+        .with_min_len(1 << 10)
+        .map(|x| {
+            let (p0, p1, w0, w1) = (p[x], p[x + half], w[x], w[x + half]);
+            [w0 * p0, (w1.double() - w0) * (p1.double() - p0)]
+        })
+        .reduce(|| [EF::ZERO; 2], |a, b| [a[0] + b[0], a[1] + b[1]]);
+    vec![at0, at2]
+}
+
+impl sumcheck::RoundKernel for StackProduct<'_> {
+    fn degree(&self) -> usize {
+        DEGREE
+    }
+
+    fn round_evals(&self) -> Vec<EF> {
+        match self.folded.is_empty() {
+            true => product_round(self.cells, &self.weights),
+            false => product_round(&self.folded, &self.weights),
+        }
+    }
+
+    fn fold(&mut self, r: EF) {
+        if self.folded.is_empty() {
+            let half = self.cells.len() / 2;
+            let (lo, hi) = self.cells.split_at(half);
+            self.folded = (lo.par_iter().zip(hi))
+                .map(|(&a, &b)| r * (b - a) + a)
+                .collect();
+        } else {
+            fold_first(&mut self.folded, r);
+        }
+        fold_first(&mut self.weights, r);
+    }
 }
 
 /// A kernel whose rounds prove its sum plus `offset` (as [`sumcheck::prove_deviating`]):
