@@ -347,7 +347,7 @@ pub(super) struct HidingParams {
     pub mask_log_inv_rate: usize,
 }
 
-const HIDING: HidingParams = HidingParams {
+pub(super) const HIDING: HidingParams = HidingParams {
     folding: 5,
     log_inv_rate: PARAMS.log_inv_rate,
     ell_zk: 4,
@@ -359,6 +359,15 @@ pub(super) fn make_hiding_with(
     h: &HidingParams,
     rng: StdRng,
 ) -> Result<Hiding, PcsError> {
+    let config = hiding_config(num_vars, h)?;
+    Ok(HidingWhirPcs::new(config, Dft::default(), mmcs(), rng))
+}
+
+/// p3's derived configuration for a stack of `num_vars` variables.
+pub(super) fn hiding_config(
+    num_vars: usize,
+    h: &HidingParams,
+) -> Result<ZkWhirConfig<EF, F, Challenger>, PcsError> {
     let p = PARAMS;
     let params = ProtocolParameters {
         starting_log_inv_rate: h.log_inv_rate,
@@ -372,9 +381,8 @@ pub(super) fn make_hiding_with(
         ell_zk: h.ell_zk,
         mask_log_inv_rate: h.mask_log_inv_rate,
     };
-    let config = ZkWhirConfig::<EF, F, Challenger>::new(num_vars, params, zk)
-        .map_err(|e| PcsError::Whir(e.to_string()))?;
-    Ok(HidingWhirPcs::new(config, Dft::default(), mmcs(), rng))
+    ZkWhirConfig::<EF, F, Challenger>::new(num_vars, params, zk)
+        .map_err(|e| PcsError::Whir(e.to_string()))
 }
 
 fn absorb_shape(shape: &CommitShape, t: &mut Transcript) {

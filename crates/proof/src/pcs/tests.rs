@@ -912,6 +912,36 @@ fn hiding_parameters() {
     }
 }
 
+/// How many openings of one hiding commitment stay hidden. p3 gives the committed oracle `u_0`
+/// as many randomness coefficients per limb as one opening spot-checks it
+/// (`ZkWhirConfig::oracle_randomness`, "at least the spot checks ever opened against the
+/// oracle"), so a commitment is hidden for ONE opening: a weight commitment made at setup
+/// and opened by every proof would reveal new codeword positions of the same limbs each
+/// time. Prints, per stack size, that budget and an upper bound on the openings a larger
+/// budget could cover: the codeword's slack (the rows a rate-1/2 code leaves free) over one
+/// opening's spot checks. p3 does not let the budget grow, and growing it would also raise
+/// the first round's effective rate (docs/SECURITY.md, "Hidden weights across proofs").
+/// `cargo test --release -p zkml-proof pcs::tests::hiding_budget -- --ignored --nocapture`
+#[test]
+#[ignore = "report"]
+fn hiding_budget() {
+    use super::hiding::{HIDING, hiding_config};
+
+    println!(
+        "| stack | spot checks of u_0 per opening | message rows | slack rows | openings, at most |"
+    );
+    for n in 13..=26 {
+        let config = hiding_config(n, &HIDING).unwrap();
+        let budget = config.oracle_randomness()[0];
+        let rows = 1usize << (n - HIDING.folding);
+        let slack = (rows << HIDING.log_inv_rate) - rows;
+        println!(
+            "| 2^{n} | {budget} | {rows} | {slack} | {} |",
+            slack / budget
+        );
+    }
+}
+
 mod hiding_stack {
     use p3_field::PrimeCharacteristicRing;
     use rand::rngs::StdRng;
