@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use p3_field::Field;
 use zkml_proof::field::EF;
 use zkml_proof::gkr::{GkrMsg, Segment};
-use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::sumcheck::{self, BaseFirst, ProductSum, RoundKernel, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::keys::VerifyingKey;
@@ -177,7 +177,7 @@ impl<'a> Hook<'a> {
     pub fn sumcheck(
         &self,
         stage: Stage,
-        kernel: &mut ProductSum,
+        kernel: &mut impl Kernel,
         num_vars: usize,
         claim: impl FnOnce() -> EF,
         t: &mut Transcript,
@@ -201,5 +201,22 @@ impl<'a> Hook<'a> {
             }
         };
         sumcheck::prove_deviating(kernel, num_vars, delta, &mut edit, t)
+    }
+}
+
+/// A sumcheck kernel whose true sum a cheating prover knows (to offset it).
+pub trait Kernel: RoundKernel {
+    fn sum(&self) -> EF;
+}
+
+impl Kernel for ProductSum {
+    fn sum(&self) -> EF {
+        ProductSum::sum(self)
+    }
+}
+
+impl Kernel for BaseFirst {
+    fn sum(&self) -> EF {
+        BaseFirst::sum(self)
     }
 }

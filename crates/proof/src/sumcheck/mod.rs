@@ -21,7 +21,7 @@ pub mod zk;
 pub(crate) mod tests;
 
 pub use error::SumcheckError;
-pub use prove::{ProductSum, RoundKernel, prove, prove_deviating};
+pub use prove::{BaseFirst, ProductSum, RoundKernel, prove, prove_deviating};
 pub use verify::verify;
 
 use serde::{Deserialize, Serialize};

@@ -349,3 +349,118 @@ fn a_committed_mask_opens_to_its_value_at_the_point() {
         assert_eq!(fin, f(&pt) + rho * g, "degree {degree}");
     }
 }
+
+/// [`BaseFirst`] sends the messages of the [`ProductSum`] over its tables lifted, bit for bit,
+/// ends at the same point with the same table values, and states the same sum: random shapes,
+/// terms with shared, empty and repeated factors, coefficients of one, in the base field and
+/// outside it, chunked (parallel) and small first rounds.
+mod base_first {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn ext_table(n: usize, seed: u64) -> Vec<EF> {
+        let mut t = Transcript::new();
+        t.absorb_ext(&[EF::from_u64(seed)]);
+        t.sample_vec(1 << n)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+        #[test]
+        fn matches_the_lifted_product_sum(
+            n in prop_oneof![0usize..6, Just(12usize)],
+            num_base in 0usize..4,
+            num_ext in 0usize..3,
+            raw_terms in prop::collection::vec(
+                (
+                    prop_oneof![Just(1u64), 2u64..1000],
+                    any::<bool>(),
+                    prop::collection::vec(0usize..8, 0..4),
+                ),
+                1..5,
+            ),
+        ) {
+            prop_assume!(num_base + num_ext > 0);
+            let width = num_base + num_ext;
+            let terms: Vec<(EF, Vec<usize>)> = raw_terms
+                .into_iter()
+                .map(|(c, in_ext, idx)| {
+                    // a coefficient of one, in the base field, or outside it
+                    let c = if in_ext { ext_table(0, c)[0] } else { EF::from_u64(c) };
+                    (c, idx.into_iter().map(|i| i % width).collect())
+                })
+                .collect();
+            let base: Vec<Vec<F>> = (0..num_base).map(|k| table(n, k as u64 + 1)).collect();
+            let ext: Vec<Vec<EF>> = (0..num_ext).map(|k| ext_table(n, k as u64)).collect();
+            let mut tables: Vec<Vec<EF>> = base.iter().map(|t| lift(t)).collect();
+            tables.extend(ext.iter().cloned());
+            let mut plain = ProductSum { tables, terms: terms.clone() };
+            let mut mixed = BaseFirst::new(base, ext, terms.clone());
+            let sum = mixed.sum();
+            prop_assert_eq!(sum, plain.sum());
+            let (want, want_point) = prove(&mut plain, n, &mut Transcript::new());
+            let (got, got_point) = prove(&mut mixed, n, &mut Transcript::new());
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(&got_point, &want_point);
+            let values: Vec<EF> = plain.tables.iter().map(|t| t[0]).collect();
+            prop_assert_eq!(mixed.values(), values.clone());
+            prop_assert_eq!(mixed.sum(), plain.sum());
+            // and both are right: the verifier's final claim is the terms at the point
+            let degree = mixed.degree().max(1);
+            let (point, fin) = verify(sum, n, degree, &got, &mut Transcript::new()).unwrap();
+            prop_assert_eq!(point, got_point);
+            let at: EF = terms
+                .iter()
+                .map(|(c, idx)| idx.iter().fold(*c, |acc, &i| acc * values[i]))
+                .sum();
+            prop_assert_eq!(fin, at);
+        }
+    }
+}
+
+/// The requantization zero-check's shape (seven base-field columns and `eq`, degree 3) at
+/// 2^`SC_VARS` cells (default 19): [`BaseFirst`] against [`ProductSum`] over lifted tables.
+/// `cargo test --release -p zkml-proof sumcheck::tests::base_first_speed -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark"]
+fn base_first_speed() {
+    use std::time::Instant;
+    let n: usize = std::env::var("SC_VARS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(19);
+    let base: Vec<Vec<F>> = (0..7).map(|k| table(n, k + 1)).collect();
+    let eq = eq_table(&Transcript::new().sample_vec(n));
+    let terms = vec![
+        (EF::ONE, vec![7, 0, 1]),
+        (EF::from_u64(3), vec![7]),
+        (EF::from_u64(5), vec![7, 2]),
+        (EF::from_u64(7), vec![7, 3, 4]),
+        (EF::from_u64(9), vec![7, 5]),
+        (EF::from_u64(11), vec![7, 6]),
+    ];
+    for _ in 0..3 {
+        let start = Instant::now();
+        let mut tables: Vec<Vec<EF>> = base.iter().map(|t| lift(t)).collect();
+        tables.push(eq.clone());
+        let mut plain = ProductSum {
+            tables,
+            terms: terms.clone(),
+        };
+        let first = plain.round_evals();
+        let t_first = start.elapsed();
+        prove(&mut plain, n, &mut Transcript::new());
+        let t_plain = start.elapsed();
+        let start = Instant::now();
+        let mut mixed = BaseFirst::new(base.clone(), vec![eq.clone()], terms.clone());
+        assert_eq!(mixed.round_evals(), first);
+        let m_first = start.elapsed();
+        prove(&mut mixed, n, &mut Transcript::new());
+        let m_all = start.elapsed();
+        println!(
+            "2^{n}: lifted {t_plain:.1?} (first round {t_first:.1?}), base first {m_all:.1?} \
+             (first round {m_first:.1?})"
+        );
+    }
+}

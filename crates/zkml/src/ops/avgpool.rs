@@ -14,7 +14,7 @@ use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
 use zkml_proof::field::{EF, F};
 use zkml_proof::mle::{eq_eval, eq_table};
-use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::sumcheck::{self, BaseFirst, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Stage, Value};
@@ -146,14 +146,13 @@ pub fn prove(
     let [rho_s, rho_c, rho_y, rho_x] = split(shape, &g, sample_vars, point);
     let spatial = g.table(&ones(&g), rho_y, rho_x);
     let wire = outer(&eq_table(rho_s), &eq_table(rho_c), &spatial);
-    let lift: Vec<EF> = x.iter().map(|&f| EF::from(f)).collect();
-    let mut k = ProductSum {
-        tables: vec![lift, wire],
-        terms: vec![(EF::ONE, vec![0, 1])],
-    };
+    let mut k = BaseFirst::new(vec![x.to_vec()], vec![wire], vec![(EF::ONE, vec![0, 1])]);
     let nv = sample_vars + shape.in_vars;
     let (wiring, input_point, offset) = hook.sumcheck(Stage::Wiring, &mut k, nv, || acc, t);
-    let (mut input, wire_eval) = (k.tables[0][0], k.tables[1][0]);
+    let (mut input, wire_eval) = {
+        let values = k.values();
+        (values[0], values[1])
+    };
     let fin = input * wire_eval + offset;
     hook.value(Value::Input, &mut input);
     hook.fix_factor(fin, Value::Input, &mut input, wire_eval);

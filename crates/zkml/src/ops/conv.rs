@@ -15,7 +15,7 @@ use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
 use zkml_proof::field::{EF, F};
 use zkml_proof::mle::{eq_eval, eq_table};
-use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::sumcheck::{self, BaseFirst, ProductSum, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Stage, Value};
@@ -220,14 +220,13 @@ pub fn prove(
     let (rho_i, rho_j) = rest.split_at(v.ki);
     let spatial = g.table(&kernel_coef(&g, rho_i, rho_j), rho_y, rho_x);
     let wire = outer(&eq_table(rho_s), &eq_table(rho_c), &spatial);
-    let lift: Vec<EF> = x.iter().map(|&f| EF::from(f)).collect();
-    let mut k2 = ProductSum {
-        tables: vec![lift, wire],
-        terms: vec![(EF::ONE, vec![0, 1])],
-    };
+    let mut k2 = BaseFirst::new(vec![x.to_vec()], vec![wire], vec![(EF::ONE, vec![0, 1])]);
     let nv = v.s + shape.in_vars;
     let (wiring, input_point, offset) = hook.sumcheck(Stage::Wiring, &mut k2, nv, || unfolded, t);
-    let (mut input, wire_eval) = (k2.tables[0][0], k2.tables[1][0]);
+    let (mut input, wire_eval) = {
+        let values = k2.values();
+        (values[0], values[1])
+    };
     let fin = input * wire_eval + offset;
     hook.value(Value::Input, &mut input);
     hook.fix_factor(fin, Value::Input, &mut input, wire_eval);

@@ -10,7 +10,7 @@ use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
 use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::mle::{eq_eval, eq_table, evaluate};
-use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::sumcheck::{self, BaseFirst, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Msg, Stage, Value};
@@ -262,28 +262,25 @@ pub fn prove(
     let g = grid(shape);
     let nv = sample_vars + shape.out_vars;
     let tau = t.sample_vec(nv);
-    let d_tables: Vec<Vec<EF>> = diffs
+    let d_tables: Vec<Vec<F>> = diffs
         .iter()
         .map(|limbs| {
             (0..out.len())
                 .map(|i| {
-                    EF::from(
-                        limbs
-                            .iter()
-                            .rev()
-                            .fold(F::ZERO, |a, l| a * F::from_u64(256) + l[i]),
-                    )
+                    limbs
+                        .iter()
+                        .rev()
+                        .fold(F::ZERO, |a, l| a * F::from_u64(256) + l[i])
                 })
                 .collect()
         })
         .collect();
-    let mut tables = vec![eq_table(&tau)];
-    tables.extend(d_tables);
     let k = diffs.len();
-    let mut zc = ProductSum {
-        tables,
-        terms: vec![(EF::ONE, (0..=k).collect())],
-    };
+    let mut zc = BaseFirst::new(
+        d_tables,
+        vec![eq_table(&tau)],
+        vec![(EF::ONE, (0..=k).collect())],
+    );
     let (zerocheck, rho, _) = hook.sumcheck(Stage::ZeroCheck, &mut zc, nv, || EF::ZERO, t);
     let mut out_eval = evaluate(out, &rho);
     hook.value(Value::Out, &mut out_eval);
@@ -308,18 +305,17 @@ pub fn prove(
             wire.extend(spatial.iter().map(|&v| es * ec * v));
         }
     }
-    let lift: Vec<EF> = x.iter().map(|&f| EF::from(f)).collect();
-    let mut k2 = ProductSum {
-        tables: vec![lift, wire],
-        terms: vec![(EF::ONE, vec![0, 1])],
-    };
+    let mut k2 = BaseFirst::new(vec![x.to_vec()], vec![wire], vec![(EF::ONE, vec![0, 1])]);
     let claim = || {
         let d: Vec<EF> = diff_evals.iter().map(|l| recombine(l)).collect();
         wiring_claim(shape, bits, &g, out_eval, &d, &coef, &rho[sample_vars..])
     };
     let nv = sample_vars + shape.in_vars;
     let (wiring, input_point, offset) = hook.sumcheck(Stage::Wiring, &mut k2, nv, claim, t);
-    let (mut input, wire_eval) = (k2.tables[0][0], k2.tables[1][0]);
+    let (mut input, wire_eval) = {
+        let values = k2.values();
+        (values[0], values[1])
+    };
     let fin = input * wire_eval + offset;
     hook.value(Value::Input, &mut input);
     hook.fix_factor(fin, Value::Input, &mut input, wire_eval);

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use zkml_model::{Placement, relayout};
 use zkml_proof::field::EF;
 use zkml_proof::mle::{eq_eval, eq_table, evaluate};
-use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::sumcheck::{self, BaseFirst, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Stage, Value};
@@ -81,14 +81,17 @@ impl LayerKind for Relayout {
             .iter()
             .flat_map(|&e| table.iter().map(move |&g| e * g))
             .collect();
-        let lift: Vec<EF> = cx.input(0).iter().map(|&f| EF::from(f)).collect();
-        let mut k = ProductSum {
-            tables: vec![lift, wire],
-            terms: vec![(EF::ONE, vec![0, 1])],
-        };
+        let mut k = BaseFirst::new(
+            vec![cx.input(0).to_vec()],
+            vec![wire],
+            vec![(EF::ONE, vec![0, 1])],
+        );
         let nv = sv + cx.shape.in_vars;
         let (wiring, input_point, offset) = cx.hook.sumcheck(Stage::Wiring, &mut k, nv, || out, t);
-        let (mut input, wire_eval) = (k.tables[0][0], k.tables[1][0]);
+        let (mut input, wire_eval) = {
+            let values = k.values();
+            (values[0], values[1])
+        };
         let fin = input * wire_eval + offset;
         cx.hook.value(Value::Input, &mut input);
         cx.hook.fix_factor(fin, Value::Input, &mut input, wire_eval);

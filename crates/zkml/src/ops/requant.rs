@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use zkml_model::REQUANT_SHIFT;
 use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::mle::{eq_eval, eq_table, evaluate_padded};
-use zkml_proof::sumcheck::{self, ProductSum, SumcheckProof};
+use zkml_proof::sumcheck::{self, BaseFirst, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Msg, Stage};
@@ -309,18 +309,15 @@ fn limb_sum(limbs: &[EF], widths: &[u32]) -> EF {
         .fold(EF::ZERO, |acc, (&l, &w)| acc * F::from_u64(1 << w) + l)
 }
 
-/// [`limb_sum`] of every element.
-fn limb_sum_table(limbs: &[Vec<F>], widths: &[u32]) -> Vec<EF> {
-    (0..limbs[0].len())
-        .into_par_iter()
-        .map(|i| {
-            EF::from(
-                limbs
-                    .iter()
-                    .zip(widths)
-                    .rev()
-                    .fold(F::ZERO, |acc, (l, &w)| acc * F::from_u64(1 << w) + l[i]),
-            )
+/// The weight of each limb in [`limb_sum`]: `2^(the widths below it)`.
+fn limb_weights(widths: &[u32]) -> Vec<F> {
+    let mut at = 0;
+    widths
+        .iter()
+        .map(|&w| {
+            let weight = F::from_u64(1 << at);
+            at += w;
+            weight
         })
         .collect()
 }
@@ -338,37 +335,38 @@ pub fn prove(
     t: &mut Transcript,
 ) -> (SumcheckProof, Vec<EF>, RequantEvals) {
     let tau = t.sample_vec(num_vars);
-    let lift = |v: &[F]| v.iter().map(|&x| EF::from(x)).collect::<Vec<EF>>();
-    let m_full: Vec<EF> = (0..acc.len())
-        .map(|i| EF::from(multiplier[i % multiplier.len()]))
+    let m_full: Vec<F> = (0..acc.len())
+        .map(|i| multiplier[i % multiplier.len()])
         .collect();
+    // base tables: acc, m, out, sigma, the excess limbs from `e0`, the remainder limbs from
+    // `r0`; then the extension table eq(tau) at index `eq`
+    let (excess, rem) = (&cols.excess, &cols.rem);
+    let (e0, r0) = (4, 4 + excess.len());
+    let mut base = vec![acc.to_vec(), m_full, cols.out.clone(), cols.sigma.clone()];
+    base.extend(excess.iter().chain(rem).cloned());
+    let eq = base.len();
     let two32 = EF::from(F::from_u64(1 << 32));
-    let mut kernel = ProductSum {
-        tables: vec![
-            eq_table(&tau),
-            lift(acc),
-            m_full,
-            lift(&cols.out),
-            lift(&cols.sigma),
-            limb_sum_table(&cols.excess, &cols.limbs.excess()),
-            limb_sum_table(&cols.rem, &cols.limbs.rem()),
-        ],
-        terms: vec![
-            (EF::ONE, vec![0, 1, 2]),
-            (EF::from(F::from_u64(1 << 31)), vec![0]),
-            (-two32, vec![0, 3]),
-            (-two32, vec![0, 4, 5]),
-            (-EF::ONE, vec![0, 6]),
-        ],
-    };
+    let mut terms = vec![
+        (EF::ONE, vec![eq, 0, 1]),
+        (EF::from(F::from_u64(1 << 31)), vec![eq]),
+        (-two32, vec![eq, 2]),
+    ];
+    for (k, w) in limb_weights(&cols.limbs.excess()).into_iter().enumerate() {
+        terms.push((-two32 * w, vec![eq, 3, e0 + k]));
+    }
+    for (k, w) in limb_weights(&cols.limbs.rem()).into_iter().enumerate() {
+        terms.push((-EF::from(w), vec![eq, r0 + k]));
+    }
+    let mut kernel = BaseFirst::new(base, vec![eq_table(&tau)], terms);
     let (proof, point, _) = hook.sumcheck(Stage::Requant, &mut kernel, num_vars, || EF::ZERO, t);
-    let ev = |v: &[F]| zkml_proof::mle::evaluate(v, &point);
+    // the kernel's tables end at their values at the point
+    let values = kernel.values();
     let mut evals = RequantEvals {
-        acc: ev(acc),
-        out: ev(&cols.out),
-        sigma: ev(&cols.sigma),
-        excess: cols.excess.iter().map(|c| ev(c)).collect(),
-        rem: cols.rem.iter().map(|c| ev(c)).collect(),
+        acc: values[0],
+        out: values[2],
+        sigma: values[3],
+        excess: values[e0..r0].to_vec(),
+        rem: values[r0..eq].to_vec(),
     };
     let mut flat = evals.flat();
     if hook.active() {
