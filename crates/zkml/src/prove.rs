@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use p3_field::PrimeCharacteristicRing;
+use rayon::prelude::*;
 use zkml_model::BatchDim;
 use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::gkr::{self, Segment};
@@ -306,16 +307,15 @@ fn prove_lookups(
         .zip(&looked_up)
         .zip(&firsts)
         .map(|((lk, b), a)| {
+            // alpha - combine(x, y) = (alpha - combine(0, 0)) - x - beta y, in base-field steps
+            let at_zero = alpha - combine(lk.table, EF::ZERO, EF::ZERO, beta, gamma);
             let den = match b {
                 Some(b) => a
-                    .iter()
-                    .zip(b.iter())
-                    .map(|(&x, &y)| alpha - combine(lk.table, x.into(), y.into(), beta, gamma))
+                    .par_iter()
+                    .zip(b.par_iter())
+                    .map(|(&x, &y)| at_zero - beta * y - x)
                     .collect(),
-                None => a
-                    .iter()
-                    .map(|&x| alpha - combine(lk.table, x.into(), EF::ZERO, beta, gamma))
-                    .collect(),
+                None => a.par_iter().map(|&x| at_zero - x).collect(),
             };
             Segment {
                 num: vec![-F::ONE; a.len()],
@@ -344,13 +344,15 @@ fn prove_lookups(
         None => gkr::prove(segments, t),
         Some(e) => gkr::prove_deviating(segments, &mut |at, v| e(Msg::Gkr(at), v), t),
     };
-    let mut lookup_evals = Vec::new();
-    for ((a, b), leaf) in firsts.iter().zip(&looked_up).zip(&leaves) {
-        lookup_evals.push(evaluate(a, &leaf.point));
-        if let Some(b) = b {
-            lookup_evals.push(evaluate(b, &leaf.point));
-        }
-    }
+    // each lookup's columns at its leaf point: the first, then the second if any
+    let per_lookup: Vec<Vec<EF>> = (firsts.par_iter().zip(looked_up.par_iter()))
+        .zip(leaves.par_iter())
+        .map(|((a, b), leaf)| {
+            let b = b.as_ref().map(|b| evaluate(b, &leaf.point));
+            std::iter::once(evaluate(a, &leaf.point)).chain(b).collect()
+        })
+        .collect();
+    let mut lookup_evals = per_lookup.concat();
     let mut table_evals: Vec<EF> = leaves[lookups.len()..].iter().map(|l| l.num).collect();
     if let Some(e) = edit {
         e(Msg::LookupEvals, &mut lookup_evals);
