@@ -7,6 +7,7 @@
 //! `InternalError`, never an abort of the interpreter.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::time::Duration;
 
@@ -19,6 +20,21 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Stack of the work's thread.
 const STACK: usize = 8 << 20;
+
+/// The thread pool the work runs on, with a main thread's stack per worker: the provers'
+/// parallel loops then split their work between the workers directly, instead of each one
+/// being handed over from the work's thread and back (as in the command line). `None` if the
+/// pool cannot be built; the work then runs on its own thread alone.
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let builder = rayon::ThreadPoolBuilder::new()
+            .stack_size(STACK)
+            .thread_name(|i| format!("zkml-pool-{i}"));
+        builder.build().ok()
+    })
+    .as_ref()
+}
 
 /// Runs `work` on its own thread; returns its result, or raises what it failed with, or
 /// `KeyboardInterrupt` (or another signal handler's exception) while it runs.
@@ -33,7 +49,11 @@ where
         // as a main thread's, where the command line runs the same work
         .stack_size(STACK)
         .spawn(move || {
-            let result = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+            let on_pool = || match pool() {
+                Some(pool) => pool.install(work),
+                None => work(),
+            };
+            let result = catch_unwind(AssertUnwindSafe(on_pool)).unwrap_or_else(|payload| {
                 Err(Failure::new(
                     Kind::Internal,
                     panic_message(payload.as_ref()),
