@@ -12,6 +12,7 @@
 //! the output channels.
 
 use p3_field::PrimeCharacteristicRing;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use zkml_proof::field::{EF, F};
 use zkml_proof::mle::{eq_eval, eq_table};
@@ -250,13 +251,14 @@ pub fn prove(
 
 /// `eq_s (x) eq_c (x) spatial`, the wiring table over `[S][C][H][W]`.
 pub(super) fn outer(eq_s: &[EF], eq_c: &[EF], spatial: &[EF]) -> Vec<EF> {
-    let mut out = Vec::with_capacity(eq_s.len() * eq_c.len() * spatial.len());
-    for &es in eq_s {
-        for &ec in eq_c {
-            let w = es * ec;
-            out.extend(spatial.iter().map(|&g| w * g));
-        }
-    }
+    let mut out = vec![EF::ZERO; eq_s.len() * eq_c.len() * spatial.len()];
+    // block `i` is sample `i / C`, channel `i % C`
+    out.par_chunks_mut(spatial.len().max(1))
+        .enumerate()
+        .for_each(|(i, block)| {
+            let w = eq_s[i / eq_c.len()] * eq_c[i % eq_c.len()];
+            block.iter_mut().zip(spatial).for_each(|(o, &g)| *o = w * g);
+        });
     out
 }
 

@@ -17,6 +17,7 @@ use crate::cheat::{Hook, Msg, Stage, Value};
 use crate::error::VerifyError;
 use crate::layout::{Col, LayerShape, Lookup, diff_limbs, pow2_vars};
 use crate::ops::LayerProof;
+use crate::ops::conv::outer;
 use crate::ops::{
     KeyCx, KeyFault, LayerKind, LayerOp, ProveCx, VerifyCx, WitnessCx, window_kind, window_ok,
 };
@@ -299,12 +300,7 @@ pub fn prove(
     let (rho_c, rest) = rest.split_at(cv);
     let (rho_y, rho_x) = rest.split_at(g.rows.out_vars());
     let spatial = g.table(&coef, rho_y, rho_x);
-    let mut wire = Vec::with_capacity(x.len());
-    for &es in &eq_table(rho_s) {
-        for &ec in &eq_table(rho_c) {
-            wire.extend(spatial.iter().map(|&v| es * ec * v));
-        }
-    }
+    let wire = outer(&eq_table(rho_s), &eq_table(rho_c), &spatial);
     let mut k2 = BaseFirst::new(vec![x.to_vec()], vec![wire], vec![(EF::ONE, vec![0, 1])]);
     let claim = || {
         let d: Vec<EF> = diff_evals.iter().map(|l| recombine(l)).collect();
