@@ -200,6 +200,9 @@ struct Tree {
     vars: usize,
     num: Vec<F>,
     den: Vec<EF>,
+    /// Every leaf numerator is `-1` (a looked-up column's): the leaves' products by the
+    /// numerators are negations.
+    unit: bool,
     /// `layers[d] = (p_d, q_d)` for `d < vars` (the leaves are `num`, `den`).
     layers: Vec<(Vec<EF>, Vec<EF>)>,
 }
@@ -214,9 +217,13 @@ impl Tree {
             num.len()
         );
         let vars = num.len().trailing_zeros() as usize;
+        let unit = num.iter().all(|&x| x == -F::ONE);
         let mut layers = Vec::with_capacity(vars);
         if vars > 0 {
-            layers.push(parent_layer(&num, &den));
+            layers.push(match unit {
+                true => unit_parent_layer(&den),
+                false => parent_layer(&num, &den),
+            });
             for _ in 1..vars {
                 let (p, q) = &layers[layers.len() - 1];
                 let next = parent_layer(p, q);
@@ -228,6 +235,7 @@ impl Tree {
             vars,
             num,
             den,
+            unit,
             layers,
         }
     }
@@ -241,7 +249,10 @@ impl Tree {
 
     /// The layer below depth `d < vars`, split into its two children halves.
     fn children(&self, d: usize) -> Tables<'_> {
-        if d + 1 == self.vars {
+        if d + 1 == self.vars && self.unit {
+            let (ql, qr) = self.den.split_at(self.den.len() / 2);
+            Tables::UnitLeaves([ql, qr])
+        } else if d + 1 == self.vars {
             Tables::Leaves(Halves::split(&self.num, &self.den))
         } else {
             let (p, q) = &self.layers[d + 1];
@@ -262,6 +273,16 @@ where
         .into_par_iter()
         .with_min_len(MIN_LEN)
         .map(|(&pl, &pr, &ql, &qr)| (qr * pl + ql * pr, ql * qr))
+        .unzip()
+}
+
+/// [`parent_layer`] for numerators that are all `-1`: `p[j] = -(qL + qR)`.
+fn unit_parent_layer(q: &[EF]) -> (Vec<EF>, Vec<EF>) {
+    let (ql, qr) = q.split_at(q.len() / 2);
+    (ql, qr)
+        .into_par_iter()
+        .with_min_len(MIN_LEN)
+        .map(|(&ql, &qr)| (-(ql + qr), ql * qr))
         .unzip()
 }
 
@@ -286,24 +307,32 @@ impl<'a, T> Halves<'a, T> {
 /// One active segment's sumcheck tables: borrowed from its tree until the first fold.
 enum Tables<'a> {
     Leaves(Halves<'a, F>),
+    /// Leaves whose numerators are all `-1`: only the denominators' halves `[qL, qR]`.
+    UnitLeaves([&'a [EF]; 2]),
     Inner(Halves<'a, EF>),
     Folded([Vec<EF>; 4]),
+    /// [`Tables::UnitLeaves`] folded: the numerators stay `-1`.
+    UnitFolded([Vec<EF>; 2]),
 }
 
 impl Tables<'_> {
     fn sums(&self, e: &[EF], lambda: EF) -> (EF, EF) {
         match self {
             Self::Leaves(h) => round_sums(h, e, lambda),
+            Self::UnitLeaves([ql, qr]) => unit_round_sums(ql, qr, e, lambda),
             Self::Inner(h) => round_sums(h, e, lambda),
             Self::Folded([pl, pr, ql, qr]) => round_sums(&Halves { pl, pr, ql, qr }, e, lambda),
+            Self::UnitFolded([ql, qr]) => unit_round_sums(ql, qr, e, lambda),
         }
     }
 
     fn sum_at_one(&self, e: &[EF], lambda: EF) -> EF {
         match self {
             Self::Leaves(h) => sum_at_one(h, e, lambda),
+            Self::UnitLeaves([ql, qr]) => unit_sum_at_one(ql, qr, e, lambda),
             Self::Inner(h) => sum_at_one(h, e, lambda),
             Self::Folded([pl, pr, ql, qr]) => sum_at_one(&Halves { pl, pr, ql, qr }, e, lambda),
+            Self::UnitFolded([ql, qr]) => unit_sum_at_one(ql, qr, e, lambda),
         }
     }
 
@@ -311,7 +340,12 @@ impl Tables<'_> {
         let folded = match self {
             Self::Leaves(h) => fold_halves(h, r),
             Self::Inner(h) => fold_halves(h, r),
+            Self::UnitLeaves([ql, qr]) => {
+                *self = Self::UnitFolded([fold_copy(ql, r), fold_copy(qr, r)]);
+                return;
+            }
             Self::Folded(v) => return v.iter_mut().for_each(|t| fold_in_place(t, r)),
+            Self::UnitFolded(v) => return v.iter_mut().for_each(|t| fold_in_place(t, r)),
         };
         *self = Self::Folded(folded);
     }
@@ -320,8 +354,10 @@ impl Tables<'_> {
     fn values(&self) -> [EF; 4] {
         match self {
             Self::Leaves(h) => [h.pl[0].into(), h.pr[0].into(), h.ql[0], h.qr[0]],
+            Self::UnitLeaves([ql, qr]) => [-EF::ONE, -EF::ONE, ql[0], qr[0]],
             Self::Inner(h) => [h.pl[0], h.pr[0], h.ql[0], h.qr[0]],
             Self::Folded(v) => [v[0][0], v[1][0], v[2][0], v[3][0]],
+            Self::UnitFolded([ql, qr]) => [-EF::ONE, -EF::ONE, ql[0], qr[0]],
         }
     }
 }
@@ -353,6 +389,36 @@ where
         .reduce(|| (EF::ZERO, EF::ZERO), |a, b| (a.0 + b.0, a.1 + b.1))
 }
 
+/// [`round_sums`] with `pL = pR = -1`: `F(X) = lambda qL qR - qL - qR`, whose `X^2`
+/// coefficient is `lambda dqL dqR`.
+fn unit_round_sums(ql: &[EF], qr: &[EF], e: &[EF], lambda: EF) -> (EF, EF) {
+    let m = e.len();
+    let (ql0, ql1) = ql.split_at(m);
+    let (qr0, qr1) = qr.split_at(m);
+    (e, ql0, qr0, ql1, qr1)
+        .into_par_iter()
+        .with_min_len(MIN_LEN)
+        .fold(
+            || (EF::ZERO, EF::ZERO),
+            |(a0, aq), (&e, &ql0, &qr0, &ql1, &qr1)| {
+                let f0 = lambda * ql0 * qr0 - ql0 - qr0;
+                let fq = lambda * (ql1 - ql0) * (qr1 - qr0);
+                (a0 + e * f0, aq + e * fq)
+            },
+        )
+        .reduce(|| (EF::ZERO, EF::ZERO), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// [`sum_at_one`] with `pL = pR = -1`.
+fn unit_sum_at_one(ql: &[EF], qr: &[EF], e: &[EF], lambda: EF) -> EF {
+    let m = e.len();
+    (e, &ql[m..], &qr[m..])
+        .into_par_iter()
+        .with_min_len(MIN_LEN)
+        .map(|(&e, &ql, &qr)| e * (lambda * ql * qr - ql - qr))
+        .sum()
+}
+
 /// `sum_i e[i] F_i(1)` (see [`round_sums`]).
 fn sum_at_one<T: Field>(h: &Halves<'_, T>, e: &[EF], lambda: EF) -> EF
 where
@@ -372,23 +438,25 @@ fn fold_halves<T: Field>(h: &Halves<'_, T>, r: EF) -> [Vec<EF>; 4]
 where
     EF: ExtensionField<T>,
 {
-    fn fold<T: Field>(t: &[T], r: EF) -> Vec<EF>
-    where
-        EF: ExtensionField<T>,
-    {
-        let (lo, hi) = t.split_at(t.len() / 2);
-        (lo, hi)
-            .into_par_iter()
-            .with_min_len(MIN_LEN)
-            .map(|(&a, &b)| r * (b - a) + a)
-            .collect()
-    }
     [
-        fold(h.pl, r),
-        fold(h.pr, r),
-        fold::<EF>(h.ql, r),
-        fold::<EF>(h.qr, r),
+        fold_copy(h.pl, r),
+        fold_copy(h.pr, r),
+        fold_copy::<EF>(h.ql, r),
+        fold_copy::<EF>(h.qr, r),
     ]
+}
+
+/// Binds the first variable of `t` at `r` into a new table.
+fn fold_copy<T: Field>(t: &[T], r: EF) -> Vec<EF>
+where
+    EF: ExtensionField<T>,
+{
+    let (lo, hi) = t.split_at(t.len() / 2);
+    (lo, hi)
+        .into_par_iter()
+        .with_min_len(MIN_LEN)
+        .map(|(&a, &b)| r * (b - a) + a)
+        .collect()
 }
 
 /// Binds the first variable of `t` at `r` in place.
