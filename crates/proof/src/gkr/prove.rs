@@ -9,6 +9,7 @@ use super::{
 };
 use crate::field::{EF, F};
 use crate::mle::eq_table;
+use crate::sumcheck::fold_lifted;
 use crate::transcript::Transcript;
 
 /// Below this many elements a parallel loop runs as one task.
@@ -341,7 +342,7 @@ impl Tables<'_> {
             Self::Leaves(h) => fold_halves(h, r),
             Self::Inner(h) => fold_halves(h, r),
             Self::UnitLeaves([ql, qr]) => {
-                *self = Self::UnitFolded([fold_copy(ql, r), fold_copy(qr, r)]);
+                *self = Self::UnitFolded([fold_lifted(ql, r), fold_lifted(qr, r)]);
                 return;
             }
             Self::Folded(v) => return v.iter_mut().for_each(|t| fold_in_place(t, r)),
@@ -439,24 +440,11 @@ where
     EF: ExtensionField<T>,
 {
     [
-        fold_copy(h.pl, r),
-        fold_copy(h.pr, r),
-        fold_copy::<EF>(h.ql, r),
-        fold_copy::<EF>(h.qr, r),
+        fold_lifted(h.pl, r),
+        fold_lifted(h.pr, r),
+        fold_lifted::<EF>(h.ql, r),
+        fold_lifted::<EF>(h.qr, r),
     ]
-}
-
-/// Binds the first variable of `t` at `r` into a new table.
-fn fold_copy<T: Field>(t: &[T], r: EF) -> Vec<EF>
-where
-    EF: ExtensionField<T>,
-{
-    let (lo, hi) = t.split_at(t.len() / 2);
-    (lo, hi)
-        .into_par_iter()
-        .with_min_len(MIN_LEN)
-        .map(|(&a, &b)| r * (b - a) + a)
-        .collect()
 }
 
 /// Binds the first variable of `t` at `r` in place.

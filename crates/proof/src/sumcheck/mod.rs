@@ -21,6 +21,7 @@ pub mod zk;
 pub(crate) mod tests;
 
 pub use error::SumcheckError;
+pub(crate) use prove::fold_lifted;
 pub use prove::{BaseFirst, ProductSum, RoundKernel, prove, prove_deviating};
 pub use verify::verify;
 

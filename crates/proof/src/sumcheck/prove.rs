@@ -1,4 +1,4 @@
-use p3_field::{ExtensionField, PrimeCharacteristicRing};
+use p3_field::{ExtensionField, Field, PrimeCharacteristicRing};
 use rayon::prelude::*;
 
 use super::SumcheckProof;
@@ -429,13 +429,7 @@ impl RoundKernel for BaseFirst {
                 terms,
                 ..
             } => {
-                let mut tables: Vec<Vec<EF>> = base
-                    .par_iter()
-                    .map(|t| {
-                        let h = t.len() / 2;
-                        (0..h).map(|i| r * (t[i + h] - t[i]) + t[i]).collect()
-                    })
-                    .collect();
+                let mut tables: Vec<Vec<EF>> = base.iter().map(|t| fold_lifted(t, r)).collect();
                 ext.par_iter_mut()
                     .for_each(|t| crate::mle::fold_first(t, r));
                 tables.extend(ext);
@@ -443,4 +437,18 @@ impl RoundKernel for BaseFirst {
             }
         };
     }
+}
+
+/// Binds the first (most significant) variable of `t` at `r` into a new extension-field table
+/// of half the length (base-field or extension-field data).
+pub(crate) fn fold_lifted<T: Field>(t: &[T], r: EF) -> Vec<EF>
+where
+    EF: ExtensionField<T>,
+{
+    let (lo, hi) = t.split_at(t.len() / 2);
+    (lo, hi)
+        .into_par_iter()
+        .with_min_len(1 << 11)
+        .map(|(&a, &b)| r * (b - a) + a)
+        .collect()
 }
