@@ -26,7 +26,11 @@
 //!
 //! Folding factor 4, starting rate 1/2 (log inverse rate 1), WHIR per-term target 105 bits with
 //! at most 12 bits of grinding per phase, cubic-extension challenges (~191 bits), Poseidon2
-//! Merkle trees with 4-element (256-bit) digests.
+//! Merkle trees with 4-element (256-bit) digests: rows are hashed by a width-12 sponge (rate 8,
+//! capacity 4), pairs of digests compressed by the width-8 permutation. Per absorbed element
+//! the width-12 permutation costs 0.72x the width-8 one (57 against 78 ns, eight AVX-512 lanes;
+//! width 16 at rate 12: 49 ns, but a base-field row of 16 elements takes two of its
+//! permutations, as at width 12; `pcs::tests::hash_widths`).
 //!
 //! The first round shrinks the evaluation domain by 4 (by 8 from 2^20 cells of the stacked
 //! polynomial) instead of halving it as p3-whir would; the later rounds halve it. The first
@@ -39,6 +43,16 @@
 //! 82, 92, 119 KiB for S = 1, 2, 3, 4; at 2^18, 91, 53, 30 ms and 62, 66, 75 KiB for S = 1, 2, 3.
 //! S = 3 below 2^20 would cost the 264k CNN's proof (two 2^19-cell openings) its 250 KB
 //! budget for about 15% of its prove time.
+//!
+//! Each later round folds the polynomial 16 times smaller but, left alone, only halves the
+//! domain, so the rate grows (1/64 two rounds on) and each codeword is half the one before: at
+//! 2^22 cells the rounds' codewords held 1.75x the first one's cells. Outside 2^17..2^20 cells no
+//! round's rate drops below 1/4 (`rate_cap`), so each codeword is 16 times smaller than the one
+//! before. The price is more queries in the later rounds (48 instead of 32, 16, 11): at 2^19
+//! cells, measured with `explore_parameters` (grid `4,1,12,2,C`, medians of 7), opening 107,
+//! 76, 49 ms and proof 77, 89, 102 KiB uncapped and with C = 3, 2; at 2^16, 29, 24, 18 ms and
+//! 57, 61, 73 KiB. The band 2^17..2^20 stays uncapped: the 264k CNN's two 2^19-cell openings
+//! would take its proof from 226 to 278 KB, past the 250 KB it is held to (C = 3: 250 KB).
 //!
 //! Assumption: `CapacityBound` (p3-security's name), proximity radius `1 - rho - eta` with
 //! `eta = rho / 20`: the conjecture that Reed-Solomon codes are list-decodable and have
@@ -118,7 +132,9 @@ use std::collections::BTreeMap;
 use p3_challenger::DuplexChallenger;
 use p3_dft::Radix2DFTSmallBatch;
 use p3_field::{Field, PrimeCharacteristicRing};
-use p3_goldilocks::default_goldilocks_poseidon2_8;
+use p3_goldilocks::{
+    Poseidon2Goldilocks, default_goldilocks_poseidon2_8, default_goldilocks_poseidon2_12,
+};
 use p3_merkle_tree::MerkleTreeMmcs;
 use p3_multilinear_util::point::Point;
 use p3_sumcheck::layout::{SuffixProver, TableShape, plan_stacked_layout};
@@ -138,7 +154,9 @@ use crate::field::{EF, F};
 use crate::transcript::Perm;
 
 type Challenger = DuplexChallenger<F, Perm, 8, 4>;
-type MerkleHash = PaddingFreeSponge<Perm, 8, 4, 4>;
+/// Leaves are hashed with the width-12 permutation (rate 8, capacity 4: 256 bits): per
+/// absorbed element about 0.7x the cost of the width-8 one (rate 4).
+type MerkleHash = PaddingFreeSponge<Poseidon2Goldilocks<12>, 12, 8, 4>;
 type MerkleCompress = TruncatedPermutation<Perm, 2, 4, 8>;
 type PackedF = <F as Field>::Packing;
 type Mmcs = MerkleTreeMmcs<PackedF, PackedF, MerkleHash, MerkleCompress, 2, 4>;
@@ -175,6 +193,11 @@ pub(crate) struct Params {
     /// polynomials of fewer than [`LARGE_VARS`] variables and from there (p3-whir's default is
     /// 1, halving); later rounds halve it.
     pub(crate) first_shrink: (usize, usize),
+    /// Largest log2 inverse rate of any round's codeword, except for polynomials whose number
+    /// of variables lies in `uncapped` (from, to exclusive), whose rates grow as p3-whir's do.
+    pub(crate) rate_cap: usize,
+    /// See `rate_cap`.
+    pub(crate) uncapped: (usize, usize),
 }
 
 /// The parameters every commitment uses.
@@ -185,6 +208,8 @@ pub(crate) const PARAMS: Params = Params {
     pow_bits: 12,
     assumption: SecurityAssumption::CapacityBound,
     first_shrink: (2, 3),
+    rate_cap: 2,
+    uncapped: (17, LARGE_VARS),
 };
 
 /// From this many variables of the stacked polynomial on, the first round shrinks the domain
@@ -527,8 +552,11 @@ fn point_key(point: &[EF]) -> Vec<u64> {
 
 /// The Merkle tree scheme (Poseidon2, binary, full root).
 fn mmcs() -> Mmcs {
-    let perm = default_goldilocks_poseidon2_8();
-    Mmcs::new(MerkleHash::new(perm.clone()), MerkleCompress::new(perm), 0)
+    Mmcs::new(
+        MerkleHash::new(default_goldilocks_poseidon2_12()),
+        MerkleCompress::new(default_goldilocks_poseidon2_8()),
+        0,
+    )
 }
 
 /// A WHIR instance for a stacked polynomial of `num_variables` variables.
@@ -556,7 +584,7 @@ fn make_pcs(p: &Params, num_variables: usize, prover: bool) -> Result<Pcs, PcsEr
 }
 
 /// The log inverse rate of each round's codeword: the first round shrinks the domain by
-/// `2^first_shrink`, the others halve it.
+/// `2^first_shrink`, the others halve it, and no rate passes the cap.
 fn round_rates(p: &Params, num_variables: usize) -> Vec<usize> {
     let first_shrink = if num_variables < LARGE_VARS {
         p.first_shrink.0
@@ -566,6 +594,11 @@ fn round_rates(p: &Params, num_variables: usize) -> Vec<usize> {
     let schedule = FoldingFactor::Constant(p.folding)
         .compute_folding_schedule(num_variables)
         .unwrap_or_default();
+    let cap = if (p.uncapped.0..p.uncapped.1).contains(&num_variables) {
+        usize::MAX
+    } else {
+        p.rate_cap
+    };
     let mut rate = p.log_inv_rate;
     let mut rates = Vec::new();
     for (round, &k) in schedule
@@ -573,7 +606,7 @@ fn round_rates(p: &Params, num_variables: usize) -> Vec<usize> {
         .take(schedule.len().saturating_sub(1))
         .enumerate()
     {
-        rate = rate + k - if round == 0 { first_shrink } else { 1 };
+        rate = (rate + k - if round == 0 { first_shrink } else { 1 }).min(cap);
         rates.push(rate);
     }
     rates

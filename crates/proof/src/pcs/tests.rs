@@ -411,17 +411,23 @@ fn explore_parameters() {
     let shape = CommitShape {
         column_vars: vars.clone(),
     };
-    let grid: Vec<(usize, usize, usize, usize)> = std::env::var("PCS_GRID")
+    let grid: Vec<(usize, usize, usize, usize, usize)> = std::env::var("PCS_GRID")
         .ok()
         .map(|g| {
             g.split(';')
                 .map(|t| {
                     let v: Vec<usize> = t.split(',').map(|x| x.parse().unwrap()).collect();
-                    (v[0], v[1], v[2], v.get(3).copied().unwrap_or(1))
+                    (
+                        v[0],
+                        v[1],
+                        v[2],
+                        v.get(3).copied().unwrap_or(1),
+                        v.get(4).copied().unwrap_or(usize::MAX),
+                    )
                 })
                 .collect()
         })
-        .unwrap_or_else(|| vec![(4, 1, 16, 1), (4, 2, 16, 1)]);
+        .unwrap_or_else(|| vec![(4, 1, 16, 1, usize::MAX), (4, 2, 16, 1, usize::MAX)]);
     for assumption in [
         SecurityAssumption::CapacityBound,
         SecurityAssumption::JohnsonBound,
@@ -430,7 +436,7 @@ fn explore_parameters() {
         if std::env::var("PCS_CB_ONLY").is_ok() && assumption != SecurityAssumption::CapacityBound {
             continue;
         }
-        for &(folding, log_inv_rate, pow_bits, first_shrink) in &grid {
+        for &(folding, log_inv_rate, pow_bits, first_shrink, rate_cap) in &grid {
             // smallest per-term level whose composed security reaches 100 bits
             let found = (100..130).find_map(|security_level| {
                 let p = Params {
@@ -440,6 +446,8 @@ fn explore_parameters() {
                     pow_bits,
                     assumption,
                     first_shrink: (first_shrink, first_shrink),
+                    rate_cap,
+                    uncapped: (0, 0),
                 };
                 let report = security_with(&p, &shape, 20);
                 (report.algebraic_bits >= 102.0).then_some((p, report))
@@ -455,9 +463,20 @@ fn explore_parameters() {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(20);
-            let (c, o, v, bytes) = measure(&p, &vars, nc);
+            // `PCS_REPEATS`: runs per setting; the medians are printed
+            let repeats: usize = std::env::var("PCS_REPEATS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            let runs: Vec<_> = (0..repeats).map(|_| measure(&p, &vars, nc)).collect();
+            let median = |f: fn(&(f64, f64, f64, usize)) -> f64| {
+                let mut v: Vec<f64> = runs.iter().map(f).collect();
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let (c, o, v, bytes) = (median(|r| r.0), median(|r| r.1), median(|r| r.2), runs[0].3);
             println!(
-                "{assumption:?} k={folding} rate={log_inv_rate} pow={pow_bits} shrink={first_shrink} level={} bits={:.1} \
+                "{assumption:?} k={folding} rate={log_inv_rate} pow={pow_bits} shrink={first_shrink} cap={rate_cap} level={} bits={:.1} \
                  list={:.1}: commit {c:.3}s open {o:.3}s verify {:.1}ms proof {} KiB",
                 p.security_level,
                 report.algebraic_bits,
@@ -751,9 +770,10 @@ fn security_is_at_least_100_bits() {
 }
 
 /// The first round shrinks the domain by 4 below 2^20 cells and by 8 from there, the others
-/// halve it: each codeword's size `2^(vars + rate)` follows.
+/// halve it, and outside 2^17..2^20 cells no codeword's rate drops below 1/4: each codeword's
+/// size `2^(vars + rate)` follows.
 #[test]
-fn first_round_shrinks_the_domain_by_size() {
+fn round_codewords_follow_the_shrink_and_the_cap() {
     let codewords = |num_variables: usize| -> Vec<usize> {
         let pcs = make_pcs(&PARAMS, num_variables, false).unwrap();
         let c: &WhirConfig<EF, F, Challenger> = &pcs;
@@ -762,12 +782,14 @@ fn first_round_shrinks_the_domain_by_size() {
             .map(|r| r.num_variables + r.log_inv_rate)
             .collect()
     };
-    // the commitment is 2^(n+1); after the first fold of 4 variables, 2^(n-1) then halving
+    // uncapped: the commitment is 2^(n+1); after the first fold of 4 variables, 2^(n-1), then
+    // halving
+    assert_eq!(codewords(17), vec![16, 15]);
     assert_eq!(codewords(19), vec![18, 17, 16]);
-    assert_eq!(codewords(16), vec![15, 14]);
-    // from 2^20: 2^(n-2)
-    assert_eq!(codewords(20), vec![18, 17, 16]);
-    assert_eq!(codewords(24), vec![22, 21, 20, 19]);
+    // capped at rate 1/4: 2^(n-2), then 4 variables (16 times) smaller each round
+    assert_eq!(codewords(16), vec![14, 10]);
+    assert_eq!(codewords(20), vec![18, 14, 10]);
+    assert_eq!(codewords(24), vec![22, 18, 14, 10]);
     assert_eq!(round_rates(&PARAMS, 4), Vec::<usize>::new());
     // every size a stacked polynomial can have (the layout pads to the folding factor) gets a
     // configuration
@@ -1340,4 +1362,38 @@ mod hiding_stack {
         let r = hiding::open(data, &h.claims, &mut t);
         assert!(matches!(r, Err(PcsError::BadColumn { claim: 0, .. })));
     }
+}
+
+/// The Merkle leaf hash's width (module docs): the time of one packed Poseidon2 permutation
+/// (eight lanes with AVX-512) at widths 8, 12 and 16. `cargo test --release -p zkml-proof
+/// pcs::tests::hash_widths -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement"]
+fn hash_widths() {
+    use p3_field::PackedValue;
+    use p3_goldilocks::{
+        default_goldilocks_poseidon2_8, default_goldilocks_poseidon2_12,
+        default_goldilocks_poseidon2_16,
+    };
+    use p3_symmetric::Permutation;
+    type P = <F as p3_field::Field>::Packing;
+    let n = 200_000;
+    macro_rules! run {
+        ($w:expr, $perm:expr) => {{
+            let perm = $perm;
+            let mut s = [P::from(F::ONE); $w];
+            let t = Instant::now();
+            for _ in 0..n {
+                perm.permute_mut(&mut s);
+            }
+            let e = t.elapsed().as_secs_f64();
+            let ns = e * 1e9 / n as f64;
+            // rate: the width less the 4-element capacity
+            let per_element = ns / (P::WIDTH * ($w - 4)) as f64;
+            println!("width {}: {ns:.0} ns per packed permutation, {per_element:.0} ns per absorbed element ({:?})", $w, s[0].as_slice()[0]);
+        }};
+    }
+    run!(8, default_goldilocks_poseidon2_8());
+    run!(12, default_goldilocks_poseidon2_12());
+    run!(16, default_goldilocks_poseidon2_16());
 }
