@@ -176,7 +176,38 @@ impl Failure {
 /// The stack of each worker thread: a main thread's on Linux.
 const MAIN_STACK: usize = 8 << 20;
 
+/// Re-executes this program once with glibc's tunable for transparent huge pages in large
+/// allocations (`glibc.malloc.hugetlb=1`): the provers' big buffers then fault 2 MiB at a time
+/// instead of 4 KiB (LeNet-28 at 64 rows proves 0.85x as long, docs/BENCHMARKS.md, T). An
+/// allocator that asked for huge pages itself would need `unsafe`, which the workspace forbids.
+/// `ZKML_HUGE_PAGES=0` keeps the program as it is, and so does a failed exec.
+#[cfg(target_os = "linux")]
+fn with_huge_pages() {
+    use std::os::unix::process::CommandExt;
+    const TUNABLE: &str = "glibc.malloc.hugetlb";
+    let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if tunables.contains(TUNABLE) || std::env::var_os("ZKML_HUGE_PAGES").is_some_and(|v| v == "0") {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let tunables = match tunables.as_str() {
+        "" => format!("{TUNABLE}=1"),
+        other => format!("{other}:{TUNABLE}=1"),
+    };
+    let mut args = std::env::args_os();
+    let mut command = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        command.arg0(arg0);
+    }
+    // returns only if the exec failed
+    let _ = command.args(args).env("GLIBC_TUNABLES", tunables).exec();
+}
+
 fn main() -> ExitCode {
+    #[cfg(target_os = "linux")]
+    with_huge_pages();
     // A closed stdout (e.g. `zkml ... | head`) ends the program quietly instead of panicking.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
