@@ -46,13 +46,15 @@
 //!
 //! Each later round folds the polynomial 16 times smaller but, left alone, only halves the
 //! domain, so the rate grows (1/64 two rounds on) and each codeword is half the one before: at
-//! 2^22 cells the rounds' codewords held 1.75x the first one's cells. Outside 2^17..2^20 cells no
-//! round's rate drops below 1/4 (`rate_cap`), so each codeword is 16 times smaller than the one
-//! before. The price is more queries in the later rounds (48 instead of 32, 16, 11): at 2^19
-//! cells, measured with `explore_parameters` (grid `4,1,12,2,C`, medians of 7), opening 107,
-//! 76, 49 ms and proof 77, 89, 102 KiB uncapped and with C = 3, 2; at 2^16, 29, 24, 18 ms and
-//! 57, 61, 73 KiB. The band 2^17..2^20 stays uncapped: the 264k CNN's two 2^19-cell openings
-//! would take its proof from 226 to 278 KB, past the 250 KB it is held to (C = 3: 250 KB).
+//! 2^22 cells the rounds' codewords held 1.75x the first one's cells. From 2^15 cells (two
+//! rounds or more), outside 2^17..2^20, no round's rate drops below 1/4 (`rate_cap`), so each
+//! codeword is 16 times smaller than the one before. The price is more queries in the later
+//! rounds (48 instead of 32, 16, 11): at 2^19 cells, measured with `explore_parameters` (grid
+//! `4,1,12,2,C`, medians of 7), opening 107, 76, 49 ms and proof 77, 89, 102 KiB uncapped and
+//! with C = 3, 2; at 2^16, 29, 24, 18 ms and 57, 61, 73 KiB; at 2^13, one round, 8 ms
+//! uncapped and 36 against 42 KiB. The band 2^17..2^20 stays uncapped: the 264k CNN's two
+//! 2^19-cell openings would take its proof from 226 to 278 KB, past the 250 KB it is held to
+//! (C = 3: 250 KB).
 //!
 //! Assumption: `CapacityBound` (p3-security's name), proximity radius `1 - rho - eta` with
 //! `eta = rho / 20`: the conjecture that Reed-Solomon codes are list-decodable and have
@@ -91,6 +93,12 @@
 //! | 2^16  | 7.7 ms  | 18 ms   | 1.9 ms | 58.0 KiB  | 0.50 MiB | 0.5 ms    | 3.3 ms          |
 //! | 2^20  | 110 ms  | 138 ms  | 2.8 ms | 94.2 KiB  | 8.0 MiB  | 6.8 ms    | 54 ms           |
 //! | 2^25  | 3.61 s  | 3.29 s  | 3.7 ms | 129.3 KiB | 256 MiB  | 181 ms    | 1.51 s          |
+//!
+//! With the width-12 leaf hash and the capped rates (docs/BENCHMARKS.md, T), the same test on a
+//! busier machine, before / after, three and two runs: 2^12 cells, open 9.1-10.6 / 9.3 ms, proof
+//! 33.1 / 33.1 KiB; 2^16, open 23-25 / 14-19 ms, proof 58.0 / 75.1 KiB; 2^20, commit 165-178
+//! / 152-161 ms, open 162-182 / 128-133 ms, proof 94.2 / 116.9 KiB. (The table's 2^25 row
+//! predates both.)
 //!
 //! (Before the first round shrank the domain by more than 2, in an earlier session: opening
 //! 3.8 ms, 35 ms, 578 ms and proof 30.9, 53.8, 78.8 KiB. At 2^12 the shrink changes nothing:
@@ -193,9 +201,12 @@ pub(crate) struct Params {
     /// polynomials of fewer than [`LARGE_VARS`] variables and from there (p3-whir's default is
     /// 1, halving); later rounds halve it.
     pub(crate) first_shrink: (usize, usize),
-    /// Largest log2 inverse rate of any round's codeword, except for polynomials whose number
-    /// of variables lies in `uncapped` (from, to exclusive), whose rates grow as p3-whir's do.
+    /// Largest log2 inverse rate of any round's codeword, for polynomials of at least
+    /// `capped_from` variables outside `uncapped` (from, to exclusive); the others' rates grow
+    /// as p3-whir's do.
     pub(crate) rate_cap: usize,
+    /// See `rate_cap`.
+    pub(crate) capped_from: usize,
     /// See `rate_cap`.
     pub(crate) uncapped: (usize, usize),
 }
@@ -209,6 +220,7 @@ pub(crate) const PARAMS: Params = Params {
     assumption: SecurityAssumption::CapacityBound,
     first_shrink: (2, 3),
     rate_cap: 2,
+    capped_from: 15,
     uncapped: (17, LARGE_VARS),
 };
 
@@ -594,11 +606,12 @@ fn round_rates(p: &Params, num_variables: usize) -> Vec<usize> {
     let schedule = FoldingFactor::Constant(p.folding)
         .compute_folding_schedule(num_variables)
         .unwrap_or_default();
-    let cap = if (p.uncapped.0..p.uncapped.1).contains(&num_variables) {
-        usize::MAX
-    } else {
-        p.rate_cap
-    };
+    let cap =
+        if num_variables < p.capped_from || (p.uncapped.0..p.uncapped.1).contains(&num_variables) {
+            usize::MAX
+        } else {
+            p.rate_cap
+        };
     let mut rate = p.log_inv_rate;
     let mut rates = Vec::new();
     for (round, &k) in schedule
