@@ -219,8 +219,10 @@ pub fn prove(pk: &Path, input: &Path, proof_path: &Path, as_json: bool) -> Resul
         .map(|x| pk.model.quantize_input(x))
         .collect();
     let bar = phase_bar(5, !as_json);
+    // the key proves once: its weight prover data is opened without a copy
+    let vk = as_json.then(|| pk.vk.clone());
     let start = Instant::now();
-    let (proof, timings) = zkml::prove_with_progress(&pk, &xq, &mut |phase| {
+    let (proof, timings) = zkml::prove_once(pk, &xq, &mut |phase| {
         if let Some(b) = &bar {
             b.set_message(phase);
             b.inc(1);
@@ -233,19 +235,19 @@ pub fn prove(pk: &Path, input: &Path, proof_path: &Path, as_json: bool) -> Resul
     }
     let bytes = proof.to_bytes();
     write(proof_path, &bytes)?;
-    if as_json {
+    if let Some(vk) = vk {
         let phases: serde_json::Map<String, serde_json::Value> = timings
             .phases
             .iter()
             .map(|(n, d)| ((*n).to_string(), json!(d.as_secs_f64() * 1e3)))
             .collect();
         // the proven outputs (a padded batch's extra rows left out)
-        let len = pk.vk.output_len();
+        let len = vk.output_len();
         let rows: NamedRows = proof
             .output
             .chunks(len.max(1))
             .take(xq.len())
-            .map(|y| pk.vk.output_rows(y))
+            .map(|y| vk.output_rows(y))
             .collect();
         let (outputs, named) = by_name(&rows);
         println!(

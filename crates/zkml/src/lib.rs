@@ -32,7 +32,9 @@ pub use keys::{
     setup_with_progress,
 };
 pub use proof::Proof;
-pub use prove::{ProveTimings, prove, prove_cheating, prove_tampered, prove_with_progress};
+pub use prove::{
+    ProveTimings, prove, prove_cheating, prove_once, prove_tampered, prove_with_progress,
+};
 pub use security::{Security, security};
 pub use verify::{check_input, verify, verify_recording};
 pub use zkml_model;

@@ -9,7 +9,7 @@ use zkml_model::BatchDim;
 use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::gkr::{self, Segment};
 use zkml_proof::mle::evaluate;
-use zkml_proof::pcs;
+use zkml_proof::pcs::{self, ProverData};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Cheat, Hook, Msg};
@@ -45,7 +45,21 @@ pub fn prove_with_progress(
     inputs: &[Vec<i64>],
     progress: &mut dyn FnMut(&'static str),
 ) -> Result<(Proof, ProveTimings), ProveError> {
-    prove_inner(pk, inputs, progress, None)
+    prove_inner(pk, inputs, progress, None, None)
+}
+
+/// [`prove_with_progress`] for a key used once: its weight commitments' prover data is opened
+/// as it is instead of being copied first (VGG-16's is about 1 GB).
+///
+/// # Errors
+/// [`ProveError`] when the inputs do not fit the model.
+pub fn prove_once(
+    mut pk: ProvingKey,
+    inputs: &[Vec<i64>],
+    progress: &mut dyn FnMut(&'static str),
+) -> Result<(Proof, ProveTimings), ProveError> {
+    let weight_data = std::mem::take(&mut pk.weight_data);
+    prove_inner(&pk, inputs, progress, None, Some(weight_data))
 }
 
 /// A prover that lets a test rewrite the witness before anything is committed: the way to
@@ -70,7 +84,7 @@ pub fn prove_cheating(
     inputs: &[Vec<i64>],
     cheat: &Cheat<'_>,
 ) -> Result<Proof, ProveError> {
-    prove_inner(pk, inputs, &mut |_| {}, Some(cheat)).map(|(p, _)| p)
+    prove_inner(pk, inputs, &mut |_| {}, Some(cheat), None).map(|(p, _)| p)
 }
 
 fn prove_inner(
@@ -78,6 +92,8 @@ fn prove_inner(
     inputs: &[Vec<i64>],
     progress: &mut dyn FnMut(&'static str),
     cheat: Option<&Cheat<'_>>,
+    // the key's weight prover data when the caller gives it up (else each group is cloned)
+    weight_data: Option<Vec<ProverData>>,
 ) -> Result<(Proof, ProveTimings), ProveError> {
     check_inputs(pk, inputs)?;
     let mut timings = ProveTimings::default();
@@ -141,9 +157,13 @@ fn prove_inner(
 
     phase("open", &mut timings);
     let (_, witness_opening) = pcs::open(witness_data, &claims.witness, &mut t)?;
-    let mut weight_openings = Vec::with_capacity(pk.weight_data.len());
-    for (data, group) in pk.weight_data.iter().zip(&claims.weights) {
-        weight_openings.push(pcs::open(data.clone(), group, &mut t)?.1);
+    let weight_data: Box<dyn Iterator<Item = ProverData>> = match weight_data {
+        Some(owned) => Box::new(owned.into_iter()),
+        None => Box::new(pk.weight_data.iter().cloned()),
+    };
+    let mut weight_openings = Vec::with_capacity(claims.weights.len());
+    for (data, group) in weight_data.zip(&claims.weights) {
+        weight_openings.push(pcs::open(data, group, &mut t)?.1);
     }
     if let Some(sink) = recording {
         *sink.borrow_mut() = t.recorded();

@@ -29,6 +29,28 @@ fn odd_widths_and_depths_verify() {
     round_trip(&[3, 17, 2, 9, 33, 4], BatchDim::Fixed(1), 1, 4);
 }
 
+/// `prove_once` (the command line's prover: it opens the key's weight prover data without a
+/// copy) makes the proof `prove` makes, over two weight commitments: the same bytes on one
+/// thread (on two, the grinding may find another nonce first).
+#[test]
+fn prove_once_makes_the_proof_prove_makes() {
+    let pk = setup(model(&[64, 64, 2], BatchDim::Dynamic, 11)).unwrap();
+    assert_eq!(pk.vk.weight_commitments.len(), 2);
+    let xs = inputs(2, 64, 12);
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let shared = one.install(|| prove(&pk, &xs)).unwrap();
+    let vk = pk.vk.clone();
+    let once = one
+        .install(|| zkml::prove_once(pk, &xs, &mut |_| {}))
+        .unwrap()
+        .0;
+    assert_eq!(shared.to_bytes(), once.to_bytes());
+    verify(&vk, &once).unwrap();
+}
+
 #[test]
 fn weights_split_over_two_commitments_verify() {
     // 64x64 weights fill 2^12 cells and the rest would double the commitment: two commitments
