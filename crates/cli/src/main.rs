@@ -178,9 +178,9 @@ const MAIN_STACK: usize = 8 << 20;
 
 /// Re-executes this program once with glibc's tunable for transparent huge pages in large
 /// allocations (`glibc.malloc.hugetlb=1`): the provers' big buffers then fault 2 MiB at a time
-/// instead of 4 KiB (LeNet-28 at 64 rows proves 0.85x as long, docs/BENCHMARKS.md, T). An
-/// allocator that asked for huge pages itself would need `unsafe`, which the workspace forbids.
-/// `ZKML_HUGE_PAGES=0` keeps the program as it is, and so does a failed exec.
+/// instead of 4 KiB (LeNet-28 at 64 rows proves in about 0.9x the time, docs/BENCHMARKS.md,
+/// T). An allocator that asked for huge pages itself would need `unsafe`, which the workspace
+/// forbids. `ZKML_HUGE_PAGES=0` keeps the program as it is, and so does a failed exec.
 #[cfg(target_os = "linux")]
 fn with_huge_pages() {
     use std::os::unix::process::CommandExt;
