@@ -97,7 +97,7 @@
 //! With the width-12 leaf hash and the capped rates (docs/BENCHMARKS.md, T), the same test on a
 //! busier machine, before / after, three and two runs: 2^12 cells, open 9.1-10.6 / 9.3 ms, proof
 //! 33.1 / 33.1 KiB; 2^16, open 23-25 / 14-19 ms, proof 58.0 / 75.1 KiB; 2^20, commit 165-178
-//! / 152-161 ms, open 162-182 / 128-133 ms, proof 94.2 / 116.9 KiB. (The table's 2^25 row
+//! / 152-161 ms, open 162-182 / 128-133 ms, proof 94.2 / 116.9 KiB. (The table above
 //! predates both.)
 //!
 //! (Before the first round shrank the domain by more than 2, in an earlier session: opening
