@@ -179,8 +179,10 @@ pub enum VerifyError {
     },
     #[error("lookup argument: {0}")]
     Gkr(#[from] GkrError),
-    #[error("lookup argument: leaf of segment {segment} does not match its columns or table")]
-    LookupLeaf { segment: usize },
+    #[error(
+        "lookup argument: the leaf of block {group} does not match its segments' columns and tables"
+    )]
+    LookupLeaf { group: usize },
     #[error("{stage}: {source}")]
     Sumcheck {
         stage: String,

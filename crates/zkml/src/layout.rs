@@ -429,6 +429,24 @@ impl Layout {
         v
     }
 
+    /// The blocks the segments are packed into, one GKR tree each ([`zkml_proof::gkr::pack`]):
+    /// the lookups' segments apart from the tables', so that a block of lookups keeps the
+    /// numerators all `-1` (the GKR prover's faster path).
+    pub fn lookup_groups(&self) -> Vec<zkml_proof::gkr::Group> {
+        let vars = self.segment_vars();
+        let lookups = self.lookups().len().min(vars.len());
+        let mut groups = zkml_proof::gkr::pack(&vars[..lookups]);
+        groups.extend(
+            zkml_proof::gkr::pack(&vars[lookups..])
+                .into_iter()
+                .map(|mut g| {
+                    g.members.iter_mut().for_each(|m| m.0 += lookups);
+                    g
+                }),
+        );
+        groups
+    }
+
     /// The shape of the witness commitment.
     pub fn commit_shape(&self) -> CommitShape {
         CommitShape {

@@ -13,7 +13,7 @@ const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
 /// Version of the proof format this build reads and writes (9: Merkle leaves hashed with the
 /// width-12 Poseidon2, and the WHIR rounds' rates capped; 8: the requantization's limbs are a
 /// list, bytes or 16-bit limbs).
-pub const FORMAT_VERSION: u8 = 9;
+pub const FORMAT_VERSION: u8 = 10;
 
 /// A proof that the model behind a verifying key maps `input` to `output`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -322,83 +322,102 @@ fn prove_lookups(
         .map(|lk| lk.b.map(|b| filled(layout, w, lk, b)))
         .collect();
     let firsts: Vec<Cow<'_, [F]>> = lookups.iter().map(|lk| shifted(layout, w, lk)).collect();
-    let mut segments: Vec<Segment> = lookups
+    // the segments, packed into power-of-two blocks (one GKR tree each) and written in place:
+    // a lookup's denominators are `alpha - combine(a, b)`, its numerators `-1`; a table's
+    // numerators are its multiplicities
+    let segment_vars = layout.segment_vars();
+    let groups = layout.lookup_groups();
+    let tables = layout.tables();
+    let mut blocks: Vec<Segment> = groups
         .iter()
-        .zip(&looked_up)
-        .zip(&firsts)
-        .map(|((lk, b), a)| {
-            // alpha - combine(x, y) = (alpha - combine(0, 0)) - x - beta y, in base-field steps
-            let at_zero = alpha - combine(lk.table, EF::ZERO, EF::ZERO, beta, gamma);
-            let den = match b {
-                Some(b) => a
-                    .par_iter()
-                    .zip(b.par_iter())
-                    .map(|(&x, &y)| at_zero - beta * y - x)
-                    .collect(),
-                None => a.par_iter().map(|&x| at_zero - x).collect(),
-            };
-            Segment {
-                num: vec![-F::ONE; a.len()],
-                den,
+        .map(|group| {
+            let mut num: Vec<F> = Vec::with_capacity(1 << group.vars);
+            let mut den: Vec<EF> = Vec::with_capacity(1 << group.vars);
+            for &(k, _) in &group.members {
+                match (lookups.get(k), firsts.get(k), looked_up.get(k)) {
+                    (Some(lk), Some(a), Some(b)) => {
+                        // alpha - combine(x, y) = (alpha - combine(0, 0)) - x - beta y
+                        let at_zero = alpha - combine(lk.table, EF::ZERO, EF::ZERO, beta, gamma);
+                        match b {
+                            Some(b) => den.par_extend(
+                                (a.par_iter().zip(b.par_iter()))
+                                    .map(|(&x, &y)| at_zero - beta * y - x),
+                            ),
+                            None => den.par_extend(a.par_iter().map(|&x| at_zero - x)),
+                        }
+                        num.resize(den.len(), -F::ONE);
+                    }
+                    _ => {
+                        let table = tables[k - lookups.len()];
+                        num.extend_from_slice(column(w, Col::Mult(table)));
+                        den.extend(layout.table_rows(table).iter().map(|&(x, s)| {
+                            alpha - combine(table, x.into(), s.into(), beta, gamma)
+                        }));
+                    }
+                }
             }
+            Segment { num, den }
         })
         .collect();
     if let Some(rewrite) = cheat.and_then(|c| c.lookup_segment) {
-        for (k, segment) in segments.iter_mut().enumerate() {
-            rewrite(k, segment);
+        for (group, block) in groups.iter().zip(&mut blocks) {
+            for &(k, offset) in group.members.iter().filter(|m| m.0 < lookups.len()) {
+                let at = offset..offset + (1 << segment_vars[k]);
+                let mut segment = Segment {
+                    num: block.num[at.clone()].to_vec(),
+                    den: block.den[at.clone()].to_vec(),
+                };
+                rewrite(k, &mut segment);
+                block.num[at.clone()].copy_from_slice(&segment.num);
+                block.den[at].copy_from_slice(&segment.den);
+            }
         }
-    }
-    for table in layout.tables() {
-        let den = layout
-            .table_rows(table)
-            .iter()
-            .map(|&(x, s)| alpha - combine(table, x.into(), s.into(), beta, gamma))
-            .collect();
-        segments.push(Segment {
-            num: column(w, Col::Mult(table)).to_vec(),
-            den,
-        });
     }
     let edit = cheat.and_then(|c| c.message);
     let (proof, leaves) = match edit {
-        None => gkr::prove(segments, t),
-        Some(e) => gkr::prove_deviating(segments, &mut |at, v| e(Msg::Gkr(at), v), t),
+        None => gkr::prove(blocks, t),
+        Some(e) => gkr::prove_deviating(blocks, &mut |at, v| e(Msg::Gkr(at), v), t),
     };
-    // each lookup's columns at its leaf point: the first, then the second if any
+    let block_points: Vec<Vec<EF>> = leaves.into_iter().map(|leaf| leaf.point).collect();
+    let points: Vec<Vec<EF>> = gkr::unpack(&groups, &segment_vars, &block_points)
+        .into_iter()
+        .map(|(_, point)| point)
+        .collect();
+    // each lookup's columns at its point: the first, then the second if any
     let per_lookup: Vec<Vec<EF>> = (firsts.par_iter().zip(looked_up.par_iter()))
-        .zip(leaves.par_iter())
-        .map(|((a, b), leaf)| {
-            let b = b.as_ref().map(|b| evaluate(b, &leaf.point));
-            std::iter::once(evaluate(a, &leaf.point)).chain(b).collect()
+        .zip(points.par_iter())
+        .map(|((a, b), point)| {
+            let b = b.as_ref().map(|b| evaluate(b, point));
+            std::iter::once(evaluate(a, point)).chain(b).collect()
         })
         .collect();
     let mut lookup_evals = per_lookup.concat();
-    let mut table_evals: Vec<EF> = leaves[lookups.len()..].iter().map(|l| l.num).collect();
+    let mut table_evals: Vec<EF> = (tables.iter())
+        .zip(&points[lookups.len()..])
+        .map(|(&table, point)| evaluate(column(w, Col::Mult(table)), point))
+        .collect();
     if let Some(e) = edit {
         e(Msg::LookupEvals, &mut lookup_evals);
         e(Msg::TableEvals, &mut table_evals);
     }
     let mut values = lookup_evals.iter();
-    for (lk, leaf) in lookups.iter().zip(&leaves) {
+    for (lk, point) in lookups.iter().zip(&points) {
         for (k, col) in std::iter::once(lk.a).chain(lk.b).enumerate() {
             let mut v = values.next().copied().unwrap_or_default();
             v -= match k {
-                0 => layout.shift(lk, col, &leaf.point),
-                _ => layout.unfill(lk, col, &leaf.point),
+                0 => layout.shift(lk, col, point),
+                _ => layout.unfill(lk, col, point),
             };
-            claims
-                .column(layout, public, col, leaf.point.clone(), v)
-                .ok();
+            claims.column(layout, public, col, point.clone(), v).ok();
         }
     }
-    let tables = layout.tables();
-    for ((table, leaf), &v) in tables
+    for ((table, point), &v) in tables
         .iter()
-        .zip(&leaves[lookups.len()..])
+        .zip(&points[lookups.len()..])
         .zip(&table_evals)
     {
         claims
-            .column(layout, public, Col::Mult(*table), leaf.point.clone(), v)
+            .column(layout, public, Col::Mult(*table), point.clone(), v)
             .ok();
     }
     t.absorb_ext(&lookup_evals);

@@ -94,17 +94,18 @@ pub fn schwartz_zippel_terms(layout: &Layout) -> f64 {
     for shape in &layout.layers {
         terms += shape.op.kind().sz_terms(shape, sv);
     }
-    let segments = layout.segment_vars();
-    let depth = segments.iter().copied().max().unwrap_or(0);
+    // one GKR tree per block of packed segments
+    let blocks: Vec<usize> = layout.lookup_groups().iter().map(|g| g.vars).collect();
+    let depth = blocks.iter().copied().max().unwrap_or(0);
     for d in 0..depth {
-        let active = segments.iter().filter(|&&n| n > d).count();
+        let active = blocks.iter().filter(|&&n| n > d).count();
         // lambda, the beta^i batching of the active trees, d rounds of degree 3, and the
         // line through the two children
         terms += 1 + active.saturating_sub(1) + 3 * d + 1;
     }
     // the logup fingerprint: sum_i 1/(alpha - a_i - beta b_i - gamma id) is a rational
     // function whose numerator has total degree at most 2 per leaf
-    let leaves: usize = segments.iter().map(|&n| 1usize << n).sum();
+    let leaves: usize = blocks.iter().map(|&n| 1usize << n).sum();
     terms += 2 * leaves;
     terms as f64
 }
@@ -132,15 +133,15 @@ mod tests {
         let vk = setup(model(&[4, 2], BatchDim::Dynamic, 3)).unwrap().vk;
         let layout = Layout::new(&vk, 1);
         let layer = 4 + 2 * 2;
-        let segments = layout.segment_vars();
-        let depth = *segments.iter().max().unwrap();
+        let blocks: Vec<usize> = layout.lookup_groups().iter().map(|g| g.vars).collect();
+        let depth = *blocks.iter().max().unwrap();
         let gkr: usize = (0..depth)
             .map(|d| {
-                let active = segments.iter().filter(|&&n| n > d).count();
+                let active = blocks.iter().filter(|&&n| n > d).count();
                 1 + (active - 1) + 3 * d + 1
             })
             .sum();
-        let leaves: usize = segments.iter().map(|&n| 1 << n).sum();
+        let leaves: usize = layout.segment_vars().iter().map(|&n| 1 << n).sum();
         let expected = (layer + gkr + 2 * leaves) as f64;
         assert_eq!(schwartz_zippel_terms(&layout), expected);
     }

@@ -239,44 +239,60 @@ fn verify_lookups(
     t: &mut Transcript,
 ) -> Result<(), VerifyError> {
     let (beta, gamma, alpha) = (t.sample(), t.sample(), t.sample());
-    let leaves = gkr::verify(&layout.segment_vars(), &proof.lookup, t)?;
+    // the segments are packed into power-of-two blocks, one GKR tree each (`gkr::pack`)
+    let segment_vars = layout.segment_vars();
+    let groups = layout.lookup_groups();
+    let group_vars: Vec<usize> = groups.iter().map(|g| g.vars).collect();
+    let leaves = gkr::verify(&group_vars, &proof.lookup, t)?;
+    let block_points: Vec<Vec<EF>> = leaves.iter().map(|leaf| leaf.point.clone()).collect();
+    let members = gkr::unpack(&groups, &segment_vars, &block_points);
+    // every segment's leaf values `(num, den)` at its point, from the claimed evaluations
+    // (their counts are checked with the proof's shape)
     let lookups = layout.lookups();
+    let tables = layout.tables();
     let mut evals = proof.lookup_evals.iter().copied();
-    for (segment, (lk, leaf)) in lookups.iter().zip(&leaves).enumerate() {
-        let a = evals.next().ok_or(VerifyError::LookupLeaf { segment })?;
-        let b = match lk.b {
-            Some(_) => evals.next().ok_or(VerifyError::LookupLeaf { segment })?,
-            None => EF::ZERO,
-        };
-        if leaf.num != -EF::ONE || leaf.den != alpha - combine(lk.table, a, b, beta, gamma) {
-            return Err(VerifyError::LookupLeaf { segment });
-        }
-        let a = a - layout.shift(lk, lk.a, &leaf.point);
-        claims.column(layout, public, lk.a, leaf.point.clone(), a)?;
-        if let Some(col) = lk.b {
-            let b = b - layout.unfill(lk, col, &leaf.point);
-            claims.column(layout, public, col, leaf.point.clone(), b)?;
+    let mut values: Vec<(EF, EF)> = Vec::with_capacity(segment_vars.len());
+    let mut firsts = Vec::with_capacity(lookups.len());
+    for lk in &lookups {
+        let a = evals.next().unwrap_or_default();
+        let b = lk.b.map(|_| evals.next().unwrap_or_default());
+        values.push((
+            -EF::ONE,
+            alpha - combine(lk.table, a, b.unwrap_or_default(), beta, gamma),
+        ));
+        firsts.push((a, b));
+    }
+    for ((&table, (_, point)), &mult) in (tables.iter())
+        .zip(&members[lookups.len()..])
+        .zip(&proof.table_evals)
+    {
+        let (x, s) = layout.table_eval(table, point);
+        values.push((mult, alpha - combine(table, x, s, beta, gamma)));
+    }
+    // each block's leaf is its members' values, weighted by their places
+    for (group, (block, leaf)) in groups.iter().zip(&leaves).enumerate() {
+        let (num, den) = (block.members.iter()).fold((EF::ZERO, EF::ZERO), |(n, d), &(k, _)| {
+            let (weight, (num, den)) = (members[k].0, values[k]);
+            (n + weight * num, d + weight * den)
+        });
+        if leaf.num != num || leaf.den != den {
+            return Err(VerifyError::LookupLeaf { group });
         }
     }
-    for (k, (table, leaf)) in layout
-        .tables()
-        .into_iter()
-        .zip(&leaves[lookups.len()..])
-        .enumerate()
-    {
-        let segment = lookups.len() + k;
-        let (x, s) = layout.table_eval(table, &leaf.point);
-        if leaf.num != proof.table_evals[k] || leaf.den != alpha - combine(table, x, s, beta, gamma)
-        {
-            return Err(VerifyError::LookupLeaf { segment });
+    for (lk, ((a, b), (_, point))) in lookups.iter().zip(firsts.into_iter().zip(&members)) {
+        let a = a - layout.shift(lk, lk.a, point);
+        claims.column(layout, public, lk.a, point.clone(), a)?;
+        if let (Some(col), Some(b)) = (lk.b, b) {
+            let b = b - layout.unfill(lk, col, point);
+            claims.column(layout, public, col, point.clone(), b)?;
         }
-        claims.column(
-            layout,
-            public,
-            Col::Mult(table),
-            leaf.point.clone(),
-            leaf.num,
-        )?;
+    }
+    for ((table, (_, point)), &mult) in tables
+        .into_iter()
+        .zip(&members[lookups.len()..])
+        .zip(&proof.table_evals)
+    {
+        claims.column(layout, public, Col::Mult(table), point.clone(), mult)?;
     }
     t.absorb_ext(&proof.lookup_evals);
     t.absorb_ext(&proof.table_evals);

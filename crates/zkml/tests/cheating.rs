@@ -269,8 +269,10 @@ fn a_lookup_counted_twice_is_caught_by_the_lookup_leaf_check() {
         ..Cheat::default()
     };
     let err = refused(&pk, &xs, &cheat);
+    let block = (Layout::new(&pk.vk, xs.len()).lookup_groups().iter())
+        .position(|g| g.members.iter().any(|&(k, _)| k == 0));
     assert!(
-        matches!(err, VerifyError::LookupLeaf { segment: 0 }),
+        matches!(err, VerifyError::LookupLeaf { group } if Some(group) == block),
         "{err}"
     );
 }
@@ -1292,13 +1294,23 @@ fn dense_weights_in_another_column_order_are_caught_by_the_weight_opening() {
 // ---- transcript binding ----
 
 /// Every message point of a proof of `pk`, with the number of values it carries.
-fn message_points(pk: &ProvingKey) -> Vec<(Msg, usize)> {
-    let layout = Layout::new(&pk.vk, 1);
+fn message_points(pk: &ProvingKey, samples: usize) -> Vec<(Msg, usize)> {
+    let layout = Layout::new(&pk.vk, samples);
+    // the GKR's trees: one per block of packed segments, the last ones of fewer leaves
+    let blocks: Vec<usize> = layout.lookup_groups().iter().map(|g| g.vars).collect();
+    let active = blocks.iter().filter(|&&n| n > 0).count();
+    assert!(active >= 2 && blocks[0] > 3, "{blocks:?}");
     let mut v = vec![
         (Msg::Gkr(GkrMsg::Root(0)), 2),
-        (Msg::Gkr(GkrMsg::Root(3)), 2),
+        (Msg::Gkr(GkrMsg::Root(blocks.len() - 1)), 2),
         (Msg::Gkr(GkrMsg::Round { depth: 2, round: 1 }), 3),
-        (Msg::Gkr(GkrMsg::Children { depth: 0, k: 1 }), 4),
+        (
+            Msg::Gkr(GkrMsg::Children {
+                depth: 0,
+                k: active - 1,
+            }),
+            4,
+        ),
         (Msg::Gkr(GkrMsg::Children { depth: 3, k: 0 }), 4),
         (Msg::LookupEvals, 2),
         (Msg::TableEvals, 1),
@@ -1417,7 +1429,7 @@ fn changing_any_prover_message_changes_every_later_challenge() {
         let (result, v) = verify_recording(&pk.vk, &proof);
         assert!(result.is_ok());
         assert_eq!(v[..v.len() - 1], honest[..honest.len() - 1]);
-        for (at, len) in message_points(&pk) {
+        for (at, len) in message_points(&pk, xs.len()) {
             for i in 0..len {
                 let edit = |m: Msg, vals: &mut [EF]| {
                     if m == at {

@@ -209,19 +209,24 @@ fn the_sample_count_is_checked_before_the_lengths() {
 }
 
 /// The leaves of the table segments: a multiplicity evaluation other than the GKR leaf's
-/// numerator is refused at once, naming the table's segment (after the lookups' segments).
+/// numerator is refused at once, naming the block its table's segment (after the lookups'
+/// segments) is packed in.
 #[test]
-fn a_wrong_multiplicity_evaluation_names_its_table_segment() {
+fn a_wrong_multiplicity_evaluation_names_its_tables_block() {
     let (pk, xs) = fixture();
     let proof = zkml::prove(&pk, &xs).unwrap();
-    let lookups = zkml::layout::Layout::new(&pk.vk, xs.len()).lookups().len();
+    let layout = zkml::layout::Layout::new(&pk.vk, xs.len());
+    let lookups = layout.lookups().len();
+    let groups = layout.lookup_groups();
+    let block =
+        |segment: usize| (groups.iter()).position(|g| g.members.iter().any(|&(k, _)| k == segment));
     assert!(lookups > 2);
     for k in 0..proof.table_evals.len() {
         let mut bad = proof.clone();
         bad.table_evals[k] += zkml_proof::field::EF::ONE;
         let err = verify(&pk.vk, &bad).unwrap_err();
         assert!(
-            matches!(err, VerifyError::LookupLeaf { segment } if segment == lookups + k),
+            matches!(err, VerifyError::LookupLeaf { group } if Some(group) == block(lookups + k)),
             "table {k}: {err}"
         );
     }

@@ -114,6 +114,83 @@ pub struct GkrProof {
     pub layers: Vec<LayerProof>,
 }
 
+/// Segments laid end to end in one block of `2^vars` leaves (see [`pack`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// The block has `2^vars` leaves.
+    pub vars: usize,
+    /// `(segment, offset)` in placement order: the segment's leaves start at `offset`, a
+    /// multiple of their count.
+    pub members: Vec<(usize, usize)>,
+}
+
+/// Packs segments of `2^{n_k}` leaves (`segment_vars[k] = n_k`) into as few power-of-two
+/// blocks as their total allows, one per set bit of `sum_k 2^{n_k}`, with no padding: the
+/// segments in order of decreasing size (ties by index) fill the largest block, then the next.
+/// Sizes are powers of two taken largest first, so every offset is a multiple of its
+/// segment's size and each block fills exactly.
+///
+/// A GKR over the blocks proves the same sum as one over the segments, with fewer trees: a
+/// block's leaf MLE at `point` is `sum eq(point[..vars - n_k], offset / 2^{n_k}) *
+/// segment_k(point[vars - n_k..])` over its members ([`member_at`]).
+pub fn pack(segment_vars: &[usize]) -> Vec<Group> {
+    let mut order: Vec<usize> = (0..segment_vars.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(segment_vars[k]));
+    let mut left: usize = segment_vars.iter().map(|&n| 1usize << n).sum();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut filled = 0usize;
+    for k in order {
+        if filled == 0 {
+            groups.push(Group {
+                vars: left.ilog2() as usize,
+                members: Vec::new(),
+            });
+        }
+        let Some(group) = groups.last_mut() else {
+            continue;
+        };
+        let size = 1usize << segment_vars[k];
+        group.members.push((k, filled));
+        filled += size;
+        left -= size;
+        if filled == 1 << group.vars {
+            filled = 0;
+        }
+    }
+    groups
+}
+
+/// A member's part of its block at the block's point `point`: the weight
+/// `eq(point[..len - n], offset / 2^n)` (the prefix bits select the member's place, most
+/// significant first) and the member's own point, the last `n` coordinates.
+pub fn member_at(point: &[EF], n: usize, offset: usize) -> (EF, &[EF]) {
+    let (prefix, own) = point.split_at(point.len() - n);
+    let place = offset >> n;
+    let weight = prefix
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(bit, &z)| match (place >> bit) & 1 {
+            1 => z,
+            _ => EF::ONE - z,
+        })
+        .product();
+    (weight, own)
+}
+
+/// Each segment's `(weight, point)` in its block ([`member_at`]), in segment order, given
+/// each block's point (in the order of `groups`).
+pub fn unpack(groups: &[Group], segment_vars: &[usize], points: &[Vec<EF>]) -> Vec<(EF, Vec<EF>)> {
+    let mut out = vec![(EF::ZERO, Vec::new()); segment_vars.len()];
+    for (group, point) in groups.iter().zip(points) {
+        for &(k, offset) in &group.members {
+            let (weight, own) = member_at(point, segment_vars[k], offset);
+            out[k] = (weight, own.to_vec());
+        }
+    }
+    out
+}
+
 /// Absorbs the domain label and the shape (number of segments, every `n_k`).
 fn absorb_shape(t: &mut Transcript, segment_vars: &[usize]) {
     t.absorb_bytes(b"zkml/logup-gkr/v1");

@@ -388,8 +388,90 @@ fn balanced(vars: &[usize], seed: u64) -> Vec<Segment> {
     segments
 }
 
+/// A block's leaves: its members' leaves at their offsets.
+fn concatenated<T: Copy + Default>(group: &Group, parts: &[Vec<T>]) -> Vec<T> {
+    let mut out = vec![T::default(); 1 << group.vars];
+    for &(k, offset) in &group.members {
+        out[offset..offset + parts[k].len()].copy_from_slice(&parts[k]);
+    }
+    out
+}
+
+#[test]
+fn packing_fills_blocks_without_padding() {
+    // 2^3 + 3 * 2^2 + 2^1 + 2 * 2^0 = 24 = 2^4 + 2^3
+    let vars = [2, 0, 3, 2, 1, 0, 2];
+    let groups = pack(&vars);
+    let expected = vec![
+        Group {
+            vars: 4,
+            members: vec![(2, 0), (0, 8), (3, 12)],
+        },
+        Group {
+            vars: 3,
+            members: vec![(6, 0), (4, 4), (1, 6), (5, 7)],
+        },
+    ];
+    assert_eq!(groups, expected);
+    assert_eq!(pack(&[]), Vec::<Group>::new());
+    assert_eq!(
+        pack(&[5]),
+        vec![Group {
+            vars: 5,
+            members: vec![(0, 0)]
+        }]
+    );
+}
+
+#[test]
+fn a_block_evaluates_as_its_weighted_members() {
+    let vars = [2, 0, 3, 2, 1, 0, 2];
+    let mut rng = Rng(11);
+    let parts: Vec<Vec<F>> = vars
+        .iter()
+        .map(|&n| (0..1 << n).map(|_| F::from_u64(rng.next())).collect())
+        .collect();
+    for (g, group) in pack(&vars).iter().enumerate() {
+        let point: Vec<EF> = (0..group.vars)
+            .map(|i| random_ext(100 * g as u64 + i as u64))
+            .collect();
+        let members: EF = group
+            .members
+            .iter()
+            .map(|&(k, offset)| {
+                let (weight, own) = member_at(&point, vars[k], offset);
+                weight * evaluate(&parts[k], own)
+            })
+            .sum();
+        assert_eq!(evaluate(&concatenated(group, &parts), &point), members);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn packing_partitions_into_exact_aligned_blocks(vars in prop::collection::vec(0usize..9, 0..12)) {
+        let groups = pack(&vars);
+        let total: usize = vars.iter().map(|&n| 1usize << n).sum();
+        prop_assert_eq!(groups.len(), total.count_ones() as usize);
+        let mut seen = vec![false; vars.len()];
+        let mut last_vars = usize::MAX;
+        for group in &groups {
+            prop_assert!(group.vars < last_vars);
+            last_vars = group.vars;
+            let mut filled = 0;
+            for &(k, offset) in &group.members {
+                prop_assert!(!seen[k]);
+                seen[k] = true;
+                prop_assert_eq!(offset, filled);
+                prop_assert_eq!(offset % (1 << vars[k]), 0);
+                filled += 1 << vars[k];
+            }
+            prop_assert_eq!(filled, 1 << group.vars);
+        }
+        prop_assert!(seen.iter().all(|&s| s));
+    }
 
     #[test]
     fn random_sizes_complete(vars in prop::collection::vec(0usize..7, 0..5), seed: u64) {
@@ -510,5 +592,50 @@ fn root_sum_uses_every_fraction() {
             Err(GkrError::NonZeroSum),
             "root {k}"
         );
+    }
+}
+
+/// Times the GKR prover on unit segments of LeNet-28's sizes at 64 samples, one tree per
+/// segment against one per packed block (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn time_packed_against_separate() {
+    let vars: Vec<usize> = [19, 17, 16, 14, 13, 13, 10]
+        .iter()
+        .flat_map(|&n| [n; 4])
+        .collect();
+    let segments: Vec<Segment> = vars
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| Segment {
+            num: vec![-F::ONE; 1 << n],
+            den: (0..1u64 << n)
+                .map(|i| EF::from_u64(i + 1) + random_ext(k as u64))
+                .collect(),
+        })
+        .collect();
+    let packed: Vec<Segment> = pack(&vars)
+        .iter()
+        .map(|g| Segment {
+            num: g
+                .members
+                .iter()
+                .flat_map(|&(k, _)| segments[k].num.clone())
+                .collect(),
+            den: g
+                .members
+                .iter()
+                .flat_map(|&(k, _)| segments[k].den.clone())
+                .collect(),
+        })
+        .collect();
+    for round in 0..3 {
+        for (name, input) in [("separate", &segments), ("packed", &packed)] {
+            let input = input.clone();
+            let start = std::time::Instant::now();
+            let (proof, _) = prove(input, &mut Transcript::new());
+            let size = postcard::to_allocvec(&proof).unwrap().len();
+            println!("{round} {name}: {:?}, {size} bytes", start.elapsed());
+        }
     }
 }
