@@ -202,13 +202,15 @@ pub(crate) struct Params {
     /// 1, halving); later rounds halve it.
     pub(crate) first_shrink: (usize, usize),
     /// Largest log2 inverse rate of any round's codeword, for polynomials of at least
-    /// `capped_from` variables outside `uncapped` (from, to exclusive); the others' rates grow
+    /// `capped_from` variables outside `band` (from, to exclusive); smaller ones' rates grow
     /// as p3-whir's do.
     pub(crate) rate_cap: usize,
     /// See `rate_cap`.
     pub(crate) capped_from: usize,
-    /// See `rate_cap`.
-    pub(crate) uncapped: (usize, usize),
+    /// Variables (from, to exclusive) whose rates stop at `band_cap` instead of `rate_cap`.
+    pub(crate) band: (usize, usize),
+    /// See `band`.
+    pub(crate) band_cap: usize,
 }
 
 /// The parameters every commitment uses.
@@ -221,7 +223,8 @@ pub(crate) const PARAMS: Params = Params {
     first_shrink: (2, 3),
     rate_cap: 2,
     capped_from: 15,
-    uncapped: (17, LARGE_VARS),
+    band: (17, LARGE_VARS),
+    band_cap: 3,
 };
 
 /// From this many variables of the stacked polynomial on, the first round shrinks the domain
@@ -606,12 +609,13 @@ fn round_rates(p: &Params, num_variables: usize) -> Vec<usize> {
     let schedule = FoldingFactor::Constant(p.folding)
         .compute_folding_schedule(num_variables)
         .unwrap_or_default();
-    let cap =
-        if num_variables < p.capped_from || (p.uncapped.0..p.uncapped.1).contains(&num_variables) {
-            usize::MAX
-        } else {
-            p.rate_cap
-        };
+    let cap = if num_variables < p.capped_from {
+        usize::MAX
+    } else if (p.band.0..p.band.1).contains(&num_variables) {
+        p.band_cap
+    } else {
+        p.rate_cap
+    };
     let mut rate = p.log_inv_rate;
     let mut rates = Vec::new();
     for (round, &k) in schedule

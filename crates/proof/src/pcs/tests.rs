@@ -448,7 +448,8 @@ fn explore_parameters() {
                     first_shrink: (first_shrink, first_shrink),
                     rate_cap,
                     capped_from: 0,
-                    uncapped: (0, 0),
+                    band: (0, 0),
+                    band_cap: rate_cap,
                 };
                 let report = security_with(&p, &shape, 20);
                 (report.algebraic_bits >= 102.0).then_some((p, report))
@@ -771,7 +772,7 @@ fn security_is_at_least_100_bits() {
 }
 
 /// The first round shrinks the domain by 4 below 2^20 cells and by 8 from there, the others
-/// halve it, and from 2^15 cells, outside 2^17..2^20, no codeword's rate drops below 1/4: each
+/// halve it, and from 2^15 cells no codeword's rate drops below 1/4 (1/8 in 2^17..2^20): each
 /// codeword's size `2^(vars + rate)` follows.
 #[test]
 fn round_codewords_follow_the_shrink_and_the_cap() {
@@ -786,8 +787,9 @@ fn round_codewords_follow_the_shrink_and_the_cap() {
     // uncapped: the commitment is 2^(n+1); after the first fold of 4 variables, 2^(n-1), then
     // halving
     assert_eq!(codewords(14), vec![13]);
-    assert_eq!(codewords(17), vec![16, 15]);
-    assert_eq!(codewords(19), vec![18, 17, 16]);
+    // capped at rate 1/8: 2^(n-1), then 4 variables (16 times) smaller each round
+    assert_eq!(codewords(17), vec![16, 12]);
+    assert_eq!(codewords(19), vec![18, 14, 10]);
     // capped at rate 1/4: 2^(n-2), then 4 variables (16 times) smaller each round
     assert_eq!(codewords(15), vec![13, 9]);
     assert_eq!(codewords(16), vec![14, 10]);
