@@ -47,14 +47,16 @@
 //! Each later round folds the polynomial 16 times smaller but, left alone, only halves the
 //! domain, so the rate grows (1/64 two rounds on) and each codeword is half the one before: at
 //! 2^22 cells the rounds' codewords held 1.75x the first one's cells. From 2^15 cells (two
-//! rounds or more), outside 2^17..2^20, no round's rate drops below 1/4 (`rate_cap`), so each
-//! codeword is 16 times smaller than the one before. The price is more queries in the later
-//! rounds (48 instead of 32, 16, 11): at 2^19 cells, measured with `explore_parameters` (grid
-//! `4,1,12,2,C`, medians of 7), opening 107, 76, 49 ms and proof 77, 89, 102 KiB uncapped and
-//! with C = 3, 2; at 2^16, 29, 24, 18 ms and 57, 61, 73 KiB; at 2^13, one round, 8 ms
-//! uncapped and 36 against 42 KiB. The band 2^17..2^20 stays uncapped: the 264k CNN's two
-//! 2^19-cell openings would take its proof from 226 to 278 KB, past the 250 KB it is held to
-//! (C = 3: 250 KB).
+//! rounds or more) no round's rate drops below 1/4 (`rate_cap`; 1/8 in 2^17..2^20,
+//! `band_cap`), so each codeword is 16 times (8 times in the band) smaller than the one before.
+//! The price is more queries in the later rounds (48 instead of 32, 16, 11): at 2^19 cells,
+//! measured with `explore_parameters` (grid `4,1,12,2,C`, medians of 7), opening 107, 76,
+//! 49 ms and proof 77, 89, 102 KiB uncapped and with C = 3, 2; at 2^16, 29, 24, 18 ms and 57,
+//! 61, 73 KiB; at 2^13, one round, 8 ms uncapped and 36 against 42 KiB. The band holds the
+//! 264k CNN's two 2^19-cell openings, which its 250 KB proof budget bounds: uncapped 225 KB,
+//! C = 3 251 KB and C = 2 278 KB with one logup-GKR tree per segment; since the segments are
+//! packed into blocks (`crate::gkr::pack`, 21 KB fewer), C = 3 gives 229 KB
+//! (docs/BENCHMARKS.md, U).
 //!
 //! Assumption: `CapacityBound` (p3-security's name), proximity radius `1 - rho - eta` with
 //! `eta = rho / 20`: the conjecture that Reed-Solomon codes are list-decodable and have
