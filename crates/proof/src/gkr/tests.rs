@@ -447,6 +447,30 @@ fn a_block_evaluates_as_its_weighted_members() {
     }
 }
 
+#[test]
+fn unpacking_gives_every_segment_its_place_in_its_block() {
+    let vars = [2, 0, 3, 2, 1, 0, 2];
+    let groups = pack(&vars);
+    let points: Vec<Vec<EF>> = (groups.iter().enumerate())
+        .map(|(g, group)| {
+            (0..group.vars)
+                .map(|i| random_ext(10 * g as u64 + i as u64))
+                .collect()
+        })
+        .collect();
+    let members = unpack(&groups, &vars, &points);
+    assert_eq!(members.len(), vars.len());
+    for (group, point) in groups.iter().zip(&points) {
+        for &(k, offset) in &group.members {
+            let (weight, own) = member_at(point, vars[k], offset);
+            assert_eq!(members[k], (weight, own.to_vec()));
+            assert_eq!(own.len(), vars[k]);
+        }
+    }
+    // segment 2 fills the first half of the 16-leaf block: its weight is 1 - point[0]
+    assert_eq!(members[2].0, EF::ONE - points[0][0]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
