@@ -163,6 +163,10 @@ pub fn pack(segment_vars: &[usize]) -> Vec<Group> {
 /// A member's part of its block at the block's point `point`: the weight
 /// `eq(point[..len - n], offset / 2^n)` (the prefix bits select the member's place, most
 /// significant first) and the member's own point, the last `n` coordinates.
+///
+/// # Panics
+///
+/// If `n > point.len()` (a member is never larger than its block).
 pub fn member_at(point: &[EF], n: usize, offset: usize) -> (EF, &[EF]) {
     let (prefix, own) = point.split_at(point.len() - n);
     let place = offset >> n;
