@@ -55,7 +55,7 @@
 //! 61, 73 KiB; at 2^13, one round, 8 ms uncapped and 36 against 42 KiB. The band holds the
 //! 264k CNN's two 2^19-cell openings, which its 250 KB proof budget bounds: uncapped 225 KB,
 //! C = 3 251 KB and C = 2 278 KB with one logup-GKR tree per segment; since the segments are
-//! packed into blocks (`crate::gkr::pack`, 21 KB fewer), C = 3 gives 229 KB
+//! packed into blocks (`crate::gkr::pack`, about 20 KB fewer), C = 3 gives 229 KB
 //! (docs/BENCHMARKS.md, U).
 //!
 //! Assumption: `CapacityBound` (p3-security's name), proximity radius `1 - rho - eta` with
