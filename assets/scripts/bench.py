@@ -7,7 +7,9 @@ A config `d,w` is an MLP of d Gemm layers (transB=1) of width w with ReLU betwee
 script writes the ONNX model, a calibration JSON (training rows), an input JSON (one held-out
 sample: the proven input) and a test JSON (100 held-out samples), then measures:
 
-  zkml: `setup` once; `prove --json` and `verify --json` `--repeats` times (the times the
+  zkml: `setup` once (with `--public-weights`: a key holding the weights, the visibility of
+        EZKL's fixed params; by default the key commits to them, which EZKL's run does not
+        match); `prove --json` and `verify --json` `--repeats` times (the times the
         tool prints and the wall time of each subprocess, proof bytes, peak RSS of each
         prove process from wait4's rusage, see Runner); `run --json` on the test JSON for
         accuracy (quantized argmax vs labels, and vs the float model's argmax).
@@ -44,7 +46,7 @@ when it ran).
 
 Usage:
   python assets/scripts/bench.py --configs 5,100:7,50 --repeats 5 [--run-ezkl]
-      [--num-threads N] [--model-type mlp|cnn] [--output-dir DIR] [--zkml PATH]
+      [--public-weights] [--num-threads N] [--model-type mlp|cnn] [--output-dir DIR] [--zkml PATH]
   python assets/scripts/bench.py --model-type cnn --configs digits_cnn:/tmp/big/vgg16.onnx
   python assets/scripts/bench.py --plot-from DIR1,DIR2,... --output-dir DIR
       runs nothing: reads the results.json of earlier runs (e.g. one mlp and one cnn run) and
@@ -409,7 +411,7 @@ def parse_setup_params(stdout):
     return None
 
 
-def bench_zkml(runner, zkml, model, repeats):
+def bench_zkml(runner, zkml, model, repeats, public_weights=False):
     name, meta = model["name"], model["meta_data"]
     wdir = os.path.join(os.path.dirname(os.path.dirname(model["dir"])), "zkml", name)
     os.makedirs(wdir, exist_ok=True)
@@ -417,7 +419,8 @@ def bench_zkml(runner, zkml, model, repeats):
 
     log(f"config {name}: zkml setup")
     out, setup_wall, _ = runner.run(
-        [zkml, "setup", model["onnx"], "--out", wdir, "--calibration", model["calibration"]],
+        [zkml, "setup", model["onnx"], "--out", wdir, "--calibration", model["calibration"]]
+        + (["--public-weights"] if public_weights else []),
         f"zkml setup ({name})",
     )
     setup_ms = None
@@ -892,6 +895,9 @@ def main():
                              f"with STEM_input.json beside them (default {DEFAULT_CNN})")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--run-ezkl", action="store_true", help="also benchmark EZKL")
+    parser.add_argument("--public-weights", action="store_true",
+                        help="zkml keys hold the weights (setup --public-weights), as EZKL's "
+                             "fixed params do, instead of committing to them")
     parser.add_argument("--num-threads", type=int, default=None,
                         help="RAYON_NUM_THREADS for the provers, and pin them to N CPUs")
     parser.add_argument("--model-type", choices=["mlp", "cnn"], default="mlp")
@@ -956,7 +962,7 @@ def main():
                 model = prepare_model(out_dir, *config)
             name = model["name"]
             names.append(name)
-            zrows, zphases = bench_zkml(runner, zkml, model, args.repeats)
+            zrows, zphases = bench_zkml(runner, zkml, model, args.repeats, args.public_weights)
             rows += zrows
             phases[name] = zphases
             if args.run_ezkl:
@@ -977,7 +983,8 @@ def main():
             wr.writerow({k: r.get(k) for k in CSV_FIELDS})
     labels = names if args.model_type == "cnn" else [f"{d},{w}" for d, w in configs]
     env_line = (f"{args.model_type} configs {':'.join(labels)}, repeats {args.repeats}, threads "
-                f"{args.num_threads or 'default'}, nproc {os.cpu_count()}"
+                f"{args.num_threads or 'default'}, nproc {os.cpu_count()}, zkml weights "
+                f"{'public' if args.public_weights else 'committed'}"
                 + (f", ezkl {ezkl_version}" if ezkl_version else ""))
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump({"env": env_line, "model_type": args.model_type,

@@ -85,7 +85,7 @@ pub const MEMORY_LIMIT: u128 = 16 << 30;
 
 /// Version of the key formats this build reads and writes (proofs have their own,
 /// [`crate::proof::FORMAT_VERSION`]).
-pub const KEY_FORMAT_VERSION: u8 = 9;
+pub const KEY_FORMAT_VERSION: u8 = 10;
 
 /// Key file magics: 7 bytes, then the key format version.
 const PK_MAGIC: &[u8; 8] = &magic(b"ZKMLPK\0");
@@ -730,23 +730,18 @@ impl VerifyingKey {
             && (sizes.iter().zip(weights)).all(|(&(w, b), (ws, bs))| ws.len() == w && bs.len() == b)
     }
 
-    /// A 256-bit digest of the key (Poseidon2 sponge over [`VerifyingKey::statement_bytes`]),
-    /// hex: every field but the key proof, so everything the key proof certifies. The key
-    /// proof itself is left out because it is checked when the key is loaded and any valid one
-    /// certifies the same statement; hashing it (150 KiB for the 264k CNN) would cost ~10 ms
-    /// on every prove and verify.
+    /// A 256-bit digest of the key (Keccak-256 of [`VerifyingKey::statement_bytes`]), hex:
+    /// every field but the key proof, so everything the key proof certifies. The key proof
+    /// itself is left out because it is checked when the key is loaded and any valid one
+    /// certifies the same statement; hashing it (150 KiB for the 264k CNN) would cost time on
+    /// every prove and verify. Keccak rather than the transcript's Poseidon2 sponge: a
+    /// public-weights key's statement holds every weight, and the sponge (seven bytes per
+    /// scalar absorb) took 1.7 ms of a 5x100 MLP's 10 ms proof for its 38k weights.
     pub fn digest(&self) -> String {
-        let mut t = Transcript::new();
-        t.absorb_bytes(b"zkml vk digest v2");
-        t.absorb_bytes(&self.statement_bytes());
-        (0..4)
-            .map(|_| {
-                format!(
-                    "{:016x}",
-                    p3_field::PrimeField64::as_canonical_u64(&t.sample_base())
-                )
-            })
-            .collect()
+        use p3_symmetric::CryptographicHasher;
+        let bytes = self.statement_bytes();
+        let hash = p3_keccak::Keccak256Hash.hash_iter_slices([&b"zkml vk digest v3"[..], &bytes]);
+        hash.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

@@ -124,7 +124,8 @@ fn prove_inner(
         Some(_) => Transcript::recording(),
         None => Transcript::new(),
     };
-    bind(&mut t, vk, inputs.len(), &input, &w.output);
+    let key_digest = vk.digest();
+    bind(&mut t, vk, &key_digest, inputs.len(), &input, &w.output);
 
     phase("commit", &mut timings);
     let columns: Vec<Vec<F>> = layout
@@ -171,7 +172,7 @@ fn prove_inner(
     phase("done", &mut timings);
     timings.phases.pop();
     let proof = Proof {
-        key_digest: vk.digest(),
+        key_digest,
         num_samples: inputs.len(),
         input,
         output: w.output,

@@ -12,10 +12,13 @@ use crate::ops::requant::{EXCESS_BITS, REM_BITS, WIDE_FROM};
 use crate::proof::FORMAT_VERSION;
 use crate::tables::LIMB_BITS;
 
-/// Binds the protocol, the key, the input and the output, then the weight commitment.
+/// Binds the protocol, the key (`key_digest` is [`VerifyingKey::digest`], which hashes every
+/// public weight: computed once per proof by the caller), the input and the output, then the
+/// weight commitment.
 pub fn bind(
     t: &mut Transcript,
     vk: &VerifyingKey,
+    key_digest: &str,
     num_samples: usize,
     input: &[i64],
     output: &[i64],
@@ -26,7 +29,7 @@ pub fn bind(
     t.absorb_u64(u64::from(EXCESS_BITS));
     t.absorb_u64(u64::from(REM_BITS));
     t.absorb_u64(WIDE_FROM as u64);
-    t.absorb_bytes(vk.digest().as_bytes());
+    t.absorb_bytes(key_digest.as_bytes());
     t.absorb_u64(num_samples as u64);
     t.absorb_base(&input.iter().map(|&v| from_i64(v)).collect::<Vec<F>>());
     t.absorb_base(&output.iter().map(|&v| from_i64(v)).collect::<Vec<F>>());

@@ -51,7 +51,7 @@ fn verify_in(
         return Err(VerifyError::WrongKey { proof, key });
     }
     let layout = check_shape(vk, proof)?;
-    bind(t, vk, proof.num_samples, &proof.input, &proof.output);
+    bind(t, vk, &key, proof.num_samples, &proof.input, &proof.output);
     pcs::observe(&layout.commit_shape(), &proof.witness_commitment, t);
     let public = Public::new(&layout, &proof.input, &proof.output);
     let mut claims = Claims::new(vk);

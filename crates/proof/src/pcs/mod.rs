@@ -25,7 +25,7 @@
 //! # Parameters and security
 //!
 //! Folding factor 4, starting rate 1/2 (log inverse rate 1), WHIR per-term target 105 bits with
-//! at most 12 bits of grinding per phase, cubic-extension challenges (~191 bits), Poseidon2
+//! at most 8 bits of grinding per phase, cubic-extension challenges (~191 bits), Poseidon2
 //! Merkle trees with 4-element (256-bit) digests: rows are hashed by a width-12 sponge (rate 8,
 //! capacity 4), pairs of digests compressed by the width-8 permutation. Per absorbed element
 //! the width-12 permutation costs 0.72x the width-8 one (57 against 78 ns, eight AVX-512 lanes;
@@ -72,8 +72,13 @@
 //! `JohnsonBound` costs 1.9x the proof bytes at rate 1/2 (147 vs 78 KiB) or 2x the prover time
 //! at rate 1/4 (1.7 vs 0.83 s, 102 KiB); `UniqueDecoding` 3.4x the bytes (264 KiB). Both exceed
 //! the 1.5x we accept for a proven bound. Switching is one line (`PARAMS.assumption`).
-//! Grinding: 12 bits keep the opening's grinding under a few ms; 16-20 bits save only 2-5% of
-//! the bytes but add 0.05-1 s.
+//! Grinding: 8 bits. A grinding site tries 2^bits candidates in expectation (about 0.3 us of
+//! CPU each: eight per packed permutation), geometrically spread, and the transcript fixes
+//! which draw a proof gets. At 12 bits a 5x100 MLP proof's five sites (two per opening, three
+//! at 2^16 cells) took about 3 ms of its 10-14 ms of openings, more or less by the luck of its
+//! transcript; 8 bits cost 1-4% more bytes (that MLP 133.6 -> 137.3 KB, the 264k CNN 230.2 ->
+//! 238.6 KB; 10 bits: 134.2 and 233.5 KB). 16-20 bits save only 2-5% of the bytes but add
+//! 0.05-1 s.
 //!
 //! Under a list-decoding assumption the commitment binds the prover to one of up to
 //! `2^log2_list_size` polynomials (about `num_vars + 6` bits here), not to a unique one: a
@@ -220,7 +225,7 @@ pub(crate) const PARAMS: Params = Params {
     folding: 4,
     log_inv_rate: 1,
     security_level: 105,
-    pow_bits: 12,
+    pow_bits: 8,
     assumption: SecurityAssumption::CapacityBound,
     first_shrink: (2, 3),
     rate_cap: 2,
