@@ -2,6 +2,7 @@
 //! eq tables.
 
 use p3_field::{ExtensionField, Field, PrimeCharacteristicRing};
+use rayon::prelude::*;
 
 use crate::field::{EF, F};
 
@@ -14,8 +15,22 @@ pub fn eq_eval(a: &[EF], b: &[EF]) -> EF {
         .product()
 }
 
-/// The table `eq(r, i)` for every `i` in `{0,1}^n`, MSB-first, scaled by `scale`.
+/// The table `eq(r, i)` for every `i` in `{0,1}^n`, MSB-first, scaled by `scale`: with
+/// `r = hi || lo`, entry `i 2^|lo| + j` is `scale eq(hi, i) eq(lo, j)`, one product per entry,
+/// the rows in parallel.
 pub fn eq_table_scaled(r: &[EF], scale: EF) -> Vec<EF> {
+    let (hi, lo) = r.split_at(r.len().div_ceil(2));
+    let (eq_hi, eq_lo) = (expand(hi, scale), expand(lo, EF::ONE));
+    let mut out = vec![EF::ZERO; eq_hi.len() * eq_lo.len()];
+    out.par_chunks_mut(eq_lo.len())
+        .with_min_len(ROWS_PER_TASK)
+        .zip(eq_hi.par_iter())
+        .for_each(|(row, &h)| row.iter_mut().zip(&eq_lo).for_each(|(o, &l)| *o = h * l));
+    out
+}
+
+/// [`eq_table_scaled`] one variable at a time (for the halves of its point).
+fn expand(r: &[EF], scale: EF) -> Vec<EF> {
     let mut t = Vec::with_capacity(1 << r.len());
     t.push(scale);
     for &ri in r {
@@ -37,7 +52,10 @@ pub fn eq_table(r: &[EF]) -> Vec<EF> {
 }
 
 /// Evaluates the MLE of `table` (length `2^point.len()`) at `point`.
-/// Values may be in the base field or the extension.
+/// Values may be in the base field or the extension. Computed as `sum_i eq(hi, i) sum_j
+/// eq(lo, j) table[i 2^|lo| + j]` with `point = hi || lo`: one product by an extension element
+/// per entry (folding variable by variable takes two, half of them between extension
+/// elements), the rows in parallel.
 pub fn evaluate<T: Field>(table: &[T], point: &[EF]) -> EF
 where
     EF: ExtensionField<T>,
@@ -47,24 +65,19 @@ where
         1 << point.len(),
         "table length must be 2^num_vars"
     );
-    if point.is_empty() {
-        return EF::from(table[0]);
-    }
-    // first fold by the first (most significant) variable in the small field
-    let half = table.len() / 2;
-    let r0 = point[0];
-    let mut cur: Vec<EF> = (0..half)
-        .map(|i| r0 * (table[i + half] - table[i]) + table[i])
-        .collect();
-    for &r in &point[1..] {
-        let h = cur.len() / 2;
-        for i in 0..h {
-            cur[i] = cur[i] + r * (cur[i + h] - cur[i]);
-        }
-        cur.truncate(h);
-    }
-    cur[0]
+    let (hi, lo) = point.split_at(point.len().div_ceil(2));
+    let (eq_hi, eq_lo) = (eq_table(hi), eq_table(lo));
+    table
+        .par_chunks(eq_lo.len())
+        .with_min_len(ROWS_PER_TASK)
+        .zip(eq_hi.par_iter())
+        .map(|(row, &e)| e * row.iter().zip(&eq_lo).map(|(&v, &l)| l * v).sum::<EF>())
+        .sum()
 }
+
+/// Rows of an [`evaluate`] or [`eq_table_scaled`] table per parallel task (a row has about
+/// `sqrt(len)` entries).
+const ROWS_PER_TASK: usize = 32;
 
 /// Evaluates the MLE of a vector of length `n <= 2^point.len()`, zero-padded to `2^point.len()`.
 pub fn evaluate_padded(values: &[F], point: &[EF]) -> EF {

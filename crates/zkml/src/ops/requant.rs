@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use zkml_model::REQUANT_SHIFT;
 use zkml_proof::field::{EF, F, from_i64};
-use zkml_proof::mle::{eq_eval, eq_table, evaluate_padded};
+use zkml_proof::mle::{eq_eval, eq_table, evaluate, evaluate_padded};
 use zkml_proof::sumcheck::{self, BaseFirst, SumcheckProof};
 use zkml_proof::transcript::Transcript;
 
@@ -338,35 +338,45 @@ pub fn prove(
     let m_full: Vec<F> = (0..acc.len())
         .map(|i| multiplier[i % multiplier.len()])
         .collect();
-    // base tables: acc, m, out, sigma, the excess limbs from `e0`, the remainder limbs from
-    // `r0`; then the extension table eq(tau) at index `eq`
-    let (excess, rem) = (&cols.excess, &cols.rem);
-    let (e0, r0) = (4, 4 + excess.len());
-    let mut base = vec![acc.to_vec(), m_full, cols.out.clone(), cols.sigma.clone()];
-    base.extend(excess.iter().chain(rem).cloned());
+    // The identity `acc m + 2^31 - 2^32 (out + sigma sum_k w_k e_k) - sum_k w'_k r_k = 0`
+    // is linear in `out`, the excess limbs and the remainder limbs, and so are their MLEs:
+    // the kernel runs over `lin = 2^31 - 2^32 out - sum_k w'_k r_k` and `ex = sum_k w_k e_k`
+    // (base tables acc, m, sigma, lin, ex; then eq(tau)), and the columns are evaluated at
+    // the point afterwards. The round messages are those of the sumcheck over every column.
+    let two32 = F::from_u64(1 << 32);
+    let weighted = |limbs: &[Vec<F>], weights: &[F], i: usize| -> F {
+        (limbs.iter().zip(weights)).map(|(l, &w)| w * l[i]).sum()
+    };
+    let excess_weights = limb_weights(&cols.limbs.excess());
+    let rem_weights = limb_weights(&cols.limbs.rem());
+    let (lin, ex): (Vec<F>, Vec<F>) = (0..acc.len())
+        .into_par_iter()
+        .map(|i| {
+            let lin =
+                F::from_u64(1 << 31) - two32 * cols.out[i] - weighted(&cols.rem, &rem_weights, i);
+            (lin, weighted(&cols.excess, &excess_weights, i))
+        })
+        .unzip();
+    let base = vec![acc.to_vec(), m_full, cols.sigma.clone(), lin, ex];
     let eq = base.len();
-    let two32 = EF::from(F::from_u64(1 << 32));
-    let mut terms = vec![
+    let terms = vec![
         (EF::ONE, vec![eq, 0, 1]),
-        (EF::from(F::from_u64(1 << 31)), vec![eq]),
-        (-two32, vec![eq, 2]),
+        (EF::ONE, vec![eq, 3]),
+        (-EF::from(two32), vec![eq, 2, 4]),
     ];
-    for (k, w) in limb_weights(&cols.limbs.excess()).into_iter().enumerate() {
-        terms.push((-two32 * w, vec![eq, 3, e0 + k]));
-    }
-    for (k, w) in limb_weights(&cols.limbs.rem()).into_iter().enumerate() {
-        terms.push((-EF::from(w), vec![eq, r0 + k]));
-    }
     let mut kernel = BaseFirst::new(base, vec![eq_table(&tau)], terms);
     let (proof, point, _) = hook.sumcheck(Stage::Requant, &mut kernel, num_vars, || EF::ZERO, t);
     // the kernel's tables end at their values at the point
     let values = kernel.values();
+    let at_point = |columns: &[Vec<F>]| -> Vec<EF> {
+        columns.par_iter().map(|c| evaluate(c, &point)).collect()
+    };
     let mut evals = RequantEvals {
         acc: values[0],
-        out: values[2],
-        sigma: values[3],
-        excess: values[e0..r0].to_vec(),
-        rem: values[r0..eq].to_vec(),
+        out: evaluate(&cols.out, &point),
+        sigma: values[2],
+        excess: at_point(&cols.excess),
+        rem: at_point(&cols.rem),
     };
     let mut flat = evals.flat();
     if hook.active() {
