@@ -74,9 +74,9 @@
 //! the 1.5x we accept for a proven bound. Switching is one line (`PARAMS.assumption`).
 //! Grinding: 8 bits. A grinding site tries 2^bits candidates in expectation (about 0.3 us of
 //! CPU each: eight per packed permutation), geometrically spread, and the transcript fixes
-//! which draw a proof gets. At 12 bits a 5x100 MLP proof's five sites (two per opening, three
-//! at 2^16 cells) took about 3 ms of its 10-14 ms of openings, more or less by the luck of its
-//! transcript; 8 bits cost 1-4% more bytes (that MLP 133.6 -> 137.3 KB, the 264k CNN 230.2 ->
+//! which draw a proof gets. At 12 bits a 5x100 MLP proof's five sites (two in its 2^13-cell
+//! witness opening, three in its 2^16-cell weight opening) took about 3 ms of its 10-14 ms of
+//! openings, more or less by the luck of its transcript; 8 bits cost 1-4% more bytes (that MLP 133.6 -> 137.3 KB, the 264k CNN 230.2 ->
 //! 238.6 KB; 10 bits: 134.2 and 233.5 KB). 16-20 bits save only 2-5% of the bytes but add
 //! 0.05-1 s.
 //!
