@@ -55,8 +55,8 @@
 //! 61, 73 KiB; at 2^13, one round, 8 ms uncapped and 36 against 42 KiB. The band holds the
 //! 264k CNN's two 2^19-cell openings, which its 250 KB proof budget bounds: uncapped 225 KB,
 //! C = 3 251 KB and C = 2 278 KB with one logup-GKR tree per segment; since the segments are
-//! packed into blocks (`crate::gkr::pack`, about 20 KB fewer), C = 3 gives 229 KB
-//! (docs/BENCHMARKS.md, U).
+//! packed into blocks (`crate::gkr::pack`, about 20 KB fewer), C = 3 gave 229 KB, and 238.6 KB
+//! with 8 bits of grinding (docs/BENCHMARKS.md, U and V).
 //!
 //! Assumption: `CapacityBound` (p3-security's name), proximity radius `1 - rho - eta` with
 //! `eta = rho / 20`: the conjecture that Reed-Solomon codes are list-decodable and have
@@ -76,9 +76,9 @@
 //! CPU each: eight per packed permutation), geometrically spread, and the transcript fixes
 //! which draw a proof gets. At 12 bits a 5x100 MLP proof's five sites (two in its 2^13-cell
 //! witness opening, three in its 2^16-cell weight opening) took about 3 ms of its 10-14 ms of
-//! openings, more or less by the luck of its transcript; 8 bits cost 1-4% more bytes (that MLP 133.6 -> 137.3 KB, the 264k CNN 230.2 ->
-//! 238.6 KB; 10 bits: 134.2 and 233.5 KB). 16-20 bits save only 2-5% of the bytes but add
-//! 0.05-1 s.
+//! openings, more or less by the luck of its transcript. 8 bits cost 1-4% more bytes (that
+//! MLP 133.6 -> 137.3 KB, the 264k CNN 230.2 -> 238.6 KB; 10 bits: 134.2 and 233.5 KB).
+//! 16-20 bits save only 2-5% of the bytes but add 0.05-1 s.
 //!
 //! Under a list-decoding assumption the commitment binds the prover to one of up to
 //! `2^log2_list_size` polynomials (about `num_vars + 6` bits here), not to a unique one: a
