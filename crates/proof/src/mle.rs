@@ -79,6 +79,9 @@ where
 /// `sqrt(len)` entries).
 const ROWS_PER_TASK: usize = 32;
 
+/// Pairs of entries per parallel task of [`fold_first`] and [`sum_out_first`].
+const PAIRS_PER_TASK: usize = 2048;
+
 /// Evaluates the MLE of a vector of length `n <= 2^point.len()`, zero-padded to `2^point.len()`.
 pub fn evaluate_padded(values: &[F], point: &[EF]) -> EF {
     assert!(values.len() <= 1 << point.len());
@@ -90,10 +93,24 @@ pub fn evaluate_padded(values: &[F], point: &[EF]) -> EF {
 /// Folds the first (most significant) variable of `table` at `r`, halving its length.
 pub fn fold_first(table: &mut Vec<EF>, r: EF) {
     let h = table.len() / 2;
-    for i in 0..h {
-        table[i] = table[i] + r * (table[i + h] - table[i]);
-    }
+    let (lo, hi) = table.split_at_mut(h);
+    lo.par_iter_mut()
+        .with_min_len(PAIRS_PER_TASK)
+        .zip(hi.par_iter())
+        .for_each(|(a, &b)| *a += r * (b - *a));
     table.truncate(h);
+}
+
+/// `e[i] += e[i + half]`, then halves `e`: sums out the first variable of an eq table
+/// (`eq(r, .)` becomes `eq(r[1..], .)`).
+pub fn sum_out_first(e: &mut Vec<EF>) {
+    let h = e.len() / 2;
+    let (lo, hi) = e.split_at_mut(h);
+    lo.par_iter_mut()
+        .with_min_len(PAIRS_PER_TASK)
+        .zip(hi.par_iter())
+        .for_each(|(a, &b)| *a += b);
+    e.truncate(h);
 }
 
 /// Number of variables of a power-of-two length (panics otherwise: callers pad first).

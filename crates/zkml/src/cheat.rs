@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use p3_field::Field;
 use zkml_proof::field::EF;
 use zkml_proof::gkr::{GkrMsg, Segment};
-use zkml_proof::sumcheck::{self, BaseFirst, ProductSum, RoundKernel, SumcheckProof};
+use zkml_proof::sumcheck::{self, BaseFirst, ProductSum, RoundKernel, SumcheckProof, ZeroCheck};
 use zkml_proof::transcript::Transcript;
 
 use crate::keys::VerifyingKey;
@@ -218,5 +218,11 @@ impl Kernel for ProductSum {
 impl Kernel for BaseFirst {
     fn sum(&self) -> EF {
         BaseFirst::sum(self)
+    }
+}
+
+impl Kernel for ZeroCheck {
+    fn sum(&self) -> EF {
+        ZeroCheck::sum(self)
     }
 }

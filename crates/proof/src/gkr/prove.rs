@@ -8,7 +8,7 @@ use super::{
     GkrProof, LayerProof, LeafClaim, RoundPoly, Segment, absorb_shape, interpolate, powers, reduce,
 };
 use crate::field::{EF, F};
-use crate::mle::eq_table;
+use crate::mle::{eq_table, fold_first, sum_out_first};
 use crate::sumcheck::fold_lifted;
 use crate::transcript::Transcript;
 
@@ -185,17 +185,6 @@ pub(super) fn first_round_poly(
     )
 }
 
-/// `e[i] += e[i + half]` then halve: sums out the first variable of an eq table.
-fn sum_out_first(e: &mut Vec<EF>) {
-    let h = e.len() / 2;
-    let (lo, hi) = e.split_at_mut(h);
-    lo.par_iter_mut()
-        .with_min_len(MIN_LEN)
-        .zip(hi.par_iter())
-        .for_each(|(a, &b)| *a += b);
-    e.truncate(h);
-}
-
 /// One segment's fraction tree.
 struct Tree {
     vars: usize,
@@ -345,8 +334,8 @@ impl Tables<'_> {
                 *self = Self::UnitFolded([fold_lifted(ql, r), fold_lifted(qr, r)]);
                 return;
             }
-            Self::Folded(v) => return v.iter_mut().for_each(|t| fold_in_place(t, r)),
-            Self::UnitFolded(v) => return v.iter_mut().for_each(|t| fold_in_place(t, r)),
+            Self::Folded(v) => return v.iter_mut().for_each(|t| fold_first(t, r)),
+            Self::UnitFolded(v) => return v.iter_mut().for_each(|t| fold_first(t, r)),
         };
         *self = Self::Folded(folded);
     }
@@ -445,15 +434,4 @@ where
         fold_lifted::<EF>(h.ql, r),
         fold_lifted::<EF>(h.qr, r),
     ]
-}
-
-/// Binds the first variable of `t` at `r` in place.
-fn fold_in_place(t: &mut Vec<EF>, r: EF) {
-    let h = t.len() / 2;
-    let (lo, hi) = t.split_at_mut(h);
-    lo.par_iter_mut()
-        .with_min_len(MIN_LEN)
-        .zip(hi.par_iter())
-        .for_each(|(a, &b)| *a += r * (b - *a));
-    t.truncate(h);
 }

@@ -15,6 +15,7 @@
 mod error;
 mod prove;
 mod verify;
+mod zerocheck;
 pub mod zk;
 
 #[cfg(test)]
@@ -24,6 +25,7 @@ pub use error::SumcheckError;
 pub(crate) use prove::fold_lifted;
 pub use prove::{BaseFirst, ProductSum, RoundKernel, prove, prove_deviating};
 pub use verify::verify;
+pub use zerocheck::ZeroCheck;
 
 use serde::{Deserialize, Serialize};
 

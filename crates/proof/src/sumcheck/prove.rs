@@ -94,16 +94,16 @@ impl ProductSum {
             .sum()
     }
 
-    /// The evaluations `h(0), h(2..=d)` contributed by pairs `lo..hi` of the current round.
+    /// The evaluations at `pts` contributed by pairs `range` of the current round.
     fn partial(
         &self,
         plan: &Plan,
         range: std::ops::Range<usize>,
         half: usize,
-        d: usize,
+        pts: Points<'_>,
     ) -> Vec<EF> {
         let nt = self.tables.len();
-        let mut out = vec![EF::ZERO; d];
+        let mut out = vec![EF::ZERO; pts.len()];
         let mut vals = vec![EF::ZERO; nt];
         let mut diffs = vec![EF::ZERO; nt];
         for x in range {
@@ -111,21 +111,83 @@ impl ProductSum {
                 vals[i] = t[x];
                 diffs[i] = t[x + half] - t[x];
             }
-            // t = 0
-            out[0] += plan.eval(&vals);
-            // t = 1 -> skip; t = 2..=d by stepping the lines
+            let weight = pts.weight.map(|w| w[x]);
+            let add = |slot: &mut EF, v: EF| *slot += weight.map_or(v, |w| w * v);
+            // t = 0, t = 1 when asked, then t = 2.. by stepping the lines
+            add(&mut out[0], plan.eval(&vals));
             for (i, v) in vals.iter_mut().enumerate() {
                 *v += diffs[i];
             }
-            for slot in out.iter_mut().skip(1) {
+            if pts.one {
+                add(&mut out[1], plan.eval(&vals));
+            }
+            for slot in out.iter_mut().skip(1 + usize::from(pts.one)) {
                 for (i, v) in vals.iter_mut().enumerate() {
                     *v += diffs[i];
                 }
-                *slot += plan.eval(&vals);
+                add(slot, plan.eval(&vals));
             }
         }
         out
     }
+
+    /// The round's evaluations at `pts`, the pairs in parallel chunks.
+    fn evals(&self, pts: Points<'_>) -> Vec<EF> {
+        let half = self.tables[0].len() / 2;
+        let plan = Plan::new(&self.terms);
+        in_chunks(half, pts.len(), |range| {
+            self.partial(&plan, range, half, pts)
+        })
+    }
+}
+
+/// Which evaluations of a round polynomial a kernel computes, and how the pairs are weighted.
+#[derive(Clone, Copy)]
+pub(super) struct Points<'a> {
+    /// The evaluations from `t = 2` end at `t = last` (none when `last < 2`).
+    pub(super) last: usize,
+    /// Whether `t = 1` is evaluated (after `t = 0`).
+    pub(super) one: bool,
+    /// Pair `x`'s weight, when not 1.
+    pub(super) weight: Option<&'a [EF]>,
+}
+
+impl Points<'_> {
+    /// `h(0), h(2), .., h(d)`: a plain round's message.
+    fn message(d: usize) -> Self {
+        Points {
+            last: d,
+            one: false,
+            weight: None,
+        }
+    }
+
+    /// The number of evaluations: `t = 0`, `t = 1` when asked, `t = 2..=last`.
+    fn len(&self) -> usize {
+        1 + usize::from(self.one) + self.last.saturating_sub(1)
+    }
+}
+
+/// `partial(range)` summed over `0..half` in chunks of pairs, the chunks in parallel.
+fn in_chunks(
+    half: usize,
+    len: usize,
+    partial: impl Fn(std::ops::Range<usize>) -> Vec<EF> + Sync,
+) -> Vec<EF> {
+    const CHUNK: usize = 1 << 10;
+    if half <= CHUNK {
+        return partial(0..half);
+    }
+    (0..half.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| partial(c * CHUNK..((c + 1) * CHUNK).min(half)))
+        .reduce(
+            || vec![EF::ZERO; len],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
 }
 
 /// A term's coefficient, kept in the base field where it lies there (a cheaper product).
@@ -209,23 +271,7 @@ impl RoundKernel for ProductSum {
     }
 
     fn round_evals(&self) -> Vec<EF> {
-        let d = self.degree().max(1);
-        let half = self.tables[0].len() / 2;
-        let plan = Plan::new(&self.terms);
-        const CHUNK: usize = 1 << 10;
-        if half <= CHUNK {
-            return self.partial(&plan, 0..half, half, d);
-        }
-        (0..half.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| self.partial(&plan, c * CHUNK..((c + 1) * CHUNK).min(half), half, d))
-            .reduce(
-                || vec![EF::ZERO; d],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            )
+        self.evals(Points::message(self.degree().max(1)))
     }
 
     fn fold(&mut self, r: EF) {
@@ -322,6 +368,20 @@ impl BaseFirst {
         }
     }
 
+    /// The round's evaluations at `pts`.
+    pub(super) fn evals(&self, pts: Points<'_>) -> Vec<EF> {
+        let (base, ext, groups) = match &self.state {
+            State::Folded(k) => return k.evals(pts),
+            State::Base {
+                base, ext, groups, ..
+            } => (base, ext, groups),
+        };
+        let half = base.first().map_or_else(|| ext[0].len(), Vec::len) / 2;
+        in_chunks(half, pts.len(), |range| {
+            base_partial(base, ext, groups, range, half, pts)
+        })
+    }
+
     fn terms(&self) -> &[(EF, Vec<usize>)] {
         match &self.state {
             State::Base { terms, .. } => terms,
@@ -330,7 +390,7 @@ impl BaseFirst {
     }
 }
 
-/// `h(0), h(2..=d)` of the first round over pairs `range`, all arithmetic on base-field
+/// The first round's evaluations at `pts` over pairs `range`, all arithmetic on base-field
 /// factors in `F`.
 fn base_partial(
     base: &[Vec<F>],
@@ -338,28 +398,35 @@ fn base_partial(
     groups: &[Groups],
     range: std::ops::Range<usize>,
     half: usize,
-    d: usize,
+    pts: Points<'_>,
 ) -> Vec<EF> {
-    let mut out = vec![EF::ZERO; d];
+    let mut out = vec![EF::ZERO; pts.len()];
     let (mut bv, mut bd) = (vec![F::ZERO; base.len()], vec![F::ZERO; base.len()]);
     let (mut ev, mut ed) = (vec![EF::ZERO; ext.len()], vec![EF::ZERO; ext.len()]);
-    // a group's base-field products are summed in F where their coefficients lie there
-    let eval = |bv: &[F], ev: &[EF]| -> EF {
-        groups
-            .iter()
-            .map(|(e, members)| {
-                let (mut in_base, mut in_ext) = (F::ZERO, EF::ZERO);
-                for (c, b) in members {
-                    let p = b.iter().fold(F::ONE, |acc, &i| acc * bv[i]);
-                    match c {
-                        Coef::One => in_base += p,
-                        Coef::Base(f) => in_base += *f * p,
-                        Coef::Ext(x) => in_ext += *x * p,
-                    }
+    // whether some value lies outside F (else a weight multiplies a base-field value)
+    let lifted = groups.iter().any(|(e, members)| {
+        !e.is_empty() || members.iter().any(|(c, _)| matches!(c, Coef::Ext(_)))
+    });
+    // a group's base-field products are summed in F where their coefficients lie there:
+    // returns the part in F (groups without extension factors) and the rest
+    let eval = |bv: &[F], ev: &[EF]| -> (F, EF) {
+        let (mut total_base, mut total_ext) = (F::ZERO, EF::ZERO);
+        for (e, members) in groups {
+            let (mut in_base, mut in_ext) = (F::ZERO, EF::ZERO);
+            for (c, b) in members {
+                let p = b.iter().fold(F::ONE, |acc, &i| acc * bv[i]);
+                match c {
+                    Coef::One => in_base += p,
+                    Coef::Base(f) => in_base += *f * p,
+                    Coef::Ext(x) => in_ext += *x * p,
                 }
-                e.iter().fold(in_ext + in_base, |acc, &i| acc * ev[i])
-            })
-            .sum()
+            }
+            match e.is_empty() {
+                true => (total_base, total_ext) = (total_base + in_base, total_ext + in_ext),
+                false => total_ext += e.iter().fold(in_ext + in_base, |acc, &i| acc * ev[i]),
+            }
+        }
+        (total_base, total_ext)
     };
     for x in range {
         for (i, t) in base.iter().enumerate() {
@@ -368,16 +435,27 @@ fn base_partial(
         for (i, t) in ext.iter().enumerate() {
             (ev[i], ed[i]) = (t[x], t[x + half] - t[x]);
         }
+        let weight = pts.weight.map(|w| w[x]);
+        let add = |slot: &mut EF, (b, e): (F, EF)| {
+            *slot += match (weight, lifted) {
+                (None, _) => e + b,
+                (Some(w), false) => w * b,
+                (Some(w), true) => w * (e + b),
+            }
+        };
         let step = |bv: &mut [F], ev: &mut [EF]| {
             bv.iter_mut().zip(&bd).for_each(|(v, dv)| *v += *dv);
             ev.iter_mut().zip(&ed).for_each(|(v, dv)| *v += *dv);
         };
-        // t = 0, then t = 1 skipped, then t = 2..=d by stepping the lines
-        out[0] += eval(&bv, &ev);
+        // t = 0, t = 1 when asked, then t = 2.. by stepping the lines
+        add(&mut out[0], eval(&bv, &ev));
         step(&mut bv, &mut ev);
-        for slot in out.iter_mut().skip(1) {
+        if pts.one {
+            add(&mut out[1], eval(&bv, &ev));
+        }
+        for slot in out.iter_mut().skip(1 + usize::from(pts.one)) {
             step(&mut bv, &mut ev);
-            *slot += eval(&bv, &ev);
+            add(slot, eval(&bv, &ev));
         }
     }
     out
@@ -389,31 +467,7 @@ impl RoundKernel for BaseFirst {
     }
 
     fn round_evals(&self) -> Vec<EF> {
-        let (base, ext, groups) = match &self.state {
-            State::Folded(k) => return k.round_evals(),
-            State::Base {
-                base, ext, groups, ..
-            } => (base, ext, groups),
-        };
-        let d = self.degree().max(1);
-        let half = base.first().map_or_else(|| ext[0].len(), Vec::len) / 2;
-        const CHUNK: usize = 1 << 10;
-        if half <= CHUNK {
-            return base_partial(base, ext, groups, 0..half, half, d);
-        }
-        (0..half.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
-                let range = c * CHUNK..((c + 1) * CHUNK).min(half);
-                base_partial(base, ext, groups, range, half, d)
-            })
-            .reduce(
-                || vec![EF::ZERO; d],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            )
+        self.evals(Points::message(self.degree().max(1)))
     }
 
     fn fold(&mut self, r: EF) {

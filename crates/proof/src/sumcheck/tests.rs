@@ -359,7 +359,7 @@ mod base_first {
 
     use super::*;
 
-    fn ext_table(n: usize, seed: u64) -> Vec<EF> {
+    pub(super) fn ext_table(n: usize, seed: u64) -> Vec<EF> {
         let mut t = Transcript::new();
         t.absorb_ext(&[EF::from_u64(seed)]);
         t.sample_vec(1 << n)
@@ -419,8 +419,85 @@ mod base_first {
     }
 }
 
+/// [`ZeroCheck`] sends the messages of the [`BaseFirst`] over its tables and `eq(tau, .)`, eq
+/// in every term, bit for bit, ends at the same point with the same table values and states
+/// the same sum, true or false (not only zero): random shapes and terms as above, and points
+/// `tau` with zero coordinates (whose rounds evaluate `q(1)`).
+mod zero_check {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+        #[test]
+        fn matches_the_base_first_kernel_with_eq(
+            n in prop_oneof![0usize..6, Just(12usize)],
+            num_base in 0usize..4,
+            num_ext in 0usize..3,
+            zero_at in prop::option::of(0usize..12),
+            raw_terms in prop::collection::vec(
+                (
+                    prop_oneof![Just(1u64), 2u64..1000],
+                    any::<bool>(),
+                    prop::collection::vec(0usize..8, 0..4),
+                ),
+                1..5,
+            ),
+        ) {
+            prop_assume!(num_base + num_ext > 0);
+            prop_assume!(raw_terms.iter().any(|(_, _, idx)| !idx.is_empty()));
+            let width = num_base + num_ext;
+            let terms: Vec<(EF, Vec<usize>)> = raw_terms
+                .into_iter()
+                .map(|(c, in_ext, idx)| {
+                    // a coefficient of one, in the base field, or outside it
+                    let c = if in_ext { base_first::ext_table(0, c)[0] } else { EF::from_u64(c) };
+                    (c, idx.into_iter().map(|i| i % width).collect())
+                })
+                .collect();
+            let base: Vec<Vec<F>> = (0..num_base).map(|k| table(n, k as u64 + 1)).collect();
+            let ext: Vec<Vec<EF>> = (0..num_ext).map(|k| base_first::ext_table(n, k as u64)).collect();
+            let mut tau = base_first::ext_table(4, 77)[..n].to_vec();
+            if let Some(k) = zero_at.filter(|&k| k < n) {
+                tau[k] = EF::ZERO;
+            }
+            let eq = width;
+            let with_eq: Vec<(EF, Vec<usize>)> = terms
+                .iter()
+                .map(|(c, idx)| (*c, idx.iter().copied().chain([eq]).collect()))
+                .collect();
+            let mut ext_eq = ext.clone();
+            ext_eq.push(eq_table(&tau));
+            let mut plain = BaseFirst::new(base.clone(), ext_eq, with_eq.clone());
+            let mut gruen = ZeroCheck::new(base, ext, terms, &tau);
+            prop_assert_eq!(gruen.degree(), plain.degree());
+            let sum = gruen.sum();
+            prop_assert_eq!(sum, plain.sum());
+            let (want, want_point) = prove(&mut plain, n, &mut Transcript::new());
+            let (got, got_point) = prove(&mut gruen, n, &mut Transcript::new());
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(&got_point, &want_point);
+            let mut values = gruen.values();
+            prop_assert_eq!(&plain.values()[..width], &values[..]);
+            // and both are right: the final claim is eq(tau, point) times the terms there
+            let (point, fin) = verify(sum, n, gruen.degree(), &got, &mut Transcript::new()).unwrap();
+            prop_assert_eq!(&point, &got_point);
+            values.push(eq_eval(&tau, &point));
+            let at: EF = with_eq
+                .iter()
+                .map(|(c, idx)| idx.iter().fold(*c, |acc, &i| acc * values[i]))
+                .sum();
+            prop_assert_eq!(fin, at);
+            // once every variable is bound, the sum is that final claim
+            prop_assert_eq!(gruen.sum(), fin);
+        }
+    }
+}
+
 /// The requantization zero-check's shape (seven base-field columns and `eq`, degree 3) at
-/// 2^`SC_VARS` cells (default 19): [`BaseFirst`] against [`ProductSum`] over lifted tables.
+/// 2^`SC_VARS` cells (default 19): [`BaseFirst`] against [`ProductSum`] over lifted tables,
+/// and [`ZeroCheck`].
 /// `cargo test --release -p zkml-proof sumcheck::tests::base_first_speed -- --ignored --nocapture`
 #[test]
 #[ignore = "benchmark"]
@@ -431,7 +508,8 @@ fn base_first_speed() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(19);
     let base: Vec<Vec<F>> = (0..7).map(|k| table(n, k + 1)).collect();
-    let eq = eq_table(&Transcript::new().sample_vec(n));
+    let tau = Transcript::new().sample_vec(n);
+    let eq = eq_table(&tau);
     let terms = vec![
         (EF::ONE, vec![7, 0, 1]),
         (EF::from_u64(3), vec![7]),
@@ -458,9 +536,17 @@ fn base_first_speed() {
         let m_first = start.elapsed();
         prove(&mut mixed, n, &mut Transcript::new());
         let m_all = start.elapsed();
+        let start = Instant::now();
+        let without_eq = terms
+            .iter()
+            .map(|(c, idx)| (*c, idx[1..].to_vec()))
+            .collect();
+        let mut gruen = ZeroCheck::new(base.clone(), Vec::new(), without_eq, &tau);
+        prove(&mut gruen, n, &mut Transcript::new());
+        let g_all = start.elapsed();
         println!(
             "2^{n}: lifted {t_plain:.1?} (first round {t_first:.1?}), base first {m_all:.1?} \
-             (first round {m_first:.1?})"
+             (first round {m_first:.1?}), zero-check {g_all:.1?}"
         );
     }
 }

@@ -10,7 +10,7 @@ use p3_field::PrimeCharacteristicRing;
 use serde::{Deserialize, Serialize};
 use zkml_proof::field::{EF, F, from_i64};
 use zkml_proof::mle::{eq_eval, eq_table, evaluate};
-use zkml_proof::sumcheck::{self, BaseFirst, SumcheckProof};
+use zkml_proof::sumcheck::{self, BaseFirst, SumcheckProof, ZeroCheck};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Msg, Stage, Value};
@@ -277,10 +277,11 @@ pub fn prove(
         })
         .collect();
     let k = diffs.len();
-    let mut zc = BaseFirst::new(
+    let mut zc = ZeroCheck::new(
         d_tables,
-        vec![eq_table(&tau)],
-        vec![(EF::ONE, (0..=k).collect())],
+        Vec::new(),
+        vec![(EF::ONE, (0..k).collect())],
+        &tau,
     );
     let (zerocheck, rho, _) = hook.sumcheck(Stage::ZeroCheck, &mut zc, nv, || EF::ZERO, t);
     let mut out_eval = evaluate(out, &rho);

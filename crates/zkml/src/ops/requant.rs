@@ -23,8 +23,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use zkml_model::REQUANT_SHIFT;
 use zkml_proof::field::{EF, F, from_i64};
-use zkml_proof::mle::{eq_eval, eq_table, evaluate, evaluate_padded};
-use zkml_proof::sumcheck::{self, BaseFirst, SumcheckProof};
+use zkml_proof::mle::{eq_eval, evaluate, evaluate_padded};
+use zkml_proof::sumcheck::{self, SumcheckProof, ZeroCheck};
 use zkml_proof::transcript::Transcript;
 
 use crate::cheat::{Hook, Msg, Stage};
@@ -341,8 +341,9 @@ pub fn prove(
     // The identity `acc m + 2^31 - 2^32 (out + sigma sum_k w_k e_k) - sum_k w'_k r_k = 0`
     // is linear in `out`, the excess limbs and the remainder limbs, and so are their MLEs:
     // the kernel runs over `lin = 2^31 - 2^32 out - sum_k w'_k r_k` and `ex = sum_k w_k e_k`
-    // (base tables acc, m, sigma, lin, ex; then eq(tau)), and the columns are evaluated at
-    // the point afterwards. The round messages are those of the sumcheck over every column.
+    // (base tables acc, m, sigma, lin, ex; eq(tau) kept out of the tables by [`ZeroCheck`]),
+    // and the columns are evaluated at the point afterwards. The round messages are those of
+    // the sumcheck over every column and eq.
     let two32 = F::from_u64(1 << 32);
     let weighted = |limbs: &[Vec<F>], weights: &[F], i: usize| -> F {
         (limbs.iter().zip(weights)).map(|(l, &w)| w * l[i]).sum()
@@ -358,13 +359,12 @@ pub fn prove(
         })
         .unzip();
     let base = vec![acc.to_vec(), m_full, cols.sigma.clone(), lin, ex];
-    let eq = base.len();
     let terms = vec![
-        (EF::ONE, vec![eq, 0, 1]),
-        (EF::ONE, vec![eq, 3]),
-        (-EF::from(two32), vec![eq, 2, 4]),
+        (EF::ONE, vec![0, 1]),
+        (EF::ONE, vec![3]),
+        (-EF::from(two32), vec![2, 4]),
     ];
-    let mut kernel = BaseFirst::new(base, vec![eq_table(&tau)], terms);
+    let mut kernel = ZeroCheck::new(base, Vec::new(), terms, &tau);
     let (proof, point, _) = hook.sumcheck(Stage::Requant, &mut kernel, num_vars, || EF::ZERO, t);
     // the kernel's tables end at their values at the point
     let values = kernel.values();
