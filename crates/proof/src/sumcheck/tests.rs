@@ -365,6 +365,56 @@ mod base_first {
         t.sample_vec(1 << n)
     }
 
+    /// A term drawn by the tests: a coefficient (one or in the base field, or drawn outside
+    /// it when the flag is set) and table indices (taken modulo the number of tables).
+    pub(super) type RawTerm = (u64, bool, Vec<usize>);
+
+    type Terms = Vec<(EF, Vec<usize>)>;
+
+    /// One to four [`RawTerm`]s of up to three factors each.
+    pub(super) fn raw_terms() -> impl Strategy<Value = Vec<RawTerm>> {
+        prop::collection::vec(
+            (
+                prop_oneof![Just(1u64), 2u64..1000],
+                any::<bool>(),
+                prop::collection::vec(0usize..8, 0..4),
+            ),
+            1..5,
+        )
+    }
+
+    /// Terms over `num_base` base-field then `num_ext` extension-field tables of `2^n` entries.
+    pub(super) fn kernel(
+        n: usize,
+        num_base: usize,
+        num_ext: usize,
+        raw_terms: Vec<RawTerm>,
+    ) -> (Terms, Vec<Vec<F>>, Vec<Vec<EF>>) {
+        let width = num_base + num_ext;
+        let terms = raw_terms
+            .into_iter()
+            .map(|(c, in_ext, idx)| {
+                let c = if in_ext {
+                    ext_table(0, c)[0]
+                } else {
+                    EF::from_u64(c)
+                };
+                (c, idx.into_iter().map(|i| i % width).collect())
+            })
+            .collect();
+        let base = (0..num_base).map(|k| table(n, k as u64 + 1)).collect();
+        let ext = (0..num_ext).map(|k| ext_table(n, k as u64)).collect();
+        (terms, base, ext)
+    }
+
+    /// `sum_k c_k prod_{i in term_k} values[i]`.
+    pub(super) fn terms_at(terms: &[(EF, Vec<usize>)], values: &[EF]) -> EF {
+        terms
+            .iter()
+            .map(|(c, idx)| idx.iter().fold(*c, |acc, &i| acc * values[i]))
+            .sum()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(40))]
         #[test]
@@ -372,27 +422,10 @@ mod base_first {
             n in prop_oneof![0usize..6, Just(12usize)],
             num_base in 0usize..4,
             num_ext in 0usize..3,
-            raw_terms in prop::collection::vec(
-                (
-                    prop_oneof![Just(1u64), 2u64..1000],
-                    any::<bool>(),
-                    prop::collection::vec(0usize..8, 0..4),
-                ),
-                1..5,
-            ),
+            raw_terms in raw_terms(),
         ) {
             prop_assume!(num_base + num_ext > 0);
-            let width = num_base + num_ext;
-            let terms: Vec<(EF, Vec<usize>)> = raw_terms
-                .into_iter()
-                .map(|(c, in_ext, idx)| {
-                    // a coefficient of one, in the base field, or outside it
-                    let c = if in_ext { ext_table(0, c)[0] } else { EF::from_u64(c) };
-                    (c, idx.into_iter().map(|i| i % width).collect())
-                })
-                .collect();
-            let base: Vec<Vec<F>> = (0..num_base).map(|k| table(n, k as u64 + 1)).collect();
-            let ext: Vec<Vec<EF>> = (0..num_ext).map(|k| ext_table(n, k as u64)).collect();
+            let (terms, base, ext) = kernel(n, num_base, num_ext, raw_terms);
             let mut tables: Vec<Vec<EF>> = base.iter().map(|t| lift(t)).collect();
             tables.extend(ext.iter().cloned());
             let mut plain = ProductSum { tables, terms: terms.clone() };
@@ -410,11 +443,7 @@ mod base_first {
             let degree = mixed.degree().max(1);
             let (point, fin) = verify(sum, n, degree, &got, &mut Transcript::new()).unwrap();
             prop_assert_eq!(point, got_point);
-            let at: EF = terms
-                .iter()
-                .map(|(c, idx)| idx.iter().fold(*c, |acc, &i| acc * values[i]))
-                .sum();
-            prop_assert_eq!(fin, at);
+            prop_assert_eq!(fin, terms_at(&terms, &values));
         }
     }
 }
@@ -436,28 +465,12 @@ mod zero_check {
             num_base in 0usize..4,
             num_ext in 0usize..3,
             zero_at in prop::option::of(0usize..12),
-            raw_terms in prop::collection::vec(
-                (
-                    prop_oneof![Just(1u64), 2u64..1000],
-                    any::<bool>(),
-                    prop::collection::vec(0usize..8, 0..4),
-                ),
-                1..5,
-            ),
+            raw_terms in base_first::raw_terms(),
         ) {
             prop_assume!(num_base + num_ext > 0);
             prop_assume!(raw_terms.iter().any(|(_, _, idx)| !idx.is_empty()));
             let width = num_base + num_ext;
-            let terms: Vec<(EF, Vec<usize>)> = raw_terms
-                .into_iter()
-                .map(|(c, in_ext, idx)| {
-                    // a coefficient of one, in the base field, or outside it
-                    let c = if in_ext { base_first::ext_table(0, c)[0] } else { EF::from_u64(c) };
-                    (c, idx.into_iter().map(|i| i % width).collect())
-                })
-                .collect();
-            let base: Vec<Vec<F>> = (0..num_base).map(|k| table(n, k as u64 + 1)).collect();
-            let ext: Vec<Vec<EF>> = (0..num_ext).map(|k| base_first::ext_table(n, k as u64)).collect();
+            let (terms, base, ext) = base_first::kernel(n, num_base, num_ext, raw_terms);
             let mut tau = base_first::ext_table(4, 77)[..n].to_vec();
             if let Some(k) = zero_at.filter(|&k| k < n) {
                 tau[k] = EF::ZERO;
@@ -484,11 +497,7 @@ mod zero_check {
             let (point, fin) = verify(sum, n, gruen.degree(), &got, &mut Transcript::new()).unwrap();
             prop_assert_eq!(&point, &got_point);
             values.push(eq_eval(&tau, &point));
-            let at: EF = with_eq
-                .iter()
-                .map(|(c, idx)| idx.iter().fold(*c, |acc, &i| acc * values[i]))
-                .sum();
-            prop_assert_eq!(fin, at);
+            prop_assert_eq!(fin, base_first::terms_at(&with_eq, &values));
             // once every variable is bound, the sum is that final claim
             prop_assert_eq!(gruen.sum(), fin);
         }
