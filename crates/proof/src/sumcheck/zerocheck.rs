@@ -79,7 +79,7 @@ impl ZeroCheck {
             one: true,
             weight: Some(&self.weights),
         });
-        self.scale * eq_at(tj, EF::ZERO) * q[0] + self.scale * eq_at(tj, EF::ONE) * q[1]
+        self.scale * ((EF::ONE - tj) * q[0] + tj * q[1])
     }
 }
 
