@@ -85,7 +85,7 @@ pub const MEMORY_LIMIT: u128 = 16 << 30;
 
 /// Version of the key formats this build reads and writes (proofs have their own,
 /// [`crate::proof::FORMAT_VERSION`]).
-pub const KEY_FORMAT_VERSION: u8 = 10;
+pub const KEY_FORMAT_VERSION: u8 = 11;
 
 /// Key file magics: 7 bytes, then the key format version.
 const PK_MAGIC: &[u8; 8] = &magic(b"ZKMLPK\0");

@@ -35,7 +35,7 @@ impl fmt::Display for Security {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:.0} bits (union bound of: openings {:.0}/{:.0}, sumcheck+lookups {:.0}) under {} with Poseidon2 as a random oracle",
+            "{:.0} bits (union bound of: openings {:.0}/{:.0}, sumcheck+lookups {:.0}) under {} with Poseidon2 and Keccak-f as random oracles",
             self.bits,
             self.witness_opening_bits,
             self.weight_opening_bits,

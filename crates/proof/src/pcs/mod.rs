@@ -25,12 +25,11 @@
 //! # Parameters and security
 //!
 //! Folding factor 4, starting rate 1/2 (log inverse rate 1), WHIR per-term target 105 bits with
-//! at most 8 bits of grinding per phase, cubic-extension challenges (~191 bits), Poseidon2
-//! Merkle trees with 4-element (256-bit) digests: rows are hashed by a width-12 sponge (rate 8,
-//! capacity 4), pairs of digests compressed by the width-8 permutation. Per absorbed element
-//! the width-12 permutation costs 0.72x the width-8 one (57 against 78 ns, eight AVX-512 lanes;
-//! width 16 at rate 12: 49 ns, but a base-field row of 16 elements takes two of its
-//! permutations, as at width 12; `pcs::tests::hash_widths`).
+//! at most 8 bits of grinding per phase, cubic-extension challenges (~191 bits), Merkle trees
+//! with 4-element (256-bit) digests hashed by Keccak-f ([`hash`]: a 16-element row or a node
+//! in one permutation, eight rows at a time with AVX-512: about 50 ns a row and 34 ns a node,
+//! where the width-12 Poseidon2 sponge took about 540 ns a row and the width-8 permutation
+//! 220 ns a node; `pcs::tests::hash_widths`). The transcript stays a Poseidon2 sponge.
 //!
 //! The first round shrinks the evaluation domain by 4 (by 8 from 2^20 cells of the stacked
 //! polynomial) instead of halving it as p3-whir would; the later rounds halve it. The first
@@ -126,7 +125,8 @@
 //!
 //! # Stored digests
 //!
-//! Most of a commitment is Merkle hashing. [`ProverData::digests`] keeps the tree's digests (8
+//! Most of a commitment was Merkle hashing while the trees hashed with Poseidon2 (the figures
+//! below are from then; Keccak-f made the hashing about 8x cheaper). [`ProverData::digests`] keeps the tree's digests (8
 //! bytes per committed cell) so that a proving key can skip the hashing: [`commit_stored`]
 //! encodes the columns again (about 1.1 s of the 1.5 s at 2^25 cells) and takes the tree from
 //! the digests, 2.4x faster than [`commit`]. p3-whir has no constructor for its prover data
@@ -134,6 +134,7 @@
 //! p3's Merkle tree is put together through its serde implementation (`store.rs`).
 
 mod error;
+mod hash;
 pub mod hiding;
 mod prove;
 mod store;
@@ -147,14 +148,10 @@ use std::collections::BTreeMap;
 use p3_challenger::DuplexChallenger;
 use p3_dft::Radix2DFTSmallBatch;
 use p3_field::{Field, PrimeCharacteristicRing};
-use p3_goldilocks::{
-    Poseidon2Goldilocks, default_goldilocks_poseidon2_8, default_goldilocks_poseidon2_12,
-};
 use p3_merkle_tree::MerkleTreeMmcs;
 use p3_multilinear_util::point::Point;
 use p3_sumcheck::layout::{SuffixProver, TableShape, plan_stacked_layout};
 use p3_sumcheck::{OpeningBatch, OpeningProtocol, PrescribedPointPcs, TableSpec};
-use p3_symmetric::{PaddingFreeSponge, TruncatedPermutation};
 use p3_whir::parameters::{FoldingFactor, ProtocolParameters, SecurityAssumption, WhirConfig};
 use p3_whir::pcs::proof::PcsProof;
 use p3_whir::pcs::prover::WhirProver;
@@ -169,10 +166,9 @@ use crate::field::{EF, F};
 use crate::transcript::Perm;
 
 type Challenger = DuplexChallenger<F, Perm, 8, 4>;
-/// Leaves are hashed with the width-12 permutation (rate 8, capacity 4: 256 bits): per
-/// absorbed element about 0.7x the cost of the width-8 one (rate 4).
-type MerkleHash = PaddingFreeSponge<Poseidon2Goldilocks<12>, 12, 8, 4>;
-type MerkleCompress = TruncatedPermutation<Perm, 2, 4, 8>;
+/// Leaves are hashed by Keccak-f ([`hash`]).
+type MerkleHash = hash::LeafHash;
+type MerkleCompress = hash::NodeCompress;
 type PackedF = <F as Field>::Packing;
 type Mmcs = MerkleTreeMmcs<PackedF, PackedF, MerkleHash, MerkleCompress, 2, 4>;
 type Dft = Radix2DFTSmallBatch<F>;
@@ -185,7 +181,8 @@ type InnerData = p3_whir::WhirProverData<F, EF, Mmcs, Lay>;
 /// two-adicity 32 and the rate-1/2 codeword of the stacked polynomial must fit.
 pub const MAX_NUM_VARS: usize = 30;
 
-/// Security of the hash (Poseidon2 over Goldilocks, 4-element digests and sponge capacity).
+/// Security of the hashes: 128-bit collisions (the transcript's Poseidon2 sponge with a
+/// 4-element capacity; the Merkle trees' Keccak-f with 256-bit digests).
 const HASH_BITS: f64 = 128.0;
 
 /// Domain-separation label absorbed before the shape.
@@ -572,13 +569,9 @@ fn point_key(point: &[EF]) -> Vec<u64> {
         .collect()
 }
 
-/// The Merkle tree scheme (Poseidon2, binary, full root).
+/// The Merkle tree scheme (Keccak-f, binary, full root).
 fn mmcs() -> Mmcs {
-    Mmcs::new(
-        MerkleHash::new(default_goldilocks_poseidon2_12()),
-        MerkleCompress::new(default_goldilocks_poseidon2_8()),
-        0,
-    )
+    Mmcs::new(MerkleHash::default(), MerkleCompress::default(), 0)
 }
 
 /// A WHIR instance for a stacked polynomial of `num_variables` variables.
