@@ -9,10 +9,10 @@
 //!
 //! Why Keccak: a 16-element codeword row takes one Keccak-f permutation, about 50 ns a row
 //! eight rows at a time with AVX-512, against two width-12 Poseidon2 permutations, about
-//! 540 ns; a node 34 against 220 ns (`pcs::tests::hash_widths`). No circuit ever recomputes these hashes, so an
-//! arithmetic hash buys nothing here. Collisions cost about 2^128 work: a digest is 256 bits
-//! (a word reduced into Goldilocks loses information only when it is at least the modulus,
-//! with probability 2^-32).
+//! 540 ns; a node 34 against 220 ns (`pcs::tests::hash_widths`). No circuit ever recomputes
+//! these hashes, so an arithmetic hash buys nothing here. Collisions cost about 2^128 work: a
+//! digest is 256 bits (a word reduced into Goldilocks loses information only when it is at
+//! least the modulus, with probability 2^-32).
 
 use p3_field::{PackedValue, PrimeCharacteristicRing, PrimeField64};
 use p3_keccak::{KeccakF, VECTOR_LEN};
