@@ -76,16 +76,12 @@ pub struct ProvingKey {
     pub(crate) weight_data: Vec<ProverData>,
 }
 
-/// A proving key file stores its weight commitments' Merkle digests when they hold at most this
-/// many cells (8 bytes per cell: 512 MB); larger keys are rehashed when loaded.
-pub const STORED_CELLS: usize = 1 << 26;
-
 /// Setup and proving refuse work whose estimated peak memory (bytes) exceeds this.
 pub const MEMORY_LIMIT: u128 = 16 << 30;
 
 /// Version of the key formats this build reads and writes (proofs have their own,
 /// [`crate::proof::FORMAT_VERSION`]).
-pub const KEY_FORMAT_VERSION: u8 = 11;
+pub const KEY_FORMAT_VERSION: u8 = 12;
 
 /// Key file magics: 7 bytes, then the key format version.
 const PK_MAGIC: &[u8; 8] = &magic(b"ZKMLPK\0");
@@ -199,7 +195,7 @@ fn setup_inner(
     weights: Weights,
     progress: &mut dyn FnMut(&'static str),
 ) -> Result<ProvingKey, SetupError> {
-    let mut pk = setup_unproven(model, tamper, weights, None, progress)?;
+    let mut pk = setup_unproven(model, tamper, weights, progress)?;
     (tamper.vk)(&mut pk.vk);
     if weights == Weights::Public {
         return Ok(pk);
@@ -211,13 +207,11 @@ fn setup_inner(
     Ok(pk)
 }
 
-/// Setup up to the key proof: checks, the verifying key without its proof, the commitments
-/// (without hashing, when a proving key file stored their digests).
+/// Setup up to the key proof: checks, the verifying key without its proof, the commitments.
 fn setup_unproven(
     model: QuantizedModel,
     tamper: &KeyTamper,
     weights_kept: Weights,
-    stored: Option<Vec<&[u8]>>,
     progress: &mut dyn FnMut(&'static str),
 ) -> Result<ProvingKey, SetupError> {
     progress(SETUP_PHASES[0]);
@@ -291,35 +285,12 @@ fn setup_unproven(
             weight_data: Vec::new(),
         });
     }
-    let misfit = |reason: &str| -> SetupError {
-        FormatError::Malformed {
-            what: "proving key",
-            why: format!("its stored weight digests do not fit its model ({reason})"),
-        }
-        .into()
-    };
-    if stored
-        .as_ref()
-        .is_some_and(|s| s.len() != vk.weight_groups.len())
-    {
-        return Err(misfit("one per weight commitment"));
-    }
-    let weight_data: Vec<ProverData> = (vk.weight_groups.iter().enumerate())
-        .map(|(g, group)| {
-            let cols = || group.iter().map(|&i| columns[i].clone()).collect();
-            let rehash = || pcs::commit(cols(), &mut Transcript::new()).map(|(_, d)| d);
-            match stored.as_ref().map(|s| pcs::commit_stored(cols(), s[g])) {
-                None => Ok(rehash()?),
-                Some(Ok(data)) => Ok(data),
-                // a key written before the digests' format: hash as it did
-                Some(Err(PcsError::Decode { reason, .. })) if reason.starts_with("version ") => {
-                    Ok(rehash()?)
-                }
-                Some(Err(PcsError::Decode { reason, .. })) => Err(misfit(&reason)),
-                Some(Err(e)) => Err(e.into()),
-            }
+    let weight_data: Vec<ProverData> = (vk.weight_groups.iter())
+        .map(|group| {
+            let cols = group.iter().map(|&i| columns[i].clone()).collect();
+            pcs::commit(cols, &mut Transcript::new()).map(|(_, d)| d)
         })
-        .collect::<Result<_, SetupError>>()?;
+        .collect::<Result<_, PcsError>>()?;
     vk.weight_commitments = weight_data.iter().map(|d| d.commitment().clone()).collect();
     Ok(ProvingKey {
         model,
@@ -746,10 +717,7 @@ impl VerifyingKey {
 }
 
 impl ProvingKey {
-    /// Serialized key: magic, version, the quantized model and its verifying key, then, for
-    /// weight commitments of at most [`STORED_CELLS`] cells in all, their Merkle digests
-    /// (`pcs::ProverData::digests`, 8 bytes per committed cell), so that loading the key
-    /// encodes the weights but does not hash them: 2.4x faster at 2^25 cells (1.5 vs 3.6 s).
+    /// Serialized key: magic, version, the quantized model and its verifying key.
     #[expect(
         clippy::expect_used,
         reason = "postcard fails only on types it cannot encode; a key has none"
@@ -757,24 +725,13 @@ impl ProvingKey {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = PK_MAGIC.to_vec();
         out.extend(postcard::to_allocvec(&(&self.model, &self.vk)).expect("pk serializes"));
-        let cells: usize = (self.weight_data.iter())
-            .flat_map(|d| d.shape().column_vars.iter().map(|&v| 1usize << v))
-            .sum();
-        for data in self.weight_data.iter().filter(|_| cells <= STORED_CELLS) {
-            let bytes = data.digests();
-            out.extend((bytes.len() as u64).to_le_bytes());
-            out.extend(bytes);
-        }
         out
     }
 
     /// Parses a proving key file: re-runs setup's checks on its model, commits to its weights
-    /// with the Merkle digests from the file (a file without them, or with the whole prover
-    /// data an older version stored, is hashed again), and checks that the result is its
-    /// verifying key, whose key proof is checked (not proven again). The digests are checked
-    /// against their checksum, the commitment shapes and roots and a few spot-checked rows
-    /// (`pcs::commit_stored`), not rehashed: the file is the prover's own, and a corrupted
-    /// one can only make proofs that verification refuses.
+    /// (the commitments are not stored: hashing them again costs less than reading their
+    /// Merkle digests did, docs/BENCHMARKS.md Y), and checks that the result is its verifying
+    /// key, whose key proof is checked (not proven again).
     ///
     /// # Errors
     /// [`SetupError`] when the file is malformed, its weights do not match its commitment, or
@@ -782,19 +739,12 @@ impl ProvingKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SetupError> {
         const WHAT: &str = "proving key";
         let body = crate::proof::strip_magic(bytes, PK_MAGIC, WHAT)?;
-        let ((model, vk), rest): ((QuantizedModel, VerifyingKey), _) =
-            crate::proof::decode_prefix(body, WHAT)?;
-        let stored = match rest {
-            [] => None,
-            rest => {
-                Some(read_digests(rest).map_err(|why| FormatError::Malformed { what: WHAT, why })?)
-            }
-        };
+        let (model, vk): (QuantizedModel, VerifyingKey) = crate::proof::decode_all(body, WHAT)?;
         let kept = match vk.public_weights {
             Some(_) => Weights::Public,
             None => Weights::Committed,
         };
-        let mut pk = setup_unproven(model, &KeyTamper::default(), kept, stored, &mut |_| {})?;
+        let mut pk = setup_unproven(model, &KeyTamper::default(), kept, &mut |_| {})?;
         if pk.vk.statement_bytes() != vk.statement_bytes() {
             return Err(SetupError::KeyMismatch);
         }
@@ -802,23 +752,6 @@ impl ProvingKey {
         pk.vk = vk;
         Ok(pk)
     }
-}
-
-/// What a proving key file stores after its model and verifying key: for each weight
-/// commitment, its length (8 bytes, little-endian) then `ProverData::digests`.
-fn read_digests(mut rest: &[u8]) -> Result<Vec<&[u8]>, String> {
-    let mut data = Vec::new();
-    while !rest.is_empty() {
-        let (len, tail) = rest.split_first_chunk::<8>().ok_or("a truncated length")?;
-        let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|e| e.to_string())?;
-        if len > tail.len() {
-            return Err("truncated prover data".into());
-        }
-        let (bytes, tail) = tail.split_at(len);
-        data.push(bytes);
-        rest = tail;
-    }
-    Ok(data)
 }
 
 #[cfg(test)]

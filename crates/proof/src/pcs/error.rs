@@ -64,14 +64,6 @@ pub enum PcsError {
         /// What did not fit.
         what: String,
     },
-    /// A serialized object could not be decoded or does not fit its shape.
-    #[error("cannot decode {what}: {reason}")]
-    Decode {
-        /// What was decoded.
-        what: &'static str,
-        /// Why it failed.
-        reason: String,
-    },
     /// The WHIR configuration, prover or verifier rejected the input.
     #[error("WHIR: {0}")]
     Whir(String),

@@ -26,7 +26,7 @@
 //!
 //! Folding factor 4, starting rate 1/2 (log inverse rate 1), WHIR per-term target 105 bits with
 //! at most 8 bits of grinding per phase, cubic-extension challenges (~191 bits), Merkle trees
-//! with 4-element (256-bit) digests hashed by Keccak-f ([`hash`]: a 16-element row or a node
+//! with 4-element (256-bit) digests hashed by Keccak-f (`hash.rs`: a 16-element row or a node
 //! in one permutation, eight rows at a time with AVX-512: about 50 ns a row and 34 ns a node,
 //! where the width-12 Poseidon2 sponge took about 540 ns a row and the width-8 permutation
 //! 220 ns a node; `pcs::tests::hash_widths`). The transcript stays a Poseidon2 sponge.
@@ -90,21 +90,23 @@
 //!
 //! This machine (2 cores, `target-cpu=native`, p3 with its `parallel` feature), five
 //! columns (three of `2^(n-2)`, two of `2^(n-3)` cells), 20 claims at 10 points, proof
-//! size as postcard bytes; "digests" is [`ProverData::digests`], and [`commit_stored`]
-//! commits again with them:
+//! size as postcard bytes, with the Keccak-f trees (two runs, 2026-12-03):
 //!
-//! | cells | commit  | open    | verify | proof     | digests  | `digests` | `commit_stored` |
-//! |-------|---------|---------|--------|-----------|----------|-----------|-----------------|
-//! | 2^12  | 0.9 ms  | 8.2 ms  | 1.1 ms | 33.1 KiB  | 0.03 MiB | 0.04 ms   | 0.34 ms         |
-//! | 2^16  | 7.7 ms  | 18 ms   | 1.9 ms | 58.0 KiB  | 0.50 MiB | 0.5 ms    | 3.3 ms          |
-//! | 2^20  | 110 ms  | 138 ms  | 2.8 ms | 94.2 KiB  | 8.0 MiB  | 6.8 ms    | 54 ms           |
-//! | 2^25  | 3.61 s  | 3.29 s  | 3.7 ms | 129.3 KiB | 256 MiB  | 181 ms    | 1.51 s          |
+//! | cells | commit        | open          | verify       | proof     |
+//! |-------|---------------|---------------|--------------|-----------|
+//! | 2^12  | 0.7 ms        | 6.2-7.6 ms    | 0.8-1.0 ms   | 35.0 KiB  |
+//! | 2^16  | 3.5-11.7 ms   | 13.2-13.4 ms  | 1.4-1.6 ms   | 77.5 KiB  |
+//! | 2^20  | 47-50 ms      | 75-76 ms      | 2.1-2.4 ms   | 122.0 KiB |
+//!
+//! With Poseidon2 trees and before the later rounds' rates were capped (an earlier session),
+//! 2^12: 0.9 / 8.2 ms / 1.1 ms / 33.1 KiB; 2^16: 7.7 / 18 / 1.9 ms / 58.0 KiB; 2^20: 110 /
+//! 138 / 2.8 ms / 94.2 KiB; 2^25: commit 3.61 s, open 3.29 s, verify 3.7 ms, 129.3 KiB.
 //!
 //! With the width-12 leaf hash and the capped rates (docs/BENCHMARKS.md, T), the same test on a
 //! busier machine, before / after, three and two runs: 2^12 cells, open 9.1-10.6 / 9.3 ms, proof
 //! 33.1 / 33.1 KiB; 2^16, open 23-25 / 14-19 ms, proof 58.0 / 75.1 KiB; 2^20, commit 165-178
-//! / 152-161 ms, open 162-182 / 128-133 ms, proof 94.2 / 116.9 KiB. (The table above
-//! predates both.)
+//! / 152-161 ms, open 162-182 / 128-133 ms, proof 94.2 / 116.9 KiB. (The Poseidon2 figures
+//! above predate both.)
 //!
 //! (Before the first round shrank the domain by more than 2, in an earlier session: opening
 //! 3.8 ms, 35 ms, 578 ms and proof 30.9, 53.8, 78.8 KiB. At 2^12 the shrink changes nothing:
@@ -120,25 +122,20 @@
 //! claims to one point by a sumcheck of our own did not pay: its sumchecks cost more than WHIR
 //! saved (docs/BENCHMARKS.md, P).
 //! Reproduce with `cargo test --release -p zkml-proof pcs::tests::bench -- --ignored
-//! --nocapture` (the 2^25 row with 25 added to its sizes); the parameter comparison with
+//! --nocapture` (add 25 to its sizes for 2^25 cells); the parameter comparison with
 //! `pcs::tests::explore_parameters`.
 //!
-//! # Stored digests
+//! # No stored digests
 //!
-//! [`ProverData::digests`] keeps the tree's digests (8 bytes per committed cell) so that a
-//! proving key can skip the hashing: [`commit_stored`] encodes the columns again and takes the
-//! tree from the digests. While the trees hashed with Poseidon2 that was 2.4x faster than
-//! [`commit`] (1.5 against 3.6 s at 2^25 cells, the table above). With Keccak-f it saves
-//! little: at 2^20 cells `commit` takes 53 ms and `commit_stored` 46 ms (the table's test,
-//! 2026-12-03). p3-whir has no constructor for its prover data from parts; its fields are
-//! public, so we fill those of a tiny placeholder commitment, and
-//! p3's Merkle tree is put together through its serde implementation (`store.rs`).
+//! Proving keys used to store their weight commitments' Merkle digests (8 bytes per cell) so
+//! that loading a key skipped the hashing. With Keccak-f a tree costs less to hash again than
+//! its digests cost to read and check: VGG-16's key shrank from 285 to 16 MB, and its `zkml
+//! prove` wall from 3.8-4.4 to 2.3-2.6 s (docs/BENCHMARKS.md Y).
 
 mod error;
 mod hash;
 pub mod hiding;
 mod prove;
-mod store;
 mod verify;
 
 #[cfg(test)]
@@ -160,7 +157,6 @@ use serde::{Deserialize, Serialize};
 
 pub use error::PcsError;
 pub use prove::{commit, open};
-pub use store::commit_stored;
 pub use verify::{observe, verify};
 
 use crate::field::{EF, F};

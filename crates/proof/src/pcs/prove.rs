@@ -1,20 +1,16 @@
 //! Prover side: commit and open.
 
 use p3_commit::MultilinearPcs;
-use p3_field::PrimeCharacteristicRing;
-use p3_matrix::dense::{DenseMatrix, RowMajorMatrix};
+use p3_matrix::dense::RowMajorMatrix;
 use p3_sumcheck::PrescribedPointPcs;
 use p3_sumcheck::layout::{Layout as _, Table, Witness};
 
 use super::{
-    Challenger, Claim, CommitShape, Commitment, Lay, Layout, Mmcs, OpeningProof, Openings, PARAMS,
+    Challenger, Claim, CommitShape, Commitment, Lay, Layout, OpeningProof, Openings, PARAMS,
     Params, PcsError, ProverData, absorb_shape, make_pcs,
 };
 use crate::field::{EF, F};
 use crate::transcript::Transcript;
-
-/// The Merkle tree over the codeword.
-pub(super) type Tree = <Mmcs as p3_commit::Mmcs<F>>::ProverData<DenseMatrix<F>>;
 
 /// Commits to base-field columns (each of power-of-two length >= 1; lengths may differ) and
 /// absorbs the shape and the Merkle root into the transcript.
@@ -55,7 +51,7 @@ pub(crate) fn commit_with(
 }
 
 /// The shape of `columns`, its layout and the stacked witness p3 commits to.
-pub(super) fn witness(
+fn witness(
     p: &Params,
     mut columns: Vec<Vec<F>>,
 ) -> Result<(CommitShape, Layout, Witness<F>), PcsError> {
@@ -109,46 +105,4 @@ pub fn open(
         .map(|&(b, pos)| proof.evals[b].current()[pos])
         .collect();
     Ok((values, OpeningProof(proof)))
-}
-
-/// A fast 64-bit checksum against accidental corruption of stored prover data (not a
-/// cryptographic hash: the file is the prover's own).
-pub(super) fn checksum(bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut h = 0x243F_6A88_85A3_08D3_u64 ^ bytes.len() as u64;
-    let mut mix = |w: u64| h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
-    for c in &mut chunks {
-        mix(u64::from_le_bytes([
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-        ]));
-    }
-    let mut last = [0u8; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    mix(u64::from_le_bytes(last));
-    h
-}
-
-/// p3's prover data of `witness` with the Merkle tree `tree` of its codeword. p3 offers no
-/// constructor from parts, but the two fields are public: this commits to the smallest
-/// polynomial and overwrites them.
-pub(super) fn assemble(
-    p: &Params,
-    witness: Witness<F>,
-    tree: Tree,
-) -> Result<super::InnerData, PcsError> {
-    let pcs = make_pcs(p, p.folding, true)?;
-    let zero = Table::new(RowMajorMatrix::new(
-        vec![F::ZERO; 1 << p.folding],
-        1 << p.folding,
-    ));
-    let mut challenger = Transcript::new();
-    let (_, mut data) = <super::Pcs as MultilinearPcs<EF, Challenger>>::commit(
-        &pcs,
-        Lay::new_witness(vec![zero], p.folding),
-        challenger.challenger(),
-    )
-    .map_err(|e| PcsError::Whir(e.to_string()))?;
-    data.layout = Lay::from_witness(witness);
-    data.merkle_data = tree;
-    Ok(data)
 }

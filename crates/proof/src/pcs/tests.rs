@@ -512,93 +512,6 @@ fn pcs_config(pcs: &Pcs) -> String {
     )
 }
 
-#[test]
-fn stored_digests_recommit_the_same_tree() {
-    let cols = columns(&MIXED);
-    let (commitment, data) = commit(cols.clone(), &mut Transcript::new()).unwrap();
-    let bytes = data.digests();
-    let restored = commit_stored(cols.clone(), &bytes).unwrap();
-    assert_eq!(restored.commitment(), &commitment);
-    let tree = |d: &ProverData| postcard::to_allocvec(&d.inner.merkle_data).unwrap();
-    assert_eq!(tree(&restored), tree(&data));
-    let spec = mixed_spec();
-    let mut t = Transcript::new();
-    let claims = claims_from(&mut t, &MIXED, &spec);
-    let (values, proof) = open(restored, &claims, &mut t.clone()).unwrap();
-    // the same values (not byte-equal proofs: WHIR's grinding takes the first witness a
-    // thread finds), and the proof from the stored digests verifies
-    let (values2, _) = open(data, &claims, &mut t.clone()).unwrap();
-    assert_eq!(values, values2);
-    let mut t = Transcript::new();
-    claims_from(&mut t, &MIXED, &spec);
-    let shape = CommitShape {
-        column_vars: MIXED.to_vec(),
-    };
-    verify(&shape, &commitment, &claims, &values, &proof, &mut t).unwrap();
-
-    let reason = |cols: Vec<Vec<F>>, bytes: &[u8]| match commit_stored(cols, bytes) {
-        Err(PcsError::Decode { reason, .. }) => reason,
-        r => panic!("{:?}", r.map(|_| ())),
-    };
-    // other columns of the same shape: every codeword row differs
-    let mut other = cols.clone();
-    other[2][5] += F::ONE;
-    assert!(reason(other, &bytes).starts_with("codeword row "));
-    assert_eq!(reason(columns(&[8, 8]), &bytes), "the columns' shape");
-    assert_eq!(reason(cols.clone(), &bytes[..1]), "too short");
-    for pos in [1, 9, bytes.len() / 2, bytes.len() - 20, bytes.len() - 1] {
-        let mut flipped = bytes.clone();
-        flipped[pos] ^= 1;
-        assert_eq!(
-            reason(cols.clone(), &flipped),
-            "checksum mismatch",
-            "flip at {pos}"
-        );
-    }
-    // digests of another size, with a valid checksum
-    let with_sum = |mut payload: Vec<u8>| {
-        let sum = super::prove::checksum(&payload);
-        payload.extend_from_slice(&sum.to_le_bytes());
-        payload
-    };
-    let payload = &bytes[..bytes.len() - 8];
-    let half = with_sum(payload[..payload.len() / 2].to_vec());
-    assert_eq!(reason(cols.clone(), &half), "truncated digests");
-    // a file in the old format (the whole prover data): a version of its own
-    let mut old = bytes.clone();
-    old[0] = 1;
-    assert_eq!(reason(cols, &old), "version 1");
-}
-
-/// Stored digests corrupted behind a valid checksum (a crafted file): an error or data that
-/// opens to rejected proofs, never a panic.
-#[test]
-fn crafted_digests_never_panic() {
-    let cols = columns(&MIXED);
-    let (_, data) = commit(cols.clone(), &mut Transcript::new()).unwrap();
-    let bytes = data.digests();
-    let payload = &bytes[..bytes.len() - 8];
-    let noise = column(10, 77);
-    let mut refused = 0;
-    for (i, r) in noise.iter().enumerate().take(300) {
-        let r = p3_field::PrimeField64::as_canonical_u64(r);
-        let mut bad = payload.to_vec();
-        let pos = 1 + (r as usize) % (bad.len() - 1);
-        match i % 3 {
-            0 => bad[pos] ^= 1 << ((r >> 40) % 8),
-            1 => bad[pos] = (r >> 48) as u8,
-            _ => bad.truncate(pos),
-        }
-        let sum = super::prove::checksum(&bad);
-        bad.extend_from_slice(&sum.to_le_bytes());
-        refused += usize::from(commit_stored(cols.clone(), &bad).is_err());
-    }
-    // most corruptions hit a digest the spot checks do not read; those in the head, the
-    // lengths, the root or a checked row are refused
-    println!("{refused} of 300 crafted digests refused");
-    assert!(refused > 0);
-}
-
 /// The structural mutations [`mutate`] applies, by case number.
 const MUTATIONS: [&str; 20] = [
     "drop round",
@@ -808,7 +721,7 @@ fn round_codewords_follow_the_shrink_and_the_cap() {
 #[test]
 #[ignore = "benchmark"]
 fn bench() {
-    println!("| cells | commit | open | verify | proof | digests | digests() | commit_stored |");
+    println!("| cells | commit | open | verify | proof |");
     for log in [12, 16, 20] {
         let vars = [log - 2, log - 2, log - 2, log - 3, log - 3];
         let spec: Vec<(usize, usize)> = (0..20).map(|i| (i % vars.len(), i / 2)).collect();
@@ -816,13 +729,6 @@ fn bench() {
         let start = Instant::now();
         let (commitment, data) = commit(columns(&vars), &mut t).unwrap();
         let t_commit = start.elapsed();
-        let start = Instant::now();
-        let bytes = data.digests();
-        let t_to = start.elapsed();
-        let cols = columns(&vars);
-        let start = Instant::now();
-        let data = commit_stored(cols, &bytes).unwrap();
-        let t_from = start.elapsed();
         let claims = claims_from(&mut t, &vars, &spec);
         let start = Instant::now();
         let (values, proof) = open(data, &claims, &mut t).unwrap();
@@ -844,9 +750,8 @@ fn bench() {
         verify(&shape, &commitment, &claims, &values, &proof, &mut t).unwrap();
         let t_verify = start.elapsed();
         println!(
-            "| 2^{log} | {t_commit:.2?} | {t_open:.2?} | {t_verify:.2?} | {:.1} KiB | {:.2} MiB | {t_to:.2?} | {t_from:.2?} |",
-            size as f64 / 1024.0,
-            bytes.len() as f64 / (1 << 20) as f64
+            "| 2^{log} | {t_commit:.2?} | {t_open:.2?} | {t_verify:.2?} | {:.1} KiB |",
+            size as f64 / 1024.0
         );
     }
 }
