@@ -129,8 +129,9 @@
 //!
 //! Proving keys used to store their weight commitments' Merkle digests (8 bytes per cell) so
 //! that loading a key skipped the hashing. With Keccak-f a tree costs less to hash again than
-//! its digests cost to read and check: VGG-16's key shrank from 285 to 16 MB, and its `zkml
-//! prove` wall from 3.8-4.4 to 2.3-2.6 s (docs/BENCHMARKS.md Y).
+//! its digests cost to read and check: VGG-16's key shrank from 285 to 16 MB, its `zkml prove`
+//! peak RSS from 2.17 to 1.63 GB, and its wall from 2.9-4.4 to 2.3-3.0 s over five alternating
+//! rounds (docs/BENCHMARKS.md Y).
 
 mod error;
 mod hash;
