@@ -1,5 +1,5 @@
 //! The Fiat-Shamir transcript: one Poseidon2 duplex sponge over Goldilocks that runs through
-//! the whole proof, PCS openings included.
+//! the whole proof; each PCS opening runs on a fork of it ([`Transcript::fork`]).
 
 use p3_challenger::{CanObserve, CanSample, DuplexChallenger, FieldChallenger};
 use p3_field::PrimeCharacteristicRing;
@@ -110,6 +110,19 @@ impl Transcript {
         c
     }
 
+    /// A transcript for a sub-protocol whose whole statement this state already binds: a copy
+    /// that absorbs a fork label and `branch`. Forks of one state with different branches
+    /// draw different challenges, and none records. The openings run on forks, all at once.
+    pub fn fork(&self, branch: u64) -> Self {
+        let mut t = Self {
+            inner: self.inner.clone(),
+            log: None,
+        };
+        t.absorb_bytes(b"zkml/fork");
+        t.absorb_u64(branch);
+        t
+    }
+
     /// The underlying challenger, for the PCS which drives it directly.
     pub fn challenger(&mut self) -> &mut Challenger {
         &mut self.inner
@@ -130,5 +143,22 @@ mod tests {
         a.absorb_bytes(b"x");
         b.absorb_bytes(b"y");
         assert_ne!(a.sample(), b.sample());
+    }
+
+    #[test]
+    fn forks_differ_from_each_other_and_from_their_parent() {
+        let mut t = Transcript::recording();
+        t.absorb_bytes(b"zkml");
+        let (mut a, mut b, mut a2) = (t.fork(0), t.fork(1), t.fork(0));
+        let x = a.sample();
+        assert_eq!(x, a2.sample());
+        assert_ne!(x, b.sample());
+        assert_ne!(x, t.sample());
+        assert_eq!(
+            t.recorded().len(),
+            2,
+            "a fork records nothing in its parent"
+        );
+        assert!(a.log.is_none());
     }
 }

@@ -157,15 +157,22 @@ fn prove_inner(
     }
 
     phase("open", &mut timings);
-    let (_, witness_opening) = pcs::open(witness_data, &claims.witness, &mut t)?;
-    let weight_data: Box<dyn Iterator<Item = ProverData>> = match weight_data {
-        Some(owned) => Box::new(owned.into_iter()),
-        None => Box::new(pk.weight_data.iter().cloned()),
-    };
-    let mut weight_openings = Vec::with_capacity(claims.weights.len());
-    for (data, group) in weight_data.zip(&claims.weights) {
-        weight_openings.push(pcs::open(data, group, &mut t)?.1);
-    }
+    let weight_data = weight_data.unwrap_or_else(|| pk.weight_data.clone());
+    // each opening on its own fork of the transcript, all at once (PROTOCOL step 13)
+    let (witness_opening, weight_openings) = rayon::join(
+        || pcs::open(witness_data, &claims.witness, &mut t.fork(0)),
+        || {
+            weight_data
+                .into_par_iter()
+                .zip(&claims.weights)
+                .enumerate()
+                .map(|(g, (data, group))| pcs::open(data, group, &mut t.fork(g as u64 + 1)))
+                .map(|opened| opened.map(|(_, opening)| opening))
+                .collect::<Result<Vec<_>, _>>()
+        },
+    );
+    let (_, witness_opening) = witness_opening?;
+    let weight_openings = weight_openings?;
     if let Some(sink) = recording {
         *sink.borrow_mut() = t.recorded();
     }

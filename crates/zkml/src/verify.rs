@@ -2,6 +2,7 @@
 //! before use, never panics, and names what failed.
 
 use p3_field::PrimeCharacteristicRing;
+use rayon::prelude::*;
 use zkml_model::BatchDim;
 use zkml_proof::field::{EF, F};
 use zkml_proof::gkr;
@@ -66,27 +67,46 @@ fn verify_in(
         };
         shape.op.kind().verify(&cx, lp, &mut claims, t)?;
     }
-    pcs::verify(
-        &layout.commit_shape(),
-        &proof.witness_commitment,
-        &claims.witness,
-        &claims.witness_values,
-        &proof.witness_opening,
-        t,
-    )
-    .map_err(VerifyError::WitnessOpening)?;
+    // each opening on its own fork of the transcript, all at once (PROTOCOL step 13); the
+    // errors in order: the witness's, then the weights' group by group
+    let shapes = vk.weight_shapes();
+    let (witness, weights) = rayon::join(
+        || {
+            let (claims, values) = (&claims.witness, &claims.witness_values);
+            let (commitment, opening) = (&proof.witness_commitment, &proof.witness_opening);
+            pcs::verify(
+                &layout.commit_shape(),
+                commitment,
+                claims,
+                values,
+                opening,
+                &mut t.fork(0),
+            )
+        },
+        || {
+            (shapes.par_iter().zip(&vk.weight_commitments))
+                .zip(&proof.weight_openings)
+                .enumerate()
+                .map(|(g, ((shape, commitment), opening))| {
+                    let (claims, values) = (&claims.weights[g], &claims.weight_values[g]);
+                    pcs::verify(
+                        shape,
+                        commitment,
+                        claims,
+                        values,
+                        opening,
+                        &mut t.fork(g as u64 + 1),
+                    )
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    witness.map_err(VerifyError::WitnessOpening)?;
     if let Some(columns) = vk.public_columns() {
         check_public_weights(vk, &columns, &claims)?;
     }
-    let shapes = vk.weight_shapes();
-    let groups = shapes
-        .iter()
-        .zip(&vk.weight_commitments)
-        .zip(&proof.weight_openings);
-    for (g, ((shape, commitment), opening)) in groups.enumerate() {
-        let (claims, values) = (&claims.weights[g], &claims.weight_values[g]);
-        pcs::verify(shape, commitment, claims, values, opening, t)
-            .map_err(VerifyError::WeightOpening)?;
+    for result in weights {
+        result.map_err(VerifyError::WeightOpening)?;
     }
     Ok(proof.outputs())
 }

@@ -19,7 +19,8 @@
 //! # Transcript
 //!
 //! [`commit`] (prover) and [`observe`] (verifier) absorb a label, the shape and the Merkle root.
-//! The opening then continues on the same transcript; the points must be fixed by the
+//! The opening continues on the transcript it is given (in a proof, a fork of the proof's
+//! transcript that binds the commitment, `Transcript::fork`); the points must be fixed by the
 //! transcript (drawn after the commitment) before [`open`]/[`verify`] is called.
 //!
 //! # Parameters and security
