@@ -218,7 +218,7 @@ pub fn prove(pk: &Path, input: &Path, proof_path: &Path, as_json: bool) -> Resul
         .iter()
         .map(|x| pk.model.quantize_input(x))
         .collect();
-    let bar = phase_bar(5, !as_json);
+    let bar = phase_bar(4, !as_json);
     // the key proves once: its weight prover data is opened without a copy
     let vk = as_json.then(|| pk.vk.clone());
     let start = Instant::now();
@@ -259,7 +259,7 @@ pub fn prove(pk: &Path, input: &Path, proof_path: &Path, as_json: bool) -> Resul
     } else {
         println!("proved {} sample(s) in {}", xq.len(), ms(total));
         for (name, d) in &timings.phases {
-            println!("  {name:<10} {}", ms(*d));
+            println!("  {name:<14} {}", ms(*d));
         }
         println!("proof: {} ({})", proof_path.display(), size(bytes.len()));
     }

@@ -151,7 +151,7 @@ fn bench_reports_the_phases_and_the_cost_per_row_of_a_batch() {
     assert!((prove.unwrap() / 6.0 - per_row.unwrap()).abs() < 1e-3 * prove.unwrap() + 1e-6);
     let phases = report["prove_phases_ms"].as_object().unwrap();
     let names: Vec<&str> = phases.keys().map(String::as_str).collect();
-    for phase in ["inference", "commit", "lookups", "layers", "open"] {
+    for phase in ["inference", "commit", "lookups+layers", "open"] {
         assert!(names.contains(&phase), "{phase} not in {names:?}");
     }
     // the 16,510 parameters padded to powers of two; six rows' witness

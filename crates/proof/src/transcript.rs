@@ -1,6 +1,8 @@
 //! The Fiat-Shamir transcript: one Poseidon2 duplex sponge over Goldilocks that runs through
 //! the whole proof; each PCS opening runs on a fork of it ([`Transcript::fork`]).
 
+use std::ops::Range;
+
 use p3_challenger::{CanObserve, CanSample, DuplexChallenger, FieldChallenger};
 use p3_field::PrimeCharacteristicRing;
 use p3_goldilocks::{Poseidon2Goldilocks, default_goldilocks_poseidon2_8};
@@ -18,6 +20,8 @@ pub struct Transcript {
     inner: Challenger,
     /// Every challenge sampled through this wrapper, when recording (tests).
     log: Option<Vec<EF>>,
+    /// Where each joined fork's challenges sit in `log`.
+    forks: Vec<Range<usize>>,
 }
 
 impl Default for Transcript {
@@ -32,6 +36,7 @@ impl Transcript {
         Self {
             inner: Challenger::new(default_goldilocks_poseidon2_8()),
             log: None,
+            forks: Vec::new(),
         }
     }
 
@@ -110,17 +115,45 @@ impl Transcript {
         c
     }
 
+    /// Where each joined fork's challenges sit in [`Transcript::recorded`]'s list (tests).
+    #[doc(hidden)]
+    pub fn joined_forks(&self) -> Vec<Range<usize>> {
+        self.forks.clone()
+    }
+
     /// A transcript for a sub-protocol whose whole statement this state already binds: a copy
     /// that absorbs a fork label and `branch`. Forks of one state with different branches
-    /// draw different challenges, and none records. The openings run on forks, all at once.
+    /// draw different challenges; a fork records (for itself) when this transcript does.
+    /// Sub-protocols on forks of one state run at once.
     pub fn fork(&self, branch: u64) -> Self {
         let mut t = Self {
             inner: self.inner.clone(),
-            log: None,
+            log: self.log.as_ref().map(|_| Vec::new()),
+            forks: Vec::new(),
         };
         t.absorb_bytes(b"zkml/fork");
         t.absorb_u64(branch);
         t
+    }
+
+    /// Ends a fork whose messages later challenges must depend on: absorbs one challenge drawn
+    /// from the fork (it binds everything the fork absorbed) and, when recording, appends the
+    /// fork's challenges, that one included, to this transcript's.
+    pub fn join(&mut self, mut fork: Self) {
+        let tail = fork.sample();
+        self.absorb_ext(&[tail]);
+        self.keep_log(fork);
+    }
+
+    /// Appends a fork's recorded challenges without joining it: a fork whose sub-protocol
+    /// failed (the verifier's recording then ends with them, as it would have in line).
+    #[doc(hidden)]
+    pub fn keep_log(&mut self, fork: Self) {
+        if let (Some(log), Some(theirs)) = (&mut self.log, fork.log) {
+            let start = log.len();
+            log.extend(theirs);
+            self.forks.push(start..log.len());
+        }
     }
 
     /// The underlying challenger, for the PCS which drives it directly.
@@ -152,13 +185,23 @@ mod tests {
         let (mut a, mut b, mut a2) = (t.fork(0), t.fork(1), t.fork(0));
         let x = a.sample();
         assert_eq!(x, a2.sample());
-        assert_ne!(x, b.sample());
-        assert_ne!(x, t.sample());
+        let y = b.sample();
+        assert_ne!(x, y);
+        assert_ne!(x, t.clone().sample());
+        assert_eq!(a.log.map(|l| l.len()), Some(1), "a fork records for itself");
+        let _ = t.sample();
+        let mut joined = t.clone();
+        joined.join(b);
+        let spans = joined.joined_forks();
+        assert_eq!(spans, vec![1..3], "the fork's challenge and its last");
+        let (mut apart, mut after) = (t.clone(), joined.clone());
+        assert_ne!(after.sample(), apart.sample(), "joining absorbs");
+        let log = joined.recorded();
+        assert_eq!((log.len(), log[1]), (4, y));
         assert_eq!(
             t.recorded().len(),
             2,
-            "a fork records nothing in its parent"
+            "a fork records nothing in its parent until joined"
         );
-        assert!(a.log.is_none());
     }
 }

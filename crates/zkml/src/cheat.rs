@@ -9,6 +9,7 @@
 //! honest prover passes no cheat and does none of this work.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use p3_field::Field;
 use zkml_proof::field::EF;
@@ -105,6 +106,9 @@ pub struct Cheat<'a> {
     pub prover_vk: Option<&'a VerifyingKey>,
     /// Receives every challenge the prover sampled (see `Transcript::recorded`).
     pub challenges: Option<&'a RefCell<Vec<EF>>>,
+    /// Receives where the lookups' and the layers' challenges sit among `challenges`
+    /// (`Transcript::joined_forks`).
+    pub forks: Option<&'a RefCell<Vec<Range<usize>>>>,
     /// Rewrites lookup `k`'s logup-GKR segment (numerators `-1`, denominators
     /// `alpha - combine(..)`) before the GKR proves it.
     pub lookup_segment: Option<SegmentEdit<'a>>,

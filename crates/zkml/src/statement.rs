@@ -134,6 +134,18 @@ impl Claims {
         self.column(layout, public, Col::Out(producer), point, value)
     }
 
+    /// Appends `other`'s claims after these.
+    pub fn append(&mut self, mut other: Claims) {
+        self.witness.append(&mut other.witness);
+        self.witness_values.append(&mut other.witness_values);
+        for (mine, theirs) in self.weights.iter_mut().zip(&mut other.weights) {
+            mine.append(theirs);
+        }
+        for (mine, theirs) in self.weight_values.iter_mut().zip(&mut other.weight_values) {
+            mine.append(theirs);
+        }
+    }
+
     /// Claims on layer `l`'s weights and bias.
     pub fn weights(
         &mut self,

@@ -15,6 +15,7 @@ use crate::keys::VerifyingKey;
 use crate::layout::{Col, Layout};
 use crate::ops::{VerifyCx, requant};
 use crate::proof::Proof;
+use crate::prove::{LAYERS, LOOKUPS};
 use crate::statement::{Claims, Public, bind};
 use crate::tables::combine;
 
@@ -55,18 +56,49 @@ fn verify_in(
     bind(t, vk, &key, proof.num_samples, &proof.input, &proof.output);
     pcs::observe(&layout.commit_shape(), &proof.witness_commitment, t);
     let public = Public::new(&layout, &proof.input, &proof.output);
-    let mut claims = Claims::new(vk);
-    verify_lookups(&layout, proof, &public, &mut claims, t)?;
-    for (l, (shape, lp)) in layout.layers.iter().zip(&proof.layers).enumerate() {
-        let cx = VerifyCx {
-            l,
-            layout: &layout,
-            shape,
-            public: &public,
-            multiplier: &vk.layers[l].multiplier,
-        };
-        shape.op.kind().verify(&cx, lp, &mut claims, t)?;
+    // the lookups and the layers on forks of the transcript, at once (PROTOCOL, "Forks")
+    let lookups = |t: &Transcript| {
+        let (mut claims, mut t) = (Claims::new(vk), t.fork(LOOKUPS));
+        let checked = verify_lookups(&layout, proof, &public, &mut claims, &mut t);
+        (checked.map(|()| claims), t)
+    };
+    let layers = |t: &Transcript| {
+        let (mut claims, mut t) = (Claims::new(vk), t.fork(LAYERS));
+        let mut checked = Ok(());
+        for (l, (shape, lp)) in layout.layers.iter().zip(&proof.layers).enumerate() {
+            let cx = VerifyCx {
+                l,
+                layout: &layout,
+                shape,
+                public: &public,
+                multiplier: &vk.layers[l].multiplier,
+            };
+            checked = shape.op.kind().verify(&cx, lp, &mut claims, &mut t);
+            if checked.is_err() {
+                break;
+            }
+        }
+        (checked.map(|()| claims), t)
+    };
+    let ((lookup_claims, lookups_t), (layer_claims, layers_t)) =
+        rayon::join(|| lookups(t), || layers(t));
+    // the errors in order, the lookups' first; a failed fork's challenges end the recording
+    let mut claims = match lookup_claims {
+        Ok(claims) => claims,
+        Err(e) => {
+            t.keep_log(lookups_t);
+            return Err(e);
+        }
+    };
+    t.join(lookups_t);
+    match layer_claims {
+        Ok(more) => claims.append(more),
+        Err(e) => {
+            t.keep_log(layers_t);
+            return Err(e);
+        }
     }
+    t.join(layers_t);
     // each opening on its own fork of the transcript, all at once (PROTOCOL step 13); the
     // errors in order: the witness's, then the weights' group by group
     let shapes = vk.weight_shapes();

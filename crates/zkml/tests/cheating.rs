@@ -9,6 +9,7 @@
 mod common;
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use common::{Spec, cnn, cnn_bits, inputs, inputs_bits, interior, model};
 use p3_field::{Field, PrimeCharacteristicRing};
@@ -1401,18 +1402,32 @@ fn message_points(pk: &ProvingKey, samples: usize) -> Vec<(Msg, usize)> {
 
 /// Proves with `edit`, returning the proof and the prover's challenges.
 fn recorded(pk: &ProvingKey, xs: &[Vec<i64>], edit: Option<Edit<'_>>) -> (Proof, Vec<EF>) {
-    let sink = RefCell::new(Vec::new());
+    let (proof, challenges, _) = recorded_forks(pk, xs, edit);
+    (proof, challenges)
+}
+
+/// [`recorded`], also returning where the lookups' and the layers' forks of the transcript
+/// sit among the challenges.
+fn recorded_forks(
+    pk: &ProvingKey,
+    xs: &[Vec<i64>],
+    edit: Option<Edit<'_>>,
+) -> (Proof, Vec<EF>, Vec<Range<usize>>) {
+    let (sink, forks) = (RefCell::new(Vec::new()), RefCell::new(Vec::new()));
     let cheat = Cheat {
         message: edit,
         challenges: Some(&sink),
+        forks: Some(&forks),
         ..Cheat::default()
     };
     let proof = prove_cheating(pk, xs, &cheat).unwrap();
-    (proof, sink.into_inner())
+    (proof, sink.into_inner(), forks.into_inner())
 }
 
+/// The lookups and the layers run on forks of the transcript: a message changes every later
+/// challenge but the other fork's (the layers' fork comes second in the recording).
 #[test]
-fn changing_any_prover_message_changes_every_later_challenge() {
+fn changing_any_prover_message_changes_every_later_challenge_of_its_fork() {
     let fixtures = [
         mlp(),
         cnn_fixture(),
@@ -1425,11 +1440,17 @@ fn changing_any_prover_message_changes_every_later_challenge() {
         argmax_fixture(),
     ];
     for (pk, xs) in fixtures {
-        let (proof, honest) = recorded(&pk, &xs, None);
+        let (proof, honest, forks) = recorded_forks(&pk, &xs, None);
         let (result, v) = verify_recording(&pk.vk, &proof);
         assert!(result.is_ok());
         assert_eq!(v[..v.len() - 1], honest[..honest.len() - 1]);
+        let [lookups, layers] = &forks[..] else {
+            panic!("two forks: {forks:?}");
+        };
+        assert!(lookups.end == layers.start && !lookups.is_empty() && !layers.is_empty());
         for (at, len) in message_points(&pk, xs.len()) {
+            let in_lookups = matches!(at, Msg::Gkr(_) | Msg::LookupEvals | Msg::TableEvals);
+            let own = if in_lookups { lookups } else { layers };
             for i in 0..len {
                 let edit = |m: Msg, vals: &mut [EF]| {
                     if m == at {
@@ -1444,9 +1465,13 @@ fn changing_any_prover_message_changes_every_later_challenge() {
                     .position(|(a, b)| a != b)
                     .unwrap_or_else(|| panic!("{at:?}[{i}] changes no challenge"));
                 assert!(
-                    c[k..].iter().zip(&honest[k..]).all(|(a, b)| a != b),
-                    "{at:?}[{i}]: a challenge after the change is unchanged"
+                    own.contains(&k),
+                    "{at:?}[{i}]: first change at {k}, not in {own:?}"
                 );
+                for (j, (a, b)) in c.iter().zip(&honest).enumerate().skip(k) {
+                    let unseen = in_lookups && layers.contains(&j);
+                    assert_eq!(a == b, unseen, "{at:?}[{i}]: challenge {j}");
+                }
                 // the verifier reads the changed message from the proof: its challenges are
                 // the prover's until it refuses the proof
                 let (result, v) = verify_recording(&pk.vk, &proof);
