@@ -11,10 +11,10 @@ pub use crate::ops::LayerProof;
 
 const PROOF_MAGIC: &[u8; 7] = b"ZKMLPRF";
 /// Version of the proof format this build reads and writes (14: the lookups and the layers
-/// run on forks of the transcript; 13: each opening runs on a fork of the transcript; 12: Merkle trees hashed with Keccak-f; 11: the key digest is Keccak-256;
-/// 10: logup-GKR segments packed into blocks; 9: Merkle leaves hashed with the
-/// width-12 Poseidon2, and the WHIR rounds' rates capped; 8: the requantization's limbs are a
-/// list, bytes or 16-bit limbs).
+/// run on forks of the transcript; 13: each opening runs on a fork of the transcript; 12:
+/// Merkle trees hashed with Keccak-f; 11: the key digest is Keccak-256; 10: logup-GKR segments
+/// packed into blocks; 9: Merkle leaves hashed with the width-12 Poseidon2, and the WHIR
+/// rounds' rates capped; 8: the requantization's limbs are a list, bytes or 16-bit limbs).
 pub const FORMAT_VERSION: u8 = 14;
 
 /// A proof that the model behind a verifying key maps `input` to `output`.

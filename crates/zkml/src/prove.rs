@@ -180,26 +180,32 @@ fn prove_inner(
     t.join(layers_t);
 
     phase("open", &mut timings);
-    let weight_data = weight_data.unwrap_or_else(|| pk.weight_data.clone());
+    // the key's weight prover data, cloned group by group when the caller keeps the key
+    let weight_data: Box<dyn Iterator<Item = ProverData>> = match weight_data {
+        Some(owned) => Box::new(owned.into_iter()),
+        None => Box::new(pk.weight_data.iter().cloned()),
+    };
     // each opening on its own fork of the transcript (PROTOCOL step 13): at once when they are
     // small, else one after the other (each runs on both cores; at once they only add up their
     // memory: VGG-16's peak RSS 1.63 -> 1.75 GB, its openings 0.83 -> 0.89-1.2 s)
-    let cells: usize = std::iter::once(&witness_data)
-        .chain(&weight_data)
-        .flat_map(|data| &data.shape().column_vars)
-        .map(|&vars| 1usize << vars)
+    let cells: usize = std::iter::once(witness_data.shape().clone())
+        .chain(vk.weight_shapes())
+        .flat_map(|shape| shape.column_vars)
+        .map(|vars| 1usize << vars)
         .sum();
     let open_witness = || pcs::open(witness_data, &claims.witness, &mut t.fork(0));
     let open_group = |(g, (data, group)): (usize, (ProverData, &Vec<pcs::Claim>))| {
         pcs::open(data, group, &mut t.fork(g as u64 + 1)).map(|(_, opening)| opening)
     };
     let (witness_opening, weight_openings) = if cells <= AT_ONCE_CELLS {
+        let weight_data: Vec<ProverData> = weight_data.collect();
         rayon::join(open_witness, || {
             let groups = weight_data.into_par_iter().zip(&claims.weights);
-            groups.enumerate().map(open_group).collect::<Result<Vec<_>, _>>()
+            let opened = groups.enumerate().map(open_group);
+            opened.collect::<Result<Vec<_>, _>>()
         })
     } else {
-        let groups = weight_data.into_iter().zip(&claims.weights);
+        let groups = weight_data.zip(&claims.weights);
         (open_witness(), groups.enumerate().map(open_group).collect())
     };
     let (_, witness_opening) = witness_opening?;
