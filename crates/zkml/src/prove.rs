@@ -18,13 +18,9 @@ use crate::keys::ProvingKey;
 use crate::layout::{Col, Layout, Lookup, dims_vars, pow2_vars, real_mask};
 use crate::ops::{ProveCx, requant};
 use crate::proof::Proof;
-use crate::statement::{Claims, Public, bind};
+use crate::statement::{Claims, Fork, Public, bind};
 use crate::tables::combine;
 use crate::witness::{Witness, generate};
-
-/// The forks of the transcript the lookups and the layers run on.
-pub(crate) const LOOKUPS: u64 = 0;
-pub(crate) const LAYERS: u64 = 1;
 
 /// Openings of at most this many committed cells in all run at once (the 5x100 MLP's:
 /// 2^16 + 2^13; the 264k CNN's 2^20 and more run one after the other).
@@ -148,12 +144,12 @@ fn prove_inner(
     phase("lookups+layers", &mut timings);
     let public = Public::new(&layout, &input, &w.output);
     let lookups = |cheat: Option<&Cheat<'_>>| {
-        let (mut claims, mut t) = (Claims::new(vk), t.fork(LOOKUPS));
+        let (mut claims, mut t) = (Claims::new(vk), t.fork(Fork::LOOKUPS));
         let parts = prove_lookups(&layout, &w, &public, &mut claims, cheat, &mut t);
         (parts, claims, t)
     };
     let layers = |cheat: Option<&Cheat<'_>>| {
-        let (mut claims, mut t) = (Claims::new(vk), t.fork(LAYERS));
+        let (mut claims, mut t) = (Claims::new(vk), t.fork(Fork::LAYERS));
         let mut layers = Vec::with_capacity(layout.layers.len());
         for (l, shape) in op_layout.layers.iter().enumerate() {
             let cx = ProveCx {
@@ -188,14 +184,20 @@ fn prove_inner(
     // each opening on its own fork of the transcript (PROTOCOL step 13): at once when they are
     // small, else one after the other (each runs on both cores; at once they only add up their
     // memory: VGG-16's peak RSS 1.63 -> 1.75 GB, its openings 0.83 -> 0.89-1.2 s)
-    let cells: usize = std::iter::once(witness_data.shape().clone())
-        .chain(vk.weight_shapes())
-        .flat_map(|shape| shape.column_vars)
+    let weight_vars = vk.weight_shapes().into_iter().flat_map(|s| s.column_vars);
+    let cells: usize = (witness_data.shape().column_vars.iter().copied())
+        .chain(weight_vars)
         .map(|vars| 1usize << vars)
         .sum();
-    let open_witness = || pcs::open(witness_data, &claims.witness, &mut t.fork(0));
+    let open_witness = || {
+        pcs::open(
+            witness_data,
+            &claims.witness,
+            &mut t.fork(Fork::WITNESS_OPENING),
+        )
+    };
     let open_group = |(g, (data, group)): (usize, (ProverData, &Vec<pcs::Claim>))| {
-        pcs::open(data, group, &mut t.fork(g as u64 + 1)).map(|(_, opening)| opening)
+        pcs::open(data, group, &mut t.fork(Fork::weight_opening(g))).map(|(_, opening)| opening)
     };
     let (witness_opening, weight_openings) = if cells <= AT_ONCE_CELLS {
         let weight_data: Vec<ProverData> = weight_data.collect();

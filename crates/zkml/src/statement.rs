@@ -12,6 +12,21 @@ use crate::ops::requant::{EXCESS_BITS, REM_BITS, WIDE_FROM};
 use crate::proof::FORMAT_VERSION;
 use crate::tables::LIMB_BITS;
 
+/// The forks of the transcript (PROTOCOL, "Forks"), both sides: after the witness commitment
+/// the lookups' and the layers'; after those are joined, one per opening.
+pub struct Fork;
+
+impl Fork {
+    pub const LOOKUPS: u64 = 0;
+    pub const LAYERS: u64 = 1;
+    pub const WITNESS_OPENING: u64 = 0;
+
+    /// The fork of weight group `g`'s opening.
+    pub fn weight_opening(g: usize) -> u64 {
+        g as u64 + 1
+    }
+}
+
 /// Binds the protocol, the key (`key_digest` is [`VerifyingKey::digest`], which hashes every
 /// public weight: computed once per proof by the caller), the input and the output, then the
 /// weight commitment.

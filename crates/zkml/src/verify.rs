@@ -15,8 +15,7 @@ use crate::keys::VerifyingKey;
 use crate::layout::{Col, Layout};
 use crate::ops::{VerifyCx, requant};
 use crate::proof::Proof;
-use crate::prove::{LAYERS, LOOKUPS};
-use crate::statement::{Claims, Public, bind};
+use crate::statement::{Claims, Fork, Public, bind};
 use crate::tables::combine;
 
 /// The most samples one proof may carry.
@@ -58,12 +57,12 @@ fn verify_in(
     let public = Public::new(&layout, &proof.input, &proof.output);
     // the lookups and the layers on forks of the transcript, at once (PROTOCOL, "Forks")
     let lookups = |t: &Transcript| {
-        let (mut claims, mut t) = (Claims::new(vk), t.fork(LOOKUPS));
+        let (mut claims, mut t) = (Claims::new(vk), t.fork(Fork::LOOKUPS));
         let checked = verify_lookups(&layout, proof, &public, &mut claims, &mut t);
         (checked.map(|()| claims), t)
     };
     let layers = |t: &Transcript| {
-        let (mut claims, mut t) = (Claims::new(vk), t.fork(LAYERS));
+        let (mut claims, mut t) = (Claims::new(vk), t.fork(Fork::LAYERS));
         let mut checked = Ok(());
         for (l, (shape, lp)) in layout.layers.iter().zip(&proof.layers).enumerate() {
             let cx = VerifyCx {
@@ -112,7 +111,7 @@ fn verify_in(
                 claims,
                 values,
                 opening,
-                &mut t.fork(0),
+                &mut t.fork(Fork::WITNESS_OPENING),
             )
         },
         || {
@@ -127,7 +126,7 @@ fn verify_in(
                         claims,
                         values,
                         opening,
-                        &mut t.fork(g as u64 + 1),
+                        &mut t.fork(Fork::weight_opening(g)),
                     )
                 })
                 .collect::<Vec<_>>()
