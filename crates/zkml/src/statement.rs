@@ -184,3 +184,21 @@ impl Claims {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Fork;
+
+    /// Forks of one state are told apart by their indices: the lookups' from the layers', and
+    /// every opening's from every other's (the witness's and the weight groups').
+    #[test]
+    fn forks_of_one_state_have_distinct_indices() {
+        assert_ne!(Fork::LOOKUPS, Fork::LAYERS);
+        let mut openings: Vec<u64> = (0..5).map(Fork::weight_opening).collect();
+        openings.push(Fork::WITNESS_OPENING);
+        let count = openings.len();
+        openings.sort_unstable();
+        openings.dedup();
+        assert_eq!(openings.len(), count, "{openings:?}");
+    }
+}
