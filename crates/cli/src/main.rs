@@ -176,25 +176,38 @@ impl Failure {
 /// The stack of each worker thread: a main thread's on Linux.
 const MAIN_STACK: usize = 8 << 20;
 
-/// Re-executes this program once with glibc's tunable for transparent huge pages in large
-/// allocations (`glibc.malloc.hugetlb=1`): the provers' big buffers then fault 2 MiB at a time
-/// instead of 4 KiB (LeNet-28 at 64 rows proves in about 0.9x the time, docs/BENCHMARKS.md,
-/// T). An allocator that asked for huge pages itself would need `unsafe`, which the workspace
-/// forbids. `ZKML_HUGE_PAGES=0` keeps the program as it is, and so does a failed exec.
+/// glibc's malloc tunables this program runs with on Linux (docs/BENCHMARKS.md, T and AA):
+/// - `hugetlb=1`: large buffers fault 2 MiB at a time instead of 4 KiB (LeNet-28 at 64 rows
+///   proves in about 0.9x the time).
+/// - `top_pad` 8 MiB, `trim_threshold` 256 MiB, `mmap_threshold` 4 MiB: the heap grows in
+///   steps of 8 MiB (huge pages) and keeps what a proof frees, so a small proof's buffers
+///   are faulted in once, not once per allocation; buffers from 4 MiB on are still mapped
+///   (zeroed by the kernel). A fresh 5x100 MLP proof takes about 0.65x the time; the CNNs',
+///   LeNet's and VGG-16's proofs, setup and verify take what they took.
 #[cfg(target_os = "linux")]
-fn with_huge_pages() {
+const MALLOC_TUNABLES: [(&str, &str); 4] = [
+    ("glibc.malloc.hugetlb", "1"),
+    ("glibc.malloc.top_pad", "8388608"),
+    ("glibc.malloc.trim_threshold", "268435456"),
+    ("glibc.malloc.mmap_threshold", "4194304"),
+];
+
+/// Re-executes this program once with [`MALLOC_TUNABLES`] added to `GLIBC_TUNABLES` (one the
+/// caller set keeps the caller's value). Setting them from inside would need `unsafe`
+/// (`mallopt`), which the workspace forbids. `ZKML_HUGE_PAGES=0` keeps glibc's defaults, and
+/// so does a failed exec.
+#[cfg(target_os = "linux")]
+fn with_malloc_tunables() {
     use std::os::unix::process::CommandExt;
-    const TUNABLE: &str = "glibc.malloc.hugetlb";
     let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
-    if tunables.contains(TUNABLE) || std::env::var_os("ZKML_HUGE_PAGES").is_some_and(|v| v == "0") {
+    let Some(tunables) = add_malloc_tunables(&tunables) else {
+        return;
+    };
+    if std::env::var_os("ZKML_HUGE_PAGES").is_some_and(|v| v == "0") {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
         return;
-    };
-    let tunables = match tunables.as_str() {
-        "" => format!("{TUNABLE}=1"),
-        other => format!("{other}:{TUNABLE}=1"),
     };
     let mut args = std::env::args_os();
     let mut command = std::process::Command::new(exe);
@@ -205,9 +218,35 @@ fn with_huge_pages() {
     let _ = command.args(args).env("GLIBC_TUNABLES", tunables).exec();
 }
 
+/// `tunables` with those of [`MALLOC_TUNABLES`] it does not name appended, or `None` when it
+/// names them all.
+#[cfg(target_os = "linux")]
+fn add_malloc_tunables(tunables: &str) -> Option<String> {
+    let named = |name: &str| {
+        tunables
+            .split(':')
+            .any(|t| t.split_once('=').is_some_and(|(n, _)| n == name))
+    };
+    let missing: Vec<String> = MALLOC_TUNABLES
+        .iter()
+        .filter(|(name, _)| !named(name))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(
+        std::iter::once(tunables.to_string())
+            .filter(|t| !t.is_empty())
+            .chain(missing)
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
 fn main() -> ExitCode {
     #[cfg(target_os = "linux")]
-    with_huge_pages();
+    with_malloc_tunables();
     // A closed stdout (e.g. `zkml ... | head`) ends the program quietly instead of panicking.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -289,5 +328,34 @@ fn run(cli: Cli) -> Result<(), Failure> {
             input,
             json,
         }) => commands::verify(&vk, &proof, input.as_deref(), json),
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::add_malloc_tunables;
+
+    #[test]
+    fn malloc_tunables_are_added_once_and_keep_the_callers_values() {
+        let all = add_malloc_tunables("").unwrap();
+        assert_eq!(
+            all,
+            "glibc.malloc.hugetlb=1:glibc.malloc.top_pad=8388608:\
+             glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=4194304"
+        );
+        // the restarted program finds them all and does not restart again
+        assert_eq!(add_malloc_tunables(&all), None);
+        // the caller's own value stays, the others are appended after the caller's
+        assert_eq!(
+            add_malloc_tunables("glibc.malloc.top_pad=1:glibc.cpu.x86_shstk=off").unwrap(),
+            "glibc.malloc.top_pad=1:glibc.cpu.x86_shstk=off:glibc.malloc.hugetlb=1:\
+             glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=4194304"
+        );
+        // a name is matched whole, not as a prefix of another
+        assert!(
+            add_malloc_tunables("glibc.malloc.top_pad_x=1")
+                .unwrap()
+                .contains("glibc.malloc.top_pad=8388608")
+        );
     }
 }
