@@ -182,7 +182,7 @@ const MAIN_STACK: usize = 8 << 20;
 /// - `top_pad` 8 MiB, `trim_threshold` 256 MiB, `mmap_threshold` 4 MiB: the heap grows in
 ///   steps of 8 MiB (huge pages) and keeps what a proof frees, so a small proof's buffers
 ///   are faulted in once, not once per allocation; buffers from 4 MiB on are still mapped
-///   (zeroed by the kernel). A fresh 5x100 MLP proof takes about 0.65x the time; the CNNs',
+///   (zeroed by the kernel). A fresh 5x100 MLP proof takes about 0.6x the time; the CNNs',
 ///   LeNet's and VGG-16's proofs, setup and verify take what they took, within the noise.
 #[cfg(target_os = "linux")]
 const MALLOC_TUNABLES: [(&str, &str); 4] = [
